@@ -1,0 +1,93 @@
+//! The batched sync exchange between a device and the server.
+//!
+//! A device sends a [`SyncRequest`] carrying one Automerge sync message per
+//! record it has something to say about, plus the server change cursor it has
+//! caught up to; the server answers with a [`SyncResponse`] carrying its own
+//! messages, the new cursor, and one [`ChangeRejection`] per change it refused.
+//! A sync with nothing new on either side is one small request and answer,
+//! whatever the number of records.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of the batched sync exchange.
+pub const SYNC_PROTOCOL_VERSION: u32 = 1;
+
+/// What a device sends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncRequest {
+    /// Must equal [`SYNC_PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The server change cursor the device has caught up to; `None` on a device's first sync.
+    pub since: Option<u64>,
+    /// At most one message per record.
+    pub documents: Vec<DocumentSyncMessage>,
+}
+
+/// What the server answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncResponse {
+    /// Must equal [`SYNC_PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The cursor to send as `since` next time: every record changed up to it is in this or an earlier response.
+    pub cursor: u64,
+    /// At most one message per record.
+    pub documents: Vec<DocumentSyncMessage>,
+    /// Changes the server refused, one per change hash; they are kept in quarantine, never merged.
+    pub rejections: Vec<ChangeRejection>,
+    /// True when the server has more changed records than fit in this response.
+    pub more: bool,
+}
+
+/// One Automerge sync message for one record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentSyncMessage {
+    pub record_id: String,
+    /// An encoded Automerge sync message (base64 in JSON).
+    #[serde(with = "crate::wire::bytes")]
+    #[schemars(with = "String")]
+    pub message: Vec<u8>,
+}
+
+/// A change the receiver refused, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeRejection {
+    pub record_id: String,
+    /// Hex hash of the refused change; empty when a whole message was refused.
+    pub change_hash: String,
+    /// Hex actor id of the refused change; empty when a whole message was refused.
+    pub actor: String,
+    pub reason: RejectionReason,
+}
+
+/// Why a change was refused. The `code` tag is stable and machine-readable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", tag = "code")]
+pub enum RejectionReason {
+    /// The actor id is not registered to any enrolled device.
+    UnknownActor,
+    /// The actor id belongs to another device than the one that sent it.
+    ActorNotBoundToDevice { actor_device_id: String, sending_device_id: String },
+    /// The officer held no valid certificate at the change's time (P2, P3).
+    OfficerNotCertified { officer_id: String, at_ms: i64, certificate_status: String },
+    /// The officer is not on the team of the record's task.
+    OfficerNotOnTeam { officer_id: String, task_id: Option<String> },
+    /// The record is locked: every officer present has signed.
+    RecordLocked,
+    /// An officer has signed; only further signatures may be added.
+    RecordSigned,
+    /// The document after this change would not be a valid record.
+    SchemaViolation { detail: String },
+    /// A signature that the signing rules do not allow (P1, P2, open conflicts).
+    SigningRuleViolated { rule: String, detail: String },
+    /// The change claims a time further in the future than the allowed clock skew.
+    TimestampInFuture { timestamp_ms: i64, now_ms: i64, max_skew_ms: i64 },
+    /// The change builds on a change that was refused; the change graph allows no holes.
+    DependsOnRefusedChange { dependency: String },
+    /// The change needs a change the receiver does not have and was not sent.
+    MissingDependency { dependency: String },
+    /// The sync message could not be decoded at all.
+    MalformedMessage { detail: String },
+    /// No task of this record is known to the server.
+    UnknownTask { task_id: Option<String> },
+}

@@ -1,0 +1,2 @@
+//! Sync benchmarks; see BENCHMARKS.md. Filled in with the session benchmarks.
+fn main() {}

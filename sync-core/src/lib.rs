@@ -1,0 +1,62 @@
+//! The sans-IO core of fieldsync.
+//!
+//! Inspection records as Automerge documents that two offline officers can
+//! edit and merge ([`document`]), the rules of who may sign ([`rules`]), the
+//! validation of incoming changes before they merge ([`validate`]), and the
+//! batched sync session ([`session`]).
+//!
+//! This crate does no IO and reads no clock and no random source: times,
+//! ids and randomness come in as parameters, and every state that must
+//! survive a restart encodes to bytes for the caller to keep.
+//!
+//! # Layout
+//!
+//! - [`input`]: checks on every value written into a record.
+//! - [`document`]: the record document, its edits, its typed read and its conflicts.
+//! - [`rules`]: certificates and the signing rules (P1, P2, P3).
+//! - [`validate`]: which incoming changes a record accepts, and why others are refused.
+//! - [`session`]: the batched, resumable sync exchange between a device and the server.
+//!
+//! # Two peers
+//!
+//! A device creates a record offline and syncs it to the server:
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use automerge::{ActorId, Automerge};
+//! use sync_core::document::{Edit, RecordDocument};
+//! use sync_core::session::{AcceptAll, ChangeFeed, DeviceRecords, DeviceSession, ServerSession};
+//!
+//! let record_id = "0190f2a4-7c1e-7000-8000-000000000001";
+//! let mut device = DeviceRecords::new(ActorId::from([7u8; 16]));
+//! let mut record = RecordDocument::create(record_id, device.actor().clone(), "T0001", 1_780_000_000_000).unwrap();
+//! record.apply(Edit::AppendObservations("废水处理设施正常运行。".into()), 1_780_000_060_000).unwrap();
+//! device.insert(record);
+//!
+//! let mut device_session = DeviceSession::new(Default::default());
+//! device_session.record_changed(record_id);
+//! let mut server_docs: BTreeMap<String, Automerge> = BTreeMap::new();
+//! let mut server_session = ServerSession::new();
+//! let mut feed = ChangeFeed::default();
+//!
+//! device_session.begin();
+//! while let Some(request) = device_session.poll(&mut device) {
+//!     let changed = feed.changed_since(request.since, 512);
+//!     let (response, report) = server_session
+//!         .handle(&request, &mut server_docs, changed, &mut AcceptAll)
+//!         .unwrap();
+//!     for record_id in &report.updated {
+//!         feed.record_changed(record_id);
+//!     }
+//!     device_session.handle(response, &mut device).unwrap();
+//! }
+//! assert_eq!(server_docs[record_id].get_heads(), device.get(record_id).unwrap().automerge().get_heads());
+//! ```
+
+pub mod document;
+pub mod input;
+pub mod rules;
+pub mod session;
+pub mod validate;
+
+pub use automerge;

@@ -1,0 +1,378 @@
+//! The rules of who may act, as plain functions over data.
+//!
+//! Certificates come in as [`schemas::Certificate`] rows; the record comes in
+//! as its typed view. Nothing here reads a clock: every instant is a
+//! parameter. Rule ids (P1, P2, P3) are those of `DOMAIN.md`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use schemas::{Certificate, CertificateStatus, InspectionRecord, OfficerSignature, RecordStatus};
+
+/// Where a certificate stands at an instant (P2, P3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertificateStanding {
+    Valid,
+    NotYetValid,
+    Expired,
+    Suspended,
+    Revoked,
+    Surrendered,
+    /// No certificate with this number is known for this officer.
+    Unknown,
+}
+
+impl CertificateStanding {
+    /// The snake_case name used in rejection reasons.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateStanding::Valid => "valid",
+            CertificateStanding::NotYetValid => "not_yet_valid",
+            CertificateStanding::Expired => "expired",
+            CertificateStanding::Suspended => "suspended",
+            CertificateStanding::Revoked => "revoked",
+            CertificateStanding::Surrendered => "surrendered",
+            CertificateStanding::Unknown => "unknown",
+        }
+    }
+}
+
+/// Where `certificate` stands at `at_ms`: its validity period, then its status at that instant.
+pub fn certificate_standing(certificate: &Certificate, at_ms: i64) -> CertificateStanding {
+    let status = certificate
+        .status_history
+        .iter()
+        .filter(|change| change.at_ms <= at_ms)
+        .max_by_key(|change| change.at_ms)
+        .map_or(CertificateStatus::Active, |change| change.status);
+    match status {
+        CertificateStatus::Revoked => return CertificateStanding::Revoked,
+        CertificateStatus::Suspended => return CertificateStanding::Suspended,
+        CertificateStatus::Surrendered => return CertificateStanding::Surrendered,
+        CertificateStatus::Active => {}
+    }
+    if at_ms < certificate.valid_from_ms {
+        CertificateStanding::NotYetValid
+    } else if at_ms >= certificate.valid_until_ms {
+        CertificateStanding::Expired
+    } else {
+        CertificateStanding::Valid
+    }
+}
+
+/// The best standing any certificate of `officer_id` has at `at_ms` (an officer may hold a renewed one).
+pub fn officer_standing(certificates: &[Certificate], officer_id: &str, at_ms: i64) -> CertificateStanding {
+    standing_of(certificates.iter().filter(|c| c.officer_id == officer_id), at_ms)
+}
+
+/// The standing of the certificate numbered `number`, held by `officer_id`, at `at_ms`.
+pub fn certificate_valid_on(
+    certificates: &[Certificate],
+    officer_id: &str,
+    number: &str,
+    at_ms: i64,
+) -> CertificateStanding {
+    standing_of(certificates.iter().filter(|c| c.officer_id == officer_id && c.number == number), at_ms)
+}
+
+fn standing_of<'a>(certificates: impl Iterator<Item = &'a Certificate>, at_ms: i64) -> CertificateStanding {
+    let mut best = CertificateStanding::Unknown;
+    for certificate in certificates {
+        let standing = certificate_standing(certificate, at_ms);
+        if standing == CertificateStanding::Valid {
+            return standing;
+        }
+        // Any known certificate says more than none; a suspension says more than an expiry.
+        if best == CertificateStanding::Unknown || standing != CertificateStanding::Expired {
+            best = standing;
+        }
+    }
+    best
+}
+
+/// The rule a signature would break.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigningRule {
+    /// Fewer than two distinct certificates shown and valid on the record's date.
+    P1,
+    /// The signer's certificate was not shown, or is not valid.
+    P2,
+    /// A legally significant field has an open conflict.
+    OpenConflict,
+    /// The signer is not among the officers present.
+    NotPresent,
+    /// The signer already signed.
+    AlreadySigned,
+    /// The record is locked.
+    Locked,
+}
+
+impl SigningRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningRule::P1 => "P1",
+            SigningRule::P2 => "P2",
+            SigningRule::OpenConflict => "open_conflict",
+            SigningRule::NotPresent => "not_present",
+            SigningRule::AlreadySigned => "already_signed",
+            SigningRule::Locked => "locked",
+        }
+    }
+}
+
+/// Why a signature is not allowed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct SigningRefusal {
+    pub rule: SigningRule,
+    pub detail: String,
+}
+
+impl fmt::Display for SigningRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.rule.as_str(), self.detail)
+    }
+}
+
+fn refuse(rule: SigningRule, detail: impl Into<String>) -> SigningRefusal {
+    SigningRefusal { rule, detail: detail.into() }
+}
+
+/// The instant whose certificates count for the record: its start time, else the signing time.
+pub fn record_date(record: &InspectionRecord, at_ms: i64) -> i64 {
+    record.header.started_at_ms.unwrap_or(at_ms)
+}
+
+/// Whether `signer` may sign `record` at `at_ms`, and the signature to write if so.
+///
+/// P1: at least two distinct certificate numbers among officers present whose certificates were
+/// shown and are valid on the record's date. P2: the signer is present, showed a certificate,
+/// and it is valid on the record's date and when signing. No legally significant conflict may be open.
+pub fn check_signing(
+    record: &InspectionRecord,
+    signer: &str,
+    at_ms: i64,
+    certificates: &[Certificate],
+) -> Result<OfficerSignature, SigningRefusal> {
+    if record.status == RecordStatus::Locked {
+        return Err(refuse(SigningRule::Locked, "the record is locked"));
+    }
+    if record.signatures.iter().any(|s| s.officer_id == signer) {
+        return Err(refuse(SigningRule::AlreadySigned, format!("{signer} has already signed")));
+    }
+    if let Some(conflict) = record.conflicts.iter().find(|c| c.legally_significant) {
+        return Err(refuse(SigningRule::OpenConflict, format!("{} has an open conflict", conflict.field)));
+    }
+    let Some(present) = record.officers_present.iter().find(|o| o.officer_id == signer) else {
+        return Err(refuse(SigningRule::NotPresent, format!("{signer} is not among the officers present")));
+    };
+    if !present.certificate_shown {
+        return Err(refuse(
+            SigningRule::P2,
+            format!("{signer} did not show certificate {}", present.certificate_number),
+        ));
+    }
+    let date = record_date(record, at_ms);
+    for instant in [date, at_ms] {
+        let standing = certificate_valid_on(certificates, signer, &present.certificate_number, instant);
+        if standing != CertificateStanding::Valid {
+            return Err(refuse(
+                SigningRule::P2,
+                format!("certificate {} of {signer} is {} at {instant}", present.certificate_number, standing.as_str()),
+            ));
+        }
+    }
+    let valid: BTreeSet<&str> = record
+        .officers_present
+        .iter()
+        .filter(|o| o.certificate_shown)
+        .filter(|o| {
+            certificate_valid_on(certificates, &o.officer_id, &o.certificate_number, date) == CertificateStanding::Valid
+        })
+        .map(|o| o.certificate_number.as_str())
+        .collect();
+    if valid.len() < 2 {
+        return Err(refuse(
+            SigningRule::P1,
+            format!("{} distinct certificate(s) shown and valid on the record's date, at least 2 needed", valid.len()),
+        ));
+    }
+    Ok(OfficerSignature {
+        officer_id: signer.to_string(),
+        certificate_number: present.certificate_number.clone(),
+        signed_at_ms: at_ms,
+    })
+}
+
+/// Whether the officers in `signed` cover every officer present, of whom there are at least two:
+/// the moment a record locks.
+pub fn all_present_signed(record: &InspectionRecord, signed: &[&str]) -> bool {
+    record.officers_present.len() >= 2
+        && record.officers_present.iter().all(|o| signed.contains(&o.officer_id.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use schemas::{CertificateStatusChange, OfficerPresent};
+
+    const DAY: i64 = 86_400_000;
+    const JAN_2026: i64 = 1_767_225_600_000;
+
+    fn certificate(officer: &str, number: &str, until: i64, history: Vec<(i64, CertificateStatus)>) -> Certificate {
+        Certificate {
+            number: number.into(),
+            officer_id: officer.into(),
+            issuing_authority: "柳州市生态环境局".into(),
+            valid_from_ms: JAN_2026 - 365 * DAY,
+            valid_until_ms: until,
+            status_history: history
+                .into_iter()
+                .map(|(at_ms, status)| CertificateStatusChange { at_ms, status, reason: None })
+                .collect(),
+        }
+    }
+
+    fn record(officers: &[(&str, &str, bool)]) -> InspectionRecord {
+        InspectionRecord {
+            schema_version: 1,
+            record_id: "r".into(),
+            header: schemas::RecordHeader { started_at_ms: Some(JAN_2026 + 10 * DAY), ..Default::default() },
+            entity: Default::default(),
+            officers_present: officers
+                .iter()
+                .map(|(id, number, shown)| OfficerPresent {
+                    officer_id: id.to_string(),
+                    name: id.to_string(),
+                    certificate_number: number.to_string(),
+                    certificate_shown: *shown,
+                })
+                .collect(),
+            people_present: vec![],
+            recusal: Default::default(),
+            checklist: vec![],
+            observations: String::new(),
+            photos: vec![],
+            samples: vec![],
+            measures: vec![],
+            signatures: vec![],
+            resolutions: vec![],
+            status: RecordStatus::Draft,
+            conflicts: vec![],
+        }
+    }
+
+    #[test]
+    fn p2_p3_certificate_standing_follows_validity_and_status_history() {
+        let far = JAN_2026 + 1000 * DAY;
+        let cases = [
+            ("valid", certificate("O1", "C1", far, vec![]), JAN_2026, CertificateStanding::Valid),
+            (
+                "before issue",
+                certificate("O1", "C1", far, vec![]),
+                JAN_2026 - 400 * DAY,
+                CertificateStanding::NotYetValid,
+            ),
+            ("expired", certificate("O1", "C1", JAN_2026, vec![]), JAN_2026, CertificateStanding::Expired),
+            (
+                "suspended later: valid before",
+                certificate("O1", "C1", far, vec![(JAN_2026 + DAY, CertificateStatus::Suspended)]),
+                JAN_2026,
+                CertificateStanding::Valid,
+            ),
+            (
+                "suspended",
+                certificate("O1", "C1", far, vec![(JAN_2026 + DAY, CertificateStatus::Suspended)]),
+                JAN_2026 + 2 * DAY,
+                CertificateStanding::Suspended,
+            ),
+            (
+                "reinstated",
+                certificate(
+                    "O1",
+                    "C1",
+                    far,
+                    vec![
+                        (JAN_2026 + DAY, CertificateStatus::Suspended),
+                        (JAN_2026 + 3 * DAY, CertificateStatus::Active),
+                    ],
+                ),
+                JAN_2026 + 4 * DAY,
+                CertificateStanding::Valid,
+            ),
+            (
+                "revoked",
+                certificate("O1", "C1", far, vec![(JAN_2026, CertificateStatus::Revoked)]),
+                JAN_2026,
+                CertificateStanding::Revoked,
+            ),
+        ];
+        for (name, certificate, at, expected) in cases {
+            assert_eq!(certificate_standing(&certificate, at), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn p1_p2_signing_rules() {
+        let far = JAN_2026 + 1000 * DAY;
+        let certificates = vec![
+            certificate("O1", "C1", far, vec![]),
+            certificate("O2", "C2", far, vec![]),
+            certificate("O3", "C3", JAN_2026, vec![]),
+            certificate("O4", "C4", far, vec![(JAN_2026 + 5 * DAY, CertificateStatus::Suspended)]),
+        ];
+        let at = JAN_2026 + 10 * DAY;
+        type Case<'a> = (&'a str, Vec<(&'a str, &'a str, bool)>, &'a str, Option<SigningRule>);
+        let cases: Vec<Case> = vec![
+            ("two shown and valid", vec![("O1", "C1", true), ("O2", "C2", true)], "O1", None),
+            ("P1 one officer", vec![("O1", "C1", true)], "O1", Some(SigningRule::P1)),
+            ("P1 one certificate twice", vec![("O1", "C1", true), ("O2", "C1", true)], "O1", Some(SigningRule::P1)),
+            ("P1 other not shown", vec![("O1", "C1", true), ("O2", "C2", false)], "O1", Some(SigningRule::P1)),
+            ("P1 other expired", vec![("O1", "C1", true), ("O3", "C3", true)], "O1", Some(SigningRule::P1)),
+            ("P1 other suspended", vec![("O1", "C1", true), ("O4", "C4", true)], "O1", Some(SigningRule::P1)),
+            ("P2 signer not shown", vec![("O1", "C1", false), ("O2", "C2", true)], "O1", Some(SigningRule::P2)),
+            ("P2 signer expired", vec![("O3", "C3", true), ("O2", "C2", true)], "O3", Some(SigningRule::P2)),
+            ("P2 signer suspended", vec![("O4", "C4", true), ("O2", "C2", true)], "O4", Some(SigningRule::P2)),
+            (
+                "P2 certificate of someone else",
+                vec![("O1", "C2", true), ("O2", "C2", true)],
+                "O1",
+                Some(SigningRule::P2),
+            ),
+            ("not present", vec![("O1", "C1", true), ("O2", "C2", true)], "O9", Some(SigningRule::NotPresent)),
+            (
+                "three officers, one expired",
+                vec![("O1", "C1", true), ("O2", "C2", true), ("O3", "C3", true)],
+                "O2",
+                None,
+            ),
+        ];
+        for (name, officers, signer, expected) in cases {
+            let result = check_signing(&record(&officers), signer, at, &certificates);
+            assert_eq!(result.as_ref().err().map(|r| r.rule), expected, "{name}: {result:?}");
+        }
+    }
+
+    #[test]
+    fn p1_signing_is_refused_with_an_open_legally_significant_conflict_only() {
+        let far = JAN_2026 + 1000 * DAY;
+        let certificates = vec![certificate("O1", "C1", far, vec![]), certificate("O2", "C2", far, vec![])];
+        for (significant, expected) in [(true, Some(SigningRule::OpenConflict)), (false, None)] {
+            let mut r = record(&[("O1", "C1", true), ("O2", "C2", true)]);
+            r.conflicts.push(schemas::FieldConflict {
+                field: "header/conclusion".into(),
+                legally_significant: significant,
+                values: vec![],
+            });
+            let result = check_signing(&r, "O1", JAN_2026 + 10 * DAY, &certificates);
+            assert_eq!(result.err().map(|r| r.rule), expected);
+        }
+    }
+
+    #[test]
+    fn p1_locks_when_every_officer_present_signed() {
+        let r = record(&[("O1", "C1", true), ("O2", "C2", true)]);
+        assert!(!all_present_signed(&r, &["O1"]));
+        assert!(all_present_signed(&r, &["O1", "O2"]));
+        assert!(!all_present_signed(&record(&[("O1", "C1", true)]), &["O1"]));
+    }
+}

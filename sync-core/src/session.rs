@@ -1,0 +1,594 @@
+//! The batched sync session, sans IO.
+//!
+//! A device and the server talk about many records in one exchange: the
+//! device's [`DeviceSession::poll`] makes a [`SyncRequest`] with one Automerge
+//! sync message per record it has something to say about; the server's
+//! [`ServerSession::handle`] validates and applies them and answers with a
+//! [`SyncResponse`]; the device's [`DeviceSession::handle`] applies that. The
+//! device polls again until `poll` returns `None`.
+//!
+//! # Why a no-op sync costs nothing per record
+//!
+//! Plain Automerge sync sends a Bloom filter for every document each time.
+//! Here only records changed on either side since the last exchange enter
+//! Automerge's protocol: the device keeps the set of records it changed (or is
+//! still talking about), and the server keeps a change sequence, from which
+//! the caller lists the records changed after the cursor the device sends
+//! ([`ChangeFeed`] is the in-memory form of it). A sync with nothing new is
+//! one request with no documents and one response with no documents.
+//!
+//! # Persistence and resumption
+//!
+//! Per-record [`automerge::sync::State`] encodes to bytes ([`DeviceSession::encoded_state`],
+//! [`ServerSession::encoded_state`]); with the pending set and the cursor it
+//! is all a side must keep to resume after a break without resending what the
+//! peer has. When an exchange fails in transit, [`DeviceSession::abandon`]
+//! drops what was in flight so the next `poll` sends it again.
+//!
+//! # Refused changes
+//!
+//! The server keeps refused change hashes per session and strips them from
+//! the heads a device advertises, so it never asks for them again and the
+//! exchange ends; the device keeps the refused changes and the reasons.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::sync::{self, Message, SyncDoc};
+use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash};
+use schemas::{
+    ChangeRejection, DocumentSyncMessage, RejectionReason, SYNC_PROTOCOL_VERSION, SyncRequest, SyncResponse,
+};
+
+use crate::document::RecordDocument;
+use crate::validate::{Refusal, Validation, ValidationContext, validate};
+
+/// Bounds on what one request carries; a larger backlog is split over several requests.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionConfig {
+    /// Most records in one request.
+    pub max_documents_per_request: usize,
+    /// Once the messages of a request reach this many bytes, no further record is added.
+    pub max_request_bytes: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { max_documents_per_request: 512, max_request_bytes: 4 << 20 }
+    }
+}
+
+/// Where a session finds and creates record documents.
+pub trait Documents {
+    fn document(&mut self, record_id: &str) -> Option<&mut Automerge>;
+    /// The document of `record_id`, created empty if the record is new here.
+    fn document_or_empty(&mut self, record_id: &str) -> &mut Automerge;
+}
+
+impl Documents for BTreeMap<String, Automerge> {
+    fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
+        self.get_mut(record_id)
+    }
+    fn document_or_empty(&mut self, record_id: &str) -> &mut Automerge {
+        self.entry(record_id.to_string()).or_default()
+    }
+}
+
+/// A device's records, edited with the device's own actor id.
+#[derive(Clone, Debug)]
+pub struct DeviceRecords {
+    actor: ActorId,
+    records: BTreeMap<String, RecordDocument>,
+}
+
+impl DeviceRecords {
+    pub fn new(actor: ActorId) -> Self {
+        Self { actor, records: BTreeMap::new() }
+    }
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+    pub fn insert(&mut self, record: RecordDocument) {
+        self.records.insert(record.record_id().to_string(), record);
+    }
+    pub fn get(&self, record_id: &str) -> Option<&RecordDocument> {
+        self.records.get(record_id)
+    }
+    pub fn get_mut(&mut self, record_id: &str) -> Option<&mut RecordDocument> {
+        self.records.get_mut(record_id)
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &RecordDocument)> {
+        self.records.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+impl Documents for DeviceRecords {
+    fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
+        self.records.get_mut(record_id).map(RecordDocument::automerge_mut)
+    }
+    fn document_or_empty(&mut self, record_id: &str) -> &mut Automerge {
+        let actor = self.actor.clone();
+        self.records
+            .entry(record_id.to_string())
+            .or_insert_with(|| RecordDocument::from_automerge(record_id, Automerge::new(), actor))
+            .automerge_mut()
+    }
+}
+
+/// Decides which incoming changes become part of a record, and who may read one.
+pub trait ChangeGate {
+    fn check(&mut self, record_id: &str, doc: &Automerge, incoming: Vec<Change>) -> Validation;
+    /// Whether the peer may receive this record's content.
+    fn may_read(&self, record_id: &str, doc: &Automerge) -> bool;
+}
+
+/// The device's gate: it takes whatever the server sends.
+pub struct AcceptAll;
+
+impl ChangeGate for AcceptAll {
+    fn check(&mut self, _: &str, _: &Automerge, incoming: Vec<Change>) -> Validation {
+        Validation { accepted: incoming, refused: Vec::new() }
+    }
+    fn may_read(&self, _: &str, _: &Automerge) -> bool {
+        true
+    }
+}
+
+impl ChangeGate for ValidationContext {
+    fn check(&mut self, record_id: &str, doc: &Automerge, incoming: Vec<Change>) -> Validation {
+        validate(record_id, doc, incoming, self)
+    }
+    fn may_read(&self, record_id: &str, doc: &Automerge) -> bool {
+        if doc.get_heads().is_empty() {
+            return true;
+        }
+        match crate::document::read_record(record_id, doc) {
+            Ok(record) => record.header.task_id.is_some_and(|task| self.teams.contains_key(&task)),
+            Err(_) => false,
+        }
+    }
+}
+
+/// A failure of a whole exchange; nothing was applied.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SessionError {
+    #[error("sync protocol version {found} is not supported (expected {expected})")]
+    UnsupportedProtocol { found: u32, expected: u32 },
+    #[error("a response arrived with no request in flight")]
+    NoRequestInFlight,
+    #[error("a request is already in flight")]
+    RequestInFlight,
+}
+
+/// What a device's `handle` did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeviceReport {
+    /// Records whose content changed.
+    pub updated: Vec<String>,
+    /// Changes of this device the server refused.
+    pub rejections: Vec<ChangeRejection>,
+    /// Messages from the server that could not be applied, by record.
+    pub errors: Vec<(String, String)>,
+}
+
+/// The device's side of the exchange.
+#[derive(Clone, Debug)]
+pub struct DeviceSession {
+    config: SessionConfig,
+    /// Per-record Automerge sync state with the server.
+    states: BTreeMap<String, sync::State>,
+    /// Records with something possibly unsaid: changed here, or the server spoke of them last time.
+    pending: BTreeSet<String>,
+    /// The server change cursor this device has caught up to.
+    cursor: Option<u64>,
+    /// Records whose messages are in the request awaiting an answer.
+    in_flight: Option<BTreeSet<String>>,
+    /// Whether this sync has asked the server yet; every sync asks at least once.
+    asked: bool,
+    /// The last response said the server has more changed records.
+    server_has_more: bool,
+}
+
+impl DeviceSession {
+    pub fn new(config: SessionConfig) -> Self {
+        Self {
+            config,
+            states: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            cursor: None,
+            in_flight: None,
+            asked: false,
+            server_has_more: false,
+        }
+    }
+
+    /// A session from what a device persisted: cursor, pending records and encoded states.
+    pub fn restore(
+        config: SessionConfig,
+        cursor: Option<u64>,
+        pending: impl IntoIterator<Item = String>,
+        states: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) -> Result<Self, sync::DecodeStateError> {
+        let mut session = Self::new(config);
+        session.cursor = cursor;
+        session.pending = pending.into_iter().collect();
+        for (record_id, bytes) in states {
+            session.states.insert(record_id, sync::State::decode(&bytes)?);
+        }
+        Ok(session)
+    }
+
+    /// Notes a local edit, so the next sync talks about this record.
+    pub fn record_changed(&mut self, record_id: &str) {
+        self.pending.insert(record_id.to_string());
+    }
+
+    /// Records with something possibly unsaid.
+    pub fn pending(&self) -> &BTreeSet<String> {
+        &self.pending
+    }
+
+    pub fn cursor(&self) -> Option<u64> {
+        self.cursor
+    }
+
+    /// The sync state of a record, encoded for persistence.
+    pub fn encoded_state(&self, record_id: &str) -> Option<Vec<u8>> {
+        self.states.get(record_id).map(sync::State::encode)
+    }
+
+    /// Starts a new sync: the next `poll` asks the server even if nothing is pending.
+    pub fn begin(&mut self) {
+        self.asked = false;
+        self.server_has_more = false;
+    }
+
+    /// The next request, or `None` when this sync is complete.
+    pub fn poll(&mut self, docs: &mut impl Documents) -> Option<SyncRequest> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        let mut documents = Vec::new();
+        let mut bytes = 0;
+        let mut sent = BTreeSet::new();
+        for record_id in self.pending.clone() {
+            if documents.len() >= self.config.max_documents_per_request || bytes >= self.config.max_request_bytes {
+                break;
+            }
+            let Some(doc) = docs.document(&record_id) else {
+                self.pending.remove(&record_id);
+                continue;
+            };
+            let state = self.states.entry(record_id.clone()).or_default();
+            match doc.generate_sync_message(state) {
+                Some(message) => {
+                    let message = message.encode();
+                    bytes += message.len();
+                    documents.push(DocumentSyncMessage { record_id: record_id.clone(), message });
+                    sent.insert(record_id);
+                }
+                None => {
+                    self.pending.remove(&record_id);
+                }
+            }
+        }
+        let must_ask = !self.asked || self.server_has_more;
+        if documents.is_empty() && !must_ask {
+            return None;
+        }
+        self.asked = true;
+        self.in_flight = Some(sent);
+        Some(SyncRequest { protocol: SYNC_PROTOCOL_VERSION, since: self.cursor, documents })
+    }
+
+    /// Applies the server's answer to the request in flight.
+    pub fn handle(&mut self, response: SyncResponse, docs: &mut impl Documents) -> Result<DeviceReport, SessionError> {
+        if response.protocol != SYNC_PROTOCOL_VERSION {
+            return Err(SessionError::UnsupportedProtocol {
+                found: response.protocol,
+                expected: SYNC_PROTOCOL_VERSION,
+            });
+        }
+        let sent = self.in_flight.take().ok_or(SessionError::NoRequestInFlight)?;
+        let mut report = DeviceReport::default();
+        let mut answered = BTreeSet::new();
+        for DocumentSyncMessage { record_id, message } in response.documents {
+            if uuid::Uuid::parse_str(&record_id).is_err() {
+                report.errors.push((record_id, "not a record id".into()));
+                continue;
+            }
+            let message = match Message::decode(&message) {
+                Ok(message) => message,
+                Err(error) => {
+                    report.errors.push((record_id, error.to_string()));
+                    continue;
+                }
+            };
+            let state = self.states.entry(record_id.clone()).or_default();
+            let doc = docs.document_or_empty(&record_id);
+            let before = doc.get_heads();
+            // Receive on a copy so that a message that fails half-way leaves nothing behind.
+            let mut copy = doc.clone();
+            let mut copy_state = state.clone();
+            match copy.receive_sync_message(&mut copy_state, message) {
+                Ok(()) => {
+                    if copy.get_heads() != before {
+                        report.updated.push(record_id.clone());
+                    }
+                    *doc = copy;
+                    *state = copy_state;
+                    self.pending.insert(record_id.clone());
+                    answered.insert(record_id);
+                }
+                Err(error) => report.errors.push((record_id, error.to_string())),
+            }
+        }
+        // A record the server did not answer about has nothing more to exchange.
+        for record_id in sent.difference(&answered) {
+            self.pending.remove(record_id);
+        }
+        report.rejections = response.rejections;
+        self.cursor = Some(response.cursor);
+        self.server_has_more = response.more;
+        Ok(report)
+    }
+
+    /// The request in flight was lost (or its answer was): forget what was in flight, so that
+    /// the next `poll` says it again. Only the persistent part of each sync state is kept.
+    pub fn abandon(&mut self) {
+        if let Some(sent) = self.in_flight.take() {
+            self.pending.extend(sent);
+        }
+        for state in self.states.values_mut() {
+            *state = sync::State::decode(&state.encode()).expect("an encoded state decodes");
+        }
+        self.asked = false;
+    }
+}
+
+/// Records changed after a cursor, as the server's caller lists them for [`ServerSession::handle`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangedRecords {
+    /// Records changed after the device's cursor, in change order, bounded.
+    pub records: Vec<String>,
+    /// The cursor once these records are sent.
+    pub cursor: u64,
+    /// More records changed after `cursor`.
+    pub more: bool,
+}
+
+/// An in-memory change sequence: which record changed at which position.
+///
+/// The server keeps the same in SQLite; this is the reference for tests and benchmarks.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeFeed {
+    head: u64,
+    latest: BTreeMap<String, u64>,
+    by_position: BTreeMap<u64, String>,
+}
+
+impl ChangeFeed {
+    /// Notes that a record changed; returns its new position.
+    pub fn record_changed(&mut self, record_id: &str) -> u64 {
+        self.head += 1;
+        if let Some(old) = self.latest.insert(record_id.to_string(), self.head) {
+            self.by_position.remove(&old);
+        }
+        self.by_position.insert(self.head, record_id.to_string());
+        self.head
+    }
+
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
+    /// At most `limit` records changed after `since`, oldest change first.
+    pub fn changed_since(&self, since: Option<u64>, limit: usize) -> ChangedRecords {
+        let since = since.unwrap_or(0);
+        let mut records = Vec::new();
+        let mut cursor = since;
+        let mut iter = self.by_position.range(since + 1..);
+        for (position, record_id) in iter.by_ref().take(limit) {
+            records.push(record_id.clone());
+            cursor = *position;
+        }
+        let more = iter.next().is_some();
+        if !more {
+            cursor = cursor.max(self.head);
+        }
+        ChangedRecords { records, cursor, more }
+    }
+}
+
+/// What a server's `handle` did.
+#[derive(Clone, Debug, Default)]
+pub struct ServerReport {
+    /// Records whose content changed: the caller stores them and moves them up the change feed.
+    pub updated: Vec<String>,
+    /// Refused changes with their records, for quarantine.
+    pub refused: Vec<(String, Refusal)>,
+}
+
+/// The server's side of the exchange with one device.
+#[derive(Clone, Debug)]
+pub struct ServerSession {
+    /// Per-record Automerge sync state with this device.
+    states: BTreeMap<String, sync::State>,
+    /// Changes refused to this device, with their dependencies, by record: stripped from its heads.
+    refused: BTreeMap<String, BTreeMap<ChangeHash, Vec<ChangeHash>>>,
+}
+
+impl Default for ServerSession {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerSession {
+    pub fn new() -> Self {
+        Self { states: BTreeMap::new(), refused: BTreeMap::new() }
+    }
+
+    /// Restores a record's persisted sync state.
+    pub fn restore_state(&mut self, record_id: &str, bytes: &[u8]) -> Result<(), sync::DecodeStateError> {
+        self.states.insert(record_id.to_string(), sync::State::decode(bytes)?);
+        Ok(())
+    }
+
+    /// Remembers a change refused earlier (from quarantine), so it is not asked for again.
+    pub fn remember_refused(&mut self, record_id: &str, change: &Change) {
+        self.refused.entry(record_id.to_string()).or_default().insert(change.hash(), change.deps().to_vec());
+    }
+
+    pub fn encoded_state(&self, record_id: &str) -> Option<Vec<u8>> {
+        self.states.get(record_id).map(sync::State::encode)
+    }
+
+    /// Validates and applies a device's request, and makes the answer.
+    pub fn handle(
+        &mut self,
+        request: &SyncRequest,
+        docs: &mut impl Documents,
+        changed: ChangedRecords,
+        gate: &mut impl ChangeGate,
+    ) -> Result<(SyncResponse, ServerReport), SessionError> {
+        if request.protocol != SYNC_PROTOCOL_VERSION {
+            return Err(SessionError::UnsupportedProtocol { found: request.protocol, expected: SYNC_PROTOCOL_VERSION });
+        }
+        let mut report = ServerReport::default();
+        let mut rejections = Vec::new();
+        let mut talked_about = Vec::new();
+        for DocumentSyncMessage { record_id, message } in &request.documents {
+            let malformed = |detail: String| ChangeRejection {
+                record_id: record_id.clone(),
+                change_hash: String::new(),
+                actor: String::new(),
+                reason: RejectionReason::MalformedMessage { detail },
+            };
+            let Ok(uuid) = uuid::Uuid::parse_str(record_id) else {
+                rejections.push(malformed("the record id is not a UUID".into()));
+                continue;
+            };
+            if uuid.hyphenated().to_string() != *record_id {
+                rejections.push(malformed("the record id is not a lowercase hyphenated UUID".into()));
+                continue;
+            }
+            let message = match Message::decode(message) {
+                Ok(message) => message,
+                Err(error) => {
+                    rejections.push(malformed(error.to_string()));
+                    continue;
+                }
+            };
+            let doc = docs.document_or_empty(record_id);
+            let state = self.states.entry(record_id.clone()).or_default();
+            let refused = self.refused.entry(record_id.clone()).or_default();
+            match receive_validated(record_id, doc, state, message, refused, gate) {
+                Ok((updated, refusals)) => {
+                    if updated {
+                        report.updated.push(record_id.clone());
+                    }
+                    for refusal in refusals {
+                        rejections.push(ChangeRejection {
+                            record_id: record_id.clone(),
+                            change_hash: refusal.change.hash().to_string(),
+                            actor: refusal.change.actor_id().to_hex_string(),
+                            reason: refusal.reason.clone(),
+                        });
+                        report.refused.push((record_id.clone(), refusal));
+                    }
+                }
+                Err(error) => rejections.push(malformed(error.to_string())),
+            }
+            talked_about.push(record_id.clone());
+        }
+        let mut documents = Vec::new();
+        let mut answered = BTreeSet::new();
+        for record_id in talked_about.into_iter().chain(changed.records) {
+            if !answered.insert(record_id.clone()) {
+                continue;
+            }
+            let Some(doc) = docs.document(&record_id) else { continue };
+            if !gate.may_read(&record_id, doc) {
+                continue;
+            }
+            let state = self.states.entry(record_id.clone()).or_default();
+            if let Some(message) = doc.generate_sync_message(state) {
+                documents.push(DocumentSyncMessage { record_id, message: message.encode() });
+            }
+        }
+        let response = SyncResponse {
+            protocol: SYNC_PROTOCOL_VERSION,
+            cursor: changed.cursor,
+            documents,
+            rejections,
+            more: changed.more,
+        };
+        Ok((response, report))
+    }
+}
+
+/// Receives one message into `doc` through `gate`: the message is applied to a copy, the new
+/// changes are validated, and only accepted ones reach `doc`. Returns whether `doc` changed and
+/// what was refused. On error, `doc` and `state` are unchanged.
+fn receive_validated(
+    record_id: &str,
+    doc: &mut Automerge,
+    state: &mut sync::State,
+    mut message: Message,
+    refused: &mut BTreeMap<ChangeHash, Vec<ChangeHash>>,
+    gate: &mut impl ChangeGate,
+) -> Result<(bool, Vec<Refusal>), AutomergeError> {
+    message.heads = strip_refused(&message.heads, refused);
+    let before = doc.get_heads();
+    let mut fork = doc.clone();
+    let mut fork_state = state.clone();
+    fork.receive_sync_message(&mut fork_state, message.clone())?;
+    let incoming = fork.get_changes(&before);
+    if incoming.is_empty() {
+        *doc = fork;
+        *state = fork_state;
+        return Ok((false, Vec::new()));
+    }
+    let Validation { accepted, refused: refusals } = gate.check(record_id, doc, incoming);
+    if refusals.is_empty() {
+        *doc = fork;
+        *state = fork_state;
+        return Ok((true, refusals));
+    }
+    for refusal in &refusals {
+        refused.insert(refusal.change.hash(), refusal.change.deps().to_vec());
+    }
+    message.heads = strip_refused(&message.heads, refused);
+    message.changes = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+    message.version = sync::MessageVersion::V1;
+    doc.receive_sync_message(state, message)?;
+    Ok((!accepted.is_empty(), refusals))
+}
+
+/// Heads with every refused change replaced by its nearest dependencies that were not refused.
+fn strip_refused(heads: &[ChangeHash], refused: &BTreeMap<ChangeHash, Vec<ChangeHash>>) -> Vec<ChangeHash> {
+    if refused.is_empty() {
+        return heads.to_vec();
+    }
+    let mut out = BTreeSet::new();
+    let mut stack: Vec<ChangeHash> = heads.to_vec();
+    let mut seen = BTreeSet::new();
+    while let Some(hash) = stack.pop() {
+        if !seen.insert(hash) {
+            continue;
+        }
+        match refused.get(&hash) {
+            Some(deps) => stack.extend(deps.iter().copied()),
+            None => {
+                out.insert(hash);
+            }
+        }
+    }
+    out.into_iter().collect()
+}

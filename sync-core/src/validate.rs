@@ -1,0 +1,325 @@
+//! Validating incoming changes before they become part of a record.
+//!
+//! The server never merges what the rules forbid. [`validate`] takes the
+//! stored document, the changes a device sent, and a [`ValidationContext`]
+//! built from the server's data, and splits the changes into accepted and
+//! refused, with one machine-readable [`RejectionReason`] per refused change.
+//!
+//! Checks, per change, in causal order (ties broken by change hash, so the
+//! result never depends on the order in which changes arrived):
+//!
+//! 1. it does not build on a refused change (the change graph allows no holes);
+//! 2. its actor belongs to an enrolled device, and that device sent it;
+//! 3. its time is not further in the future than the clock skew allows;
+//! 4. its officer held a valid certificate at its time (P2, P3);
+//! 5. its officer is on the team of the record's task;
+//! 6. the record it produces is valid: readable, its task unchanged, not edited
+//!    after a signature or lock, signatures only by their own officer and only
+//!    where the signing rules allow (P1, P2), locked only when all signed.
+//!
+//! Checks 1 to 5 read only change metadata. Check 6 needs the document after
+//! the change; it is done once for all changes together when the record is a
+//! draft before and after (the common case), and change by change otherwise.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{ActorId, Automerge, Change, ChangeHash};
+use schemas::{Certificate, InspectionRecord, RecordStatus, RejectionReason};
+
+use crate::document::{genesis_change_hash, read_record};
+use crate::rules::{self, CertificateStanding};
+
+/// Which device and officer an actor id belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActorBinding {
+    pub device_id: String,
+    pub officer_id: String,
+}
+
+/// Everything [`validate`] needs to know, given as data by the caller.
+#[derive(Clone, Debug, Default)]
+pub struct ValidationContext {
+    /// The authenticated device that sent the changes.
+    pub sending_device_id: String,
+    /// Every enrolled device's actor id.
+    pub actors: BTreeMap<ActorId, ActorBinding>,
+    /// Certificates of the officers concerned, with their status history.
+    pub certificates: Vec<Certificate>,
+    /// The team of every task the sending officer may write records of.
+    pub teams: BTreeMap<String, BTreeSet<String>>,
+    /// The server's clock when the changes arrived.
+    pub now_ms: i64,
+    /// How far ahead of `now_ms` a change's time may be.
+    pub max_clock_skew_ms: i64,
+    /// Changes refused earlier (in quarantine): a change building on one is refused too.
+    pub refused: BTreeSet<ChangeHash>,
+}
+
+/// A refused change, kept whole so that it can be quarantined.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub change: Change,
+    pub reason: RejectionReason,
+}
+
+/// The outcome of [`validate`].
+#[derive(Clone, Debug, Default)]
+pub struct Validation {
+    /// Changes to make part of the document, in causal order.
+    pub accepted: Vec<Change>,
+    /// Changes refused, each with its reason, in causal order.
+    pub refused: Vec<Refusal>,
+}
+
+/// Splits `incoming` into the changes that may become part of `doc` and those refused.
+pub fn validate(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context: &ValidationContext) -> Validation {
+    let genesis = genesis_change_hash(record_id);
+    let ordered = causal_order(doc, incoming);
+    let before = read_record(record_id, doc).ok();
+    let task_before = before.as_ref().and_then(|r| r.header.task_id.clone());
+
+    let mut refused: BTreeMap<ChangeHash, RejectionReason> = BTreeMap::new();
+    let mut outcome = Validation::default();
+    let mut candidates = Vec::new();
+    for change in ordered {
+        let reason = check_metadata(doc, &change, genesis, context, &refused, &outcome.accepted, &candidates);
+        match reason {
+            Some(reason) => {
+                refused.insert(change.hash(), reason.clone());
+                outcome.refused.push(Refusal { change, reason });
+            }
+            None => candidates.push(change),
+        }
+    }
+    if candidates.is_empty() {
+        return outcome;
+    }
+
+    // Fast path: a draft stays a draft, and everything together gives a valid record.
+    let mut after_all = doc.clone();
+    if after_all.apply_changes(candidates.iter().cloned()).is_ok()
+        && let Ok(after) = read_record(record_id, &after_all)
+        && before.as_ref().is_none_or(|b| b.status == RecordStatus::Draft)
+        && after.status == RecordStatus::Draft
+        && after.signatures.is_empty()
+        && task_before.as_ref().is_none_or(|t| after.header.task_id.as_ref() == Some(t))
+        && candidates.iter().all(|c| c.hash() == genesis || check_team(c, &after, context).is_none())
+        && (after.header.task_id.is_some() || candidates.iter().all(|c| c.hash() == genesis))
+    {
+        outcome.accepted = candidates;
+        return outcome;
+    }
+
+    // Slow path: change by change against the document as it grows.
+    let mut working = doc.clone();
+    let mut working_record = before;
+    for change in candidates {
+        if let Some(dependency) = change.deps().iter().find(|d| refused.contains_key(d)) {
+            let reason = RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() };
+            refused.insert(change.hash(), reason.clone());
+            outcome.refused.push(Refusal { change, reason });
+            continue;
+        }
+        let mut candidate = working.clone();
+        let reason = match candidate.apply_changes([change.clone()]) {
+            Err(error) => Some(RejectionReason::SchemaViolation { detail: error.to_string() }),
+            Ok(()) => match read_record(record_id, &candidate) {
+                Err(error) => Some(RejectionReason::SchemaViolation { detail: error.to_string() }),
+                Ok(after) => {
+                    let reason =
+                        check_state(&change, change.hash() == genesis, working_record.as_ref(), &after, context);
+                    if reason.is_none() {
+                        working = candidate;
+                        working_record = Some(after);
+                    }
+                    reason
+                }
+            },
+        };
+        match reason {
+            Some(reason) => {
+                refused.insert(change.hash(), reason.clone());
+                outcome.refused.push(Refusal { change, reason });
+            }
+            None => outcome.accepted.push(change),
+        }
+    }
+    outcome
+}
+
+/// Incoming changes that `doc` does not have yet, in causal order with ties broken by hash.
+fn causal_order(doc: &Automerge, incoming: Vec<Change>) -> Vec<Change> {
+    let mut pending: BTreeMap<ChangeHash, Change> = BTreeMap::new();
+    for change in incoming {
+        if doc.get_change_meta_by_hash(&change.hash()).is_none() {
+            pending.insert(change.hash(), change);
+        }
+    }
+    let mut ordered = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready: Vec<ChangeHash> = pending
+            .iter()
+            .filter(|(_, change)| change.deps().iter().all(|dep| !pending.contains_key(dep)))
+            .map(|(hash, _)| *hash)
+            .collect();
+        if ready.is_empty() {
+            // A cycle cannot occur with hashes; keep whatever is left in hash order.
+            ordered.extend(std::mem::take(&mut pending).into_values());
+            break;
+        }
+        for hash in ready {
+            ordered.push(pending.remove(&hash).expect("ready hashes are pending"));
+        }
+    }
+    ordered
+}
+
+fn check_metadata(
+    doc: &Automerge,
+    change: &Change,
+    genesis: ChangeHash,
+    context: &ValidationContext,
+    refused: &BTreeMap<ChangeHash, RejectionReason>,
+    accepted: &[Change],
+    candidates: &[Change],
+) -> Option<RejectionReason> {
+    for dependency in change.deps() {
+        if refused.contains_key(dependency) || context.refused.contains(dependency) {
+            return Some(RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() });
+        }
+        let known = doc.get_change_meta_by_hash(dependency).is_some()
+            || accepted.iter().chain(candidates).any(|c| c.hash() == *dependency);
+        if !known {
+            return Some(RejectionReason::MissingDependency { dependency: dependency.to_string() });
+        }
+    }
+    if change.hash() == genesis {
+        return None;
+    }
+    let Some(binding) = context.actors.get(change.actor_id()) else {
+        return Some(RejectionReason::UnknownActor);
+    };
+    if binding.device_id != context.sending_device_id {
+        return Some(RejectionReason::ActorNotBoundToDevice {
+            actor_device_id: binding.device_id.clone(),
+            sending_device_id: context.sending_device_id.clone(),
+        });
+    }
+    if change.timestamp() > context.now_ms.saturating_add(context.max_clock_skew_ms) {
+        return Some(RejectionReason::TimestampInFuture {
+            timestamp_ms: change.timestamp(),
+            now_ms: context.now_ms,
+            max_skew_ms: context.max_clock_skew_ms,
+        });
+    }
+    let standing = rules::officer_standing(&context.certificates, &binding.officer_id, change.timestamp());
+    if standing != CertificateStanding::Valid {
+        return Some(RejectionReason::OfficerNotCertified {
+            officer_id: binding.officer_id.clone(),
+            at_ms: change.timestamp(),
+            certificate_status: standing.as_str().to_string(),
+        });
+    }
+    None
+}
+
+fn officer_of<'a>(change: &Change, context: &'a ValidationContext) -> Option<&'a str> {
+    context.actors.get(change.actor_id()).map(|b| b.officer_id.as_str())
+}
+
+fn check_team(change: &Change, after: &InspectionRecord, context: &ValidationContext) -> Option<RejectionReason> {
+    let officer = officer_of(change, context)?;
+    let Some(task_id) = &after.header.task_id else {
+        return Some(RejectionReason::SchemaViolation { detail: "the record names no task".into() });
+    };
+    match context.teams.get(task_id) {
+        None => Some(RejectionReason::UnknownTask { task_id: Some(task_id.clone()) }),
+        Some(team) if !team.contains(officer) => {
+            Some(RejectionReason::OfficerNotOnTeam { officer_id: officer.to_string(), task_id: Some(task_id.clone()) })
+        }
+        Some(_) => None,
+    }
+}
+
+/// The record without what may still change once someone signed: signatures and status.
+fn signed_content(record: &InspectionRecord) -> InspectionRecord {
+    let mut content = record.clone();
+    content.signatures.clear();
+    content.status = RecordStatus::Draft;
+    content.conflicts.retain(|c| !c.field.starts_with("signatures/"));
+    content
+}
+
+fn check_state(
+    change: &Change,
+    is_genesis: bool,
+    before: Option<&InspectionRecord>,
+    after: &InspectionRecord,
+    context: &ValidationContext,
+) -> Option<RejectionReason> {
+    if is_genesis {
+        return None;
+    }
+    let before_status = before.map_or(RecordStatus::Draft, |b| b.status);
+    if before_status == RecordStatus::Locked {
+        return Some(RejectionReason::RecordLocked);
+    }
+    if let Some(task_before) = before.and_then(|b| b.header.task_id.as_ref())
+        && after.header.task_id.as_ref() != Some(task_before)
+    {
+        return Some(RejectionReason::SchemaViolation { detail: "the task of a record cannot change".into() });
+    }
+    if let Some(reason) = check_team(change, after, context) {
+        return Some(reason);
+    }
+    if before_status == RecordStatus::Signing && before.map(signed_content) != Some(signed_content(after)) {
+        return Some(RejectionReason::RecordSigned);
+    }
+    let officer = officer_of(change, context).unwrap_or_default();
+    let empty = Vec::new();
+    let signatures_before = before.map_or(&empty, |b| &b.signatures);
+    for old in signatures_before {
+        if !after.signatures.contains(old) {
+            return Some(RejectionReason::SigningRuleViolated {
+                rule: "signature_changed".into(),
+                detail: format!("the signature of {} was changed or removed", old.officer_id),
+            });
+        }
+    }
+    for new in after.signatures.iter().filter(|s| !signatures_before.contains(s)) {
+        if new.officer_id != officer {
+            return Some(RejectionReason::SigningRuleViolated {
+                rule: "signer".into(),
+                detail: format!("{officer} wrote a signature of {}", new.officer_id),
+            });
+        }
+        let mut unsigned = after.clone();
+        unsigned.signatures.retain(|s| s != new);
+        unsigned.status = if unsigned.signatures.is_empty() { RecordStatus::Draft } else { RecordStatus::Signing };
+        match rules::check_signing(&unsigned, officer, change.timestamp(), &context.certificates) {
+            Err(refusal) => {
+                return Some(RejectionReason::SigningRuleViolated {
+                    rule: refusal.rule.as_str().to_string(),
+                    detail: refusal.detail,
+                });
+            }
+            Ok(expected) if expected.certificate_number != new.certificate_number => {
+                return Some(RejectionReason::SigningRuleViolated {
+                    rule: "P2".into(),
+                    detail: format!("signature names certificate {}", new.certificate_number),
+                });
+            }
+            Ok(_) => {}
+        }
+    }
+    if after.status == RecordStatus::Locked {
+        let signed: Vec<&str> = after.signatures.iter().map(|s| s.officer_id.as_str()).collect();
+        if !rules::all_present_signed(after, &signed) {
+            return Some(RejectionReason::SigningRuleViolated {
+                rule: "lock".into(),
+                detail: "locked before every officer present signed".into(),
+            });
+        }
+    }
+    None
+}
