@@ -1,0 +1,117 @@
+//! An in-process server and phones for session tests: the real sessions, the real validation,
+//! CBOR on the wire, and counted bytes.
+
+use std::collections::BTreeMap;
+
+use automerge::Automerge;
+use schemas::wire::{from_cbor, to_cbor};
+use schemas::{ChangeRejection, SyncRequest, SyncResponse};
+use sync_core::session::{DeviceRecords, DeviceSession, ServerSession, SessionConfig};
+use sync_core::validate::ValidationContext;
+
+use super::Device;
+
+/// The server: stored documents, its change feed, and one session and context per device.
+pub struct Server {
+    pub docs: BTreeMap<String, Automerge>,
+    pub feed: sync_core::session::ChangeFeed,
+    pub sessions: BTreeMap<String, ServerSession>,
+    pub contexts: BTreeMap<String, ValidationContext>,
+    /// Bound on changed records per response.
+    pub changed_limit: usize,
+    /// Every rejection sent, for quarantine checks.
+    pub quarantine: Vec<ChangeRejection>,
+}
+
+impl Server {
+    pub fn new(contexts: BTreeMap<String, ValidationContext>) -> Self {
+        Self {
+            docs: BTreeMap::new(),
+            feed: Default::default(),
+            sessions: BTreeMap::new(),
+            contexts,
+            changed_limit: 512,
+            quarantine: Vec::new(),
+        }
+    }
+
+    /// Handles one CBOR request from `device_id`; returns the CBOR response.
+    pub fn exchange(&mut self, device_id: &str, request: &[u8]) -> Vec<u8> {
+        let request: SyncRequest = from_cbor(request).expect("a well-formed request");
+        let changed = self.feed.changed_since(request.since, self.changed_limit);
+        let session = self.sessions.entry(device_id.to_string()).or_default();
+        let context = self.contexts.get_mut(device_id).expect("an enrolled device");
+        let (response, report) = session.handle(&request, &mut self.docs, changed, context).expect("a known protocol");
+        for record_id in &report.updated {
+            self.feed.record_changed(record_id);
+        }
+        for (_, refusal) in &report.refused {
+            context.refused.insert(refusal.change.hash());
+        }
+        self.quarantine.extend(response.rejections.iter().cloned());
+        to_cbor(&response)
+    }
+
+    /// The server forgets its in-memory sessions, as after a restart; documents persist.
+    pub fn restart(&mut self) {
+        let states: Vec<(String, String, Vec<u8>)> = self
+            .sessions
+            .iter()
+            .flat_map(|(device, session)| {
+                self.docs.keys().filter_map(move |record| {
+                    session.encoded_state(record).map(|bytes| (device.clone(), record.clone(), bytes))
+                })
+            })
+            .collect();
+        self.sessions.clear();
+        for (device, record, bytes) in states {
+            self.sessions.entry(device).or_default().restore_state(&record, &bytes).unwrap();
+        }
+    }
+}
+
+/// A phone: its records and its session with the server.
+pub struct Phone {
+    pub device: Device,
+    pub records: DeviceRecords,
+    pub session: DeviceSession,
+}
+
+/// What one sync moved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    pub requests: usize,
+    pub bytes_up: usize,
+    pub bytes_down: usize,
+    pub documents_up: usize,
+    pub documents_down: usize,
+    pub rejections: Vec<ChangeRejection>,
+}
+
+impl Phone {
+    pub fn new(device: Device, config: SessionConfig) -> Self {
+        let records = DeviceRecords::new(device.actor.clone());
+        Self { device, records, session: DeviceSession::new(config) }
+    }
+
+    /// Syncs until the session is quiet; panics if it does not end within `max_requests`.
+    pub fn sync(&mut self, server: &mut Server, max_requests: usize) -> SyncStats {
+        let mut stats = SyncStats::default();
+        self.session.begin();
+        while let Some(request) = self.session.poll(&mut self.records) {
+            assert!(stats.requests < max_requests, "sync did not end within {max_requests} requests");
+            stats.requests += 1;
+            stats.documents_up += request.documents.len();
+            let bytes = to_cbor(&request);
+            stats.bytes_up += bytes.len();
+            let response = server.exchange(&self.device.id, &bytes);
+            stats.bytes_down += response.len();
+            let response: SyncResponse = from_cbor(&response).unwrap();
+            stats.documents_down += response.documents.len();
+            let report = self.session.handle(response, &mut self.records).unwrap();
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+            stats.rejections.extend(report.rejections);
+        }
+        stats
+    }
+}

@@ -1,0 +1,384 @@
+//! Change validation: one table case per rejection reason, each checking that the stored
+//! document keeps nothing of a refused change and that the outcome does not depend on the
+//! order the changes arrived in.
+
+mod common;
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{Change, ROOT, ReadDoc, ScalarValue};
+use common::*;
+use schemas::{OfficerSignature, RejectionReason};
+use sync_core::document::{Edit, RecordDocument};
+use sync_core::validate::{ValidationContext, validate};
+
+/// Changes `device_doc` has that `stored` does not.
+fn new_changes(stored: &RecordDocument, device_doc: &RecordDocument) -> Vec<Change> {
+    device_doc.automerge().get_changes(&stored.automerge().get_heads())
+}
+
+/// Validates `incoming` against `stored`, forwards and backwards, and checks that the accepted
+/// changes apply and the refused ones are absent. Returns the reason codes in causal order
+/// (`None` for accepted).
+fn check(stored: &RecordDocument, incoming: Vec<Change>, context: &ValidationContext) -> Vec<Option<RejectionReason>> {
+    let forward = validate(stored.record_id(), stored.automerge(), incoming.clone(), context);
+    let mut reversed = incoming.clone();
+    reversed.reverse();
+    let backward = validate(stored.record_id(), stored.automerge(), reversed, context);
+    let hashes = |changes: &[Change]| changes.iter().map(Change::hash).collect::<Vec<_>>();
+    assert_eq!(hashes(&forward.accepted), hashes(&backward.accepted), "order-independent accepted set");
+    assert_eq!(
+        forward.refused.iter().map(|r| (r.change.hash(), r.reason.clone())).collect::<Vec<_>>(),
+        backward.refused.iter().map(|r| (r.change.hash(), r.reason.clone())).collect::<Vec<_>>(),
+        "order-independent refusals"
+    );
+    let mut after = stored.automerge().clone();
+    after.apply_changes(forward.accepted.clone()).unwrap();
+    for refusal in &forward.refused {
+        assert!(after.get_change_meta_by_hash(&refusal.change.hash()).is_none(), "refused change absent");
+    }
+    sync_core::document::read_record(stored.record_id(), &after).expect("the accepted changes give a valid record");
+    let mut outcome: Vec<(usize, Option<RejectionReason>)> = Vec::new();
+    for (index, change) in incoming.iter().enumerate() {
+        let reason = forward.refused.iter().find(|r| r.change.hash() == change.hash()).map(|r| r.reason.clone());
+        outcome.push((index, reason));
+    }
+    outcome.into_iter().map(|(_, reason)| reason).collect()
+}
+
+struct Scene {
+    a: Device,
+    b: Device,
+    stored: RecordDocument,
+}
+
+/// A record created by officer A's device and already stored on the server, with both officers present.
+fn scene() -> Scene {
+    let officers = valid_officers();
+    let (a, b) = (device(1, &officers[0]), device(2, &officers[1]));
+    let mut stored = new_record(1, &a);
+    stored.apply(Edit::SetStartedAt(T0), T0).unwrap();
+    stored.apply(Edit::AddOfficerPresent(officers[0].present(true)), T0).unwrap();
+    stored.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
+    Scene { a, b, stored }
+}
+
+fn code(reason: &Option<RejectionReason>) -> &'static str {
+    match reason {
+        None => "accepted",
+        Some(RejectionReason::UnknownActor) => "unknown_actor",
+        Some(RejectionReason::ActorNotBoundToDevice { .. }) => "actor_not_bound_to_device",
+        Some(RejectionReason::OfficerNotCertified { .. }) => "officer_not_certified",
+        Some(RejectionReason::OfficerNotOnTeam { .. }) => "officer_not_on_team",
+        Some(RejectionReason::RecordLocked) => "record_locked",
+        Some(RejectionReason::RecordSigned) => "record_signed",
+        Some(RejectionReason::SchemaViolation { .. }) => "schema_violation",
+        Some(RejectionReason::SigningRuleViolated { .. }) => "signing_rule_violated",
+        Some(RejectionReason::TimestampInFuture { .. }) => "timestamp_in_future",
+        Some(RejectionReason::DependsOnRefusedChange { .. }) => "depends_on_refused_change",
+        Some(RejectionReason::MissingDependency { .. }) => "missing_dependency",
+        Some(RejectionReason::MalformedMessage { .. }) => "malformed_message",
+        Some(RejectionReason::UnknownTask { .. }) => "unknown_task",
+    }
+}
+
+fn codes(outcome: &[Option<RejectionReason>]) -> Vec<&'static str> {
+    outcome.iter().map(code).collect()
+}
+
+#[test]
+fn a_whole_record_from_a_team_device_is_accepted_from_genesis() {
+    let s = scene();
+    let empty = automerge::Automerge::new();
+    let incoming = s.stored.automerge().get_changes(&[]);
+    let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    let outcome = validate(s.stored.record_id(), &empty, incoming.clone(), &context);
+    assert_eq!(outcome.accepted.len(), incoming.len());
+    assert!(outcome.refused.is_empty(), "{:?}", outcome.refused);
+}
+
+#[test]
+fn unknown_actor() {
+    let s = scene();
+    let stranger = device(9, &s.a.officer);
+    let mut on_stranger = replica(&s.stored, &stranger);
+    on_stranger.apply(Edit::SetConclusion("x".into()), T0 + 1000).unwrap();
+    let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    assert_eq!(codes(&check(&s.stored, new_changes(&s.stored, &on_stranger), &context)), ["unknown_actor"]);
+}
+
+#[test]
+fn actor_not_bound_to_the_sending_device() {
+    let s = scene();
+    let mut on_b = replica(&s.stored, &s.b);
+    on_b.apply(Edit::SetConclusion("x".into()), T0 + 1000).unwrap();
+    let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    let outcome = check(&s.stored, new_changes(&s.stored, &on_b), &context);
+    assert_eq!(
+        outcome,
+        [Some(RejectionReason::ActorNotBoundToDevice {
+            actor_device_id: "D002".into(),
+            sending_device_id: "D001".into()
+        })]
+    );
+}
+
+#[test]
+fn p2_p3_officer_not_certified_at_the_change_time() {
+    let s = scene();
+    for officer in [officer_with("suspended", false), officer_with("active", true)] {
+        let c = device(3, &officer);
+        let mut on_c = replica(&s.stored, &c);
+        on_c.apply(Edit::SetConclusion("x".into()), T0 + 1000).unwrap();
+        let context = context(&c, &[&s.a, &s.b, &c], &[&s.a.officer, &s.b.officer, &officer]);
+        let outcome = check(&s.stored, new_changes(&s.stored, &on_c), &context);
+        let expected_status = if officer.status == "suspended" { "suspended" } else { "expired" };
+        assert_eq!(
+            outcome,
+            [Some(RejectionReason::OfficerNotCertified {
+                officer_id: officer.id.clone(),
+                at_ms: T0 + 1000,
+                certificate_status: expected_status.into()
+            })]
+        );
+    }
+}
+
+#[test]
+fn p3_work_captured_while_valid_stays_valid_after_suspension() {
+    let s = scene();
+    let mut officer = s.b.officer.clone();
+    officer.certificate.status_history.push(schemas::CertificateStatusChange {
+        at_ms: T0 + 5000,
+        status: schemas::CertificateStatus::Suspended,
+        reason: Some("停职".into()),
+    });
+    let b = device(2, &officer);
+    let mut on_b = replica(&s.stored, &b);
+    on_b.apply(Edit::AppendObservations("停职前".into()), T0 + 1000).unwrap();
+    on_b.apply(Edit::AppendObservations("停职后".into()), T0 + 6000).unwrap();
+    let context = context(&b, &[&s.a, &b], &[&s.a.officer, &officer]);
+    assert_eq!(
+        codes(&check(&s.stored, new_changes(&s.stored, &on_b), &context)),
+        ["accepted", "officer_not_certified"]
+    );
+}
+
+#[test]
+fn officer_not_on_the_team() {
+    let s = scene();
+    let outsider = valid_officers()[5].clone();
+    let c = device(3, &outsider);
+    let mut on_c = replica(&s.stored, &c);
+    on_c.apply(Edit::SetConclusion("x".into()), T0 + 1000).unwrap();
+    let context = context(&c, &[&s.a, &s.b, &c], &[&s.a.officer, &s.b.officer]);
+    assert_eq!(
+        check(&s.stored, new_changes(&s.stored, &on_c), &context),
+        [Some(RejectionReason::OfficerNotOnTeam { officer_id: outsider.id.clone(), task_id: Some(TASK.into()) })]
+    );
+}
+
+#[test]
+fn unknown_task() {
+    let s = scene();
+    let mut context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    context.teams.clear();
+    let mut on_a = replica(&s.stored, &s.a);
+    on_a.apply(Edit::SetConclusion("x".into()), T0 + 1000).unwrap();
+    assert_eq!(codes(&check(&s.stored, new_changes(&s.stored, &on_a), &context)), ["unknown_task"]);
+}
+
+#[test]
+fn timestamp_too_far_in_the_future() {
+    let s = scene();
+    let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    let mut on_a = replica(&s.stored, &s.a);
+    let future = context.now_ms + context.max_clock_skew_ms + 1;
+    on_a.apply(Edit::SetConclusion("x".into()), future).unwrap();
+    assert_eq!(
+        check(&s.stored, new_changes(&s.stored, &on_a), &context),
+        [Some(RejectionReason::TimestampInFuture { timestamp_ms: future, now_ms: T0 + DAY, max_skew_ms: 300_000 })]
+    );
+    let mut within = replica(&s.stored, &s.a);
+    within.apply(Edit::SetConclusion("x".into()), future - 1).unwrap();
+    assert_eq!(codes(&check(&s.stored, new_changes(&s.stored, &within), &context)), ["accepted"]);
+}
+
+/// Writes raw Automerge operations as device A, bypassing the record's own checks.
+fn raw_write(doc: &mut RecordDocument, at_ms: i64, write: impl FnOnce(&mut automerge::transaction::Transaction<'_>)) {
+    doc.automerge_mut()
+        .transact_with::<_, _, automerge::AutomergeError, _>(
+            |_| CommitOptions::default().with_time(at_ms),
+            |tx| {
+                write(tx);
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
+fn map(doc: &RecordDocument, key: &str) -> automerge::ObjId {
+    doc.automerge().get(ROOT, key).unwrap().unwrap().1
+}
+
+#[test]
+fn a_change_that_breaks_the_schema() {
+    let s = scene();
+    let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    type Write = Box<dyn Fn(&mut automerge::transaction::Transaction<'_>, &RecordDocument)>;
+    let cases: Vec<(&str, Write)> = vec![
+        ("time as text", Box::new(|tx, d| tx.put(map(d, "header"), "started_at_ms", "yesterday").unwrap())),
+        ("unknown checklist result", Box::new(|tx, d| tx.put(map(d, "checklist_results"), "LEDGER", "maybe").unwrap())),
+        ("bad photo key", Box::new(|tx, d| tx.put(map(d, "photos"), "not-a-hash", "").unwrap())),
+        ("officer entry not JSON", Box::new(|tx, d| tx.put(map(d, "officers_present"), "O0009", "{").unwrap())),
+        ("container replaced", Box::new(|tx, _| tx.put(ROOT, "header", "gone").unwrap())),
+        ("container deleted", Box::new(|tx, _| tx.delete(ROOT, "signatures").unwrap())),
+        ("record id changed", Box::new(|tx, _| tx.put(ROOT, "record_id", "other").unwrap())),
+        ("schema version changed", Box::new(|tx, _| tx.put(ROOT, "schema", ScalarValue::Uint(99)).unwrap())),
+        ("task changed", Box::new(|tx, d| tx.put(map(d, "header"), "task_id", "T0002").unwrap())),
+        ("latitude out of range", Box::new(|tx, d| tx.put(map(d, "header"), "latitude", 120.0).unwrap())),
+    ];
+    for (name, write) in cases {
+        let mut on_a = replica(&s.stored, &s.a);
+        raw_write(&mut on_a, T0 + 1000, |tx| write(tx, &s.stored));
+        let outcome = check(&s.stored, new_changes(&s.stored, &on_a), &context);
+        assert_eq!(codes(&outcome), ["schema_violation"], "{name}: {outcome:?}");
+    }
+}
+
+#[test]
+fn a_change_depending_on_a_refused_change_is_refused_and_an_independent_one_accepted() {
+    let s = scene();
+    let context = context_for_both(&s);
+    let mut on_a = replica(&s.stored, &s.a);
+    on_a.apply(Edit::SetConclusion("x".into()), context.now_ms + DAY).unwrap(); // refused: in the future
+    on_a.apply(Edit::AppendObservations("after".into()), T0 + 2000).unwrap(); // builds on it
+    // Officer B's concurrent change, in the same batch, builds only on what is stored.
+    let mut on_b = replica(&s.stored, &s.b);
+    on_b.apply(Edit::SetAddress("通江路".into()), T0 + 500).unwrap();
+    let mut incoming = new_changes(&s.stored, &on_a);
+    incoming.extend(new_changes(&s.stored, &on_b));
+    let outcome = check(&s.stored, incoming, &context);
+    assert_eq!(codes(&outcome), ["timestamp_in_future", "depends_on_refused_change", "accepted"]);
+}
+
+/// A context in which devices A and B both send (as when changes were relayed by the server).
+fn context_for_both(s: &Scene) -> ValidationContext {
+    let mut context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    context.actors.values_mut().for_each(|binding| binding.device_id = "D001".into());
+    context
+}
+
+#[test]
+fn a_change_building_on_a_change_refused_earlier_is_refused() {
+    let s = scene();
+    let mut context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    let mut on_a = replica(&s.stored, &s.a);
+    let first = on_a.apply(Edit::SetConclusion("x".into()), T0 + 1000).unwrap();
+    on_a.apply(Edit::SetConclusion("y".into()), T0 + 2000).unwrap();
+    context.refused.insert(first);
+    let incoming: Vec<Change> = new_changes(&s.stored, &on_a).into_iter().filter(|c| c.hash() != first).collect();
+    let outcome = validate(s.stored.record_id(), s.stored.automerge(), incoming, &context);
+    assert!(outcome.accepted.is_empty());
+    assert_eq!(outcome.refused[0].reason, RejectionReason::DependsOnRefusedChange { dependency: first.to_string() });
+}
+
+fn signed_scene() -> (Scene, RecordDocument) {
+    let s = scene();
+    let certificates = vec![s.a.officer.certificate.clone(), s.b.officer.certificate.clone()];
+    let mut signed = replica(&s.stored, &s.a);
+    signed.sign(&s.a.officer.id, T0 + 1000, &certificates).unwrap();
+    (s, signed)
+}
+
+#[test]
+fn record_signed_allows_only_signatures() {
+    let (s, signed) = signed_scene();
+    let context = context(&s.b, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    let mut on_b = replica(&signed, &s.b);
+    raw_write(&mut on_b, T0 + 2000, |tx| tx.put(map(&signed, "header"), "conclusion", "改").unwrap());
+    assert_eq!(codes(&check(&signed, new_changes(&signed, &on_b), &context)), ["record_signed"]);
+
+    let mut on_b = replica(&signed, &s.b);
+    let certificates = vec![s.a.officer.certificate.clone(), s.b.officer.certificate.clone()];
+    on_b.sign(&s.b.officer.id, T0 + 2000, &certificates).unwrap();
+    assert_eq!(codes(&check(&signed, new_changes(&signed, &on_b), &context)), ["accepted"]);
+}
+
+#[test]
+fn record_locked_refuses_everything() {
+    let (s, signed) = signed_scene();
+    let certificates = vec![s.a.officer.certificate.clone(), s.b.officer.certificate.clone()];
+    let mut locked = replica(&signed, &s.b);
+    locked.sign(&s.b.officer.id, T0 + 2000, &certificates).unwrap();
+    let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    let mut on_a = replica(&locked, &s.a);
+    raw_write(&mut on_a, T0 + 3000, |tx| {
+        tx.put(map(&locked, "header"), "conclusion", "改").unwrap();
+    });
+    raw_write(&mut on_a, T0 + 3000, |tx| tx.put(ROOT, "locked", false).unwrap());
+    assert_eq!(
+        codes(&check(&locked, new_changes(&locked, &on_a), &context)),
+        ["record_locked", "depends_on_refused_change"]
+    );
+}
+
+#[test]
+fn p1_p2_forged_or_premature_signatures_violate_the_signing_rules() {
+    let s = scene();
+    let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    let signature = |officer: &Officer, number: &str| {
+        serde_json::to_string(&OfficerSignature {
+            officer_id: officer.id.clone(),
+            certificate_number: number.into(),
+            signed_at_ms: T0 + 1000,
+        })
+        .unwrap()
+    };
+    let lone = {
+        let mut lone = new_record(2, &s.a);
+        lone.apply(Edit::AddOfficerPresent(s.a.officer.present(true)), T0).unwrap();
+        lone
+    };
+    type Case<'a> = (&'a str, &'a RecordDocument, String, String, bool, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "signs for another officer",
+            &s.stored,
+            s.b.officer.id.clone(),
+            signature(&s.b.officer, &s.b.officer.certificate_number),
+            false,
+            "signer",
+        ),
+        (
+            "P1 alone",
+            &lone,
+            s.a.officer.id.clone(),
+            signature(&s.a.officer, &s.a.officer.certificate_number),
+            false,
+            "P1",
+        ),
+        ("P2 wrong certificate", &s.stored, s.a.officer.id.clone(), signature(&s.a.officer, "GX0"), false, "P2"),
+        (
+            "locked with one signature",
+            &s.stored,
+            s.a.officer.id.clone(),
+            signature(&s.a.officer, &s.a.officer.certificate_number),
+            true,
+            "lock",
+        ),
+    ];
+    for (name, stored, key, entry, lock, rule) in cases {
+        let mut on_a = replica(stored, &s.a);
+        raw_write(&mut on_a, T0 + 1000, |tx| {
+            tx.put(map(stored, "signatures"), key.as_str(), entry.as_str()).unwrap();
+            if lock {
+                tx.put(ROOT, "locked", true).unwrap();
+            }
+        });
+        let outcome = check(stored, new_changes(stored, &on_a), &context);
+        match &outcome[..] {
+            [Some(RejectionReason::SigningRuleViolated { rule: found, .. })] => assert_eq!(found, rule, "{name}"),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+}
