@@ -264,8 +264,9 @@ impl RecordDocument {
         self.doc.save()
     }
 
-    /// Makes one edit as one Automerge change timestamped `at_ms`.
-    pub fn apply(&mut self, edit: Edit, at_ms: i64) -> Result<ChangeHash, EditError> {
+    /// Makes one edit as one Automerge change timestamped `at_ms`. Returns the change's hash, or
+    /// `None` when the edit changed nothing (the field already held that value).
+    pub fn apply(&mut self, edit: Edit, at_ms: i64) -> Result<Option<ChangeHash>, EditError> {
         check_edit(&edit)?;
         let status = read_status(&self.doc)?;
         match status {
@@ -354,7 +355,7 @@ impl RecordDocument {
         value: serde_json::Value,
         officer_id: &str,
         at_ms: i64,
-    ) -> Result<ChangeHash, EditError> {
+    ) -> Result<Option<ChangeHash>, EditError> {
         input::identifier("resolutions/resolved_by_officer", officer_id)?;
         let record = self.read()?;
         match record.status {
@@ -401,12 +402,12 @@ impl RecordDocument {
         &mut self,
         at_ms: i64,
         write: impl FnOnce(&mut Transaction<'_>) -> Result<(), EditError>,
-    ) -> Result<ChangeHash, EditError> {
+    ) -> Result<Option<ChangeHash>, EditError> {
         let result = self
             .doc
             .transact_with(|_| CommitOptions::default().with_time(at_ms), |tx| write(tx))
             .map_err(|failure| failure.error)?;
-        result.hash.ok_or(EditError::Missing { what: "change", key: "empty edit".into() })
+        Ok(result.hash)
     }
 }
 

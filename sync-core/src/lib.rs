@@ -41,13 +41,14 @@
 //!
 //! device_session.begin();
 //! while let Some(request) = device_session.poll(&mut device) {
-//!     let changed = feed.changed_since(request.since, 512);
-//!     let (response, report) = server_session
-//!         .handle(&request, &mut server_docs, changed, &mut AcceptAll)
+//!     let (response, _report) = server_session
+//!         .handle(&request, &mut server_docs, &mut AcceptAll, |report| {
+//!             for record_id in &report.updated {
+//!                 feed.record_changed(record_id);
+//!             }
+//!             feed.changed_since(request.since, 512)
+//!         })
 //!         .unwrap();
-//!     for record_id in &report.updated {
-//!         feed.record_changed(record_id);
-//!     }
 //!     device_session.handle(response, &mut device).unwrap();
 //! }
 //! assert_eq!(server_docs[record_id].get_heads(), device.get(record_id).unwrap().automerge().get_heads());

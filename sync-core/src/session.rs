@@ -25,6 +25,12 @@
 //! peer has. When an exchange fails in transit, [`DeviceSession::abandon`]
 //! drops what was in flight so the next `poll` sends it again.
 //!
+//! Automerge's protocol assumes a reliable, in-order stream; HTTP requests are
+//! not one. So the server starts every request from the persistent part of
+//! each sync state it touches: a lost answer or a replayed request can never
+//! leave it believing the device has something it does not. Every request is
+//! idempotent: the same request twice changes nothing.
+//!
 //! # Refused changes
 //!
 //! The server keeps refused change hashes per session and strips them from
@@ -302,10 +308,10 @@ impl DeviceSession {
                 report.errors.push((record_id, "not a record id".into()));
                 continue;
             }
-            let message = match Message::decode(&message) {
+            let message = match decode_message(&message) {
                 Ok(message) => message,
                 Err(error) => {
-                    report.errors.push((record_id, error.to_string()));
+                    report.errors.push((record_id, error));
                     continue;
                 }
             };
@@ -331,6 +337,11 @@ impl DeviceSession {
         // A record the server did not answer about has nothing more to exchange.
         for record_id in sent.difference(&answered) {
             self.pending.remove(record_id);
+        }
+        // The server will not take a refused change, nor anything built on it: talking on about
+        // that record in this sync cannot help. Its new changes, if any, come through the cursor.
+        for rejection in &response.rejections {
+            self.pending.remove(&rejection.record_id);
         }
         report.rejections = response.rejections;
         self.cursor = Some(response.cursor);
@@ -450,12 +461,17 @@ impl ServerSession {
     }
 
     /// Validates and applies a device's request, and makes the answer.
+    ///
+    /// `changed_after` is called once the request's changes are applied, with what they changed:
+    /// the caller moves those records up its change sequence and lists the records changed
+    /// after the device's cursor (`request.since`), so that the answer's cursor covers the
+    /// device's own changes and a later no-op sync lists nothing.
     pub fn handle(
         &mut self,
         request: &SyncRequest,
         docs: &mut impl Documents,
-        changed: ChangedRecords,
         gate: &mut impl ChangeGate,
+        changed_after: impl FnOnce(&ServerReport) -> ChangedRecords,
     ) -> Result<(SyncResponse, ServerReport), SessionError> {
         if request.protocol != SYNC_PROTOCOL_VERSION {
             return Err(SessionError::UnsupportedProtocol { found: request.protocol, expected: SYNC_PROTOCOL_VERSION });
@@ -463,6 +479,9 @@ impl ServerSession {
         let mut report = ServerReport::default();
         let mut rejections = Vec::new();
         let mut talked_about = Vec::new();
+        // Each request starts from the persistent part of every sync state it touches: an answer
+        // may have been lost, or this request may be a replay, and the device cannot tell us.
+        let mut fresh = BTreeSet::new();
         for DocumentSyncMessage { record_id, message } in &request.documents {
             let malformed = |detail: String| ChangeRejection {
                 record_id: record_id.clone(),
@@ -478,15 +497,15 @@ impl ServerSession {
                 rejections.push(malformed("the record id is not a lowercase hyphenated UUID".into()));
                 continue;
             }
-            let message = match Message::decode(message) {
+            let message = match decode_message(message) {
                 Ok(message) => message,
                 Err(error) => {
-                    rejections.push(malformed(error.to_string()));
+                    rejections.push(malformed(error));
                     continue;
                 }
             };
             let doc = docs.document_or_empty(record_id);
-            let state = self.states.entry(record_id.clone()).or_default();
+            let state = request_state(&mut self.states, &mut fresh, record_id);
             let refused = self.refused.entry(record_id.clone()).or_default();
             match receive_validated(record_id, doc, state, message, refused, gate) {
                 Ok((updated, refusals)) => {
@@ -507,6 +526,7 @@ impl ServerSession {
             }
             talked_about.push(record_id.clone());
         }
+        let changed = changed_after(&report);
         let mut documents = Vec::new();
         let mut answered = BTreeSet::new();
         for record_id in talked_about.into_iter().chain(changed.records) {
@@ -517,7 +537,7 @@ impl ServerSession {
             if !gate.may_read(&record_id, doc) {
                 continue;
             }
-            let state = self.states.entry(record_id.clone()).or_default();
+            let state = request_state(&mut self.states, &mut fresh, &record_id);
             if let Some(message) = doc.generate_sync_message(state) {
                 documents.push(DocumentSyncMessage { record_id, message: message.encode() });
             }
@@ -531,6 +551,58 @@ impl ServerSession {
         };
         Ok((response, report))
     }
+}
+
+/// Most hash probes a received Bloom filter may ask for; Automerge makes 7.
+const MAX_BLOOM_PROBES: u64 = 64;
+/// Most bits per entry a received Bloom filter may declare; Automerge uses 10.
+const MAX_BLOOM_BITS_PER_ENTRY: u64 = 64;
+
+/// Decodes an Automerge sync message from a peer and checks what Automerge itself trusts: a
+/// Bloom filter with entries but no bits would divide by zero, and one asking for billions of
+/// probes would allocate without bound.
+pub fn decode_message(bytes: &[u8]) -> Result<Message, String> {
+    let message = Message::decode(bytes).map_err(|error| error.to_string())?;
+    for have in &message.have {
+        let encoded = have.bloom.to_bytes();
+        if encoded.is_empty() {
+            continue; // an empty filter: no entries
+        }
+        let mut rest = encoded.as_slice();
+        let mut next = || -> Result<u64, String> {
+            let mut value = 0u64;
+            for shift in (0..35).step_by(7) {
+                let (&byte, tail) = rest.split_first().ok_or("a truncated Bloom filter")?;
+                rest = tail;
+                value |= u64::from(byte & 0x7f) << shift;
+                if byte & 0x80 == 0 {
+                    return Ok(value);
+                }
+            }
+            Err("a Bloom filter parameter out of range".into())
+        };
+        let (_entries, bits_per_entry, probes) = (next()?, next()?, next()?);
+        if rest.is_empty() || bits_per_entry == 0 || bits_per_entry > MAX_BLOOM_BITS_PER_ENTRY {
+            return Err(format!("a Bloom filter with {bits_per_entry} bits per entry and {} bytes", rest.len()));
+        }
+        if probes == 0 || probes > MAX_BLOOM_PROBES {
+            return Err(format!("a Bloom filter asking for {probes} probes"));
+        }
+    }
+    Ok(message)
+}
+
+/// The sync state of a record for this request: on first use in a request, only its persistent part.
+fn request_state<'a>(
+    states: &'a mut BTreeMap<String, sync::State>,
+    fresh: &mut BTreeSet<String>,
+    record_id: &str,
+) -> &'a mut sync::State {
+    let state = states.entry(record_id.to_string()).or_default();
+    if fresh.insert(record_id.to_string()) {
+        *state = sync::State::decode(&state.encode()).expect("an encoded state decodes");
+    }
+    state
 }
 
 /// Receives one message into `doc` through `gate`: the message is applied to a copy, the new
@@ -591,4 +663,38 @@ fn strip_refused(heads: &[ChangeHash], refused: &BTreeMap<ChangeHash, Vec<Change
         }
     }
     out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sync message with one `have` whose Bloom filter is `bloom`, and no changes.
+    fn message_with_bloom(bloom: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0x42, 0x00, 0x00, 0x01, 0x00, bloom.len() as u8];
+        bytes.extend_from_slice(bloom);
+        bytes.push(0x00);
+        bytes
+    }
+
+    /// Regression: such a filter made Automerge divide by zero (found by `hostile_bytes`).
+    #[test]
+    fn a_bloom_filter_with_entries_but_no_bits_is_refused() {
+        let bytes = message_with_bloom(&[0x01, 0x00, 0x07]);
+        assert!(Message::decode(&bytes).is_ok(), "Automerge itself accepts it");
+        assert!(decode_message(&bytes).unwrap_err().contains("0 bits per entry"));
+    }
+
+    #[test]
+    fn a_bloom_filter_asking_for_billions_of_probes_is_refused() {
+        let bytes = message_with_bloom(&[0x01, 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x00]);
+        assert!(Message::decode(&bytes).is_ok(), "Automerge itself accepts it");
+        assert!(decode_message(&bytes).unwrap_err().contains("probes"));
+    }
+
+    #[test]
+    fn a_real_bloom_filter_passes() {
+        let bytes = message_with_bloom(&[0x01, 0x0a, 0x07, 0x12, 0x34]);
+        assert!(decode_message(&bytes).is_ok());
+    }
 }

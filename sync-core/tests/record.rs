@@ -229,8 +229,8 @@ fn p1_concurrent_conclusions_are_a_conflict_that_blocks_signing_until_resolved()
     on_a.apply(Edit::AddOfficerPresent(officers[0].present(true)), T0).unwrap();
     on_a.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
     let mut on_b = replica(&on_a, &b);
-    let hash_a = on_a.apply(Edit::SetConclusion("合格".into()), T0 + 1000).unwrap();
-    let hash_b = on_b.apply(Edit::SetConclusion("责令改正".into()), T0 + 1000).unwrap();
+    let hash_a = on_a.apply(Edit::SetConclusion("合格".into()), T0 + 1000).unwrap().unwrap();
+    let hash_b = on_b.apply(Edit::SetConclusion("责令改正".into()), T0 + 1000).unwrap().unwrap();
     // The same note written twice is no conflict; a different checklist note is one, but minor.
     on_a.apply(Edit::SetAddress("通江路749号".into()), T0 + 1000).unwrap();
     on_b.apply(Edit::SetAddress("通江路749号".into()), T0 + 1000).unwrap();

@@ -254,7 +254,7 @@ fn malformed_messages_are_refused_one_by_one_and_the_rest_is_applied() {
     let wrong_version = SyncRequest { protocol: SYNC_PROTOCOL_VERSION + 1, since: None, documents: vec![] };
     let mut docs = BTreeMap::new();
     let refused =
-        session.handle(&wrong_version, &mut docs, ChangedRecords::default(), &mut sync_core::session::AcceptAll);
+        session.handle(&wrong_version, &mut docs, &mut sync_core::session::AcceptAll, |_| ChangedRecords::default());
     assert_eq!(refused.err(), Some(SessionError::UnsupportedProtocol { found: 2, expected: 1 }));
 }
 

@@ -273,7 +273,7 @@ fn a_change_building_on_a_change_refused_earlier_is_refused() {
     let s = scene();
     let mut context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
     let mut on_a = replica(&s.stored, &s.a);
-    let first = on_a.apply(Edit::SetConclusion("x".into()), T0 + 1000).unwrap();
+    let first = on_a.apply(Edit::SetConclusion("x".into()), T0 + 1000).unwrap().unwrap();
     on_a.apply(Edit::SetConclusion("y".into()), T0 + 2000).unwrap();
     context.refused.insert(first);
     let incoming: Vec<Change> = new_changes(&s.stored, &on_a).into_iter().filter(|c| c.hash() != first).collect();

@@ -38,13 +38,17 @@ impl Server {
     /// Handles one CBOR request from `device_id`; returns the CBOR response.
     pub fn exchange(&mut self, device_id: &str, request: &[u8]) -> Vec<u8> {
         let request: SyncRequest = from_cbor(request).expect("a well-formed request");
-        let changed = self.feed.changed_since(request.since, self.changed_limit);
         let session = self.sessions.entry(device_id.to_string()).or_default();
         let context = self.contexts.get_mut(device_id).expect("an enrolled device");
-        let (response, report) = session.handle(&request, &mut self.docs, changed, context).expect("a known protocol");
-        for record_id in &report.updated {
-            self.feed.record_changed(record_id);
-        }
+        let (feed, limit) = (&mut self.feed, self.changed_limit);
+        let (response, report) = session
+            .handle(&request, &mut self.docs, context, |report| {
+                for record_id in &report.updated {
+                    feed.record_changed(record_id);
+                }
+                feed.changed_since(request.since, limit)
+            })
+            .expect("a known protocol");
         for (_, refusal) in &report.refused {
             context.refused.insert(refusal.change.hash());
         }
