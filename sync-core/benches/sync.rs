@@ -1,2 +1,301 @@
-//! Sync benchmarks; see BENCHMARKS.md. Filled in with the session benchmarks.
-fn main() {}
+//! First sync and no-op resync of 1,000 realistic records between two in-process peers, with
+//! plain Automerge sync of the same documents side by side in the same run. See BENCHMARKS.md.
+//!
+//! `cargo bench -p fieldsync-sync-core --bench sync` runs it; the byte counts are printed first.
+//! `FIELDSYNC_BENCH_RECORDS` changes the number of records (default 1,000).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hint::black_box;
+use std::time::Duration;
+
+use automerge::sync::{State, SyncDoc};
+use automerge::{ActorId, Automerge};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use schemas::wire::{from_cbor, to_cbor};
+use schemas::{ChecklistResult, EntityRef, OfficerPresent, SyncResponse};
+use sync_core::document::{Edit, RecordDocument, new_record_id};
+use sync_core::session::{
+    AcceptAll, ChangeFeed, ChangeGate, DeviceRecords, DeviceSession, ServerSession, SessionConfig,
+};
+use sync_core::validate::{ActorBinding, ValidationContext};
+
+const T0: i64 = 1_780_272_000_000;
+const DEVICE_ACTOR: [u8; 16] = [7; 16];
+
+fn shared(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../../shared/data/{path}", env!("CARGO_MANIFEST_DIR")))
+        .expect("../shared/data beside the project")
+}
+
+/// One record as an officer makes it on site: entity from the registry, two officers present,
+/// 20 checklist items, a paragraph of observations typed in five goes, five photos. One change
+/// per edit, as a phone makes them.
+fn realistic_record(n: usize, entity: &[&str], checklist: &[String]) -> RecordDocument {
+    let record_id = new_record_id(T0 as u64 + n as u64, (n as u128).to_be_bytes()[6..].try_into().unwrap());
+    let mut record = RecordDocument::create(&record_id, ActorId::from(DEVICE_ACTOR), "T0001", T0).unwrap();
+    let mut at = T0;
+    let mut edit = |record: &mut RecordDocument, edit: Edit| {
+        at += 7_000;
+        record.apply(edit, at).unwrap();
+    };
+    edit(&mut record, Edit::SetStartedAt(T0));
+    edit(
+        &mut record,
+        Edit::SetEntity(EntityRef {
+            entity_id: Some(entity[0].into()),
+            name: Some(entity[1].into()),
+            credit_code: Some(entity[2].into()),
+            legal_representative: Some(entity[7].into()),
+            discharge_permit: (!entity[11].is_empty()).then(|| entity[11].into()),
+            tier: Some(entity[6].into()),
+        }),
+    );
+    edit(&mut record, Edit::SetAddress(entity[8].into()));
+    edit(
+        &mut record,
+        Edit::SetLocation { latitude: entity[9].parse().unwrap(), longitude: entity[10].parse().unwrap() },
+    );
+    for (officer, certificate) in [("O0001", "GX20214502090001"), ("O0002", "GX20224502000002")] {
+        edit(
+            &mut record,
+            Edit::AddOfficerPresent(OfficerPresent {
+                officer_id: officer.into(),
+                name: officer.into(),
+                certificate_number: certificate.into(),
+                certificate_shown: true,
+            }),
+        );
+    }
+    for (index, code) in checklist.iter().enumerate() {
+        let result = if index % 7 == 3 { ChecklistResult::NonCompliant } else { ChecklistResult::Compliant };
+        let note = (result == ChecklistResult::NonCompliant).then(|| "现场发现问题，已拍照取证。".to_string());
+        edit(&mut record, Edit::SetChecklistItem { code: code.clone(), result, note });
+    }
+    for sentence in [
+        "执法人员出示执法证件，告知检查事由。",
+        "现场检查时企业正常生产，废水处理设施运行。",
+        "总排口水质清澈，未见异常排放。",
+        "危险废物贮存间标识齐全，台账记录至上月。",
+        "企业负责人陪同检查并对检查情况无异议。",
+    ] {
+        edit(&mut record, Edit::AppendObservations(sentence.into()));
+    }
+    for photo in 0..5u8 {
+        let sha: String = format!("{:02x}{:02x}", n % 251, photo).repeat(16);
+        edit(&mut record, Edit::AddPhoto { sha256: sha, caption: format!("现场照片{photo}") });
+    }
+    edit(&mut record, Edit::SetConclusion("未发现环境违法行为。".into()));
+    edit(&mut record, Edit::SetEndedAt(T0 + 3_600_000));
+    record
+}
+
+fn records(count: usize) -> DeviceRecords {
+    let entities = shared("entities.csv");
+    let entities: Vec<Vec<&str>> = entities.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let checklist: serde_json::Value = serde_json::from_str(&shared("checklist.json")).unwrap();
+    let codes: Vec<String> =
+        checklist["items"].as_array().unwrap().iter().map(|item| item["code"].as_str().unwrap().to_string()).collect();
+    let mut device = DeviceRecords::new(ActorId::from(DEVICE_ACTOR));
+    for n in 0..count {
+        device.insert(realistic_record(n, &entities[n % entities.len()], &codes));
+    }
+    device
+}
+
+fn context() -> ValidationContext {
+    let certificate = |officer: &str, number: &str| schemas::Certificate {
+        number: number.into(),
+        officer_id: officer.into(),
+        issuing_authority: "广西壮族自治区人民政府".into(),
+        valid_from_ms: 0,
+        valid_until_ms: T0 + 400 * 86_400_000,
+        status_history: vec![],
+    };
+    ValidationContext {
+        sending_device_id: "D001".into(),
+        actors: BTreeMap::from([(
+            ActorId::from(DEVICE_ACTOR),
+            ActorBinding { device_id: "D001".into(), officer_id: "O0001".into() },
+        )]),
+        certificates: vec![certificate("O0001", "GX20214502090001"), certificate("O0002", "GX20224502000002")],
+        teams: BTreeMap::from([("T0001".to_string(), BTreeSet::from(["O0001".to_string(), "O0002".to_string()]))]),
+        now_ms: T0 + 86_400_000,
+        max_clock_skew_ms: 300_000,
+        refused: BTreeSet::new(),
+    }
+}
+
+/// Both sides of the batched session, with CBOR on the wire.
+struct SessionPeers<G> {
+    device: DeviceRecords,
+    device_session: DeviceSession,
+    server_docs: BTreeMap<String, Automerge>,
+    server_session: ServerSession,
+    feed: ChangeFeed,
+    gate: G,
+}
+
+impl<G: ChangeGate> SessionPeers<G> {
+    fn new(device: DeviceRecords, gate: G) -> Self {
+        let mut device_session = DeviceSession::new(SessionConfig::default());
+        for (id, _) in device.iter() {
+            device_session.record_changed(id);
+        }
+        Self {
+            device,
+            device_session,
+            server_docs: BTreeMap::new(),
+            server_session: ServerSession::new(),
+            feed: ChangeFeed::default(),
+            gate,
+        }
+    }
+
+    /// One sync; returns (requests, bytes on the wire).
+    fn sync(&mut self) -> (usize, usize) {
+        let (mut requests, mut bytes) = (0, 0);
+        self.device_session.begin();
+        while let Some(request) = self.device_session.poll(&mut self.device) {
+            let up = to_cbor(&request);
+            let request = from_cbor(&up).unwrap();
+            let feed = &mut self.feed;
+            let (response, _) = self
+                .server_session
+                .handle(&request, &mut self.server_docs, &mut self.gate, |report| {
+                    for id in &report.updated {
+                        feed.record_changed(id);
+                    }
+                    feed.changed_since(request.since, 512)
+                })
+                .unwrap();
+            let down = to_cbor(&response);
+            let response: SyncResponse = from_cbor(&down).unwrap();
+            self.device_session.handle(response, &mut self.device).unwrap();
+            requests += 1;
+            bytes += up.len() + down.len();
+        }
+        (requests, bytes)
+    }
+}
+
+/// Plain Automerge sync of the same documents, one document at a time, no framing.
+struct PlainPeers {
+    device: Vec<Automerge>,
+    server: Vec<Automerge>,
+    device_states: Vec<State>,
+    server_states: Vec<State>,
+}
+
+impl PlainPeers {
+    fn new(device: &DeviceRecords) -> Self {
+        let device: Vec<Automerge> = device.iter().map(|(_, r)| r.automerge().clone()).collect();
+        let n = device.len();
+        Self {
+            device,
+            server: (0..n).map(|_| Automerge::new()).collect(),
+            device_states: vec![State::new(); n],
+            server_states: vec![State::new(); n],
+        }
+    }
+
+    /// Starts a new connection: only the persistent part of each state is kept.
+    fn reconnect(&mut self) {
+        for state in self.device_states.iter_mut().chain(self.server_states.iter_mut()) {
+            *state = State::decode(&state.encode()).unwrap();
+        }
+    }
+
+    /// One sync of every document; returns (messages, bytes).
+    fn sync(&mut self) -> (usize, usize) {
+        let (mut messages, mut bytes) = (0, 0);
+        for i in 0..self.device.len() {
+            loop {
+                let mut quiet = true;
+                if let Some(m) = self.device[i].generate_sync_message(&mut self.device_states[i]) {
+                    let encoded = m.encode();
+                    bytes += encoded.len();
+                    messages += 1;
+                    let m = automerge::sync::Message::decode(&encoded).unwrap();
+                    self.server[i].receive_sync_message(&mut self.server_states[i], m).unwrap();
+                    quiet = false;
+                }
+                if let Some(m) = self.server[i].generate_sync_message(&mut self.server_states[i]) {
+                    let encoded = m.encode();
+                    bytes += encoded.len();
+                    messages += 1;
+                    let m = automerge::sync::Message::decode(&encoded).unwrap();
+                    self.device[i].receive_sync_message(&mut self.device_states[i], m).unwrap();
+                    quiet = false;
+                }
+                if quiet {
+                    break;
+                }
+            }
+        }
+        (messages, bytes)
+    }
+}
+
+fn record_count() -> usize {
+    std::env::var("FIELDSYNC_BENCH_RECORDS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000)
+}
+
+fn bench(c: &mut Criterion) {
+    let count = record_count();
+    let device = records(count);
+    let changes: usize = device.iter().map(|(_, r)| r.automerge().get_changes(&[]).len()).sum();
+    let saved: usize = device.iter().map(|(_, r)| r.save().len()).sum();
+
+    // Byte counts, once.
+    let mut plain = PlainPeers::new(&device);
+    let plain_first = plain.sync();
+    plain.reconnect();
+    let plain_noop = plain.sync();
+    let mut session = SessionPeers::new(device.clone(), AcceptAll);
+    let session_first = session.sync();
+    let session_noop = session.sync();
+    let mut validated = SessionPeers::new(device.clone(), context());
+    let validated_first = validated.sync();
+    assert_eq!(validated.server_docs.len(), count, "every record accepted");
+    println!("{count} records, {changes} changes, {saved} bytes saved");
+    println!("first sync: plain automerge {} messages {} bytes", plain_first.0, plain_first.1);
+    println!("first sync: session {} requests {} bytes", session_first.0, session_first.1);
+    println!("first sync: session validated {} requests {} bytes", validated_first.0, validated_first.1);
+    println!("no-op sync: plain automerge {} messages {} bytes", plain_noop.0, plain_noop.1);
+    println!("no-op sync: session {} requests {} bytes", session_noop.0, session_noop.1);
+
+    let mut group = c.benchmark_group(format!("first_sync_{count}"));
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group.bench_function("plain_automerge", |b| {
+        b.iter_batched(|| PlainPeers::new(&device), |mut peers| black_box(peers.sync()), BatchSize::LargeInput)
+    });
+    group.bench_function("session", |b| {
+        b.iter_batched(
+            || SessionPeers::new(device.clone(), AcceptAll),
+            |mut peers| black_box(peers.sync()),
+            BatchSize::LargeInput,
+        )
+    });
+    group.bench_function("session_validated", |b| {
+        b.iter_batched(
+            || SessionPeers::new(device.clone(), context()),
+            |mut peers| black_box(peers.sync()),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group(format!("noop_sync_{count}"));
+    group.sample_size(20);
+    group.bench_function("plain_automerge", |b| {
+        b.iter(|| {
+            plain.reconnect();
+            black_box(plain.sync())
+        })
+    });
+    group.bench_function("session", |b| b.iter(|| black_box(session.sync())));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -115,6 +115,8 @@ pub enum EditError {
     Signed,
     #[error("signing refused: {0}")]
     SigningRefused(#[from] SigningRefusal),
+    #[error("officers present have not all signed: {missing:?} missing")]
+    NotAllSigned { missing: Vec<String> },
     #[error("no open conflict on {field}")]
     NoConflict { field: String },
     #[error("unknown field {field}")]
@@ -345,6 +347,30 @@ impl RecordDocument {
             Ok(())
         })?;
         Ok(if locks { SignOutcome::SignedAndLocked } else { SignOutcome::Signed })
+    }
+
+    /// Locks a record that every officer present has signed. Signing locks by itself when the
+    /// signer is the last; this is for when the last signatures were made concurrently on two
+    /// devices, each of which saw the other's as missing. Returns `None` if already locked.
+    pub fn lock(&mut self, at_ms: i64) -> Result<Option<ChangeHash>, EditError> {
+        let record = self.read()?;
+        if record.status == RecordStatus::Locked {
+            return Ok(None);
+        }
+        let signed: Vec<&str> = record.signatures.iter().map(|s| s.officer_id.as_str()).collect();
+        if !rules::all_present_signed(&record, &signed) {
+            let missing = record
+                .officers_present
+                .iter()
+                .filter(|o| !signed.contains(&o.officer_id.as_str()))
+                .map(|o| o.officer_id.clone())
+                .collect();
+            return Err(EditError::NotAllSigned { missing });
+        }
+        self.transact(at_ms, |tx| {
+            tx.put(ROOT, "locked", true)?;
+            Ok(())
+        })
     }
 
     /// Settles an open conflict on `field` with `value`, and records who did it. The value is checked
@@ -626,6 +652,15 @@ fn from_json<T: DeserializeOwned>(container: &str, key: &str, value: &ScalarValu
         return Err(invalid(&field, value, Problem::WrongType { expected: "a JSON string" }));
     };
     serde_json::from_str(text).map_err(|_| invalid(&field, text, Problem::WrongType { expected: "a JSON entry" }))
+}
+
+/// The task a record belongs to, read without reading the whole record.
+pub fn read_task_id(doc: &Automerge) -> Option<String> {
+    let header = map_in(doc, "header").ok()?;
+    match doc.get(&header, "task_id") {
+        Ok(Some((Value::Scalar(s), _))) => s.as_str().map(str::to_string),
+        _ => None,
+    }
 }
 
 /// Reads whether the record is a draft, being signed, or locked, without reading all of it.

@@ -46,7 +46,7 @@ use schemas::{
 };
 
 use crate::document::RecordDocument;
-use crate::validate::{Refusal, Validation, ValidationContext, validate};
+use crate::validate::{Refusal, Validation, ValidationContext, validate_with_result};
 
 /// Bounds on what one request carries; a larger backlog is split over several requests.
 #[derive(Clone, Copy, Debug)]
@@ -128,7 +128,17 @@ impl Documents for DeviceRecords {
 
 /// Decides which incoming changes become part of a record, and who may read one.
 pub trait ChangeGate {
-    fn check(&mut self, record_id: &str, doc: &Automerge, incoming: Vec<Change>) -> Validation;
+    /// Whether incoming changes are checked at all; when not, messages are applied directly.
+    fn validates(&self) -> bool {
+        true
+    }
+    /// Whether every change new in `with_all` (`doc` with a message applied) is accepted, decided
+    /// cheaply; `false` means "look closer", and [`ChangeGate::check`] decides change by change.
+    fn accepts_all(&mut self, _record_id: &str, _doc: &Automerge, _with_all: &Automerge) -> bool {
+        false
+    }
+    /// Splits `incoming` (new to `doc`; `with_all` is `doc` with all of them applied).
+    fn check(&mut self, record_id: &str, doc: &Automerge, with_all: &Automerge, incoming: Vec<Change>) -> Validation;
     /// Whether the peer may receive this record's content.
     fn may_read(&self, record_id: &str, doc: &Automerge) -> bool;
 }
@@ -137,7 +147,10 @@ pub trait ChangeGate {
 pub struct AcceptAll;
 
 impl ChangeGate for AcceptAll {
-    fn check(&mut self, _: &str, _: &Automerge, incoming: Vec<Change>) -> Validation {
+    fn validates(&self) -> bool {
+        false
+    }
+    fn check(&mut self, _: &str, _: &Automerge, _: &Automerge, incoming: Vec<Change>) -> Validation {
         Validation { accepted: incoming, refused: Vec::new() }
     }
     fn may_read(&self, _: &str, _: &Automerge) -> bool {
@@ -146,17 +159,17 @@ impl ChangeGate for AcceptAll {
 }
 
 impl ChangeGate for ValidationContext {
-    fn check(&mut self, record_id: &str, doc: &Automerge, incoming: Vec<Change>) -> Validation {
-        validate(record_id, doc, incoming, self)
+    fn accepts_all(&mut self, record_id: &str, doc: &Automerge, with_all: &Automerge) -> bool {
+        crate::validate::accepts_all(record_id, doc, with_all, self)
     }
-    fn may_read(&self, record_id: &str, doc: &Automerge) -> bool {
+    fn check(&mut self, record_id: &str, doc: &Automerge, with_all: &Automerge, incoming: Vec<Change>) -> Validation {
+        validate_with_result(record_id, doc, Some(with_all), incoming, self)
+    }
+    fn may_read(&self, _record_id: &str, doc: &Automerge) -> bool {
         if doc.get_heads().is_empty() {
             return true;
         }
-        match crate::document::read_record(record_id, doc) {
-            Ok(record) => record.header.task_id.is_some_and(|task| self.teams.contains_key(&task)),
-            Err(_) => false,
-        }
+        crate::document::read_task_id(doc).is_some_and(|task| self.teams.contains_key(&task))
     }
 }
 
@@ -318,20 +331,20 @@ impl DeviceSession {
             let state = self.states.entry(record_id.clone()).or_default();
             let doc = docs.document_or_empty(&record_id);
             let before = doc.get_heads();
-            // Receive on a copy so that a message that fails half-way leaves nothing behind.
-            let mut copy = doc.clone();
-            let mut copy_state = state.clone();
-            match copy.receive_sync_message(&mut copy_state, message) {
+            // Changes from the server were validated there; a message that fails half-way can
+            // only have applied whole, valid changes. Its sync state restarts from its persisted part.
+            match doc.receive_sync_message(state, message) {
                 Ok(()) => {
-                    if copy.get_heads() != before {
+                    if doc.get_heads() != before {
                         report.updated.push(record_id.clone());
                     }
-                    *doc = copy;
-                    *state = copy_state;
                     self.pending.insert(record_id.clone());
                     answered.insert(record_id);
                 }
-                Err(error) => report.errors.push((record_id, error.to_string())),
+                Err(error) => {
+                    *state = sync::State::decode(&state.encode()).expect("an encoded state decodes");
+                    report.errors.push((record_id, error.to_string()));
+                }
             }
         }
         // A record the server did not answer about has nothing more to exchange.
@@ -618,16 +631,29 @@ fn receive_validated(
 ) -> Result<(bool, Vec<Refusal>), AutomergeError> {
     message.heads = strip_refused(&message.heads, refused);
     let before = doc.get_heads();
+    // A message without changes cannot change the document: only the sync state moves.
+    if !gate.validates() || message.changes.is_empty() {
+        let mut fork_state = state.clone();
+        doc.receive_sync_message(&mut fork_state, message)?;
+        *state = fork_state;
+        return Ok((doc.get_heads() != before, Vec::new()));
+    }
     let mut fork = doc.clone();
     let mut fork_state = state.clone();
     fork.receive_sync_message(&mut fork_state, message.clone())?;
+    if fork.get_heads() == before || gate.accepts_all(record_id, doc, &fork) {
+        let updated = fork.get_heads() != before;
+        *doc = fork;
+        *state = fork_state;
+        return Ok((updated, Vec::new()));
+    }
     let incoming = fork.get_changes(&before);
     if incoming.is_empty() {
         *doc = fork;
         *state = fork_state;
         return Ok((false, Vec::new()));
     }
-    let Validation { accepted, refused: refusals } = gate.check(record_id, doc, incoming);
+    let Validation { accepted, refused: refusals } = gate.check(record_id, doc, &fork, incoming);
     if refusals.is_empty() {
         *doc = fork;
         *state = fork_state;

@@ -23,10 +23,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::{ActorId, Automerge, Change, ChangeHash};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ChangeMetadata};
 use schemas::{Certificate, InspectionRecord, RecordStatus, RejectionReason};
 
-use crate::document::{genesis_change_hash, read_record};
+use crate::document::{genesis_actor, genesis_change_hash, read_record};
 use crate::rules::{self, CertificateStanding};
 
 /// Which device and officer an actor id belongs to.
@@ -71,18 +71,116 @@ pub struct Validation {
     pub refused: Vec<Refusal>,
 }
 
+/// What validation reads of a change before looking at the record it produces: available from a
+/// whole [`Change`] and, far more cheaply, from a document's [`ChangeMetadata`].
+pub trait ChangeMeta {
+    fn change_hash(&self) -> ChangeHash;
+    fn actor(&self) -> &ActorId;
+    fn dependencies(&self) -> &[ChangeHash];
+    fn time_ms(&self) -> i64;
+}
+
+impl ChangeMeta for Change {
+    fn change_hash(&self) -> ChangeHash {
+        self.hash()
+    }
+    fn actor(&self) -> &ActorId {
+        self.actor_id()
+    }
+    fn dependencies(&self) -> &[ChangeHash] {
+        self.deps()
+    }
+    fn time_ms(&self) -> i64 {
+        self.timestamp()
+    }
+}
+
+impl ChangeMeta for ChangeMetadata<'_> {
+    fn change_hash(&self) -> ChangeHash {
+        self.hash
+    }
+    fn actor(&self) -> &ActorId {
+        &self.actor
+    }
+    fn dependencies(&self) -> &[ChangeHash] {
+        &self.deps
+    }
+    fn time_ms(&self) -> i64 {
+        self.timestamp
+    }
+}
+
+/// Whether every change new in `with_all` (the stored `doc` with a message applied) passes, on
+/// the fast path alone: all metadata checks pass, the record is a draft before and after, and
+/// the record after is valid. When this says no, [`validate`] decides change by change.
+pub fn accepts_all(record_id: &str, doc: &Automerge, with_all: &Automerge, context: &ValidationContext) -> bool {
+    let incoming = with_all.get_changes_meta(&doc.get_heads());
+    let genesis_actor = genesis_actor(record_id);
+    let genesis_hash = std::cell::OnceCell::new();
+    let is_genesis = |change: &ChangeMetadata<'_>| {
+        change.actor() == &genesis_actor
+            && *genesis_hash.get_or_init(|| genesis_change_hash(record_id)) == change.change_hash()
+    };
+    let no_refusals = BTreeMap::new();
+    incoming.iter().all(|change| metadata_refusal(change, is_genesis(change), context, &no_refusals).is_none())
+        && draft_stays_valid(record_id, doc, with_all, &incoming, &is_genesis, context)
+}
+
+/// The fast path's state check: the record is a draft before and after, valid after, its task
+/// unchanged, and every non-genesis author on the team of its task.
+fn draft_stays_valid<C: ChangeMeta>(
+    record_id: &str,
+    doc: &Automerge,
+    after_all: &Automerge,
+    changes: &[C],
+    is_genesis: &impl Fn(&C) -> bool,
+    context: &ValidationContext,
+) -> bool {
+    let before = if doc.get_heads().is_empty() { None } else { read_record(record_id, doc).ok() };
+    if !doc.get_heads().is_empty() && before.is_none() {
+        return false;
+    }
+    let Ok(after) = read_record(record_id, after_all) else { return false };
+    let task_before = before.as_ref().and_then(|r| r.header.task_id.as_ref());
+    before.as_ref().is_none_or(|b| b.status == RecordStatus::Draft)
+        && after.status == RecordStatus::Draft
+        && after.signatures.is_empty()
+        && task_before.is_none_or(|t| after.header.task_id.as_ref() == Some(t))
+        && changes.iter().all(|c| is_genesis(c) || check_team(c, &after, context).is_none())
+        && (after.header.task_id.is_some() || changes.iter().all(is_genesis))
+}
+
 /// Splits `incoming` into the changes that may become part of `doc` and those refused.
 pub fn validate(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context: &ValidationContext) -> Validation {
-    let genesis = genesis_change_hash(record_id);
+    validate_with_result(record_id, doc, None, incoming, context)
+}
+
+/// [`validate`], given also `doc` with every incoming change applied when the caller has it
+/// (a sync applies the message to a copy first), which saves applying them again.
+pub fn validate_with_result(
+    record_id: &str,
+    doc: &Automerge,
+    with_all: Option<&Automerge>,
+    incoming: Vec<Change>,
+    context: &ValidationContext,
+) -> Validation {
+    // Only a change by the genesis actor can be the genesis; its hash is computed only then.
+    let genesis_actor = genesis_actor(record_id);
+    let genesis_hash = std::cell::OnceCell::new();
+    let is_genesis = |change: &Change| {
+        change.actor_id() == &genesis_actor
+            && *genesis_hash.get_or_init(|| genesis_change_hash(record_id)) == change.hash()
+    };
     let ordered = causal_order(doc, incoming);
+    let incoming_count = ordered.len();
     let before = read_record(record_id, doc).ok();
-    let task_before = before.as_ref().and_then(|r| r.header.task_id.clone());
 
     let mut refused: BTreeMap<ChangeHash, RejectionReason> = BTreeMap::new();
     let mut outcome = Validation::default();
     let mut candidates = Vec::new();
     for change in ordered {
-        let reason = check_metadata(doc, &change, genesis, context, &refused, &outcome.accepted, &candidates);
+        let reason =
+            check_metadata(doc, &change, is_genesis(&change), context, &refused, &outcome.accepted, &candidates);
         match reason {
             Some(reason) => {
                 refused.insert(change.hash(), reason.clone());
@@ -96,15 +194,15 @@ pub fn validate(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context
     }
 
     // Fast path: a draft stays a draft, and everything together gives a valid record.
-    let mut after_all = doc.clone();
-    if after_all.apply_changes(candidates.iter().cloned()).is_ok()
-        && let Ok(after) = read_record(record_id, &after_all)
-        && before.as_ref().is_none_or(|b| b.status == RecordStatus::Draft)
-        && after.status == RecordStatus::Draft
-        && after.signatures.is_empty()
-        && task_before.as_ref().is_none_or(|t| after.header.task_id.as_ref() == Some(t))
-        && candidates.iter().all(|c| c.hash() == genesis || check_team(c, &after, context).is_none())
-        && (after.header.task_id.is_some() || candidates.iter().all(|c| c.hash() == genesis))
+    let applied_all = match with_all {
+        Some(with_all) if candidates.len() == incoming_count => Some(std::borrow::Cow::Borrowed(with_all)),
+        _ => {
+            let mut after_all = doc.clone();
+            after_all.apply_changes(candidates.iter().cloned()).is_ok().then_some(std::borrow::Cow::Owned(after_all))
+        }
+    };
+    if let Some(after_all) = applied_all
+        && draft_stays_valid(record_id, doc, &after_all, &candidates, &is_genesis, context)
     {
         outcome.accepted = candidates;
         return outcome;
@@ -126,8 +224,7 @@ pub fn validate(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context
             Ok(()) => match read_record(record_id, &candidate) {
                 Err(error) => Some(RejectionReason::SchemaViolation { detail: error.to_string() }),
                 Ok(after) => {
-                    let reason =
-                        check_state(&change, change.hash() == genesis, working_record.as_ref(), &after, context);
+                    let reason = check_state(&change, is_genesis(&change), working_record.as_ref(), &after, context);
                     if reason.is_none() {
                         working = candidate;
                         working_record = Some(after);
@@ -177,26 +274,40 @@ fn causal_order(doc: &Automerge, incoming: Vec<Change>) -> Vec<Change> {
 fn check_metadata(
     doc: &Automerge,
     change: &Change,
-    genesis: ChangeHash,
+    is_genesis: bool,
     context: &ValidationContext,
     refused: &BTreeMap<ChangeHash, RejectionReason>,
     accepted: &[Change],
     candidates: &[Change],
 ) -> Option<RejectionReason> {
     for dependency in change.deps() {
-        if refused.contains_key(dependency) || context.refused.contains(dependency) {
-            return Some(RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() });
-        }
         let known = doc.get_change_meta_by_hash(dependency).is_some()
-            || accepted.iter().chain(candidates).any(|c| c.hash() == *dependency);
+            || accepted.iter().chain(candidates).any(|c| c.hash() == *dependency)
+            || refused.contains_key(dependency)
+            || context.refused.contains(dependency);
         if !known {
             return Some(RejectionReason::MissingDependency { dependency: dependency.to_string() });
         }
     }
-    if change.hash() == genesis {
+    metadata_refusal(change, is_genesis, context, refused)
+}
+
+/// Checks 1 to 4 of the module documentation, on a change's metadata.
+fn metadata_refusal(
+    change: &impl ChangeMeta,
+    is_genesis: bool,
+    context: &ValidationContext,
+    refused: &BTreeMap<ChangeHash, RejectionReason>,
+) -> Option<RejectionReason> {
+    for dependency in change.dependencies() {
+        if refused.contains_key(dependency) || context.refused.contains(dependency) {
+            return Some(RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() });
+        }
+    }
+    if is_genesis {
         return None;
     }
-    let Some(binding) = context.actors.get(change.actor_id()) else {
+    let Some(binding) = context.actors.get(change.actor()) else {
         return Some(RejectionReason::UnknownActor);
     };
     if binding.device_id != context.sending_device_id {
@@ -205,29 +316,33 @@ fn check_metadata(
             sending_device_id: context.sending_device_id.clone(),
         });
     }
-    if change.timestamp() > context.now_ms.saturating_add(context.max_clock_skew_ms) {
+    if change.time_ms() > context.now_ms.saturating_add(context.max_clock_skew_ms) {
         return Some(RejectionReason::TimestampInFuture {
-            timestamp_ms: change.timestamp(),
+            timestamp_ms: change.time_ms(),
             now_ms: context.now_ms,
             max_skew_ms: context.max_clock_skew_ms,
         });
     }
-    let standing = rules::officer_standing(&context.certificates, &binding.officer_id, change.timestamp());
+    let standing = rules::officer_standing(&context.certificates, &binding.officer_id, change.time_ms());
     if standing != CertificateStanding::Valid {
         return Some(RejectionReason::OfficerNotCertified {
             officer_id: binding.officer_id.clone(),
-            at_ms: change.timestamp(),
+            at_ms: change.time_ms(),
             certificate_status: standing.as_str().to_string(),
         });
     }
     None
 }
 
-fn officer_of<'a>(change: &Change, context: &'a ValidationContext) -> Option<&'a str> {
-    context.actors.get(change.actor_id()).map(|b| b.officer_id.as_str())
+fn officer_of<'a>(change: &impl ChangeMeta, context: &'a ValidationContext) -> Option<&'a str> {
+    context.actors.get(change.actor()).map(|b| b.officer_id.as_str())
 }
 
-fn check_team(change: &Change, after: &InspectionRecord, context: &ValidationContext) -> Option<RejectionReason> {
+fn check_team(
+    change: &impl ChangeMeta,
+    after: &InspectionRecord,
+    context: &ValidationContext,
+) -> Option<RejectionReason> {
     let officer = officer_of(change, context)?;
     let Some(task_id) = &after.header.task_id else {
         return Some(RejectionReason::SchemaViolation { detail: "the record names no task".into() });

@@ -330,3 +330,24 @@ fn a_saved_record_loads_to_the_same_view() {
     let loaded = RecordDocument::load(doc.record_id(), &doc.save(), a.actor.clone()).unwrap();
     assert_eq!(loaded.read().unwrap(), doc.read().unwrap());
 }
+
+#[test]
+fn p1_last_signatures_made_concurrently_leave_the_record_to_be_locked_explicitly() {
+    let officers = valid_officers();
+    let (a, b) = (device(1, &officers[0]), device(2, &officers[1]));
+    let certificates = vec![officers[0].certificate.clone(), officers[1].certificate.clone()];
+    let mut on_a = new_record(1, &a);
+    on_a.apply(Edit::AddOfficerPresent(officers[0].present(true)), T0).unwrap();
+    on_a.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
+    let mut on_b = replica(&on_a, &b);
+    assert!(matches!(on_a.lock(T0 + 500), Err(EditError::NotAllSigned { missing }) if missing.len() == 2));
+    assert_eq!(on_a.sign(&officers[0].id, T0 + 1000, &certificates).unwrap(), SignOutcome::Signed);
+    assert_eq!(on_b.sign(&officers[1].id, T0 + 1000, &certificates).unwrap(), SignOutcome::Signed);
+    merge(&mut on_a, &on_b);
+    let record = on_a.read().unwrap();
+    assert_eq!(record.signatures.len(), 2);
+    assert_eq!(record.status, RecordStatus::Signing, "both signed, neither device locked");
+    assert!(on_a.lock(T0 + 2000).unwrap().is_some());
+    assert_eq!(on_a.read().unwrap().status, RecordStatus::Locked);
+    assert_eq!(on_a.lock(T0 + 3000).unwrap(), None, "locking twice changes nothing");
+}
