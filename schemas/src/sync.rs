@@ -82,6 +82,8 @@ pub enum RejectionReason {
     SigningRuleViolated { rule: String, detail: String },
     /// The change claims a time further in the future than the allowed clock skew.
     TimestampInFuture { timestamp_ms: i64, now_ms: i64, max_skew_ms: i64 },
+    /// The change claims a time earlier than a change it builds on, beyond the allowed clock skew.
+    TimestampBeforeDependency { timestamp_ms: i64, dependency_ms: i64, max_skew_ms: i64 },
     /// The change builds on a change that was refused; the change graph allows no holes.
     DependsOnRefusedChange { dependency: String },
     /// The change needs a change the receiver does not have and was not sent.

@@ -1,39 +1,139 @@
 //! The bureau's fieldsync server.
 //!
-//! So far it serves only its health endpoint; identity, authorization, the
-//! validated sync endpoint and storage come next (see ARCHITECTURE.md).
+//! It knows who may act (identity, roles, certificates, devices), accepts only
+//! what the rules allow (the validated sync endpoint), and never loses what it
+//! acknowledged (SQLite, committed before answering).
 //!
-//! [`app`] builds the router from the state, [`run`] serves it on a listener
-//! until `shutdown` completes; `main.rs` is a thin binary over both.
+//! [`app`] builds the router from an [`AppState`]; [`run`] serves it on a
+//! listener until a shutdown future completes; `main.rs` is a thin binary
+//! over both, with the admin subcommands.
+//!
+//! # Layout
+//!
+//! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
+//! - [`identity`]: passwords, tokens, rate limits, the [`identity::Caller`] extractor.
+//! - [`error`]: [`error::ApiError`], the one error type of the API.
+//! - [`routes`]: the handlers, one module per feature, each with a `router()`.
+//! - [`sync`]: the sync exchange, run inside one write transaction.
+//! - [`admin`]: the operations the admin subcommands and the admin API share.
+
+pub mod admin;
+pub mod error;
+pub mod identity;
+pub mod routes;
+pub mod store;
+pub mod sync;
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use tokio::net::TcpListener;
+
+use crate::error::{ApiError, ApiResult};
+use crate::identity::RateLimiter;
+use crate::store::{SigningKey, Store};
 
 /// Settings of one running server.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Folder of the database and blobs.
     pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most records in one sync request.
+    pub max_documents_per_sync: usize,
+    /// Most records the server lists as changed in one sync answer.
+    pub max_changed_per_sync: usize,
+    /// How far ahead of the server's clock a change's time may be.
+    pub max_clock_skew_ms: i64,
+    /// Login and refresh attempts allowed per account, and per client address, per minute.
+    pub auth_attempts_per_minute: u32,
+}
+
+impl Config {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            max_body_bytes: 16 << 20,
+            max_documents_per_sync: 512,
+            max_changed_per_sync: 512,
+            max_clock_skew_ms: 5 * 60_000,
+            auth_attempts_per_minute: 10,
+        }
+    }
+
+    /// The database file inside the data folder.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("fieldsync.sqlite3")
+    }
+}
+
+/// Counters served on `/metrics`.
+#[derive(Default, Debug)]
+pub struct Metrics {
+    pub requests: AtomicU64,
+    pub sync_requests: AtomicU64,
+    pub records_merged: AtomicU64,
+    pub changes_refused: AtomicU64,
+    pub logins_failed: AtomicU64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// Shared state of the handlers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub login_limiter: Arc<RateLimiter>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        let limit = config.auth_attempts_per_minute;
+        Self {
+            config: Arc::new(config),
+            store,
+            login_limiter: Arc::new(RateLimiter::new(limit, Duration::from_secs(60))),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// The keys access tokens are signed and checked with.
+    pub async fn signing_keys(&self) -> ApiResult<Vec<SigningKey>> {
+        self.blocking(|store| store.signing_keys()).await
+    }
+
+    /// Runs a store operation off the async runtime.
+    pub async fn blocking<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&dyn Store) -> Result<R, store::StoreError> + Send + 'static,
+    ) -> ApiResult<R> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || job(store.as_ref()))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(ApiError::from)
+    }
+}
+
+/// The server's clock, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// The HTTP routes.
 pub fn app(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(state)
-}
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+    routes::router(state)
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then finishes in-flight requests.
@@ -42,7 +142,8 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    std::fs::create_dir_all(&state.config.data_dir)?;
     tracing::info!(address = %listener.local_addr()?, data = %state.config.data_dir.display(), "listening");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -121,7 +121,7 @@ fn context() -> ValidationContext {
         teams: BTreeMap::from([("T0001".to_string(), BTreeSet::from(["O0001".to_string(), "O0002".to_string()]))]),
         now_ms: T0 + 86_400_000,
         max_clock_skew_ms: 300_000,
-        refused: BTreeSet::new(),
+        refused: BTreeMap::new(),
     }
 }
 

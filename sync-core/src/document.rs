@@ -635,7 +635,8 @@ fn has_key(doc: &Automerge, container: &str, key: &str) -> Result<bool, SchemaEr
     Ok(doc.get(&map, key).ok().flatten().is_some())
 }
 
-pub(crate) fn enum_name<T: Serialize>(value: &T) -> String {
+/// The snake_case name a unit enumeration serializes to.
+pub fn enum_name<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => unreachable!("unit enumerations serialize to strings"),
@@ -664,9 +665,24 @@ pub fn read_task_id(doc: &Automerge) -> Option<String> {
 }
 
 /// Reads whether the record is a draft, being signed, or locked, without reading all of it.
+/// Locking is one-way: when devices locked concurrently, any `true` locks.
 pub fn read_status(doc: &Automerge) -> Result<RecordStatus, SchemaError> {
-    let locked =
-        matches!(doc.get(ROOT, "locked"), Ok(Some((Value::Scalar(s), _))) if s.as_ref() == &ScalarValue::Boolean(true));
+    let values = doc.get_all(ROOT, "locked").map_err(|_| SchemaError::Missing("locked".into()))?;
+    let mut locked = false;
+    for (value, _) in &values {
+        match value {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Boolean(b) => locked |= *b,
+                other => {
+                    return Err(invalid("locked", other, Problem::WrongType { expected: "a boolean" }).into());
+                }
+            },
+            Value::Object(_) => return Err(SchemaError::DuplicateObject { field: "locked".into() }),
+        }
+    }
+    if values.is_empty() {
+        return Err(SchemaError::Missing("locked".into()));
+    }
     if locked {
         return Ok(RecordStatus::Locked);
     }
@@ -882,9 +898,6 @@ pub fn read_record(record_id: &str, doc: &Automerge) -> Result<InspectionRecord,
             return Err(SchemaError::RecordId { found: value.to_string(), expected: record_id.to_string() });
         }
         _ => return Err(SchemaError::Missing("record_id".into())),
-    }
-    if doc.get_all(ROOT, "locked").map(|all| all.len()).unwrap_or(0) > 1 {
-        return Err(SchemaError::DuplicateObject { field: "locked".into() });
     }
     let status = read_status(doc)?;
 

@@ -210,6 +210,54 @@ pub fn all_present_signed(record: &InspectionRecord, signed: &[&str]) -> bool {
         && record.officers_present.iter().all(|o| signed.contains(&o.officer_id.as_str()))
 }
 
+/// Why a team may not be given a task.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TeamProblem {
+    /// P1: fewer than two distinct officers with a valid certificate.
+    #[error("P1: {valid} officer(s) with a valid certificate, at least 2 needed")]
+    TooFewCertified { valid: usize },
+    /// P2/P3: an officer without a valid certificate at the start of the task.
+    #[error("P2: {officer_id}'s certificate is {standing}")]
+    NotCertified { officer_id: String, standing: &'static str },
+    /// P4: an officer recused from the entity.
+    #[error("P4: {officer_id} is recused from this entity")]
+    Recused { officer_id: String },
+    #[error("{officer_id} is on the team twice")]
+    Duplicate { officer_id: String },
+}
+
+/// Whether `team` may inspect an entity from whose inspection `recused` officers are excluded,
+/// with the certificates as they stand at `at_ms` (the start of the task's window). P1, P2, P4.
+pub fn check_team(
+    team: &[String],
+    certificates: &[Certificate],
+    recused: &[String],
+    at_ms: i64,
+) -> Result<(), TeamProblem> {
+    let mut seen = BTreeSet::new();
+    for officer in team {
+        if !seen.insert(officer.as_str()) {
+            return Err(TeamProblem::Duplicate { officer_id: officer.clone() });
+        }
+        if recused.contains(officer) {
+            return Err(TeamProblem::Recused { officer_id: officer.clone() });
+        }
+        let standing = officer_standing(certificates, officer, at_ms);
+        if standing != CertificateStanding::Valid {
+            return Err(TeamProblem::NotCertified { officer_id: officer.clone(), standing: standing.as_str() });
+        }
+    }
+    let certified: BTreeSet<&str> = certificates
+        .iter()
+        .filter(|c| team.contains(&c.officer_id) && certificate_standing(c, at_ms) == CertificateStanding::Valid)
+        .map(|c| c.officer_id.as_str())
+        .collect();
+    if certified.len() < 2 {
+        return Err(TeamProblem::TooFewCertified { valid: certified.len() });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +413,52 @@ mod tests {
             });
             let result = check_signing(&r, "O1", JAN_2026 + 10 * DAY, &certificates);
             assert_eq!(result.err().map(|r| r.rule), expected);
+        }
+    }
+
+    #[test]
+    fn p1_p2_p4_team_rules() {
+        let far = JAN_2026 + 1000 * DAY;
+        let certificates = vec![
+            certificate("O1", "C1", far, vec![]),
+            certificate("O2", "C2", far, vec![]),
+            certificate("O3", "C3", JAN_2026, vec![]),
+            certificate("O4", "C4", far, vec![(JAN_2026 - DAY, CertificateStatus::Suspended)]),
+        ];
+        let team = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        type Case<'a> = (&'a str, Vec<String>, Vec<String>, Result<(), TeamProblem>);
+        let cases: Vec<Case> = vec![
+            ("two valid", team(&["O1", "O2"]), vec![], Ok(())),
+            ("P1 one", team(&["O1"]), vec![], Err(TeamProblem::TooFewCertified { valid: 1 })),
+            ("P1 nobody", team(&[]), vec![], Err(TeamProblem::TooFewCertified { valid: 0 })),
+            ("duplicate", team(&["O1", "O1"]), vec![], Err(TeamProblem::Duplicate { officer_id: "O1".into() })),
+            (
+                "P2 expired",
+                team(&["O1", "O3"]),
+                vec![],
+                Err(TeamProblem::NotCertified { officer_id: "O3".into(), standing: "expired" }),
+            ),
+            (
+                "P2 suspended",
+                team(&["O4", "O1"]),
+                vec![],
+                Err(TeamProblem::NotCertified { officer_id: "O4".into(), standing: "suspended" }),
+            ),
+            (
+                "P2 unknown officer",
+                team(&["O1", "O9"]),
+                vec![],
+                Err(TeamProblem::NotCertified { officer_id: "O9".into(), standing: "unknown" }),
+            ),
+            (
+                "P4 recused",
+                team(&["O1", "O2"]),
+                vec!["O2".into()],
+                Err(TeamProblem::Recused { officer_id: "O2".into() }),
+            ),
+        ];
+        for (name, team, recused, expected) in cases {
+            assert_eq!(check_team(&team, &certificates, &recused, JAN_2026), expected, "{name}");
         }
     }
 

@@ -40,7 +40,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::sync::{self, Message, SyncDoc};
-use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash};
+use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash, ReadDoc};
 use schemas::{
     ChangeRejection, DocumentSyncMessage, RejectionReason, SYNC_PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
@@ -132,11 +132,6 @@ pub trait ChangeGate {
     fn validates(&self) -> bool {
         true
     }
-    /// Whether every change new in `with_all` (`doc` with a message applied) is accepted, decided
-    /// cheaply; `false` means "look closer", and [`ChangeGate::check`] decides change by change.
-    fn accepts_all(&mut self, _record_id: &str, _doc: &Automerge, _with_all: &Automerge) -> bool {
-        false
-    }
     /// Splits `incoming` (new to `doc`; `with_all` is `doc` with all of them applied).
     fn check(&mut self, record_id: &str, doc: &Automerge, with_all: &Automerge, incoming: Vec<Change>) -> Validation;
     /// Whether the peer may receive this record's content.
@@ -159,17 +154,21 @@ impl ChangeGate for AcceptAll {
 }
 
 impl ChangeGate for ValidationContext {
-    fn accepts_all(&mut self, record_id: &str, doc: &Automerge, with_all: &Automerge) -> bool {
-        crate::validate::accepts_all(record_id, doc, with_all, self)
-    }
     fn check(&mut self, record_id: &str, doc: &Automerge, with_all: &Automerge, incoming: Vec<Change>) -> Validation {
         validate_with_result(record_id, doc, Some(with_all), incoming, self)
     }
+    /// A record may be read by the sending device's officer when it is on the team of the
+    /// record's task (an empty document holds nothing to leak).
     fn may_read(&self, _record_id: &str, doc: &Automerge) -> bool {
         if doc.get_heads().is_empty() {
             return true;
         }
-        crate::document::read_task_id(doc).is_some_and(|task| self.teams.contains_key(&task))
+        let Some(officer) = self.actors.values().find(|b| b.device_id == self.sending_device_id) else {
+            return false;
+        };
+        crate::document::read_task_id(doc)
+            .and_then(|task| self.teams.get(&task))
+            .is_some_and(|team| team.contains(&officer.officer_id))
     }
 }
 
@@ -261,10 +260,17 @@ impl DeviceSession {
         self.states.get(record_id).map(sync::State::encode)
     }
 
-    /// Starts a new sync: the next `poll` asks the server even if nothing is pending.
+    /// Starts a new sync: the next `poll` asks the server even if nothing is pending. A sync is a
+    /// new connection: each sync state starts again from its persistent part, so nothing the
+    /// server may have forgotten (a restart, a lost answer) is assumed sent.
     pub fn begin(&mut self) {
         self.asked = false;
         self.server_has_more = false;
+        for record_id in &self.pending {
+            if let Some(state) = self.states.get_mut(record_id) {
+                *state = sync::State::decode(&state.encode()).expect("an encoded state decodes");
+            }
+        }
     }
 
     /// The next request, or `None` when this sync is complete.
@@ -343,6 +349,8 @@ impl DeviceSession {
                 }
                 Err(error) => {
                     *state = sync::State::decode(&state.encode()).expect("an encoded state decodes");
+                    self.pending.insert(record_id.clone());
+                    answered.insert(record_id.clone());
                     report.errors.push((record_id, error.to_string()));
                 }
             }
@@ -357,7 +365,10 @@ impl DeviceSession {
             self.pending.remove(&rejection.record_id);
         }
         report.rejections = response.rejections;
-        self.cursor = Some(response.cursor);
+        // A message that did not apply is asked for again: the cursor stays where it was.
+        if report.errors.is_empty() {
+            self.cursor = Some(response.cursor);
+        }
         self.server_has_more = response.more;
         Ok(report)
     }
@@ -445,7 +456,15 @@ pub struct ServerSession {
     states: BTreeMap<String, sync::State>,
     /// Changes refused to this device, with their dependencies, by record: stripped from its heads.
     refused: BTreeMap<String, BTreeMap<ChangeHash, Vec<ChangeHash>>>,
+    /// Changes from this device that arrived before a change they depend on (a Bloom filter's
+    /// false positive makes Automerge do that), by record. They never wait inside a stored
+    /// document, where Automerge would apply them unchecked once the dependency arrives; they
+    /// wait here, travel in the encoded state, and are validated with the next message.
+    held: BTreeMap<String, Vec<Change>>,
 }
+
+/// First byte of an encoded server-side state that carries held changes.
+const HELD_STATE_TAG: u8 = 0xF5;
 
 impl Default for ServerSession {
     fn default() -> Self {
@@ -455,12 +474,39 @@ impl Default for ServerSession {
 
 impl ServerSession {
     pub fn new() -> Self {
-        Self { states: BTreeMap::new(), refused: BTreeMap::new() }
+        Self { states: BTreeMap::new(), refused: BTreeMap::new(), held: BTreeMap::new() }
     }
 
-    /// Restores a record's persisted sync state.
+    /// Restores a record's persisted sync state (as made by [`ServerSession::encoded_state`]).
     pub fn restore_state(&mut self, record_id: &str, bytes: &[u8]) -> Result<(), sync::DecodeStateError> {
-        self.states.insert(record_id.to_string(), sync::State::decode(bytes)?);
+        let corrupt = || sync::DecodeStateError::Parse("a truncated held-changes state".into());
+        let automerge_state = if bytes.first() == Some(&HELD_STATE_TAG) {
+            let mut rest = &bytes[1..];
+            let mut take = |n: usize| -> Result<&[u8], sync::DecodeStateError> {
+                if rest.len() < n {
+                    return Err(corrupt());
+                }
+                let (head, tail) = rest.split_at(n);
+                rest = tail;
+                Ok(head)
+            };
+            let state_len = u32::from_be_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+            let state = take(state_len)?.to_vec();
+            let count = u32::from_be_bytes(take(4)?.try_into().expect("4 bytes"));
+            let mut held = Vec::new();
+            for _ in 0..count {
+                let len = u32::from_be_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
+                held.push(
+                    Change::from_bytes(take(len)?.to_vec())
+                        .map_err(|e| sync::DecodeStateError::Parse(e.to_string()))?,
+                );
+            }
+            self.held.insert(record_id.to_string(), held);
+            state
+        } else {
+            bytes.to_vec()
+        };
+        self.states.insert(record_id.to_string(), sync::State::decode(&automerge_state)?);
         Ok(())
     }
 
@@ -469,8 +515,28 @@ impl ServerSession {
         self.refused.entry(record_id.to_string()).or_default().insert(change.hash(), change.deps().to_vec());
     }
 
+    /// A record's sync state with this device, with any held changes, encoded for persistence.
     pub fn encoded_state(&self, record_id: &str) -> Option<Vec<u8>> {
-        self.states.get(record_id).map(sync::State::encode)
+        let state = self.states.get(record_id)?.encode();
+        match self.held.get(record_id).filter(|held| !held.is_empty()) {
+            None => Some(state),
+            Some(held) => {
+                let mut out = vec![HELD_STATE_TAG];
+                out.extend((state.len() as u32).to_be_bytes());
+                out.extend(&state);
+                out.extend((held.len() as u32).to_be_bytes());
+                for change in held {
+                    out.extend((change.raw_bytes().len() as u32).to_be_bytes());
+                    out.extend(change.raw_bytes());
+                }
+                Some(out)
+            }
+        }
+    }
+
+    /// Changes of a record waiting for a dependency.
+    pub fn held(&self, record_id: &str) -> &[Change] {
+        self.held.get(record_id).map_or(&[], Vec::as_slice)
     }
 
     /// Validates and applies a device's request, and makes the answer.
@@ -520,7 +586,8 @@ impl ServerSession {
             let doc = docs.document_or_empty(record_id);
             let state = request_state(&mut self.states, &mut fresh, record_id);
             let refused = self.refused.entry(record_id.clone()).or_default();
-            match receive_validated(record_id, doc, state, message, refused, gate) {
+            let held = self.held.entry(record_id.clone()).or_default();
+            match receive_validated(record_id, doc, state, message, refused, held, gate) {
                 Ok((updated, refusals)) => {
                     if updated {
                         report.updated.push(record_id.clone());
@@ -620,16 +687,23 @@ fn request_state<'a>(
 
 /// Receives one message into `doc` through `gate`: the message is applied to a copy, the new
 /// changes are validated, and only accepted ones reach `doc`. Returns whether `doc` changed and
-/// what was refused. On error, `doc` and `state` are unchanged.
+/// what was refused. Changes whose dependencies have not arrived wait in `held` (see
+/// [`ServerSession`]). On error, `doc`, `state` and `held` are unchanged.
 fn receive_validated(
     record_id: &str,
     doc: &mut Automerge,
     state: &mut sync::State,
     mut message: Message,
     refused: &mut BTreeMap<ChangeHash, Vec<ChangeHash>>,
+    held: &mut Vec<Change>,
     gate: &mut impl ChangeGate,
 ) -> Result<(bool, Vec<Refusal>), AutomergeError> {
     message.heads = strip_refused(&message.heads, refused);
+    if !held.is_empty() {
+        let mut chunks: Vec<Vec<u8>> = held.iter().map(|c| c.raw_bytes().to_vec()).collect();
+        chunks.extend(message.changes.iter().map(<[u8]>::to_vec));
+        message.changes = chunks.into();
+    }
     let before = doc.get_heads();
     // A message without changes cannot change the document: only the sync state moves.
     if !gate.validates() || message.changes.is_empty() {
@@ -641,32 +715,109 @@ fn receive_validated(
     let mut fork = doc.clone();
     let mut fork_state = state.clone();
     fork.receive_sync_message(&mut fork_state, message.clone())?;
-    if fork.get_heads() == before || gate.accepts_all(record_id, doc, &fork) {
-        let updated = fork.get_heads() != before;
-        *doc = fork;
-        *state = fork_state;
-        return Ok((updated, Vec::new()));
+    let mut incoming = fork.get_changes(&before);
+
+    // Automerge keeps a change whose dependencies are missing in a queue inside the document and
+    // applies it, unchecked, as soon as they arrive. No stored document may keep such a queue:
+    // the copy is rebuilt from what applied, and the waiting changes are held instead.
+    let mut waiting = Vec::new();
+    if !fork.get_missing_deps(&[]).is_empty() {
+        let applied: BTreeSet<ChangeHash> = incoming.iter().map(Change::hash).collect();
+        for change in message_changes(&message) {
+            if !applied.contains(&change.hash()) && doc.get_change_meta_by_hash(&change.hash()).is_none() {
+                waiting.push(change);
+            }
+        }
+        fork = doc.clone();
+        fork.apply_changes(incoming.iter().cloned())?;
+        incoming = fork.get_changes(&before);
     }
-    let incoming = fork.get_changes(&before);
-    if incoming.is_empty() {
-        *doc = fork;
-        *state = fork_state;
-        return Ok((false, Vec::new()));
-    }
-    let Validation { accepted, refused: refusals } = gate.check(record_id, doc, &fork, incoming);
-    if refusals.is_empty() {
-        *doc = fork;
-        *state = fork_state;
-        return Ok((true, refusals));
+    let incoming_count = incoming.len();
+    let Validation { accepted, refused: mut refusals } =
+        if incoming.is_empty() { Validation::default() } else { gate.check(record_id, doc, &fork, incoming) };
+    // A waiting change that builds on a refused one can never be accepted: refuse it now.
+    let mut still_waiting = Vec::new();
+    waiting.sort_by_key(Change::seq);
+    for change in waiting {
+        let refused_dependency = change
+            .deps()
+            .iter()
+            .find(|d| refused.contains_key(d) || refusals.iter().any(|r| r.change.hash() == **d))
+            .copied();
+        match refused_dependency {
+            Some(dependency) => refusals.push(Refusal {
+                reason: RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() },
+                change,
+            }),
+            None => still_waiting.push(change),
+        }
     }
     for refusal in &refusals {
         refused.insert(refusal.change.hash(), refusal.change.deps().to_vec());
     }
-    message.heads = strip_refused(&message.heads, refused);
-    message.changes = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
-    message.version = sync::MessageVersion::V1;
-    doc.receive_sync_message(state, message)?;
-    Ok((!accepted.is_empty(), refusals))
+    if accepted.len() == incoming_count {
+        *doc = fork;
+        fork_state.their_heads = fork_state.their_heads.map(|heads| strip_refused(&heads, refused));
+        *state = fork_state;
+    } else {
+        message.heads = strip_refused(&message.heads, refused);
+        message.changes = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+        message.version = sync::MessageVersion::V1;
+        doc.receive_sync_message(state, message)?;
+    }
+    *held = still_waiting;
+    Ok((doc.get_heads() != before, refusals))
+}
+
+/// Every change a message carries, whatever its chunk format: each element of the chunk list
+/// may hold several storage chunks back to back, each a change, a compressed change, or a
+/// whole document.
+fn message_changes(message: &Message) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for element in message.changes.iter() {
+        for chunk in storage_chunks(element) {
+            match Change::from_bytes(chunk.to_vec()) {
+                Ok(change) => changes.push(change),
+                Err(_) => {
+                    if let Ok(loaded) = Automerge::load(chunk) {
+                        changes.extend(loaded.get_changes(&[]));
+                    }
+                }
+            }
+        }
+    }
+    changes
+}
+
+/// Splits bytes into Automerge storage chunks: 4 magic bytes, a 4-byte checksum, a type byte,
+/// a LEB128 length, then that many bytes. Stops at the first thing that is not a chunk.
+fn storage_chunks(mut bytes: &[u8]) -> Vec<&[u8]> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut chunks = Vec::new();
+    while bytes.len() > 9 && bytes[..4] == MAGIC {
+        let mut length: u64 = 0;
+        let mut header = 9;
+        let mut shift = 0;
+        loop {
+            let Some(&byte) = bytes.get(header) else { return chunks };
+            header += 1;
+            length |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 63 {
+                return chunks;
+            }
+        }
+        let Some(end) = usize::try_from(length).ok().and_then(|l| header.checked_add(l)).filter(|e| *e <= bytes.len())
+        else {
+            return chunks;
+        };
+        chunks.push(&bytes[..end]);
+        bytes = &bytes[end..];
+    }
+    chunks
 }
 
 /// Heads with every refused change replaced by its nearest dependencies that were not refused.

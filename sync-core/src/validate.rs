@@ -23,7 +23,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::{ActorId, Automerge, Change, ChangeHash, ChangeMetadata};
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ROOT, ReadDoc, ScalarValue};
 use schemas::{Certificate, InspectionRecord, RecordStatus, RejectionReason};
 
 use crate::document::{genesis_actor, genesis_change_hash, read_record};
@@ -51,8 +52,9 @@ pub struct ValidationContext {
     pub now_ms: i64,
     /// How far ahead of `now_ms` a change's time may be.
     pub max_clock_skew_ms: i64,
-    /// Changes refused earlier (in quarantine): a change building on one is refused too.
-    pub refused: BTreeSet<ChangeHash>,
+    /// Changes refused earlier (in quarantine), with their reasons: such a change sent again is
+    /// refused again, and a change building on one is refused too.
+    pub refused: BTreeMap<ChangeHash, RejectionReason>,
 }
 
 /// A refused change, kept whole so that it can be quarantined.
@@ -69,85 +71,6 @@ pub struct Validation {
     pub accepted: Vec<Change>,
     /// Changes refused, each with its reason, in causal order.
     pub refused: Vec<Refusal>,
-}
-
-/// What validation reads of a change before looking at the record it produces: available from a
-/// whole [`Change`] and, far more cheaply, from a document's [`ChangeMetadata`].
-pub trait ChangeMeta {
-    fn change_hash(&self) -> ChangeHash;
-    fn actor(&self) -> &ActorId;
-    fn dependencies(&self) -> &[ChangeHash];
-    fn time_ms(&self) -> i64;
-}
-
-impl ChangeMeta for Change {
-    fn change_hash(&self) -> ChangeHash {
-        self.hash()
-    }
-    fn actor(&self) -> &ActorId {
-        self.actor_id()
-    }
-    fn dependencies(&self) -> &[ChangeHash] {
-        self.deps()
-    }
-    fn time_ms(&self) -> i64 {
-        self.timestamp()
-    }
-}
-
-impl ChangeMeta for ChangeMetadata<'_> {
-    fn change_hash(&self) -> ChangeHash {
-        self.hash
-    }
-    fn actor(&self) -> &ActorId {
-        &self.actor
-    }
-    fn dependencies(&self) -> &[ChangeHash] {
-        &self.deps
-    }
-    fn time_ms(&self) -> i64 {
-        self.timestamp
-    }
-}
-
-/// Whether every change new in `with_all` (the stored `doc` with a message applied) passes, on
-/// the fast path alone: all metadata checks pass, the record is a draft before and after, and
-/// the record after is valid. When this says no, [`validate`] decides change by change.
-pub fn accepts_all(record_id: &str, doc: &Automerge, with_all: &Automerge, context: &ValidationContext) -> bool {
-    let incoming = with_all.get_changes_meta(&doc.get_heads());
-    let genesis_actor = genesis_actor(record_id);
-    let genesis_hash = std::cell::OnceCell::new();
-    let is_genesis = |change: &ChangeMetadata<'_>| {
-        change.actor() == &genesis_actor
-            && *genesis_hash.get_or_init(|| genesis_change_hash(record_id)) == change.change_hash()
-    };
-    let no_refusals = BTreeMap::new();
-    incoming.iter().all(|change| metadata_refusal(change, is_genesis(change), context, &no_refusals).is_none())
-        && draft_stays_valid(record_id, doc, with_all, &incoming, &is_genesis, context)
-}
-
-/// The fast path's state check: the record is a draft before and after, valid after, its task
-/// unchanged, and every non-genesis author on the team of its task.
-fn draft_stays_valid<C: ChangeMeta>(
-    record_id: &str,
-    doc: &Automerge,
-    after_all: &Automerge,
-    changes: &[C],
-    is_genesis: &impl Fn(&C) -> bool,
-    context: &ValidationContext,
-) -> bool {
-    let before = if doc.get_heads().is_empty() { None } else { read_record(record_id, doc).ok() };
-    if !doc.get_heads().is_empty() && before.is_none() {
-        return false;
-    }
-    let Ok(after) = read_record(record_id, after_all) else { return false };
-    let task_before = before.as_ref().and_then(|r| r.header.task_id.as_ref());
-    before.as_ref().is_none_or(|b| b.status == RecordStatus::Draft)
-        && after.status == RecordStatus::Draft
-        && after.signatures.is_empty()
-        && task_before.is_none_or(|t| after.header.task_id.as_ref() == Some(t))
-        && changes.iter().all(|c| is_genesis(c) || check_team(c, &after, context).is_none())
-        && (after.header.task_id.is_some() || changes.iter().all(is_genesis))
 }
 
 /// Splits `incoming` into the changes that may become part of `doc` and those refused.
@@ -173,14 +96,27 @@ pub fn validate_with_result(
     };
     let ordered = causal_order(doc, incoming);
     let incoming_count = ordered.len();
-    let before = read_record(record_id, doc).ok();
+    let mut outcome = Validation::default();
+    let before = if doc.get_heads().is_empty() {
+        None
+    } else {
+        match read_record(record_id, doc) {
+            Ok(record) => Some(record),
+            Err(error) => {
+                // Nothing is built on a stored record that does not read; it needs a person.
+                let reason =
+                    RejectionReason::SchemaViolation { detail: format!("the stored record does not read: {error}") };
+                outcome.refused =
+                    ordered.into_iter().map(|change| Refusal { change, reason: reason.clone() }).collect();
+                return outcome;
+            }
+        }
+    };
 
     let mut refused: BTreeMap<ChangeHash, RejectionReason> = BTreeMap::new();
-    let mut outcome = Validation::default();
-    let mut candidates = Vec::new();
+    let mut candidates: Vec<Change> = Vec::new();
     for change in ordered {
-        let reason =
-            check_metadata(doc, &change, is_genesis(&change), context, &refused, &outcome.accepted, &candidates);
+        let reason = check_metadata(doc, &change, is_genesis(&change), context, &refused, &candidates);
         match reason {
             Some(reason) => {
                 refused.insert(change.hash(), reason.clone());
@@ -193,7 +129,8 @@ pub fn validate_with_result(
         return outcome;
     }
 
-    // Fast path: a draft stays a draft, and everything together gives a valid record.
+    // Fast path: no change writes the root or a signature, a draft stays a draft, and everything
+    // together gives a valid record.
     let applied_all = match with_all {
         Some(with_all) if candidates.len() == incoming_count => Some(std::borrow::Cow::Borrowed(with_all)),
         _ => {
@@ -202,7 +139,9 @@ pub fn validate_with_result(
         }
     };
     if let Some(after_all) = applied_all
-        && draft_stays_valid(record_id, doc, &after_all, &candidates, &is_genesis, context)
+        && let Some(signatures) = container_id(if before.is_some() { doc } else { &after_all }, "signatures")
+        && candidates.iter().all(|c| is_genesis(c) || !touches_root_or(c, &signatures))
+        && draft_stays_valid(record_id, before.as_ref(), &after_all, &candidates, &is_genesis, context)
     {
         outcome.accepted = candidates;
         return outcome;
@@ -218,21 +157,26 @@ pub fn validate_with_result(
             outcome.refused.push(Refusal { change, reason });
             continue;
         }
-        let mut candidate = working.clone();
-        let reason = match candidate.apply_changes([change.clone()]) {
-            Err(error) => Some(RejectionReason::SchemaViolation { detail: error.to_string() }),
-            Ok(()) => match read_record(record_id, &candidate) {
+        let reason = if is_genesis(&change) { None } else { root_write_problem(&change) };
+        let reason = reason.or_else(|| {
+            let mut candidate = working.clone();
+            match candidate.apply_changes([change.clone()]) {
                 Err(error) => Some(RejectionReason::SchemaViolation { detail: error.to_string() }),
-                Ok(after) => {
-                    let reason = check_state(&change, is_genesis(&change), working_record.as_ref(), &after, context);
-                    if reason.is_none() {
-                        working = candidate;
-                        working_record = Some(after);
+                Ok(()) => match read_record(record_id, &candidate) {
+                    Err(error) => Some(RejectionReason::SchemaViolation { detail: error.to_string() }),
+                    Ok(after) => {
+                        let before = working_record.as_ref();
+                        let reason =
+                            check_state(record_id, &change, is_genesis(&change), before, &candidate, &after, context);
+                        if reason.is_none() {
+                            working = candidate;
+                            working_record = Some(after);
+                        }
+                        reason
                     }
-                    reason
-                }
-            },
-        };
+                },
+            }
+        });
         match reason {
             Some(reason) => {
                 refused.insert(change.hash(), reason.clone());
@@ -242,6 +186,55 @@ pub fn validate_with_result(
         }
     }
     outcome
+}
+
+/// The legacy object id of a genesis container, for comparing with a change's operations.
+fn container_id(doc: &Automerge, key: &str) -> Option<ObjectId> {
+    match doc.get(ROOT, key) {
+        Ok(Some((automerge::Value::Object(_), automerge::ObjId::Id(counter, actor, _)))) => {
+            Some(ObjectId::Id(OpId(counter, actor)))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a change writes at the root of the document or into `container`.
+fn touches_root_or(change: &Change, container: &ObjectId) -> bool {
+    change.decode().operations.iter().any(|op| op.obj == ObjectId::Root || &op.obj == container)
+}
+
+/// Below the genesis, the only write at the root is `locked = true`.
+fn root_write_problem(change: &Change) -> Option<RejectionReason> {
+    for op in change.decode().operations.iter().filter(|op| op.obj == ObjectId::Root) {
+        let locks = matches!(&op.key, Key::Map(key) if key == "locked")
+            && matches!(&op.action, OpType::Put(ScalarValue::Boolean(true)));
+        if !locks {
+            return Some(RejectionReason::SchemaViolation {
+                detail: "below the genesis, the only write at the root of a record is locking it".into(),
+            });
+        }
+    }
+    None
+}
+
+/// The fast path's state check: the record is a draft before and after, valid after, its task
+/// unchanged, and every non-genesis author on the team of its task.
+fn draft_stays_valid(
+    record_id: &str,
+    before: Option<&InspectionRecord>,
+    after_all: &Automerge,
+    changes: &[Change],
+    is_genesis: &impl Fn(&Change) -> bool,
+    context: &ValidationContext,
+) -> bool {
+    let Ok(after) = read_record(record_id, after_all) else { return false };
+    let task_before = before.and_then(|r| r.header.task_id.as_ref());
+    before.is_none_or(|b| b.status == RecordStatus::Draft)
+        && after.status == RecordStatus::Draft
+        && after.signatures.is_empty()
+        && task_before.is_none_or(|t| after.header.task_id.as_ref() == Some(t))
+        && changes.iter().all(|c| is_genesis(c) || check_team(c, &after, context).is_none())
+        && (after.header.task_id.is_some() || changes.iter().all(is_genesis))
 }
 
 /// Incoming changes that `doc` does not have yet, in causal order with ties broken by hash.
@@ -277,37 +270,29 @@ fn check_metadata(
     is_genesis: bool,
     context: &ValidationContext,
     refused: &BTreeMap<ChangeHash, RejectionReason>,
-    accepted: &[Change],
     candidates: &[Change],
 ) -> Option<RejectionReason> {
-    for dependency in change.deps() {
-        let known = doc.get_change_meta_by_hash(dependency).is_some()
-            || accepted.iter().chain(candidates).any(|c| c.hash() == *dependency)
-            || refused.contains_key(dependency)
-            || context.refused.contains(dependency);
-        if !known {
-            return Some(RejectionReason::MissingDependency { dependency: dependency.to_string() });
-        }
+    if let Some(reason) = context.refused.get(&change.hash()) {
+        return Some(reason.clone());
     }
-    metadata_refusal(change, is_genesis, context, refused)
-}
-
-/// Checks 1 to 4 of the module documentation, on a change's metadata.
-fn metadata_refusal(
-    change: &impl ChangeMeta,
-    is_genesis: bool,
-    context: &ValidationContext,
-    refused: &BTreeMap<ChangeHash, RejectionReason>,
-) -> Option<RejectionReason> {
-    for dependency in change.dependencies() {
-        if refused.contains_key(dependency) || context.refused.contains(dependency) {
+    let mut latest_dependency_ms = i64::MIN;
+    for dependency in change.deps() {
+        if refused.contains_key(dependency) || context.refused.contains_key(dependency) {
             return Some(RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() });
         }
+        let time = match doc.get_change_meta_by_hash(dependency) {
+            Some(meta) => Some(meta.timestamp),
+            None => candidates.iter().find(|c| c.hash() == *dependency).map(Change::timestamp),
+        };
+        let Some(time) = time else {
+            return Some(RejectionReason::MissingDependency { dependency: dependency.to_string() });
+        };
+        latest_dependency_ms = latest_dependency_ms.max(time);
     }
     if is_genesis {
         return None;
     }
-    let Some(binding) = context.actors.get(change.actor()) else {
+    let Some(binding) = context.actors.get(change.actor_id()) else {
         return Some(RejectionReason::UnknownActor);
     };
     if binding.device_id != context.sending_device_id {
@@ -316,33 +301,38 @@ fn metadata_refusal(
             sending_device_id: context.sending_device_id.clone(),
         });
     }
-    if change.time_ms() > context.now_ms.saturating_add(context.max_clock_skew_ms) {
+    if change.timestamp() > context.now_ms.saturating_add(context.max_clock_skew_ms) {
         return Some(RejectionReason::TimestampInFuture {
-            timestamp_ms: change.time_ms(),
+            timestamp_ms: change.timestamp(),
             now_ms: context.now_ms,
             max_skew_ms: context.max_clock_skew_ms,
         });
     }
-    let standing = rules::officer_standing(&context.certificates, &binding.officer_id, change.time_ms());
+    // A change cannot be made before what it builds on (beyond clock skew between devices): this
+    // keeps a device from backdating work to before a suspension.
+    if latest_dependency_ms > i64::MIN && change.timestamp() < latest_dependency_ms - context.max_clock_skew_ms {
+        return Some(RejectionReason::TimestampBeforeDependency {
+            timestamp_ms: change.timestamp(),
+            dependency_ms: latest_dependency_ms,
+            max_skew_ms: context.max_clock_skew_ms,
+        });
+    }
+    let standing = rules::officer_standing(&context.certificates, &binding.officer_id, change.timestamp());
     if standing != CertificateStanding::Valid {
         return Some(RejectionReason::OfficerNotCertified {
             officer_id: binding.officer_id.clone(),
-            at_ms: change.time_ms(),
+            at_ms: change.timestamp(),
             certificate_status: standing.as_str().to_string(),
         });
     }
     None
 }
 
-fn officer_of<'a>(change: &impl ChangeMeta, context: &'a ValidationContext) -> Option<&'a str> {
-    context.actors.get(change.actor()).map(|b| b.officer_id.as_str())
+fn officer_of<'a>(change: &Change, context: &'a ValidationContext) -> Option<&'a str> {
+    context.actors.get(change.actor_id()).map(|b| b.officer_id.as_str())
 }
 
-fn check_team(
-    change: &impl ChangeMeta,
-    after: &InspectionRecord,
-    context: &ValidationContext,
-) -> Option<RejectionReason> {
+fn check_team(change: &Change, after: &InspectionRecord, context: &ValidationContext) -> Option<RejectionReason> {
     let officer = officer_of(change, context)?;
     let Some(task_id) = &after.header.task_id else {
         return Some(RejectionReason::SchemaViolation { detail: "the record names no task".into() });
@@ -350,7 +340,8 @@ fn check_team(
     match context.teams.get(task_id) {
         None => Some(RejectionReason::UnknownTask { task_id: Some(task_id.clone()) }),
         Some(team) if !team.contains(officer) => {
-            Some(RejectionReason::OfficerNotOnTeam { officer_id: officer.to_string(), task_id: Some(task_id.clone()) })
+            // The task is not named: an officer not on its team has no business knowing it.
+            Some(RejectionReason::OfficerNotOnTeam { officer_id: officer.to_string(), task_id: None })
         }
         Some(_) => None,
     }
@@ -366,9 +357,11 @@ fn signed_content(record: &InspectionRecord) -> InspectionRecord {
 }
 
 fn check_state(
+    record_id: &str,
     change: &Change,
     is_genesis: bool,
     before: Option<&InspectionRecord>,
+    with_change: &Automerge,
     after: &InspectionRecord,
     context: &ValidationContext,
 ) -> Option<RejectionReason> {
@@ -377,7 +370,8 @@ fn check_state(
     }
     let before_status = before.map_or(RecordStatus::Draft, |b| b.status);
     if before_status == RecordStatus::Locked {
-        return Some(RejectionReason::RecordLocked);
+        // Locking again (two devices locked at once) changes nothing and is no edit.
+        return (before != Some(after)).then_some(RejectionReason::RecordLocked);
     }
     if let Some(task_before) = before.and_then(|b| b.header.task_id.as_ref())
         && after.header.task_id.as_ref() != Some(task_before)
@@ -402,6 +396,21 @@ fn check_state(
         }
     }
     for new in after.signatures.iter().filter(|s| !signatures_before.contains(s)) {
+        if new.signed_at_ms != change.timestamp() {
+            return Some(RejectionReason::SigningRuleViolated {
+                rule: "signed_at".into(),
+                detail: format!("a signature dated {} in a change made at {}", new.signed_at_ms, change.timestamp()),
+            });
+        }
+        // The signer must have seen the content they sign: the record as it stood when they signed
+        // (at the change's dependencies) must be the record as it stands here.
+        let seen = with_change.fork_at(change.deps()).ok().and_then(|doc| read_record(record_id, &doc).ok());
+        if seen.as_ref().map(signed_content) != before.map(signed_content) {
+            return Some(RejectionReason::SigningRuleViolated {
+                rule: "unseen_content".into(),
+                detail: format!("{} signed before seeing changes the record has since received", new.officer_id),
+            });
+        }
         if new.officer_id != officer {
             return Some(RejectionReason::SigningRuleViolated {
                 rule: "signer".into(),

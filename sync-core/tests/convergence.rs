@@ -213,3 +213,33 @@ proptest! {
         run(phones, records, &steps)?;
     }
 }
+
+/// Regression: found by the property above (a sync that did not end).
+#[test]
+fn regression_sync_ends_after_offline_edits_on_two_phones() {
+    use EditKind::*;
+    let e = |phone, edit| Step::Edit { phone, record: 0, edit };
+    let sync = |phone| Step::Sync { phone, fault: Fault::None, at: 0 };
+    let steps = vec![
+        e(1, Conclusion(0)),
+        e(1, Conclusion(0)),
+        e(0, Append(96)),
+        sync(0),
+        e(0, Append(38)),
+        e(1, Conclusion(0)),
+        e(1, Conclusion(0)),
+        e(0, Address(0)),
+        e(0, Conclusion(0)),
+        sync(0),
+        e(1, Conclusion(0)),
+        sync(0),
+        e(0, Append(75)),
+        e(0, Checklist(1, 1)),
+        e(0, Address(1)),
+        e(0, Address(1)),
+        e(0, Append(199)),
+        e(1, Conclusion(1)),
+        e(0, InsertAtStart(246)),
+    ];
+    run(2, 1, &steps).unwrap();
+}

@@ -74,6 +74,7 @@ fn code(reason: &Option<RejectionReason>) -> &'static str {
         Some(RejectionReason::SchemaViolation { .. }) => "schema_violation",
         Some(RejectionReason::SigningRuleViolated { .. }) => "signing_rule_violated",
         Some(RejectionReason::TimestampInFuture { .. }) => "timestamp_in_future",
+        Some(RejectionReason::TimestampBeforeDependency { .. }) => "timestamp_before_dependency",
         Some(RejectionReason::DependsOnRefusedChange { .. }) => "depends_on_refused_change",
         Some(RejectionReason::MissingDependency { .. }) => "missing_dependency",
         Some(RejectionReason::MalformedMessage { .. }) => "malformed_message",
@@ -173,7 +174,7 @@ fn officer_not_on_the_team() {
     let context = context(&c, &[&s.a, &s.b, &c], &[&s.a.officer, &s.b.officer]);
     assert_eq!(
         check(&s.stored, new_changes(&s.stored, &on_c), &context),
-        [Some(RejectionReason::OfficerNotOnTeam { officer_id: outsider.id.clone(), task_id: Some(TASK.into()) })]
+        [Some(RejectionReason::OfficerNotOnTeam { officer_id: outsider.id.clone(), task_id: None })]
     );
 }
 
@@ -275,7 +276,7 @@ fn a_change_building_on_a_change_refused_earlier_is_refused() {
     let mut on_a = replica(&s.stored, &s.a);
     let first = on_a.apply(Edit::SetConclusion("x".into()), T0 + 1000).unwrap().unwrap();
     on_a.apply(Edit::SetConclusion("y".into()), T0 + 2000).unwrap();
-    context.refused.insert(first);
+    context.refused.insert(first, RejectionReason::RecordLocked);
     let incoming: Vec<Change> = new_changes(&s.stored, &on_a).into_iter().filter(|c| c.hash() != first).collect();
     let outcome = validate(s.stored.record_id(), s.stored.automerge(), incoming, &context);
     assert!(outcome.accepted.is_empty());

@@ -133,7 +133,7 @@ pub fn context(sender: &Device, devices: &[&Device], team: &[&Officer]) -> Valid
         teams: BTreeMap::from([(TASK.to_string(), team.iter().map(|o| o.id.clone()).collect::<BTreeSet<_>>())]),
         now_ms: T0 + DAY,
         max_clock_skew_ms: 5 * 60_000,
-        refused: BTreeSet::new(),
+        refused: BTreeMap::new(),
     }
 }
 

@@ -50,7 +50,7 @@ impl Server {
             })
             .expect("a known protocol");
         for (_, refusal) in &report.refused {
-            context.refused.insert(refusal.change.hash());
+            context.refused.insert(refusal.change.hash(), refusal.reason.clone());
         }
         self.quarantine.extend(response.rejections.iter().cloned());
         to_cbor(&response)
@@ -111,6 +111,7 @@ impl Phone {
             let response = server.exchange(&self.device.id, &bytes);
             stats.bytes_down += response.len();
             let response: SyncResponse = from_cbor(&response).unwrap();
+
             stats.documents_down += response.documents.len();
             let report = self.session.handle(response, &mut self.records).unwrap();
             assert!(report.errors.is_empty(), "{:?}", report.errors);

@@ -1,0 +1,180 @@
+//! Operations shared by the admin subcommands of the binary and the admin API.
+
+use std::collections::BTreeSet;
+
+use crate::identity;
+use crate::store::{Account, Entity, SigningKey, Store, StoreError, StoreResult};
+
+/// What `init` made.
+#[derive(Debug)]
+pub struct Initialized {
+    /// The first administrator's officer id.
+    pub admin_id: String,
+    /// Their one-time password, shown once; they must change it.
+    pub one_time_password: String,
+}
+
+/// Creates the server's signing key and the first administrator, unless the database already has an
+/// administrator.
+pub fn init(store: &dyn Store, admin_id: &str, admin_name: &str, now_ms: i64) -> StoreResult<Initialized> {
+    if store.accounts()?.iter().any(|a| a.roles.iter().any(|r| r == "admin")) {
+        return Err(StoreError::Conflict("the database already has an administrator".into()));
+    }
+    if store.signing_keys()?.is_empty() {
+        store.add_signing_key(new_signing_key(now_ms))?;
+    }
+    let password = identity::one_time_password();
+    store.create_account(
+        Account {
+            officer_id: admin_id.to_string(),
+            name: admin_name.to_string(),
+            unit: String::new(),
+            password_hash: Some(identity::hash_password(&password)),
+            must_change_password: true,
+            roles: vec!["admin".into()],
+        },
+        now_ms,
+    )?;
+    Ok(Initialized { admin_id: admin_id.to_string(), one_time_password: password })
+}
+
+/// A fresh access-token key.
+pub fn new_signing_key(now_ms: i64) -> SigningKey {
+    SigningKey {
+        kid: hex::encode(identity::random_bytes::<8>()),
+        secret: identity::random_bytes::<32>().to_vec(),
+        created_at_ms: now_ms,
+        retired_at_ms: None,
+    }
+}
+
+/// The roles there are.
+pub const ROLES: [&str; 4] = ["officer", "supervisor", "reviewer", "admin"];
+
+/// One bad line of an imported CSV file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CsvProblem {
+    /// 1-based line number, the header being line 1.
+    pub line: usize,
+    pub problem: String,
+}
+
+/// Parses an entity registry CSV (the columns of `../shared/data/entities.csv`: id, name, credit_code,
+/// ..., tier, ..., address, latitude, longitude, ...; found by header name). Every line is checked;
+/// any problem refuses the whole file, listing every bad line.
+pub fn parse_entities_csv(text: &str) -> Result<Vec<Entity>, Vec<CsvProblem>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let required = ["id", "name", "credit_code", "tier", "address", "latitude", "longitude"];
+    let missing: Vec<&str> = required.iter().copied().filter(|c| column(c).is_none()).collect();
+    if !missing.is_empty() {
+        return Err(vec![CsvProblem { line: 1, problem: format!("missing columns {missing:?}") }]);
+    }
+    let index = |name: &str| column(name).expect("checked above");
+    let mut entities = Vec::new();
+    let mut problems = Vec::new();
+    let mut ids = BTreeSet::new();
+    let mut codes = BTreeSet::new();
+    for (offset, line) in lines.enumerate() {
+        let number = offset + 2;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != header.len() {
+            problems.push(CsvProblem {
+                line: number,
+                problem: format!("{} fields, the header has {}", fields.len(), header.len()),
+            });
+            continue;
+        }
+        let get = |name: &str| fields[index(name)];
+        let mut problem = |text: String| problems.push(CsvProblem { line: number, problem: text });
+        let checks = [
+            sync_core::input::identifier("id", get("id")),
+            sync_core::input::short_text("name", get("name")),
+            sync_core::input::credit_code("credit_code", get("credit_code")),
+            sync_core::input::identifier("tier", get("tier")),
+            sync_core::input::short_text("address", get("address")),
+        ];
+        let mut bad = false;
+        for check in checks {
+            if let Err(error) = check {
+                problem(error.to_string());
+                bad = true;
+            }
+        }
+        let coordinate = |name: &str, limit: f64| -> Result<f64, String> {
+            let value: f64 = get(name).parse().map_err(|_| format!("{name} {:?} is not a number", get(name)))?;
+            sync_core::input::coordinate(name, value, -limit, limit).map_err(|e| e.to_string())?;
+            Ok(value)
+        };
+        let (latitude, longitude) = match (coordinate("latitude", 90.0), coordinate("longitude", 180.0)) {
+            (Ok(lat), Ok(lon)) => (lat, lon),
+            (lat, lon) => {
+                for error in [lat.err(), lon.err()].into_iter().flatten() {
+                    problem(error);
+                }
+                continue;
+            }
+        };
+        if !ids.insert(get("id").to_string()) {
+            problem(format!("entity id {} appears twice", get("id")));
+            bad = true;
+        }
+        if !codes.insert(get("credit_code").to_string()) {
+            problem(format!("credit code {} appears twice", get("credit_code")));
+            bad = true;
+        }
+        if !bad {
+            entities.push(Entity {
+                entity_id: get("id").into(),
+                name: get("name").into(),
+                credit_code: get("credit_code").into(),
+                address: get("address").into(),
+                tier: get("tier").into(),
+                latitude,
+                longitude,
+            });
+        }
+    }
+    if problems.is_empty() { Ok(entities) } else { Err(problems) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_synthetic_city_imports_whole() {
+        let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv"))
+            .expect("../shared/data beside the project");
+        assert_eq!(parse_entities_csv(&csv).unwrap().len(), 3000);
+    }
+
+    #[test]
+    fn bad_lines_are_each_named_and_refuse_the_file() {
+        let csv =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv")).unwrap();
+        let mut lines: Vec<String> = csv.lines().take(6).map(str::to_string).collect();
+        // Line 2: wrong check character. Line 3: duplicate id of line 4. Line 5: latitude 91. Line 6: a field missing.
+        lines[1] = lines[1].replacen("91450223416G3QBX69", "91450223416G3QBX60", 1);
+        let id_of_4 = lines[3].split(',').next().unwrap().to_string();
+        let id_of_3 = lines[2].split(',').next().unwrap().to_string();
+        lines[2] = lines[2].replacen(&id_of_3, &id_of_4, 1);
+        let mut fields: Vec<String> = lines[4].split(',').map(str::to_string).collect();
+        fields[9] = "91".into();
+        lines[4] = fields.join(",");
+        let mut fields: Vec<String> = lines[5].split(',').map(str::to_string).collect();
+        fields.remove(1);
+        lines[5] = fields.join(",");
+        let problems = parse_entities_csv(&lines.join("\n")).unwrap_err();
+        let numbered: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(numbered, vec![2, 4, 5, 6], "{problems:?}");
+        assert!(problems[0].problem.contains("GB 32100-2015"));
+        assert!(problems[1].problem.contains("appears twice"));
+        assert!(problems[2].problem.contains("latitude"));
+        assert!(problems[3].problem.contains("fields"));
+    }
+}

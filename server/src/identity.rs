@@ -1,0 +1,242 @@
+//! Who is calling: passwords, access tokens, refresh tokens, rate limits,
+//! and the [`Caller`] extractor every protected handler takes.
+//!
+//! - Passwords are hashed with Argon2id, 19 MiB, t=2, p=1 (OWASP's minimum).
+//! - Access tokens are JWTs signed with HS256 and a key id (`kid`) so keys can
+//!   rotate; the algorithm is pinned, and `iss`, `aud`, `sub` and `exp` are
+//!   required, with 30 s of leeway. They live 10 minutes.
+//! - Refresh tokens are 32 random bytes, stored only as their SHA-256, rotated
+//!   on every use; presenting a used one revokes its whole family.
+//! - A token issued to a device names it; a revoked device's tokens stop
+//!   working at once because every request checks the device.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::SigningKey;
+
+/// Issuer of every access token.
+pub const ISSUER: &str = "fieldsync-server";
+/// Audience of every access token.
+pub const AUDIENCE: &str = "fieldsync-api";
+/// Lifetime of an access token.
+pub const ACCESS_TOKEN_SECONDS: i64 = 600;
+/// Lifetime of a refresh token.
+pub const REFRESH_TOKEN_SECONDS: i64 = 30 * 86_400;
+/// Leeway on `exp` and `nbf`.
+pub const LEEWAY_SECONDS: u64 = 30;
+
+fn argon2() -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19 * 1024, 2, 1, None).expect("valid parameters"))
+}
+
+/// An Argon2id hash of `password` in PHC string form.
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    argon2().hash_password(password.as_bytes(), &salt).expect("hashing cannot fail with valid parameters").to_string()
+}
+
+/// Whether `password` matches `hash`; a malformed hash never matches.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// `n` random bytes from the operating system.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A new random password for a first login, 16 URL-safe characters.
+pub fn one_time_password() -> String {
+    URL_SAFE_NO_PAD.encode(random_bytes::<12>())
+}
+
+/// The claims of an access token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    /// The officer id.
+    pub sub: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub roles: Vec<String>,
+    /// The device the token was issued to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev: Option<String>,
+}
+
+/// Signs an access token with the newest active key.
+pub fn issue_access_token(keys: &[SigningKey], claims: &Claims) -> ApiResult<String> {
+    let key = keys
+        .iter()
+        .filter(|k| k.retired_at_ms.is_none())
+        .max_by_key(|k| k.created_at_ms)
+        .ok_or_else(|| ApiError::Internal("no access-token key: run `fieldsync-server init`".into()))?;
+    let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(&key.secret))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Verifies an access token: the algorithm pinned to HS256, a known `kid`, the signature, `iss`,
+/// `aud`, `sub` and `exp` (with [`LEEWAY_SECONDS`]).
+pub fn verify_access_token(keys: &[SigningKey], token: &str) -> ApiResult<Claims> {
+    let invalid = |message: &str| ApiError::unauthorized("invalid_token", message.to_string());
+    let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("the token is malformed"))?;
+    if header.alg != jsonwebtoken::Algorithm::HS256 {
+        return Err(invalid("the token's algorithm is not accepted"));
+    }
+    let kid = header.kid.ok_or_else(|| invalid("the token names no key"))?;
+    let key = keys.iter().find(|k| k.kid == kid).ok_or_else(|| invalid("the token's key is unknown"))?;
+    let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.leeway = LEEWAY_SECONDS;
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    match jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.secret), &validation) {
+        Ok(data) => Ok(data.claims),
+        Err(error) => Err(match error.kind() {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                ApiError::unauthorized("token_expired", "the access token has expired")
+            }
+            jsonwebtoken::errors::ErrorKind::InvalidAudience => invalid("the token is for another audience"),
+            jsonwebtoken::errors::ErrorKind::InvalidIssuer => invalid("the token is from another issuer"),
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => invalid("the token's signature does not verify"),
+            _ => invalid("the token is not valid"),
+        }),
+    }
+}
+
+/// A new refresh token and the hash stored for it.
+pub fn new_refresh_token() -> (String, Vec<u8>) {
+    let token = URL_SAFE_NO_PAD.encode(random_bytes::<32>());
+    let hash = refresh_token_hash(&token);
+    (token, hash)
+}
+
+pub fn refresh_token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Fixed-window attempt counters, per key (an account, a client address).
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self { limit, window, windows: Mutex::new(HashMap::new()) }
+    }
+
+    /// Counts an attempt under `key`; refuses it with the seconds until the window reopens.
+    pub fn attempt(&self, key: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap();
+        if windows.len() > 100_000 {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let entry = windows.entry(key.to_string()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.limit {
+            let remaining = self.window.saturating_sub(now.duration_since(entry.0));
+            return Err(remaining.as_secs().max(1));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub officer_id: String,
+    pub roles: Vec<String>,
+    pub device_id: Option<String>,
+}
+
+impl Caller {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// Refuses the request unless the caller holds one of `roles`.
+    pub fn require(&self, roles: &[&str]) -> ApiResult<()> {
+        if roles.iter().any(|role| self.has_role(role)) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("role_required", format!("this needs one of the roles {roles:?}")))
+        }
+    }
+
+    /// The device the token was issued to; refuses a token without one.
+    pub fn device(&self) -> ApiResult<&str> {
+        self.device_id.as_deref().ok_or_else(|| ApiError::forbidden("device_required", "this needs a device token"))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized("missing_token", "an Authorization: Bearer token is required"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::unauthorized("missing_token", "an Authorization: Bearer token is required"))?;
+        let keys = state.signing_keys().await?;
+        let claims = verify_access_token(&keys, token)?;
+        let store = state.store.clone();
+        let (officer, device) = (claims.sub.clone(), claims.dev.clone());
+        let (account, device) = tokio::task::spawn_blocking(move || {
+            let account = store.account(&officer)?;
+            let device = match device {
+                Some(id) => match store.device(&id)? {
+                    Some(device) => Ok(Some(device)),
+                    None => Err(id),
+                },
+                None => Ok(None),
+            };
+            Ok::<_, crate::store::StoreError>((account, device))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        let account = account.ok_or_else(|| ApiError::unauthorized("invalid_token", "the account no longer exists"))?;
+        let device_id = match device {
+            Ok(None) => None,
+            Ok(Some(device)) if device.revoked_at_ms.is_some() => {
+                return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
+            }
+            Ok(Some(device)) if device.officer_id != account.officer_id => {
+                return Err(ApiError::unauthorized("invalid_token", "the device belongs to another officer"));
+            }
+            Ok(Some(device)) => Some(device.device_id),
+            Err(_) => return Err(ApiError::unauthorized("device_revoked", "this device is not enrolled")),
+        };
+        // Roles are read from the store, not the token, so that a revoked role stops at once.
+        Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id })
+    }
+}

@@ -1,0 +1,223 @@
+//! Login, refresh and logout.
+
+use axum::extract::{ConnectInfo, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::ApiJson;
+use crate::error::{ApiError, ApiResult};
+use crate::identity::{self, Caller, Claims};
+use crate::store::RefreshUse;
+use crate::{AppState, Metrics, now_ms};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/refresh", post(refresh))
+        .route("/v1/auth/logout", post(logout))
+        .route("/v1/auth/password", post(change_password))
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    pub officer_id: String,
+    pub password: String,
+    /// Log in on an enrolled device: the tokens are bound to it.
+    #[serde(default)]
+    pub device_id: Option<String>,
+}
+
+/// A pair of tokens.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub must_change_password: bool,
+}
+
+fn client_key(address: &std::net::SocketAddr) -> String {
+    format!("ip:{}", address.ip())
+}
+
+fn limit(state: &AppState, keys: &[String]) -> ApiResult<()> {
+    for key in keys {
+        state.login_limiter.attempt(key).map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })?;
+    }
+    Ok(())
+}
+
+/// Issues an access token and a refresh token of `family` (a new family when `None`).
+pub async fn issue_tokens(
+    state: &AppState,
+    officer_id: &str,
+    device_id: Option<String>,
+    family: Option<String>,
+    must_change_password: bool,
+) -> ApiResult<Tokens> {
+    let officer = officer_id.to_string();
+    let account = state
+        .blocking(move |store| store.account(&officer))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"))?;
+    let now = now_ms();
+    let claims = Claims {
+        iss: identity::ISSUER.into(),
+        aud: identity::AUDIENCE.into(),
+        sub: account.officer_id.clone(),
+        iat: now / 1000,
+        exp: now / 1000 + identity::ACCESS_TOKEN_SECONDS,
+        roles: account.roles.clone(),
+        dev: device_id.clone(),
+    };
+    let access_token = identity::issue_access_token(&state.signing_keys().await?, &claims)?;
+    let (refresh_token, hash) = identity::new_refresh_token();
+    let family = family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let officer = account.officer_id.clone();
+    state
+        .blocking(move |store| {
+            store.store_refresh_token(
+                &hash,
+                &family,
+                &officer,
+                device_id.as_deref(),
+                now,
+                now + identity::REFRESH_TOKEN_SECONDS * 1000,
+            )
+        })
+        .await?;
+    Ok(Tokens {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: identity::ACCESS_TOKEN_SECONDS,
+        must_change_password,
+    })
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> ApiResult<Json<Tokens>> {
+    limit(&state, &[format!("account:{}", request.officer_id), client_key(&address)])?;
+    let officer = request.officer_id.clone();
+    let account = state.blocking(move |store| store.account(&officer)).await?;
+    let password = request.password.clone();
+    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    // Verify even for an unknown account, so that timing does not tell which accounts exist.
+    let verified = tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => identity::verify_password(&hash, &password),
+        None => {
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            identity::verify_password(DUMMY.get_or_init(|| identity::hash_password("not a password")), &password);
+            false
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(account) = account.filter(|_| verified) else {
+        Metrics::add(&state.metrics.logins_failed, 1);
+        return Err(ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"));
+    };
+    if let Some(device_id) = &request.device_id {
+        let id = device_id.clone();
+        let device = state.blocking(move |store| store.device(&id)).await?;
+        match device {
+            Some(d) if d.officer_id == account.officer_id && d.revoked_at_ms.is_none() => {}
+            Some(d) if d.revoked_at_ms.is_some() => {
+                return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
+            }
+            _ => return Err(ApiError::forbidden("device_not_yours", "this device is not enrolled to you")),
+        }
+    }
+    Ok(Json(issue_tokens(&state, &account.officer_id, request.device_id, None, account.must_change_password).await?))
+}
+
+#[derive(Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<Tokens>> {
+    let hash = identity::refresh_token_hash(&request.refresh_token);
+    limit(&state, &[format!("refresh:{}", hex::encode(&hash[..8])), client_key(&address)])?;
+    let now = now_ms();
+    match state.blocking(move |store| store.use_refresh_token(&hash, now)).await? {
+        RefreshUse::Valid { officer_id, device_id, family } => {
+            if let Some(id) = device_id.clone() {
+                let device = state.blocking(move |store| store.device(&id)).await?;
+                if device.is_none_or(|d| d.revoked_at_ms.is_some()) {
+                    return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
+                }
+            }
+            let account = state.blocking({
+                let officer = officer_id.clone();
+                move |store| store.account(&officer)
+            });
+            let must_change = account.await?.is_some_and(|a| a.must_change_password);
+            Ok(Json(issue_tokens(&state, &officer_id, device_id, Some(family), must_change).await?))
+        }
+        RefreshUse::Reused { .. } => Err(ApiError::unauthorized(
+            "refresh_token_reused",
+            "this refresh token was used before; every token of its family is now revoked",
+        )),
+        RefreshUse::Expired => Err(ApiError::unauthorized("refresh_token_expired", "the refresh token has expired")),
+        RefreshUse::Revoked => Err(ApiError::unauthorized("refresh_token_revoked", "the refresh token was revoked")),
+        RefreshUse::Unknown => Err(ApiError::unauthorized("invalid_token", "unknown refresh token")),
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RefreshRequest>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let hash = identity::refresh_token_hash(&request.refresh_token);
+    let now = now_ms();
+    state
+        .blocking(move |store| {
+            if let Some(family) = store.refresh_family_of(&hash)? {
+                store.revoke_refresh_family(&family, now)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(Json(serde_json::json!({ "status": "logged_out" })))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes the caller's own password; needed after a one-time password.
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<PasswordChange>,
+) -> ApiResult<Json<serde_json::Value>> {
+    if request.new_password.chars().count() < 12 {
+        return Err(ApiError::unprocessable("weak_password", "a password has at least 12 characters"));
+    }
+    let officer = caller.officer_id.clone();
+    let account =
+        state.blocking(move |store| store.account(&officer)).await?.ok_or(ApiError::NotFound { what: "account" })?;
+    let (current, new) = (request.current_password, request.new_password);
+    let hash = account.password_hash.unwrap_or_default();
+    let new_hash = tokio::task::spawn_blocking(move || {
+        identity::verify_password(&hash, &current).then(|| identity::hash_password(&new))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "the current password is wrong"))?;
+    let officer = caller.officer_id.clone();
+    state.blocking(move |store| store.set_password(&officer, &new_hash, false)).await?;
+    Ok(Json(serde_json::json!({ "status": "changed" })))
+}

@@ -1,0 +1,91 @@
+//! The HTTP API: one module per feature, each exposing `router()`, merged here
+//! with the layers every request passes (body limit, request id, trace, metrics).
+
+pub mod admin;
+pub mod auth;
+pub mod devices;
+pub mod ops;
+pub mod records;
+pub mod sync;
+pub mod tasks;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::{AppState, Metrics};
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Every route, with its layers.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    Router::new()
+        .merge(ops::router())
+        .merge(auth::router())
+        .merge(devices::router())
+        .merge(admin::router())
+        .merge(tasks::router())
+        .merge(records::router())
+        .merge(sync::router())
+        .fallback(|| async { ApiError::NotFound { what: "route" } })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn count_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    Metrics::add(&state.metrics.requests, 1);
+    next.run(request).await
+}
+
+/// A JSON body whose every failure is an [`ApiError`] with a stable code.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
+    use axum::extract::rejection::JsonRejection;
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType { found: "not JSON".into() },
+        JsonRejection::JsonDataError(error) => ApiError::Unprocessable {
+            code: "invalid_body",
+            message: "the body does not match the expected shape".into(),
+            details: Some(serde_json::json!({ "error": error.body_text() })),
+        },
+        JsonRejection::JsonSyntaxError(error) => ApiError::BadRequest {
+            code: "malformed_json",
+            message: "the body is not valid JSON".into(),
+            details: Some(serde_json::json!({ "error": error.body_text() })),
+        },
+        JsonRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::TooLarge { limit: 0 }
+        }
+        other => ApiError::bad_request("unreadable_body", other.body_text()),
+    }
+}

@@ -1,0 +1,112 @@
+//! `POST /v1/sync`: a batch of Automerge sync messages from a device, in CBOR
+//! (`application/cbor`) or JSON, answered in the same format once committed.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use schemas::{SYNC_PROTOCOL_VERSION, SyncRequest};
+
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Caller;
+use crate::store::StoreError;
+use crate::sync::{ExchangeCounts, ExchangeInput, exchange};
+use crate::{AppState, Metrics, now_ms};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/sync", post(sync))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Cbor,
+    Json,
+}
+
+async fn sync(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+    let device_id = caller.device()?.to_string();
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = match content_type.split(';').next().unwrap_or("").trim() {
+        "application/cbor" => Format::Cbor,
+        "application/json" => Format::Json,
+        other => return Err(ApiError::UnsupportedMediaType { found: other.to_string() }),
+    };
+    let request: SyncRequest = match format {
+        Format::Cbor => schemas::wire::from_cbor(&body).map_err(|e| ApiError::BadRequest {
+            code: "malformed_sync_request",
+            message: "the body is not a sync request".into(),
+            details: Some(serde_json::json!({ "error": e.detail })),
+        })?,
+        Format::Json => serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+            code: "malformed_sync_request",
+            message: "the body is not a sync request".into(),
+            details: Some(serde_json::json!({ "error": e.to_string() })),
+        })?,
+    };
+    if request.protocol != SYNC_PROTOCOL_VERSION {
+        return Err(ApiError::Unprocessable {
+            code: "unsupported_protocol",
+            message: format!("sync protocol {} is not supported", request.protocol),
+            details: Some(serde_json::json!({ "supported": SYNC_PROTOCOL_VERSION })),
+        });
+    }
+    if request.documents.len() > state.config.max_documents_per_sync {
+        return Err(ApiError::Unprocessable {
+            code: "too_many_documents",
+            message: format!("at most {} records per sync request", state.config.max_documents_per_sync),
+            details: Some(serde_json::json!({ "limit": state.config.max_documents_per_sync })),
+        });
+    }
+    Metrics::add(&state.metrics.sync_requests, 1);
+
+    let officer_id = caller.officer_id.clone();
+    let record_ids: Vec<String> = request.documents.iter().map(|d| d.record_id.clone()).collect();
+    let (devices, certificates, tasks) = state
+        .blocking(move |store| {
+            let mut tasks = store.tasks(Some(&officer_id))?;
+            for record_id in &record_ids {
+                if let Some(task_id) = store.record(record_id)?.and_then(|r| r.task_id)
+                    && !tasks.iter().any(|t| t.task_id == task_id)
+                    && let Some(task) = store.task(&task_id)?
+                {
+                    tasks.push(task);
+                }
+            }
+            Ok((store.devices()?, store.certificates(None)?, tasks))
+        })
+        .await?;
+    let input = ExchangeInput {
+        device_id,
+        officer_id: caller.officer_id.clone(),
+        devices,
+        certificates,
+        tasks,
+        now_ms: now_ms(),
+        max_clock_skew_ms: state.config.max_clock_skew_ms,
+        max_changed: state.config.max_changed_per_sync,
+    };
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(ExchangeCounts::default()));
+    let shared = counts.clone();
+    let response = state
+        .blocking(move |store| {
+            store.sync_exchange(Box::new(move |tx| {
+                let mut counts = ExchangeCounts::default();
+                let response = exchange(tx, &input, &request, &mut counts)?;
+                *shared.lock().map_err(|_| StoreError::Other("poisoned".into()))? = counts;
+                Ok(response)
+            }))
+        })
+        .await?;
+    let counts = counts.lock().map(|c| (c.records_merged, c.changes_refused)).unwrap_or_default();
+    Metrics::add(&state.metrics.records_merged, counts.0);
+    Metrics::add(&state.metrics.changes_refused, counts.1);
+    Ok(match format {
+        Format::Cbor => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/cbor")], schemas::wire::to_cbor(&response))
+                .into_response()
+        }
+        Format::Json => axum::Json(response).into_response(),
+    })
+}

@@ -1,0 +1,98 @@
+//! Inspection tasks: a supervisor names the entity, the team and the window.
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::ApiJson;
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Caller;
+use crate::store::Task;
+use crate::{AppState, now_ms};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/tasks", post(create).get(list)).route("/v1/tasks/{task_id}", get(one))
+}
+
+#[derive(Deserialize)]
+pub struct NewTask {
+    #[serde(default)]
+    pub task_id: Option<String>,
+    pub entity_id: String,
+    pub matter: String,
+    pub team: Vec<String>,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<NewTask>,
+) -> ApiResult<Json<Task>> {
+    caller.require(&["supervisor"])?;
+    let task_id = request.task_id.clone().unwrap_or_else(|| format!("T-{}", uuid::Uuid::new_v4()));
+    sync_core::input::identifier("task_id", &task_id)
+        .and_then(|()| sync_core::input::short_text("matter", &request.matter))
+        .map_err(|e| ApiError::unprocessable("invalid_task", e.to_string()))?;
+    if request.window_end_ms <= request.window_start_ms {
+        return Err(ApiError::unprocessable("invalid_task", "the window must end after it starts"));
+    }
+    let entity_id = request.entity_id.clone();
+    let team = request.team.clone();
+    let (entity, certificates, recused) = state
+        .blocking(move |store| {
+            Ok((store.entity(&entity_id)?, store.certificates(Some(&team))?, store.recused_officers(&entity_id)?))
+        })
+        .await?;
+    if entity.is_none() {
+        return Err(ApiError::unprocessable(
+            "unknown_entity",
+            format!("no entity {} in the registry", request.entity_id),
+        ));
+    }
+    sync_core::rules::check_team(&request.team, &certificates, &recused, request.window_start_ms).map_err(
+        |problem| {
+            let code = match problem {
+                sync_core::rules::TeamProblem::Recused { .. } => "officer_recused",
+                sync_core::rules::TeamProblem::NotCertified { .. } => "officer_not_certified",
+                _ => "team_too_small",
+            };
+            ApiError::unprocessable(code, problem.to_string())
+        },
+    )?;
+    let task = Task {
+        task_id,
+        entity_id: request.entity_id,
+        matter: request.matter,
+        window_start_ms: request.window_start_ms,
+        window_end_ms: request.window_end_ms,
+        team: request.team,
+        created_by: caller.officer_id.clone(),
+        created_at_ms: now_ms(),
+    };
+    let stored = task.clone();
+    state.blocking(move |store| store.create_task(&stored)).await.map_err(|error| match error {
+        ApiError::Conflict { .. } => {
+            ApiError::Conflict { code: "task_exists", message: "a task with this id exists".into() }
+        }
+        other => other,
+    })?;
+    Ok(Json(task))
+}
+
+/// Officers see the tasks they are on; supervisors and reviewers see all.
+async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Task>>> {
+    let officer = (!caller.has_role("supervisor") && !caller.has_role("reviewer")).then(|| caller.officer_id.clone());
+    Ok(Json(state.blocking(move |store| store.tasks(officer.as_deref())).await?))
+}
+
+async fn one(State(state): State<AppState>, caller: Caller, Path(task_id): Path<String>) -> ApiResult<Json<Task>> {
+    let task = state.blocking(move |store| store.task(&task_id)).await?.ok_or(ApiError::NotFound { what: "task" })?;
+    let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");
+    if !sees_all && !task.team.contains(&caller.officer_id) {
+        return Err(ApiError::NotFound { what: "task" });
+    }
+    Ok(Json(task))
+}

@@ -1,0 +1,173 @@
+//! Versioned schema migrations of the SQLite store.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied. Each
+//! migration runs once, in its own transaction, in order; a database from a
+//! newer server (a higher version than this binary knows) is refused rather
+//! than guessed at.
+
+use rusqlite::Connection;
+
+/// The migrations, in order; the database's version is how many have run.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: identity, registries, tasks, records, sync, quarantine.
+    r#"
+    CREATE TABLE server_keys (
+        kid TEXT PRIMARY KEY,
+        purpose TEXT NOT NULL,
+        secret BLOB NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        retired_at_ms INTEGER
+    );
+    CREATE TABLE accounts (
+        officer_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        unit TEXT NOT NULL DEFAULT '',
+        password_hash TEXT,
+        must_change_password INTEGER NOT NULL DEFAULT 0,
+        legal_qualification INTEGER NOT NULL DEFAULT 0,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE roles (
+        officer_id TEXT NOT NULL REFERENCES accounts(officer_id),
+        role TEXT NOT NULL CHECK (role IN ('officer', 'supervisor', 'reviewer', 'admin')),
+        PRIMARY KEY (officer_id, role)
+    );
+    CREATE TABLE certificates (
+        number TEXT PRIMARY KEY,
+        officer_id TEXT NOT NULL REFERENCES accounts(officer_id),
+        issuing_authority TEXT NOT NULL,
+        valid_from_ms INTEGER NOT NULL,
+        valid_until_ms INTEGER NOT NULL
+    );
+    CREATE INDEX certificates_officer ON certificates(officer_id);
+    CREATE TABLE certificate_status (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        number TEXT NOT NULL REFERENCES certificates(number),
+        at_ms INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'revoked', 'surrendered')),
+        reason TEXT,
+        recorded_by TEXT,
+        recorded_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY,
+        officer_id TEXT NOT NULL REFERENCES accounts(officer_id),
+        public_key BLOB NOT NULL UNIQUE,
+        actor_id BLOB NOT NULL UNIQUE,
+        enrolled_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+    );
+    CREATE TABLE challenges (
+        nonce BLOB PRIMARY KEY,
+        officer_id TEXT NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        used_at_ms INTEGER
+    );
+    CREATE TABLE refresh_tokens (
+        token_hash BLOB PRIMARY KEY,
+        family TEXT NOT NULL,
+        officer_id TEXT NOT NULL,
+        device_id TEXT,
+        issued_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        used_at_ms INTEGER,
+        revoked_at_ms INTEGER
+    );
+    CREATE INDEX refresh_tokens_family ON refresh_tokens(family);
+    CREATE TABLE entities (
+        entity_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        credit_code TEXT NOT NULL UNIQUE,
+        address TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        latitude REAL NOT NULL,
+        longitude REAL NOT NULL,
+        imported_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE recusals (
+        officer_id TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        ground TEXT NOT NULL,
+        PRIMARY KEY (officer_id, entity_id)
+    );
+    CREATE TABLE tasks (
+        task_id TEXT PRIMARY KEY,
+        entity_id TEXT NOT NULL REFERENCES entities(entity_id),
+        matter TEXT NOT NULL,
+        window_start_ms INTEGER NOT NULL,
+        window_end_ms INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE task_team (
+        task_id TEXT NOT NULL REFERENCES tasks(task_id),
+        officer_id TEXT NOT NULL REFERENCES accounts(officer_id),
+        PRIMARY KEY (task_id, officer_id)
+    );
+    CREATE INDEX task_team_officer ON task_team(officer_id);
+    CREATE TABLE records (
+        record_id TEXT PRIMARY KEY,
+        task_id TEXT,
+        document BLOB NOT NULL,
+        status TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX records_seq ON records(seq);
+    CREATE INDEX records_task ON records(task_id);
+    CREATE TABLE sync_states (
+        device_id TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (device_id, record_id)
+    );
+    CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        record_id TEXT NOT NULL,
+        change_hash TEXT NOT NULL UNIQUE,
+        device_id TEXT NOT NULL,
+        officer_id TEXT,
+        reason TEXT NOT NULL,
+        change BLOB NOT NULL,
+        received_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX quarantine_record ON quarantine(record_id);
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    INSERT INTO counters (name, value) VALUES ('record_seq', 0);
+    "#,
+];
+
+/// Why the database could not be brought to this server's version.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("the database is at version {found}, newer than this server's {known}")]
+    TooNew { found: usize, known: usize },
+    #[error("migration {version} failed: {source}")]
+    Failed { version: usize, source: rusqlite::Error },
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The database's schema version.
+pub fn version(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0)).map(|v| v as usize)
+}
+
+/// Applies the migrations the database has not had, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> Result<usize, MigrationError> {
+    let found = version(conn)?;
+    if found > MIGRATIONS.len() {
+        return Err(MigrationError::TooNew { found, known: MIGRATIONS.len() });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+        let version = index + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).map_err(|source| MigrationError::Failed { version, source })?;
+        tx.pragma_update(None, "user_version", version as i64)?;
+        tx.commit()?;
+    }
+    Ok(MIGRATIONS.len())
+}

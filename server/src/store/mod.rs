@@ -1,0 +1,261 @@
+//! Storage behind a trait, so that another backend (PostgreSQL) is an added
+//! implementation, not a rewrite of the handlers.
+//!
+//! [`Store`] lists what the server keeps, in the domain's words. The SQLite
+//! implementation ([`sqlite::SqliteStore`]) has one writer thread that commits
+//! in groups and a pool of readers that never wait for it (WAL mode).
+//! [`SyncTx`] is what one sync exchange needs inside one write transaction.
+
+pub mod migrations;
+pub mod sqlite;
+
+use schemas::{Certificate, CertificateStatusChange};
+
+/// A failure of the store. `Full` and `Busy` are the caller's to report; others are bugs or corruption.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the disk is full")]
+    Full,
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("sqlite: {0}")]
+    Sqlite(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        match &error {
+            rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull => StoreError::Full,
+            rusqlite::Error::SqliteFailure(e, message) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                StoreError::Conflict(message.clone().unwrap_or_default())
+            }
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("row".into()),
+            _ => StoreError::Sqlite(error.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A person who can log in: an officer, supervisor, reviewer or administrator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub officer_id: String,
+    pub name: String,
+    pub unit: String,
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+    pub roles: Vec<String>,
+}
+
+/// A key the server signs access tokens with.
+#[derive(Clone, Debug)]
+pub struct SigningKey {
+    pub kid: String,
+    pub secret: Vec<u8>,
+    pub created_at_ms: i64,
+    pub retired_at_ms: Option<i64>,
+}
+
+/// What presenting a refresh token found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshUse {
+    /// Valid and now used; the caller issues the next one in the same family.
+    Valid {
+        officer_id: String,
+        device_id: Option<String>,
+        family: String,
+    },
+    /// Used before: its family is now revoked.
+    Reused {
+        family: String,
+    },
+    Expired,
+    Revoked,
+    Unknown,
+}
+
+/// An enrolled device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub device_id: String,
+    pub officer_id: String,
+    pub public_key: Vec<u8>,
+    pub actor_id: Vec<u8>,
+    pub enrolled_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// An entity of the target registry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entity {
+    pub entity_id: String,
+    pub name: String,
+    pub credit_code: String,
+    pub address: String,
+    pub tier: String,
+    pub latitude: f64,
+    pub longitude: f64,
+}
+
+/// An inspection task and its team.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Task {
+    pub task_id: String,
+    pub entity_id: String,
+    pub matter: String,
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    pub team: Vec<String>,
+    pub created_by: String,
+    pub created_at_ms: i64,
+}
+
+/// A stored record's row.
+#[derive(Clone, Debug)]
+pub struct StoredRecord {
+    pub record_id: String,
+    pub task_id: Option<String>,
+    pub document: Vec<u8>,
+    pub status: String,
+    pub seq: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A refused change kept in quarantine.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct QuarantinedChange {
+    pub record_id: String,
+    pub change_hash: String,
+    pub device_id: String,
+    pub officer_id: Option<String>,
+    pub reason: serde_json::Value,
+    #[serde(skip)]
+    pub change: Vec<u8>,
+    pub received_at_ms: i64,
+}
+
+/// Filters of the record list.
+#[derive(Clone, Debug, Default)]
+pub struct RecordFilter {
+    pub task_id: Option<String>,
+    pub entity_id: Option<String>,
+    pub status: Option<String>,
+    pub officer_id: Option<String>,
+    /// Only records of tasks this officer is on (for officers who are not supervisors or reviewers).
+    pub visible_to: Option<String>,
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+/// What one sync exchange reads and writes, inside one write transaction.
+pub trait SyncTx {
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>>;
+    fn sync_state(&self, device_id: &str, record_id: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Records of tasks `officer_id` is on, changed after `since`, oldest change first, at most `limit`.
+    fn changed_since(&self, officer_id: &str, since: u64, limit: usize) -> StoreResult<Vec<(String, u64)>>;
+    fn record_seq_head(&self) -> StoreResult<u64>;
+    /// Stores a record's document and moves it to the head of the change sequence.
+    fn put_record(
+        &self,
+        record_id: &str,
+        task_id: Option<&str>,
+        document: &[u8],
+        status: &str,
+        now_ms: i64,
+    ) -> StoreResult<u64>;
+    fn put_sync_state(&self, device_id: &str, record_id: &str, state: &[u8]) -> StoreResult<()>;
+    fn quarantine(&self, change: &QuarantinedChange) -> StoreResult<()>;
+    /// Refused changes of a record: the reason (JSON) and the change's bytes.
+    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<(serde_json::Value, Vec<u8>)>>;
+}
+
+/// One sync exchange, to run inside one write transaction.
+pub type SyncJob = Box<dyn FnOnce(&dyn SyncTx) -> StoreResult<schemas::SyncResponse> + Send>;
+
+/// Everything the server keeps.
+pub trait Store: Send + Sync + 'static {
+    // Keys.
+    fn signing_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    fn add_signing_key(&self, key: SigningKey) -> StoreResult<()>;
+
+    // Accounts and roles.
+    fn create_account(&self, account: Account, now_ms: i64) -> StoreResult<()>;
+    fn account(&self, officer_id: &str) -> StoreResult<Option<Account>>;
+    fn accounts(&self) -> StoreResult<Vec<Account>>;
+    fn set_password(&self, officer_id: &str, password_hash: &str, must_change: bool) -> StoreResult<()>;
+    fn grant_role(&self, officer_id: &str, role: &str) -> StoreResult<()>;
+    fn revoke_role(&self, officer_id: &str, role: &str) -> StoreResult<()>;
+
+    // Certificates.
+    fn issue_certificate(&self, certificate: &Certificate, by: &str, now_ms: i64) -> StoreResult<()>;
+    fn renew_certificate(&self, number: &str, valid_until_ms: i64) -> StoreResult<()>;
+    fn change_certificate_status(
+        &self,
+        number: &str,
+        change: &CertificateStatusChange,
+        by: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    fn certificate(&self, number: &str) -> StoreResult<Option<Certificate>>;
+    /// Certificates of these officers, or all when `officers` is `None`.
+    fn certificates(&self, officers: Option<&[String]>) -> StoreResult<Vec<Certificate>>;
+
+    // Refresh tokens and enrollment challenges.
+    fn store_refresh_token(
+        &self,
+        token_hash: &[u8],
+        family: &str,
+        officer_id: &str,
+        device_id: Option<&str>,
+        issued_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> StoreResult<()>;
+    fn use_refresh_token(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<RefreshUse>;
+    fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<()>;
+    fn refresh_family_of(&self, token_hash: &[u8]) -> StoreResult<Option<String>>;
+    fn store_challenge(&self, nonce: &[u8], officer_id: &str, expires_at_ms: i64) -> StoreResult<()>;
+    /// Marks a challenge used; true if it was issued to `officer_id`, unused and unexpired.
+    fn take_challenge(&self, nonce: &[u8], officer_id: &str, now_ms: i64) -> StoreResult<bool>;
+
+    // Devices.
+    fn enroll_device(&self, device: &Device) -> StoreResult<()>;
+    fn device(&self, device_id: &str) -> StoreResult<Option<Device>>;
+    fn devices(&self) -> StoreResult<Vec<Device>>;
+    fn revoke_device(&self, device_id: &str, now_ms: i64) -> StoreResult<()>;
+
+    // Registries.
+    fn import_entities(&self, entities: &[Entity], now_ms: i64) -> StoreResult<usize>;
+    fn entity(&self, entity_id: &str) -> StoreResult<Option<Entity>>;
+    fn add_recusal(&self, officer_id: &str, entity_id: &str, ground: &str) -> StoreResult<()>;
+    fn recused_officers(&self, entity_id: &str) -> StoreResult<Vec<String>>;
+
+    // Tasks.
+    fn create_task(&self, task: &Task) -> StoreResult<()>;
+    fn task(&self, task_id: &str) -> StoreResult<Option<Task>>;
+    /// Tasks `officer_id` is on, or all tasks when `None`.
+    fn tasks(&self, officer_id: Option<&str>) -> StoreResult<Vec<Task>>;
+
+    // Records.
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>>;
+    fn records(&self, filter: &RecordFilter) -> StoreResult<Vec<StoredRecord>>;
+    fn quarantined(&self, record_id: Option<&str>) -> StoreResult<Vec<QuarantinedChange>>;
+
+    /// Runs one sync exchange in one write transaction: nothing of it is visible, or acknowledged,
+    /// before it is committed.
+    fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse>;
+
+    // Operations.
+    /// Copies the whole database to `path`, consistently, while serving.
+    fn backup(&self, path: &std::path::Path) -> StoreResult<()>;
+    /// SQLite's own integrity check; the problems it reports, if any.
+    fn integrity_check(&self) -> StoreResult<Vec<String>>;
+    /// Whether the store answers.
+    fn ready(&self) -> bool;
+}

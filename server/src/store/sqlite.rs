@@ -1,0 +1,885 @@
+//! The embedded default store: one SQLite file in WAL mode.
+//!
+//! SQLite has one writer. All writes go to one thread that owns the write
+//! connection and commits in groups: it takes every job waiting, runs each
+//! under its own savepoint inside one transaction, commits once, and only
+//! then tells each job's caller its outcome. A job that fails is rolled back
+//! to its savepoint alone. Reads use a small pool of other connections and
+//! never wait for the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
+
+use super::*;
+
+/// Most jobs committed in one transaction.
+const MAX_GROUP: usize = 64;
+
+type Delivery = Box<dyn FnOnce(StoreResult<()>) + Send>;
+type Job = Box<dyn FnOnce(&Transaction<'_>) -> Delivery + Send>;
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
+        let mut conn = open(path, false)?;
+        super::migrations::migrate(&mut conn).map_err(|e| StoreError::Other(e.to_string()))?;
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(conn, receiver))
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        Ok(Arc::new(Self {
+            path: path.to_path_buf(),
+            writer: Mutex::new(Some(sender)),
+            writer_thread: Mutex::new(Some(thread)),
+            readers: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Stops the writer after the jobs already queued, and waits for it.
+    pub fn close(&self) {
+        self.writer.lock().unwrap().take();
+        if let Some(thread) = self.writer_thread.lock().unwrap().take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Runs `job` in the writer's transaction; returns once it is committed (or failed).
+    pub fn write<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Transaction<'_>) -> StoreResult<R> + Send + 'static,
+    ) -> StoreResult<R> {
+        let (reply, outcome) = mpsc::sync_channel::<StoreResult<R>>(1);
+        let job: Job = Box::new(move |tx| {
+            let result = run_in_savepoint(tx, job);
+            Box::new(move |commit: StoreResult<()>| {
+                let _ = reply.send(commit.and(result));
+            })
+        });
+        let sender = self.writer.lock().unwrap().clone().ok_or(StoreError::Closed)?;
+        sender.send(job).map_err(|_| StoreError::Closed)?;
+        outcome.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `job` on a read connection.
+    pub fn read<R>(&self, job: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        let conn = match self.readers.lock().unwrap().pop() {
+            Some(conn) => conn,
+            None => open(&self.path, true)?,
+        };
+        let result = job(&conn);
+        let mut readers = self.readers.lock().unwrap();
+        if readers.len() < 8 {
+            readers.push(conn);
+        }
+        result
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn run_in_savepoint<R>(tx: &Transaction<'_>, job: impl FnOnce(&Transaction<'_>) -> StoreResult<R>) -> StoreResult<R> {
+    tx.execute_batch("SAVEPOINT job")?;
+    match job(tx) {
+        Ok(value) => {
+            tx.execute_batch("RELEASE job")?;
+            Ok(value)
+        }
+        Err(error) => {
+            tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+            Err(error)
+        }
+    }
+}
+
+fn write_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(error) => {
+                let error = StoreError::from(error);
+                for job in group {
+                    // A job never started is answered with the failure to start.
+                    drop(job);
+                    tracing::error!(%error, "cannot begin a write transaction");
+                }
+                continue;
+            }
+        };
+        let deliveries: Vec<Delivery> = group.into_iter().map(|job| job(&tx)).collect();
+        let committed = tx.commit().map_err(StoreError::from);
+        if let Err(error) = &committed {
+            tracing::error!(%error, jobs = deliveries.len(), "group commit failed");
+        }
+        for deliver in deliveries {
+            deliver(match &committed {
+                Ok(()) => Ok(()),
+                Err(StoreError::Full) => Err(StoreError::Full),
+                Err(error) => Err(StoreError::Sqlite(error.to_string())),
+            });
+        }
+    }
+}
+
+fn roles_of(conn: &Connection, officer_id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached("SELECT role FROM roles WHERE officer_id = ?1 ORDER BY role")?;
+    statement.query_map([officer_id], |row| row.get(0))?.collect()
+}
+
+fn account_from(conn: &Connection, row: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    let officer_id: String = row.get(0)?;
+    Ok(Account {
+        roles: roles_of(conn, &officer_id)?,
+        officer_id,
+        name: row.get(1)?,
+        unit: row.get(2)?,
+        password_hash: row.get(3)?,
+        must_change_password: row.get(4)?,
+    })
+}
+
+fn status_name(status: CertificateStatus) -> &'static str {
+    match status {
+        CertificateStatus::Active => "active",
+        CertificateStatus::Suspended => "suspended",
+        CertificateStatus::Revoked => "revoked",
+        CertificateStatus::Surrendered => "surrendered",
+    }
+}
+
+fn status_from(name: &str) -> CertificateStatus {
+    match name {
+        "suspended" => CertificateStatus::Suspended,
+        "revoked" => CertificateStatus::Revoked,
+        "surrendered" => CertificateStatus::Surrendered,
+        _ => CertificateStatus::Active,
+    }
+}
+
+fn load_certificates(conn: &Connection, officers: Option<&[String]>) -> rusqlite::Result<Vec<Certificate>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT number, officer_id, issuing_authority, valid_from_ms, valid_until_ms FROM certificates ORDER BY number",
+    )?;
+    let mut history = conn
+        .prepare_cached("SELECT at_ms, status, reason FROM certificate_status WHERE number = ?1 ORDER BY at_ms, seq")?;
+    let rows = statement.query_map([], |row| {
+        Ok(Certificate {
+            number: row.get(0)?,
+            officer_id: row.get(1)?,
+            issuing_authority: row.get(2)?,
+            valid_from_ms: row.get(3)?,
+            valid_until_ms: row.get(4)?,
+            status_history: Vec::new(),
+        })
+    })?;
+    let mut out = Vec::new();
+    for certificate in rows {
+        let mut certificate = certificate?;
+        if officers.is_some_and(|o| !o.contains(&certificate.officer_id)) {
+            continue;
+        }
+        certificate.status_history = history
+            .query_map([&certificate.number], |row| {
+                Ok(CertificateStatusChange {
+                    at_ms: row.get(0)?,
+                    status: status_from(&row.get::<_, String>(1)?),
+                    reason: row.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        out.push(certificate);
+    }
+    Ok(out)
+}
+
+fn device_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
+    Ok(Device {
+        device_id: row.get(0)?,
+        officer_id: row.get(1)?,
+        public_key: row.get(2)?,
+        actor_id: row.get(3)?,
+        enrolled_at_ms: row.get(4)?,
+        revoked_at_ms: row.get(5)?,
+    })
+}
+
+const DEVICE_COLUMNS: &str = "device_id, officer_id, public_key, actor_id, enrolled_at_ms, revoked_at_ms";
+const RECORD_COLUMNS: &str = "record_id, task_id, document, status, seq, updated_at_ms";
+
+fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+    Ok(StoredRecord {
+        record_id: row.get(0)?,
+        task_id: row.get(1)?,
+        document: row.get(2)?,
+        status: row.get(3)?,
+        seq: row.get(4)?,
+        updated_at_ms: row.get(5)?,
+    })
+}
+
+fn task_from(conn: &Connection, row: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
+    let task_id: String = row.get(0)?;
+    let mut team = conn.prepare_cached("SELECT officer_id FROM task_team WHERE task_id = ?1 ORDER BY officer_id")?;
+    let team = team.query_map([&task_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(Task {
+        task_id,
+        entity_id: row.get(1)?,
+        matter: row.get(2)?,
+        window_start_ms: row.get(3)?,
+        window_end_ms: row.get(4)?,
+        created_by: row.get(5)?,
+        created_at_ms: row.get(6)?,
+        team,
+    })
+}
+
+const TASK_COLUMNS: &str = "task_id, entity_id, matter, window_start_ms, window_end_ms, created_by, created_at_ms";
+
+fn quarantined_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantinedChange> {
+    let reason: String = row.get(4)?;
+    Ok(QuarantinedChange {
+        record_id: row.get(0)?,
+        change_hash: row.get(1)?,
+        device_id: row.get(2)?,
+        officer_id: row.get(3)?,
+        reason: serde_json::from_str(&reason).unwrap_or(serde_json::Value::String(reason)),
+        change: row.get(5)?,
+        received_at_ms: row.get(6)?,
+    })
+}
+
+impl SyncTx for Transaction<'_> {
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>> {
+        Ok(self
+            .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE record_id = ?1"))?
+            .query_row([record_id], record_from)
+            .optional()?)
+    }
+    fn sync_state(&self, device_id: &str, record_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .prepare_cached("SELECT state FROM sync_states WHERE device_id = ?1 AND record_id = ?2")?
+            .query_row([device_id, record_id], |row| row.get(0))
+            .optional()?)
+    }
+    fn changed_since(&self, officer_id: &str, since: u64, limit: usize) -> StoreResult<Vec<(String, u64)>> {
+        let mut statement = self.prepare_cached(
+            "SELECT r.record_id, r.seq FROM records r JOIN task_team t ON t.task_id = r.task_id
+             WHERE t.officer_id = ?1 AND r.seq > ?2 ORDER BY r.seq LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![officer_id, since as i64, limit as i64], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+    fn record_seq_head(&self) -> StoreResult<u64> {
+        Ok(self.query_row("SELECT value FROM counters WHERE name = 'record_seq'", [], |row| row.get::<_, i64>(0))?
+            as u64)
+    }
+    fn put_record(
+        &self,
+        record_id: &str,
+        task_id: Option<&str>,
+        document: &[u8],
+        status: &str,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        self.execute("UPDATE counters SET value = value + 1 WHERE name = 'record_seq'", [])?;
+        let seq = self.record_seq_head()?;
+        self.prepare_cached(
+            "INSERT INTO records (record_id, task_id, document, status, seq, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (record_id) DO UPDATE SET task_id = excluded.task_id, document = excluded.document,
+               status = excluded.status, seq = excluded.seq, updated_at_ms = excluded.updated_at_ms",
+        )?
+        .execute(params![record_id, task_id, document, status, seq as i64, now_ms])?;
+        Ok(seq)
+    }
+    fn put_sync_state(&self, device_id: &str, record_id: &str, state: &[u8]) -> StoreResult<()> {
+        self.prepare_cached(
+            "INSERT INTO sync_states (device_id, record_id, state) VALUES (?1, ?2, ?3)
+             ON CONFLICT (device_id, record_id) DO UPDATE SET state = excluded.state",
+        )?
+        .execute(params![device_id, record_id, state])?;
+        Ok(())
+    }
+    fn quarantine(&self, change: &QuarantinedChange) -> StoreResult<()> {
+        self.prepare_cached(
+            "INSERT INTO quarantine (record_id, change_hash, device_id, officer_id, reason, change, received_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (change_hash) DO NOTHING",
+        )?
+        .execute(params![
+            change.record_id,
+            change.change_hash,
+            change.device_id,
+            change.officer_id,
+            change.reason.to_string(),
+            change.change,
+            change.received_at_ms
+        ])?;
+        Ok(())
+    }
+    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<(serde_json::Value, Vec<u8>)>> {
+        let mut statement = self.prepare_cached("SELECT reason, change FROM quarantine WHERE record_id = ?1")?;
+        let rows = statement.query_map([record_id], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?;
+        Ok(rows
+            .collect::<rusqlite::Result<Vec<(String, Vec<u8>)>>>()?
+            .into_iter()
+            .map(|(reason, change)| (serde_json::from_str(&reason).unwrap_or_default(), change))
+            .collect())
+    }
+}
+
+impl Store for SqliteStore {
+    fn signing_keys(&self) -> StoreResult<Vec<SigningKey>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT kid, secret, created_at_ms, retired_at_ms FROM server_keys WHERE purpose = 'access_token'
+                 ORDER BY created_at_ms",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(SigningKey {
+                    kid: row.get(0)?,
+                    secret: row.get(1)?,
+                    created_at_ms: row.get(2)?,
+                    retired_at_ms: row.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn add_signing_key(&self, key: SigningKey) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO server_keys (kid, purpose, secret, created_at_ms, retired_at_ms)
+                 VALUES (?1, 'access_token', ?2, ?3, ?4)",
+                params![key.kid, key.secret, key.created_at_ms, key.retired_at_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn create_account(&self, account: Account, now_ms: i64) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO accounts (officer_id, name, unit, password_hash, must_change_password, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    account.officer_id,
+                    account.name,
+                    account.unit,
+                    account.password_hash,
+                    account.must_change_password,
+                    now_ms
+                ],
+            )?;
+            for role in &account.roles {
+                tx.execute("INSERT INTO roles (officer_id, role) VALUES (?1, ?2)", params![account.officer_id, role])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn account(&self, officer_id: &str) -> StoreResult<Option<Account>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT officer_id, name, unit, password_hash, must_change_password FROM accounts
+                     WHERE officer_id = ?1",
+                )?
+                .query_row([officer_id], |row| account_from(conn, row))
+                .optional()?)
+        })
+    }
+
+    fn accounts(&self) -> StoreResult<Vec<Account>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT officer_id, name, unit, password_hash, must_change_password FROM accounts ORDER BY officer_id",
+            )?;
+            let rows = statement.query_map([], |row| account_from(conn, row))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn set_password(&self, officer_id: &str, password_hash: &str, must_change: bool) -> StoreResult<()> {
+        let (officer_id, password_hash) = (officer_id.to_string(), password_hash.to_string());
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE accounts SET password_hash = ?2, must_change_password = ?3 WHERE officer_id = ?1",
+                params![officer_id, password_hash, must_change],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(officer_id));
+            }
+            Ok(())
+        })
+    }
+
+    fn grant_role(&self, officer_id: &str, role: &str) -> StoreResult<()> {
+        let (officer_id, role) = (officer_id.to_string(), role.to_string());
+        self.write(move |tx| {
+            tx.execute("INSERT OR IGNORE INTO roles (officer_id, role) VALUES (?1, ?2)", params![officer_id, role])?;
+            Ok(())
+        })
+    }
+
+    fn revoke_role(&self, officer_id: &str, role: &str) -> StoreResult<()> {
+        let (officer_id, role) = (officer_id.to_string(), role.to_string());
+        self.write(move |tx| {
+            tx.execute("DELETE FROM roles WHERE officer_id = ?1 AND role = ?2", params![officer_id, role])?;
+            Ok(())
+        })
+    }
+
+    fn issue_certificate(&self, certificate: &Certificate, by: &str, now_ms: i64) -> StoreResult<()> {
+        let (certificate, by) = (certificate.clone(), by.to_string());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO certificates (number, officer_id, issuing_authority, valid_from_ms, valid_until_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    certificate.number,
+                    certificate.officer_id,
+                    certificate.issuing_authority,
+                    certificate.valid_from_ms,
+                    certificate.valid_until_ms
+                ],
+            )?;
+            for change in &certificate.status_history {
+                tx.execute(
+                    "INSERT INTO certificate_status (number, at_ms, status, reason, recorded_by, recorded_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![certificate.number, change.at_ms, status_name(change.status), change.reason, by, now_ms],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn renew_certificate(&self, number: &str, valid_until_ms: i64) -> StoreResult<()> {
+        let number = number.to_string();
+        self.write(move |tx| {
+            if tx.execute(
+                "UPDATE certificates SET valid_until_ms = ?2 WHERE number = ?1",
+                params![number, valid_until_ms],
+            )? == 0
+            {
+                return Err(StoreError::NotFound(number));
+            }
+            Ok(())
+        })
+    }
+
+    fn change_certificate_status(
+        &self,
+        number: &str,
+        change: &CertificateStatusChange,
+        by: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let (number, change, by) = (number.to_string(), change.clone(), by.to_string());
+        self.write(move |tx| {
+            let exists: bool =
+                tx.query_row("SELECT COUNT(*) > 0 FROM certificates WHERE number = ?1", [&number], |r| r.get(0))?;
+            if !exists {
+                return Err(StoreError::NotFound(number));
+            }
+            tx.execute(
+                "INSERT INTO certificate_status (number, at_ms, status, reason, recorded_by, recorded_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![number, change.at_ms, status_name(change.status), change.reason, by, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn certificate(&self, number: &str) -> StoreResult<Option<Certificate>> {
+        Ok(self.certificates(None)?.into_iter().find(|c| c.number == number))
+    }
+
+    fn certificates(&self, officers: Option<&[String]>) -> StoreResult<Vec<Certificate>> {
+        self.read(|conn| Ok(load_certificates(conn, officers)?))
+    }
+
+    fn store_refresh_token(
+        &self,
+        token_hash: &[u8],
+        family: &str,
+        officer_id: &str,
+        device_id: Option<&str>,
+        issued_at_ms: i64,
+        expires_at_ms: i64,
+    ) -> StoreResult<()> {
+        let (hash, family, officer, device) =
+            (token_hash.to_vec(), family.to_string(), officer_id.to_string(), device_id.map(str::to_string));
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO refresh_tokens (token_hash, family, officer_id, device_id, issued_at_ms, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![hash, family, officer, device, issued_at_ms, expires_at_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn use_refresh_token(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<RefreshUse> {
+        let hash = token_hash.to_vec();
+        self.write(move |tx| {
+            type Row = (String, String, Option<String>, i64, Option<i64>, Option<i64>);
+            let row: Option<Row> = tx
+                .query_row(
+                    "SELECT family, officer_id, device_id, expires_at_ms, used_at_ms, revoked_at_ms
+                     FROM refresh_tokens WHERE token_hash = ?1",
+                    [&hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                )
+                .optional()?;
+            let Some((family, officer_id, device_id, expires, used, revoked)) = row else {
+                return Ok(RefreshUse::Unknown);
+            };
+            if used.is_some() {
+                tx.execute(
+                    "UPDATE refresh_tokens SET revoked_at_ms = ?2 WHERE family = ?1 AND revoked_at_ms IS NULL",
+                    params![family, now_ms],
+                )?;
+                return Ok(RefreshUse::Reused { family });
+            }
+            if revoked.is_some() {
+                return Ok(RefreshUse::Revoked);
+            }
+            if expires <= now_ms {
+                return Ok(RefreshUse::Expired);
+            }
+            tx.execute("UPDATE refresh_tokens SET used_at_ms = ?2 WHERE token_hash = ?1", params![hash, now_ms])?;
+            Ok(RefreshUse::Valid { officer_id, device_id, family })
+        })
+    }
+
+    fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<()> {
+        let family = family.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE refresh_tokens SET revoked_at_ms = ?2 WHERE family = ?1 AND revoked_at_ms IS NULL",
+                params![family, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn refresh_family_of(&self, token_hash: &[u8]) -> StoreResult<Option<String>> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row("SELECT family FROM refresh_tokens WHERE token_hash = ?1", [token_hash], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn store_challenge(&self, nonce: &[u8], officer_id: &str, expires_at_ms: i64) -> StoreResult<()> {
+        let (nonce, officer) = (nonce.to_vec(), officer_id.to_string());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO challenges (nonce, officer_id, expires_at_ms) VALUES (?1, ?2, ?3)",
+                params![nonce, officer, expires_at_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn take_challenge(&self, nonce: &[u8], officer_id: &str, now_ms: i64) -> StoreResult<bool> {
+        let (nonce, officer) = (nonce.to_vec(), officer_id.to_string());
+        self.write(move |tx| {
+            let taken = tx.execute(
+                "UPDATE challenges SET used_at_ms = ?3
+                 WHERE nonce = ?1 AND officer_id = ?2 AND used_at_ms IS NULL AND expires_at_ms > ?3",
+                params![nonce, officer, now_ms],
+            )?;
+            Ok(taken == 1)
+        })
+    }
+
+    fn enroll_device(&self, device: &Device) -> StoreResult<()> {
+        let device = device.clone();
+        self.write(move |tx| {
+            tx.execute(
+                &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    device.device_id,
+                    device.officer_id,
+                    device.public_key,
+                    device.actor_id,
+                    device.enrolled_at_ms,
+                    device.revoked_at_ms
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn device(&self, device_id: &str) -> StoreResult<Option<Device>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = ?1"))?
+                .query_row([device_id], device_from)
+                .optional()?)
+        })
+    }
+
+    fn devices(&self) -> StoreResult<Vec<Device>> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY device_id"))?;
+            let rows = statement.query_map([], device_from)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn revoke_device(&self, device_id: &str, now_ms: i64) -> StoreResult<()> {
+        let device_id = device_id.to_string();
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE devices SET revoked_at_ms = COALESCE(revoked_at_ms, ?2) WHERE device_id = ?1",
+                params![device_id, now_ms],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(device_id));
+            }
+            tx.execute(
+                "UPDATE refresh_tokens SET revoked_at_ms = ?2 WHERE device_id = ?1 AND revoked_at_ms IS NULL",
+                params![device_id, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn import_entities(&self, entities: &[Entity], now_ms: i64) -> StoreResult<usize> {
+        let entities = entities.to_vec();
+        self.write(move |tx| {
+            let mut statement = tx.prepare_cached(
+                "INSERT INTO entities (entity_id, name, credit_code, address, tier, latitude, longitude, imported_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, credit_code = excluded.credit_code,
+                   address = excluded.address, tier = excluded.tier, latitude = excluded.latitude,
+                   longitude = excluded.longitude, imported_at_ms = excluded.imported_at_ms",
+            )?;
+            for e in &entities {
+                statement.execute(params![
+                    e.entity_id,
+                    e.name,
+                    e.credit_code,
+                    e.address,
+                    e.tier,
+                    e.latitude,
+                    e.longitude,
+                    now_ms
+                ])?;
+            }
+            Ok(entities.len())
+        })
+    }
+
+    fn entity(&self, entity_id: &str) -> StoreResult<Option<Entity>> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT entity_id, name, credit_code, address, tier, latitude, longitude FROM entities
+                     WHERE entity_id = ?1",
+                    [entity_id],
+                    |r| {
+                        Ok(Entity {
+                            entity_id: r.get(0)?,
+                            name: r.get(1)?,
+                            credit_code: r.get(2)?,
+                            address: r.get(3)?,
+                            tier: r.get(4)?,
+                            latitude: r.get(5)?,
+                            longitude: r.get(6)?,
+                        })
+                    },
+                )
+                .optional()?)
+        })
+    }
+
+    fn add_recusal(&self, officer_id: &str, entity_id: &str, ground: &str) -> StoreResult<()> {
+        let (o, e, g) = (officer_id.to_string(), entity_id.to_string(), ground.to_string());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO recusals (officer_id, entity_id, ground) VALUES (?1, ?2, ?3)",
+                params![o, e, g],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn recused_officers(&self, entity_id: &str) -> StoreResult<Vec<String>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached("SELECT officer_id FROM recusals WHERE entity_id = ?1")?;
+            let rows = statement.query_map([entity_id], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn create_task(&self, task: &Task) -> StoreResult<()> {
+        let task = task.clone();
+        self.write(move |tx| {
+            tx.execute(
+                &format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                params![
+                    task.task_id,
+                    task.entity_id,
+                    task.matter,
+                    task.window_start_ms,
+                    task.window_end_ms,
+                    task.created_by,
+                    task.created_at_ms
+                ],
+            )?;
+            for officer in &task.team {
+                tx.execute(
+                    "INSERT INTO task_team (task_id, officer_id) VALUES (?1, ?2)",
+                    params![task.task_id, officer],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn task(&self, task_id: &str) -> StoreResult<Option<Task>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = ?1"))?
+                .query_row([task_id], |row| task_from(conn, row))
+                .optional()?)
+        })
+    }
+
+    fn tasks(&self, officer_id: Option<&str>) -> StoreResult<Vec<Task>> {
+        self.read(|conn| {
+            let sql = match officer_id {
+                Some(_) => format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE task_id IN
+                     (SELECT task_id FROM task_team WHERE officer_id = ?1) ORDER BY task_id"
+                ),
+                None => format!("SELECT {TASK_COLUMNS} FROM tasks WHERE ?1 IS NULL ORDER BY task_id"),
+            };
+            let mut statement = conn.prepare_cached(&sql)?;
+            let rows = statement.query_map([officer_id], |row| task_from(conn, row))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE record_id = ?1"))?
+                .query_row([record_id], record_from)
+                .optional()?)
+        })
+    }
+
+    fn records(&self, filter: &RecordFilter) -> StoreResult<Vec<StoredRecord>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records r
+                 WHERE (?1 IS NULL OR r.task_id = ?1)
+                   AND (?2 IS NULL OR r.task_id IN (SELECT task_id FROM tasks WHERE entity_id = ?2))
+                   AND (?3 IS NULL OR r.status = ?3)
+                   AND (?4 IS NULL OR r.task_id IN (SELECT task_id FROM task_team WHERE officer_id = ?4))
+                   AND (?5 IS NULL OR r.task_id IN (SELECT task_id FROM task_team WHERE officer_id = ?5))
+                   AND (?6 IS NULL OR r.record_id > ?6)
+                 ORDER BY r.record_id LIMIT ?7"
+            ))?;
+            let rows = statement.query_map(
+                params![
+                    filter.task_id,
+                    filter.entity_id,
+                    filter.status,
+                    filter.officer_id,
+                    filter.visible_to,
+                    filter.after,
+                    filter.limit as i64
+                ],
+                record_from,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn quarantined(&self, record_id: Option<&str>) -> StoreResult<Vec<QuarantinedChange>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT record_id, change_hash, device_id, officer_id, reason, change, received_at_ms FROM quarantine
+                 WHERE ?1 IS NULL OR record_id = ?1 ORDER BY id",
+            )?;
+            let rows = statement.query_map([record_id], quarantined_from)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse> {
+        self.write(move |tx| exchange(tx))
+    }
+
+    fn backup(&self, path: &Path) -> StoreResult<()> {
+        let target = path.to_path_buf();
+        self.read(|conn| {
+            let mut destination = Connection::open(&target)?;
+            let backup = rusqlite::backup::Backup::new(conn, &mut destination)?;
+            backup.run_to_completion(256, std::time::Duration::from_millis(0), None)?;
+            Ok(())
+        })
+    }
+
+    fn integrity_check(&self) -> StoreResult<Vec<String>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare("PRAGMA integrity_check")?;
+            let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
+            let problems: Vec<String> = rows.collect::<rusqlite::Result<_>>()?;
+            Ok(problems.into_iter().filter(|p| p != "ok").collect())
+        })
+    }
+
+    fn ready(&self) -> bool {
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).is_ok()
+            && self.writer.lock().map(|w| w.is_some()).unwrap_or(false)
+    }
+}

@@ -1,0 +1,178 @@
+//! The sync exchange of one device request, run inside one write transaction.
+//!
+//! The validation context is built from the database (every enrolled device's
+//! actor, every certificate with its history, the teams of the officer's tasks
+//! and of the records named, the quarantined change hashes), the request goes
+//! through `sync-core`'s [`ServerSession`], and then, in the same transaction,
+//! changed records are stored and moved up the change sequence, sync states are
+//! kept, and refused changes are quarantined. The answer is sent only after
+//! the commit.
+
+use std::collections::BTreeMap;
+
+use automerge::{ActorId, Automerge, Change};
+use schemas::{Certificate, SyncRequest, SyncResponse};
+use sync_core::document::{read_status, read_task_id};
+use sync_core::session::{ChangedRecords, Documents, ServerSession};
+use sync_core::validate::{ActorBinding, ValidationContext};
+
+use crate::store::{Device, QuarantinedChange, StoreError, StoreResult, SyncTx, Task};
+
+/// What the exchange needs to know beyond the request, read before the write transaction.
+pub struct ExchangeInput {
+    pub device_id: String,
+    pub officer_id: String,
+    pub devices: Vec<Device>,
+    pub certificates: Vec<Certificate>,
+    /// Tasks of the officer and of the records in the request.
+    pub tasks: Vec<Task>,
+    pub now_ms: i64,
+    pub max_clock_skew_ms: i64,
+    pub max_changed: usize,
+}
+
+/// What the exchange did, for metrics.
+#[derive(Debug, Default)]
+pub struct ExchangeCounts {
+    pub records_merged: u64,
+    pub changes_refused: u64,
+}
+
+/// Documents loaded from the transaction on first use.
+struct StoredDocuments<'a> {
+    tx: &'a dyn SyncTx,
+    loaded: BTreeMap<String, Automerge>,
+    error: Option<StoreError>,
+}
+
+impl Documents for StoredDocuments<'_> {
+    fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
+        if !self.loaded.contains_key(record_id) {
+            match self.tx.record(record_id) {
+                Ok(Some(stored)) => match Automerge::load(&stored.document) {
+                    Ok(doc) => {
+                        self.loaded.insert(record_id.to_string(), doc);
+                    }
+                    Err(error) => {
+                        self.error = Some(StoreError::Other(format!("record {record_id} does not load: {error}")));
+                        return None;
+                    }
+                },
+                Ok(None) => return None,
+                Err(error) => {
+                    self.error = Some(error);
+                    return None;
+                }
+            }
+        }
+        self.loaded.get_mut(record_id)
+    }
+
+    fn document_or_empty(&mut self, record_id: &str) -> &mut Automerge {
+        if self.document(record_id).is_none() {
+            self.loaded.entry(record_id.to_string()).or_default();
+        }
+        self.loaded.get_mut(record_id).expect("just loaded or created")
+    }
+}
+
+/// Runs one exchange inside `tx`.
+pub fn exchange(
+    tx: &dyn SyncTx,
+    input: &ExchangeInput,
+    request: &SyncRequest,
+    counts: &mut ExchangeCounts,
+) -> StoreResult<SyncResponse> {
+    let mut context = ValidationContext {
+        sending_device_id: input.device_id.clone(),
+        actors: input
+            .devices
+            .iter()
+            .map(|d| {
+                (
+                    ActorId::from(d.actor_id.as_slice()),
+                    ActorBinding { device_id: d.device_id.clone(), officer_id: d.officer_id.clone() },
+                )
+            })
+            .collect(),
+        certificates: input.certificates.clone(),
+        teams: input.tasks.iter().map(|t| (t.task_id.clone(), t.team.iter().cloned().collect())).collect(),
+        now_ms: input.now_ms,
+        max_clock_skew_ms: input.max_clock_skew_ms,
+        refused: BTreeMap::new(),
+    };
+    let mut session = ServerSession::new();
+    for message in &request.documents {
+        if let Some(state) = tx.sync_state(&input.device_id, &message.record_id)? {
+            let _ = session.restore_state(&message.record_id, &state);
+        }
+        for (reason, bytes) in tx.quarantined_changes(&message.record_id)? {
+            if let Ok(change) = Change::from_bytes(bytes) {
+                let reason = serde_json::from_value(reason)
+                    .unwrap_or(schemas::RejectionReason::SchemaViolation { detail: "refused earlier".into() });
+                context.refused.insert(change.hash(), reason);
+                session.remember_refused(&message.record_id, &change);
+            }
+        }
+    }
+    let since = request.since.unwrap_or(0);
+    let head_before = tx.record_seq_head()?;
+    let listed = tx.changed_since(&input.officer_id, since, input.max_changed + 1)?;
+    let more = listed.len() > input.max_changed;
+    let listed: Vec<(String, u64)> = listed.into_iter().take(input.max_changed).collect();
+    for (record_id, _) in &listed {
+        if let Some(state) = tx.sync_state(&input.device_id, record_id)? {
+            let _ = session.restore_state(record_id, &state);
+        }
+    }
+
+    let mut docs = StoredDocuments { tx, loaded: BTreeMap::new(), error: None };
+    let (response, report) = session
+        .handle(request, &mut docs, &mut context, |report| ChangedRecords {
+            records: listed.iter().map(|(id, _)| id.clone()).collect(),
+            // The device's own changes take the next positions once stored below; it has them.
+            cursor: if more {
+                listed.last().map_or(since, |(_, seq)| *seq)
+            } else {
+                head_before + report.updated.len() as u64
+            },
+            more,
+        })
+        .map_err(|e| StoreError::Other(e.to_string()))?;
+    if let Some(error) = docs.error {
+        return Err(error);
+    }
+
+    for record_id in &report.updated {
+        let doc = &docs.loaded[record_id];
+        let status = match read_status(doc) {
+            Ok(status) => sync_core::document::enum_name(&status),
+            Err(_) => "draft".to_string(),
+        };
+        tx.put_record(record_id, read_task_id(doc).as_deref(), &doc.save(), &status, input.now_ms)?;
+    }
+    // Sync states are kept only for records that exist: a request naming any id leaves nothing.
+    for (record_id, doc) in &docs.loaded {
+        if doc.get_heads().is_empty() {
+            continue;
+        }
+        if let Some(state) = session.encoded_state(record_id) {
+            tx.put_sync_state(&input.device_id, record_id, &state)?;
+        }
+    }
+    for (record_id, refusal) in &report.refused {
+        let officer_id = context.actors.get(refusal.change.actor_id()).map(|b| b.officer_id.clone());
+        tx.quarantine(&QuarantinedChange {
+            record_id: record_id.clone(),
+            change_hash: refusal.change.hash().to_string(),
+            device_id: input.device_id.clone(),
+            officer_id,
+            reason: serde_json::to_value(&refusal.reason).unwrap_or_default(),
+            change: refusal.change.raw_bytes().to_vec(),
+            received_at_ms: input.now_ms,
+        })?;
+    }
+    counts.records_merged += report.updated.len() as u64;
+    counts.changes_refused += report.refused.len() as u64;
+    Ok(response)
+}
