@@ -88,6 +88,9 @@ pub enum RejectionReason {
     DependsOnRefusedChange { dependency: String },
     /// The change needs a change the receiver does not have and was not sent.
     MissingDependency { dependency: String },
+    /// The sending device's officer may not read this record (not on its task's team): the
+    /// server neither sends its content nor takes changes to it.
+    RecordNotReadable,
     /// The sync message could not be decoded at all.
     MalformedMessage { detail: String },
     /// No task of this record is known to the server.

@@ -606,19 +606,44 @@ impl ServerSession {
             }
             talked_about.push(record_id.clone());
         }
+        // A device that may not read a record gets no content of it; once it asks for content
+        // (its message needs changes), the record is refused as a whole and the device stops.
+        let mut unreadable = BTreeSet::new();
+        for DocumentSyncMessage { record_id, message } in &request.documents {
+            let Some(doc) = docs.document(record_id) else { continue };
+            if gate.may_read(record_id, doc) {
+                continue;
+            }
+            unreadable.insert(record_id.clone());
+            let asks_for_content = decode_message(message).is_ok_and(|m| !m.need.is_empty());
+            if asks_for_content && !rejections.iter().any(|r: &ChangeRejection| &r.record_id == record_id) {
+                rejections.push(ChangeRejection {
+                    record_id: record_id.clone(),
+                    change_hash: String::new(),
+                    actor: String::new(),
+                    reason: RejectionReason::RecordNotReadable,
+                });
+            }
+        }
         let changed = changed_after(&report);
         let mut documents = Vec::new();
         let mut answered = BTreeSet::new();
-        for record_id in talked_about.into_iter().chain(changed.records) {
+        for record_id in talked_about.clone().into_iter().chain(changed.records) {
             if !answered.insert(record_id.clone()) {
                 continue;
             }
             let Some(doc) = docs.document(&record_id) else { continue };
-            if !gate.may_read(&record_id, doc) {
+            let readable = !unreadable.contains(&record_id) && gate.may_read(&record_id, doc);
+            if !readable && !talked_about.contains(&record_id) {
                 continue;
             }
             let state = request_state(&mut self.states, &mut fresh, &record_id);
-            if let Some(message) = doc.generate_sync_message(state) {
+            if let Some(mut message) = doc.generate_sync_message(state) {
+                if !readable {
+                    // Heads and a Bloom filter, so that the device sends its changes (to be
+                    // refused and kept), but never a change of the record.
+                    message.changes = automerge::sync::ChunkList::empty();
+                }
                 documents.push(DocumentSyncMessage { record_id, message: message.encode() });
             }
         }

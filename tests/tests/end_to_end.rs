@@ -1,32 +1,737 @@
-//! End-to-end tests: the real server on a real port, real HTTP clients, a real SQLite file.
+//! End-to-end tests: the real server on a real port, real HTTP clients, a real SQLite file,
+//! real Ed25519 keys, and devices running `sync-core`'s session over CBOR.
 //!
 //! Modules:
+//! - `harness`: starting a server, seeding a city, enrolling devices, syncing.
 //! - `health`: the server starts on the embedded default, answers, and stops cleanly.
+//! - `identity`: login, tokens, refresh rotation and reuse, rate limits, device enrollment and revocation.
+//! - `roles`: every endpoint, for the roles allowed and each role refused.
+//! - `records`: tasks, syncing records, validation refusals kept in quarantine, reading records.
+//! - `bad_input`: malformed bodies, wrong content types, oversized bodies: a precise error and no change.
 
-mod health {
+mod harness {
     use std::sync::Arc;
 
+    use automerge::ActorId;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use ed25519_dalek::{Signer, SigningKey};
+    use schemas::{Certificate, SyncResponse};
     use server::store::sqlite::SqliteStore;
+    use server::store::{Account, Store};
+    use sync_core::session::{DeviceRecords, DeviceSession, SessionConfig};
+
+    pub const DAY: i64 = 86_400_000;
+
+    /// A server on a real port with a temporary data folder.
+    pub struct TestServer {
+        pub base: String,
+        pub store: Arc<SqliteStore>,
+        pub client: reqwest::Client,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+        pub dir: tempfile::TempDir,
+    }
+
+    impl TestServer {
+        pub async fn start() -> Self {
+            Self::start_with(|_| {}).await
+        }
+
+        pub async fn start_with(configure: impl FnOnce(&mut server::Config)) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = server::Config::new(dir.path().to_path_buf());
+            configure(&mut config);
+            let store = SqliteStore::open(&config.database_path()).unwrap();
+            store.add_signing_key(server::admin::new_signing_key(server::now_ms())).unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let state = server::AppState::new(config, store.clone() as Arc<dyn Store>);
+            let serving = tokio::spawn(server::run(listener, state, async {
+                let _ = stopped.await;
+            }));
+            Self { base, store, client: reqwest::Client::new(), stop: Some(stop), serving: Some(serving), dir }
+        }
+
+        pub async fn stop(mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(serving) = self.serving.take() {
+                serving.await.unwrap().unwrap();
+            }
+        }
+
+        pub fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+
+        /// Adds an account directly in the store, as `fieldsync-server officer add` does.
+        pub fn account(&self, officer_id: &str, password: &str, roles: &[&str]) {
+            self.store
+                .create_account(
+                    Account {
+                        officer_id: officer_id.into(),
+                        name: officer_id.into(),
+                        unit: "支队".into(),
+                        password_hash: Some(server::identity::hash_password(password)),
+                        must_change_password: false,
+                        roles: roles.iter().map(|r| r.to_string()).collect(),
+                    },
+                    server::now_ms(),
+                )
+                .unwrap();
+        }
+
+        /// Issues a certificate valid for a year around now.
+        pub fn certificate(&self, officer_id: &str) -> Certificate {
+            let now = server::now_ms();
+            let certificate = Certificate {
+                number: format!("GX-{officer_id}"),
+                officer_id: officer_id.into(),
+                issuing_authority: "广西壮族自治区人民政府".into(),
+                valid_from_ms: now - 365 * DAY,
+                valid_until_ms: now + 365 * DAY,
+                status_history: vec![],
+            };
+            self.store.issue_certificate(&certificate, "test", now).unwrap();
+            certificate
+        }
+
+        /// Imports the first `n` entities of the synthetic city.
+        pub fn entities(&self, n: usize) {
+            let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv"))
+                .expect("../shared/data beside the project");
+            let text: String = csv.lines().take(n + 1).collect::<Vec<_>>().join("\n");
+            let entities = server::admin::parse_entities_csv(&text).unwrap();
+            self.store.import_entities(&entities, server::now_ms()).unwrap();
+        }
+
+        pub async fn login(&self, officer_id: &str, password: &str, device_id: Option<&str>) -> reqwest::Response {
+            self.client
+                .post(self.url("/v1/auth/login"))
+                .json(&serde_json::json!({ "officer_id": officer_id, "password": password, "device_id": device_id }))
+                .send()
+                .await
+                .unwrap()
+        }
+
+        pub async fn token(&self, officer_id: &str, password: &str) -> String {
+            let response = self.login(officer_id, password, None).await;
+            assert_eq!(response.status(), 200, "login of {officer_id}");
+            let body: serde_json::Value = response.json().await.unwrap();
+            body["access_token"].as_str().unwrap().to_string()
+        }
+
+        pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+            self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        }
+
+        pub async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+            self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+        }
+
+        /// A task for `team` on entity E00001 over the next day.
+        pub async fn task(&self, supervisor_token: &str, task_id: &str, team: &[&str]) -> reqwest::Response {
+            let now = server::now_ms();
+            self.post(
+                "/v1/tasks",
+                supervisor_token,
+                serde_json::json!({
+                    "task_id": task_id, "entity_id": "E00001", "matter": "M01 排污许可证执行情况检查",
+                    "team": team, "window_start_ms": now - DAY, "window_end_ms": now + DAY,
+                }),
+            )
+            .await
+        }
+
+        /// Every row of every table that a request could change, read through a separate
+        /// connection: for checking that a refused request changed nothing.
+        pub fn snapshot(&self) -> Vec<String> {
+            let tables = [
+                "accounts",
+                "roles",
+                "certificates",
+                "certificate_status",
+                "devices",
+                "challenges",
+                "entities",
+                "recusals",
+                "tasks",
+                "task_team",
+                "records",
+                "sync_states",
+                "quarantine",
+                "counters",
+            ];
+            let conn = rusqlite::Connection::open_with_flags(
+                self.dir.path().join("fieldsync.sqlite3"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            let mut rows = Vec::new();
+            for table in tables {
+                let mut statement = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+                let columns = statement.column_count();
+                let mut query = statement.query([]).unwrap();
+                while let Some(row) = query.next().unwrap() {
+                    let values: Vec<String> = (0..columns).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
+                    rows.push(format!("{table}: {}", values.join(" | ")));
+                }
+            }
+            rows
+        }
+    }
+
+    /// An enrolled phone: its key, its actor, its records and its session.
+    pub struct Phone {
+        pub device_id: String,
+        pub token: String,
+        pub key: SigningKey,
+        pub actor: ActorId,
+        pub records: DeviceRecords,
+        pub session: DeviceSession,
+    }
+
+    /// Enrolls a new phone for an officer (password login, challenge, signature).
+    pub async fn enroll(server: &TestServer, officer_id: &str, password: &str) -> Phone {
+        let token = server.token(officer_id, password).await;
+        let challenge: serde_json::Value =
+            server.post("/v1/devices/challenge", &token, serde_json::json!({})).await.json().await.unwrap();
+        let challenge = STANDARD.decode(challenge["challenge"].as_str().unwrap()).unwrap();
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let actor_bytes: [u8; 16] = rand::random();
+        let public = key.verifying_key().to_bytes();
+        let signature = key.sign(&server::routes::devices::enrollment_message(&challenge, &public, &actor_bytes));
+        let response = server
+            .post(
+                "/v1/devices",
+                &token,
+                serde_json::json!({
+                    "challenge": STANDARD.encode(&challenge),
+                    "public_key": STANDARD.encode(public),
+                    "actor_id": hex::encode(actor_bytes),
+                    "signature": STANDARD.encode(signature.to_bytes()),
+                }),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "enrollment");
+        let enrolled: serde_json::Value = response.json().await.unwrap();
+        let actor = ActorId::from(actor_bytes);
+        Phone {
+            device_id: enrolled["device_id"].as_str().unwrap().into(),
+            token: enrolled["tokens"]["access_token"].as_str().unwrap().into(),
+            key,
+            records: DeviceRecords::new(actor.clone()),
+            actor,
+            session: DeviceSession::new(SessionConfig::default()),
+        }
+    }
+
+    impl Phone {
+        /// Syncs until quiet over `POST /v1/sync` in CBOR; returns every rejection.
+        pub async fn sync(&mut self, server: &TestServer) -> Vec<schemas::ChangeRejection> {
+            let mut rejections = Vec::new();
+            self.session.begin();
+            let mut requests = 0;
+            while let Some(request) = self.session.poll(&mut self.records) {
+                requests += 1;
+                assert!(requests < 30, "a sync ends");
+                let response = server
+                    .client
+                    .post(server.url("/v1/sync"))
+                    .bearer_auth(&self.token)
+                    .header("content-type", "application/cbor")
+                    .body(schemas::wire::to_cbor(&request))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+                let response: SyncResponse = schemas::wire::from_cbor(&response.bytes().await.unwrap()).unwrap();
+                let report = self.session.handle(response, &mut self.records).unwrap();
+                assert!(report.errors.is_empty(), "{:?}", report.errors);
+                rejections.extend(report.rejections);
+            }
+            rejections
+        }
+    }
+}
+
+mod health {
+    use super::harness::TestServer;
 
     #[tokio::test]
     async fn server_answers_on_a_real_port_and_stops_on_shutdown() {
-        let data = tempfile::tempdir().unwrap();
-        let config = server::Config::new(data.path().to_path_buf());
-        let store = SqliteStore::open(&config.database_path()).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = server::AppState::new(config, store.clone() as Arc<dyn server::store::Store>);
-        let serving = tokio::spawn(server::run(listener, state, async {
-            let _ = stopped.await;
-        }));
-        let body: serde_json::Value =
-            reqwest::get(format!("http://{address}/healthz")).await.unwrap().json().await.unwrap();
+        let server = TestServer::start().await;
+        let body: serde_json::Value = reqwest::get(server.url("/healthz")).await.unwrap().json().await.unwrap();
         assert_eq!(body["status"], "ok");
-        let ready = reqwest::get(format!("http://{address}/readyz")).await.unwrap();
-        assert_eq!(ready.status(), 200);
-        stop.send(()).unwrap();
-        serving.await.unwrap().unwrap();
-        assert!(reqwest::get(format!("http://{address}/healthz")).await.is_err(), "stopped serving");
+        assert_eq!(reqwest::get(server.url("/readyz")).await.unwrap().status(), 200);
+        let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("fieldsync_http_requests_total 3"), "{metrics}");
+        let unknown = reqwest::get(server.url("/nowhere")).await.unwrap();
+        assert_eq!(unknown.status(), 404);
+        assert!(unknown.headers().contains_key("x-request-id"), "every answer carries a request id");
+        let body: serde_json::Value = unknown.json().await.unwrap();
+        assert_eq!(body["code"], "not_found");
+        let base = server.base.clone();
+        server.stop().await;
+        assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "stopped serving");
+    }
+}
+
+mod identity {
+    use base64::Engine as _;
+    use jsonwebtoken::{EncodingKey, Header};
+    use server::store::Store;
+
+    use super::harness::{TestServer, enroll};
+
+    fn claims(exp_offset_s: i64, aud: &str) -> serde_json::Value {
+        let now = server::now_ms() / 1000;
+        serde_json::json!({
+            "iss": "fieldsync-server", "aud": aud, "sub": "O1", "iat": now, "exp": now + exp_offset_s, "roles": ["admin"],
+        })
+    }
+
+    async fn status_and_code(response: reqwest::Response) -> (u16, String) {
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        (status, body["code"].as_str().unwrap_or("").to_string())
+    }
+
+    #[tokio::test]
+    async fn forged_expired_and_misaddressed_tokens_are_refused_with_their_code() {
+        let server = TestServer::start().await;
+        server.account("O1", "correct horse battery", &["admin"]);
+        let good = server.token("O1", "correct horse battery").await;
+        assert_eq!(server.get("/v1/admin/officers", &good).await.status(), 200);
+        let key = server.store.signing_keys().unwrap().remove(0);
+        let sign = |claims: serde_json::Value, secret: &[u8], kid: &str| {
+            let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+            header.kid = Some(kid.to_string());
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+        };
+        let unsigned = {
+            let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            let header = engine.encode(format!(r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#, key.kid));
+            format!("{header}.{}.", engine.encode(claims(600, "fieldsync-api").to_string()))
+        };
+        let cases = [
+            ("alg none", unsigned, "invalid_token"),
+            (
+                "another key",
+                sign(claims(600, "fieldsync-api"), b"not the server's key at all!!!!!", &key.kid),
+                "invalid_token",
+            ),
+            ("unknown kid", sign(claims(600, "fieldsync-api"), &key.secret, "nope"), "invalid_token"),
+            ("wrong audience", sign(claims(600, "someone-else"), &key.secret, &key.kid), "invalid_token"),
+            ("expired beyond leeway", sign(claims(-120, "fieldsync-api"), &key.secret, &key.kid), "token_expired"),
+            ("garbage", "a.b.c".to_string(), "invalid_token"),
+        ];
+        for (name, token, code) in cases {
+            let before = server.snapshot();
+            let response = server.get("/v1/admin/officers", &token).await;
+            assert_eq!(status_and_code(response).await, (401, code.to_string()), "{name}");
+            assert_eq!(server.snapshot(), before, "{name}: nothing changed");
+        }
+        let within_leeway = sign(claims(-10, "fieldsync-api"), &key.secret, &key.kid);
+        assert_eq!(server.get("/v1/admin/officers", &within_leeway).await.status(), 200, "30 s of leeway");
+        let missing = server.client.get(server.url("/v1/admin/officers")).send().await.unwrap();
+        assert_eq!(status_and_code(missing).await, (401, "missing_token".into()));
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family() {
+        let server = TestServer::start().await;
+        server.account("O1", "correct horse battery", &["officer"]);
+        let first: serde_json::Value = server.login("O1", "correct horse battery", None).await.json().await.unwrap();
+        let refresh = |token: serde_json::Value| {
+            server
+                .client
+                .post(server.url("/v1/auth/refresh"))
+                .json(&serde_json::json!({ "refresh_token": token }))
+                .send()
+        };
+        let second: serde_json::Value = refresh(first["refresh_token"].clone()).await.unwrap().json().await.unwrap();
+        assert_ne!(second["refresh_token"], first["refresh_token"], "rotated");
+        assert_eq!(server.get("/v1/tasks", second["access_token"].as_str().unwrap()).await.status(), 200);
+        let reused = refresh(first["refresh_token"].clone()).await.unwrap();
+        assert_eq!(status_and_code(reused).await, (401, "refresh_token_reused".into()));
+        let after_reuse = refresh(second["refresh_token"].clone()).await.unwrap();
+        assert_eq!(status_and_code(after_reuse).await, (401, "refresh_token_revoked".into()), "family revoked");
+        // Logout revokes too.
+        let third: serde_json::Value = server.login("O1", "correct horse battery", None).await.json().await.unwrap();
+        let out = server
+            .client
+            .post(server.url("/v1/auth/logout"))
+            .json(&serde_json::json!({ "refresh_token": third["refresh_token"] }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status(), 200);
+        assert_eq!(
+            status_and_code(refresh(third["refresh_token"].clone()).await.unwrap()).await.1,
+            "refresh_token_revoked"
+        );
+        // Stored only as a hash.
+        let conn = rusqlite::Connection::open(server.dir.path().join("fieldsync.sqlite3")).unwrap();
+        let raw = third["refresh_token"].as_str().unwrap().as_bytes().to_vec();
+        let found: i64 =
+            conn.query_row("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = ?1", [raw], |r| r.get(0)).unwrap();
+        assert_eq!(found, 0);
+    }
+
+    #[tokio::test]
+    async fn logins_are_rate_limited_per_account_with_retry_after() {
+        let server = TestServer::start_with(|c| c.auth_attempts_per_minute = 3).await;
+        server.account("O1", "correct horse battery", &["officer"]);
+        for _ in 0..3 {
+            let response = server.login("O1", "wrong", None).await;
+            assert_eq!(status_and_code(response).await, (401, "invalid_credentials".into()));
+        }
+        let limited = server.login("O1", "correct horse battery", None).await;
+        assert_eq!(limited.status(), 429);
+        let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry_after));
+        assert_eq!(status_and_code(limited).await.1, "rate_limited");
+    }
+
+    #[tokio::test]
+    async fn a_device_enrolls_by_signature_and_stops_at_once_when_revoked() {
+        let server = TestServer::start().await;
+        server.account("O1", "correct horse battery", &["officer"]);
+        server.account("ADM", "correct horse battery", &["admin"]);
+        let phone = enroll(&server, "O1", "correct horse battery").await;
+        assert_eq!(server.get("/v1/tasks", &phone.token).await.status(), 200);
+        // A forged enrollment: the signature is over another challenge.
+        let token = server.token("O1", "correct horse battery").await;
+        let challenge: serde_json::Value =
+            server.post("/v1/devices/challenge", &token, serde_json::json!({})).await.json().await.unwrap();
+        let before = server.snapshot();
+        let forged = server
+            .post(
+                "/v1/devices",
+                &token,
+                serde_json::json!({
+                    "challenge": challenge["challenge"],
+                    "public_key": base64::engine::general_purpose::STANDARD.encode(phone.key.verifying_key().to_bytes()),
+                    "actor_id": "00112233445566778899aabbccddeeff",
+                    "signature": base64::engine::general_purpose::STANDARD.encode([7u8; 64]),
+                }),
+            )
+            .await;
+        assert_eq!(status_and_code(forged).await, (401, "invalid_signature".into()));
+        assert_eq!(server.snapshot(), before);
+        let admin = server.token("ADM", "correct horse battery").await;
+        let revoked =
+            server.post(&format!("/v1/devices/{}/revoke", phone.device_id), &admin, serde_json::json!({})).await;
+        assert_eq!(revoked.status(), 200);
+        assert_eq!(status_and_code(server.get("/v1/tasks", &phone.token).await).await, (401, "device_revoked".into()));
+        let login_on_revoked = server.login("O1", "correct horse battery", Some(&phone.device_id)).await;
+        assert_eq!(status_and_code(login_on_revoked).await, (401, "device_revoked".into()));
+    }
+}
+
+mod records {
+    use schemas::{ChecklistResult, RecordStatus};
+    use server::store::Store;
+    use sync_core::document::{Edit, RecordDocument, new_record_id};
+
+    use super::harness::{DAY, Phone, TestServer, enroll};
+
+    const PASSWORD: &str = "correct horse battery";
+
+    /// A city with a supervisor, a reviewer, three certified officers and one task for O1 and O2.
+    async fn city() -> (TestServer, String) {
+        let server = TestServer::start().await;
+        server.entities(10);
+        server.account("SUP", PASSWORD, &["supervisor"]);
+        server.account("REV", PASSWORD, &["reviewer"]);
+        for officer in ["O1", "O2", "O3"] {
+            server.account(officer, PASSWORD, &["officer"]);
+            server.certificate(officer);
+        }
+        let supervisor = server.token("SUP", PASSWORD).await;
+        let response = server.task(&supervisor, "T1", &["O1", "O2"]).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+        (server, supervisor)
+    }
+
+    fn new_record(phone: &mut Phone, n: u8) -> String {
+        let id = new_record_id(server::now_ms() as u64, [n; 10]);
+        let mut record = RecordDocument::create(&id, phone.actor.clone(), "T1", server::now_ms()).unwrap();
+        record.apply(Edit::SetStartedAt(server::now_ms() - 60_000), server::now_ms()).unwrap();
+        phone.records.insert(record);
+        phone.session.record_changed(&id);
+        id
+    }
+
+    fn edit(phone: &mut Phone, id: &str, edit: Edit) {
+        phone.records.get_mut(id).unwrap().apply(edit, server::now_ms()).unwrap();
+        phone.session.record_changed(id);
+    }
+
+    fn codes(rejections: &[schemas::ChangeRejection]) -> Vec<String> {
+        rejections
+            .iter()
+            .map(|r| serde_json::to_value(&r.reason).unwrap()["code"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn p1_p4_a_task_needs_two_certified_officers_none_recused() {
+        let (server, supervisor) = city().await;
+        server.store.add_recusal("O3", "E00001", "relative_is_party").unwrap();
+        server.account("O4", PASSWORD, &["officer"]);
+        let cases = [
+            ("T2", vec!["O1"], 422, "team_too_small"),
+            ("T3", vec!["O1", "O3"], 422, "officer_recused"),
+            ("T4", vec!["O1", "O4"], 422, "officer_not_certified"),
+            ("T5", vec!["O1", "O2"], 200, ""),
+        ];
+        for (task, team, status, code) in cases {
+            let before = server.snapshot();
+            let response = server.task(&supervisor, task, &team).await;
+            assert_eq!(response.status(), status, "{task}");
+            if status != 200 {
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body["code"], code, "{task}");
+                assert_eq!(server.snapshot(), before, "{task}: nothing changed");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn two_officers_record_offline_sync_and_the_server_merges_and_locks() {
+        let (server, _) = city().await;
+        let mut a = enroll(&server, "O1", PASSWORD).await;
+        let mut b = enroll(&server, "O2", PASSWORD).await;
+        let tasks: Vec<serde_json::Value> = server.get("/v1/tasks", &a.token).await.json().await.unwrap();
+        assert_eq!(tasks.len(), 1, "the task reaches its team");
+        let id = new_record(&mut a, 1);
+        let officers = [("O1", "GX-O1"), ("O2", "GX-O2")];
+        for (officer, number) in officers {
+            edit(
+                &mut a,
+                &id,
+                Edit::AddOfficerPresent(schemas::OfficerPresent {
+                    officer_id: officer.into(),
+                    name: officer.into(),
+                    certificate_number: number.into(),
+                    certificate_shown: true,
+                }),
+            );
+        }
+        assert!(a.sync(&server).await.is_empty());
+        assert!(b.sync(&server).await.is_empty());
+        assert!(b.records.get(&id).is_some(), "the record reached the other phone");
+        // Both offline: each fills a checklist item and types observations; conclusions differ.
+        edit(
+            &mut a,
+            &id,
+            Edit::SetChecklistItem { code: "LEDGER".into(), result: ChecklistResult::Compliant, note: None },
+        );
+        edit(&mut a, &id, Edit::AppendObservations("甲：设施运行正常。".into()));
+        edit(&mut a, &id, Edit::SetConclusion("合格".into()));
+        edit(
+            &mut b,
+            &id,
+            Edit::SetChecklistItem { code: "NO-BYPASS".into(), result: ChecklistResult::Compliant, note: None },
+        );
+        edit(&mut b, &id, Edit::AppendObservations("乙：台账齐全。".into()));
+        edit(&mut b, &id, Edit::SetConclusion("责令改正".into()));
+        assert!(a.sync(&server).await.is_empty());
+        assert!(b.sync(&server).await.is_empty());
+        assert!(a.sync(&server).await.is_empty());
+        let on_server: schemas::InspectionRecord =
+            server.get(&format!("/v1/records/{id}"), &a.token).await.json().await.unwrap();
+        assert_eq!(on_server, a.records.get(&id).unwrap().read().unwrap());
+        assert_eq!(on_server, b.records.get(&id).unwrap().read().unwrap());
+        assert!(
+            on_server.observations.contains("甲：设施运行正常。") && on_server.observations.contains("乙：台账齐全。")
+        );
+        assert_eq!(on_server.checklist.len(), 2);
+        assert_eq!(on_server.conflicts.len(), 1, "the conclusion conflict is reported");
+        // One resolves; both sign; the record locks; a later edit is refused and quarantined.
+        a.records
+            .get_mut(&id)
+            .unwrap()
+            .resolve("header/conclusion", "责令改正".into(), "O1", server::now_ms())
+            .unwrap();
+        a.session.record_changed(&id);
+        assert!(a.sync(&server).await.is_empty());
+        assert!(b.sync(&server).await.is_empty());
+        let certificates = server.store.certificates(None).unwrap();
+        b.records.get_mut(&id).unwrap().sign("O2", server::now_ms(), &certificates).unwrap();
+        b.session.record_changed(&id);
+        assert!(b.sync(&server).await.is_empty());
+        assert!(a.sync(&server).await.is_empty());
+        a.records.get_mut(&id).unwrap().sign("O1", server::now_ms(), &certificates).unwrap();
+        a.session.record_changed(&id);
+        assert!(a.sync(&server).await.is_empty());
+        let locked: schemas::InspectionRecord =
+            server.get(&format!("/v1/records/{id}"), &b.token).await.json().await.unwrap();
+        assert_eq!(locked.status, RecordStatus::Locked);
+        assert!(b.sync(&server).await.is_empty());
+        // B's phone writes past its own checks (as a tampered app would).
+        let doc = b.records.get_mut(&id).unwrap().automerge_mut();
+        let header = automerge::ReadDoc::get(doc, automerge::ROOT, "header").unwrap().unwrap().1;
+        doc.transact_with::<_, _, automerge::AutomergeError, _>(
+            |_| automerge::transaction::CommitOptions::default().with_time(server::now_ms()),
+            |tx| automerge::transaction::Transactable::put(tx, &header, "conclusion", "改"),
+        )
+        .unwrap();
+        b.session.record_changed(&id);
+        assert_eq!(codes(&b.sync(&server).await), ["record_locked"]);
+        let reviewer = server.token("REV", PASSWORD).await;
+        let quarantine: Vec<serde_json::Value> = server.get("/v1/quarantine", &reviewer).await.json().await.unwrap();
+        assert_eq!(quarantine.len(), 1);
+        assert_eq!(quarantine[0]["reason"]["code"], "record_locked");
+        assert_eq!(quarantine[0]["officer_id"], "O2");
+        let after: schemas::InspectionRecord =
+            server.get(&format!("/v1/records/{id}"), &reviewer).await.json().await.unwrap();
+        assert_eq!(after, locked, "the locked record is untouched");
+        let history: Vec<serde_json::Value> =
+            server.get(&format!("/v1/records/{id}/history"), &reviewer).await.json().await.unwrap();
+        assert!(history.iter().any(|h| h["officer_id"] == "O2" && h["device_id"] == b.device_id.as_str()));
+        let page: serde_json::Value =
+            server.get("/v1/records?task=T1&status=locked", &reviewer).await.json().await.unwrap();
+        assert_eq!(page["records"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_officer_not_on_the_team_is_refused_and_the_record_unaffected() {
+        let (server, _) = city().await;
+        let mut a = enroll(&server, "O1", PASSWORD).await;
+        let mut outsider = enroll(&server, "O3", PASSWORD).await;
+        let id = new_record(&mut a, 1);
+        assert!(a.sync(&server).await.is_empty());
+        // The outsider cannot read it through sync: only its own empty copy exists.
+        let mut copy = a.records.get(&id).unwrap().clone();
+        copy = RecordDocument::from_automerge(&id, copy.into_automerge(), outsider.actor.clone());
+        copy.apply(Edit::SetConclusion("外人".into()), server::now_ms()).unwrap();
+        outsider.records.insert(copy);
+        outsider.session.record_changed(&id);
+        let rejections = outsider.sync(&server).await;
+        assert_eq!(codes(&rejections), ["officer_not_on_team"]);
+        let record: schemas::InspectionRecord =
+            server.get(&format!("/v1/records/{id}"), &a.token).await.json().await.unwrap();
+        assert_eq!(record.header.conclusion, None);
+        assert_eq!(server.get(&format!("/v1/records/{id}"), &outsider.token).await.status(), 404);
+    }
+
+    #[tokio::test]
+    async fn p3_work_after_a_suspension_is_refused_work_before_it_accepted() {
+        let (server, _) = city().await;
+        let mut a = enroll(&server, "O1", PASSWORD).await;
+        let id = new_record(&mut a, 1);
+        edit(&mut a, &id, Edit::AppendObservations("停职前".into()));
+        let suspended_at = server::now_ms() + 500;
+        a.records.get_mut(&id).unwrap().apply(Edit::AppendObservations("停职后".into()), suspended_at + 1000).unwrap();
+        let admin_change = schemas::CertificateStatusChange {
+            at_ms: suspended_at,
+            status: schemas::CertificateStatus::Suspended,
+            reason: Some("停职".into()),
+        };
+        server.store.change_certificate_status("GX-O1", &admin_change, "test", suspended_at).unwrap();
+        let rejections = a.sync(&server).await;
+        assert_eq!(codes(&rejections), ["officer_not_certified"]);
+        assert_eq!(
+            rejections[0].reason,
+            schemas::RejectionReason::OfficerNotCertified {
+                officer_id: "O1".into(),
+                at_ms: suspended_at + 1000,
+                certificate_status: "suspended".into(),
+            }
+        );
+        let record: schemas::InspectionRecord = {
+            let supervisor = server.token("SUP", PASSWORD).await;
+            server.get(&format!("/v1/records/{id}"), &supervisor).await.json().await.unwrap()
+        };
+        assert_eq!(record.observations, "停职前");
+        let _ = DAY;
+    }
+}
+
+mod bad_input {
+    use super::harness::{TestServer, enroll};
+
+    const PASSWORD: &str = "correct horse battery";
+
+    async fn code(response: reqwest::Response) -> (u16, String) {
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        (status, body["code"].as_str().unwrap_or("").to_string())
+    }
+
+    #[tokio::test]
+    async fn each_bad_body_gets_its_code_and_changes_nothing() {
+        let server = TestServer::start_with(|c| c.max_body_bytes = 64 * 1024).await;
+        server.account("ADM", PASSWORD, &["admin"]);
+        server.account("O1", PASSWORD, &["officer"]);
+        let admin = server.token("ADM", PASSWORD).await;
+        let phone = enroll(&server, "O1", PASSWORD).await;
+        let sync = |body: Vec<u8>, content_type: &str| {
+            server
+                .client
+                .post(server.url("/v1/sync"))
+                .bearer_auth(&phone.token)
+                .header("content-type", content_type.to_string())
+                .body(body)
+                .send()
+        };
+        let before = server.snapshot();
+        let officers = |body: &str, content_type: &str| {
+            server
+                .client
+                .post(server.url("/v1/admin/officers"))
+                .bearer_auth(&admin)
+                .header("content-type", content_type.to_string())
+                .body(body.to_string())
+                .send()
+        };
+        assert_eq!(
+            code(officers("{\"officer_id\": ", "application/json").await.unwrap()).await,
+            (400, "malformed_json".into())
+        );
+        assert_eq!(
+            code(officers("{\"officer\": 1}", "application/json").await.unwrap()).await,
+            (422, "invalid_body".into())
+        );
+        assert_eq!(code(officers("{}", "text/plain").await.unwrap()).await, (415, "unsupported_content_type".into()));
+        assert_eq!(
+            code(sync(vec![1, 2, 3], "application/cbor").await.unwrap()).await,
+            (400, "malformed_sync_request".into())
+        );
+        assert_eq!(
+            code(sync(b"{".to_vec(), "application/json").await.unwrap()).await,
+            (400, "malformed_sync_request".into())
+        );
+        assert_eq!(code(sync(vec![], "text/plain").await.unwrap()).await, (415, "unsupported_content_type".into()));
+        let huge = vec![0u8; 128 * 1024];
+        assert_eq!(code(sync(huge, "application/cbor").await.unwrap()).await.0, 413);
+        let wrong_protocol =
+            schemas::wire::to_cbor(&schemas::SyncRequest { protocol: 99, since: None, documents: vec![] });
+        assert_eq!(
+            code(sync(wrong_protocol, "application/cbor").await.unwrap()).await,
+            (422, "unsupported_protocol".into())
+        );
+        // Malformed Automerge bytes inside a good request: a rejection for that record, nothing stored.
+        let record_id = sync_core::document::new_record_id(server::now_ms() as u64, [1; 10]);
+        let request = schemas::SyncRequest {
+            protocol: schemas::SYNC_PROTOCOL_VERSION,
+            since: None,
+            documents: vec![schemas::DocumentSyncMessage {
+                record_id: record_id.clone(),
+                message: vec![0x42, 9, 9, 9],
+            }],
+        };
+        let response = sync(schemas::wire::to_cbor(&request), "application/cbor").await.unwrap();
+        assert_eq!(response.status(), 200);
+        let response: schemas::SyncResponse = schemas::wire::from_cbor(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(response.rejections.len(), 1);
+        assert_eq!(serde_json::to_value(&response.rejections[0].reason).unwrap()["code"], "malformed_message");
+        assert_eq!(server.snapshot(), before, "nothing was stored by any of these");
     }
 }
