@@ -25,7 +25,7 @@ pub enum ApiError {
     NotFound { what: &'static str },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    #[error("the request body is larger than {limit} bytes")]
+    #[error("the request body is larger than the server accepts")]
     TooLarge { limit: usize },
     #[error("unsupported content type {found:?}")]
     UnsupportedMediaType { found: String },
@@ -91,7 +91,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let details = match &self {
             ApiError::BadRequest { details, .. } | ApiError::Unprocessable { details, .. } => details.clone(),
-            ApiError::TooLarge { limit } => Some(serde_json::json!({ "limit": limit })),
+            ApiError::TooLarge { limit } if *limit > 0 => Some(serde_json::json!({ "limit": limit })),
             ApiError::RateLimited { retry_after_s } => Some(serde_json::json!({ "retry_after_s": retry_after_s })),
             _ => None,
         };

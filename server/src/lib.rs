@@ -46,6 +46,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most records in one sync request.
     pub max_documents_per_sync: usize,
+    /// Most change chunks in one record's sync message.
+    pub max_changes_per_document: usize,
     /// Most records the server lists as changed in one sync answer.
     pub max_changed_per_sync: usize,
     /// How far ahead of the server's clock a change's time may be.
@@ -61,6 +63,7 @@ impl Config {
             max_body_bytes: 16 << 20,
             max_documents_per_sync: 512,
             max_changed_per_sync: 512,
+            max_changes_per_document: 10_000,
             max_clock_skew_ms: 5 * 60_000,
             auth_attempts_per_minute: 10,
         }

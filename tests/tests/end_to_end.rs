@@ -710,7 +710,27 @@ mod bad_input {
         );
         assert_eq!(code(sync(vec![], "text/plain").await.unwrap()).await, (415, "unsupported_content_type".into()));
         let huge = vec![0u8; 128 * 1024];
-        assert_eq!(code(sync(huge, "application/cbor").await.unwrap()).await.0, 413);
+        assert_eq!(code(sync(huge, "application/cbor").await.unwrap()).await, (413, "body_too_large".into()));
+        let many_changes = automerge::sync::Message {
+            heads: vec![],
+            need: vec![],
+            have: vec![],
+            changes: vec![vec![0u8]; 10_001].into(),
+            flags: None,
+            version: automerge::sync::MessageVersion::V1,
+        };
+        let request = schemas::SyncRequest {
+            protocol: schemas::SYNC_PROTOCOL_VERSION,
+            since: None,
+            documents: vec![schemas::DocumentSyncMessage {
+                record_id: sync_core::document::new_record_id(server::now_ms() as u64, [2; 10]),
+                message: many_changes.encode(),
+            }],
+        };
+        assert_eq!(
+            code(sync(schemas::wire::to_cbor(&request), "application/cbor").await.unwrap()).await,
+            (422, "too_many_changes".into())
+        );
         let wrong_protocol =
             schemas::wire::to_cbor(&schemas::SyncRequest { protocol: 99, since: None, documents: vec![] });
         assert_eq!(

@@ -69,6 +69,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A raw body whose failures (too large, unreadable) are [`ApiError`]s with a stable code.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::body::Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(ApiBytes(bytes)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::TooLarge { limit: 0 })
+            }
+            Err(rejection) => Err(ApiError::bad_request("unreadable_body", rejection.body_text())),
+        }
+    }
+}
+
 fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
     use axum::extract::rejection::JsonRejection;
     match rejection {

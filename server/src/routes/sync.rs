@@ -2,13 +2,13 @@
 //! (`application/cbor`) or JSON, answered in the same format once committed.
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use schemas::{SYNC_PROTOCOL_VERSION, SyncRequest};
 
+use super::ApiBytes;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::store::StoreError;
@@ -25,7 +25,13 @@ enum Format {
     Json,
 }
 
-async fn sync(State(state): State<AppState>, caller: Caller, headers: HeaderMap, body: Bytes) -> ApiResult<Response> {
+async fn sync(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: ApiBytes,
+) -> ApiResult<Response> {
+    let body = body.0;
     let device_id = caller.device()?.to_string();
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = match content_type.split(';').next().unwrap_or("").trim() {
@@ -58,6 +64,20 @@ async fn sync(State(state): State<AppState>, caller: Caller, headers: HeaderMap,
             message: format!("at most {} records per sync request", state.config.max_documents_per_sync),
             details: Some(serde_json::json!({ "limit": state.config.max_documents_per_sync })),
         });
+    }
+    let limit = state.config.max_changes_per_document;
+    for document in &request.documents {
+        // Counted without decoding the changes: every storage chunk of the message is one change
+        // or one document.
+        if let Ok(message) = automerge::sync::Message::decode(&document.message)
+            && message.changes.len() > limit
+        {
+            return Err(ApiError::Unprocessable {
+                code: "too_many_changes",
+                message: format!("at most {limit} changes per record in one sync message"),
+                details: Some(serde_json::json!({ "limit": limit, "record_id": document.record_id })),
+            });
+        }
     }
     Metrics::add(&state.metrics.sync_requests, 1);
 
