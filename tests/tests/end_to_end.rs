@@ -755,3 +755,232 @@ mod bad_input {
         assert_eq!(server.snapshot(), before, "nothing was stored by any of these");
     }
 }
+
+mod roles {
+    use super::harness::{TestServer, enroll};
+
+    const PASSWORD: &str = "correct horse battery";
+
+    /// Every protected endpoint, with a body, and the roles allowed (empty: any signed-in officer).
+    fn endpoints() -> Vec<(&'static str, &'static str, serde_json::Value, &'static [&'static str])> {
+        let none = serde_json::Value::Null;
+        vec![
+            ("GET", "/v1/admin/officers", none.clone(), &["admin", "supervisor"]),
+            ("POST", "/v1/admin/officers", serde_json::json!({"officer_id": "N1", "name": "新人"}), &["admin"]),
+            ("POST", "/v1/admin/roles", serde_json::json!({"officer_id": "OFF", "role": "reviewer"}), &["admin"]),
+            ("DELETE", "/v1/admin/roles", serde_json::json!({"officer_id": "OFF", "role": "reviewer"}), &["admin"]),
+            ("GET", "/v1/admin/certificates", none.clone(), &["admin", "supervisor", "reviewer"]),
+            (
+                "POST",
+                "/v1/admin/certificates",
+                serde_json::json!({"number": "GX-N", "officer_id": "OFF", "issuing_authority": "厅", "valid_from_ms": 0,
+                    "valid_until_ms": 4_000_000_000_000i64, "status_history": []}),
+                &["admin"],
+            ),
+            (
+                "POST",
+                "/v1/admin/certificates/GX-OFF/renew",
+                serde_json::json!({"valid_until_ms": 4_000_000_000_000i64}),
+                &["admin"],
+            ),
+            ("POST", "/v1/admin/certificates/GX-OFF/status", serde_json::json!({"status": "active"}), &["admin"]),
+            (
+                "POST",
+                "/v1/admin/recusals",
+                serde_json::json!({"officer_id": "OFF", "entity_id": "E00002", "ground": "x"}),
+                &["admin", "supervisor"],
+            ),
+            ("GET", "/v1/devices", none.clone(), &["admin"]),
+            ("POST", "/v1/devices/D-none/revoke", none.clone(), &["admin"]),
+            (
+                "POST",
+                "/v1/tasks",
+                serde_json::json!({"entity_id": "E00001", "matter": "M01", "team": ["OFF", "SUP"],
+                "window_start_ms": 0, "window_end_ms": 4_000_000_000_000i64}),
+                &["supervisor"],
+            ),
+            ("GET", "/v1/tasks", none.clone(), &[]),
+            ("GET", "/v1/records", none.clone(), &[]),
+            ("GET", "/v1/quarantine", none.clone(), &["reviewer", "supervisor"]),
+            ("POST", "/v1/devices/challenge", none.clone(), &[]),
+        ]
+    }
+
+    #[tokio::test]
+    async fn every_endpoint_admits_its_roles_and_refuses_the_others() {
+        let server = TestServer::start().await;
+        server.entities(3);
+        let accounts = [("OFF", "officer"), ("SUP", "supervisor"), ("REV", "reviewer"), ("ADM", "admin")];
+        for (id, role) in accounts {
+            server.account(id, PASSWORD, &[role]);
+            server.certificate(id);
+        }
+        let mut tokens = Vec::new();
+        for (id, role) in accounts {
+            tokens.push((role, Some(server.token(id, PASSWORD).await)));
+        }
+        tokens.push(("anonymous", None));
+        for (method, path, body, allowed) in endpoints() {
+            for (role, token) in &tokens {
+                let mut request = server.client.request(method.parse().unwrap(), server.url(path));
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                if !body.is_null() {
+                    request = request.json(&body);
+                }
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let code = response.json::<serde_json::Value>().await.unwrap_or_default()["code"].clone();
+                let admitted = token.is_some() && (allowed.is_empty() || allowed.contains(role));
+                if admitted {
+                    assert!(status != 401 && status != 403, "{method} {path} as {role}: {status} {code}");
+                } else if token.is_none() {
+                    assert_eq!((status, code.as_str().unwrap()), (401, "missing_token"), "{method} {path} anonymous");
+                } else {
+                    assert_eq!((status, code.as_str().unwrap()), (403, "role_required"), "{method} {path} as {role}");
+                }
+            }
+        }
+        // Sync takes a device token only.
+        let officer = server.token("OFF", PASSWORD).await;
+        let response = server
+            .client
+            .post(server.url("/v1/sync"))
+            .bearer_auth(officer)
+            .header("content-type", "application/json")
+            .body(r#"{"protocol":1,"since":null,"documents":[]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403);
+        let phone = enroll(&server, "OFF", PASSWORD).await;
+        let response = server
+            .client
+            .post(server.url("/v1/sync"))
+            .bearer_auth(&phone.token)
+            .header("content-type", "application/json")
+            .body(r#"{"protocol":1,"since":null,"documents":[]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
+
+mod durability {
+    use server::store::Store;
+    use sync_core::document::{Edit, RecordDocument, new_record_id};
+
+    use super::harness::{TestServer, enroll};
+
+    const PASSWORD: &str = "correct horse battery";
+
+    async fn city(officers: usize) -> TestServer {
+        // Every device logs in from one address here.
+        let server = TestServer::start_with(|c| c.auth_attempts_per_minute = 1000).await;
+        server.entities(3);
+        server.account("SUP", PASSWORD, &["supervisor"]);
+        for n in 0..officers {
+            let id = format!("O{n}");
+            server.account(&id, PASSWORD, &["officer"]);
+            server.certificate(&id);
+        }
+        let supervisor = server.token("SUP", PASSWORD).await;
+        for n in (0..officers).step_by(2) {
+            let team = [format!("O{n}"), format!("O{}", n + 1)];
+            let response = server.task(&supervisor, &format!("T{n}"), &[&team[0], &team[1]]).await;
+            assert_eq!(response.status(), 200);
+        }
+        server
+    }
+
+    #[tokio::test]
+    async fn a_repeated_sync_request_changes_nothing() {
+        let server = city(2).await;
+        let mut phone = enroll(&server, "O0", PASSWORD).await;
+        let id = new_record_id(server::now_ms() as u64, [1; 10]);
+        let mut record = RecordDocument::create(&id, phone.actor.clone(), "T0", server::now_ms()).unwrap();
+        record.apply(Edit::AppendObservations("现场".into()), server::now_ms()).unwrap();
+        phone.records.insert(record);
+        phone.session.record_changed(&id);
+        phone.session.begin();
+        let mut sent = Vec::new();
+        while let Some(request) = phone.session.poll(&mut phone.records) {
+            let body = schemas::wire::to_cbor(&request);
+            sent.push(body.clone());
+            let response = server
+                .client
+                .post(server.url("/v1/sync"))
+                .bearer_auth(&phone.token)
+                .header("content-type", "application/cbor")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let response = schemas::wire::from_cbor(&response.bytes().await.unwrap()).unwrap();
+            phone.session.handle(response, &mut phone.records).unwrap();
+        }
+        let stored = server.store.record(&id).unwrap().expect("stored");
+        let before = server.snapshot();
+        for body in sent.iter().chain(sent.iter().rev()) {
+            let response = server
+                .client
+                .post(server.url("/v1/sync"))
+                .bearer_auth(&phone.token)
+                .header("content-type", "application/cbor")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        let after = server.store.record(&id).unwrap().unwrap();
+        assert_eq!((after.seq, &after.document), (stored.seq, &stored.document), "the record is untouched");
+        let records_only = |rows: Vec<String>| -> Vec<String> {
+            rows.into_iter().filter(|r| r.starts_with("records:") || r.starts_with("counters:")).collect()
+        };
+        assert_eq!(records_only(server.snapshot()), records_only(before));
+    }
+
+    #[tokio::test]
+    async fn many_devices_sync_at_once_and_every_record_is_kept() {
+        let server = std::sync::Arc::new(city(16).await);
+        let mut tasks = Vec::new();
+        for n in 0..16u8 {
+            let server = server.clone();
+            tasks.push(tokio::spawn(async move {
+                let officer = format!("O{n}");
+                let mut phone = enroll(&server, &officer, PASSWORD).await;
+                let task = format!("T{}", n - n % 2);
+                let mut ids = Vec::new();
+                for r in 0..5u8 {
+                    let id = new_record_id(server::now_ms() as u64, [n, r, 0, 0, 0, 0, 0, 0, 0, 1]);
+                    let mut record = RecordDocument::create(&id, phone.actor.clone(), &task, server::now_ms()).unwrap();
+                    record.apply(Edit::AppendObservations(format!("{officer} 记录 {r}")), server::now_ms()).unwrap();
+                    phone.records.insert(record);
+                    phone.session.record_changed(&id);
+                    ids.push(id);
+                }
+                assert!(phone.sync(&server).await.is_empty());
+                ids
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        // A backup taken while the server serves is a consistent database.
+        let backup = server.dir.path().join("backup.sqlite3");
+        server.store.backup(&backup).unwrap();
+        let copy = server::store::sqlite::SqliteStore::open(&backup).unwrap();
+        assert!(copy.integrity_check().unwrap().is_empty());
+        for id in &all {
+            let stored = server.store.record(id).unwrap().expect("every record is stored");
+            let doc = automerge::Automerge::load(&stored.document).unwrap();
+            assert!(sync_core::document::read_record(id, &doc).unwrap().observations.contains("记录"));
+            assert!(copy.record(id).unwrap().is_some(), "and in the backup");
+        }
+        assert_eq!(all.len(), 80);
+    }
+}

@@ -171,3 +171,55 @@ pub fn migrate(conn: &mut Connection) -> Result<usize, MigrationError> {
     }
     Ok(MIGRATIONS.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut statement = conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").unwrap();
+        statement.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn an_empty_database_reaches_the_latest_version_and_a_second_run_changes_nothing() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
+        assert_eq!(version(&conn).unwrap(), MIGRATIONS.len());
+        let made = tables(&conn);
+        for table in ["accounts", "certificates", "devices", "records", "quarantine", "sync_states"] {
+            assert!(made.iter().any(|t| t == table), "{table} in {made:?}");
+        }
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
+        assert_eq!(tables(&conn), made);
+    }
+
+    #[test]
+    fn each_version_migrates_to_the_next_keeping_its_rows() {
+        for from in 0..MIGRATIONS.len() {
+            let mut conn = Connection::open_in_memory().unwrap();
+            for (index, sql) in MIGRATIONS.iter().enumerate().take(from) {
+                conn.execute_batch(sql).unwrap();
+                conn.pragma_update(None, "user_version", (index + 1) as i64).unwrap();
+            }
+            if from >= 1 {
+                conn.execute("INSERT INTO accounts (officer_id, name, created_at_ms) VALUES ('O1', '杨超', 0)", [])
+                    .unwrap();
+            }
+            migrate(&mut conn).unwrap();
+            assert_eq!(version(&conn).unwrap(), MIGRATIONS.len(), "from version {from}");
+            if from >= 1 {
+                let name: String =
+                    conn.query_row("SELECT name FROM accounts WHERE officer_id = 'O1'", [], |r| r.get(0)).unwrap();
+                assert_eq!(name, "杨超", "rows survive migrating from version {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_database_from_a_newer_server_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", (MIGRATIONS.len() + 1) as i64).unwrap();
+        assert!(matches!(migrate(&mut conn), Err(MigrationError::TooNew { .. })));
+    }
+}
