@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod error;
 pub mod identity;
+pub mod openapi;
 pub mod routes;
 pub mod store;
 pub mod sync;

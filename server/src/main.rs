@@ -31,6 +31,9 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Login and refresh attempts allowed per account, and per client address, per minute.
+        #[arg(long, env = "FIELDSYNC_AUTH_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+        auth_attempts_per_minute: u32,
     },
     /// Create the database, the server's signing key and the first administrator.
     Init {
@@ -163,7 +166,7 @@ async fn main() -> anyhow::Result<()> {
     let now = now_ms();
     let by = "cli";
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, auth_attempts_per_minute } => {
             if store.signing_keys()?.is_empty() {
                 store.add_signing_key(admin::new_signing_key(now))?;
             }
@@ -171,8 +174,11 @@ async fn main() -> anyhow::Result<()> {
                 tracing::warn!("no administrator yet: run `fieldsync-server init` to create one");
             }
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-            let state = server::AppState::new(Config::new(cli.data.clone()), store.clone());
-            server::run(listener, state, shutdown_signal()).await?;
+            let mut config = Config::new(cli.data.clone());
+            config.auth_attempts_per_minute = auth_attempts_per_minute;
+            let state = server::AppState::new(config, store.clone());
+            let shutdown = shutdown_signal()?;
+            server::run(listener, state, shutdown).await?;
             store.close();
             tracing::info!("stopped");
         }
@@ -282,25 +288,27 @@ fn certificate(store: &dyn Store, command: CertificateCommand, by: &str, now: i6
     Ok(())
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed before this returns, so that a
+/// signal arriving as soon as the server says it listens is never missed.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+            tracing::info!("shutting down: finishing requests in flight");
+        })
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+    }
 }

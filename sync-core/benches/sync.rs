@@ -12,8 +12,9 @@ use automerge::sync::{State, SyncDoc};
 use automerge::{ActorId, Automerge};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use schemas::wire::{from_cbor, to_cbor};
-use schemas::{ChecklistResult, EntityRef, OfficerPresent, SyncResponse};
-use sync_core::document::{Edit, RecordDocument, new_record_id};
+use schemas::{EntityRef, SyncResponse};
+use sync_core::document::{RecordDocument, new_record_id};
+use sync_core::sample;
 use sync_core::session::{
     AcceptAll, ChangeFeed, ChangeGate, DeviceRecords, DeviceSession, ServerSession, SessionConfig,
 };
@@ -27,66 +28,30 @@ fn shared(path: &str) -> String {
         .expect("../shared/data beside the project")
 }
 
-/// One record as an officer makes it on site: entity from the registry, two officers present,
-/// 20 checklist items, a paragraph of observations typed in five goes, five photos. One change
-/// per edit, as a phone makes them.
+/// One record as an officer makes it on site (see `sync_core::sample`).
 fn realistic_record(n: usize, entity: &[&str], checklist: &[String]) -> RecordDocument {
     let record_id = new_record_id(T0 as u64 + n as u64, (n as u128).to_be_bytes()[6..].try_into().unwrap());
-    let mut record = RecordDocument::create(&record_id, ActorId::from(DEVICE_ACTOR), "T0001", T0).unwrap();
-    let mut at = T0;
-    let mut edit = |record: &mut RecordDocument, edit: Edit| {
-        at += 7_000;
-        record.apply(edit, at).unwrap();
-    };
-    edit(&mut record, Edit::SetStartedAt(T0));
-    edit(
-        &mut record,
-        Edit::SetEntity(EntityRef {
+    sample::inspection_record(&sample::SampleInspection {
+        record_id: &record_id,
+        task_id: "T0001",
+        actor: ActorId::from(DEVICE_ACTOR),
+        started_at_ms: T0,
+        entity: EntityRef {
             entity_id: Some(entity[0].into()),
             name: Some(entity[1].into()),
             credit_code: Some(entity[2].into()),
             legal_representative: Some(entity[7].into()),
             discharge_permit: (!entity[11].is_empty()).then(|| entity[11].into()),
             tier: Some(entity[6].into()),
-        }),
-    );
-    edit(&mut record, Edit::SetAddress(entity[8].into()));
-    edit(
-        &mut record,
-        Edit::SetLocation { latitude: entity[9].parse().unwrap(), longitude: entity[10].parse().unwrap() },
-    );
-    for (officer, certificate) in [("O0001", "GX20214502090001"), ("O0002", "GX20224502000002")] {
-        edit(
-            &mut record,
-            Edit::AddOfficerPresent(OfficerPresent {
-                officer_id: officer.into(),
-                name: officer.into(),
-                certificate_number: certificate.into(),
-                certificate_shown: true,
-            }),
-        );
-    }
-    for (index, code) in checklist.iter().enumerate() {
-        let result = if index % 7 == 3 { ChecklistResult::NonCompliant } else { ChecklistResult::Compliant };
-        let note = (result == ChecklistResult::NonCompliant).then(|| "现场发现问题，已拍照取证。".to_string());
-        edit(&mut record, Edit::SetChecklistItem { code: code.clone(), result, note });
-    }
-    for sentence in [
-        "执法人员出示执法证件，告知检查事由。",
-        "现场检查时企业正常生产，废水处理设施运行。",
-        "总排口水质清澈，未见异常排放。",
-        "危险废物贮存间标识齐全，台账记录至上月。",
-        "企业负责人陪同检查并对检查情况无异议。",
-    ] {
-        edit(&mut record, Edit::AppendObservations(sentence.into()));
-    }
-    for photo in 0..5u8 {
-        let sha: String = format!("{:02x}{:02x}", n % 251, photo).repeat(16);
-        edit(&mut record, Edit::AddPhoto { sha256: sha, caption: format!("现场照片{photo}") });
-    }
-    edit(&mut record, Edit::SetConclusion("未发现环境违法行为。".into()));
-    edit(&mut record, Edit::SetEndedAt(T0 + 3_600_000));
-    record
+        },
+        address: entity[8],
+        latitude: entity[9].parse().unwrap(),
+        longitude: entity[10].parse().unwrap(),
+        officers: [("O0001", "杨超", "GX20214502090001"), ("O0002", "周燕霞", "GX20224502000002")],
+        checklist,
+        photo_seed: n as u32,
+    })
+    .unwrap()
 }
 
 fn records(count: usize) -> DeviceRecords {

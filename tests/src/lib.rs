@@ -1,2 +1,275 @@
-//! End-to-end tests of fieldsync live in `tests/end_to_end.rs`: one binary that starts the real
-//! server on port 0 and talks to it over real HTTP.
+//! The end-to-end harness of fieldsync, shared by the `end_to_end` test binary and the `load`
+//! benchmark: a real server on a real port, seeded like a bureau, and phones that enroll with
+//! real Ed25519 keys and sync over CBOR with `sync-core`'s session.
+
+pub mod harness {
+
+    use std::sync::Arc;
+
+    use automerge::ActorId;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use ed25519_dalek::{Signer, SigningKey};
+    use schemas::{Certificate, SyncResponse};
+    use server::store::sqlite::SqliteStore;
+    use server::store::{Account, Store};
+    use sync_core::session::{DeviceRecords, DeviceSession, SessionConfig};
+
+    pub const DAY: i64 = 86_400_000;
+
+    /// A server on a real port with a temporary data folder.
+    pub struct TestServer {
+        pub base: String,
+        pub store: Arc<SqliteStore>,
+        pub client: reqwest::Client,
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+        pub dir: tempfile::TempDir,
+    }
+
+    impl TestServer {
+        pub async fn start() -> Self {
+            Self::start_with(|_| {}).await
+        }
+
+        pub async fn start_with(configure: impl FnOnce(&mut server::Config)) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = server::Config::new(dir.path().to_path_buf());
+            configure(&mut config);
+            let store = SqliteStore::open(&config.database_path()).unwrap();
+            store.add_signing_key(server::admin::new_signing_key(server::now_ms())).unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let state = server::AppState::new(config, store.clone() as Arc<dyn Store>);
+            let serving = tokio::spawn(server::run(listener, state, async {
+                let _ = stopped.await;
+            }));
+            Self { base, store, client: reqwest::Client::new(), stop: Some(stop), serving: Some(serving), dir }
+        }
+
+        /// A server started elsewhere (the real binary, by a load run) on the database in `dir`.
+        pub fn external(base: String, store: Arc<SqliteStore>, dir: tempfile::TempDir) -> Self {
+            Self { base, store, client: reqwest::Client::new(), stop: None, serving: None, dir }
+        }
+
+        pub async fn stop(mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(serving) = self.serving.take() {
+                serving.await.unwrap().unwrap();
+            }
+        }
+
+        pub fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+
+        /// Adds an account directly in the store, as `fieldsync-server officer add` does.
+        pub fn account(&self, officer_id: &str, password: &str, roles: &[&str]) {
+            self.store
+                .create_account(
+                    Account {
+                        officer_id: officer_id.into(),
+                        name: officer_id.into(),
+                        unit: "支队".into(),
+                        password_hash: Some(server::identity::hash_password(password)),
+                        must_change_password: false,
+                        roles: roles.iter().map(|r| r.to_string()).collect(),
+                    },
+                    server::now_ms(),
+                )
+                .unwrap();
+        }
+
+        /// Issues a certificate valid for a year around now.
+        pub fn certificate(&self, officer_id: &str) -> Certificate {
+            let now = server::now_ms();
+            let certificate = Certificate {
+                number: format!("GX-{officer_id}"),
+                officer_id: officer_id.into(),
+                issuing_authority: "广西壮族自治区人民政府".into(),
+                valid_from_ms: now - 365 * DAY,
+                valid_until_ms: now + 365 * DAY,
+                status_history: vec![],
+            };
+            self.store.issue_certificate(&certificate, "test", now).unwrap();
+            certificate
+        }
+
+        /// Imports the first `n` entities of the synthetic city.
+        pub fn entities(&self, n: usize) {
+            let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv"))
+                .expect("../shared/data beside the project");
+            let text: String = csv.lines().take(n + 1).collect::<Vec<_>>().join("\n");
+            let entities = server::admin::parse_entities_csv(&text).unwrap();
+            self.store.import_entities(&entities, server::now_ms()).unwrap();
+        }
+
+        pub async fn login(&self, officer_id: &str, password: &str, device_id: Option<&str>) -> reqwest::Response {
+            self.client
+                .post(self.url("/v1/auth/login"))
+                .json(&serde_json::json!({ "officer_id": officer_id, "password": password, "device_id": device_id }))
+                .send()
+                .await
+                .unwrap()
+        }
+
+        pub async fn token(&self, officer_id: &str, password: &str) -> String {
+            let response = self.login(officer_id, password, None).await;
+            assert_eq!(response.status(), 200, "login of {officer_id}");
+            let body: serde_json::Value = response.json().await.unwrap();
+            body["access_token"].as_str().unwrap().to_string()
+        }
+
+        pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+            self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+        }
+
+        pub async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+            self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+        }
+
+        /// A task for `team` on entity E00001 over the next day.
+        pub async fn task(&self, supervisor_token: &str, task_id: &str, team: &[&str]) -> reqwest::Response {
+            let now = server::now_ms();
+            self.post(
+                "/v1/tasks",
+                supervisor_token,
+                serde_json::json!({
+                    "task_id": task_id, "entity_id": "E00001", "matter": "M01 排污许可证执行情况检查",
+                    "team": team, "window_start_ms": now - DAY, "window_end_ms": now + DAY,
+                }),
+            )
+            .await
+        }
+
+        /// Every row of every table that a request could change, read through a separate
+        /// connection: for checking that a refused request changed nothing.
+        pub fn snapshot(&self) -> Vec<String> {
+            let tables = [
+                "accounts",
+                "roles",
+                "certificates",
+                "certificate_status",
+                "devices",
+                "challenges",
+                "entities",
+                "recusals",
+                "tasks",
+                "task_team",
+                "records",
+                "sync_states",
+                "quarantine",
+                "counters",
+            ];
+            let conn = rusqlite::Connection::open_with_flags(
+                self.dir.path().join("fieldsync.sqlite3"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            let mut rows = Vec::new();
+            for table in tables {
+                let mut statement = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1")).unwrap();
+                let columns = statement.column_count();
+                let mut query = statement.query([]).unwrap();
+                while let Some(row) = query.next().unwrap() {
+                    let values: Vec<String> = (0..columns).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
+                    rows.push(format!("{table}: {}", values.join(" | ")));
+                }
+            }
+            rows
+        }
+    }
+
+    /// What one sync moved.
+    #[derive(Clone, Debug, Default)]
+    pub struct SyncStats {
+        pub requests: usize,
+        pub bytes_up: usize,
+        pub bytes_down: usize,
+        pub rejections: Vec<schemas::ChangeRejection>,
+    }
+
+    /// An enrolled phone: its key, its actor, its records and its session.
+    pub struct Phone {
+        pub device_id: String,
+        pub token: String,
+        pub key: SigningKey,
+        pub actor: ActorId,
+        pub records: DeviceRecords,
+        pub session: DeviceSession,
+    }
+
+    /// Enrolls a new phone for an officer (password login, challenge, signature).
+    pub async fn enroll(server: &TestServer, officer_id: &str, password: &str) -> Phone {
+        let token = server.token(officer_id, password).await;
+        let challenge: serde_json::Value =
+            server.post("/v1/devices/challenge", &token, serde_json::json!({})).await.json().await.unwrap();
+        let challenge = STANDARD.decode(challenge["challenge"].as_str().unwrap()).unwrap();
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let actor_bytes: [u8; 16] = rand::random();
+        let public = key.verifying_key().to_bytes();
+        let signature = key.sign(&server::routes::devices::enrollment_message(&challenge, &public, &actor_bytes));
+        let response = server
+            .post(
+                "/v1/devices",
+                &token,
+                serde_json::json!({
+                    "challenge": STANDARD.encode(&challenge),
+                    "public_key": STANDARD.encode(public),
+                    "actor_id": hex::encode(actor_bytes),
+                    "signature": STANDARD.encode(signature.to_bytes()),
+                }),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "enrollment");
+        let enrolled: serde_json::Value = response.json().await.unwrap();
+        let actor = ActorId::from(actor_bytes);
+        Phone {
+            device_id: enrolled["device_id"].as_str().unwrap().into(),
+            token: enrolled["tokens"]["access_token"].as_str().unwrap().into(),
+            key,
+            records: DeviceRecords::new(actor.clone()),
+            actor,
+            session: DeviceSession::new(SessionConfig::default()),
+        }
+    }
+
+    impl Phone {
+        /// Syncs until quiet over `POST /v1/sync` in CBOR; returns every rejection.
+        pub async fn sync(&mut self, server: &TestServer) -> Vec<schemas::ChangeRejection> {
+            self.sync_counted(server).await.rejections
+        }
+
+        /// [`Phone::sync`], counting requests and bytes.
+        pub async fn sync_counted(&mut self, server: &TestServer) -> SyncStats {
+            let mut stats = SyncStats::default();
+            self.session.begin();
+            while let Some(request) = self.session.poll(&mut self.records) {
+                stats.requests += 1;
+                assert!(stats.requests < 30, "a sync ends");
+                let body = schemas::wire::to_cbor(&request);
+                stats.bytes_up += body.len();
+                let response = server
+                    .client
+                    .post(server.url("/v1/sync"))
+                    .bearer_auth(&self.token)
+                    .header("content-type", "application/cbor")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+                let bytes = response.bytes().await.unwrap();
+                stats.bytes_down += bytes.len();
+                let response: SyncResponse = schemas::wire::from_cbor(&bytes).unwrap();
+                let report = self.session.handle(response, &mut self.records).unwrap();
+                assert!(report.errors.is_empty(), "{:?}", report.errors);
+                stats.rejections.extend(report.rejections);
+            }
+            stats
+        }
+    }
+}

@@ -6,11 +6,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, Status};
 use crate::admin::{self, ROLES};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{self, Caller};
+use crate::openapi::{self, CertificateSchema, CertificateStatusSchema, ErrorBodySchema};
 use crate::store::Account;
 use crate::{AppState, now_ms};
 
@@ -25,17 +27,18 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/recusals", post(add_recusal))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewOfficer {
     pub officer_id: String,
     pub name: String,
     #[serde(default)]
     pub unit: String,
+    /// Some of `officer`, `supervisor`, `reviewer`, `admin`; `officer` when empty.
     #[serde(default)]
     pub roles: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct CreatedOfficer {
     pub officer_id: String,
     /// Shown once; the officer must change it at first login.
@@ -49,6 +52,35 @@ fn check_roles(roles: &[String]) -> ApiResult<()> {
     }
 }
 
+/// Creates an officer's account with a one-time password.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/officers",
+    tag = "admin",
+    request_body = NewOfficer,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account, with its one-time password.", body = CreatedOfficer),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (status = 409, description = "`already_exists`: an account with this officer id exists.", body = ErrorBodySchema),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "NewOfficer",
+                "`invalid_officer`: the officer id or the name is not acceptable. \
+                 `unknown_role`: a role is not one of `officer`, `supervisor`, `reviewer`, `admin`.",
+            ),
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn create_officer(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,7 +115,7 @@ async fn create_officer(
     Ok(Json(CreatedOfficer { officer_id: request.officer_id, one_time_password: password }))
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct OfficerView {
     pub officer_id: String,
     pub name: String,
@@ -91,6 +123,23 @@ pub struct OfficerView {
     pub roles: Vec<String>,
 }
 
+/// Every account: for admins and supervisors.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/officers",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every account.", body = Vec<OfficerView>),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 403,
+            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
 async fn list_officers(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<OfficerView>>> {
     caller.require(&["admin", "supervisor"])?;
     let accounts = state.blocking(|store| store.accounts()).await?;
@@ -102,17 +151,46 @@ async fn list_officers(State(state): State<AppState>, caller: Caller) -> ApiResu
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RoleChange {
     pub officer_id: String,
+    /// One of `officer`, `supervisor`, `reviewer`, `admin`.
     pub role: String,
 }
 
+/// Grants a role; granting a role held already is not an error.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/roles",
+    tag = "admin",
+    request_body = RoleChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"status\": \"granted\"}`.", body = Status),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (status = 404, description = "`not_found`: no such officer.", body = ErrorBodySchema),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "RoleChange",
+                "`unknown_role`: the role is not one of `officer`, `supervisor`, `reviewer`, `admin`.",
+            ),
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn grant_role(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(request): ApiJson<RoleChange>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Status>> {
     caller.require(&["admin"])?;
     check_roles(std::slice::from_ref(&request.role))?;
     let officer = request.officer_id.clone();
@@ -120,19 +198,73 @@ async fn grant_role(
         return Err(ApiError::NotFound { what: "officer" });
     }
     state.blocking(move |store| store.grant_role(&request.officer_id, &request.role)).await?;
-    Ok(Json(serde_json::json!({ "status": "granted" })))
+    Ok(Json(Status { status: "granted" }))
 }
 
+/// Revokes a role; revoking a role not held, or of an unknown officer, is not an error.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/roles",
+    tag = "admin",
+    request_body = RoleChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"status\": \"revoked\"}`.", body = Status),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (status = 422, description = openapi::invalid_body_422("RoleChange", ""), body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn revoke_role(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(request): ApiJson<RoleChange>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Status>> {
     caller.require(&["admin"])?;
     state.blocking(move |store| store.revoke_role(&request.officer_id, &request.role)).await?;
-    Ok(Json(serde_json::json!({ "status": "revoked" })))
+    Ok(Json(Status { status: "revoked" }))
 }
 
+/// Records an enforcement certificate issued to an officer.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/certificates",
+    tag = "admin",
+    request_body = CertificateSchema,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The certificate as recorded.", body = CertificateSchema),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (status = 404, description = "`not_found`: no such officer.", body = ErrorBodySchema),
+        (
+            status = 409,
+            description = "`already_exists`: a certificate with this number exists.",
+            body = ErrorBodySchema,
+        ),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "Certificate",
+                "`invalid_certificate`: the number is not an acceptable identifier, or \
+                 `valid_until_ms` is not after `valid_from_ms`.",
+            ),
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn issue_certificate(
     State(state): State<AppState>,
     caller: Caller,
@@ -154,16 +286,56 @@ async fn issue_certificate(
     Ok(Json(certificate))
 }
 
+/// Every certificate: for admins, supervisors and reviewers.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/certificates",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every certificate with its status history.", body = Vec<CertificateSchema>),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 403,
+            description = "`role_required`: the caller is not an `admin`, a `supervisor` or a `reviewer`.",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
 async fn list_certificates(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Certificate>>> {
     caller.require(&["admin", "supervisor", "reviewer"])?;
     Ok(Json(state.blocking(|store| store.certificates(None)).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct Renewal {
+    /// The new first instant after validity, Unix milliseconds.
     pub valid_until_ms: i64,
 }
 
+/// Moves a certificate's end of validity.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/certificates/{number}/renew",
+    tag = "admin",
+    params(("number" = String, Path, description = "The certificate number.")),
+    request_body = Renewal,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The certificate as it now is.", body = CertificateSchema),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (status = 404, description = "`not_found`: no such certificate.", body = ErrorBodySchema),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (status = 422, description = openapi::invalid_body_422("Renewal", ""), body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn renew_certificate(
     State(state): State<AppState>,
     caller: Caller,
@@ -177,8 +349,9 @@ async fn renew_certificate(
     certificate.map(Json).ok_or(ApiError::NotFound { what: "certificate" })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct StatusChange {
+    #[schema(value_type = CertificateStatusSchema)]
     pub status: CertificateStatus,
     /// When it takes effect; now when absent. Work timestamped after it is judged by it.
     #[serde(default)]
@@ -187,6 +360,28 @@ pub struct StatusChange {
     pub reason: Option<String>,
 }
 
+/// Records a change of a certificate's status (suspension, revocation, surrender, reinstatement).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/certificates/{number}/status",
+    tag = "admin",
+    params(("number" = String, Path, description = "The certificate number.")),
+    request_body = StatusChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The certificate with its new status history.", body = CertificateSchema),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (status = 404, description = "`not_found`: no such certificate.", body = ErrorBodySchema),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (status = 422, description = openapi::invalid_body_422("StatusChange", ""), body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn change_certificate_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -210,12 +405,59 @@ fn not_found(error: ApiError) -> ApiError {
     }
 }
 
+/// The answer of an entity import.
+#[derive(Serialize, Debug, ToSchema)]
+pub struct Imported {
+    /// Entities added or updated.
+    pub imported: usize,
+}
+
 /// Imports the entity registry from a CSV body (`text/csv`); any bad line refuses the whole file.
-async fn import_entities(
-    State(state): State<AppState>,
-    caller: Caller,
-    body: String,
-) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    post,
+    path = "/v1/admin/entities",
+    tag = "admin",
+    request_body(
+        content = String,
+        content_type = "text/csv",
+        description = "A header line naming at least the columns `id`, `name`, `credit_code`, `tier`, \
+            `address`, `latitude` and `longitude` (in any order, other columns ignored), then one entity \
+            per line. An entity already imported is updated. The content type is not checked.",
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every line was imported.", body = Imported),
+        (
+            status = 400,
+            description = "The body is not UTF-8 or could not be read: axum's plain-text answer, not an error body.",
+            body = String,
+            content_type = "text/plain",
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (
+            status = 409,
+            description = "`already_exists`: a credit code belongs to another entity already imported.",
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 413,
+            description = "The body is larger than the server accepts: axum's plain-text answer, not an error body.",
+            body = String,
+            content_type = "text/plain",
+        ),
+        (
+            status = 422,
+            description = "`invalid_csv`: some lines are bad and nothing was imported; `details.problems` \
+                lists every bad line as `{\"line\", \"problem\"}` (line 1 is the header).",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
+async fn import_entities(State(state): State<AppState>, caller: Caller, body: String) -> ApiResult<Json<Imported>> {
     caller.require(&["admin"])?;
     let entities = admin::parse_entities_csv(&body).map_err(|problems| ApiError::Unprocessable {
         code: "invalid_csv",
@@ -224,22 +466,49 @@ async fn import_entities(
     })?;
     let now = now_ms();
     let count = state.blocking(move |store| store.import_entities(&entities, now)).await?;
-    Ok(Json(serde_json::json!({ "imported": count })))
+    Ok(Json(Imported { imported: count }))
 }
 
-#[derive(Deserialize)]
+/// An officer to keep from inspecting an entity (P4), and why.
+// Named `RecusalRequest` in the OpenAPI description, where `Recusal` is the record's type.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = RecusalRequest)]
 pub struct Recusal {
     pub officer_id: String,
     pub entity_id: String,
     pub ground: String,
 }
 
+/// Records that an officer is recused from an entity; recording it again replaces the ground.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/recusals",
+    tag = "admin",
+    request_body = Recusal,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"status\": \"recorded\"}`.", body = Status),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 403,
+            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
+            body = ErrorBodySchema,
+        ),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (status = 422, description = openapi::invalid_body_422("RecusalRequest", ""), body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn add_recusal(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(request): ApiJson<Recusal>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Status>> {
     caller.require(&["admin", "supervisor"])?;
     state.blocking(move |store| store.add_recusal(&request.officer_id, &request.entity_id, &request.ground)).await?;
-    Ok(Json(serde_json::json!({ "status": "recorded" })))
+    Ok(Json(Status { status: "recorded" }))
 }

@@ -4,10 +4,12 @@ use axum::extract::{ConnectInfo, State};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::ApiJson;
+use super::{ApiJson, Status};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{self, Caller, Claims};
+use crate::openapi::{self, ErrorBodySchema};
 use crate::store::RefreshUse;
 use crate::{AppState, Metrics, now_ms};
 
@@ -19,7 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/password", post(change_password))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     pub officer_id: String,
     pub password: String,
@@ -29,12 +31,17 @@ pub struct LoginRequest {
 }
 
 /// A pair of tokens.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+#[derive(Serialize, Deserialize, Debug, Clone, ToSchema)]
 pub struct Tokens {
+    /// A JWT to send as `Authorization: Bearer`; bound to the device when one was named.
     pub access_token: String,
+    /// Presented once to `/v1/auth/refresh` for the next pair; a second use revokes its family.
     pub refresh_token: String,
+    /// Always `Bearer`.
     pub token_type: String,
+    /// Seconds the access token lives.
     pub expires_in: i64,
+    /// The password is a one-time password: change it with `/v1/auth/password`.
     pub must_change_password: bool,
 }
 
@@ -97,6 +104,41 @@ pub async fn issue_tokens(
     })
 }
 
+/// Logs an officer in, optionally on one of their enrolled devices.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "The new pair of tokens.", body = Tokens),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (
+            status = 401,
+            description = "`invalid_credentials`: unknown officer or wrong password. \
+                `device_revoked`: the named device has been revoked.",
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 403,
+            description = "`device_not_yours`: the named device is not enrolled to this officer.",
+            body = ErrorBodySchema,
+        ),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (status = 422, description = openapi::invalid_body_422("LoginRequest", ""), body = ErrorBodySchema),
+        (
+            status = 429,
+            description = "`rate_limited`: too many attempts for this account or from this address \
+                (`details.retry_after_s`).",
+            body = ErrorBodySchema,
+            headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
@@ -136,11 +178,45 @@ async fn login(
     Ok(Json(issue_tokens(&state, &account.officer_id, request.device_id, None, account.must_change_password).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+/// Trades a refresh token for a new pair; the presented token is used up.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "The next pair of tokens, in the same family.", body = Tokens),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (
+            status = 401,
+            description = "`invalid_token`: unknown refresh token. \
+                `refresh_token_reused`: the token was used before; its whole family is now revoked. \
+                `refresh_token_expired`: the refresh token has expired. \
+                `refresh_token_revoked`: the refresh token was revoked (logout, device revocation). \
+                `device_revoked`: the token's device has been revoked. \
+                `invalid_credentials`: the token's account no longer exists.",
+            body = ErrorBodySchema,
+        ),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (status = 422, description = openapi::invalid_body_422("RefreshRequest", ""), body = ErrorBodySchema),
+        (
+            status = 429,
+            description = "`rate_limited`: too many attempts with this token or from this address \
+                (`details.retry_after_s`).",
+            body = ErrorBodySchema,
+            headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn refresh(
     State(state): State<AppState>,
     ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
@@ -174,10 +250,24 @@ async fn refresh(
     }
 }
 
-async fn logout(
-    State(state): State<AppState>,
-    ApiJson(request): ApiJson<RefreshRequest>,
-) -> ApiResult<Json<serde_json::Value>> {
+/// Revokes the refresh token's whole family; an unknown token is not an error.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "`{\"status\": \"logged_out\"}`.", body = Status),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (status = 422, description = openapi::invalid_body_422("RefreshRequest", ""), body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
+async fn logout(State(state): State<AppState>, ApiJson(request): ApiJson<RefreshRequest>) -> ApiResult<Json<Status>> {
     let hash = identity::refresh_token_hash(&request.refresh_token);
     let now = now_ms();
     state
@@ -188,21 +278,52 @@ async fn logout(
             Ok(())
         })
         .await?;
-    Ok(Json(serde_json::json!({ "status": "logged_out" })))
+    Ok(Json(Status { status: "logged_out" }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PasswordChange {
     pub current_password: String,
+    /// At least 12 characters.
     pub new_password: String,
 }
 
 /// Changes the caller's own password; needed after a one-time password.
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password",
+    tag = "auth",
+    request_body = PasswordChange,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "`{\"status\": \"changed\"}`.", body = Status),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (
+            status = 401,
+            description = openapi::caller_401("`invalid_credentials`: the current password is wrong."),
+            body = ErrorBodySchema,
+        ),
+        (status = 404, description = "`not_found`: the caller's account no longer exists.", body = ErrorBodySchema),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "PasswordChange",
+                "`weak_password`: the new password has fewer than 12 characters.",
+            ),
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(request): ApiJson<PasswordChange>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Status>> {
     if request.new_password.chars().count() < 12 {
         return Err(ApiError::unprocessable("weak_password", "a password has at least 12 characters"));
     }
@@ -219,5 +340,5 @@ async fn change_password(
     .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "the current password is wrong"))?;
     let officer = caller.officer_id.clone();
     state.blocking(move |store| store.set_password(&officer, &new_hash, false)).await?;
-    Ok(Json(serde_json::json!({ "status": "changed" })))
+    Ok(Json(Status { status: "changed" }))
 }

@@ -8,11 +8,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::ApiJson;
 use super::auth::{Tokens, issue_tokens};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{self, Caller};
+use crate::openapi::{self, ErrorBodySchema};
 use crate::store::Device;
 use crate::{AppState, now_ms};
 
@@ -28,13 +30,29 @@ pub fn router() -> Router<AppState> {
         .route("/v1/devices/{device_id}/revoke", post(revoke))
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct Challenge {
     /// 32 random bytes, base64.
     pub challenge: String,
+    /// Unix milliseconds after which the challenge is refused.
     pub expires_at_ms: i64,
 }
 
+/// Issues a one-time challenge for the caller's next device to sign.
+#[utoipa::path(
+    post,
+    operation_id = "device_challenge",
+    path = "/v1/devices/challenge",
+    tag = "devices",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A challenge, valid for five minutes; any request body is ignored.", body = Challenge),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Challenge>> {
     let nonce = identity::random_bytes::<32>();
     let expires_at_ms = now_ms() + CHALLENGE_SECONDS * 1000;
@@ -44,8 +62,9 @@ async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<J
 }
 
 /// What a device sends to enroll.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct Enrollment {
+    /// The challenge from `/v1/devices/challenge`, base64.
     pub challenge: String,
     /// Ed25519 public key, 32 bytes, base64.
     pub public_key: String,
@@ -60,7 +79,7 @@ pub fn enrollment_message(challenge: &[u8], public_key: &[u8], actor_id: &[u8]) 
     [ENROLLMENT_DOMAIN, challenge, public_key, actor_id].concat()
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct Enrolled {
     pub device_id: String,
     pub tokens: Tokens,
@@ -75,6 +94,48 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
     })
 }
 
+/// Enrolls a device: binds its Ed25519 key and Automerge actor id to the caller, and issues
+/// tokens bound to it.
+#[utoipa::path(
+    post,
+    operation_id = "enroll_device",
+    path = "/v1/devices",
+    tag = "devices",
+    request_body = Enrollment,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new device's id and a pair of tokens bound to it.", body = Enrolled),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (
+            status = 401,
+            description = openapi::caller_401(
+                "`invalid_signature`: the signature does not verify over the enrollment message. \
+                 `invalid_challenge`: the challenge is unknown, used, expired or not the caller's. \
+                 `invalid_credentials`: the caller's account no longer exists.",
+            ),
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 409,
+            description = "`device_key_in_use`: this public key or actor id is already enrolled.",
+            body = ErrorBodySchema,
+        ),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "Enrollment",
+                "`invalid_enrollment`: a field has the wrong length or encoding (`details.field` names it), \
+                 or the public key is not a valid Ed25519 point.",
+            ),
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn enroll(
     State(state): State<AppState>,
     caller: Caller,
@@ -118,11 +179,13 @@ async fn enroll(
     Ok(Json(Enrolled { device_id: device.device_id, tokens }))
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct DeviceView {
     pub device_id: String,
     pub officer_id: String,
+    /// Ed25519 public key, base64.
     pub public_key: String,
+    /// Automerge actor id, hex.
     pub actor_id: String,
     pub enrolled_at_ms: i64,
     pub revoked_at_ms: Option<i64>,
@@ -141,22 +204,64 @@ impl From<Device> for DeviceView {
     }
 }
 
+/// Every enrolled device, revoked ones included: for admins.
+#[utoipa::path(
+    get,
+    operation_id = "list_devices",
+    path = "/v1/devices",
+    tag = "devices",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every device.", body = Vec<DeviceView>),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<DeviceView>>> {
     caller.require(&["admin"])?;
     let devices = state.blocking(|store| store.devices()).await?;
     Ok(Json(devices.into_iter().map(DeviceView::from).collect()))
 }
 
+/// The answer of a device revocation.
+#[derive(Serialize, Debug, ToSchema)]
+pub struct DeviceRevoked {
+    /// Always `revoked`.
+    pub status: &'static str,
+    /// When this request was handled, Unix milliseconds. The store keeps the first revocation
+    /// time of a device revoked twice.
+    pub revoked_at_ms: i64,
+}
+
+/// Revokes a device at once: its tokens and refresh tokens stop working, and it can no longer sync.
+#[utoipa::path(
+    post,
+    operation_id = "revoke_device",
+    path = "/v1/devices/{device_id}/revoke",
+    tag = "devices",
+    params(("device_id" = String, Path, description = "The device, as `/v1/devices` lists it.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The device is revoked (revoking twice is not an error).", body = DeviceRevoked),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (status = 404, description = "`not_found`: no such device.", body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(device_id): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<DeviceRevoked>> {
     caller.require(&["admin"])?;
     let now = now_ms();
     state.blocking(move |store| store.revoke_device(&device_id, now)).await.map_err(|error| match error {
         ApiError::NotFound { .. } => ApiError::NotFound { what: "device" },
         other => other,
     })?;
-    Ok(Json(serde_json::json!({ "status": "revoked", "revoked_at_ms": now })))
+    Ok(Json(DeviceRevoked { status: "revoked", revoked_at_ms: now }))
 }

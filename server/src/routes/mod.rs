@@ -14,6 +14,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -53,6 +54,13 @@ async fn count_requests(
 ) -> Response {
     Metrics::add(&state.metrics.requests, 1);
     next.run(request).await
+}
+
+/// The answer of an operation that has nothing to return but that it happened.
+#[derive(Serialize, Debug, utoipa::ToSchema)]
+pub struct Status {
+    /// What happened, for example `ok`, `logged_out` or `revoked`.
+    pub status: &'static str,
 }
 
 /// A JSON body whose every failure is an [`ApiError`] with a stable code.

@@ -1,4 +1,4 @@
-//! Liveness, readiness and metrics.
+//! Liveness, readiness, metrics and the OpenAPI description of the API.
 
 use std::sync::atomic::Ordering;
 
@@ -8,25 +8,60 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use super::Status;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::openapi;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi_json))
 }
 
 /// The process is up.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    responses((status = 200, description = "Always `{\"status\": \"ok\"}`.", body = Status)),
+)]
+async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
 }
 
 /// The process can serve: the store answers and the writer runs.
-async fn readyz(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`.", body = Status),
+        (status = 500, description = openapi::INTERNAL_500, body = openapi::ErrorBodySchema),
+        (status = 503, description = "`unavailable`: the store does not answer or takes no more writes.", body = openapi::ErrorBodySchema),
+    ),
+)]
+async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
     let ready = state.blocking(|store| Ok(store.ready())).await?;
-    if ready { Ok(Json(serde_json::json!({ "status": "ready" }))) } else { Err(ApiError::Unavailable) }
+    if ready { Ok(Json(Status { status: "ready" })) } else { Err(ApiError::Unavailable) }
 }
 
 /// Prometheus text exposition of the server's counters.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses((
+        status = 200,
+        description = "The counters `fieldsync_http_requests_total`, `fieldsync_sync_requests_total`, \
+            `fieldsync_records_merged_total`, `fieldsync_changes_refused_total` and \
+            `fieldsync_logins_failed_total`, in the Prometheus text format 0.0.4.",
+        body = String,
+        content_type = "text/plain; version=0.0.4",
+    )),
+)]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let m = &state.metrics;
     let counters = [
@@ -49,4 +84,18 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
     }
     (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// This OpenAPI 3.1 description of the API.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "ops",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json"),
+        (status = 500, description = openapi::INTERNAL_500, body = openapi::ErrorBodySchema),
+    ),
+)]
+async fn openapi_json() -> ApiResult<Json<&'static serde_json::Value>> {
+    openapi::document().map(Json).map_err(ApiError::Internal)
 }

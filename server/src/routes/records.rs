@@ -7,10 +7,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use schemas::InspectionRecord;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
+use crate::openapi::{self, ErrorBodySchema, InspectionRecordSchema};
 use crate::store::{QuarantinedChange, RecordFilter, StoredRecord};
 
 pub fn router() -> Router<AppState> {
@@ -41,6 +43,25 @@ async fn load(state: &AppState, caller: &Caller, record_id: String) -> ApiResult
     Ok((stored, doc))
 }
 
+/// The merged typed view of a record, with its open conflicts.
+#[utoipa::path(
+    get,
+    operation_id = "get_record",
+    path = "/v1/records/{record_id}",
+    tag = "records",
+    params(("record_id" = String, Path, description = "The record.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The record as the server has merged it.", body = InspectionRecordSchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 404, description = RECORD_404, body = ErrorBodySchema),
+        (
+            status = 500,
+            description = "`internal`: an unexpected failure, or the stored document does not load or read.",
+            body = ErrorBodySchema,
+        ),
+    ),
+)]
 async fn one(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,32 +73,62 @@ async fn one(
     Ok(Json(record))
 }
 
-#[derive(Deserialize)]
+/// The 404 answer of the operations on one record.
+const RECORD_404: &str = "`not_found`: no such record, or the caller may not read it (an officer \
+    who is neither a supervisor, a reviewer nor on the team of the record's task).";
+
+/// The 400 answer of a query string that does not parse.
+const QUERY_400: &str = "The query string does not parse (a `limit` that is not a number, a parameter given \
+    twice): axum's plain-text answer, not an error body.";
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only records of this task.
     pub task: Option<String>,
+    /// Only records of tasks on this entity.
     pub entity: Option<String>,
+    /// Only records in this status: `draft`, `signing` or `locked`.
     pub status: Option<String>,
+    /// Only records of tasks this officer is on.
     pub officer: Option<String>,
     /// The last record id of the previous page.
     pub after: Option<String>,
+    /// Records per page, 1 to 1000; 100 when absent.
     pub limit: Option<usize>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct RecordSummary {
     pub record_id: String,
     pub task_id: Option<String>,
+    /// `draft`, `signing` or `locked`.
     pub status: String,
     pub updated_at_ms: i64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct RecordPage {
     pub records: Vec<RecordSummary>,
     /// Pass as `after` for the next page; absent on the last page.
     pub next: Option<String>,
 }
 
+/// The records the caller may read, in record id order, a page at a time.
+#[utoipa::path(
+    get,
+    operation_id = "list_records",
+    path = "/v1/records",
+    tag = "records",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page of records.", body = RecordPage),
+        (status = 400, description = QUERY_400, body = String, content_type = "text/plain"),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,17 +165,42 @@ async fn list(
 }
 
 /// One change of a record's history.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct HistoryEntry {
+    /// Hex hash of the change.
     pub change_hash: String,
+    /// Hex Automerge actor id.
     pub actor: String,
+    /// The enrolled device of that actor, if any (the genesis change has none).
     pub device_id: Option<String>,
     pub officer_id: Option<String>,
+    /// The change's own time, Unix milliseconds.
     pub timestamp_ms: i64,
+    /// Number of operations in the change.
     pub operations: usize,
+    /// Hex hashes of the changes it builds on.
     pub dependencies: Vec<String>,
 }
 
+/// Every change merged into a record.
+#[utoipa::path(
+    get,
+    operation_id = "record_history",
+    path = "/v1/records/{record_id}/history",
+    tag = "records",
+    params(("record_id" = String, Path, description = "The record.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The record's changes.", body = Vec<HistoryEntry>),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 404, description = RECORD_404, body = ErrorBodySchema),
+        (
+            status = 500,
+            description = "`internal`: an unexpected failure, or the stored document does not load.",
+            body = ErrorBodySchema,
+        ),
+    ),
+)]
 async fn history(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,12 +228,32 @@ async fn history(
     Ok(Json(entries))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QuarantineQuery {
+    /// Only the refused changes of this record.
     pub record: Option<String>,
 }
 
 /// Refused changes, kept and never merged: for reviewers and supervisors.
+#[utoipa::path(
+    get,
+    path = "/v1/quarantine",
+    tag = "records",
+    params(QuarantineQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Refused changes in the order they were received.", body = Vec<QuarantinedChange>),
+        (status = 400, description = QUERY_400, body = String, content_type = "text/plain"),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 403,
+            description = "`role_required`: the caller is neither a `reviewer` nor a `supervisor`.",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
 async fn quarantine(
     State(state): State<AppState>,
     caller: Caller,

@@ -11,6 +11,7 @@ use schemas::{SYNC_PROTOCOL_VERSION, SyncRequest};
 use super::ApiBytes;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
+use crate::openapi::{self, ErrorBodySchema, SyncRequestSchema, SyncResponseSchema};
 use crate::store::StoreError;
 use crate::sync::{ExchangeCounts, ExchangeInput, exchange};
 use crate::{AppState, Metrics, now_ms};
@@ -25,6 +26,62 @@ enum Format {
     Json,
 }
 
+/// One round of the batched sync exchange, committed before it is answered.
+#[utoipa::path(
+    post,
+    path = "/v1/sync",
+    tag = "sync",
+    request_body(
+        description = "A `SyncRequest`: one Automerge sync message per record the device has something \
+            to say about. In CBOR the messages are raw byte strings; in JSON they are base64 strings. \
+            The answer has the request's content type.",
+        content(
+            (SyncRequestSchema = "application/cbor"),
+            (SyncRequestSchema = "application/json"),
+        ),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "The server's messages, the change cursor and the refused changes with their \
+                reasons, in the request's format (CBOR or JSON).",
+            content(
+                (SyncResponseSchema = "application/cbor"),
+                (SyncResponseSchema = "application/json"),
+            ),
+        ),
+        (
+            status = 400,
+            description = "`malformed_sync_request`: the body is not a sync request in its content type \
+                (`details.error` says why). `unreadable_body`: the body could not be read.",
+            body = ErrorBodySchema,
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 403,
+            description = "`device_required`: the access token was not issued to an enrolled device.",
+            body = ErrorBodySchema,
+        ),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (
+            status = 415,
+            description = "`unsupported_content_type`: the body is neither `application/cbor` nor `application/json`.",
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 422,
+            description = "`unsupported_protocol`: the request's `protocol` is not the server's \
+                (`details.supported`). `too_many_documents`: more records than one request may carry \
+                (`details.limit`). `too_many_changes`: a record's message carries more changes than one \
+                message may (`details.limit`, `details.record_id`).",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn sync(
     State(state): State<AppState>,
     caller: Caller,

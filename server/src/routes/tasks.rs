@@ -4,10 +4,12 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
+use crate::openapi::{self, ErrorBodySchema};
 use crate::store::Task;
 use crate::{AppState, now_ms};
 
@@ -15,17 +17,56 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/tasks", post(create).get(list)).route("/v1/tasks/{task_id}", get(one))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewTask {
+    /// The task's id; `T-` and a random UUID when absent.
     #[serde(default)]
     pub task_id: Option<String>,
+    /// An entity of the imported registry.
     pub entity_id: String,
     pub matter: String,
+    /// Officer ids: at least two with a valid certificate at the window's start, none recused.
     pub team: Vec<String>,
+    /// Unix milliseconds.
     pub window_start_ms: i64,
+    /// Unix milliseconds, after the start.
     pub window_end_ms: i64,
 }
 
+/// Creates an inspection task: for supervisors.
+#[utoipa::path(
+    post,
+    operation_id = "create_task",
+    path = "/v1/tasks",
+    tag = "tasks",
+    request_body = NewTask,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The task as stored.", body = Task),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
+        (status = 409, description = "`task_exists`: a task with this id exists.", body = ErrorBodySchema),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "NewTask",
+                "`invalid_task`: the task id or the matter is not acceptable, or the window does not end \
+                 after it starts. `unknown_entity`: the entity is not in the registry. \
+                 `officer_recused`: an officer of the team is recused from the entity (P4). \
+                 `officer_not_certified`: an officer has no valid certificate at the window's start (P2, P3). \
+                 `team_too_small`: fewer than two officers with a valid certificate (P1), or an officer \
+                 listed twice.",
+            ),
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -83,11 +124,42 @@ async fn create(
 }
 
 /// Officers see the tasks they are on; supervisors and reviewers see all.
+#[utoipa::path(
+    get,
+    operation_id = "list_tasks",
+    path = "/v1/tasks",
+    tag = "tasks",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tasks the caller may see.", body = Vec<Task>),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Task>>> {
     let officer = (!caller.has_role("supervisor") && !caller.has_role("reviewer")).then(|| caller.officer_id.clone());
     Ok(Json(state.blocking(move |store| store.tasks(officer.as_deref())).await?))
 }
 
+/// One task, if the caller may see it.
+#[utoipa::path(
+    get,
+    operation_id = "get_task",
+    path = "/v1/tasks/{task_id}",
+    tag = "tasks",
+    params(("task_id" = String, Path, description = "The task.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The task.", body = Task),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 404,
+            description = "`not_found`: no such task, or the caller is an officer not on its team.",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
 async fn one(State(state): State<AppState>, caller: Caller, Path(task_id): Path<String>) -> ApiResult<Json<Task>> {
     let task = state.blocking(move |store| store.task(&task_id)).await?.ok_or(ApiError::NotFound { what: "task" })?;
     let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");

@@ -105,7 +105,7 @@ pub struct Entity {
 }
 
 /// An inspection task and its team.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Task {
     pub task_id: String,
     pub entity_id: String,
@@ -129,12 +129,13 @@ pub struct StoredRecord {
 }
 
 /// A refused change kept in quarantine.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct QuarantinedChange {
     pub record_id: String,
     pub change_hash: String,
     pub device_id: String,
     pub officer_id: Option<String>,
+    #[schema(value_type = crate::openapi::RejectionReasonSchema)]
     pub reason: serde_json::Value,
     #[serde(skip)]
     pub change: Vec<u8>,

@@ -1,0 +1,365 @@
+//! The OpenAPI 3.1 description of the HTTP API, served on `GET /openapi.json`.
+//!
+//! utoipa builds it from the `#[utoipa::path]` attribute of every handler and the `ToSchema`
+//! types of the server. The types of the `schemas` crate derive `schemars::JsonSchema`, not
+//! `ToSchema`: handlers name them through stand-ins ([`ErrorBodySchema`], [`SyncRequestSchema`],
+//! ...), and [`document`] replaces each stand-in with the schema schemars generates for the type
+//! (`schemas::json_schemas()`, the same schemas as the files in `schemas/json/`), so the
+//! description and those files cannot disagree. OpenAPI 3.1 schemas are JSON Schema 2020-12,
+//! which is what schemars writes: only the `$ref`s move from `#/$defs/` to `#/components/schemas/`.
+//!
+//! Every error response names the stable `code`s it can carry; the constants below are the
+//! descriptions many operations share.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+
+/// The name of the bearer-token security scheme that protected operations require
+/// (`security(("bearer" = []))`: utoipa takes only a literal there).
+pub const BEARER: &str = "bearer";
+
+/// A 401 answer of every operation that takes the caller's access token.
+pub const CALLER_401: &str = "Not authenticated. \
+    `missing_token`: no `Authorization: Bearer` header. \
+    `invalid_token`: the token is malformed, signed with an unknown key or another algorithm, \
+    from another issuer or for another audience, or its account no longer exists, \
+    or its device belongs to another officer. \
+    `token_expired`: the access token has expired; refresh it. \
+    `device_revoked`: the token's device has been revoked or is not enrolled.";
+
+/// [`CALLER_401`] followed by the 401 codes of the operation itself.
+pub fn caller_401(more: &str) -> String {
+    format!("{CALLER_401} {more}")
+}
+
+/// The 422 answer of an operation that reads the JSON body `shape`, followed by the 422 codes
+/// of the operation itself.
+pub fn invalid_body_422(shape: &str, more: &str) -> String {
+    let invalid = format!("`invalid_body`: the JSON does not match `{shape}` (`details.error` says how).");
+    if more.is_empty() { invalid } else { format!("{invalid} {more}") }
+}
+
+/// A 400 answer of every operation that reads a JSON body.
+pub const JSON_400: &str = "`malformed_json`: the body is not valid JSON (`details.error` says where). \
+    `unreadable_body`: the body could not be read.";
+
+/// A 413 answer of every operation that reads its body through `ApiJson` or `ApiBytes`.
+pub const BODY_413: &str = "`body_too_large`: the body is larger than the server accepts \
+    (`Config::max_body_bytes`, 16 MiB by default).";
+
+/// A 415 answer of every operation that reads a JSON body.
+pub const JSON_415: &str = "`unsupported_content_type`: the body is not sent as `application/json`.";
+
+/// A 500 answer: any operation may fail this way.
+pub const INTERNAL_500: &str = "`internal`: an unexpected failure (logged with the request id, never detailed here).";
+
+/// A 503 answer of every operation that writes to the store.
+pub const UNAVAILABLE_503: &str = "`unavailable`: the server is shutting down and its store takes no more writes.";
+
+/// A 507 answer of every operation that writes to the store.
+pub const STORAGE_FULL_507: &str = "`storage_full`: the disk is full; nothing was written.";
+
+/// The extension that marks a stand-in schema, valued with the Rust type it stands for.
+const STAND_IN: &str = "x-fieldsync-stand-in";
+
+/// Declares a stand-in for a type of the `schemas` crate, named like the schema schemars
+/// generates for it (its `title`).
+macro_rules! stand_in {
+    ($(#[$doc:meta])* $stand_in:ident => $name:literal, $rust:literal) => {
+        $(#[$doc])*
+        pub struct $stand_in;
+
+        impl utoipa::PartialSchema for $stand_in {
+            fn schema() -> RefOr<Schema> {
+                stand_in_schema($rust)
+            }
+        }
+
+        impl utoipa::ToSchema for $stand_in {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        }
+    };
+}
+
+stand_in!(
+    /// [`schemas::ErrorBody`], the body of every error answer (`schemas/json/error_body.json`).
+    ErrorBodySchema => "ErrorBody", "schemas::ErrorBody"
+);
+stand_in!(
+    /// [`schemas::SyncRequest`] (`schemas/json/sync_request.json`).
+    SyncRequestSchema => "SyncRequest", "schemas::SyncRequest"
+);
+stand_in!(
+    /// [`schemas::SyncResponse`] (`schemas/json/sync_response.json`).
+    SyncResponseSchema => "SyncResponse", "schemas::SyncResponse"
+);
+stand_in!(
+    /// [`schemas::InspectionRecord`] (`schemas/json/inspection_record.json`).
+    InspectionRecordSchema => "InspectionRecord", "schemas::InspectionRecord"
+);
+stand_in!(
+    /// [`schemas::Certificate`] (`schemas/json/certificate.json`).
+    CertificateSchema => "Certificate", "schemas::Certificate"
+);
+stand_in!(
+    /// [`schemas::CertificateStatus`] (a definition inside `schemas/json/certificate.json`).
+    CertificateStatusSchema => "CertificateStatus", "schemas::CertificateStatus"
+);
+stand_in!(
+    /// [`schemas::RejectionReason`] (a definition inside `schemas/json/change_rejection.json`).
+    RejectionReasonSchema => "RejectionReason", "schemas::RejectionReason"
+);
+
+fn stand_in_schema(rust: &str) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .description(Some(format!("Stands for `{rust}`; replaced by its schemars-generated JSON Schema.")))
+        .extensions(Some(Extensions::builder().add(STAND_IN, rust).build()))
+        .build()
+        .into()
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(description = "The bureau's fieldsync server: identity, devices, the admin registry, \
+        inspection tasks, records and the validated sync exchange.\n\n\
+        Every failure answers with a status and an `ErrorBody` whose `code` is stable; each \
+        operation lists the codes it can answer with. Requests to an unknown path answer 404 \
+        with the code `not_found`; a known path with another method answers 405 with an empty \
+        body. Rejections of axum's own extractors that the handlers do not wrap (a query string \
+        that does not parse, a path segment that is not UTF-8, a CSV body that is too large or \
+        not UTF-8) answer in plain text, as the operations concerned say.\n\n\
+        The schemas of the `schemas` crate's types are its schemars-generated JSON Schemas \
+        (`schemas/json/`), embedded unchanged but for their `$ref`s."),
+    paths(
+        routes::ops::healthz,
+        routes::ops::readyz,
+        routes::ops::metrics,
+        routes::ops::openapi_json,
+        routes::auth::login,
+        routes::auth::refresh,
+        routes::auth::logout,
+        routes::auth::change_password,
+        routes::devices::challenge,
+        routes::devices::enroll,
+        routes::devices::list,
+        routes::devices::revoke,
+        routes::admin::create_officer,
+        routes::admin::list_officers,
+        routes::admin::grant_role,
+        routes::admin::revoke_role,
+        routes::admin::issue_certificate,
+        routes::admin::list_certificates,
+        routes::admin::renew_certificate,
+        routes::admin::change_certificate_status,
+        routes::admin::import_entities,
+        routes::admin::add_recusal,
+        routes::tasks::create,
+        routes::tasks::list,
+        routes::tasks::one,
+        routes::records::list,
+        routes::records::one,
+        routes::records::history,
+        routes::records::quarantine,
+        routes::sync::sync,
+    ),
+    components(schemas(ErrorBodySchema)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "ops", description = "Liveness, readiness, metrics and this description."),
+        (name = "auth", description = "Login, refresh, logout and password change."),
+        (name = "devices", description = "Device enrollment by signed challenge, and revocation."),
+        (name = "admin", description = "Officers, roles, certificates, the entity registry and recusals."),
+        (name = "tasks", description = "Inspection tasks: the entity, the team and the window."),
+        (name = "records", description = "The merged records, their history and the quarantine of refused changes."),
+        (name = "sync", description = "The batched, validated Automerge sync exchange."),
+    )
+)]
+struct ApiDoc;
+
+/// Adds the bearer-token security scheme the protected operations name.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from `/v1/auth/login`, `/v1/auth/refresh` or `/v1/devices` \
+                         (HS256, 10 minutes). The sync endpoint needs a token issued to a device.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document, built once.
+pub fn document() -> Result<&'static Value, String> {
+    static DOCUMENT: LazyLock<Result<Value, String>> = LazyLock::new(build);
+    DOCUMENT.as_ref().map_err(Clone::clone)
+}
+
+/// utoipa's document with the stand-ins replaced by the schemars schemas, checked so that no
+/// stand-in is left, every `$ref` resolves, every security requirement names a scheme and no two
+/// operations share an id.
+fn build() -> Result<Value, String> {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).map_err(|e| e.to_string())?;
+    let components = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+        .ok_or("the document has no components.schemas")?;
+    for (file, schema) in schemas::json_schemas() {
+        let Value::Object(mut schema) = schema else { return Err(format!("{file} is not an object")) };
+        schema.remove("$schema");
+        let definitions = match schema.remove("$defs") {
+            Some(Value::Object(definitions)) => definitions,
+            Some(_) => return Err(format!("the $defs of {file} are not an object")),
+            None => Map::new(),
+        };
+        let name = schema.get("title").and_then(Value::as_str).ok_or(format!("{file} has no title"))?.to_string();
+        for (name, mut schema) in definitions.into_iter().chain([(name, Value::Object(schema))]) {
+            move_refs(&mut schema);
+            embed(components, name, schema)?;
+        }
+    }
+    if let Some((name, _)) = components.iter().find(|(_, schema)| schema.get(STAND_IN).is_some()) {
+        return Err(format!("no schemars schema replaced the stand-in {name}"));
+    }
+    let mut unresolved = Vec::new();
+    unresolved_refs(&document, &document, &mut unresolved);
+    if !unresolved.is_empty() {
+        return Err(format!("unresolved references: {unresolved:?}"));
+    }
+    let schemes = document.pointer("/components/securitySchemes").and_then(Value::as_object);
+    let operations = document["paths"].as_object().into_iter().flat_map(|paths| paths.values());
+    let mut ids = std::collections::HashSet::new();
+    for operation in operations.filter_map(Value::as_object).flat_map(|item| item.values()) {
+        if let Some(id) = operation["operationId"].as_str()
+            && !ids.insert(id)
+        {
+            return Err(format!("two operations have the id {id}"));
+        }
+        for requirement in operation["security"].as_array().into_iter().flatten() {
+            for scheme in requirement.as_object().into_iter().flat_map(|r| r.keys()) {
+                if schemes.is_none_or(|schemes| !schemes.contains_key(scheme)) {
+                    return Err(format!("no security scheme {scheme}"));
+                }
+            }
+        }
+    }
+    Ok(document)
+}
+
+/// Adds one schemars schema under `name`. It replaces a stand-in; a definition that several
+/// schemas share is added once (the top-level copy also carries a `title`); any other schema
+/// of that name is a clash.
+fn embed(components: &mut Map<String, Value>, name: String, schema: Value) -> Result<(), String> {
+    let without_title = |schema: &Value| {
+        let mut schema = schema.clone();
+        if let Some(object) = schema.as_object_mut() {
+            object.remove("title");
+        }
+        schema
+    };
+    let keep_existing = match components.get(&name) {
+        None => false,
+        Some(existing) if existing.get(STAND_IN).is_some() => false,
+        // The same definition again: keep the copy with a title.
+        Some(existing) if without_title(existing) == without_title(&schema) => existing.get("title").is_some(),
+        Some(_) => return Err(format!("two different schemas are named {name}")),
+    };
+    if !keep_existing {
+        components.insert(name, schema);
+    }
+    Ok(())
+}
+
+/// Rewrites schemars' `#/$defs/Name` references to `#/components/schemas/Name`.
+fn move_refs(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            for (key, value) in object.iter_mut() {
+                match value {
+                    Value::String(target) if key == "$ref" => {
+                        if let Some(name) = target.strip_prefix("#/$defs/") {
+                            *target = format!("#/components/schemas/{name}");
+                        }
+                    }
+                    other => move_refs(other),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(move_refs),
+        _ => {}
+    }
+}
+
+/// Collects every `$ref` of `value` that does not point into `document`.
+fn unresolved_refs(document: &Value, value: &Value, unresolved: &mut Vec<String>) {
+    match value {
+        Value::Object(object) => {
+            for (key, value) in object {
+                match value {
+                    Value::String(target) if key == "$ref" => {
+                        let found = target.strip_prefix('#').and_then(|pointer| document.pointer(pointer));
+                        if found.is_none() {
+                            unresolved.push(target.clone());
+                        }
+                    }
+                    other => unresolved_refs(document, other, unresolved),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| unresolved_refs(document, item, unresolved)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_builds_and_embeds_every_schemars_schema() {
+        let document = document().expect("the document builds");
+        let components = document["components"]["schemas"].as_object().unwrap();
+        for (file, schema) in schemas::json_schemas() {
+            let name = schema["title"].as_str().unwrap();
+            assert_eq!(components[name]["title"], name, "{file}");
+        }
+    }
+
+    #[test]
+    fn a_clash_of_names_is_refused() {
+        let mut components = Map::new();
+        embed(&mut components, "Recusal".into(), serde_json::json!({ "type": "object" })).unwrap();
+        embed(&mut components, "Recusal".into(), serde_json::json!({ "type": "object", "title": "Recusal" })).unwrap();
+        assert_eq!(components["Recusal"]["title"], "Recusal");
+        assert!(embed(&mut components, "Recusal".into(), serde_json::json!({ "type": "string" })).is_err());
+    }
+
+    #[test]
+    fn a_dangling_reference_is_found() {
+        let document = serde_json::json!({
+            "components": { "schemas": { "A": { "$ref": "#/components/schemas/B" } } },
+        });
+        let mut unresolved = Vec::new();
+        unresolved_refs(&document, &document, &mut unresolved);
+        assert_eq!(unresolved, ["#/components/schemas/B"]);
+    }
+}

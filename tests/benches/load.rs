@@ -1,0 +1,235 @@
+//! Load run: N simulated devices against the real `fieldsync-server` binary on loopback. Each
+//! device enrolls, makes M realistic records offline, syncs them all (first sync), then does K
+//! no-op syncs. Reports records merged per second, no-op latency, bytes, and the server's peak
+//! resident memory. See BENCHMARKS.md.
+//!
+//!     cargo build --release -p fieldsync-server
+//!     cargo bench -p fieldsync-tests --bench load
+//!
+//! `FIELDSYNC_LOAD_DEVICES` (default 200), `FIELDSYNC_LOAD_RECORDS` (50), `FIELDSYNC_LOAD_NOOPS` (10).
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fieldsync_tests::harness::{DAY, Phone, TestServer, enroll};
+use schemas::EntityRef;
+use server::store::sqlite::SqliteStore;
+use server::store::{Store, Task};
+use sync_core::document::new_record_id;
+use sync_core::sample::{SampleInspection, inspection_record};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() {
+    let devices = setting("FIELDSYNC_LOAD_DEVICES", 200);
+    let records = setting("FIELDSYNC_LOAD_RECORDS", 50);
+    let noops = setting("FIELDSYNC_LOAD_NOOPS", 10);
+    let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/fieldsync-server");
+    assert!(binary.exists(), "build it first: cargo build --release -p fieldsync-server");
+
+    // A bureau: devices officers with certificates, tasks for pairs, the entity registry.
+    let dir = tempfile::tempdir().unwrap();
+    let database = server::Config::new(dir.path().to_path_buf()).database_path();
+    let store = SqliteStore::open(&database).unwrap();
+    store.add_signing_key(server::admin::new_signing_key(server::now_ms())).unwrap();
+    let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv")).unwrap();
+    let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
+    store.import_entities(&server::admin::parse_entities_csv(&csv).unwrap(), server::now_ms()).unwrap();
+    let checklist: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/checklist.json")).unwrap(),
+    )
+    .unwrap();
+    let codes: Vec<String> =
+        checklist["items"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap().to_string()).collect();
+    let seeding = TestServer::external(String::new(), store.clone(), tempfile::tempdir().unwrap());
+    for n in 0..devices {
+        let id = format!("O{n:04}");
+        seeding.account(&id, PASSWORD, &["officer"]);
+        seeding.certificate(&id);
+    }
+    let now = server::now_ms();
+    for n in (0..devices).step_by(2) {
+        store
+            .create_task(&Task {
+                task_id: format!("T{n:04}"),
+                entity_id: rows[n % rows.len()][0].clone(),
+                matter: "M01".into(),
+                window_start_ms: now - DAY,
+                window_end_ms: now + DAY,
+                team: vec![format!("O{n:04}"), format!("O{:04}", (n + 1) % devices)],
+                created_by: "SUP".into(),
+                created_at_ms: now,
+            })
+            .unwrap();
+    }
+    store.close();
+    drop(store);
+
+    let mut child = Command::new(&binary)
+        .arg("--data")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--auth-attempts-per-minute", "1000000"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("the server logs its address").unwrap();
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // Drain the server's log so that it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let store = SqliteStore::open(&database).unwrap();
+    let server = Arc::new(TestServer::external(format!("http://{address}"), store, dir));
+
+    // Enrollment and offline work are not timed.
+    let mut phones = Vec::new();
+    for n in 0..devices {
+        let mut phone = enroll(&server, &format!("O{n:04}"), PASSWORD).await;
+        let task = format!("T{:04}", n - n % 2);
+        for r in 0..records {
+            let row = &rows[(n * records + r) % rows.len()];
+            let record_id = new_record_id(now as u64 + r as u64, {
+                let mut random = [0u8; 10];
+                random[..4].copy_from_slice(&(n as u32).to_be_bytes());
+                random[4..8].copy_from_slice(&(r as u32).to_be_bytes());
+                random
+            });
+            let record = inspection_record(&SampleInspection {
+                record_id: &record_id,
+                task_id: &task,
+                actor: phone.actor.clone(),
+                started_at_ms: now - 3_600_000,
+                entity: EntityRef {
+                    entity_id: Some(row[0].clone()),
+                    name: Some(row[1].clone()),
+                    credit_code: Some(row[2].clone()),
+                    legal_representative: Some(row[7].clone()),
+                    discharge_permit: (!row[11].is_empty()).then(|| row[11].clone()),
+                    tier: Some(row[6].clone()),
+                },
+                address: &row[8],
+                latitude: row[9].parse().unwrap(),
+                longitude: row[10].parse().unwrap(),
+                officers: [
+                    (&format!("O{n:04}"), "甲", &format!("GX-O{n:04}")),
+                    (&format!("O{:04}", (n + 1) % devices), "乙", &format!("GX-O{:04}", (n + 1) % devices)),
+                ],
+                checklist: &codes,
+                photo_seed: (n * records + r) as u32,
+            })
+            .unwrap();
+            phone.records.insert(record);
+            phone.session.record_changed(&record_id);
+        }
+        phones.push(phone);
+    }
+
+    // First sync of every device at once.
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for mut phone in phones {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let stats = phone.sync_counted(&server).await;
+            assert!(stats.rejections.is_empty(), "{:?}", stats.rejections.first());
+            (phone, stats)
+        }));
+    }
+    let mut phones: Vec<Phone> = Vec::new();
+    let (mut first_up, mut first_down, mut first_requests) = (0, 0, 0);
+    for task in tasks {
+        let (phone, stats) = task.await.unwrap();
+        first_up += stats.bytes_up;
+        first_down += stats.bytes_down;
+        first_requests += stats.requests;
+        phones.push(phone);
+    }
+    let first = started.elapsed();
+    let merged = devices * records;
+
+    // Each device then receives its partner's records (same task): not timed, so that the
+    // no-op syncs below are truly no-ops.
+    let mut tasks = Vec::new();
+    for mut phone in phones {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            phone.sync_counted(&server).await;
+            phone
+        }));
+    }
+    let mut phones: Vec<Phone> = Vec::new();
+    for task in tasks {
+        phones.push(task.await.unwrap());
+    }
+
+    // No-op syncs: every device, `noops` times, all devices at once.
+    let mut tasks = Vec::new();
+    for mut phone in phones {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            for _ in 0..noops {
+                let started = Instant::now();
+                let stats = phone.sync_counted(&server).await;
+                samples.push((started.elapsed(), stats.bytes_up + stats.bytes_down, stats.requests));
+            }
+            samples
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut noop_bytes = Vec::new();
+    for task in tasks {
+        for (latency, bytes, requests) in task.await.unwrap() {
+            assert_eq!(requests, 1, "a no-op sync is one request");
+            latencies.push(latency);
+            noop_bytes.push(bytes);
+        }
+    }
+    latencies.sort();
+    let peak = peak_rss_kib(child.id());
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+
+    println!("load: {devices} devices x {records} records, {noops} no-op syncs each, server on loopback");
+    println!(
+        "first sync: {merged} records in {:.2} s = {:.0} records/s; {first_requests} requests; {} bytes up, {} bytes down",
+        first.as_secs_f64(),
+        merged as f64 / first.as_secs_f64(),
+        first_up,
+        first_down
+    );
+    println!(
+        "no-op sync: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; bytes per sync {}..={}",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3,
+        noop_bytes.iter().min().unwrap(),
+        noop_bytes.iter().max().unwrap()
+    );
+    println!("server peak resident memory: {:.1} MiB", peak as f64 / 1024.0);
+}
