@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// What a server answers when a request fails.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
-    /// Stable machine-readable code, for example `token_expired` or `malformed_sync_message`.
+    /// Stable machine-readable code, for example `token_expired` or `malformed_sync_request`.
     pub code: String,
     /// A sentence for a person.
     pub message: String,

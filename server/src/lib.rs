@@ -53,8 +53,11 @@ pub struct Config {
     pub max_changed_per_sync: usize,
     /// How far ahead of the server's clock a change's time may be.
     pub max_clock_skew_ms: i64,
-    /// Login and refresh attempts allowed per account, and per client address, per minute.
+    /// Login and refresh attempts allowed per account (or refresh token) per minute.
     pub auth_attempts_per_minute: u32,
+    /// Login and refresh attempts allowed per client address per minute: higher, since a whole
+    /// unit's phones may share one address behind a NAT.
+    pub auth_attempts_per_minute_per_address: u32,
 }
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
             max_changes_per_document: 10_000,
             max_clock_skew_ms: 5 * 60_000,
             auth_attempts_per_minute: 10,
+            auth_attempts_per_minute_per_address: 300,
         }
     }
 
@@ -97,17 +101,19 @@ impl Metrics {
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
-    pub login_limiter: Arc<RateLimiter>,
+    pub account_limiter: Arc<RateLimiter>,
+    pub address_limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
-        let limit = config.auth_attempts_per_minute;
+        let (per_account, per_address) = (config.auth_attempts_per_minute, config.auth_attempts_per_minute_per_address);
         Self {
             config: Arc::new(config),
             store,
-            login_limiter: Arc::new(RateLimiter::new(limit, Duration::from_secs(60))),
+            account_limiter: Arc::new(RateLimiter::new(per_account, Duration::from_secs(60))),
+            address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),
             metrics: Arc::new(Metrics::default()),
         }
     }

@@ -31,9 +31,12 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Login and refresh attempts allowed per account, and per client address, per minute.
+        /// Login and refresh attempts allowed per account per minute.
         #[arg(long, env = "FIELDSYNC_AUTH_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
         auth_attempts_per_minute: u32,
+        /// Login and refresh attempts allowed per client address per minute.
+        #[arg(long, env = "FIELDSYNC_AUTH_ATTEMPTS_PER_MINUTE_PER_ADDRESS", default_value_t = 300)]
+        auth_attempts_per_minute_per_address: u32,
     },
     /// Create the database, the server's signing key and the first administrator.
     Init {
@@ -166,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
     let now = now_ms();
     let by = "cli";
     match cli.command {
-        Command::Serve { listen, auth_attempts_per_minute } => {
+        Command::Serve { listen, auth_attempts_per_minute, auth_attempts_per_minute_per_address } => {
             if store.signing_keys()?.is_empty() {
                 store.add_signing_key(admin::new_signing_key(now))?;
             }
@@ -176,6 +179,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
             let mut config = Config::new(cli.data.clone());
             config.auth_attempts_per_minute = auth_attempts_per_minute;
+            config.auth_attempts_per_minute_per_address = auth_attempts_per_minute_per_address;
             let state = server::AppState::new(config, store.clone());
             let shutdown = shutdown_signal()?;
             server::run(listener, state, shutdown).await?;

@@ -135,9 +135,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         Every failure answers with a status and an `ErrorBody` whose `code` is stable; each \
         operation lists the codes it can answer with. Requests to an unknown path answer 404 \
         with the code `not_found`; a known path with another method answers 405 with an empty \
-        body. Rejections of axum's own extractors that the handlers do not wrap (a query string \
-        that does not parse, a path segment that is not UTF-8, a CSV body that is too large or \
-        not UTF-8) answer in plain text, as the operations concerned say.\n\n\
+        body. A path segment that is not UTF-8 is refused by axum itself, in plain text.\n\n\
         The schemas of the `schemas` crate's types are its schemars-generated JSON Schemas \
         (`schemas/json/`), embedded unchanged but for their `$ref`s."),
     paths(

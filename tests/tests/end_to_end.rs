@@ -135,8 +135,12 @@ mod identity {
     }
 
     #[tokio::test]
-    async fn logins_are_rate_limited_per_account_with_retry_after() {
-        let server = TestServer::start_with(|c| c.auth_attempts_per_minute = 3).await;
+    async fn logins_are_rate_limited_per_account_and_per_address_with_retry_after() {
+        let server = TestServer::start_with(|c| {
+            c.auth_attempts_per_minute = 3;
+            c.auth_attempts_per_minute_per_address = 5;
+        })
+        .await;
         server.account("O1", "correct horse battery", &["officer"]);
         for _ in 0..3 {
             let response = server.login("O1", "wrong", None).await;
@@ -147,6 +151,14 @@ mod identity {
         let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry_after));
         assert_eq!(status_and_code(limited).await.1, "rate_limited");
+        // Another account from the same address: the address's own limit (5 attempts, 3 used by O1,
+        // the refused one not counted) is reached after two more.
+        server.account("O2", "correct horse battery", &["officer"]);
+        for _ in 0..2 {
+            assert_eq!(server.login("O2", "correct horse battery", None).await.status(), 200);
+        }
+        let by_address = server.login("O2", "correct horse battery", None).await;
+        assert_eq!(status_and_code(by_address).await, (429, "rate_limited".into()));
     }
 
     #[tokio::test]
@@ -629,8 +641,7 @@ mod durability {
     const PASSWORD: &str = "correct horse battery";
 
     async fn city(officers: usize) -> TestServer {
-        // Every device logs in from one address here.
-        let server = TestServer::start_with(|c| c.auth_attempts_per_minute = 1000).await;
+        let server = TestServer::start().await;
         server.entities(3);
         server.account("SUP", PASSWORD, &["supervisor"]);
         for n in 0..officers {

@@ -8,7 +8,7 @@ use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiJson, Status};
+use super::{ApiBytes, ApiJson, Status};
 use crate::admin::{self, ROLES};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{self, Caller};
@@ -429,9 +429,8 @@ pub struct Imported {
         (status = 200, description = "Every line was imported.", body = Imported),
         (
             status = 400,
-            description = "The body is not UTF-8 or could not be read: axum's plain-text answer, not an error body.",
-            body = String,
-            content_type = "text/plain",
+            description = "`unreadable_body`: the body could not be read; `invalid_csv_encoding`: it is not UTF-8.",
+            body = ErrorBodySchema,
         ),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
@@ -440,12 +439,7 @@ pub struct Imported {
             description = "`already_exists`: a credit code belongs to another entity already imported.",
             body = ErrorBodySchema,
         ),
-        (
-            status = 413,
-            description = "The body is larger than the server accepts: axum's plain-text answer, not an error body.",
-            body = String,
-            content_type = "text/plain",
-        ),
+        (status = 413, description = "`body_too_large`: the body is larger than the server accepts.", body = ErrorBodySchema),
         (
             status = 422,
             description = "`invalid_csv`: some lines are bad and nothing was imported; `details.problems` \
@@ -457,8 +451,10 @@ pub struct Imported {
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
     ),
 )]
-async fn import_entities(State(state): State<AppState>, caller: Caller, body: String) -> ApiResult<Json<Imported>> {
+async fn import_entities(State(state): State<AppState>, caller: Caller, body: ApiBytes) -> ApiResult<Json<Imported>> {
     caller.require(&["admin"])?;
+    let body = String::from_utf8(body.0.to_vec())
+        .map_err(|_| ApiError::bad_request("invalid_csv_encoding", "the CSV file is not UTF-8"))?;
     let entities = admin::parse_entities_csv(&body).map_err(|problems| ApiError::Unprocessable {
         code: "invalid_csv",
         message: format!("{} bad line(s); nothing was imported", problems.len()),

@@ -49,11 +49,11 @@ fn client_key(address: &std::net::SocketAddr) -> String {
     format!("ip:{}", address.ip())
 }
 
-fn limit(state: &AppState, keys: &[String]) -> ApiResult<()> {
-    for key in keys {
-        state.login_limiter.attempt(key).map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })?;
-    }
-    Ok(())
+/// Counts an attempt against the account (or refresh token) and against the client's address.
+fn limit(state: &AppState, account_key: String, address: &std::net::SocketAddr) -> ApiResult<()> {
+    let refuse = |retry_after_s| ApiError::RateLimited { retry_after_s };
+    state.account_limiter.attempt(&account_key).map_err(refuse)?;
+    state.address_limiter.attempt(&client_key(address)).map_err(refuse)
 }
 
 /// Issues an access token and a refresh token of `family` (a new family when `None`).
@@ -144,7 +144,7 @@ async fn login(
     ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<Tokens>> {
-    limit(&state, &[format!("account:{}", request.officer_id), client_key(&address)])?;
+    limit(&state, format!("account:{}", request.officer_id), &address)?;
     let officer = request.officer_id.clone();
     let account = state.blocking(move |store| store.account(&officer)).await?;
     let password = request.password.clone();
@@ -223,7 +223,7 @@ async fn refresh(
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<Tokens>> {
     let hash = identity::refresh_token_hash(&request.refresh_token);
-    limit(&state, &[format!("refresh:{}", hex::encode(&hash[..8])), client_key(&address)])?;
+    limit(&state, format!("refresh:{}", hex::encode(&hash[..8])), &address)?;
     let now = now_ms();
     match state.blocking(move |store| store.use_refresh_token(&hash, now)).await? {
         RefreshUse::Valid { officer_id, device_id, family } => {

@@ -94,6 +94,20 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
     }
 }
 
+/// A query string whose failure to parse is an [`ApiError`] with the code `invalid_query`.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::bad_request("invalid_query", rejection.body_text())),
+        }
+    }
+}
+
 fn json_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiError {
     use axum::extract::rejection::JsonRejection;
     match rejection {

@@ -2,13 +2,14 @@
 //! the quarantine of refused changes.
 
 use automerge::Automerge;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use schemas::InspectionRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::ApiQuery;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
@@ -78,8 +79,8 @@ const RECORD_404: &str = "`not_found`: no such record, or the caller may not rea
     who is neither a supervisor, a reviewer nor on the team of the record's task).";
 
 /// The 400 answer of a query string that does not parse.
-const QUERY_400: &str = "The query string does not parse (a `limit` that is not a number, a parameter given \
-    twice): axum's plain-text answer, not an error body.";
+const QUERY_400: &str = "`invalid_query`: the query string does not parse (a `limit` that is not a number, a \
+    parameter given twice).";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -124,7 +125,7 @@ pub struct RecordPage {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of records.", body = RecordPage),
-        (status = 400, description = QUERY_400, body = String, content_type = "text/plain"),
+        (status = 400, description = QUERY_400, body = ErrorBodySchema),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
     ),
@@ -132,7 +133,7 @@ pub struct RecordPage {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<RecordPage>> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");
@@ -244,7 +245,7 @@ pub struct QuarantineQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Refused changes in the order they were received.", body = Vec<QuarantinedChange>),
-        (status = 400, description = QUERY_400, body = String, content_type = "text/plain"),
+        (status = 400, description = QUERY_400, body = ErrorBodySchema),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
@@ -257,7 +258,7 @@ pub struct QuarantineQuery {
 async fn quarantine(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<QuarantineQuery>,
+    ApiQuery(query): ApiQuery<QuarantineQuery>,
 ) -> ApiResult<Json<Vec<QuarantinedChange>>> {
     caller.require(&["reviewer", "supervisor"])?;
     Ok(Json(state.blocking(move |store| store.quarantined(query.record.as_deref())).await?))

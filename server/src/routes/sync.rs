@@ -137,6 +137,28 @@ async fn sync(
         }
     }
     Metrics::add(&state.metrics.sync_requests, 1);
+    let respond = |response: &schemas::SyncResponse| match format {
+        Format::Cbor => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/cbor")], schemas::wire::to_cbor(response))
+                .into_response()
+        }
+        Format::Json => axum::Json(response).into_response(),
+    };
+    // A device with nothing to send asks only whether anything changed: answered from a read,
+    // without the writer, when nothing did.
+    if request.documents.is_empty() {
+        let (officer, since) = (caller.officer_id.clone(), request.since.unwrap_or(0));
+        let (changed, head) = state.blocking(move |store| store.changed_for(&officer, since)).await?;
+        if !changed {
+            return Ok(respond(&schemas::SyncResponse {
+                protocol: SYNC_PROTOCOL_VERSION,
+                cursor: head.max(since),
+                documents: Vec::new(),
+                rejections: Vec::new(),
+                more: false,
+            }));
+        }
+    }
 
     let officer_id = caller.officer_id.clone();
     let record_ids: Vec<String> = request.documents.iter().map(|d| d.record_id.clone()).collect();
@@ -179,11 +201,5 @@ async fn sync(
     let counts = counts.lock().map(|c| (c.records_merged, c.changes_refused)).unwrap_or_default();
     Metrics::add(&state.metrics.records_merged, counts.0);
     Metrics::add(&state.metrics.changes_refused, counts.1);
-    Ok(match format {
-        Format::Cbor => {
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/cbor")], schemas::wire::to_cbor(&response))
-                .into_response()
-        }
-        Format::Json => axum::Json(response).into_response(),
-    })
+    Ok(respond(&response))
 }

@@ -57,8 +57,8 @@ pub struct NewTask {
                  after it starts. `unknown_entity`: the entity is not in the registry. \
                  `officer_recused`: an officer of the team is recused from the entity (P4). \
                  `officer_not_certified`: an officer has no valid certificate at the window's start (P2, P3). \
-                 `team_too_small`: fewer than two officers with a valid certificate (P1), or an officer \
-                 listed twice.",
+                 `team_too_small`: fewer than two officers with a valid certificate (P1). \
+                 `duplicate_officer`: an officer is listed twice.",
             ),
             body = ErrorBodySchema,
         ),
@@ -98,7 +98,8 @@ async fn create(
             let code = match problem {
                 sync_core::rules::TeamProblem::Recused { .. } => "officer_recused",
                 sync_core::rules::TeamProblem::NotCertified { .. } => "officer_not_certified",
-                _ => "team_too_small",
+                sync_core::rules::TeamProblem::Duplicate { .. } => "duplicate_officer",
+                sync_core::rules::TeamProblem::TooFewCertified { .. } => "team_too_small",
             };
             ApiError::unprocessable(code, problem.to_string())
         },

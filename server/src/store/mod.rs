@@ -252,6 +252,10 @@ pub trait Store: Send + Sync + 'static {
     /// before it is committed.
     fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse>;
 
+    /// Whether any record of `officer_id`'s tasks changed after `since`, and the change sequence's
+    /// head: what a sync with nothing to send needs, answered from a read, without the writer.
+    fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)>;
+
     // Operations.
     /// Copies the whole database to `path`, consistently, while serving.
     fn backup(&self, path: &std::path::Path) -> StoreResult<()>;

@@ -286,6 +286,22 @@ fn quarantined_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantinedChan
     })
 }
 
+/// Records of tasks `officer_id` is on, changed after `since`, oldest change first.
+fn changed_since(conn: &Connection, officer_id: &str, since: u64, limit: usize) -> StoreResult<Vec<(String, u64)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT r.record_id, r.seq FROM records r JOIN task_team t ON t.task_id = r.task_id
+         WHERE t.officer_id = ?1 AND r.seq > ?2 ORDER BY r.seq LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![officer_id, since as i64, limit as i64], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn record_seq_head(conn: &Connection) -> StoreResult<u64> {
+    Ok(conn.query_row("SELECT value FROM counters WHERE name = 'record_seq'", [], |row| row.get::<_, i64>(0))? as u64)
+}
+
 impl SyncTx for Transaction<'_> {
     fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>> {
         Ok(self
@@ -300,18 +316,10 @@ impl SyncTx for Transaction<'_> {
             .optional()?)
     }
     fn changed_since(&self, officer_id: &str, since: u64, limit: usize) -> StoreResult<Vec<(String, u64)>> {
-        let mut statement = self.prepare_cached(
-            "SELECT r.record_id, r.seq FROM records r JOIN task_team t ON t.task_id = r.task_id
-             WHERE t.officer_id = ?1 AND r.seq > ?2 ORDER BY r.seq LIMIT ?3",
-        )?;
-        let rows = statement.query_map(params![officer_id, since as i64, limit as i64], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        changed_since(self, officer_id, since, limit)
     }
     fn record_seq_head(&self) -> StoreResult<u64> {
-        Ok(self.query_row("SELECT value FROM counters WHERE name = 'record_seq'", [], |row| row.get::<_, i64>(0))?
-            as u64)
+        record_seq_head(self)
     }
     fn put_record(
         &self,
@@ -857,6 +865,19 @@ impl Store for SqliteStore {
 
     fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse> {
         self.write(move |tx| exchange(tx))
+    }
+
+    fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)> {
+        self.read(|conn| {
+            // One read transaction, so that the head and the list agree.
+            conn.execute_batch("BEGIN")?;
+            let result = changed_since(conn, officer_id, since, 1).and_then(|changed| {
+                let head = record_seq_head(conn)?;
+                Ok((!changed.is_empty(), head))
+            });
+            conn.execute_batch("COMMIT")?;
+            result
+        })
     }
 
     fn backup(&self, path: &Path) -> StoreResult<()> {
