@@ -207,7 +207,13 @@ impl FromRequestParts<AppState> for Caller {
         let token = header
             .strip_prefix("Bearer ")
             .ok_or_else(|| ApiError::unauthorized("missing_token", "an Authorization: Bearer token is required"))?;
-        let keys = state.signing_keys().await?;
+        let mut keys = state.signing_keys().await?;
+        if let Ok(header) = jsonwebtoken::decode_header(token)
+            && let Some(kid) = header.kid
+            && !keys.iter().any(|k| k.kid == kid)
+        {
+            keys = state.reload_signing_keys().await?;
+        }
         let claims = verify_access_token(&keys, token)?;
         let store = state.store.clone();
         let (officer, device) = (claims.sub.clone(), claims.dev.clone());

@@ -101,6 +101,8 @@ impl Metrics {
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
+    /// The access-token keys, read once (see [`AppState::signing_keys`]).
+    keys: Arc<std::sync::RwLock<Option<Arc<Vec<SigningKey>>>>>,
     pub account_limiter: Arc<RateLimiter>,
     pub address_limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
@@ -112,6 +114,7 @@ impl AppState {
         Self {
             config: Arc::new(config),
             store,
+            keys: Arc::new(std::sync::RwLock::new(None)),
             account_limiter: Arc::new(RateLimiter::new(per_account, Duration::from_secs(60))),
             address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),
             metrics: Arc::new(Metrics::default()),
@@ -119,8 +122,21 @@ impl AppState {
     }
 
     /// The keys access tokens are signed and checked with.
-    pub async fn signing_keys(&self) -> ApiResult<Vec<SigningKey>> {
-        self.blocking(|store| store.signing_keys()).await
+    ///
+    /// They are read from the store once and kept; a token naming a key not kept yet (rotated in
+    /// by another process) makes the server read them again.
+    pub async fn signing_keys(&self) -> ApiResult<Arc<Vec<SigningKey>>> {
+        if let Some(keys) = self.keys.read().map_err(|_| ApiError::Internal("poisoned".into()))?.clone() {
+            return Ok(keys);
+        }
+        self.reload_signing_keys().await
+    }
+
+    /// Reads the signing keys from the store again.
+    pub async fn reload_signing_keys(&self) -> ApiResult<Arc<Vec<SigningKey>>> {
+        let keys = Arc::new(self.blocking(|store| store.signing_keys()).await?);
+        *self.keys.write().map_err(|_| ApiError::Internal("poisoned".into()))? = Some(keys.clone());
+        Ok(keys)
     }
 
     /// Runs a store operation off the async runtime.

@@ -359,6 +359,18 @@ mod records {
         let history: Vec<serde_json::Value> =
             server.get(&format!("/v1/records/{id}/history"), &reviewer).await.json().await.unwrap();
         assert!(history.iter().any(|h| h["officer_id"] == "O2" && h["device_id"] == b.device_id.as_str()));
+        // A revoked device's work stays, marked.
+        server.account("ADM", PASSWORD, &["admin"]);
+        let admin = server.token("ADM", PASSWORD).await;
+        let revoked = server.post(&format!("/v1/devices/{}/revoke", b.device_id), &admin, serde_json::json!({})).await;
+        assert_eq!(revoked.status(), 200);
+        let history: Vec<serde_json::Value> =
+            server.get(&format!("/v1/records/{id}/history"), &reviewer).await.json().await.unwrap();
+        let by_b: Vec<&serde_json::Value> = history.iter().filter(|h| h["device_id"] == b.device_id.as_str()).collect();
+        assert!(!by_b.is_empty() && by_b.iter().all(|h| h["device_revoked_at_ms"].is_i64()));
+        let after_revocation: schemas::InspectionRecord =
+            server.get(&format!("/v1/records/{id}"), &reviewer).await.json().await.unwrap();
+        assert_eq!(after_revocation, locked, "nothing it captured is dropped");
         let page: serde_json::Value =
             server.get("/v1/records?task=T1&status=locked", &reviewer).await.json().await.unwrap();
         assert_eq!(page["records"].as_array().unwrap().len(), 1);

@@ -175,6 +175,8 @@ pub struct HistoryEntry {
     /// The enrolled device of that actor, if any (the genesis change has none).
     pub device_id: Option<String>,
     pub officer_id: Option<String>,
+    /// When the device was revoked, if it was: what it captured before stays, marked so.
+    pub device_revoked_at_ms: Option<i64>,
     /// The change's own time, Unix milliseconds.
     pub timestamp_ms: i64,
     /// Number of operations in the change.
@@ -220,6 +222,7 @@ async fn history(
                 actor: hex::encode(&actor),
                 device_id: device.map(|d| d.device_id.clone()),
                 officer_id: device.map(|d| d.officer_id.clone()),
+                device_revoked_at_ms: device.and_then(|d| d.revoked_at_ms),
                 timestamp_ms: change.timestamp(),
                 operations: change.len(),
                 dependencies: change.deps().iter().map(|d| d.to_string()).collect(),

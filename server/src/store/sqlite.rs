@@ -15,6 +15,9 @@ use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
 
 use super::*;
 
+/// Most read connections kept open for reuse.
+const MAX_READERS: usize = 32;
+
 /// Most jobs committed in one transaction.
 const MAX_GROUP: usize = 64;
 
@@ -96,7 +99,7 @@ impl SqliteStore {
         };
         let result = job(&conn);
         let mut readers = self.readers.lock().unwrap();
-        if readers.len() < 8 {
+        if readers.len() < MAX_READERS {
             readers.push(conn);
         }
         result
