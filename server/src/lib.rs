@@ -88,6 +88,8 @@ pub struct Metrics {
     pub records_merged: AtomicU64,
     pub changes_refused: AtomicU64,
     pub logins_failed: AtomicU64,
+    /// Sync exchanges run again inside the writer because a record changed under them.
+    pub sync_retries: AtomicU64,
 }
 
 impl Metrics {

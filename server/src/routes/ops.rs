@@ -78,6 +78,11 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             m.changes_refused.load(Ordering::Relaxed),
         ),
         ("fieldsync_logins_failed_total", "Failed login attempts.", m.logins_failed.load(Ordering::Relaxed)),
+        (
+            "fieldsync_sync_retries_total",
+            "Sync exchanges run again in the writer because a record changed under them.",
+            m.sync_retries.load(Ordering::Relaxed),
+        ),
     ];
     let mut text = String::new();
     for (name, help, value) in counters {

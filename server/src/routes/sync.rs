@@ -12,7 +12,7 @@ use super::ApiBytes;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::openapi::{self, ErrorBodySchema, SyncRequestSchema, SyncResponseSchema};
-use crate::store::StoreError;
+use crate::store::{StoreError, SyncJob};
 use crate::sync::{ExchangeCounts, ExchangeInput, exchange};
 use crate::{AppState, Metrics, now_ms};
 
@@ -186,18 +186,36 @@ async fn sync(
         max_clock_skew_ms: state.config.max_clock_skew_ms,
         max_changed: state.config.max_changed_per_sync,
     };
+    // Merge and validate against a snapshot, many requests at once; then commit in the writer,
+    // unless a record written here changed meanwhile: then run again inside the writer.
     let counts = std::sync::Arc::new(std::sync::Mutex::new(ExchangeCounts::default()));
-    let shared = counts.clone();
-    let response = state
-        .blocking(move |store| {
-            store.sync_exchange(Box::new(move |tx| {
-                let mut counts = ExchangeCounts::default();
-                let response = exchange(tx, &input, &request, &mut counts)?;
-                *shared.lock().map_err(|_| StoreError::Other("poisoned".into()))? = counts;
-                Ok(response)
-            }))
+    let (input, request) = (std::sync::Arc::new(input), std::sync::Arc::new(request));
+    let job = |input: std::sync::Arc<ExchangeInput>,
+               request: std::sync::Arc<SyncRequest>,
+               shared: std::sync::Arc<std::sync::Mutex<ExchangeCounts>>|
+     -> SyncJob {
+        Box::new(move |tx| {
+            let mut counts = ExchangeCounts::default();
+            let response = exchange(tx, &input, &request, &mut counts)?;
+            *shared.lock().map_err(|_| StoreError::Other("poisoned".into()))? = counts;
+            Ok(response)
         })
-        .await?;
+    };
+    let prepared = job(input.clone(), request.clone(), counts.clone());
+    let officer = caller.officer_id.clone();
+    let (mut response, plan) = state.blocking(move |store| store.prepare_sync(&officer, prepared)).await?;
+    match state.blocking(move |store| store.commit_sync(plan)).await? {
+        Some(cursor) => {
+            if !response.more {
+                response.cursor = cursor;
+            }
+        }
+        None => {
+            Metrics::add(&state.metrics.sync_retries, 1);
+            let again = job(input, request, counts.clone());
+            response = state.blocking(move |store| store.sync_exchange(again)).await?;
+        }
+    }
     let counts = counts.lock().map(|c| (c.records_merged, c.changes_refused)).unwrap_or_default();
     Metrics::add(&state.metrics.records_merged, counts.0);
     Metrics::add(&state.metrics.changes_refused, counts.1);

@@ -9,6 +9,9 @@
 pub mod migrations;
 pub mod sqlite;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
 use schemas::{Certificate, CertificateStatusChange};
 
 /// A failure of the store. `Full` and `Busy` are the caller's to report; others are bugs or corruption.
@@ -177,8 +180,97 @@ pub trait SyncTx {
     fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<(serde_json::Value, Vec<u8>)>>;
 }
 
-/// One sync exchange, to run inside one write transaction.
+/// One sync exchange, to run inside one write transaction or against a snapshot.
 pub type SyncJob = Box<dyn FnOnce(&dyn SyncTx) -> StoreResult<schemas::SyncResponse> + Send>;
+
+/// A write an exchange made against a snapshot, applied later by [`Store::commit_sync`].
+#[derive(Clone, Debug)]
+pub enum SyncWrite {
+    Record { record_id: String, task_id: Option<String>, document: Vec<u8>, status: String, now_ms: i64 },
+    State { device_id: String, record_id: String, state: Vec<u8> },
+    Quarantine(QuarantinedChange),
+}
+
+/// What an exchange run against a snapshot read and would write.
+#[derive(Clone, Debug, Default)]
+pub struct SyncPlan {
+    pub officer_id: String,
+    /// The change sequence's head in the snapshot.
+    pub head_before: Option<u64>,
+    /// Each record read, with its position in the change sequence then (`None`: absent).
+    pub read_seqs: BTreeMap<String, Option<u64>>,
+    pub writes: Vec<SyncWrite>,
+}
+
+/// A [`SyncTx`] over a snapshot that records the exchange's writes instead of making them, so
+/// that many exchanges can merge and validate at once, off the writer.
+pub struct RecordingTx<'a> {
+    inner: &'a dyn SyncTx,
+    plan: RefCell<SyncPlan>,
+}
+
+impl<'a> RecordingTx<'a> {
+    pub fn new(inner: &'a dyn SyncTx, officer_id: &str) -> Self {
+        Self { inner, plan: RefCell::new(SyncPlan { officer_id: officer_id.to_string(), ..SyncPlan::default() }) }
+    }
+
+    pub fn into_plan(self) -> SyncPlan {
+        self.plan.into_inner()
+    }
+}
+
+impl SyncTx for RecordingTx<'_> {
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>> {
+        let record = self.inner.record(record_id)?;
+        self.plan.borrow_mut().read_seqs.entry(record_id.to_string()).or_insert(record.as_ref().map(|r| r.seq as u64));
+        Ok(record)
+    }
+    fn sync_state(&self, device_id: &str, record_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.sync_state(device_id, record_id)
+    }
+    fn changed_since(&self, officer_id: &str, since: u64, limit: usize) -> StoreResult<Vec<(String, u64)>> {
+        self.inner.changed_since(officer_id, since, limit)
+    }
+    fn record_seq_head(&self) -> StoreResult<u64> {
+        let head = self.inner.record_seq_head()?;
+        self.plan.borrow_mut().head_before.get_or_insert(head);
+        Ok(head)
+    }
+    fn put_record(
+        &self,
+        record_id: &str,
+        task_id: Option<&str>,
+        document: &[u8],
+        status: &str,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        let mut plan = self.plan.borrow_mut();
+        plan.writes.push(SyncWrite::Record {
+            record_id: record_id.to_string(),
+            task_id: task_id.map(str::to_string),
+            document: document.to_vec(),
+            status: status.to_string(),
+            now_ms,
+        });
+        let written = plan.writes.iter().filter(|w| matches!(w, SyncWrite::Record { .. })).count() as u64;
+        Ok(plan.head_before.unwrap_or(0) + written)
+    }
+    fn put_sync_state(&self, device_id: &str, record_id: &str, state: &[u8]) -> StoreResult<()> {
+        self.plan.borrow_mut().writes.push(SyncWrite::State {
+            device_id: device_id.to_string(),
+            record_id: record_id.to_string(),
+            state: state.to_vec(),
+        });
+        Ok(())
+    }
+    fn quarantine(&self, change: &QuarantinedChange) -> StoreResult<()> {
+        self.plan.borrow_mut().writes.push(SyncWrite::Quarantine(change.clone()));
+        Ok(())
+    }
+    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<(serde_json::Value, Vec<u8>)>> {
+        self.inner.quarantined_changes(record_id)
+    }
+}
 
 /// Everything the server keeps.
 pub trait Store: Send + Sync + 'static {
@@ -251,6 +343,16 @@ pub trait Store: Send + Sync + 'static {
     /// Runs one sync exchange in one write transaction: nothing of it is visible, or acknowledged,
     /// before it is committed.
     fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse>;
+
+    /// Runs one sync exchange against a consistent snapshot, off the writer, recording what it
+    /// would write. Nothing is stored until [`Store::commit_sync`].
+    fn prepare_sync(&self, officer_id: &str, exchange: SyncJob) -> StoreResult<(schemas::SyncResponse, SyncPlan)>;
+
+    /// Applies a prepared exchange's writes in one write transaction, provided that no record it
+    /// writes has changed since its snapshot; returns the cursor to answer with (the new head, or
+    /// the snapshot's head when other records of the officer changed meanwhile), or `None` when
+    /// a record changed and the exchange must run again inside the writer.
+    fn commit_sync(&self, plan: SyncPlan) -> StoreResult<Option<u64>>;
 
     /// Whether any record of `officer_id`'s tasks changed after `since`, and the change sequence's
     /// head: what a sync with nothing to send needs, answered from a read, without the writer.

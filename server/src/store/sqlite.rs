@@ -305,7 +305,7 @@ fn record_seq_head(conn: &Connection) -> StoreResult<u64> {
     Ok(conn.query_row("SELECT value FROM counters WHERE name = 'record_seq'", [], |row| row.get::<_, i64>(0))? as u64)
 }
 
-impl SyncTx for Transaction<'_> {
+impl SyncTx for Connection {
     fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>> {
         Ok(self
             .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE record_id = ?1"))?
@@ -867,7 +867,50 @@ impl Store for SqliteStore {
     }
 
     fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse> {
-        self.write(move |tx| exchange(tx))
+        self.write(move |tx| exchange(&**tx))
+    }
+
+    fn prepare_sync(&self, officer_id: &str, exchange: SyncJob) -> StoreResult<(schemas::SyncResponse, SyncPlan)> {
+        self.read(|conn| {
+            // One read transaction: the exchange sees one consistent snapshot.
+            conn.execute_batch("BEGIN")?;
+            let recording = RecordingTx::new(conn, officer_id);
+            let result = exchange(&recording);
+            conn.execute_batch("COMMIT")?;
+            Ok((result?, recording.into_plan()))
+        })
+    }
+
+    fn commit_sync(&self, plan: SyncPlan) -> StoreResult<Option<u64>> {
+        self.write(move |tx| {
+            let conn: &Connection = tx;
+            for write in &plan.writes {
+                if let SyncWrite::Record { record_id, .. } = write {
+                    let now: Option<u64> = conn
+                        .prepare_cached("SELECT seq FROM records WHERE record_id = ?1")?
+                        .query_row([record_id], |r| r.get::<_, i64>(0))
+                        .optional()?
+                        .map(|seq| seq as u64);
+                    if plan.read_seqs.get(record_id).copied().flatten() != now {
+                        return Ok(None);
+                    }
+                }
+            }
+            let head_before = plan.head_before.unwrap_or(0);
+            let others_changed = !changed_since(conn, &plan.officer_id, head_before, 1)?.is_empty();
+            for write in plan.writes {
+                match write {
+                    SyncWrite::Record { record_id, task_id, document, status, now_ms } => {
+                        conn.put_record(&record_id, task_id.as_deref(), &document, &status, now_ms)?;
+                    }
+                    SyncWrite::State { device_id, record_id, state } => {
+                        conn.put_sync_state(&device_id, &record_id, &state)?
+                    }
+                    SyncWrite::Quarantine(change) => conn.quarantine(&change)?,
+                }
+            }
+            Ok(Some(if others_changed { head_before } else { record_seq_head(conn)? }))
+        })
     }
 
     fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)> {
@@ -905,5 +948,45 @@ impl Store for SqliteStore {
     fn ready(&self) -> bool {
         self.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).is_ok()
             && self.writer.lock().map(|w| w.is_some()).unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_response() -> schemas::SyncResponse {
+        schemas::SyncResponse {
+            protocol: schemas::SYNC_PROTOCOL_VERSION,
+            cursor: 0,
+            documents: vec![],
+            rejections: vec![],
+            more: false,
+        }
+    }
+
+    fn writing(document: &'static [u8]) -> SyncJob {
+        Box::new(move |tx| {
+            tx.record("R")?;
+            tx.record_seq_head()?;
+            tx.put_record("R", None, document, "draft", 1)?;
+            Ok(empty_response())
+        })
+    }
+
+    #[test]
+    fn a_prepared_exchange_whose_record_changed_meanwhile_is_not_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let (_, first) = store.prepare_sync("O1", writing(b"first")).unwrap();
+        let (_, second) = store.prepare_sync("O1", writing(b"second")).unwrap();
+        assert!(first.writes.iter().any(|w| matches!(w, SyncWrite::Record { .. })), "nothing written yet");
+        assert!(store.record("R").unwrap().is_none(), "a prepared exchange stores nothing");
+        assert_eq!(store.commit_sync(first).unwrap(), Some(1));
+        assert_eq!(store.commit_sync(second).unwrap(), None, "the record changed since its snapshot");
+        assert_eq!(store.record("R").unwrap().unwrap().document, b"first");
+        // Run again inside the writer, the second exchange sees the first and goes in.
+        store.sync_exchange(writing(b"second")).unwrap();
+        assert_eq!(store.record("R").unwrap().unwrap().document, b"second");
     }
 }
