@@ -25,6 +25,8 @@ pub enum ApiError {
     NotFound { what: &'static str },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    #[error("this path does not take that method")]
+    MethodNotAllowed,
     #[error("the request body is larger than the server accepts")]
     TooLarge { limit: usize },
     #[error("unsupported content type {found:?}")]
@@ -62,6 +64,7 @@ impl ApiError {
             ApiError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             ApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::UnsupportedMediaType { .. } => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_content_type"),
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),

@@ -151,7 +151,7 @@ impl RateLimiter {
     pub fn attempt(&self, key: &str) -> Result<(), u64> {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap();
-        if windows.len() > 100_000 {
+        if windows.len() > 10_000 {
             windows.retain(|_, (start, _)| now.duration_since(*start) < self.window);
         }
         let entry = windows.entry(key.to_string()).or_insert((now, 0));
@@ -231,6 +231,13 @@ impl FromRequestParts<AppState> for Caller {
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
         let account = account.ok_or_else(|| ApiError::unauthorized("invalid_token", "the account no longer exists"))?;
+        // A one-time password is good for one thing: setting a password of one's own.
+        if account.must_change_password && parts.uri.path() != "/v1/auth/password" {
+            return Err(ApiError::forbidden(
+                "password_change_required",
+                "set a password of your own first (POST /v1/auth/password)",
+            ));
+        }
         let device_id = match device {
             Ok(None) => None,
             Ok(Some(device)) if device.revoked_at_ms.is_some() => {

@@ -47,6 +47,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Most records in one sync request.
     pub max_documents_per_sync: usize,
+    /// Most sync exchanges merged and validated at once: bounds memory and keeps the cores busy
+    /// without thrashing.
+    pub max_concurrent_syncs: usize,
     /// Most change chunks in one record's sync message.
     pub max_changes_per_document: usize,
     /// Most records the server lists as changed in one sync answer.
@@ -67,6 +70,7 @@ impl Config {
             max_body_bytes: 16 << 20,
             max_documents_per_sync: 512,
             max_changed_per_sync: 512,
+            max_concurrent_syncs: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             max_changes_per_document: 10_000,
             max_clock_skew_ms: 5 * 60_000,
             auth_attempts_per_minute: 10,
@@ -103,6 +107,8 @@ impl Metrics {
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
+    /// Permits for sync exchanges in progress (see [`Config::max_concurrent_syncs`]).
+    pub sync_slots: Arc<tokio::sync::Semaphore>,
     /// The access-token keys, read once (see [`AppState::signing_keys`]).
     keys: Arc<std::sync::RwLock<Option<Arc<Vec<SigningKey>>>>>,
     pub account_limiter: Arc<RateLimiter>,
@@ -113,9 +119,11 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         let (per_account, per_address) = (config.auth_attempts_per_minute, config.auth_attempts_per_minute_per_address);
+        let sync_slots = config.max_concurrent_syncs.max(1);
         Self {
             config: Arc::new(config),
             store,
+            sync_slots: Arc::new(tokio::sync::Semaphore::new(sync_slots)),
             keys: Arc::new(std::sync::RwLock::new(None)),
             account_limiter: Arc::new(RateLimiter::new(per_account, Duration::from_secs(60))),
             address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),

@@ -134,8 +134,9 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         inspection tasks, records and the validated sync exchange.\n\n\
         Every failure answers with a status and an `ErrorBody` whose `code` is stable; each \
         operation lists the codes it can answer with. Requests to an unknown path answer 404 \
-        with the code `not_found`; a known path with another method answers 405 with an empty \
-        body. A path segment that is not UTF-8 is refused by axum itself, in plain text.\n\n\
+        with the code `not_found`; a known path with another method answers 405 with the code \
+        `method_not_allowed`. An account still on its one-time password gets 403 \
+        `password_change_required` everywhere but `POST /v1/auth/password`. A path segment that is not UTF-8 is refused by axum itself, in plain text.\n\n\
         The schemas of the `schemas` crate's types are its schemars-generated JSON Schemas \
         (`schemas/json/`), embedded unchanged but for their `$ref`s."),
     paths(

@@ -94,6 +94,8 @@ async fn create_officer(
     if roles.is_empty() {
         roles.push("officer".into());
     }
+    roles.sort();
+    roles.dedup();
     check_roles(&roles)?;
     let password = identity::one_time_password();
     let hash = {

@@ -49,11 +49,13 @@ fn client_key(address: &std::net::SocketAddr) -> String {
     format!("ip:{}", address.ip())
 }
 
-/// Counts an attempt against the account (or refresh token) and against the client's address.
+/// Counts an attempt against the client's address, then against the account (or refresh token).
+/// The address comes first, so that a flood from one address is refused before it can fill the
+/// per-account table; account keys are at most an identifier's length.
 fn limit(state: &AppState, account_key: String, address: &std::net::SocketAddr) -> ApiResult<()> {
     let refuse = |retry_after_s| ApiError::RateLimited { retry_after_s };
-    state.account_limiter.attempt(&account_key).map_err(refuse)?;
-    state.address_limiter.attempt(&client_key(address)).map_err(refuse)
+    state.address_limiter.attempt(&client_key(address)).map_err(refuse)?;
+    state.account_limiter.attempt(&account_key).map_err(refuse)
 }
 
 /// Issues an access token and a refresh token of `family` (a new family when `None`).
@@ -144,6 +146,11 @@ async fn login(
     ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<Tokens>> {
+    if sync_core::input::identifier("officer_id", &request.officer_id).is_err() {
+        limit(&state, "account:-".into(), &address)?;
+        Metrics::add(&state.metrics.logins_failed, 1);
+        return Err(ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"));
+    }
     limit(&state, format!("account:{}", request.officer_id), &address)?;
     let officer = request.officer_id.clone();
     let account = state.blocking(move |store| store.account(&officer)).await?;
@@ -169,7 +176,8 @@ async fn login(
         let device = state.blocking(move |store| store.device(&id)).await?;
         match device {
             Some(d) if d.officer_id == account.officer_id && d.revoked_at_ms.is_none() => {}
-            Some(d) if d.revoked_at_ms.is_some() => {
+            // Ownership first: another officer's device says nothing about its state.
+            Some(d) if d.officer_id == account.officer_id => {
                 return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
             }
             _ => return Err(ApiError::forbidden("device_not_yours", "this device is not enrolled to you")),

@@ -54,6 +54,7 @@ pub struct Challenge {
     ),
 )]
 async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Challenge>> {
+    caller.require(&["officer"])?;
     let nonce = identity::random_bytes::<32>();
     let expires_at_ms = now_ms() + CHALLENGE_SECONDS * 1000;
     let officer = caller.officer_id.clone();
@@ -141,6 +142,7 @@ async fn enroll(
     caller: Caller,
     ApiJson(request): ApiJson<Enrollment>,
 ) -> ApiResult<Json<Enrolled>> {
+    caller.require(&["officer"])?;
     let challenge = decode("challenge", &request.challenge, 32)?;
     let public_key = decode("public_key", &request.public_key, 32)?;
     let actor_id = decode("actor_id", &request.actor_id, 16)?;

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(records::router())
         .merge(sync::router())
         .fallback(|| async { ApiError::NotFound { what: "route" } })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {

@@ -89,6 +89,7 @@ async fn sync(
     body: ApiBytes,
 ) -> ApiResult<Response> {
     let body = body.0;
+    caller.require(&["officer"])?;
     let device_id = caller.device()?.to_string();
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = match content_type.split(';').next().unwrap_or("").trim() {
@@ -201,6 +202,7 @@ async fn sync(
             Ok(response)
         })
     };
+    let _slot = state.sync_slots.acquire().await.map_err(|_| ApiError::Unavailable)?;
     let prepared = job(input.clone(), request.clone(), counts.clone());
     let officer = caller.officer_id.clone();
     let (mut response, plan) = state.blocking(move |store| store.prepare_sync(&officer, prepared)).await?;

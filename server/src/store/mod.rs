@@ -35,7 +35,11 @@ impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
         match &error {
             rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull => StoreError::Full,
-            rusqlite::Error::SqliteFailure(e, message) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            // Only a duplicate key is a conflict; other constraint failures are bugs to log.
+            rusqlite::Error::SqliteFailure(e, message)
+                if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
                 StoreError::Conflict(message.clone().unwrap_or_default())
             }
             rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound("row".into()),

@@ -112,9 +112,15 @@ impl Drop for SqliteStore {
     }
 }
 
+/// Runs a job under its own savepoint: a job that fails, or panics, is rolled back alone and the
+/// writer goes on with the others.
 fn run_in_savepoint<R>(tx: &Transaction<'_>, job: impl FnOnce(&Transaction<'_>) -> StoreResult<R>) -> StoreResult<R> {
     tx.execute_batch("SAVEPOINT job")?;
-    match job(tx) {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(tx))).unwrap_or_else(|_| {
+        tracing::error!("a write job panicked; it is rolled back alone");
+        Err(StoreError::Other("the operation failed".into()))
+    });
+    match outcome {
         Ok(value) => {
             tx.execute_batch("RELEASE job")?;
             Ok(value)
@@ -461,6 +467,12 @@ impl Store for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::NotFound(officer_id));
             }
+            // A new password ends every session opened with the old one.
+            tx.execute(
+                "UPDATE refresh_tokens SET revoked_at_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+                 WHERE officer_id = ?1 AND revoked_at_ms IS NULL",
+                [&officer_id],
+            )?;
             Ok(())
         })
     }
@@ -946,8 +958,9 @@ impl Store for SqliteStore {
     }
 
     fn ready(&self) -> bool {
-        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).is_ok()
-            && self.writer.lock().map(|w| w.is_some()).unwrap_or(false)
+        let writer_alive =
+            self.writer_thread.lock().map(|thread| thread.as_ref().is_some_and(|t| !t.is_finished())).unwrap_or(false);
+        writer_alive && self.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).is_ok()
     }
 }
 
@@ -988,5 +1001,26 @@ mod tests {
         // Run again inside the writer, the second exchange sees the first and goes in.
         store.sync_exchange(writing(b"second")).unwrap();
         assert_eq!(store.record("R").unwrap().unwrap().document, b"second");
+    }
+
+    #[test]
+    fn a_write_job_that_panics_fails_alone_and_the_writer_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let panicking = store.write(|tx| -> StoreResult<()> {
+            tx.execute("INSERT INTO counters (name, value) VALUES ('half-done', 1)", [])?;
+            panic!("a bug in a job");
+        });
+        assert!(matches!(panicking, Err(StoreError::Other(_))), "{panicking:?}");
+        assert!(store.ready(), "the writer still runs");
+        store.write(|tx| Ok(tx.execute("INSERT INTO counters (name, value) VALUES ('next', 2)", [])?)).unwrap();
+        let names: Vec<String> = store
+            .read(|conn| {
+                let mut statement = conn.prepare("SELECT name FROM counters ORDER BY name")?;
+                let rows = statement.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        assert_eq!(names, ["next", "record_seq"], "the panicking job left nothing behind");
     }
 }
