@@ -70,7 +70,7 @@ impl Config {
             max_body_bytes: 16 << 20,
             max_documents_per_sync: 512,
             max_changed_per_sync: 512,
-            max_concurrent_syncs: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            max_concurrent_syncs: std::thread::available_parallelism().map_or(2, |n| n.get() * 8),
             max_changes_per_document: 10_000,
             max_clock_skew_ms: 5 * 60_000,
             auth_attempts_per_minute: 10,

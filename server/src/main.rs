@@ -14,6 +14,17 @@ use server::store::sqlite::SqliteStore;
 use server::store::{Account, Store};
 use server::{Config, admin, identity, now_ms};
 
+/// Caps glibc's malloc arenas: by default it makes up to eight per core, one per busy thread,
+/// and under many concurrent syncs they held half again as much resident memory (measured in
+/// BENCHMARKS.md). Four arenas keep the threads from contending much.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "fieldsync-server", version, about = "The fieldsync server and its admin commands")]
 struct Cli {
@@ -159,8 +170,12 @@ fn open_store(data: &std::path::Path) -> anyhow::Result<Arc<SqliteStore>> {
     SqliteStore::open(&config.database_path()).map_err(|e| anyhow::anyhow!("opening the database: {e}"))
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run_command())
+}
+
+async fn run_command() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();

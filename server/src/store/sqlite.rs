@@ -41,7 +41,10 @@ fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    if !read_only {
+    if read_only {
+        // Many readers: each keeps a smaller page cache than SQLite's default 2 MB.
+        conn.pragma_update(None, "cache_size", -1024)?;
+    } else {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
     }
