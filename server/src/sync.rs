@@ -115,8 +115,11 @@ pub fn exchange(
             }
         }
     }
-    let since = request.since.unwrap_or(0);
     let head_before = tx.record_seq_head()?;
+    // A cursor beyond the head means the server's database is older than what the device saw
+    // (restored from a backup): list everything again rather than nothing.
+    let since = request.since.unwrap_or(0);
+    let since = if since > head_before { 0 } else { since };
     let listed = tx.changed_since(&input.officer_id, since, input.max_changed + 1)?;
     let more = listed.len() > input.max_changed;
     let listed: Vec<(String, u64)> = listed.into_iter().take(input.max_changed).collect();

@@ -814,6 +814,35 @@ mod durability {
         assert_eq!(records_only(server.snapshot()), records_only(before));
     }
 
+    /// After the database is restored from a backup, a device's cursor may lie beyond the
+    /// server's head: the server lists everything again instead of nothing.
+    #[tokio::test]
+    async fn a_cursor_beyond_the_head_lists_every_record_again() {
+        let server = city(2).await;
+        let mut a = enroll(&server, "O0", PASSWORD).await;
+        let id = new_record_id(server::now_ms() as u64, [3; 10]);
+        a.records.insert(RecordDocument::create(&id, a.actor.clone(), "T0", server::now_ms()).unwrap());
+        a.session.record_changed(&id);
+        assert!(a.sync(&server).await.is_empty());
+        let b = enroll(&server, "O1", PASSWORD).await;
+        for since in [Some(0), Some(1_000_000)] {
+            let request = schemas::SyncRequest { protocol: schemas::SYNC_PROTOCOL_VERSION, since, documents: vec![] };
+            let response = server
+                .client
+                .post(server.url("/v1/sync"))
+                .bearer_auth(&b.token)
+                .header("content-type", "application/cbor")
+                .body(schemas::wire::to_cbor(&request))
+                .send()
+                .await
+                .unwrap();
+            let response: schemas::SyncResponse = schemas::wire::from_cbor(&response.bytes().await.unwrap()).unwrap();
+            assert_eq!(response.documents.len(), 1, "since {since:?}");
+            assert_eq!(response.documents[0].record_id, id);
+            assert!(response.cursor <= 1_000, "the cursor is the server's own: {}", response.cursor);
+        }
+    }
+
     #[tokio::test]
     async fn many_devices_sync_at_once_and_every_record_is_kept() {
         let server = std::sync::Arc::new(city(16).await);
