@@ -99,6 +99,41 @@ pub fn genesis_change_hash(record_id: &str) -> ChangeHash {
     genesis(record_id).get_heads()[0]
 }
 
+/// Whether `change` is the genesis change of `record_id`, decided without building the genesis
+/// document: the genesis actor, first of its sequence, no dependencies, time 0, and exactly the
+/// genesis operations. A change that passes is byte for byte the genesis (same hash).
+pub fn is_genesis_change(record_id: &str, change: &automerge::Change) -> bool {
+    use automerge::legacy::{Key, ObjectId, OpType};
+    if change.actor_id() != &genesis_actor(record_id)
+        || change.seq() != 1
+        || !change.deps().is_empty()
+        || change.timestamp() != 0
+        || change.message() != Some("genesis")
+    {
+        return false;
+    }
+    let expanded = change.decode();
+    let mut expected: Vec<(&str, Option<ScalarValue>, Option<ObjType>)> = vec![
+        ("schema", Some(ScalarValue::Uint(RECORD_SCHEMA_VERSION)), None),
+        ("record_id", Some(ScalarValue::Str(record_id.into())), None),
+    ];
+    expected.extend(CONTAINERS.iter().map(|(key, kind)| (*key, None, Some(*kind))));
+    expected.push(("locked", Some(ScalarValue::Boolean(false)), None));
+    expanded.operations.len() == expected.len()
+        && expanded.operations.iter().zip(&expected).all(|(op, (key, value, kind))| {
+            let right_place = op.obj == ObjectId::Root
+                && op.pred.is_empty()
+                && !op.insert
+                && matches!(&op.key, Key::Map(k) if k == key);
+            let right_action = match (&op.action, value, kind) {
+                (OpType::Put(found), Some(value), None) => found == value,
+                (OpType::Make(found), None, Some(kind)) => found == kind,
+                _ => false,
+            };
+            right_place && right_action
+        })
+}
+
 /// A new record id: a UUIDv7 from the device's clock and ten random bytes, both given by the caller.
 pub fn new_record_id(unix_ms: u64, random: [u8; 10]) -> String {
     uuid::Builder::from_unix_timestamp_millis(unix_ms, &random).into_uuid().to_string()
@@ -940,9 +975,10 @@ pub fn read_record(record_id: &str, doc: &Automerge) -> Result<InspectionRecord,
                     values,
                 });
             }
-            // `get` returns Automerge's deterministic winner among the concurrent values.
-            if let Ok(Some((Value::Scalar(winner), _))) = doc.get(&map, key.as_str()) {
-                values.insert(key, winner.into_owned());
+            // Automerge's deterministic winner among concurrent values, the one `get` returns, is
+            // the last of `get_all` (values come in operation-id order): no second lookup.
+            if let Some((winner, _)) = scalars.last() {
+                values.insert(key, winner.clone());
             }
         }
         maps.insert(container, values);

@@ -27,7 +27,7 @@ use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ROOT, ReadDoc, ScalarValue};
 use schemas::{Certificate, InspectionRecord, RecordStatus, RejectionReason};
 
-use crate::document::{genesis_actor, genesis_change_hash, read_record};
+use crate::document::{is_genesis_change, read_record};
 use crate::rules::{self, CertificateStanding};
 
 /// Which device and officer an actor id belongs to.
@@ -87,13 +87,7 @@ pub fn validate_with_result(
     incoming: Vec<Change>,
     context: &ValidationContext,
 ) -> Validation {
-    // Only a change by the genesis actor can be the genesis; its hash is computed only then.
-    let genesis_actor = genesis_actor(record_id);
-    let genesis_hash = std::cell::OnceCell::new();
-    let is_genesis = |change: &Change| {
-        change.actor_id() == &genesis_actor
-            && *genesis_hash.get_or_init(|| genesis_change_hash(record_id)) == change.hash()
-    };
+    let is_genesis = |change: &Change| is_genesis_change(record_id, change);
     let ordered = causal_order(doc, incoming);
     let incoming_count = ordered.len();
     let mut outcome = Validation::default();

@@ -240,6 +240,11 @@ fn p1_concurrent_conclusions_are_a_conflict_that_blocks_signing_until_resolved()
     let record = on_a.read().unwrap();
     assert_eq!(record, on_b.read().unwrap());
     assert_eq!(record.conflicts.len(), 1, "{:?}", record.conflicts);
+    // The view shows Automerge's own winner.
+    use automerge::ReadDoc;
+    let header = on_a.automerge().get(automerge::ROOT, "header").unwrap().unwrap().1;
+    let winner = on_a.automerge().get(&header, "conclusion").unwrap().unwrap().0.as_str().map(str::to_string);
+    assert_eq!(record.header.conclusion, winner);
     let conflict = &record.conflicts[0];
     assert_eq!(conflict.field, "header/conclusion");
     assert!(conflict.legally_significant);
@@ -350,4 +355,29 @@ fn p1_last_signatures_made_concurrently_leave_the_record_to_be_locked_explicitly
     assert!(on_a.lock(T0 + 2000).unwrap().is_some());
     assert_eq!(on_a.read().unwrap().status, RecordStatus::Locked);
     assert_eq!(on_a.lock(T0 + 3000).unwrap(), None, "locking twice changes nothing");
+}
+
+#[test]
+fn only_the_genesis_itself_passes_as_genesis() {
+    use automerge::transaction::{CommitOptions, Transactable};
+    use sync_core::document::{genesis, genesis_actor, is_genesis_change};
+    let id = record_id(1);
+    let change = genesis(&id).get_changes(&[]).remove(0);
+    assert!(is_genesis_change(&id, &change));
+    assert_eq!(change.hash(), genesis_change_hash(&id));
+    assert!(!is_genesis_change(&record_id(2), &change), "another record's genesis");
+    // The genesis actor, time and message, with the record locked from the start.
+    let mut forged = automerge::Automerge::new().with_actor(genesis_actor(&id));
+    forged
+        .transact_with::<_, _, automerge::AutomergeError, _>(
+            |_| CommitOptions::default().with_time(0).with_message("genesis"),
+            |tx| {
+                tx.put(automerge::ROOT, "schema", automerge::ScalarValue::Uint(schemas::RECORD_SCHEMA_VERSION))?;
+                tx.put(automerge::ROOT, "record_id", id.as_str())?;
+                tx.put(automerge::ROOT, "locked", true)?;
+                Ok(())
+            },
+        )
+        .unwrap();
+    assert!(!is_genesis_change(&id, &forged.get_changes(&[]).remove(0)));
 }
