@@ -183,6 +183,13 @@ pub mod harness {
         }
     }
 
+    /// The status and the stable error code of an answer (empty when the body has none).
+    pub async fn error_code(response: reqwest::Response) -> (u16, String) {
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        (status, body["code"].as_str().unwrap_or("").to_string())
+    }
+
     /// What one sync moved.
     #[derive(Clone, Debug, Default)]
     pub struct SyncStats {

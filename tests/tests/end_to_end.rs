@@ -37,19 +37,13 @@ mod identity {
     use jsonwebtoken::{EncodingKey, Header};
     use server::store::Store;
 
-    use fieldsync_tests::harness::{TestServer, enroll};
+    use fieldsync_tests::harness::{TestServer, enroll, error_code as code};
 
     fn claims(exp_offset_s: i64, aud: &str) -> serde_json::Value {
         let now = server::now_ms() / 1000;
         serde_json::json!({
             "iss": "fieldsync-server", "aud": aud, "sub": "O1", "iat": now, "exp": now + exp_offset_s, "roles": ["admin"],
         })
-    }
-
-    async fn status_and_code(response: reqwest::Response) -> (u16, String) {
-        let status = response.status().as_u16();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        (status, body["code"].as_str().unwrap_or("").to_string())
     }
 
     #[tokio::test]
@@ -81,16 +75,16 @@ mod identity {
             ("expired beyond leeway", sign(claims(-120, "fieldsync-api"), &key.secret, &key.kid), "token_expired"),
             ("garbage", "a.b.c".to_string(), "invalid_token"),
         ];
-        for (name, token, code) in cases {
+        for (name, token, expected) in cases {
             let before = server.snapshot();
             let response = server.get("/v1/admin/officers", &token).await;
-            assert_eq!(status_and_code(response).await, (401, code.to_string()), "{name}");
+            assert_eq!(code(response).await, (401, expected.to_string()), "{name}");
             assert_eq!(server.snapshot(), before, "{name}: nothing changed");
         }
         let within_leeway = sign(claims(-10, "fieldsync-api"), &key.secret, &key.kid);
         assert_eq!(server.get("/v1/admin/officers", &within_leeway).await.status(), 200, "30 s of leeway");
         let missing = server.client.get(server.url("/v1/admin/officers")).send().await.unwrap();
-        assert_eq!(status_and_code(missing).await, (401, "missing_token".into()));
+        assert_eq!(code(missing).await, (401, "missing_token".into()));
     }
 
     #[tokio::test]
@@ -109,9 +103,9 @@ mod identity {
         assert_ne!(second["refresh_token"], first["refresh_token"], "rotated");
         assert_eq!(server.get("/v1/tasks", second["access_token"].as_str().unwrap()).await.status(), 200);
         let reused = refresh(first["refresh_token"].clone()).await.unwrap();
-        assert_eq!(status_and_code(reused).await, (401, "refresh_token_reused".into()));
+        assert_eq!(code(reused).await, (401, "refresh_token_reused".into()));
         let after_reuse = refresh(second["refresh_token"].clone()).await.unwrap();
-        assert_eq!(status_and_code(after_reuse).await, (401, "refresh_token_revoked".into()), "family revoked");
+        assert_eq!(code(after_reuse).await, (401, "refresh_token_revoked".into()), "family revoked");
         // Logout revokes too.
         let third: serde_json::Value = server.login("O1", "correct horse battery", None).await.json().await.unwrap();
         let out = server
@@ -122,10 +116,7 @@ mod identity {
             .await
             .unwrap();
         assert_eq!(out.status(), 200);
-        assert_eq!(
-            status_and_code(refresh(third["refresh_token"].clone()).await.unwrap()).await.1,
-            "refresh_token_revoked"
-        );
+        assert_eq!(code(refresh(third["refresh_token"].clone()).await.unwrap()).await.1, "refresh_token_revoked");
         // Stored only as a hash.
         let conn = rusqlite::Connection::open(server.dir.path().join("fieldsync.sqlite3")).unwrap();
         let raw = third["refresh_token"].as_str().unwrap().as_bytes().to_vec();
@@ -144,19 +135,19 @@ mod identity {
         server.account("O1", "correct horse battery", &["officer"]);
         for _ in 0..3 {
             let response = server.login("O1", "wrong", None).await;
-            assert_eq!(status_and_code(response).await, (401, "invalid_credentials".into()));
+            assert_eq!(code(response).await, (401, "invalid_credentials".into()));
         }
         let limited = server.login("O1", "correct horse battery", None).await;
         assert_eq!(limited.status(), 429);
         let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=60).contains(&retry_after));
-        assert_eq!(status_and_code(limited).await.1, "rate_limited");
+        assert_eq!(code(limited).await.1, "rate_limited");
         // Another account from the same address: the address's own limit (5 attempts, 4 used by O1,
         // counted before the account's) is reached after one more.
         server.account("O2", "correct horse battery", &["officer"]);
         assert_eq!(server.login("O2", "correct horse battery", None).await.status(), 200);
         let by_address = server.login("O2", "correct horse battery", None).await;
-        assert_eq!(status_and_code(by_address).await, (429, "rate_limited".into()));
+        assert_eq!(code(by_address).await, (429, "rate_limited".into()));
     }
 
     #[tokio::test]
@@ -183,15 +174,15 @@ mod identity {
                 }),
             )
             .await;
-        assert_eq!(status_and_code(forged).await, (401, "invalid_signature".into()));
+        assert_eq!(code(forged).await, (401, "invalid_signature".into()));
         assert_eq!(server.snapshot(), before);
         let admin = server.token("ADM", "correct horse battery").await;
         let revoked =
             server.post(&format!("/v1/devices/{}/revoke", phone.device_id), &admin, serde_json::json!({})).await;
         assert_eq!(revoked.status(), 200);
-        assert_eq!(status_and_code(server.get("/v1/tasks", &phone.token).await).await, (401, "device_revoked".into()));
+        assert_eq!(code(server.get("/v1/tasks", &phone.token).await).await, (401, "device_revoked".into()));
         let login_on_revoked = server.login("O1", "correct horse battery", Some(&phone.device_id)).await;
-        assert_eq!(status_and_code(login_on_revoked).await, (401, "device_revoked".into()));
+        assert_eq!(code(login_on_revoked).await, (401, "device_revoked".into()));
     }
 }
 
@@ -429,15 +420,9 @@ mod records {
 }
 
 mod bad_input {
-    use fieldsync_tests::harness::{TestServer, enroll};
+    use fieldsync_tests::harness::{TestServer, enroll, error_code as code};
 
     const PASSWORD: &str = "correct horse battery";
-
-    async fn code(response: reqwest::Response) -> (u16, String) {
-        let status = response.status().as_u16();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        (status, body["code"].as_str().unwrap_or("").to_string())
-    }
 
     #[tokio::test]
     async fn each_bad_body_gets_its_code_and_changes_nothing() {
@@ -533,15 +518,9 @@ mod bad_input {
 mod sessions {
     use server::store::{Account, Store};
 
-    use fieldsync_tests::harness::{TestServer, enroll};
+    use fieldsync_tests::harness::{TestServer, enroll, error_code as code};
 
     const PASSWORD: &str = "correct horse battery";
-
-    async fn code(response: reqwest::Response) -> (u16, String) {
-        let status = response.status().as_u16();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        (status, body["code"].as_str().unwrap_or("").to_string())
-    }
 
     #[tokio::test]
     async fn a_one_time_password_only_sets_a_password_and_a_new_password_ends_old_sessions() {
