@@ -463,6 +463,9 @@ pub struct ServerSession {
     held: BTreeMap<String, Vec<Change>>,
 }
 
+/// Most changes held per record and device while they wait for a dependency.
+pub const MAX_HELD_CHANGES: usize = 1024;
+
 /// First byte of an encoded server-side state that carries held changes.
 const HELD_STATE_TAG: u8 = 0xF5;
 
@@ -588,9 +591,18 @@ impl ServerSession {
             let refused = self.refused.entry(record_id.clone()).or_default();
             let held = self.held.entry(record_id.clone()).or_default();
             match receive_validated(record_id, doc, state, message, refused, held, gate) {
-                Ok((updated, refusals)) => {
+                Ok((updated, refusals, not_held)) => {
                     if updated {
                         report.updated.push(record_id.clone());
+                    }
+                    // Not refused for good, so not quarantined: the device sends them again.
+                    for refusal in not_held {
+                        rejections.push(ChangeRejection {
+                            record_id: record_id.clone(),
+                            change_hash: refusal.change.hash().to_string(),
+                            actor: refusal.change.actor_id().to_hex_string(),
+                            reason: refusal.reason,
+                        });
                     }
                     for refusal in refusals {
                         rejections.push(ChangeRejection {
@@ -711,9 +723,11 @@ fn request_state<'a>(
 }
 
 /// Receives one message into `doc` through `gate`: the message is applied to a copy, the new
-/// changes are validated, and only accepted ones reach `doc`. Returns whether `doc` changed and
-/// what was refused. Changes whose dependencies have not arrived wait in `held` (see
-/// [`ServerSession`]). On error, `doc`, `state` and `held` are unchanged.
+/// changes are validated, and only accepted ones reach `doc`. Returns whether `doc` changed, what
+/// was refused (for quarantine), and what could not be held (waiting beyond
+/// [`MAX_HELD_CHANGES`]; reported, not refused for good). Changes whose dependencies have not
+/// arrived wait in `held`, once each (see [`ServerSession`]). On error, `doc`, `state` and
+/// `held` are unchanged.
 fn receive_validated(
     record_id: &str,
     doc: &mut Automerge,
@@ -722,7 +736,7 @@ fn receive_validated(
     refused: &mut BTreeMap<ChangeHash, Vec<ChangeHash>>,
     held: &mut Vec<Change>,
     gate: &mut impl ChangeGate,
-) -> Result<(bool, Vec<Refusal>), AutomergeError> {
+) -> Result<(bool, Vec<Refusal>, Vec<Refusal>), AutomergeError> {
     message.heads = strip_refused(&message.heads, refused);
     if !held.is_empty() {
         let mut chunks: Vec<Vec<u8>> = held.iter().map(|c| c.raw_bytes().to_vec()).collect();
@@ -735,7 +749,7 @@ fn receive_validated(
         let mut fork_state = state.clone();
         doc.receive_sync_message(&mut fork_state, message)?;
         *state = fork_state;
-        return Ok((doc.get_heads() != before, Vec::new()));
+        return Ok((doc.get_heads() != before, Vec::new(), Vec::new()));
     }
     let mut fork = doc.clone();
     let mut fork_state = state.clone();
@@ -760,8 +774,10 @@ fn receive_validated(
     let incoming_count = incoming.len();
     let Validation { accepted, refused: mut refusals } =
         if incoming.is_empty() { Validation::default() } else { gate.check(record_id, doc, &fork, incoming) };
-    // A waiting change that builds on a refused one can never be accepted: refuse it now.
-    let mut still_waiting = Vec::new();
+    // A waiting change that builds on a refused one can never be accepted: refuse it now. The
+    // others wait, once each (a replayed message brings copies), up to a bound.
+    let mut still_waiting: BTreeMap<ChangeHash, Change> = BTreeMap::new();
+    let mut not_held = Vec::new();
     waiting.sort_by_key(Change::seq);
     for change in waiting {
         let refused_dependency = change
@@ -774,7 +790,14 @@ fn receive_validated(
                 reason: RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() },
                 change,
             }),
-            None => still_waiting.push(change),
+            None if still_waiting.contains_key(&change.hash()) => {}
+            None if still_waiting.len() >= MAX_HELD_CHANGES => {
+                let dependency = change.deps().first().map(ToString::to_string).unwrap_or_default();
+                not_held.push(Refusal { reason: RejectionReason::MissingDependency { dependency }, change });
+            }
+            None => {
+                still_waiting.insert(change.hash(), change);
+            }
         }
     }
     for refusal in &refusals {
@@ -790,8 +813,8 @@ fn receive_validated(
         message.version = sync::MessageVersion::V1;
         doc.receive_sync_message(state, message)?;
     }
-    *held = still_waiting;
-    Ok((doc.get_heads() != before, refusals))
+    *held = still_waiting.into_values().collect();
+    Ok((doc.get_heads() != before, refusals, not_held))
 }
 
 /// Every change a message carries, whatever its chunk format: each element of the chunk list
@@ -812,6 +835,11 @@ fn message_changes(message: &Message) -> Vec<Change> {
         }
     }
     changes
+}
+
+/// How many storage chunks (changes, or whole documents) a message carries.
+pub fn message_chunk_count(message: &Message) -> usize {
+    message.changes.iter().map(|element| storage_chunks(element).len().max(1)).sum()
 }
 
 /// Splits bytes into Automerge storage chunks: 4 magic bytes, a 4-byte checksum, a type byte,

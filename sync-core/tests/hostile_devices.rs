@@ -342,3 +342,37 @@ fn a_change_refused_earlier_is_refused_again_when_resent() {
     assert_eq!(again.rejections.iter().map(|r| code(&r.reason)).collect::<Vec<_>>(), ["timestamp_in_future"]);
     assert_eq!(read_record(&id, &w.server.docs[&id]).unwrap().header.conclusion, None);
 }
+
+/// A change sent again and again before its dependency is held once; it goes in when the
+/// dependency arrives.
+#[test]
+fn a_change_waiting_for_its_dependency_is_held_once_however_often_it_is_sent() {
+    let (a, b, stored) = stored();
+    let record_id = stored.record_id().to_string();
+    let mut docs: BTreeMap<String, Automerge> = BTreeMap::from([(record_id.clone(), stored.automerge().clone())]);
+    let mut on_a = replica(&stored, &a);
+    let d = on_a.apply(Edit::AppendObservations("一".into()), T0 + 1000).unwrap().unwrap();
+    let x = on_a.apply(Edit::AppendObservations("二".into()), T0 + 2000).unwrap().unwrap();
+    let bytes = |hash| on_a.automerge().get_change_by_hash(&hash).unwrap().raw_bytes().to_vec();
+    let request = |changes| SyncRequest {
+        protocol: SYNC_PROTOCOL_VERSION,
+        since: None,
+        documents: vec![DocumentSyncMessage { record_id: record_id.clone(), message: message(vec![x], changes) }],
+    };
+    let mut context = context(&a, &[&a, &b], &[&a.officer, &b.officer]);
+    let mut session = ServerSession::new();
+    let mut sizes = Vec::new();
+    for _ in 0..4 {
+        let (response, _) =
+            session.handle(&request(vec![bytes(x)]), &mut docs, &mut context, |_| ChangedRecords::default()).unwrap();
+        assert!(response.rejections.is_empty(), "{:?}", response.rejections);
+        assert_eq!(session.held(&record_id).len(), 1);
+        sizes.push(session.encoded_state(&record_id).unwrap().len());
+    }
+    assert!(sizes.windows(2).all(|w| w[0] == w[1]), "the kept state does not grow: {sizes:?}");
+    assert!(docs[&record_id].get_change_meta_by_hash(&x).is_none(), "held, not in the document");
+    session.handle(&request(vec![bytes(d)]), &mut docs, &mut context, |_| ChangedRecords::default()).unwrap();
+    assert!(docs[&record_id].get_change_meta_by_hash(&x).is_some(), "in once its dependency came");
+    assert!(session.held(&record_id).is_empty());
+    assert_eq!(read_record(&record_id, &docs[&record_id]).unwrap().observations, "一二");
+}

@@ -125,10 +125,10 @@ async fn sync(
     }
     let limit = state.config.max_changes_per_document;
     for document in &request.documents {
-        // Counted without decoding the changes: every storage chunk of the message is one change
-        // or one document.
+        // Counted without decoding the changes: every storage chunk of the message (several may
+        // stand back to back in one element) is one change, or one whole document.
         if let Ok(message) = automerge::sync::Message::decode(&document.message)
-            && message.changes.len() > limit
+            && sync_core::session::message_chunk_count(&message) > limit
         {
             return Err(ApiError::Unprocessable {
                 code: "too_many_changes",

@@ -203,6 +203,9 @@ pub struct SyncPlan {
     pub head_before: Option<u64>,
     /// Each record read, with its position in the change sequence then (`None`: absent).
     pub read_seqs: BTreeMap<String, Option<u64>>,
+    /// The newest quarantine entry in the snapshot: a refusal committed since, for a record this
+    /// exchange writes, means its verdicts may disagree with it.
+    pub quarantine_mark: i64,
     pub writes: Vec<SyncWrite>,
 }
 

@@ -889,26 +889,41 @@ impl Store for SqliteStore {
         self.read(|conn| {
             // One read transaction: the exchange sees one consistent snapshot.
             conn.execute_batch("BEGIN")?;
+            let mark = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM quarantine", [], |r| r.get::<_, i64>(0));
             let recording = RecordingTx::new(conn, officer_id);
             let result = exchange(&recording);
             conn.execute_batch("COMMIT")?;
-            Ok((result?, recording.into_plan()))
+            let mut plan = recording.into_plan();
+            plan.quarantine_mark = mark?;
+            Ok((result?, plan))
         })
     }
 
     fn commit_sync(&self, plan: SyncPlan) -> StoreResult<Option<u64>> {
         self.write(move |tx| {
             let conn: &Connection = tx;
+            // Every record this exchange stores or quarantines for must be as the snapshot saw it,
+            // and nobody may have quarantined a change of it since: else the verdicts may disagree
+            // (one exchange refusing what another accepts), and the exchange runs in the writer.
             for write in &plan.writes {
-                if let SyncWrite::Record { record_id, .. } = write {
-                    let now: Option<u64> = conn
-                        .prepare_cached("SELECT seq FROM records WHERE record_id = ?1")?
-                        .query_row([record_id], |r| r.get::<_, i64>(0))
-                        .optional()?
-                        .map(|seq| seq as u64);
-                    if plan.read_seqs.get(record_id).copied().flatten() != now {
-                        return Ok(None);
-                    }
+                let record_id = match write {
+                    SyncWrite::Record { record_id, .. } => record_id,
+                    SyncWrite::Quarantine(change) => &change.record_id,
+                    SyncWrite::State { .. } => continue,
+                };
+                let now: Option<u64> = conn
+                    .prepare_cached("SELECT seq FROM records WHERE record_id = ?1")?
+                    .query_row([record_id], |r| r.get::<_, i64>(0))
+                    .optional()?
+                    .map(|seq| seq as u64);
+                if plan.read_seqs.get(record_id).copied().flatten() != now {
+                    return Ok(None);
+                }
+                let refused_since: bool = conn
+                    .prepare_cached("SELECT COUNT(*) > 0 FROM quarantine WHERE record_id = ?1 AND id > ?2")?
+                    .query_row(params![record_id, plan.quarantine_mark], |r| r.get(0))?;
+                if refused_since {
+                    return Ok(None);
                 }
             }
             let head_before = plan.head_before.unwrap_or(0);
@@ -1004,6 +1019,31 @@ mod tests {
         // Run again inside the writer, the second exchange sees the first and goes in.
         store.sync_exchange(writing(b"second")).unwrap();
         assert_eq!(store.record("R").unwrap().unwrap().document, b"second");
+    }
+
+    #[test]
+    fn an_exchange_prepared_before_a_refusal_of_its_record_runs_again_in_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        store.sync_exchange(writing(b"first")).unwrap();
+        let (_, accepting) = store.prepare_sync("O1", writing(b"with the change")).unwrap();
+        let refusing: SyncJob = Box::new(|tx| {
+            tx.record("R")?;
+            tx.quarantine(&QuarantinedChange {
+                record_id: "R".into(),
+                change_hash: "c".into(),
+                device_id: "D1".into(),
+                officer_id: None,
+                reason: serde_json::json!({"code": "timestamp_in_future"}),
+                change: vec![1],
+                received_at_ms: 1,
+            })?;
+            Ok(empty_response())
+        });
+        let (_, refusal) = store.prepare_sync("O1", refusing).unwrap();
+        assert!(store.commit_sync(refusal).unwrap().is_some());
+        assert_eq!(store.commit_sync(accepting).unwrap(), None, "a refusal was committed since its snapshot");
+        assert_eq!(store.record("R").unwrap().unwrap().document, b"first");
     }
 
     #[test]
