@@ -6,7 +6,6 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -127,8 +126,7 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
             status = 422,
             description = openapi::invalid_body_422(
                 "Enrollment",
-                "`invalid_enrollment`: a field has the wrong length or encoding (`details.field` names it), \
-                 or the public key is not a valid Ed25519 point.",
+                "`invalid_enrollment`: a field has the wrong length or encoding (`details.field` names it).",
             ),
             body = ErrorBodySchema,
         ),
@@ -147,11 +145,13 @@ async fn enroll(
     let public_key = decode("public_key", &request.public_key, 32)?;
     let actor_id = decode("actor_id", &request.actor_id, 16)?;
     let signature = decode("signature", &request.signature, 64)?;
-    let key = VerifyingKey::from_bytes(&public_key.clone().try_into().expect("32 bytes"))
-        .map_err(|_| ApiError::unprocessable("invalid_enrollment", "the public key is not a valid Ed25519 point"))?;
-    let signature = Signature::from_bytes(&signature.try_into().expect("64 bytes"));
-    key.verify_strict(&enrollment_message(&challenge, &public_key, &actor_id), &signature)
-        .map_err(|_| ApiError::unauthorized("invalid_signature", "the challenge signature does not verify"))?;
+    if !identity::verify_device_signature(
+        &public_key,
+        &enrollment_message(&challenge, &public_key, &actor_id),
+        &signature,
+    ) {
+        return Err(ApiError::unauthorized("invalid_signature", "the challenge signature does not verify"));
+    }
     let officer = caller.officer_id.clone();
     let now = now_ms();
     let taken = state.blocking(move |store| store.take_challenge(&challenge, &officer, now)).await?;
