@@ -109,7 +109,8 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
         (
             status = 401,
             description = openapi::caller_401(
-                "`invalid_signature`: the signature does not verify over the enrollment message. \
+                "`invalid_signature`: the public key is not a usable Ed25519 key, or the signature does \
+                 not verify over the enrollment message. \
                  `invalid_challenge`: the challenge is unknown, used, expired or not the caller's. \
                  `invalid_credentials`: the caller's account no longer exists.",
             ),
