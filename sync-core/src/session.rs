@@ -814,6 +814,25 @@ fn receive_validated(
         doc.receive_sync_message(state, message)?;
     }
     *held = still_waiting.into_values().collect();
+    // Ask for what the held changes wait for. Automerge would, from its own queue; the held
+    // changes are outside it, so their missing dependencies join the heads the device is known
+    // to have, and the answer's `need` names them. (A Bloom filter's false positive is how the
+    // device came to skip them.)
+    let missing: BTreeSet<ChangeHash> = held
+        .iter()
+        .flat_map(|change| change.deps().iter().copied())
+        .filter(|dependency| {
+            doc.get_change_meta_by_hash(dependency).is_none() && !held.iter().any(|h| h.hash() == *dependency)
+        })
+        .collect();
+    if !missing.is_empty() {
+        let heads = state.their_heads.get_or_insert_with(Vec::new);
+        for dependency in missing {
+            if !heads.contains(&dependency) {
+                heads.push(dependency);
+            }
+        }
+    }
     Ok((doc.get_heads() != before, refusals, not_held))
 }
 

@@ -243,3 +243,23 @@ fn regression_sync_ends_after_offline_edits_on_two_phones() {
     ];
     run(2, 1, &steps).unwrap();
 }
+
+/// Regression: found by the property above (a sync that did not end after a lost answer).
+#[test]
+fn regression_sync_ends_after_a_lost_answer_and_a_lost_request() {
+    use EditKind::*;
+    let e = |phone, record, edit| Step::Edit { phone, record, edit };
+    let steps = vec![
+        e(1, 0, Conclusion(0)),
+        e(0, 0, Conclusion(0)),
+        e(0, 0, Conclusion(0)),
+        e(1, 1, Conclusion(0)),
+        e(0, 0, Conclusion(0)),
+        e(0, 1, InsertAtStart(157)),
+        Step::Sync { phone: 0, fault: Fault::DropAnswer, at: 1 },
+        Step::Sync { phone: 1, fault: Fault::DropRequest, at: 1 },
+        e(1, 1, Append(0)),
+        Step::Sync { phone: 0, fault: Fault::None, at: 0 },
+    ];
+    run(3, 2, &steps).unwrap();
+}
