@@ -168,7 +168,7 @@ async fn sync(
         .blocking(move |store| {
             let mut tasks = store.tasks(Some(&officer_id))?;
             for record_id in &record_ids {
-                if let Some(task_id) = store.record(record_id)?.and_then(|r| r.task_id)
+                if let Some(task_id) = store.record_task(record_id)?
                     && !tasks.iter().any(|t| t.task_id == task_id)
                     && let Some(task) = store.task(&task_id)?
                 {

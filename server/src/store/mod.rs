@@ -344,6 +344,8 @@ pub trait Store: Send + Sync + 'static {
 
     // Records.
     fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>>;
+    /// The task of a stored record, without reading its document.
+    fn record_task(&self, record_id: &str) -> StoreResult<Option<String>>;
     fn records(&self, filter: &RecordFilter) -> StoreResult<Vec<StoredRecord>>;
     fn quarantined(&self, record_id: Option<&str>) -> StoreResult<Vec<QuarantinedChange>>;
 

@@ -833,6 +833,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn record_task(&self, record_id: &str) -> StoreResult<Option<String>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT task_id FROM records WHERE record_id = ?1")?
+                .query_row([record_id], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten())
+        })
+    }
+
     fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>> {
         self.read(|conn| {
             Ok(conn
