@@ -145,6 +145,23 @@ pub mod harness {
             .await
         }
 
+        /// `POST /v1/sync` with a token, a content type and a body, as a device sends it.
+        pub async fn post_sync(
+            &self,
+            token: &str,
+            content_type: &str,
+            body: impl Into<reqwest::Body>,
+        ) -> reqwest::Response {
+            self.client
+                .post(self.url("/v1/sync"))
+                .bearer_auth(token)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+
         /// Every row of every table that a request could change, read through a separate
         /// connection: for checking that a refused request changed nothing.
         pub fn snapshot(&self) -> Vec<String> {
@@ -259,15 +276,7 @@ pub mod harness {
                 assert!(stats.requests < 30, "a sync ends");
                 let body = schemas::wire::to_cbor(&request);
                 stats.bytes_up += body.len();
-                let response = server
-                    .client
-                    .post(server.url("/v1/sync"))
-                    .bearer_auth(&self.token)
-                    .header("content-type", "application/cbor")
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
+                let response = server.post_sync(&self.token, "application/cbor", body).await;
                 assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
                 let bytes = response.bytes().await.unwrap();
                 stats.bytes_down += bytes.len();

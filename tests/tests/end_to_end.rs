@@ -431,15 +431,7 @@ mod bad_input {
         server.account("O1", PASSWORD, &["officer"]);
         let admin = server.token("ADM", PASSWORD).await;
         let phone = enroll(&server, "O1", PASSWORD).await;
-        let sync = |body: Vec<u8>, content_type: &str| {
-            server
-                .client
-                .post(server.url("/v1/sync"))
-                .bearer_auth(&phone.token)
-                .header("content-type", content_type.to_string())
-                .body(body)
-                .send()
-        };
+        let sync = |body: Vec<u8>, content_type: &'static str| server.post_sync(&phone.token, content_type, body);
         let before = server.snapshot();
         let officers = |body: &str, content_type: &str| {
             server
@@ -459,17 +451,11 @@ mod bad_input {
             (422, "invalid_body".into())
         );
         assert_eq!(code(officers("{}", "text/plain").await.unwrap()).await, (415, "unsupported_content_type".into()));
-        assert_eq!(
-            code(sync(vec![1, 2, 3], "application/cbor").await.unwrap()).await,
-            (400, "malformed_sync_request".into())
-        );
-        assert_eq!(
-            code(sync(b"{".to_vec(), "application/json").await.unwrap()).await,
-            (400, "malformed_sync_request".into())
-        );
-        assert_eq!(code(sync(vec![], "text/plain").await.unwrap()).await, (415, "unsupported_content_type".into()));
+        assert_eq!(code(sync(vec![1, 2, 3], "application/cbor").await).await, (400, "malformed_sync_request".into()));
+        assert_eq!(code(sync(b"{".to_vec(), "application/json").await).await, (400, "malformed_sync_request".into()));
+        assert_eq!(code(sync(vec![], "text/plain").await).await, (415, "unsupported_content_type".into()));
         let huge = vec![0u8; 128 * 1024];
-        assert_eq!(code(sync(huge, "application/cbor").await.unwrap()).await, (413, "body_too_large".into()));
+        assert_eq!(code(sync(huge, "application/cbor").await).await, (413, "body_too_large".into()));
         let many_changes = automerge::sync::Message {
             heads: vec![],
             need: vec![],
@@ -487,15 +473,12 @@ mod bad_input {
             }],
         };
         assert_eq!(
-            code(sync(schemas::wire::to_cbor(&request), "application/cbor").await.unwrap()).await,
+            code(sync(schemas::wire::to_cbor(&request), "application/cbor").await).await,
             (422, "too_many_changes".into())
         );
         let wrong_protocol =
             schemas::wire::to_cbor(&schemas::SyncRequest { protocol: 99, since: None, documents: vec![] });
-        assert_eq!(
-            code(sync(wrong_protocol, "application/cbor").await.unwrap()).await,
-            (422, "unsupported_protocol".into())
-        );
+        assert_eq!(code(sync(wrong_protocol, "application/cbor").await).await, (422, "unsupported_protocol".into()));
         // Malformed Automerge bytes inside a good request: a rejection for that record, nothing stored.
         let record_id = sync_core::document::new_record_id(server::now_ms() as u64, [1; 10]);
         let request = schemas::SyncRequest {
@@ -506,7 +489,7 @@ mod bad_input {
                 message: vec![0x42, 9, 9, 9],
             }],
         };
-        let response = sync(schemas::wire::to_cbor(&request), "application/cbor").await.unwrap();
+        let response = sync(schemas::wire::to_cbor(&request), "application/cbor").await;
         assert_eq!(response.status(), 200);
         let response: schemas::SyncResponse = schemas::wire::from_cbor(&response.bytes().await.unwrap()).unwrap();
         assert_eq!(response.rejections.len(), 1);
@@ -582,15 +565,8 @@ mod sessions {
         server.account("O1", PASSWORD, &["officer"]);
         let phone = enroll(&server, "O1", PASSWORD).await;
         server.store.revoke_role("O1", "officer").unwrap();
-        let response = server
-            .client
-            .post(server.url("/v1/sync"))
-            .bearer_auth(&phone.token)
-            .header("content-type", "application/json")
-            .body(r#"{"protocol":1,"since":null,"documents":[]}"#)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            server.post_sync(&phone.token, "application/json", r#"{"protocol":1,"since":null,"documents":[]}"#).await;
         assert_eq!(code(response).await, (403, "role_required".into()));
     }
 
@@ -695,26 +671,12 @@ mod roles {
         }
         // Sync takes a device token only.
         let officer = server.token("OFF", PASSWORD).await;
-        let response = server
-            .client
-            .post(server.url("/v1/sync"))
-            .bearer_auth(officer)
-            .header("content-type", "application/json")
-            .body(r#"{"protocol":1,"since":null,"documents":[]}"#)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            server.post_sync(&officer, "application/json", r#"{"protocol":1,"since":null,"documents":[]}"#).await;
         assert_eq!(response.status(), 403);
         let phone = enroll(&server, "OFF", PASSWORD).await;
-        let response = server
-            .client
-            .post(server.url("/v1/sync"))
-            .bearer_auth(&phone.token)
-            .header("content-type", "application/json")
-            .body(r#"{"protocol":1,"since":null,"documents":[]}"#)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            server.post_sync(&phone.token, "application/json", r#"{"protocol":1,"since":null,"documents":[]}"#).await;
         assert_eq!(response.status(), 200);
     }
 }
@@ -759,30 +721,14 @@ mod durability {
         while let Some(request) = phone.session.poll(&mut phone.records) {
             let body = schemas::wire::to_cbor(&request);
             sent.push(body.clone());
-            let response = server
-                .client
-                .post(server.url("/v1/sync"))
-                .bearer_auth(&phone.token)
-                .header("content-type", "application/cbor")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
+            let response = server.post_sync(&phone.token, "application/cbor", body).await;
             let response = schemas::wire::from_cbor(&response.bytes().await.unwrap()).unwrap();
             phone.session.handle(response, &mut phone.records).unwrap();
         }
         let stored = server.store.record(&id).unwrap().expect("stored");
         let before = server.snapshot();
         for body in sent.iter().chain(sent.iter().rev()) {
-            let response = server
-                .client
-                .post(server.url("/v1/sync"))
-                .bearer_auth(&phone.token)
-                .header("content-type", "application/cbor")
-                .body(body.clone())
-                .send()
-                .await
-                .unwrap();
+            let response = server.post_sync(&phone.token, "application/cbor", body.clone()).await;
             assert_eq!(response.status(), 200);
         }
         let after = server.store.record(&id).unwrap().unwrap();
@@ -806,15 +752,7 @@ mod durability {
         let b = enroll(&server, "O1", PASSWORD).await;
         for since in [Some(0), Some(1_000_000)] {
             let request = schemas::SyncRequest { protocol: schemas::SYNC_PROTOCOL_VERSION, since, documents: vec![] };
-            let response = server
-                .client
-                .post(server.url("/v1/sync"))
-                .bearer_auth(&b.token)
-                .header("content-type", "application/cbor")
-                .body(schemas::wire::to_cbor(&request))
-                .send()
-                .await
-                .unwrap();
+            let response = server.post_sync(&b.token, "application/cbor", schemas::wire::to_cbor(&request)).await;
             let response: schemas::SyncResponse = schemas::wire::from_cbor(&response.bytes().await.unwrap()).unwrap();
             assert_eq!(response.documents.len(), 1, "since {since:?}");
             assert_eq!(response.documents[0].record_id, id);
