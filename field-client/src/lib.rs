@@ -1,4 +1,25 @@
 //! The officer's offline device: local store, sync loop and the `fieldsync` CLI.
 //!
-//! Not built yet: the record documents and the sync session it will drive
-//! live in `sync-core`; see ARCHITECTURE.md.
+//! A mobile app embeds this library; the `fieldsync` binary drives it from a
+//! shell, so that a whole inspection can be scripted and tested.
+//!
+//! # Layout
+//!
+//! - [`store`]: the device's SQLite file (identity, key, tokens, records,
+//!   sync states, cached tasks, photos, refused changes).
+//! - [`device`]: an enrolled device and everything it does offline.
+//! - [`remote`]: enrollment, tokens and sync with the server, with retries.
+//! - [`error`]: one error type with stable codes.
+//!
+//! Everything except enrollment, login and sync works with no network. This
+//! crate never depends on the server: the two meet through `schemas` and the
+//! wire protocol.
+
+pub mod device;
+pub mod error;
+pub mod remote;
+pub mod store;
+
+pub use device::{Device, TaskTeam};
+pub use error::{ClientError, ClientResult};
+pub use remote::{SyncOptions, SyncProgress, SyncSummary, enroll};

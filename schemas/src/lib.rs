@@ -20,9 +20,11 @@
 //! - [`record`]: the typed view of an inspection record and its conflicts.
 //! - [`sync`]: the batched sync request and response, and change rejections.
 //! - [`registry`]: certificates, which rules read as data.
+//! - [`device`]: the bytes a device signs to enroll.
 //! - [`error`]: the error body every HTTP endpoint answers with.
 //! - [`wire`]: byte fields (base64 in JSON, raw in CBOR) and the CBOR codec.
 
+pub mod device;
 pub mod error;
 pub mod record;
 pub mod registry;

@@ -297,6 +297,14 @@ impl RecordDocument {
         self.doc
     }
 
+    /// Drops changes the server refused, and every change built on them, from this replica
+    /// ([`crate::rebase::without_changes`]); returns the dropped changes, in causal order.
+    pub fn drop_changes(&mut self, refused: &[ChangeHash]) -> Result<Vec<automerge::Change>, AutomergeError> {
+        let (doc, dropped) = crate::rebase::without_changes(&self.doc, refused)?;
+        self.doc = doc;
+        Ok(dropped)
+    }
+
     pub fn save(&self) -> Vec<u8> {
         self.doc.save()
     }

@@ -57,6 +57,7 @@
 
 pub mod document;
 pub mod input;
+pub mod rebase;
 pub mod rules;
 pub mod sample;
 pub mod session;

@@ -246,6 +246,14 @@ impl DeviceSession {
         self.pending.insert(record_id.to_string());
     }
 
+    /// Forgets the sync state of a record whose history shrank here (refused changes dropped
+    /// with [`RecordDocument::drop_changes`]) and marks it pending. The old state describes a
+    /// history this device no longer has; the next exchange about the record starts from scratch.
+    pub fn forget_record_state(&mut self, record_id: &str) {
+        self.states.remove(record_id);
+        self.pending.insert(record_id.to_string());
+    }
+
     /// Records with something possibly unsaid.
     pub fn pending(&self) -> &BTreeSet<String> {
         &self.pending

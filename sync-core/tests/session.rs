@@ -285,3 +285,43 @@ fn a_document_chunk_message_is_validated_like_single_changes() {
     assert_eq!(stored.header.conclusion, None, "the refused change is not in the document");
     assert!(stored.observations.contains("现场检查"), "the accepted changes are");
 }
+
+/// The server never merges a refused change; a device that kept it would never converge again,
+/// and each later edit would build on it and be refused too. Dropping the refused changes and
+/// forgetting the record's sync state brings device and server back to the same heads.
+#[test]
+fn a_device_that_drops_its_refused_changes_converges_with_the_server_again() {
+    let mut w = world(SessionConfig::default());
+    let ids = create_records(&mut w.a, 1, 1);
+    let id = &ids[0];
+    w.a.sync(&mut w.server, 20);
+    // A change stamped a day ahead of the server's clock, and an edit that builds on it.
+    let record = w.a.records.get_mut(id).unwrap();
+    record.apply(Edit::SetConclusion("x".into()), T0 + 3 * DAY).unwrap();
+    record.apply(Edit::AppendObservations("y".into()), T0 + 2000).unwrap();
+    w.a.session.record_changed(id);
+    let stats = w.a.sync(&mut w.server, 20);
+    let refused: Vec<automerge::ChangeHash> = stats.rejections.iter().map(|r| r.change_hash.parse().unwrap()).collect();
+    assert_eq!(refused.len(), 2, "{:?}", stats.rejections);
+    assert_ne!(heads_of(&w.a, id), w.server.docs[id].get_heads());
+
+    // The first refused change is enough: what builds on it goes too.
+    let dropped = w.a.records.get_mut(id).unwrap().drop_changes(&refused[..1]).unwrap();
+    assert_eq!(dropped.iter().map(|c| c.hash()).collect::<Vec<_>>(), refused);
+    w.a.session.forget_record_state(id);
+    assert!(w.a.session.pending().contains(id));
+    let stats = w.a.sync(&mut w.server, 20);
+    assert!(stats.rejections.is_empty(), "{:?}", stats.rejections);
+    assert_eq!(heads_of(&w.a, id), w.server.docs[id].get_heads());
+
+    // The device's next edit, as the same actor, is accepted and converges.
+    w.a.records.get_mut(id).unwrap().apply(Edit::SetConclusion("合格".into()), T0 + 4000).unwrap();
+    w.a.session.record_changed(id);
+    let stats = w.a.sync(&mut w.server, 20);
+    assert!(stats.rejections.is_empty(), "{:?}", stats.rejections);
+    assert_eq!(heads_of(&w.a, id), w.server.docs[id].get_heads());
+    let on_server = read_record(id, &w.server.docs[id]).unwrap();
+    assert_eq!(on_server, w.a.records.get(id).unwrap().read().unwrap());
+    assert_eq!(on_server.header.conclusion.as_deref(), Some("合格"));
+    assert!(!on_server.observations.ends_with('y'));
+}

@@ -17,8 +17,8 @@ use crate::openapi::{self, ErrorBodySchema};
 use crate::store::Device;
 use crate::{AppState, now_ms};
 
-/// Prefix of the bytes a device signs to enroll: domain separation from every other signature.
-pub const ENROLLMENT_DOMAIN: &[u8] = b"fieldsync/device-enrollment/v1\0";
+pub use schemas::device::{ENROLLMENT_DOMAIN, enrollment_message};
+
 /// How long a challenge may be answered.
 pub const CHALLENGE_SECONDS: i64 = 300;
 
@@ -74,10 +74,6 @@ pub struct Enrollment {
     pub signature: String,
 }
 
-/// The bytes a device signs: domain, challenge, public key, actor id.
-pub fn enrollment_message(challenge: &[u8], public_key: &[u8], actor_id: &[u8]) -> Vec<u8> {
-    [ENROLLMENT_DOMAIN, challenge, public_key, actor_id].concat()
-}
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct Enrolled {

@@ -1,0 +1,103 @@
+//! The device's one error type, each variant with a stable machine-readable code.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong on the device. [`ClientError::code`] is stable: scripts and the
+/// mobile app match on it; the message is for people.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("this device is not enrolled: run `fieldsync enroll` first")]
+    NotEnrolled,
+    #[error("this device folder is already enrolled")]
+    AlreadyEnrolled,
+    #[error("no task {task_id} on this device (run `fieldsync sync` to fetch your tasks)")]
+    UnknownTask { task_id: String },
+    #[error("no record {record_id} on this device")]
+    UnknownRecord { record_id: String },
+    #[error("no record selected: name one with --record or create one with `fieldsync record new`")]
+    NoCurrentRecord,
+    #[error("{officer_id} is not on the team of task {task_id}")]
+    NotOnTeam { officer_id: String, task_id: String },
+    #[error("invalid {what}: {detail}")]
+    InvalidInput { what: String, detail: String },
+    #[error("edit refused: {detail}")]
+    EditRefused {
+        /// The rule that refused it, when one did (`P1`, `P2`, `locked`, ...).
+        rule: Option<String>,
+        detail: String,
+    },
+    #[error("photo file {path} cannot be read: {error}")]
+    PhotoMissing { path: PathBuf, error: String },
+    #[error("{path} is not an image this device can read: {error}")]
+    NotAnImage { path: PathBuf, error: String },
+    #[error("the record {record_id} was edited by another process meanwhile; try again")]
+    ConcurrentEdit { record_id: String },
+    #[error("another sync of this device is running")]
+    SyncBusy,
+    #[error("the server cannot be reached: {detail}")]
+    Network { detail: String },
+    #[error("the server refused the request ({status} {code}): {message}")]
+    Server { status: u16, code: String, message: String },
+    #[error("the server's session has ended: log in again with `fieldsync login`")]
+    LoginRequired,
+    #[error("the server's answer is not understood: {detail}")]
+    Protocol { detail: String },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: String },
+    #[error("the device store is damaged: {detail}")]
+    CorruptStore { detail: String },
+    #[error("the device store was written by a newer fieldsync (version {found}, this one knows {known})")]
+    StoreTooNew { found: usize, known: usize },
+    #[error("the device store failed: {0}")]
+    Store(#[from] rusqlite::Error),
+}
+
+impl ClientError {
+    /// The stable code of this error.
+    pub fn code(&self) -> &str {
+        match self {
+            ClientError::NotEnrolled => "not_enrolled",
+            ClientError::AlreadyEnrolled => "already_enrolled",
+            ClientError::UnknownTask { .. } => "unknown_task",
+            ClientError::UnknownRecord { .. } => "unknown_record",
+            ClientError::NoCurrentRecord => "no_current_record",
+            ClientError::NotOnTeam { .. } => "not_on_team",
+            ClientError::InvalidInput { .. } => "invalid_input",
+            ClientError::EditRefused { .. } => "edit_refused",
+            ClientError::PhotoMissing { .. } => "photo_missing",
+            ClientError::NotAnImage { .. } => "not_an_image",
+            ClientError::ConcurrentEdit { .. } => "concurrent_edit",
+            ClientError::SyncBusy => "sync_busy",
+            ClientError::Network { .. } => "network",
+            ClientError::Server { .. } => "server_refused",
+            ClientError::LoginRequired => "login_required",
+            ClientError::Protocol { .. } => "protocol",
+            ClientError::Io { .. } => "io",
+            ClientError::CorruptStore { .. } => "corrupt_store",
+            ClientError::StoreTooNew { .. } => "store_too_new",
+            ClientError::Store(_) => "store",
+        }
+    }
+
+    /// Details for machine readers, beside code and message.
+    pub fn details(&self) -> serde_json::Value {
+        match self {
+            ClientError::EditRefused { rule: Some(rule), .. } => serde_json::json!({ "rule": rule }),
+            ClientError::Server { status, code, .. } => serde_json::json!({ "status": status, "code": code }),
+            ClientError::UnknownTask { task_id } => serde_json::json!({ "task_id": task_id }),
+            ClientError::UnknownRecord { record_id } => serde_json::json!({ "record_id": record_id }),
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// Whether trying again later may succeed (the network, an overloaded server).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Network { .. } => true,
+            ClientError::Server { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;

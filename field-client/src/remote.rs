@@ -1,0 +1,531 @@
+//! What the device does with the network: enrollment, tokens, and sync.
+//!
+//! A sync fetches the officer's tasks (with each team's certificates, so that
+//! signing can be checked offline), then runs `sync-core`'s [`DeviceSession`]
+//! against `POST /v1/sync` in CBOR until it has nothing more to say. After
+//! every answered round the store is written in one transaction: the
+//! documents that changed, every sync state, the pending set, the server
+//! cursor, and the changes the server refused. A round whose answer is lost
+//! changes nothing here; the next attempt starts from what was written, and
+//! the Automerge sync protocol does not resend what the server confirmed.
+//!
+//! Transient failures (the network, 429, 5xx) are retried with exponential
+//! backoff and full jitter. Changes the server refuses are taken out of the
+//! device's working copy (with whatever was built on them) and kept with
+//! their reasons, so that device and server converge on what was accepted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::TryLockError;
+use std::time::Duration;
+
+use automerge::{Automerge, ChangeHash};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signer, SigningKey};
+use schemas::{ErrorBody, SyncResponse};
+use serde::Deserialize;
+use sync_core::session::{DeviceSession, Documents, SessionConfig};
+
+use crate::device::{Clock, Device, TaskInfo};
+use crate::error::{ClientError, ClientResult};
+use crate::store::{
+    CachedTask, DeviceStore, ExchangeWrite, Identity, RefusedChange, SyncedDocument, Tokens, WrittenDocument,
+};
+
+/// How a sync retries and how much one request carries.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The first retry waits up to this long; each further one up to twice the previous.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// Per-request bounds of the sync session.
+    pub session: SessionConfig,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+            session: SessionConfig { max_documents_per_request: 64, max_request_bytes: 1 << 20 },
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where a sync is, after each answered round.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SyncProgress {
+    /// Requests answered so far.
+    pub requests: usize,
+    /// Records still to talk about in this attempt.
+    pub pending: usize,
+    /// Records still pending when the sync started.
+    pub pending_at_start: usize,
+}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SyncSummary {
+    pub requests: usize,
+    pub bytes_up: usize,
+    pub bytes_down: usize,
+    /// Failed attempts that were retried.
+    pub retries: u32,
+    /// Records whose content changed here.
+    pub received: BTreeSet<String>,
+    /// Changes refused in this sync, with their reasons.
+    pub refused: Vec<RefusedChange>,
+    pub tasks: usize,
+    /// The server's change cursor this device has caught up to.
+    pub cursor: Option<u64>,
+}
+
+/// The delay before retry number `attempt` (1 for the first retry): uniform in
+/// `[0, min(max, base * 2^(attempt-1))]` ("full jitter").
+pub fn backoff_delay(options: &SyncOptions, attempt: u32) -> Duration {
+    let ceiling = options.base_delay.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(options.max_delay);
+    ceiling.mul_f64(rand::random::<f64>())
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    refresh_token: String,
+    expires_in: i64,
+}
+
+#[derive(Deserialize)]
+struct ChallengeAnswer {
+    challenge: String,
+}
+
+#[derive(Deserialize)]
+struct Enrolled {
+    device_id: String,
+    tokens: TokenAnswer,
+}
+
+fn tokens(answer: TokenAnswer, now_ms: i64) -> Tokens {
+    Tokens {
+        access_token: answer.access_token,
+        access_expires_at_ms: now_ms + answer.expires_in * 1000,
+        refresh_token: answer.refresh_token,
+    }
+}
+
+fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(timeout)
+        .build()
+        .expect("an HTTP client builds")
+}
+
+fn network(error: reqwest::Error) -> ClientError {
+    ClientError::Network { detail: error.to_string() }
+}
+
+/// The body of a non-2xx answer as the device's error.
+async fn refused(response: reqwest::Response) -> ClientError {
+    let status = response.status().as_u16();
+    match response.bytes().await {
+        Ok(bytes) => match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => ClientError::Server { status, code: body.code, message: body.message },
+            Err(_) => ClientError::Server {
+                status,
+                code: String::new(),
+                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            },
+        },
+        Err(error) => network(error),
+    }
+}
+
+async fn post_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: serde_json::Value,
+) -> ClientResult<T> {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.map_err(network)?;
+    if !response.status().is_success() {
+        return Err(refused(response).await);
+    }
+    let bytes = response.bytes().await.map_err(network)?;
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol { detail: e.to_string() })
+}
+
+/// Enrolls a new device in `dir` with the server at `server`: logs the officer in, answers the
+/// server's challenge with a new Ed25519 key and a new Automerge actor id, and stores both.
+pub async fn enroll(dir: &std::path::Path, server: &str, officer_id: &str, password: &str) -> ClientResult<Device> {
+    enroll_with_clock(dir, server, officer_id, password, crate::device::system_clock()).await
+}
+
+/// [`enroll`] with the device's clock.
+pub async fn enroll_with_clock(
+    dir: &std::path::Path,
+    server: &str,
+    officer_id: &str,
+    password: &str,
+    clock: Clock,
+) -> ClientResult<Device> {
+    let mut store = DeviceStore::open(dir)?;
+    if store.identity()?.is_some() {
+        return Err(ClientError::AlreadyEnrolled);
+    }
+    let server = server.trim_end_matches('/').to_string();
+    let http = http_client(Duration::from_secs(60));
+    let login: TokenAnswer = post_json(
+        &http,
+        format!("{server}/v1/auth/login"),
+        None,
+        serde_json::json!({ "officer_id": officer_id, "password": password }),
+    )
+    .await?;
+    let challenge: ChallengeAnswer =
+        post_json(&http, format!("{server}/v1/devices/challenge"), Some(&login.access_token), serde_json::json!({}))
+            .await?;
+    let challenge = STANDARD
+        .decode(&challenge.challenge)
+        .map_err(|e| ClientError::Protocol { detail: format!("challenge: {e}") })?;
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let actor: [u8; 16] = rand::random();
+    let public = key.verifying_key().to_bytes();
+    let signature = key.sign(&schemas::device::enrollment_message(&challenge, &public, &actor));
+    let enrolled: Enrolled = post_json(
+        &http,
+        format!("{server}/v1/devices"),
+        Some(&login.access_token),
+        serde_json::json!({
+            "challenge": STANDARD.encode(&challenge),
+            "public_key": STANDARD.encode(public),
+            "actor_id": hex::encode(actor),
+            "signature": STANDARD.encode(signature.to_bytes()),
+        }),
+    )
+    .await?;
+    let identity = Identity {
+        server,
+        device_id: enrolled.device_id,
+        officer_id: officer_id.to_string(),
+        actor_id: hex::encode(actor),
+    };
+    store.enroll(&identity, &key.to_bytes(), &tokens(enrolled.tokens, clock()))?;
+    drop(store);
+    let mut device = Device::open(dir)?;
+    device.set_clock(clock);
+    Ok(device)
+}
+
+/// Record documents loaded from the store on first use during a sync.
+struct SyncDocuments<'a> {
+    store: &'a DeviceStore,
+    /// Loaded documents with the version they were loaded at and their task.
+    loaded: BTreeMap<String, (Option<i64>, Option<String>, Automerge)>,
+    error: Option<ClientError>,
+}
+
+impl Documents for SyncDocuments<'_> {
+    fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
+        if !self.loaded.contains_key(record_id) {
+            match self.store.record(record_id) {
+                Ok(Some(stored)) => match Automerge::load(&stored.document) {
+                    Ok(doc) => {
+                        self.loaded.insert(record_id.to_string(), (Some(stored.version), stored.task_id, doc));
+                    }
+                    Err(error) => {
+                        self.error = Some(ClientError::CorruptStore { detail: format!("record {record_id}: {error}") });
+                        return None;
+                    }
+                },
+                Ok(None) => return None,
+                Err(error) => {
+                    self.error = Some(error);
+                    return None;
+                }
+            }
+        }
+        self.loaded.get_mut(record_id).map(|(_, _, doc)| doc)
+    }
+
+    fn document_or_empty(&mut self, record_id: &str) -> &mut Automerge {
+        if self.document(record_id).is_none() {
+            self.loaded.entry(record_id.to_string()).or_insert((None, None, Automerge::new()));
+        }
+        &mut self.loaded.get_mut(record_id).expect("just loaded or created").2
+    }
+}
+
+impl Device {
+    /// Logs in again with the officer's password (after `login_required`), keeping the device.
+    pub async fn login(&mut self, password: &str) -> ClientResult<()> {
+        let http = http_client(Duration::from_secs(60));
+        let answer: TokenAnswer = post_json(
+            &http,
+            format!("{}/v1/auth/login", self.identity.server),
+            None,
+            serde_json::json!({
+                "officer_id": self.identity.officer_id,
+                "password": password,
+                "device_id": self.identity.device_id,
+            }),
+        )
+        .await?;
+        self.store.save_tokens(&tokens(answer, self.now_ms()))
+    }
+
+    /// An access token that has not expired, refreshed (and the refresh token rotated) if needed.
+    async fn access_token(&self, http: &reqwest::Client, force_refresh: bool) -> ClientResult<String> {
+        let current = self.store.tokens()?.ok_or(ClientError::LoginRequired)?;
+        if !force_refresh && current.access_expires_at_ms > self.now_ms() + 30_000 {
+            return Ok(current.access_token);
+        }
+        let answer: Result<TokenAnswer, ClientError> = post_json(
+            http,
+            format!("{}/v1/auth/refresh", self.identity.server),
+            None,
+            serde_json::json!({ "refresh_token": current.refresh_token }),
+        )
+        .await;
+        match answer {
+            Ok(answer) => {
+                let fresh = tokens(answer, self.now_ms());
+                self.store.save_tokens(&fresh)?;
+                Ok(fresh.access_token)
+            }
+            Err(ClientError::Server { status: 401, code, .. }) if code == "device_revoked" => {
+                Err(ClientError::Server { status: 401, code, message: "this device has been revoked".into() })
+            }
+            Err(ClientError::Server { status: 401, .. }) => Err(ClientError::LoginRequired),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Sends one authorized request, refreshing the access token once if the server says it
+    /// has expired. Returns the answer's bytes.
+    async fn authorized(
+        &self,
+        http: &reqwest::Client,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> ClientResult<Vec<u8>> {
+        let mut token = self.access_token(http, false).await?;
+        for attempt in 0..2 {
+            let response = build(&token).send().await.map_err(network)?;
+            if response.status().is_success() {
+                let bytes = response.bytes().await.map_err(network)?;
+                return Ok(bytes.to_vec());
+            }
+            let error = refused(response).await;
+            match &error {
+                ClientError::Server { status: 401, code, .. }
+                    if attempt == 0 && (code == "token_expired" || code == "invalid_token") =>
+                {
+                    token = self.access_token(http, true).await?;
+                }
+                _ => return Err(error),
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+
+    /// Fetches the officer's tasks and their teams into the cache.
+    async fn fetch_tasks(&self, http: &reqwest::Client) -> ClientResult<usize> {
+        let server = self.identity.server.clone();
+        let body = self.authorized(http, |token| http.get(format!("{server}/v1/tasks")).bearer_auth(token)).await?;
+        let tasks: Vec<TaskInfo> =
+            serde_json::from_slice(&body).map_err(|e| ClientError::Protocol { detail: format!("tasks: {e}") })?;
+        let mut cached = Vec::new();
+        for task in tasks.iter().filter(|t| t.team.contains(&self.identity.officer_id)) {
+            let url = format!("{server}/v1/tasks/{}/team", task.task_id);
+            let body = self.authorized(http, |token| http.get(&url).bearer_auth(token)).await?;
+            let team: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| ClientError::Protocol { detail: format!("team: {e}") })?;
+            cached.push(CachedTask { task_id: task.task_id.clone(), team, fetched_at_ms: self.now_ms() });
+        }
+        self.store.replace_tasks(&cached)?;
+        Ok(cached.len())
+    }
+
+    /// Syncs with the server until nothing is left to say, retrying transient failures.
+    /// `progress` hears after every answered round.
+    pub async fn sync(
+        &mut self,
+        options: &SyncOptions,
+        mut progress: impl FnMut(&SyncProgress),
+    ) -> ClientResult<SyncSummary> {
+        let lock_path = self.dir.join("sync.lock");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| ClientError::Io { path: lock_path.clone(), error: e.to_string() })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(ClientError::SyncBusy),
+            Err(TryLockError::Error(e)) => return Err(ClientError::Io { path: lock_path, error: e.to_string() }),
+        }
+        let http = http_client(options.request_timeout);
+        let mut summary = SyncSummary::default();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.sync_once(&http, options, &mut summary, &mut progress).await {
+                Ok(()) => return Ok(summary),
+                Err(error) if error.is_transient() && attempt < options.max_attempts => {
+                    summary.retries += 1;
+                    tokio::time::sleep(backoff_delay(options, attempt)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn sync_once(
+        &mut self,
+        http: &reqwest::Client,
+        options: &SyncOptions,
+        summary: &mut SyncSummary,
+        progress: &mut impl FnMut(&SyncProgress),
+    ) -> ClientResult<()> {
+        summary.tasks = self.fetch_tasks(http).await?;
+        let snapshot = self.store.sync_snapshot()?;
+        let mut session =
+            DeviceSession::restore(options.session, snapshot.cursor, snapshot.pending.keys().cloned(), snapshot.states)
+                .map_err(|e| ClientError::CorruptStore { detail: format!("sync state: {e}") })?;
+        session.begin();
+        let pending_at_start = session.pending().len();
+        let mut docs = SyncDocuments { store: &self.store, loaded: BTreeMap::new(), error: None };
+        let url = format!("{}/v1/sync", self.identity.server);
+        let mut requests = 0;
+        while let Some(request) = session.poll(&mut docs) {
+            if let Some(error) = docs.error.take() {
+                return Err(error);
+            }
+            let named: BTreeSet<String> = request.documents.iter().map(|d| d.record_id.clone()).collect();
+            let body = schemas::wire::to_cbor(&request);
+            summary.bytes_up += body.len();
+            let answer = self
+                .authorized(http, |token| {
+                    http.post(&url)
+                        .bearer_auth(token)
+                        .header(reqwest::header::CONTENT_TYPE, "application/cbor")
+                        .body(body.clone())
+                })
+                .await?;
+            summary.bytes_down += answer.len();
+            summary.requests += 1;
+            requests += 1;
+            let response: SyncResponse = schemas::wire::from_cbor(&answer)
+                .map_err(|e| ClientError::Protocol { detail: format!("sync answer: {}", e.detail) })?;
+            let answered: BTreeSet<String> = response.documents.iter().map(|d| d.record_id.clone()).collect();
+            let report =
+                session.handle(response, &mut docs).map_err(|e| ClientError::Protocol { detail: e.to_string() })?;
+            if let Some(error) = docs.error.take() {
+                return Err(error);
+            }
+            if let Some((record_id, error)) = report.errors.first() {
+                return Err(ClientError::Protocol { detail: format!("record {record_id}: {error}") });
+            }
+            let now = self.now_ms();
+            let mut changed: BTreeSet<String> = report.updated.iter().cloned().collect();
+            let mut write = ExchangeWrite::default();
+            // Refused changes leave the working copy, with everything built on them.
+            let mut by_record: BTreeMap<String, Vec<&schemas::ChangeRejection>> = BTreeMap::new();
+            for rejection in &report.rejections {
+                by_record.entry(rejection.record_id.clone()).or_default().push(rejection);
+            }
+            for (record_id, rejections) in by_record {
+                let hashes: Vec<ChangeHash> = rejections.iter().filter_map(|r| r.change_hash.parse().ok()).collect();
+                let Some((_, _, doc)) = docs.loaded.get_mut(&record_id) else { continue };
+                let (kept, dropped) = sync_core::rebase::without_changes(doc, &hashes)
+                    .map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+                for change in &dropped {
+                    let hash = change.hash().to_string();
+                    let reason = rejections
+                        .iter()
+                        .find(|r| r.change_hash == hash)
+                        .map(|r| serde_json::to_value(&r.reason).unwrap_or_default())
+                        .unwrap_or_else(|| serde_json::json!({ "code": "depends_on_refused_change" }));
+                    write.refused.push(RefusedChange {
+                        record_id: record_id.clone(),
+                        change_hash: hash,
+                        reason,
+                        change: Some(change.raw_bytes().to_vec()),
+                        refused_at_ms: now,
+                    });
+                }
+                // A refusal of a change this device no longer has is still kept.
+                for rejection in &rejections {
+                    if !write.refused.iter().any(|r| r.change_hash == rejection.change_hash) {
+                        write.refused.push(RefusedChange {
+                            record_id: record_id.clone(),
+                            change_hash: rejection.change_hash.clone(),
+                            reason: serde_json::to_value(&rejection.reason).unwrap_or_default(),
+                            change: None,
+                            refused_at_ms: now,
+                        });
+                    }
+                }
+                if !dropped.is_empty() {
+                    *doc = kept;
+                    changed.insert(record_id.clone());
+                    session.forget_record_state(&record_id);
+                    write.forget_states.push(record_id);
+                }
+            }
+            for record_id in &changed {
+                let (version, task_id, doc) = &docs.loaded[record_id];
+                let task_id = task_id.clone().or_else(|| sync_core::document::read_task_id(doc));
+                write.documents.push(SyncedDocument {
+                    record_id: record_id.clone(),
+                    loaded_version: *version,
+                    task_id,
+                    document: doc.save(),
+                });
+            }
+            for record_id in named.union(&answered) {
+                if write.forget_states.contains(record_id) {
+                    continue;
+                }
+                if let Some(state) = session.encoded_state(record_id) {
+                    write.states.push((record_id.clone(), state));
+                }
+            }
+            write.pending = session.pending().clone();
+            write.pending_before = snapshot.pending.clone();
+            write.cursor = session.cursor();
+            let written = self.store.write_exchange(&write, now, |stored, synced| {
+                let mut stored =
+                    Automerge::load(stored).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+                let mut synced =
+                    Automerge::load(synced).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+                stored.merge(&mut synced).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+                Ok(stored.save())
+            })?;
+            // Written documents are at their new versions; one merged with an edit made
+            // meanwhile is reloaded and has something new to say.
+            for WrittenDocument { record_id, version, merged } in written {
+                if let Some(entry) = docs.loaded.get_mut(&record_id) {
+                    entry.0 = Some(version);
+                    if let Some(merged) = merged {
+                        entry.2 = Automerge::load(&merged)
+                            .map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+                        session.record_changed(&record_id);
+                    }
+                }
+            }
+            summary.received.extend(report.updated);
+            summary.refused.extend(write.refused);
+            summary.cursor = session.cursor();
+            progress(&SyncProgress { requests, pending: session.pending().len(), pending_at_start });
+        }
+        Ok(())
+    }
+}
