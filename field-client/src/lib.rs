@@ -10,11 +10,13 @@
 //! - [`device`]: an enrolled device and everything it does offline.
 //! - [`remote`]: enrollment, tokens and sync with the server, with retries.
 //! - [`error`]: one error type with stable codes.
+//! - [`cli`]: the `fieldsync` program.
 //!
 //! Everything except enrollment, login and sync works with no network. This
 //! crate never depends on the server: the two meet through `schemas` and the
 //! wire protocol.
 
+pub mod cli;
 pub mod device;
 pub mod error;
 pub mod remote;

@@ -44,6 +44,8 @@ pub struct SyncOptions {
     pub session: SessionConfig,
     /// Timeout of one HTTP request.
     pub request_timeout: Duration,
+    /// Keep HTTP connections open between requests (off: one connection per request).
+    pub keep_alive: bool,
 }
 
 impl Default for SyncOptions {
@@ -54,6 +56,7 @@ impl Default for SyncOptions {
             max_delay: Duration::from_secs(30),
             session: SessionConfig { max_documents_per_request: 64, max_request_bytes: 1 << 20 },
             request_timeout: Duration::from_secs(60),
+            keep_alive: true,
         }
     }
 }
@@ -72,7 +75,9 @@ pub struct SyncProgress {
 /// What a sync did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct SyncSummary {
+    /// HTTP requests answered: the task list, each task's team, and the sync rounds.
     pub requests: usize,
+    /// Bytes of request and answer bodies (headers not counted).
     pub bytes_up: usize,
     pub bytes_down: usize,
     /// Failed attempts that were retried.
@@ -119,12 +124,10 @@ fn tokens(answer: TokenAnswer, now_ms: i64) -> Tokens {
     }
 }
 
-fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(timeout)
-        .build()
-        .expect("an HTTP client builds")
+fn http_client(timeout: Duration, keep_alive: bool) -> reqwest::Client {
+    let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(timeout);
+    let builder = if keep_alive { builder } else { builder.pool_max_idle_per_host(0) };
+    builder.build().expect("an HTTP client builds")
 }
 
 fn network(error: reqwest::Error) -> ClientError {
@@ -184,7 +187,7 @@ pub async fn enroll_with_clock(
         return Err(ClientError::AlreadyEnrolled);
     }
     let server = server.trim_end_matches('/').to_string();
-    let http = http_client(Duration::from_secs(60));
+    let http = http_client(Duration::from_secs(60), true);
     let login: TokenAnswer = post_json(
         &http,
         format!("{server}/v1/auth/login"),
@@ -269,7 +272,7 @@ impl Documents for SyncDocuments<'_> {
 impl Device {
     /// Logs in again with the officer's password (after `login_required`), keeping the device.
     pub async fn login(&mut self, password: &str) -> ClientResult<()> {
-        let http = http_client(Duration::from_secs(60));
+        let http = http_client(Duration::from_secs(60), true);
         let answer: TokenAnswer = post_json(
             &http,
             format!("{}/v1/auth/login", self.identity.server),
@@ -339,15 +342,19 @@ impl Device {
     }
 
     /// Fetches the officer's tasks and their teams into the cache.
-    async fn fetch_tasks(&self, http: &reqwest::Client) -> ClientResult<usize> {
+    async fn fetch_tasks(&self, http: &reqwest::Client, summary: &mut SyncSummary) -> ClientResult<usize> {
         let server = self.identity.server.clone();
         let body = self.authorized(http, |token| http.get(format!("{server}/v1/tasks")).bearer_auth(token)).await?;
+        summary.requests += 1;
+        summary.bytes_down += body.len();
         let tasks: Vec<TaskInfo> =
             serde_json::from_slice(&body).map_err(|e| ClientError::Protocol { detail: format!("tasks: {e}") })?;
         let mut cached = Vec::new();
         for task in tasks.iter().filter(|t| t.team.contains(&self.identity.officer_id)) {
             let url = format!("{server}/v1/tasks/{}/team", task.task_id);
             let body = self.authorized(http, |token| http.get(&url).bearer_auth(token)).await?;
+            summary.requests += 1;
+            summary.bytes_down += body.len();
             let team: serde_json::Value =
                 serde_json::from_slice(&body).map_err(|e| ClientError::Protocol { detail: format!("team: {e}") })?;
             cached.push(CachedTask { task_id: task.task_id.clone(), team, fetched_at_ms: self.now_ms() });
@@ -371,7 +378,7 @@ impl Device {
             Err(TryLockError::WouldBlock) => return Err(ClientError::SyncBusy),
             Err(TryLockError::Error(e)) => return Err(ClientError::Io { path: lock_path, error: e.to_string() }),
         }
-        let http = http_client(options.request_timeout);
+        let http = http_client(options.request_timeout, options.keep_alive);
         let mut summary = SyncSummary::default();
         let mut attempt = 0;
         loop {
@@ -394,7 +401,7 @@ impl Device {
         summary: &mut SyncSummary,
         progress: &mut impl FnMut(&SyncProgress),
     ) -> ClientResult<()> {
-        summary.tasks = self.fetch_tasks(http).await?;
+        summary.tasks = self.fetch_tasks(http, summary).await?;
         let snapshot = self.store.sync_snapshot()?;
         let mut session =
             DeviceSession::restore(options.session, snapshot.cursor, snapshot.pending.keys().cloned(), snapshot.states)
@@ -526,6 +533,17 @@ impl Device {
             summary.cursor = session.cursor();
             progress(&SyncProgress { requests, pending: session.pending().len(), pending_at_start });
         }
+        if let Some(error) = docs.error.take() {
+            return Err(error);
+        }
+        // The last poll found nothing more to say about the records still pending: they are not.
+        let settled = ExchangeWrite {
+            pending: session.pending().clone(),
+            pending_before: snapshot.pending,
+            cursor: session.cursor(),
+            ..ExchangeWrite::default()
+        };
+        self.store.write_exchange(&settled, self.now_ms(), |_, synced| Ok(synced.to_vec()))?;
         Ok(())
     }
 }

@@ -5,8 +5,8 @@
 //! acknowledged (SQLite, committed before answering).
 //!
 //! [`app`] builds the router from an [`AppState`]; [`run`] serves it on a
-//! listener until a shutdown future completes; `main.rs` is a thin binary
-//! over both, with the admin subcommands.
+//! listener until a shutdown future completes; [`cli`] is the binary over
+//! both, with the admin subcommands (`main.rs` only calls it).
 //!
 //! # Layout
 //!
@@ -16,8 +16,10 @@
 //! - [`routes`]: the handlers, one module per feature, each with a `router()`.
 //! - [`sync`]: the sync exchange, run inside one write transaction.
 //! - [`admin`]: the operations the admin subcommands and the admin API share.
+//! - [`cli`]: the `fieldsync-server` program: `serve` and the admin subcommands.
 
 pub mod admin;
+pub mod cli;
 pub mod error;
 pub mod identity;
 pub mod openapi;

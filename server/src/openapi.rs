@@ -165,6 +165,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::tasks::create,
         routes::tasks::list,
         routes::tasks::one,
+        routes::tasks::team,
         routes::records::list,
         routes::records::one,
         routes::records::history,

@@ -47,6 +47,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/tasks"),
     ("get", "/v1/tasks"),
     ("get", "/v1/tasks/{task_id}"),
+    ("get", "/v1/tasks/{task_id}/team"),
     // records
     ("get", "/v1/records"),
     ("get", "/v1/records/{record_id}"),

@@ -8,13 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
 use std::time::Duration;
 
-use automerge::sync::{State, SyncDoc};
 use automerge::{ActorId, Automerge};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use schemas::wire::{from_cbor, to_cbor};
 use schemas::{EntityRef, SyncResponse};
 use sync_core::document::{RecordDocument, new_record_id};
-use sync_core::sample;
+use sync_core::sample::{self, PlainPeers};
 use sync_core::session::{
     AcceptAll, ChangeFeed, ChangeGate, DeviceRecords, DeviceSession, ServerSession, SessionConfig,
 };
@@ -143,64 +142,6 @@ impl<G: ChangeGate> SessionPeers<G> {
     }
 }
 
-/// Plain Automerge sync of the same documents, one document at a time, no framing.
-struct PlainPeers {
-    device: Vec<Automerge>,
-    server: Vec<Automerge>,
-    device_states: Vec<State>,
-    server_states: Vec<State>,
-}
-
-impl PlainPeers {
-    fn new(device: &DeviceRecords) -> Self {
-        let device: Vec<Automerge> = device.iter().map(|(_, r)| r.automerge().clone()).collect();
-        let n = device.len();
-        Self {
-            device,
-            server: (0..n).map(|_| Automerge::new()).collect(),
-            device_states: vec![State::new(); n],
-            server_states: vec![State::new(); n],
-        }
-    }
-
-    /// Starts a new connection: only the persistent part of each state is kept.
-    fn reconnect(&mut self) {
-        for state in self.device_states.iter_mut().chain(self.server_states.iter_mut()) {
-            *state = State::decode(&state.encode()).unwrap();
-        }
-    }
-
-    /// One sync of every document; returns (messages, bytes).
-    fn sync(&mut self) -> (usize, usize) {
-        let (mut messages, mut bytes) = (0, 0);
-        for i in 0..self.device.len() {
-            loop {
-                let mut quiet = true;
-                if let Some(m) = self.device[i].generate_sync_message(&mut self.device_states[i]) {
-                    let encoded = m.encode();
-                    bytes += encoded.len();
-                    messages += 1;
-                    let m = automerge::sync::Message::decode(&encoded).unwrap();
-                    self.server[i].receive_sync_message(&mut self.server_states[i], m).unwrap();
-                    quiet = false;
-                }
-                if let Some(m) = self.server[i].generate_sync_message(&mut self.server_states[i]) {
-                    let encoded = m.encode();
-                    bytes += encoded.len();
-                    messages += 1;
-                    let m = automerge::sync::Message::decode(&encoded).unwrap();
-                    self.device[i].receive_sync_message(&mut self.device_states[i], m).unwrap();
-                    quiet = false;
-                }
-                if quiet {
-                    break;
-                }
-            }
-        }
-        (messages, bytes)
-    }
-}
-
 fn record_count() -> usize {
     std::env::var("FIELDSYNC_BENCH_RECORDS").ok().and_then(|n| n.parse().ok()).unwrap_or(1000)
 }
@@ -212,7 +153,7 @@ fn bench(c: &mut Criterion) {
     let saved: usize = device.iter().map(|(_, r)| r.save().len()).sum();
 
     // Byte counts, once.
-    let mut plain = PlainPeers::new(&device);
+    let mut plain = PlainPeers::new(device.iter().map(|(_, r)| r.automerge().clone()).collect());
     let plain_first = plain.sync();
     plain.reconnect();
     let plain_noop = plain.sync();
@@ -232,7 +173,11 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("first_sync_{count}"));
     group.sample_size(10).measurement_time(Duration::from_secs(20));
     group.bench_function("plain_automerge", |b| {
-        b.iter_batched(|| PlainPeers::new(&device), |mut peers| black_box(peers.sync()), BatchSize::LargeInput)
+        b.iter_batched(
+            || PlainPeers::new(device.iter().map(|(_, r)| r.automerge().clone()).collect()),
+            |mut peers| black_box(peers.sync()),
+            BatchSize::LargeInput,
+        )
     });
     group.bench_function("session", |b| {
         b.iter_batched(

@@ -1,7 +1,8 @@
 //! Realistic inspection records made the way a phone makes them, for benchmarks, load runs and
 //! demonstrations: one Automerge change per officer action.
 
-use automerge::ActorId;
+use automerge::sync::{State, SyncDoc};
+use automerge::{ActorId, Automerge};
 use schemas::{ChecklistResult, EntityRef, OfficerPresent};
 
 use crate::document::{Edit, EditError, RecordDocument};
@@ -73,4 +74,63 @@ pub fn inspection_record(spec: &SampleInspection<'_>) -> Result<RecordDocument, 
     edit(&mut record, Edit::SetConclusion("未发现环境违法行为。".into()))?;
     edit(&mut record, Edit::SetEndedAt(spec.started_at_ms + 3_600_000))?;
     Ok(record)
+}
+
+/// Plain Automerge sync of documents between two in-process peers, one document at a time, no
+/// framing and no validation: the baseline the benchmarks compare fieldsync's sync with.
+pub struct PlainPeers {
+    device: Vec<Automerge>,
+    server: Vec<Automerge>,
+    device_states: Vec<State>,
+    server_states: Vec<State>,
+}
+
+impl PlainPeers {
+    /// A device holding `device` and a server holding nothing.
+    pub fn new(device: Vec<Automerge>) -> Self {
+        let n = device.len();
+        Self {
+            device,
+            server: (0..n).map(|_| Automerge::new()).collect(),
+            device_states: vec![State::new(); n],
+            server_states: vec![State::new(); n],
+        }
+    }
+
+    /// Starts a new connection: only the persistent part of each state is kept.
+    pub fn reconnect(&mut self) {
+        for state in self.device_states.iter_mut().chain(self.server_states.iter_mut()) {
+            *state = State::decode(&state.encode()).unwrap();
+        }
+    }
+
+    /// One sync of every document; returns (messages, bytes).
+    pub fn sync(&mut self) -> (usize, usize) {
+        let (mut messages, mut bytes) = (0, 0);
+        for i in 0..self.device.len() {
+            loop {
+                let mut quiet = true;
+                if let Some(m) = self.device[i].generate_sync_message(&mut self.device_states[i]) {
+                    let encoded = m.encode();
+                    bytes += encoded.len();
+                    messages += 1;
+                    let m = automerge::sync::Message::decode(&encoded).unwrap();
+                    self.server[i].receive_sync_message(&mut self.server_states[i], m).unwrap();
+                    quiet = false;
+                }
+                if let Some(m) = self.server[i].generate_sync_message(&mut self.server_states[i]) {
+                    let encoded = m.encode();
+                    bytes += encoded.len();
+                    messages += 1;
+                    let m = automerge::sync::Message::decode(&encoded).unwrap();
+                    self.device[i].receive_sync_message(&mut self.device_states[i], m).unwrap();
+                    quiet = false;
+                }
+                if quiet {
+                    break;
+                }
+            }
+        }
+        (messages, bytes)
+    }
 }

@@ -9,6 +9,11 @@
 //! - `roles`: every endpoint, for the roles allowed and each role refused.
 //! - `records`: tasks, syncing records, validation refusals kept in quarantine, reading records.
 //! - `bad_input`: malformed bodies, wrong content types, oversized bodies: a precise error and no change.
+//! - `field` (in `field/`): officers' devices (`field-client`, each with its own SQLite store)
+//!   offline, merged in every order, refused, on a failing network, killed with SIGKILL, and
+//!   driven through the `fieldsync` program.
+
+mod field;
 
 mod health {
     use fieldsync_tests::harness::TestServer;
@@ -188,7 +193,8 @@ mod identity {
 
 mod records {
     use schemas::{ChecklistResult, RecordStatus};
-    use server::store::Store;
+    use server::routes::tasks::{TaskTeam, TeamMember};
+    use server::store::{Account, Store};
     use sync_core::document::{Edit, RecordDocument, new_record_id};
 
     use fieldsync_tests::harness::{DAY, Phone, TestServer, enroll};
@@ -384,6 +390,91 @@ mod records {
             server.get(&format!("/v1/records/{id}"), &a.token).await.json().await.unwrap();
         assert_eq!(record.header.conclusion, None);
         assert_eq!(server.get(&format!("/v1/records/{id}"), &outsider.token).await.status(), 404);
+    }
+
+    /// The status and JSON body of `GET path`, with a token or without one.
+    async fn get_json(server: &TestServer, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut request = server.client.get(server.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn a_team_member_caches_the_team_names_and_every_certificate_for_offline_signing() {
+        let (server, supervisor) = city().await;
+        // A name that is not the officer's id, and certificates with a past: O1 also holds an
+        // expired one, O4's was suspended and reinstated.
+        let account = Account {
+            officer_id: "O4".into(),
+            name: "李四".into(),
+            unit: "支队".into(),
+            password_hash: None,
+            must_change_password: false,
+            roles: vec!["officer".into()],
+        };
+        server.store.create_account(account, server::now_ms()).unwrap();
+        server.certificate("O4");
+        for (days_ago, status) in
+            [(20, schemas::CertificateStatus::Suspended), (10, schemas::CertificateStatus::Active)]
+        {
+            let change =
+                schemas::CertificateStatusChange { at_ms: server::now_ms() - days_ago * DAY, status, reason: None };
+            server.store.change_certificate_status("GX-O4", &change, "test", server::now_ms()).unwrap();
+        }
+        let mut expired = server.store.certificate("GX-O1").unwrap().unwrap();
+        expired.number = "GX-O1-OLD".into();
+        (expired.valid_from_ms, expired.valid_until_ms) =
+            (expired.valid_from_ms - 3 * 365 * DAY, expired.valid_from_ms);
+        server.store.issue_certificate(&expired, "test", server::now_ms()).unwrap();
+        assert_eq!(server.task(&supervisor, "T2", &["O1", "O4"]).await.status(), 200);
+        let o1 = server.token("O1", PASSWORD).await;
+        let response = server.get("/v1/tasks/T2/team", &o1).await;
+        assert_eq!(response.status(), 200);
+        let team: TaskTeam = response.json().await.unwrap();
+        let task: server::store::Task = server.get("/v1/tasks/T2", &o1).await.json().await.unwrap();
+        assert_eq!(team.task, task);
+        let member = |officer_id: &str, name: &str| TeamMember {
+            officer_id: officer_id.into(),
+            name: name.into(),
+            certificates: server.store.certificates(Some(&[officer_id.to_string()])).unwrap(),
+        };
+        assert_eq!(team.members, [member("O1", "O1"), member("O4", "李四")]);
+        assert_eq!(team.members[0].certificates.len(), 2, "the expired certificate too");
+        assert_eq!(team.members[1].certificates[0].status_history.len(), 2, "with its status history");
+    }
+
+    /// The team is answered to exactly whoever `GET /v1/tasks/{task_id}` answers, and refused
+    /// with the same status and code to everyone else.
+    #[tokio::test]
+    async fn the_task_team_is_shown_to_whoever_may_see_the_task() {
+        let (server, supervisor) = city().await;
+        let mut tokens = std::collections::HashMap::from([("SUP", supervisor)]);
+        for officer in ["O2", "REV", "O3"] {
+            tokens.insert(officer, server.token(officer, PASSWORD).await);
+        }
+        let cases = [
+            ("a team member", Some("O2"), "T1", 200, ""),
+            ("a supervisor", Some("SUP"), "T1", 200, ""),
+            ("a reviewer", Some("REV"), "T1", 200, ""),
+            ("an officer not on the team", Some("O3"), "T1", 404, "not_found"),
+            ("a supervisor, for no such task", Some("SUP"), "T9", 404, "not_found"),
+            ("no token", None, "T1", 401, "missing_token"),
+        ];
+        for (who, caller, task, status, code) in cases {
+            let token = caller.map(|caller| tokens[caller].as_str());
+            let (got, body) = get_json(&server, &format!("/v1/tasks/{task}/team"), token).await;
+            assert_eq!((got, body["code"].as_str().unwrap_or("")), (status, code), "{who}");
+            assert_eq!(get_json(&server, &format!("/v1/tasks/{task}"), token).await.0, status, "{who}: as the task");
+            if status == 200 {
+                let team: TaskTeam = serde_json::from_value(body).unwrap();
+                let members: Vec<&str> = team.members.iter().map(|m| m.officer_id.as_str()).collect();
+                assert_eq!(members, ["O1", "O2"], "{who}");
+                assert!(team.members.iter().all(|m| m.certificates.len() == 1), "{who}");
+            }
+        }
     }
 
     #[tokio::test]
@@ -627,6 +718,7 @@ mod roles {
                 &["supervisor"],
             ),
             ("GET", "/v1/tasks", none.clone(), &[]),
+            ("GET", "/v1/tasks/T-none/team", none.clone(), &[]),
             ("GET", "/v1/records", none.clone(), &[]),
             ("GET", "/v1/quarantine", none.clone(), &["reviewer", "supervisor"]),
             ("POST", "/v1/devices/challenge", none.clone(), &["officer"]),

@@ -74,7 +74,6 @@ pub struct Enrollment {
     pub signature: String,
 }
 
-
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct Enrolled {
     pub device_id: String,

@@ -1,20 +1,25 @@
-//! Inspection tasks: a supervisor names the entity, the team and the window.
+//! Inspection tasks: a supervisor names the entity, the team and the window; the team's
+//! officers fetch the task, and with it what their devices need to sign its records offline.
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use schemas::Certificate;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
-use crate::openapi::{self, ErrorBodySchema};
-use crate::store::Task;
+use crate::openapi::{self, CertificateSchema, ErrorBodySchema};
+use crate::store::{StoreError, Task};
 use crate::{AppState, now_ms};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/tasks", post(create).get(list)).route("/v1/tasks/{task_id}", get(one))
+    Router::new()
+        .route("/v1/tasks", post(create).get(list))
+        .route("/v1/tasks/{task_id}", get(one))
+        .route("/v1/tasks/{task_id}/team", get(team))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -142,6 +147,18 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     Ok(Json(state.blocking(move |store| store.tasks(officer.as_deref())).await?))
 }
 
+/// The task, if the caller may see it: supervisors and reviewers see every task, an officer
+/// only the tasks whose team includes them. A task the caller may not see is `not_found`, like
+/// one that does not exist, so that its existence is not revealed.
+async fn visible_task(state: &AppState, caller: &Caller, task_id: String) -> ApiResult<Task> {
+    let task = state.blocking(move |store| store.task(&task_id)).await?.ok_or(ApiError::NotFound { what: "task" })?;
+    let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");
+    if !sees_all && !task.team.contains(&caller.officer_id) {
+        return Err(ApiError::NotFound { what: "task" });
+    }
+    Ok(task)
+}
+
 /// One task, if the caller may see it.
 #[utoipa::path(
     get,
@@ -162,10 +179,71 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     ),
 )]
 async fn one(State(state): State<AppState>, caller: Caller, Path(task_id): Path<String>) -> ApiResult<Json<Task>> {
-    let task = state.blocking(move |store| store.task(&task_id)).await?.ok_or(ApiError::NotFound { what: "task" })?;
-    let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");
-    if !sees_all && !task.team.contains(&caller.officer_id) {
-        return Err(ApiError::NotFound { what: "task" });
-    }
-    Ok(Json(task))
+    Ok(Json(visible_task(&state, &caller, task_id).await?))
+}
+
+/// What a device caches while online to sign a record of the task offline: the signing rules
+/// (P2, P3) need every officer's certificates with their status history, and the record names
+/// each officer present with their name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TaskTeam {
+    pub task: Task,
+    /// One entry per officer of the task's team, in the team's order.
+    pub members: Vec<TeamMember>,
+}
+
+/// An officer of a task's team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TeamMember {
+    pub officer_id: String,
+    /// The officer's display name, as registered with their account.
+    pub name: String,
+    /// Every enforcement certificate of the officer, with its status history, by number: a
+    /// certificate suspended or expired since still decides whether earlier work was certified.
+    #[schema(value_type = Vec<CertificateSchema>)]
+    pub certificates: Vec<Certificate>,
+}
+
+/// The task with its team's names and certificates, if the caller may see the task.
+#[utoipa::path(
+    get,
+    operation_id = "get_task_team",
+    path = "/v1/tasks/{task_id}/team",
+    tag = "tasks",
+    params(("task_id" = String, Path, description = "The task.")),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "The task, and each officer of its team with their name and certificates.",
+            body = TaskTeam,
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 404,
+            description = "`not_found`: no such task, or the caller is an officer not on its team.",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
+async fn team(State(state): State<AppState>, caller: Caller, Path(task_id): Path<String>) -> ApiResult<Json<TaskTeam>> {
+    let task = visible_task(&state, &caller, task_id).await?;
+    let team = task.team.clone();
+    let members = state
+        .blocking(move |store| {
+            let certificates = store.certificates(Some(&team))?;
+            team.into_iter()
+                .map(|officer_id| {
+                    // The team's officers are accounts (a foreign key): one missing is corruption.
+                    let account = store
+                        .account(&officer_id)?
+                        .ok_or_else(|| StoreError::Other(format!("officer {officer_id} of a team has no account")))?;
+                    let certificates = certificates.iter().filter(|c| c.officer_id == officer_id).cloned().collect();
+                    Ok(TeamMember { officer_id, name: account.name, certificates })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await?;
+    Ok(Json(TaskTeam { task, members }))
 }

@@ -1,0 +1,370 @@
+//! `fieldsync`: the officer's device from a shell. The program is [`main`]; it lives in the
+//! library so that the end-to-end tests build and run the very same program.
+//!
+//! Every command works offline except `enroll`, `login` and `sync`; `--json` prints one JSON value per command for scripts, and errors as
+//! `{"code", "message", "details"}` on stderr with exit code 1.
+
+use std::path::PathBuf;
+
+use crate::device::{Device, field_edit, party_signature};
+use crate::remote::{SyncOptions, enroll};
+use crate::{ClientError, ClientResult};
+use clap::{Parser, Subcommand};
+use schemas::{ChecklistResult, PersonPresent, PersonRole};
+use serde_json::json;
+use sync_core::document::{Edit, SignOutcome};
+
+#[derive(Parser)]
+#[command(name = "fieldsync", version, about = "The officer's offline inspection device")]
+struct Cli {
+    /// The device's data folder (several devices may live on one machine).
+    #[arg(long, global = true, env = "FIELDSYNC_DEVICE", default_value = "fieldsync-device")]
+    device: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Enroll this device with a server for an officer (password from FIELDSYNC_PASSWORD or a prompt).
+    Enroll {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        officer: String,
+    },
+    /// Log in again after the server ended this device's session.
+    Login,
+    /// The inspection tasks cached at the last sync.
+    Tasks,
+    /// Create, edit, sign and show inspection records.
+    Record {
+        /// The record to act on (default: the last one created or selected).
+        #[arg(long, global = true)]
+        record: Option<String>,
+        #[command(subcommand)]
+        command: RecordCommand,
+    },
+    /// Exchange records with the server.
+    Sync,
+    /// What is pending, refused by the server, or missing on it.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum RecordCommand {
+    /// Start a record for a task and select it.
+    New {
+        #[arg(long)]
+        task: String,
+    },
+    /// List the records on this device.
+    List,
+    /// Select the record the other commands act on.
+    Select { record_id: String },
+    /// Set a field: address, conclusion, started_at, ended_at (Unix ms or `now`), location
+    /// (`LAT,LON`), entity_name, credit_code, legal_representative, discharge_permit,
+    /// recusal_asked (true/false), recusal_answer.
+    Set { field: String, value: String },
+    /// Record a checklist result: compliant, non_compliant, not_applicable, not_checked.
+    Check {
+        item: String,
+        result: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Append text to the observations.
+    Observe { text: String },
+    /// Keep a photo and reference it from the record.
+    Photo {
+        file: PathBuf,
+        #[arg(long, default_value = "")]
+        caption: String,
+    },
+    /// Add a team member to the officers present.
+    Present {
+        officer: String,
+        /// The certificate was shown to the party (亮证).
+        #[arg(long)]
+        certificate_shown: bool,
+    },
+    /// Add a person present (party or witness), or record their signature or refusal.
+    Party {
+        #[command(subcommand)]
+        command: PartyCommand,
+    },
+    /// Sign the record as this device's officer.
+    Sign,
+    /// Settle an open conflict on FIELD with VALUE (JSON, or plain text for text fields).
+    Resolve { field: String, value: String },
+    /// Show the record with its open conflicts.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum PartyCommand {
+    /// Add a person present: role legal_representative, staff, witness or other.
+    Add {
+        name: String,
+        #[arg(long, default_value = "legal_representative")]
+        role: String,
+        #[arg(long)]
+        contact: Option<String>,
+    },
+    /// The person signed the record.
+    Signs { person_id: String },
+    /// The person refused to sign, with what they said.
+    Refuses {
+        person_id: String,
+        #[arg(long)]
+        note: String,
+    },
+}
+
+/// The `fieldsync` program.
+pub fn main() {
+    let cli = Cli::parse();
+    let json = cli.json;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime starts");
+    match runtime.block_on(run(cli)) {
+        Ok(output) => print(json, &output),
+        Err(error) => {
+            if json {
+                let body = json!({ "code": error.code(), "message": error.to_string(), "details": error.details() });
+                eprintln!("{body}");
+            } else {
+                eprintln!("fieldsync: {error} [{}]", error.code());
+            }
+            std::process::exit(1);
+        }
+    }
+}
+
+/// What a command prints: a JSON value, and its text rendering.
+struct Output {
+    value: serde_json::Value,
+    text: String,
+}
+
+fn print(json: bool, output: &Output) {
+    if json {
+        println!("{}", output.value);
+    } else if !output.text.is_empty() {
+        println!("{}", output.text);
+    }
+}
+
+fn password() -> ClientResult<String> {
+    if let Ok(password) = std::env::var("FIELDSYNC_PASSWORD") {
+        return Ok(password);
+    }
+    rpassword::prompt_password("password: ")
+        .map_err(|e| ClientError::InvalidInput { what: "password".into(), detail: e.to_string() })
+}
+
+async fn run(cli: Cli) -> ClientResult<Output> {
+    let dir = cli.device;
+    match cli.command {
+        Command::Enroll { server, officer } => {
+            let device = enroll(&dir, &server, &officer, &password()?).await?;
+            let identity = device.identity();
+            Ok(Output {
+                value: json!(identity),
+                text: format!(
+                    "enrolled device {} for {} with {}",
+                    identity.device_id, identity.officer_id, identity.server
+                ),
+            })
+        }
+        Command::Login => {
+            let mut device = Device::open(&dir)?;
+            device.login(&password()?).await?;
+            Ok(Output { value: json!({ "logged_in": true }), text: "logged in".into() })
+        }
+        Command::Tasks => {
+            let device = Device::open(&dir)?;
+            let tasks = device.tasks()?;
+            let text = tasks
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}  {}  {}  team {}",
+                        t.task.task_id,
+                        t.task.entity_id,
+                        t.task.matter,
+                        t.task.team.join(", ")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            Ok(Output { value: json!(tasks), text })
+        }
+        Command::Sync => {
+            let mut device = Device::open(&dir)?;
+            let bar = indicatif::ProgressBar::new(0);
+            if cli.json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let summary = device
+                .sync(&SyncOptions::default(), |progress| {
+                    bar.set_length(progress.pending_at_start.max(progress.pending) as u64);
+                    bar.set_position(progress.pending_at_start.saturating_sub(progress.pending) as u64);
+                })
+                .await?;
+            bar.finish_and_clear();
+            let text = format!(
+                "synced: {} requests, {} bytes up, {} bytes down, {} records received, {} changes refused, {} tasks",
+                summary.requests,
+                summary.bytes_up,
+                summary.bytes_down,
+                summary.received.len(),
+                summary.refused.len(),
+                summary.tasks
+            );
+            Ok(Output { value: json!(summary), text })
+        }
+        Command::Status => {
+            let device = Device::open(&dir)?;
+            let status = device.status()?;
+            let mut text = format!(
+                "device {} of {} ({})\n{} records, {} tasks, {} photos on this device\npending: {}\nmissing on server: {}",
+                status.device_id,
+                status.officer_id,
+                status.server,
+                status.records,
+                status.tasks,
+                status.photos_on_device,
+                list(&status.pending),
+                list(&status.missing_on_server),
+            );
+            for refused in &status.refused {
+                text.push_str(&format!(
+                    "\nrefused: record {} change {}: {}",
+                    refused.record_id, refused.change_hash, refused.reason
+                ));
+            }
+            Ok(Output { value: json!(status), text })
+        }
+        Command::Record { record, command } => record_command(&dir, record.as_deref(), command),
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() { "none".into() } else { items.join(", ") }
+}
+
+fn done(record_id: &str, what: &str) -> Output {
+    Output { value: json!({ "record_id": record_id, "done": what }), text: format!("{what}: {record_id}") }
+}
+
+fn record_command(dir: &std::path::Path, record: Option<&str>, command: RecordCommand) -> ClientResult<Output> {
+    let mut device = Device::open(dir)?;
+    if let RecordCommand::New { task } = &command {
+        let record_id = device.new_record(task)?;
+        return Ok(Output { value: json!({ "record_id": record_id }), text: record_id });
+    }
+    if let RecordCommand::List = &command {
+        let records = device.records()?;
+        let text = records
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}  task {}  {:?}  {} conflict(s)",
+                    r.record_id,
+                    r.header.task_id.as_deref().unwrap_or("-"),
+                    r.status,
+                    r.conflicts.len()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Ok(Output { value: json!(records), text });
+    }
+    if let RecordCommand::Select { record_id } = &command {
+        device.select(record_id)?;
+        return Ok(done(record_id, "selected"));
+    }
+    let record_id = device.record_id(record)?;
+    match command {
+        RecordCommand::New { .. } | RecordCommand::List | RecordCommand::Select { .. } => {
+            unreachable!("handled above")
+        }
+        RecordCommand::Set { field, value } => {
+            let edit = field_edit(&field, &value, device.now_ms())?;
+            device.edit(&record_id, edit)?;
+            Ok(done(&record_id, "set"))
+        }
+        RecordCommand::Check { item, result, note } => {
+            let result: ChecklistResult =
+                serde_json::from_value(json!(result)).map_err(|_| ClientError::InvalidInput {
+                    what: "checklist result".into(),
+                    detail: format!("{result:?} is not compliant, non_compliant, not_applicable or not_checked"),
+                })?;
+            device.edit(&record_id, Edit::SetChecklistItem { code: item, result, note })?;
+            Ok(done(&record_id, "checked"))
+        }
+        RecordCommand::Observe { text } => {
+            device.edit(&record_id, Edit::AppendObservations(text))?;
+            Ok(done(&record_id, "observed"))
+        }
+        RecordCommand::Photo { file, caption } => {
+            let sha256 = device.add_photo(&record_id, &file, &caption)?;
+            Ok(Output { value: json!({ "record_id": record_id, "sha256": sha256 }), text: format!("photo {sha256}") })
+        }
+        RecordCommand::Present { officer, certificate_shown } => {
+            device.add_officer_present(&record_id, &officer, certificate_shown)?;
+            Ok(done(&record_id, "present"))
+        }
+        RecordCommand::Party { command } => match command {
+            PartyCommand::Add { name, role, contact } => {
+                let role: PersonRole = serde_json::from_value(json!(role)).map_err(|_| ClientError::InvalidInput {
+                    what: "role".into(),
+                    detail: format!("{role:?} is not legal_representative, staff, witness or other"),
+                })?;
+                let person_id = format!("P{}", hex::encode(rand::random::<[u8; 6]>()));
+                device.edit(
+                    &record_id,
+                    Edit::AddPersonPresent(PersonPresent {
+                        person_id: person_id.clone(),
+                        name,
+                        role,
+                        contact,
+                        signature: schemas::PartySignature::NotYet,
+                    }),
+                )?;
+                Ok(Output { value: json!({ "record_id": record_id, "person_id": person_id }), text: person_id })
+            }
+            PartyCommand::Signs { person_id } => {
+                let signature = party_signature(None, device.now_ms());
+                device.edit(&record_id, Edit::SetPartySignature { person_id, signature })?;
+                Ok(done(&record_id, "party signed"))
+            }
+            PartyCommand::Refuses { person_id, note } => {
+                let signature = party_signature(Some(note), device.now_ms());
+                device.edit(&record_id, Edit::SetPartySignature { person_id, signature })?;
+                Ok(done(&record_id, "party refused"))
+            }
+        },
+        RecordCommand::Sign => {
+            let outcome = device.sign(&record_id)?;
+            let locked = outcome == SignOutcome::SignedAndLocked;
+            Ok(Output {
+                value: json!({ "record_id": record_id, "signed": true, "locked": locked }),
+                text: if locked { format!("signed and locked: {record_id}") } else { format!("signed: {record_id}") },
+            })
+        }
+        RecordCommand::Resolve { field, value } => {
+            let value = serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value));
+            device.resolve(&record_id, &field, value)?;
+            Ok(done(&record_id, "resolved"))
+        }
+        RecordCommand::Show => {
+            let view = device.record(&record_id)?;
+            let text = serde_json::to_string_pretty(&view).unwrap_or_default();
+            Ok(Output { value: json!(view), text })
+        }
+    }
+}

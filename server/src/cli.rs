@@ -1,0 +1,337 @@
+//! `fieldsync-server`: the server binary and its admin subcommands.
+//!
+//! The binary is [`main`]; it lives in the library so that the end-to-end tests
+//! can build the very same program and kill it like any process.
+//!
+//! Admin subcommands open the same database as a running server (SQLite in WAL
+//! mode lets them write beside it) and call the same operations as the admin API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::store::sqlite::SqliteStore;
+use crate::store::{Account, Store};
+use crate::{Config, admin, identity, now_ms};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
+
+/// Caps glibc's malloc arenas: by default it makes up to eight per core, one per busy thread,
+/// and under many concurrent syncs they held half again as much resident memory (measured in
+/// BENCHMARKS.md). Four arenas keep the threads from contending much.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
+}
+
+#[derive(Parser)]
+#[command(name = "fieldsync-server", version, about = "The fieldsync server and its admin commands")]
+struct Cli {
+    /// Folder of the database and blobs.
+    #[arg(long, global = true, env = "FIELDSYNC_DATA", default_value = "./data")]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (SQLite and a blob folder under --data).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Login and refresh attempts allowed per account per minute.
+        #[arg(long, env = "FIELDSYNC_AUTH_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+        auth_attempts_per_minute: u32,
+        /// Login and refresh attempts allowed per client address per minute.
+        #[arg(long, env = "FIELDSYNC_AUTH_ATTEMPTS_PER_MINUTE_PER_ADDRESS", default_value_t = 300)]
+        auth_attempts_per_minute_per_address: u32,
+    },
+    /// Create the database, the server's signing key and the first administrator.
+    Init {
+        #[arg(long, default_value = "admin")]
+        admin_id: String,
+        #[arg(long, default_value = "Administrator")]
+        admin_name: String,
+    },
+    /// Officers.
+    #[command(subcommand)]
+    Officer(OfficerCommand),
+    /// Enforcement certificates.
+    #[command(subcommand)]
+    Certificate(CertificateCommand),
+    /// Roles.
+    #[command(subcommand)]
+    Role(RoleCommand),
+    /// The entity registry.
+    #[command(subcommand)]
+    Entities(EntitiesCommand),
+    /// Devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// Copy the database to FILE, consistently, while the server runs.
+    Backup {
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Check the integrity of the database.
+    Check,
+}
+
+#[derive(Subcommand)]
+enum OfficerCommand {
+    /// Add an officer; prints a one-time password.
+    Add {
+        id: String,
+        name: String,
+        #[arg(long, default_value = "")]
+        unit: String,
+        #[arg(long = "role", default_values_t = vec!["officer".to_string()])]
+        roles: Vec<String>,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum CertificateCommand {
+    /// Issue a certificate; dates are YYYY-MM-DD, valid to the end of --valid-to (UTC+8).
+    Issue {
+        number: String,
+        officer: String,
+        #[arg(long)]
+        authority: String,
+        #[arg(long)]
+        valid_from: String,
+        #[arg(long)]
+        valid_to: String,
+    },
+    Renew {
+        number: String,
+        #[arg(long)]
+        valid_to: String,
+    },
+    Suspend {
+        number: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Revoke {
+        number: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Reinstate {
+        number: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum RoleCommand {
+    Grant { officer: String, role: String },
+    Revoke { officer: String, role: String },
+}
+
+#[derive(Subcommand)]
+enum EntitiesCommand {
+    /// Import a registry CSV (the columns of shared/data/entities.csv).
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum DeviceCommand {
+    List,
+    Revoke { device_id: String },
+}
+
+/// Unix milliseconds of midnight at the start of `date` (YYYY-MM-DD) in UTC+8, the bureau's zone.
+fn date_ms(date: &str) -> anyhow::Result<i64> {
+    let parts: Vec<i64> =
+        date.split('-').map(|p| p.parse()).collect::<Result<_, _>>().context("a date is YYYY-MM-DD")?;
+    let [y, m, d] = parts[..] else { bail!("a date is YYYY-MM-DD") };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        bail!("{date} is not a date");
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Ok((era * 146_097 + doe - 719_468) * 86_400_000 - 8 * 3_600_000)
+}
+
+fn open_store(data: &std::path::Path) -> anyhow::Result<Arc<SqliteStore>> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let config = Config::new(data.to_path_buf());
+    SqliteStore::open(&config.database_path()).map_err(|e| anyhow::anyhow!("opening the database: {e}"))
+}
+
+/// The `fieldsync-server` program.
+pub fn main() -> anyhow::Result<()> {
+    limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run_command())
+}
+
+async fn run_command() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = Cli::parse();
+    let store = open_store(&cli.data)?;
+    let now = now_ms();
+    let by = "cli";
+    match cli.command {
+        Command::Serve { listen, auth_attempts_per_minute, auth_attempts_per_minute_per_address } => {
+            if store.signing_keys()?.is_empty() {
+                store.add_signing_key(admin::new_signing_key(now))?;
+            }
+            if !store.accounts()?.iter().any(|a| a.roles.iter().any(|r| r == "admin")) {
+                tracing::warn!("no administrator yet: run `fieldsync-server init` to create one");
+            }
+            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+            let mut config = Config::new(cli.data.clone());
+            config.auth_attempts_per_minute = auth_attempts_per_minute;
+            config.auth_attempts_per_minute_per_address = auth_attempts_per_minute_per_address;
+            let state = crate::AppState::new(config, store.clone());
+            let shutdown = shutdown_signal()?;
+            crate::run(listener, state, shutdown).await?;
+            store.close();
+            tracing::info!("stopped");
+        }
+        Command::Init { admin_id, admin_name } => {
+            let made = admin::init(store.as_ref(), &admin_id, &admin_name, now)?;
+            println!("administrator: {}", made.admin_id);
+            println!("one-time password: {}", made.one_time_password);
+            println!("log in with POST /v1/auth/login and change it with POST /v1/auth/password");
+        }
+        Command::Officer(OfficerCommand::Add { id, name, unit, roles }) => {
+            if let Some(role) = roles.iter().find(|r| !admin::ROLES.contains(&r.as_str())) {
+                bail!("{role} is not one of {:?}", admin::ROLES);
+            }
+            let password = identity::one_time_password();
+            let account = Account {
+                officer_id: id.clone(),
+                name,
+                unit,
+                password_hash: Some(identity::hash_password(&password)),
+                must_change_password: true,
+                roles,
+            };
+            store.create_account(account, now)?;
+            println!("officer: {id}\none-time password: {password}");
+        }
+        Command::Officer(OfficerCommand::List) => {
+            for a in store.accounts()? {
+                println!("{}\t{}\t{}\t{}", a.officer_id, a.name, a.unit, a.roles.join(","));
+            }
+        }
+        Command::Certificate(command) => certificate(store.as_ref(), command, by, now)?,
+        Command::Role(RoleCommand::Grant { officer, role }) => {
+            if !admin::ROLES.contains(&role.as_str()) {
+                bail!("{role} is not one of {:?}", admin::ROLES);
+            }
+            store.grant_role(&officer, &role)?;
+        }
+        Command::Role(RoleCommand::Revoke { officer, role }) => store.revoke_role(&officer, &role)?,
+        Command::Entities(EntitiesCommand::Import { file }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            match admin::parse_entities_csv(&text) {
+                Ok(entities) => println!("imported {} entities", store.import_entities(&entities, now)?),
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("line {}: {}", p.line, p.problem);
+                    }
+                    bail!("{} bad line(s); nothing was imported", problems.len());
+                }
+            }
+        }
+        Command::Device(DeviceCommand::List) => {
+            for d in store.devices()? {
+                let state = d.revoked_at_ms.map_or("active".to_string(), |t| format!("revoked at {t}"));
+                println!("{}\t{}\t{}\t{}", d.device_id, d.officer_id, hex::encode(&d.actor_id), state);
+            }
+        }
+        Command::Device(DeviceCommand::Revoke { device_id }) => store.revoke_device(&device_id, now)?,
+        Command::Backup { to } => {
+            store.backup(&to)?;
+            println!("backed up to {}", to.display());
+        }
+        Command::Check => {
+            let problems = store.integrity_check()?;
+            if problems.is_empty() {
+                println!("database: ok");
+            } else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                bail!("the database has {} problem(s)", problems.len());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn certificate(store: &dyn Store, command: CertificateCommand, by: &str, now: i64) -> anyhow::Result<()> {
+    let status = |number: String, status, reason| -> anyhow::Result<()> {
+        store.change_certificate_status(&number, &CertificateStatusChange { at_ms: now, status, reason }, by, now)?;
+        Ok(())
+    };
+    match command {
+        CertificateCommand::Issue { number, officer, authority, valid_from, valid_to } => {
+            let certificate = Certificate {
+                number,
+                officer_id: officer,
+                issuing_authority: authority,
+                valid_from_ms: date_ms(&valid_from)?,
+                valid_until_ms: date_ms(&valid_to)? + 86_400_000,
+                status_history: vec![],
+            };
+            store.issue_certificate(&certificate, by, now)?;
+        }
+        CertificateCommand::Renew { number, valid_to } => {
+            store.renew_certificate(&number, date_ms(&valid_to)? + 86_400_000)?
+        }
+        CertificateCommand::Suspend { number, reason } => status(number, CertificateStatus::Suspended, reason)?,
+        CertificateCommand::Revoke { number, reason } => status(number, CertificateStatus::Revoked, reason)?,
+        CertificateCommand::Reinstate { number, reason } => status(number, CertificateStatus::Active, reason)?,
+        CertificateCommand::List => {
+            for c in store.certificates(None)? {
+                let last = c.status_history.last().map_or("active".to_string(), |s| format!("{:?}", s.status));
+                println!("{}\t{}\t{}\t{}\t{}", c.number, c.officer_id, c.valid_from_ms, c.valid_until_ms, last);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed before this returns, so that a
+/// signal arriving as soon as the server says it listens is never missed.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
+            }
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down: finishing requests in flight");
+        })
+    }
+}
