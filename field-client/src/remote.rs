@@ -84,6 +84,8 @@ pub struct SyncSummary {
     pub retries: u32,
     /// Records whose content changed here.
     pub received: BTreeSet<String>,
+    /// Records whose changes this device sent (a record the server already had is not here).
+    pub uploaded: BTreeSet<String>,
     /// Changes refused in this sync, with their reasons.
     pub refused: Vec<RefusedChange>,
     pub tasks: usize,
@@ -416,6 +418,11 @@ impl Device {
                 return Err(error);
             }
             let named: BTreeSet<String> = request.documents.iter().map(|d| d.record_id.clone()).collect();
+            for document in &request.documents {
+                if automerge::sync::Message::decode(&document.message).is_ok_and(|m| !m.changes.is_empty()) {
+                    summary.uploaded.insert(document.record_id.clone());
+                }
+            }
             let body = schemas::wire::to_cbor(&request);
             summary.bytes_up += body.len();
             let answer = self

@@ -389,3 +389,36 @@ async fn a_device_folder_is_enrolled_once() {
     assert_eq!(again.err().unwrap().code(), "already_enrolled");
     assert!(Path::new(&dir.path().join(field_client::store::STORE_FILE)).exists());
 }
+
+/// Tokens on the device: an expired access token is refreshed (and the refresh token rotates);
+/// a refresh token used twice ends the session (`login_required`) until the officer logs in
+/// again; a revoked device stops at once, with the server's code.
+#[tokio::test]
+async fn device_tokens_refresh_rotate_end_and_stop_at_revocation() {
+    use field_client::store::Tokens;
+
+    let server = bureau().await;
+    let (mut a, _a_dir) = phone(&server.base, "O1").await;
+    let first = a.store().tokens().unwrap().unwrap();
+    a.store().save_tokens(&Tokens { access_expires_at_ms: 0, ..first.clone() }).unwrap();
+    sync(&mut a).await;
+    let second = a.store().tokens().unwrap().unwrap();
+    assert_ne!(second.refresh_token, first.refresh_token, "the refresh token rotated");
+    assert!(second.access_expires_at_ms > 0, "a fresh access token");
+
+    // The first refresh token again (a copy of an old backup): its family is revoked.
+    a.store().save_tokens(&Tokens { access_expires_at_ms: 0, ..first }).unwrap();
+    assert_eq!(a.sync(&options(), |_| {}).await.err().unwrap().code(), "login_required");
+    a.login(PASSWORD).await.unwrap();
+    sync(&mut a).await;
+
+    server.account("ADM", PASSWORD, &["admin"]);
+    let admin = server.token("ADM", PASSWORD).await;
+    let device_id = a.identity().device_id.clone();
+    let response = server.post(&format!("/v1/devices/{device_id}/revoke"), &admin, serde_json::json!({})).await;
+    assert_eq!(response.status(), 200);
+    match a.sync(&options(), |_| {}).await {
+        Err(field_client::ClientError::Server { status: 401, code, .. }) => assert_eq!(code, "device_revoked"),
+        other => panic!("a revoked device syncs: {:?}", other.map(|s| s.requests)),
+    }
+}

@@ -153,7 +153,9 @@ async fn the_server_killed_mid_sync_loses_nothing_it_acknowledged() {
     for record_id in &acknowledged {
         assert_eq!(super::server_record(&server, &reviewer, record_id).await, a.record(record_id).unwrap());
     }
-    a.sync(&options(), |_| {}).await.unwrap();
+    let resumed = a.sync(&options(), |_| {}).await.unwrap();
+    assert!(resumed.uploaded.iter().all(|id| !acknowledged.contains(id)), "nothing the server had is sent again");
+    assert_eq!(resumed.uploaded.len(), 40 - acknowledged.len(), "and everything else is");
     assert!(a.status().unwrap().missing_on_server.is_empty());
     server_matches(&server, &reviewer, &a).await;
     b.sync(&options(), |_| {}).await.unwrap();
