@@ -184,7 +184,7 @@ pub async fn enroll_with_clock(
     password: &str,
     clock: Clock,
 ) -> ClientResult<Device> {
-    let mut store = DeviceStore::open(dir)?;
+    let store = DeviceStore::open(dir)?;
     if store.identity()?.is_some() {
         return Err(ClientError::AlreadyEnrolled);
     }
@@ -410,6 +410,10 @@ impl Device {
                 .map_err(|e| ClientError::CorruptStore { detail: format!("sync state: {e}") })?;
         session.begin();
         let pending_at_start = session.pending().len();
+        // Pending rows as this sync knows them (record, version): those of the start, and those
+        // its own writes add; a row is cleared only at the version known here, so a local edit
+        // made meanwhile by another process stays pending.
+        let mut pending_known = snapshot.pending.clone();
         let mut docs = SyncDocuments { store: &self.store, loaded: BTreeMap::new(), error: None };
         let url = format!("{}/v1/sync", self.identity.server);
         let mut requests = 0;
@@ -450,35 +454,50 @@ impl Device {
             let now = self.now_ms();
             let mut changed: BTreeSet<String> = report.updated.iter().cloned().collect();
             let mut write = ExchangeWrite::default();
-            // Refused changes leave the working copy, with everything built on them.
+            // Refused changes leave the working copy, with everything built on them. A change
+            // the server only could not place yet (its dependency missing) is not refused: the
+            // record stays pending and the change is offered again.
             let mut by_record: BTreeMap<String, Vec<&schemas::ChangeRejection>> = BTreeMap::new();
             for rejection in &report.rejections {
-                by_record.entry(rejection.record_id.clone()).or_default().push(rejection);
+                if matches!(rejection.reason, schemas::RejectionReason::MissingDependency { .. }) {
+                    session.record_changed(&rejection.record_id);
+                } else {
+                    by_record.entry(rejection.record_id.clone()).or_default().push(rejection);
+                }
             }
             for (record_id, rejections) in by_record {
+                let mut refused: Vec<RefusedChange> = Vec::new();
                 let hashes: Vec<ChangeHash> = rejections.iter().filter_map(|r| r.change_hash.parse().ok()).collect();
-                let Some((_, _, doc)) = docs.loaded.get_mut(&record_id) else { continue };
-                let (kept, dropped) = sync_core::rebase::without_changes(doc, &hashes)
-                    .map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
-                for change in &dropped {
-                    let hash = change.hash().to_string();
-                    let reason = rejections
-                        .iter()
-                        .find(|r| r.change_hash == hash)
-                        .map(|r| serde_json::to_value(&r.reason).unwrap_or_default())
-                        .unwrap_or_else(|| serde_json::json!({ "code": "depends_on_refused_change" }));
-                    write.refused.push(RefusedChange {
-                        record_id: record_id.clone(),
-                        change_hash: hash,
-                        reason,
-                        change: Some(change.raw_bytes().to_vec()),
-                        refused_at_ms: now,
-                    });
+                if let Some((_, _, doc)) = docs.loaded.get_mut(&record_id) {
+                    let (kept, dropped) = sync_core::rebase::without_changes(doc, &hashes)
+                        .map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+                    for change in &dropped {
+                        let hash = change.hash().to_string();
+                        let reason = rejections
+                            .iter()
+                            .find(|r| r.change_hash == hash)
+                            .map(|r| serde_json::to_value(&r.reason).unwrap_or_default())
+                            .unwrap_or_else(|| serde_json::json!({ "code": "depends_on_refused_change" }));
+                        refused.push(RefusedChange {
+                            record_id: record_id.clone(),
+                            change_hash: hash,
+                            reason,
+                            change: Some(change.raw_bytes().to_vec()),
+                            refused_at_ms: now,
+                        });
+                    }
+                    if !dropped.is_empty() {
+                        *doc = kept;
+                        changed.insert(record_id.clone());
+                        session.forget_record_state(&record_id);
+                        write.forget_states.push(record_id.clone());
+                    }
                 }
-                // A refusal of a change this device no longer has is still kept.
+                // A refusal of a change this device no longer has, or of the whole record (an
+                // empty hash), is kept too.
                 for rejection in &rejections {
-                    if !write.refused.iter().any(|r| r.change_hash == rejection.change_hash) {
-                        write.refused.push(RefusedChange {
+                    if !refused.iter().any(|r| r.change_hash == rejection.change_hash) {
+                        refused.push(RefusedChange {
                             record_id: record_id.clone(),
                             change_hash: rejection.change_hash.clone(),
                             reason: serde_json::to_value(&rejection.reason).unwrap_or_default(),
@@ -487,12 +506,7 @@ impl Device {
                         });
                     }
                 }
-                if !dropped.is_empty() {
-                    *doc = kept;
-                    changed.insert(record_id.clone());
-                    session.forget_record_state(&record_id);
-                    write.forget_states.push(record_id);
-                }
+                write.refused.extend(refused);
             }
             for record_id in &changed {
                 let (version, task_id, doc) = &docs.loaded[record_id];
@@ -513,7 +527,7 @@ impl Device {
                 }
             }
             write.pending = session.pending().clone();
-            write.pending_before = snapshot.pending.clone();
+            write.pending_before = pending_known.clone();
             write.cursor = session.cursor();
             let written = self.store.write_exchange(&write, now, |stored, synced| {
                 let mut stored =
@@ -525,7 +539,8 @@ impl Device {
             })?;
             // Written documents are at their new versions; one merged with an edit made
             // meanwhile is reloaded and has something new to say.
-            for WrittenDocument { record_id, version, merged } in written {
+            pending_known.extend(written.pending_added);
+            for WrittenDocument { record_id, version, merged } in written.documents {
                 if let Some(entry) = docs.loaded.get_mut(&record_id) {
                     entry.0 = Some(version);
                     if let Some(merged) = merged {
@@ -546,7 +561,7 @@ impl Device {
         // The last poll found nothing more to say about the records still pending: they are not.
         let settled = ExchangeWrite {
             pending: session.pending().clone(),
-            pending_before: snapshot.pending,
+            pending_before: pending_known,
             cursor: session.cursor(),
             ..ExchangeWrite::default()
         };

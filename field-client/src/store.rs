@@ -134,6 +134,16 @@ pub struct WrittenDocument {
     pub merged: Option<Vec<u8>>,
 }
 
+/// What [`DeviceStore::write_exchange`] wrote.
+#[derive(Clone, Debug, Default)]
+pub struct ExchangeWritten {
+    /// Each document written, at its new version.
+    pub documents: Vec<WrittenDocument>,
+    /// Records that became pending in this write, with the version they became pending at: a
+    /// later write clears them by the same guard as [`ExchangeWrite::pending_before`].
+    pub pending_added: Vec<(String, i64)>,
+}
+
 /// A change of this device the server refused, kept with its reason.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RefusedChange {
@@ -177,8 +187,22 @@ pub struct DeviceStore {
 impl DeviceStore {
     /// Opens (creating if needed) the store in the device folder `dir`.
     pub fn open(dir: &Path) -> ClientResult<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| ClientError::Io { path: dir.to_path_buf(), error: e.to_string() })?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e: std::io::Error| ClientError::Io { path, error: e.to_string() }
+        };
+        // The folder holds the device's secret key and tokens: only its owner may read it.
+        let mut folder = std::fs::DirBuilder::new();
+        folder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+        folder.create(dir).map_err(io(dir))?;
         let path = dir.join(STORE_FILE);
+        let mut file = std::fs::OpenOptions::new();
+        file.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        file.open(&path).map_err(io(&path))?;
         let mut conn = Connection::open(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -195,6 +219,13 @@ impl DeviceStore {
             tx.commit()?;
         }
         Ok(Self { conn, path })
+    }
+
+    /// A write transaction that takes the write lock at once (`BEGIN IMMEDIATE`), so that it
+    /// waits out another process's write (the busy timeout) instead of failing when its first
+    /// read would have to become a write.
+    fn write(&self) -> ClientResult<rusqlite::Transaction<'_>> {
+        Ok(rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)?)
     }
 
     /// The store's file.
@@ -225,8 +256,8 @@ impl DeviceStore {
     }
 
     /// Stores the identity, the signing key and the first tokens of a new enrollment, at once.
-    pub fn enroll(&mut self, identity: &Identity, signing_key: &[u8; 32], tokens: &Tokens) -> ClientResult<()> {
-        let tx = self.conn.transaction()?;
+    pub fn enroll(&self, identity: &Identity, signing_key: &[u8; 32], tokens: &Tokens) -> ClientResult<()> {
+        let tx = self.write()?;
         if tx.query_row("SELECT 1 FROM meta WHERE key = 'identity'", [], |_| Ok(())).optional()?.is_some() {
             return Err(ClientError::AlreadyEnrolled);
         }
@@ -270,7 +301,7 @@ impl DeviceStore {
     }
 
     pub fn save_tokens(&self, tokens: &Tokens) -> ClientResult<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write()?;
         Self::write_tokens(&tx, tokens)?;
         tx.commit()?;
         Ok(())
@@ -332,7 +363,7 @@ impl DeviceStore {
         expected_version: Option<i64>,
         now_ms: i64,
     ) -> ClientResult<i64> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write()?;
         let version = Self::write_record(&tx, record_id, task_id, document, expected_version, now_ms)?;
         tx.execute(
             "INSERT INTO pending (record_id, version) VALUES (?1, ?2) \
@@ -379,16 +410,16 @@ impl DeviceStore {
 
     /// Writes one answered sync round in one transaction. A document edited here since it was
     /// loaded is merged by `merge` (stored bytes, synced bytes → merged bytes) instead of
-    /// overwritten. Returns each written document's new version, with the merged bytes when
-    /// it was merged.
+    /// overwritten.
     pub fn write_exchange(
         &self,
         write: &ExchangeWrite,
         now_ms: i64,
         merge: impl Fn(&[u8], &[u8]) -> ClientResult<Vec<u8>>,
-    ) -> ClientResult<Vec<WrittenDocument>> {
-        let tx = self.conn.unchecked_transaction()?;
+    ) -> ClientResult<ExchangeWritten> {
+        let tx = self.write()?;
         let mut written = Vec::new();
+        let mut pending_added = Vec::new();
         for SyncedDocument { record_id, loaded_version, task_id, document } in &write.documents {
             let stored = tx
                 .query_row("SELECT version, document FROM records WHERE record_id = ?1", [record_id], |row| {
@@ -435,10 +466,13 @@ impl DeviceStore {
                 .query_row("SELECT version FROM records WHERE record_id = ?1", [record_id], |row| row.get(0))
                 .optional()?
                 .unwrap_or(0);
-            tx.execute(
+            let inserted = tx.execute(
                 "INSERT INTO pending (record_id, version) VALUES (?1, ?2) ON CONFLICT (record_id) DO NOTHING",
                 params![record_id, version],
             )?;
+            if inserted == 1 {
+                pending_added.push((record_id.clone(), version));
+            }
         }
         if let Some(cursor) = write.cursor {
             Self::put_meta(&tx, "cursor", &cursor.to_string())?;
@@ -457,7 +491,7 @@ impl DeviceStore {
             )?;
         }
         tx.commit()?;
-        Ok(written)
+        Ok(ExchangeWritten { documents: written, pending_added })
     }
 
     /// Records with something not yet said to the server.
@@ -488,7 +522,7 @@ impl DeviceStore {
 
     /// Replaces the cached tasks with the server's current list.
     pub fn replace_tasks(&self, tasks: &[CachedTask]) -> ClientResult<()> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.write()?;
         tx.execute("DELETE FROM tasks", [])?;
         for task in tasks {
             tx.execute(

@@ -29,7 +29,7 @@ fn certificate(officer_id: &str) -> Certificate {
 
 /// An enrolled device of officer O0001 holding task T1 (team O0001, O0002), clock at `NOW`.
 fn device(dir: &Path) -> Device {
-    let mut store = DeviceStore::open(dir).unwrap();
+    let store = DeviceStore::open(dir).unwrap();
     store
         .enroll(
             &Identity {
@@ -202,6 +202,8 @@ fn an_edit_from_another_process_is_merged_not_overwritten_by_a_sync_write() {
     let mut device = device(dir.path());
     let record_id = device.new_record("T1").unwrap();
     let loaded = device.store().record(&record_id).unwrap().unwrap();
+    let pending_before = device.store().sync_snapshot().unwrap().pending;
+    assert_eq!(pending_before.get(&record_id), Some(&loaded.version));
     // Another process edits the record after the sync loaded it.
     let mut other = Device::open(dir.path()).unwrap();
     other.edit(&record_id, Edit::AppendObservations("另一进程".into())).unwrap();
@@ -217,6 +219,8 @@ fn an_edit_from_another_process_is_merged_not_overwritten_by_a_sync_write() {
             task_id: Some("T1".into()),
             document: synced.save(),
         }],
+        // The sync has said all it had about the record: it would clear the pending mark it saw.
+        pending_before,
         ..Default::default()
     };
     let written = device
@@ -227,7 +231,7 @@ fn an_edit_from_another_process_is_merged_not_overwritten_by_a_sync_write() {
             Ok(stored.save())
         })
         .unwrap();
-    assert!(written[0].merged.is_some(), "the write merged");
+    assert!(written.documents[0].merged.is_some(), "the write merged");
     let record = device.record(&record_id).unwrap();
     assert_eq!(record.observations, "另一进程");
     assert_eq!(record.header.conclusion.as_deref(), Some("同步来的"));

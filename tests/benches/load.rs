@@ -6,7 +6,8 @@
 //!     cargo build --release -p fieldsync-server
 //!     cargo bench -p fieldsync-tests --bench load
 //!
-//! `FIELDSYNC_LOAD_DEVICES` (default 200), `FIELDSYNC_LOAD_RECORDS` (50), `FIELDSYNC_LOAD_NOOPS` (10).
+//! `FIELDSYNC_LOAD_DEVICES` (default 200), `FIELDSYNC_LOAD_RECORDS` (50), `FIELDSYNC_LOAD_NOOPS` (10),
+//! `FIELDSYNC_LOAD_PERIOD_MS` (1000: the mean interval between one device's paced no-op syncs).
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -30,6 +31,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// CPU time (user and system) a process has used, from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: u64 = fields.get(11..13).map_or(0, |f| f.iter().filter_map(|v| v.parse::<u64>().ok()).sum());
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_secs_f64(ticks as f64 / per_second as f64)
+}
+
 fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -43,6 +56,7 @@ async fn main() {
     let devices = setting("FIELDSYNC_LOAD_DEVICES", 200);
     let records = setting("FIELDSYNC_LOAD_RECORDS", 50);
     let noops = setting("FIELDSYNC_LOAD_NOOPS", 10);
+    let period_ms = setting("FIELDSYNC_LOAD_PERIOD_MS", 1000) as u64;
     let binary = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/fieldsync-server");
     assert!(binary.exists(), "build it first: cargo build --release -p fieldsync-server");
 
@@ -150,6 +164,8 @@ async fn main() {
     }
 
     // First sync of every device at once.
+    println!("enrolled {devices} devices; first sync starts");
+    let cpu_before = cpu_time(child.id());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for mut phone in phones {
@@ -170,6 +186,7 @@ async fn main() {
         phones.push(phone);
     }
     let first = started.elapsed();
+    let first_cpu = cpu_time(child.id()) - cpu_before;
     let merged = devices * records;
 
     // Each device then receives its partner's records (same task): not timed, so that the
@@ -198,19 +215,48 @@ async fn main() {
                 let stats = phone.sync_counted(&server).await;
                 samples.push((started.elapsed(), stats.bytes_up + stats.bytes_down, stats.requests));
             }
-            samples
+            (phone, samples)
         }));
     }
     let mut latencies = Vec::new();
     let mut noop_bytes = Vec::new();
+    let mut phones: Vec<Phone> = Vec::new();
     for task in tasks {
-        for (latency, bytes, requests) in task.await.unwrap() {
+        let (phone, samples) = task.await.unwrap();
+        phones.push(phone);
+        for (latency, bytes, requests) in samples {
             assert_eq!(requests, 1, "a no-op sync is one request");
             latencies.push(latency);
             noop_bytes.push(bytes);
         }
     }
     latencies.sort();
+
+    // Paced no-op syncs: each device syncs at random instants, on average every `period_ms`
+    // (uniform gaps in [0, 2 x period]), as phones in the field would, not all in one instant.
+    let mut tasks = Vec::new();
+    for mut phone in phones {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % period_ms.max(1))).await;
+            for _ in 0..noops {
+                let started = Instant::now();
+                let stats = phone.sync_counted(&server).await;
+                samples.push((started.elapsed(), stats.requests));
+                tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % (2 * period_ms).max(1))).await;
+            }
+            samples
+        }));
+    }
+    let mut paced = Vec::new();
+    for task in tasks {
+        for (latency, requests) in task.await.unwrap() {
+            assert_eq!(requests, 1, "a no-op sync is one request");
+            paced.push(latency);
+        }
+    }
+    paced.sort();
     let peak = peak_rss_kib(child.id());
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
@@ -224,12 +270,25 @@ async fn main() {
         first_down
     );
     println!(
-        "no-op sync: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; bytes per sync {}..={}",
+        "no-op sync, all devices at once: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; bytes per sync {}..={}",
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3,
         noop_bytes.iter().min().unwrap(),
         noop_bytes.iter().max().unwrap()
+    );
+    println!(
+        "server CPU during the first sync: {:.2} s = {:.3} ms per record ({:.0} records/s per core)",
+        first_cpu.as_secs_f64(),
+        first_cpu.as_secs_f64() * 1e3 / merged as f64,
+        merged as f64 / first_cpu.as_secs_f64()
+    );
+    println!(
+        "paced no-op sync (each device every {period_ms} ms on average, {:.0} syncs/s in all): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        devices as f64 * 1000.0 / period_ms as f64,
+        percentile(&paced, 0.5).as_secs_f64() * 1e3,
+        percentile(&paced, 0.99).as_secs_f64() * 1e3,
+        paced.last().unwrap().as_secs_f64() * 1e3
     );
     println!("server peak resident memory: {:.1} MiB", peak as f64 / 1024.0);
 }

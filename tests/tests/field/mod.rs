@@ -141,6 +141,10 @@ async fn two_officers_offline_converge_in_every_order_then_sign_and_lock() {
         b.edit(&record_id, Edit::SetConclusion("责令限期改正".into())).unwrap();
 
         converge(&mut a, &mut b, order).await;
+        for device in [&a, &b] {
+            let status = device.status().unwrap();
+            assert!(status.pending.is_empty() && status.missing_on_server.is_empty(), "{order:?}: {status:?}");
+        }
         let on_a = a.record(&record_id).unwrap();
         assert_eq!(on_a, b.record(&record_id).unwrap(), "{order:?}: both devices hold the same record");
         assert_eq!(on_a, server_record(&server, &reviewer, &record_id).await, "{order:?}: and so does the server");
@@ -230,6 +234,8 @@ async fn an_officer_not_on_the_team_is_refused_and_the_record_unaffected() {
     let quarantine = quarantined(&server, &reviewer, &record_id).await;
     assert!(summary.refused.iter().all(|r| quarantine.contains(&r.change_hash)));
     assert_eq!(server_record(&server, &reviewer, &record_id).await, before, "the team's record is unaffected");
+    assert_ne!(c.record(&record_id).unwrap().header.conclusion.as_deref(), Some("O3 改的结论"), "O3's copy dropped it");
+    assert_eq!(c.status().unwrap().refused.len(), summary.refused.len(), "and keeps it with the reason");
     sync(&mut a).await;
     assert_eq!(a.record(&record_id).unwrap(), before);
 }
@@ -324,6 +330,11 @@ async fn a_failing_network_loses_nothing_and_duplicates_nothing() {
     assert!(a.status().unwrap().missing_on_server.is_empty());
     proxy.settled().await;
     server_matches(&server, &reviewer, &a).await;
+    let stored = server.snapshot().iter().filter(|row| row.starts_with("records: ")).count();
+    assert_eq!(stored, 20, "each record stored once");
+    for record in a.records().unwrap() {
+        assert_eq!(record.observations.matches("份记录。").count(), 1, "each text once: {}", record.observations);
+    }
     assert!(quarantined_any(&server, &reviewer).await.is_empty(), "a duplicate is not a refusal");
 
     // The network goes down: the sync gives up with a network error and the device keeps
