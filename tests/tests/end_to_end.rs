@@ -107,24 +107,31 @@ mod identity {
         let second: serde_json::Value = refresh(first["refresh_token"].clone()).await.unwrap().json().await.unwrap();
         assert_ne!(second["refresh_token"], first["refresh_token"], "rotated");
         assert_eq!(server.get("/v1/tasks", second["access_token"].as_str().unwrap()).await.status(), 200);
+        // The first token again, its answer having been lost: a retry, so the unused second is
+        // revoked and a new pair issued.
+        let retried: serde_json::Value = refresh(first["refresh_token"].clone()).await.unwrap().json().await.unwrap();
+        let replaced = refresh(second["refresh_token"].clone()).await.unwrap();
+        assert_eq!(code(replaced).await, (401, "refresh_token_revoked".into()), "the lost answer's pair is void");
+        let third: serde_json::Value = refresh(retried["refresh_token"].clone()).await.unwrap().json().await.unwrap();
+        // The first token once more: its replacement has been used since, so this is a reuse.
         let reused = refresh(first["refresh_token"].clone()).await.unwrap();
         assert_eq!(code(reused).await, (401, "refresh_token_reused".into()));
-        let after_reuse = refresh(second["refresh_token"].clone()).await.unwrap();
+        let after_reuse = refresh(third["refresh_token"].clone()).await.unwrap();
         assert_eq!(code(after_reuse).await, (401, "refresh_token_revoked".into()), "family revoked");
         // Logout revokes too.
-        let third: serde_json::Value = server.login("O1", "correct horse battery", None).await.json().await.unwrap();
+        let fourth: serde_json::Value = server.login("O1", "correct horse battery", None).await.json().await.unwrap();
         let out = server
             .client
             .post(server.url("/v1/auth/logout"))
-            .json(&serde_json::json!({ "refresh_token": third["refresh_token"] }))
+            .json(&serde_json::json!({ "refresh_token": fourth["refresh_token"] }))
             .send()
             .await
             .unwrap();
         assert_eq!(out.status(), 200);
-        assert_eq!(code(refresh(third["refresh_token"].clone()).await.unwrap()).await.1, "refresh_token_revoked");
+        assert_eq!(code(refresh(fourth["refresh_token"].clone()).await.unwrap()).await.1, "refresh_token_revoked");
         // Stored only as a hash.
         let conn = rusqlite::Connection::open(server.dir.path().join("fieldsync.sqlite3")).unwrap();
-        let raw = third["refresh_token"].as_str().unwrap().as_bytes().to_vec();
+        let raw = fourth["refresh_token"].as_str().unwrap().as_bytes().to_vec();
         let found: i64 =
             conn.query_row("SELECT COUNT(*) FROM refresh_tokens WHERE token_hash = ?1", [raw], |r| r.get(0)).unwrap();
         assert_eq!(found, 0);

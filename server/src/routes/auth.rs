@@ -203,7 +203,9 @@ pub struct RefreshRequest {
         (
             status = 401,
             description = "`invalid_token`: unknown refresh token. \
-                `refresh_token_reused`: the token was used before; its whole family is now revoked. \
+                `refresh_token_reused`: the token was used before and is not a retry (a retry is the same \
+                token again within a minute of its use, while its replacement is unused: the replacement \
+                is revoked and a new pair issued); its whole family is now revoked. \
                 `refresh_token_expired`: the refresh token has expired. \
                 `refresh_token_revoked`: the refresh token was revoked (logout, device revocation). \
                 `device_revoked`: the token's device has been revoked. \

@@ -70,6 +70,10 @@ pub struct SigningKey {
     pub retired_at_ms: Option<i64>,
 }
 
+/// How long after its use a refresh token may be presented again as a retry (its answer lost on
+/// the way), as long as nothing issued since in its family has been used.
+pub const REFRESH_RETRY_GRACE_MS: i64 = 60_000;
+
 /// What presenting a refresh token found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshUse {

@@ -602,15 +602,32 @@ impl Store for SqliteStore {
             let Some((family, officer_id, device_id, expires, used, revoked)) = row else {
                 return Ok(RefreshUse::Unknown);
             };
-            if used.is_some() {
+            if revoked.is_some() {
+                return Ok(RefreshUse::Revoked);
+            }
+            if let Some(used_at) = used {
+                // Presented again soon after its use while nothing issued since in its family has
+                // been used: the answer to that use was lost, and this is the device's retry.
+                // The unused replacement is revoked and the caller issues another.
+                let successor_used: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family = ?1 AND issued_at_ms >= ?2
+                                    AND used_at_ms IS NOT NULL AND token_hash != ?3)",
+                    params![family, used_at, hash],
+                    |r| r.get(0),
+                )?;
+                if now_ms - used_at <= super::REFRESH_RETRY_GRACE_MS && !successor_used && expires > now_ms {
+                    tx.execute(
+                        "UPDATE refresh_tokens SET revoked_at_ms = ?3
+                         WHERE family = ?1 AND issued_at_ms >= ?2 AND token_hash != ?4 AND revoked_at_ms IS NULL",
+                        params![family, used_at, now_ms, hash],
+                    )?;
+                    return Ok(RefreshUse::Valid { officer_id, device_id, family });
+                }
                 tx.execute(
                     "UPDATE refresh_tokens SET revoked_at_ms = ?2 WHERE family = ?1 AND revoked_at_ms IS NULL",
                     params![family, now_ms],
                 )?;
                 return Ok(RefreshUse::Reused { family });
-            }
-            if revoked.is_some() {
-                return Ok(RefreshUse::Revoked);
             }
             if expires <= now_ms {
                 return Ok(RefreshUse::Expired);

@@ -417,10 +417,26 @@ async fn device_tokens_refresh_rotate_end_and_stop_at_revocation() {
     assert_ne!(second.refresh_token, first.refresh_token, "the refresh token rotated");
     assert!(second.access_expires_at_ms > 0, "a fresh access token");
 
-    // The first refresh token again (a copy of an old backup): its family is revoked.
+    // The first refresh token again, after its replacement was used (a copy of an old backup):
+    // its family is revoked.
+    a.store().save_tokens(&Tokens { access_expires_at_ms: 0, ..second.clone() }).unwrap();
+    sync(&mut a).await;
     a.store().save_tokens(&Tokens { access_expires_at_ms: 0, ..first }).unwrap();
     assert_eq!(a.sync(&options(), |_| {}).await.err().unwrap().code(), "login_required");
     a.login(PASSWORD).await.unwrap();
+    sync(&mut a).await;
+
+    // A refresh whose answer was lost: the device presents the same token again and goes on.
+    let before = a.store().tokens().unwrap().unwrap();
+    let lost = server
+        .client
+        .post(server.url("/v1/auth/refresh"))
+        .json(&serde_json::json!({ "refresh_token": before.refresh_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lost.status(), 200, "the server rotated; the device never heard");
+    a.store().save_tokens(&Tokens { access_expires_at_ms: 0, ..before }).unwrap();
     sync(&mut a).await;
 
     server.account("ADM", PASSWORD, &["admin"]);
