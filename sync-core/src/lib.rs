@@ -16,6 +16,7 @@
 //! - [`rules`]: certificates and the signing rules (P1, P2, P3).
 //! - [`validate`]: which incoming changes a record accepts, and why others are refused.
 //! - [`session`]: the batched, resumable sync exchange between a device and the server.
+//! - [`merkle`]: the transparency log's Merkle tree: RFC 6962 hashing, inclusion and consistency proofs.
 //! - [`sample`]: realistic records made the way a phone makes them, for benchmarks and demos.
 //!
 //! # Two peers
@@ -57,6 +58,7 @@
 
 pub mod document;
 pub mod input;
+pub mod merkle;
 pub mod rebase;
 pub mod rules;
 pub mod sample;
