@@ -16,7 +16,9 @@
 //! - [`rules`]: certificates and the signing rules (P1, P2, P3).
 //! - [`validate`]: which incoming changes a record accepts, and why others are refused.
 //! - [`session`]: the batched, resumable sync exchange between a device and the server.
+//! - [`enforcement_log`]: each device's signed hash chain of what happened on site, and the rules it checks (R2, R3, P2).
 //! - [`merkle`]: the transparency log's Merkle tree: RFC 6962 hashing, inclusion and consistency proofs.
+//! - [`signature`]: strict Ed25519 verification of device signatures.
 //! - [`sample`]: realistic records made the way a phone makes them, for benchmarks and demos.
 //!
 //! # Two peers
@@ -57,12 +59,14 @@
 //! ```
 
 pub mod document;
+pub mod enforcement_log;
 pub mod input;
 pub mod merkle;
 pub mod rebase;
 pub mod rules;
 pub mod sample;
 pub mod session;
+pub mod signature;
 pub mod validate;
 
 pub use automerge;

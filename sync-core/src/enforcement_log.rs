@@ -1,0 +1,516 @@
+//! The full-process enforcement log (全过程记录): what happened on site, in order, as each
+//! device saw it.
+//!
+//! It is not a CRDT. Each device appends [`LogEntry`]s to its own hash chain: every entry names
+//! the hash of the one before it, carries the device's wall-clock and monotonic time and boot
+//! id, and is signed with the device's Ed25519 key over a deterministic encoding
+//! ([`LogEntry::signing_bytes`]) that starts with a domain-separation prefix. Nobody, the server
+//! included, can then reorder, drop or alter an entry without breaking the chain or a signature.
+//!
+//! [`place`] tells where an entry stands against what is already stored for its device
+//! (extends the chain, duplicates it, forks it, or waits for a gap to be filled), and
+//! [`check_record`] reports the rules a record's entries break (R2, R3, P2).
+//!
+//! Encoding, version 1: the prefix `fieldsync/enforcement-log/v1\0`, then each field in order;
+//! integers as 8 bytes big-endian, byte strings and text as a 4-byte big-endian length and the
+//! bytes, an optional field as one byte (0 absent, 1 present) and then the field. Fields:
+//! device id, seq, previous hash (32 bytes), device time (ms, signed), monotonic time (ms),
+//! boot id, kind code (one byte) and the kind's own fields, record id (optional), payload hash
+//! (32 bytes), latest checkpoint seen (optional: size, root). The payload itself is not in the
+//! encoding, only its SHA-256, so an entry can be checked without it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Domain separation: these bytes are signed for nothing else.
+pub const ENTRY_DOMAIN: &[u8] = b"fieldsync/enforcement-log/v1\0";
+
+/// The previous hash of a chain's first entry.
+pub const GENESIS_PREVIOUS: [u8; 32] = [0; 32];
+
+/// What happened, with what the rules need to know about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum EntryKind {
+    /// The officers arrived on site.
+    Arrive,
+    /// Officers showed their enforcement certificates to the party (亮证, P2).
+    CertificatesShown { officer_ids: Vec<String> },
+    /// Audio-video recording started.
+    RecordingStarted,
+    /// Audio-video recording stopped, with the reason (R3: only for a technical reason, stated).
+    RecordingStopped { reason: String },
+    /// A photo was taken; the photo is the blob with this SHA-256 (hex).
+    PhotoTaken { sha256: String },
+    /// The party was questioned.
+    PartyQuestioned,
+    /// A sample was taken.
+    SampleTaken { sample_id: String },
+    /// Evidence was preserved (证据保全).
+    EvidencePreserved,
+    /// A seal or seizure (查封扣押): R2 requires a continuous recording.
+    SealOrSeizure,
+    /// A document was served on the party.
+    DocumentServed { document: String },
+    /// The party refused (to sign, to accept service, ...), with what was said.
+    PartyRefused { note: String },
+    /// An officer signed the record.
+    Signed { officer_id: String },
+    /// The officers left the site.
+    Left,
+}
+
+impl EntryKind {
+    fn code(&self) -> u8 {
+        match self {
+            EntryKind::Arrive => 1,
+            EntryKind::CertificatesShown { .. } => 2,
+            EntryKind::RecordingStarted => 3,
+            EntryKind::RecordingStopped { .. } => 4,
+            EntryKind::PhotoTaken { .. } => 5,
+            EntryKind::PartyQuestioned => 6,
+            EntryKind::SampleTaken { .. } => 7,
+            EntryKind::EvidencePreserved => 8,
+            EntryKind::SealOrSeizure => 9,
+            EntryKind::DocumentServed { .. } => 10,
+            EntryKind::PartyRefused { .. } => 11,
+            EntryKind::Signed { .. } => 12,
+            EntryKind::Left => 13,
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.code());
+        match self {
+            EntryKind::CertificatesShown { officer_ids } => {
+                out.extend((officer_ids.len() as u32).to_be_bytes());
+                for id in officer_ids {
+                    bytes(out, id.as_bytes());
+                }
+            }
+            EntryKind::RecordingStopped { reason } => bytes(out, reason.as_bytes()),
+            EntryKind::PhotoTaken { sha256 } => bytes(out, sha256.as_bytes()),
+            EntryKind::SampleTaken { sample_id } => bytes(out, sample_id.as_bytes()),
+            EntryKind::DocumentServed { document } => bytes(out, document.as_bytes()),
+            EntryKind::PartyRefused { note } => bytes(out, note.as_bytes()),
+            EntryKind::Signed { officer_id } => bytes(out, officer_id.as_bytes()),
+            EntryKind::Arrive
+            | EntryKind::RecordingStarted
+            | EntryKind::PartyQuestioned
+            | EntryKind::EvidencePreserved
+            | EntryKind::SealOrSeizure
+            | EntryKind::Left => {}
+        }
+    }
+}
+
+/// The transparency log's checkpoint a device had seen when it wrote an entry: the entry is no
+/// older than that checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenCheckpoint {
+    pub size: u64,
+    #[serde(with = "hex_bytes")]
+    pub root: [u8; 32],
+}
+
+/// One entry of a device's chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub device_id: String,
+    /// Position in the device's chain, from 1.
+    pub seq: u64,
+    /// Hash of the entry before ([`GENESIS_PREVIOUS`] for the first).
+    #[serde(with = "hex_bytes")]
+    pub previous: [u8; 32],
+    /// The device's wall clock, Unix ms: a claim, which the transparency log bounds.
+    pub device_time_ms: i64,
+    /// The device's monotonic clock since boot, ms: orders entries within one boot.
+    pub monotonic_ms: u64,
+    /// Identifies one boot of the device; monotonic times compare only within one.
+    pub boot_id: String,
+    pub kind: EntryKind,
+    pub record_id: Option<String>,
+    /// SHA-256 of the payload (free text, JSON, ...), which travels beside the entry.
+    #[serde(with = "hex_bytes")]
+    pub payload_hash: [u8; 32],
+    pub seen_checkpoint: Option<SeenCheckpoint>,
+}
+
+fn bytes(out: &mut Vec<u8>, value: &[u8]) {
+    out.extend((value.len() as u32).to_be_bytes());
+    out.extend(value);
+}
+
+impl LogEntry {
+    /// The deterministic encoding that is hashed and signed (see the module documentation).
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut out = ENTRY_DOMAIN.to_vec();
+        bytes(&mut out, self.device_id.as_bytes());
+        out.extend(self.seq.to_be_bytes());
+        out.extend(self.previous);
+        out.extend(self.device_time_ms.to_be_bytes());
+        out.extend(self.monotonic_ms.to_be_bytes());
+        bytes(&mut out, self.boot_id.as_bytes());
+        self.kind.encode(&mut out);
+        match &self.record_id {
+            Some(id) => {
+                out.push(1);
+                bytes(&mut out, id.as_bytes());
+            }
+            None => out.push(0),
+        }
+        out.extend(self.payload_hash);
+        match &self.seen_checkpoint {
+            Some(checkpoint) => {
+                out.push(1);
+                out.extend(checkpoint.size.to_be_bytes());
+                out.extend(checkpoint.root);
+            }
+            None => out.push(0),
+        }
+        out
+    }
+
+    /// The entry's hash: what the next entry names as its previous, and the transparency log's leaf.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.signing_bytes()).into()
+    }
+
+    /// Signs the entry with the device's key.
+    pub fn sign(self, key: &SigningKey) -> SignedEntry {
+        let signature = key.sign(&self.signing_bytes()).to_bytes();
+        SignedEntry { entry: self, signature }
+    }
+}
+
+/// The SHA-256 of a payload, as an entry names it.
+pub fn payload_hash(payload: &[u8]) -> [u8; 32] {
+    Sha256::digest(payload).into()
+}
+
+/// An entry with its device's signature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedEntry {
+    pub entry: LogEntry,
+    #[serde(with = "hex_bytes")]
+    pub signature: [u8; 64],
+}
+
+/// Why an entry is not what it claims.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    #[error("the signature does not verify against the device's key")]
+    BadSignature,
+    #[error("the payload does not have the entry's payload hash")]
+    PayloadMismatch,
+    #[error("seq must start at 1")]
+    ZeroSeq,
+}
+
+impl SignedEntry {
+    /// Checks the signature strictly (no malleable or small-order forms) against the device's key.
+    pub fn verify(&self, key: &VerifyingKey) -> Result<(), EntryError> {
+        if self.entry.seq == 0 {
+            return Err(EntryError::ZeroSeq);
+        }
+        if crate::signature::verify_strict(key.as_bytes(), &self.entry.signing_bytes(), &self.signature) {
+            Ok(())
+        } else {
+            Err(EntryError::BadSignature)
+        }
+    }
+
+    /// Checks that `payload` is the entry's payload.
+    pub fn check_payload(&self, payload: &[u8]) -> Result<(), EntryError> {
+        if payload_hash(payload) == self.entry.payload_hash { Ok(()) } else { Err(EntryError::PayloadMismatch) }
+    }
+}
+
+/// Where an entry stands against its device's stored chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// The next entry of the chain: accept it.
+    Extends,
+    /// The very entry already stored at its seq: nothing to do.
+    Duplicate,
+    /// Another entry is stored at its seq, or it names another previous entry than the one
+    /// stored: two histories of one device. Keep both and flag tampering.
+    Fork,
+    /// The entry before it is not stored yet: hold it until the gap is filled.
+    Gap,
+}
+
+/// Places `entry` given the hash stored at its seq (if any) and at the seq before (if any).
+pub fn place(entry: &LogEntry, stored_here: Option<[u8; 32]>, stored_before: Option<[u8; 32]>) -> Placement {
+    if let Some(stored) = stored_here {
+        return if stored == entry.hash() { Placement::Duplicate } else { Placement::Fork };
+    }
+    if entry.seq <= 1 {
+        return if entry.previous == GENESIS_PREVIOUS { Placement::Extends } else { Placement::Fork };
+    }
+    match stored_before {
+        Some(previous) if previous == entry.previous => Placement::Extends,
+        Some(_) => Placement::Fork,
+        None => Placement::Gap,
+    }
+}
+
+/// A rule a record's log entries break.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "rule")]
+pub enum LogFinding {
+    /// R2: a seal or seizure while no device of the record was recording.
+    SealWithoutRecording { device_id: String, seq: u64 },
+    /// R3: a recording stopped without a stated reason.
+    RecordingStoppedWithoutReason { device_id: String, seq: u64 },
+    /// P2: an officer present without a "certificates shown" entry.
+    CertificateNotShown { officer_id: String },
+}
+
+/// The rules the entries of one record break, given the officers present on the record.
+/// Recording intervals are per device, in its chain order; a seal or seizure is covered when
+/// some device's recording was running at that instant of device time.
+pub fn check_record(entries: &[LogEntry], officers_present: &[String]) -> Vec<LogFinding> {
+    let mut findings = Vec::new();
+    let mut by_device: BTreeMap<&str, Vec<&LogEntry>> = BTreeMap::new();
+    for entry in entries {
+        by_device.entry(entry.device_id.as_str()).or_default().push(entry);
+    }
+    // Each device's recording intervals, in device time; an unclosed one runs to the end.
+    let mut intervals: Vec<(i64, i64)> = Vec::new();
+    for chain in by_device.values_mut() {
+        chain.sort_by_key(|e| e.seq);
+        let mut open: Option<i64> = None;
+        for entry in chain.iter() {
+            match &entry.kind {
+                EntryKind::RecordingStarted => {
+                    open.get_or_insert(entry.device_time_ms);
+                }
+                EntryKind::RecordingStopped { reason } => {
+                    if reason.trim().is_empty() {
+                        findings.push(LogFinding::RecordingStoppedWithoutReason {
+                            device_id: entry.device_id.clone(),
+                            seq: entry.seq,
+                        });
+                    }
+                    if let Some(start) = open.take() {
+                        intervals.push((start, entry.device_time_ms));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(start) = open {
+            intervals.push((start, i64::MAX));
+        }
+    }
+    for entry in entries {
+        if entry.kind == EntryKind::SealOrSeizure
+            && !intervals.iter().any(|(start, end)| *start <= entry.device_time_ms && entry.device_time_ms < *end)
+        {
+            findings.push(LogFinding::SealWithoutRecording { device_id: entry.device_id.clone(), seq: entry.seq });
+        }
+    }
+    let shown: BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EntryKind::CertificatesShown { officer_ids } => Some(officer_ids.iter().map(String::as_str)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    for officer in officers_present {
+        if !shown.contains(officer.as_str()) {
+            findings.push(LogFinding::CertificateNotShown { officer_id: officer.clone() });
+        }
+    }
+    findings
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(value: &[u8; N], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(deserializer: D) -> Result<[u8; N], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = hex::decode(&text).map_err(serde::de::Error::custom)?;
+        bytes.try_into().map_err(|_| serde::de::Error::custom(format!("expected {N} bytes")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_790_000_000_000;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    /// A chain of `kinds` on device `device`, one second apart.
+    fn chain(device: &str, kinds: Vec<EntryKind>) -> Vec<LogEntry> {
+        let mut previous = GENESIS_PREVIOUS;
+        let mut entries = Vec::new();
+        for (i, kind) in kinds.into_iter().enumerate() {
+            let entry = LogEntry {
+                device_id: device.into(),
+                seq: i as u64 + 1,
+                previous,
+                device_time_ms: T0 + 1000 * i as i64,
+                monotonic_ms: 5_000 + 1000 * i as u64,
+                boot_id: "boot-1".into(),
+                kind,
+                record_id: Some("R1".into()),
+                payload_hash: payload_hash(b""),
+                seen_checkpoint: None,
+            };
+            previous = entry.hash();
+            entries.push(entry);
+        }
+        entries
+    }
+
+    #[test]
+    fn a_signed_entry_verifies_only_with_its_key_and_unchanged() {
+        let entry = chain("D1", vec![EntryKind::Arrive]).remove(0);
+        let signed = entry.clone().sign(&key(1));
+        assert_eq!(signed.verify(&key(1).verifying_key()), Ok(()));
+        assert_eq!(signed.verify(&key(2).verifying_key()), Err(EntryError::BadSignature));
+        let mut altered = signed.clone();
+        altered.entry.device_time_ms += 1;
+        assert_eq!(altered.verify(&key(1).verifying_key()), Err(EntryError::BadSignature));
+        let mut forged = signed.clone();
+        forged.signature[0] ^= 1;
+        assert_eq!(forged.verify(&key(1).verifying_key()), Err(EntryError::BadSignature));
+        assert_eq!(signed.check_payload(b""), Ok(()));
+        assert_eq!(signed.check_payload(b"x"), Err(EntryError::PayloadMismatch));
+    }
+
+    /// Every field is in the signed bytes: changing any one changes them.
+    #[test]
+    fn every_field_is_signed() {
+        let base = chain("D1", vec![EntryKind::RecordingStopped { reason: "电量不足".into() }]).remove(0);
+        let variants: Vec<LogEntry> = vec![
+            LogEntry { device_id: "D2".into(), ..base.clone() },
+            LogEntry { seq: 2, ..base.clone() },
+            LogEntry { previous: [1; 32], ..base.clone() },
+            LogEntry { device_time_ms: base.device_time_ms + 1, ..base.clone() },
+            LogEntry { monotonic_ms: base.monotonic_ms + 1, ..base.clone() },
+            LogEntry { boot_id: "boot-2".into(), ..base.clone() },
+            LogEntry { kind: EntryKind::RecordingStopped { reason: "电量不足。".into() }, ..base.clone() },
+            LogEntry { kind: EntryKind::RecordingStarted, ..base.clone() },
+            LogEntry { record_id: None, ..base.clone() },
+            LogEntry { record_id: Some("R2".into()), ..base.clone() },
+            LogEntry { payload_hash: payload_hash(b"x"), ..base.clone() },
+            LogEntry { seen_checkpoint: Some(SeenCheckpoint { size: 1, root: [0; 32] }), ..base.clone() },
+        ];
+        let mut seen = BTreeSet::from([base.signing_bytes()]);
+        for variant in variants {
+            assert!(seen.insert(variant.signing_bytes()), "{variant:?} encodes like another");
+        }
+        assert!(base.signing_bytes().starts_with(ENTRY_DOMAIN));
+    }
+
+    /// Length prefixes keep fields apart: moving bytes from one text field to the next changes
+    /// the encoding.
+    #[test]
+    fn field_boundaries_are_unambiguous() {
+        let base = chain("D1", vec![EntryKind::Arrive]).remove(0);
+        let a = LogEntry { device_id: "D1x".into(), boot_id: "y".into(), ..base.clone() };
+        let b = LogEntry { device_id: "D1".into(), boot_id: "xy".into(), ..base };
+        assert_ne!(a.signing_bytes(), b.signing_bytes());
+    }
+
+    #[test]
+    fn placement_against_the_stored_chain() {
+        let entries = chain("D1", vec![EntryKind::Arrive, EntryKind::RecordingStarted, EntryKind::Left]);
+        let (first, second, third) = (&entries[0], &entries[1], &entries[2]);
+        let other_second = LogEntry { device_time_ms: second.device_time_ms + 5, ..second.clone() };
+        type Case<'a> = (&'a str, &'a LogEntry, Option<[u8; 32]>, Option<[u8; 32]>, Placement);
+        let cases: Vec<Case> = vec![
+            ("first entry of an empty chain", first, None, None, Placement::Extends),
+            ("next entry", second, None, Some(first.hash()), Placement::Extends),
+            ("the same entry again", second, Some(second.hash()), Some(first.hash()), Placement::Duplicate),
+            ("another entry at a stored seq", &other_second, Some(second.hash()), Some(first.hash()), Placement::Fork),
+            ("names another previous entry", third, None, Some(other_second.hash()), Placement::Fork),
+            ("its previous entry not stored yet", third, None, None, Placement::Gap),
+        ];
+        for (what, entry, here, before, expected) in cases {
+            assert_eq!(place(entry, here, before), expected, "{what}");
+        }
+        let rooted_elsewhere = LogEntry { previous: [9; 32], ..first.clone() };
+        assert_eq!(place(&rooted_elsewhere, None, None), Placement::Fork, "a first entry names no previous entry");
+    }
+
+    fn officers(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn r2_r3_p2_findings_per_record() {
+        use EntryKind::*;
+        let shown = CertificatesShown { officer_ids: officers(&["O1", "O2"]) };
+        let stopped = |reason: &str| RecordingStopped { reason: reason.into() };
+        /// What, each device's chain of kinds, the officers present, the findings expected.
+        type Case = (&'static str, Vec<Vec<EntryKind>>, Vec<&'static str>, Vec<LogFinding>);
+        let cases: Vec<Case> = vec![
+            (
+                "R2 met: seal while recording, both certificates shown",
+                vec![vec![Arrive, shown.clone(), RecordingStarted, SealOrSeizure, stopped("结束"), Left]],
+                vec!["O1", "O2"],
+                vec![],
+            ),
+            (
+                "R2 broken: seal after the recording stopped",
+                vec![vec![shown.clone(), RecordingStarted, stopped("设备故障"), SealOrSeizure]],
+                vec!["O1", "O2"],
+                vec![LogFinding::SealWithoutRecording { device_id: "D1".into(), seq: 4 }],
+            ),
+            (
+                "R2 broken: seal with no recording at all",
+                vec![vec![shown.clone(), SealOrSeizure]],
+                vec!["O1", "O2"],
+                vec![LogFinding::SealWithoutRecording { device_id: "D1".into(), seq: 2 }],
+            ),
+            (
+                "R2 met: the other officer's device was recording",
+                vec![vec![shown.clone(), SealOrSeizure], vec![RecordingStarted, Arrive, Arrive]],
+                vec!["O1", "O2"],
+                vec![],
+            ),
+            (
+                "R3 broken: a recording stopped without a reason",
+                vec![vec![shown.clone(), RecordingStarted, stopped("  "), RecordingStarted]],
+                vec!["O1", "O2"],
+                vec![LogFinding::RecordingStoppedWithoutReason { device_id: "D1".into(), seq: 3 }],
+            ),
+            (
+                "P2 broken: O2 present, no certificates-shown entry for O2",
+                vec![vec![CertificatesShown { officer_ids: officers(&["O1"]) }, Arrive]],
+                vec!["O1", "O2"],
+                vec![LogFinding::CertificateNotShown { officer_id: "O2".into() }],
+            ),
+        ];
+        for (what, chains, present, expected) in cases {
+            let entries: Vec<LogEntry> =
+                chains.into_iter().enumerate().flat_map(|(i, kinds)| chain(&format!("D{}", i + 1), kinds)).collect();
+            assert_eq!(check_record(&entries, &officers(&present)), expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn entries_travel_as_json_and_come_back_equal() {
+        let signed = chain("D1", vec![EntryKind::PhotoTaken { sha256: "ab".repeat(32) }]).remove(0).sign(&key(3));
+        let json = serde_json::to_string(&signed).unwrap();
+        let back: SignedEntry = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, signed);
+        assert_eq!(back.verify(&key(3).verifying_key()), Ok(()));
+    }
+}
