@@ -256,4 +256,3 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id })
     }
 }
-
