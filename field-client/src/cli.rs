@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::device::{Device, field_edit, party_signature};
+use crate::device::{Device, LogDetails, entry_kind, field_edit, party_signature};
 use crate::remote::{SyncOptions, enroll};
 use crate::{ClientError, ClientResult};
 use clap::{Parser, Subcommand};
@@ -47,6 +47,14 @@ enum Command {
         record: Option<String>,
         #[command(subcommand)]
         command: RecordCommand,
+    },
+    /// The full-process enforcement log (全过程记录) of this device.
+    Log {
+        /// The record the entries are about (default: the selected record).
+        #[arg(long, global = true)]
+        record: Option<String>,
+        #[command(subcommand)]
+        command: LogCommand,
     },
     /// Exchange records with the server.
     Sync,
@@ -101,6 +109,32 @@ enum RecordCommand {
     /// Settle an open conflict on FIELD with VALUE (JSON, or plain text for text fields).
     Resolve { field: String, value: String },
     /// Show the record with its open conflicts.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Add an entry: arrive, certificates-shown (--officers), recording-started,
+    /// recording-stopped (--reason), party-questioned, sample-taken (--sample),
+    /// evidence-preserved, seal-or-seizure, document-served (--document), party-refused
+    /// (--note), left. Photos and signatures are logged by the device itself.
+    Add {
+        kind: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        officers: Vec<String>,
+        #[arg(long)]
+        document: Option<String>,
+        #[arg(long)]
+        sample: Option<String>,
+        /// Free text kept beside the entry (its SHA-256 is in the signed entry).
+        #[arg(long, default_value = "")]
+        text: String,
+    },
+    /// This device's entries for the record, and the rules they break (R2, R3, P2).
     Show,
 }
 
@@ -249,6 +283,36 @@ async fn run(cli: Cli) -> ClientResult<Output> {
             Ok(Output { value: json!(status), text })
         }
         Command::Record { record, command } => record_command(&dir, record.as_deref(), command),
+        Command::Log { record, command } => log_command(&dir, record.as_deref(), command),
+    }
+}
+
+fn log_command(dir: &std::path::Path, record: Option<&str>, command: LogCommand) -> ClientResult<Output> {
+    let mut device = Device::open(dir)?;
+    let record_id = match record {
+        Some(id) => Some(id.to_string()),
+        None => device.store().current_record()?,
+    };
+    match command {
+        LogCommand::Add { kind, reason, note, officers, document, sample, text } => {
+            let kind = entry_kind(&kind, LogDetails { reason, note, officers, document, sample })?;
+            let signed = device.append_log(kind, record_id.as_deref(), text.as_bytes())?;
+            let text = format!("log entry {} ({})", signed.entry.seq, hex::encode(signed.entry.hash()));
+            Ok(Output { value: json!(signed), text })
+        }
+        LogCommand::Show => {
+            let entries = device.log(record_id.as_deref())?;
+            let findings = match &record_id {
+                Some(id) => device.log_findings(id)?,
+                None => Vec::new(),
+            };
+            let mut text: Vec<String> = entries
+                .iter()
+                .map(|s| format!("{:>4}  {}  {}", s.entry.seq, s.entry.device_time_ms, json!(s.entry.kind)))
+                .collect();
+            text.extend(findings.iter().map(|f| format!("finding: {}", json!(f))));
+            Ok(Output { value: json!({ "entries": entries, "findings": findings }), text: text.join("\n") })
+        }
     }
 }
 

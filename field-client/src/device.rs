@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use automerge::ActorId;
+use ed25519_dalek::SigningKey;
 use schemas::{Certificate, InspectionRecord, OfficerPresent, RecordStatus};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sync_core::document::{Edit, EditError, RecordDocument, SignOutcome, new_record_id};
+use sync_core::enforcement_log::{EntryKind, LogEntry, LogFinding, SignedEntry, check_record, payload_hash};
 use sync_core::rules::{CertificateStanding, certificate_valid_on};
 
 use crate::error::{ClientError, ClientResult};
@@ -27,6 +29,28 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 pub fn system_clock() -> Clock {
     Arc::new(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    })
+}
+
+/// Where the device reads its boot id and its monotonic time since boot (ms), for the
+/// enforcement log: on Linux (and Android) the kernel's boot id and uptime.
+pub type BootClock = Arc<dyn Fn() -> (String, u64) + Send + Sync>;
+
+/// The kernel's boot id and uptime where `/proc` has them; elsewhere one id per process and the
+/// time since the process started.
+pub fn system_boot_clock() -> BootClock {
+    let process_id = format!("process-{}", hex::encode(rand::random::<[u8; 8]>()));
+    let started = std::time::Instant::now();
+    Arc::new(move || {
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_string());
+        let uptime_ms = std::fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()))
+            .map(|seconds| (seconds * 1000.0) as u64);
+        match (boot_id, uptime_ms) {
+            (Some(id), Some(ms)) => (id, ms),
+            _ => (process_id.clone(), started.elapsed().as_millis() as u64),
+        }
     })
 }
 
@@ -88,6 +112,7 @@ pub struct Device {
     pub(crate) store: DeviceStore,
     pub(crate) identity: Identity,
     pub(crate) clock: Clock,
+    pub(crate) boot_clock: BootClock,
 }
 
 impl Device {
@@ -95,12 +120,59 @@ impl Device {
     pub fn open(dir: &Path) -> ClientResult<Self> {
         let store = DeviceStore::open(dir)?;
         let identity = store.identity()?.ok_or(ClientError::NotEnrolled)?;
-        Ok(Self { dir: dir.to_path_buf(), store, identity, clock: system_clock() })
+        Ok(Self { dir: dir.to_path_buf(), store, identity, clock: system_clock(), boot_clock: system_boot_clock() })
     }
 
     /// Reads the time from `clock` from now on (tests move a device's clock).
     pub fn set_clock(&mut self, clock: Clock) {
         self.clock = clock;
+    }
+
+    /// Reads the boot id and monotonic time from `clock` from now on.
+    pub fn set_boot_clock(&mut self, clock: BootClock) {
+        self.boot_clock = clock;
+    }
+
+    /// Appends an entry to this device's enforcement-log chain, signed with its key. `payload`
+    /// (free text, a statement) travels beside the entry; the entry holds its SHA-256.
+    pub fn append_log(
+        &mut self,
+        kind: EntryKind,
+        record_id: Option<&str>,
+        payload: &[u8],
+    ) -> ClientResult<SignedEntry> {
+        let key = SigningKey::from_bytes(&self.store.signing_key()?.ok_or(ClientError::NotEnrolled)?);
+        let (boot_id, monotonic_ms) = (self.boot_clock)();
+        let device_time_ms = self.now_ms();
+        let device_id = self.identity.device_id.clone();
+        self.store.append_log(payload, |seq, previous| {
+            LogEntry {
+                device_id,
+                seq,
+                previous,
+                device_time_ms,
+                monotonic_ms,
+                boot_id,
+                kind,
+                record_id: record_id.map(str::to_string),
+                payload_hash: payload_hash(payload),
+                seen_checkpoint: None,
+            }
+            .sign(&key)
+        })
+    }
+
+    /// This device's enforcement-log entries, of one record or all, in chain order.
+    pub fn log(&self, record_id: Option<&str>) -> ClientResult<Vec<SignedEntry>> {
+        Ok(self.store.log(record_id)?.into_iter().map(|(entry, _)| entry).collect())
+    }
+
+    /// The rules this device's entries for a record break (R2, R3, P2), against the officers
+    /// present on the record. The partner's device has its own chain: the server sees both.
+    pub fn log_findings(&self, record_id: &str) -> ClientResult<Vec<LogFinding>> {
+        let present: Vec<String> = self.record(record_id)?.officers_present.into_iter().map(|o| o.officer_id).collect();
+        let entries: Vec<LogEntry> = self.log(Some(record_id))?.into_iter().map(|s| s.entry).collect();
+        Ok(check_record(&entries, &present))
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -266,7 +338,15 @@ impl Device {
                 certificate_number: certificate.number.clone(),
                 certificate_shown,
             }),
-        )
+        )?;
+        if certificate_shown {
+            self.append_log(
+                EntryKind::CertificatesShown { officer_ids: vec![officer_id.to_string()] },
+                Some(record_id),
+                b"",
+            )?;
+        }
+        Ok(())
     }
 
     /// Keeps a photo on the device and references it from the record.
@@ -294,6 +374,7 @@ impl Device {
             added_at_ms: self.now_ms(),
         })?;
         self.edit(record_id, Edit::AddPhoto { sha256: sha256.clone(), caption: caption.to_string() })?;
+        self.append_log(EntryKind::PhotoTaken { sha256: sha256.clone() }, Some(record_id), caption.as_bytes())?;
         Ok(sha256)
     }
 
@@ -301,7 +382,10 @@ impl Device {
     pub fn sign(&mut self, record_id: &str) -> ClientResult<SignOutcome> {
         let certificates = self.team_of(record_id)?.certificates();
         let officer_id = self.identity.officer_id.clone();
-        self.modify(record_id, |document, now| document.sign(&officer_id, now, &certificates).map_err(edit_error))
+        let outcome =
+            self.modify(record_id, |document, now| document.sign(&officer_id, now, &certificates).map_err(edit_error))?;
+        self.append_log(EntryKind::Signed { officer_id }, Some(record_id), b"")?;
+        Ok(outcome)
     }
 
     /// Locks a record every officer present has signed (when the last signatures crossed).
@@ -425,4 +509,54 @@ pub fn party_signature(refusal: Option<String>, now_ms: i64) -> schemas::PartySi
         Some(note) => schemas::PartySignature::Refused { note },
         None => schemas::PartySignature::Signed { signed_at_ms: now_ms },
     }
+}
+
+/// What an officer adds to the enforcement log from the command line, beside the kind.
+#[derive(Clone, Debug, Default)]
+pub struct LogDetails {
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    pub officers: Vec<String>,
+    pub document: Option<String>,
+    pub sample: Option<String>,
+}
+
+/// The entry kind named `kind` (`arrive`, `certificates-shown`, `recording-started`,
+/// `recording-stopped`, `party-questioned`, `sample-taken`, `evidence-preserved`,
+/// `seal-or-seizure`, `document-served`, `party-refused`, `left`) with its details. Photos and
+/// signatures are logged by the device itself. A recording stopped needs its reason (R3).
+pub fn entry_kind(kind: &str, details: LogDetails) -> ClientResult<EntryKind> {
+    let needed = |what: &str, value: Option<String>| {
+        value.filter(|v| !v.trim().is_empty()).ok_or_else(|| ClientError::InvalidInput {
+            what: kind.to_string(),
+            detail: format!("{kind} needs --{what}"),
+        })
+    };
+    Ok(match kind {
+        "arrive" => EntryKind::Arrive,
+        "certificates-shown" => {
+            if details.officers.is_empty() {
+                return Err(ClientError::InvalidInput {
+                    what: kind.into(),
+                    detail: format!("{kind} needs --officers"),
+                });
+            }
+            EntryKind::CertificatesShown { officer_ids: details.officers }
+        }
+        "recording-started" => EntryKind::RecordingStarted,
+        "recording-stopped" => EntryKind::RecordingStopped { reason: needed("reason", details.reason)? },
+        "party-questioned" => EntryKind::PartyQuestioned,
+        "sample-taken" => EntryKind::SampleTaken { sample_id: needed("sample", details.sample)? },
+        "evidence-preserved" => EntryKind::EvidencePreserved,
+        "seal-or-seizure" => EntryKind::SealOrSeizure,
+        "document-served" => EntryKind::DocumentServed { document: needed("document", details.document)? },
+        "party-refused" => EntryKind::PartyRefused { note: needed("note", details.note)? },
+        "left" => EntryKind::Left,
+        other => {
+            return Err(ClientError::InvalidInput {
+                what: "log entry".into(),
+                detail: format!("{other:?} is not a kind of entry (see `fieldsync log add --help`)"),
+            });
+        }
+    })
 }

@@ -17,10 +17,14 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use sync_core::enforcement_log::{GENESIS_PREVIOUS, SignedEntry};
+
 use crate::error::{ClientError, ClientResult};
 
 /// The store's schema, one migration per entry; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+/// 1: identity, records, sync, tasks, photos, refusals. 2: the enforcement log's chain.
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE secrets (key TEXT PRIMARY KEY, value BLOB NOT NULL);
     CREATE TABLE records (
@@ -50,7 +54,19 @@ const MIGRATIONS: &[&str] = &[r#"
         refused_at_ms INTEGER NOT NULL,
         PRIMARY KEY (record_id, change_hash)
     );
-"#];
+"#,
+    r#"
+    CREATE TABLE log_entries (
+        seq INTEGER PRIMARY KEY,
+        hash BLOB NOT NULL,
+        record_id TEXT,
+        entry TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        uploaded INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX log_entries_record ON log_entries(record_id);
+"#,
+];
 
 /// The file name of the store inside a device folder.
 pub const STORE_FILE: &str = "device.sqlite";
@@ -547,6 +563,57 @@ impl DeviceStore {
             tasks.push(CachedTask { task_id, team, fetched_at_ms });
         }
         Ok(tasks)
+    }
+
+    /// Appends the next entry of this device's enforcement-log chain in one transaction: `make`
+    /// gets the next seq and the previous entry's hash and returns the signed entry.
+    pub fn append_log(
+        &self,
+        payload: &[u8],
+        make: impl FnOnce(u64, [u8; 32]) -> SignedEntry,
+    ) -> ClientResult<SignedEntry> {
+        let tx = self.write()?;
+        let last: Option<(i64, Vec<u8>)> = tx
+            .query_row("SELECT seq, hash FROM log_entries ORDER BY seq DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let (seq, previous) = match last {
+            Some((seq, hash)) => (
+                seq as u64 + 1,
+                hash.try_into().map_err(|_| ClientError::CorruptStore { detail: "log entry hash".into() })?,
+            ),
+            None => (1, GENESIS_PREVIOUS),
+        };
+        let signed = make(seq, previous);
+        tx.execute(
+            "INSERT INTO log_entries (seq, hash, record_id, entry, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                signed.entry.seq as i64,
+                signed.entry.hash().as_slice(),
+                signed.entry.record_id,
+                serde_json::to_string(&signed).expect("an entry serializes"),
+                payload
+            ],
+        )?;
+        tx.commit()?;
+        Ok(signed)
+    }
+
+    /// The device's chain, in order, of one record or all, with each entry's payload.
+    pub fn log(&self, record_id: Option<&str>) -> ClientResult<Vec<(SignedEntry, Vec<u8>)>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT entry, payload FROM log_entries WHERE ?1 IS NULL OR record_id = ?1 ORDER BY seq")?;
+        let rows = statement.query_map([record_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (entry, payload) = row?;
+            let entry =
+                serde_json::from_str(&entry).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+            entries.push((entry, payload));
+        }
+        Ok(entries)
     }
 
     /// Stores a photo (once per content).

@@ -259,3 +259,98 @@ fn a_store_from_a_newer_fieldsync_is_refused() {
     drop(conn);
     assert_eq!(DeviceStore::open(dir.path()).err().unwrap().code(), "store_too_new");
 }
+
+/// The device's enforcement log: entries it writes itself (certificates shown, photo,
+/// signature) and entries the officer adds form one chain, each entry signed with the device's
+/// key and naming the one before; the chain survives reopening.
+#[test]
+fn the_enforcement_log_is_a_signed_hash_chain() {
+    use sync_core::enforcement_log::{EntryKind, Placement, place};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = device(dir.path());
+    let record_id = device.new_record("T1").unwrap();
+    device.append_log(EntryKind::Arrive, Some(&record_id), b"").unwrap();
+    device.append_log(EntryKind::RecordingStarted, Some(&record_id), "执法记录仪开始录像".as_bytes()).unwrap();
+    device.add_officer_present(&record_id, "O0001", true).unwrap();
+    device.add_officer_present(&record_id, "O0002", true).unwrap();
+    let path = dir.path().join("outfall.png");
+    png(&path);
+    let sha256 = device.add_photo(&record_id, &path, "排污口").unwrap();
+    device.sign(&record_id).unwrap();
+    drop(device);
+
+    let device = Device::open(dir.path()).unwrap();
+    let entries = device.log(Some(&record_id)).unwrap();
+    let kinds: Vec<&EntryKind> = entries.iter().map(|e| &e.entry.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            &EntryKind::Arrive,
+            &EntryKind::RecordingStarted,
+            &EntryKind::CertificatesShown { officer_ids: vec!["O0001".into()] },
+            &EntryKind::CertificatesShown { officer_ids: vec!["O0002".into()] },
+            &EntryKind::PhotoTaken { sha256 },
+            &EntryKind::Signed { officer_id: "O0001".into() },
+        ]
+    );
+    let key = ed25519_dalek::SigningKey::from_bytes(&device.store().signing_key().unwrap().unwrap()).verifying_key();
+    let mut previous = None;
+    for (signed, payload) in device.store().log(Some(&record_id)).unwrap() {
+        signed.verify(&key).unwrap();
+        signed.check_payload(&payload).unwrap();
+        assert_eq!(place(&signed.entry, None, previous), Placement::Extends, "entry {}", signed.entry.seq);
+        assert_eq!(signed.entry.device_id, "D-1");
+        previous = Some(signed.entry.hash());
+    }
+    assert_eq!(device.log_findings(&record_id).unwrap(), [], "recording on, both certificates shown");
+}
+
+#[test]
+fn r2_p2_log_findings_on_the_device() {
+    use sync_core::enforcement_log::{EntryKind, LogFinding};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = device(dir.path());
+    let record_id = device.new_record("T1").unwrap();
+    device.add_officer_present(&record_id, "O0001", true).unwrap();
+    device.add_officer_present(&record_id, "O0002", false).unwrap();
+    let seal = device.append_log(EntryKind::SealOrSeizure, Some(&record_id), b"").unwrap();
+    assert_eq!(
+        device.log_findings(&record_id).unwrap(),
+        [
+            LogFinding::SealWithoutRecording { device_id: "D-1".into(), seq: seal.entry.seq },
+            LogFinding::CertificateNotShown { officer_id: "O0002".into() },
+        ]
+    );
+}
+
+#[test]
+fn log_entry_kinds_from_the_command_line() {
+    use field_client::device::{LogDetails, entry_kind};
+    use sync_core::enforcement_log::EntryKind;
+
+    let with = |reason: Option<&str>, officers: &[&str]| LogDetails {
+        reason: reason.map(str::to_string),
+        officers: officers.iter().map(|o| o.to_string()).collect(),
+        ..LogDetails::default()
+    };
+    assert_eq!(entry_kind("arrive", with(None, &[])).unwrap(), EntryKind::Arrive);
+    assert_eq!(
+        entry_kind("recording-stopped", with(Some("存储卡已满"), &[])).unwrap(),
+        EntryKind::RecordingStopped { reason: "存储卡已满".into() }
+    );
+    assert_eq!(
+        entry_kind("certificates-shown", with(None, &["O1", "O2"])).unwrap(),
+        EntryKind::CertificatesShown { officer_ids: vec!["O1".into(), "O2".into()] }
+    );
+    for (kind, details) in [
+        ("recording-stopped", with(None, &[])),
+        ("recording-stopped", with(Some("  "), &[])),
+        ("certificates-shown", with(None, &[])),
+        ("document-served", with(None, &[])),
+        ("dance", with(None, &[])),
+    ] {
+        assert_eq!(entry_kind(kind, details).err().unwrap().code(), "invalid_input", "{kind}");
+    }
+}

@@ -90,6 +90,9 @@ async fn two_officers_script_an_inspection_with_the_cli() {
         .unwrap();
     let added = run(&one, &["record", "photo", photo.to_str().unwrap(), "--caption", "总排口"]).await.json();
     assert_eq!(added["sha256"].as_str().unwrap().len(), 64);
+    run(&one, &["log", "add", "arrive"]).await.json();
+    run(&one, &["log", "add", "recording-started", "--text", "开始录像"]).await.json();
+    assert_eq!(run(&one, &["log", "add", "recording-stopped"]).await.error_code(), "invalid_input", "R3: a reason");
     run(&one, &["record", "present", "O1", "--certificate-shown"]).await.json();
     assert_eq!(run(&one, &["record", "present", "O3", "--certificate-shown"]).await.error_code(), "not_on_team");
     let alone = run(&one, &["record", "sign"]).await;
@@ -101,6 +104,15 @@ async fn two_officers_script_an_inspection_with_the_cli() {
     run(&one, &["record", "party", "signs", &person_id]).await.json();
     let signed = run(&one, &["record", "sign"]).await.json();
     assert_eq!((signed["signed"].as_bool(), signed["locked"].as_bool()), (Some(true), Some(false)));
+    let log = run(&one, &["log", "show"]).await.json();
+    let kinds: Vec<&str> =
+        log["entries"].as_array().unwrap().iter().map(|e| e["entry"]["kind"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["photo_taken", "arrive", "recording_started", "certificates_shown", "certificates_shown", "signed"],
+        "{log}"
+    );
+    assert_eq!(log["findings"], serde_json::json!([]), "{log}");
     let shown = run(&one, &["record", "show"]).await.json();
     assert_eq!(shown["status"], "signing");
     assert_eq!(shown["photos"][0]["caption"], "总排口");
