@@ -249,7 +249,7 @@ async fn run(cli: Cli) -> ClientResult<Output> {
                 })
                 .await?;
             bar.finish_and_clear();
-            let text = format!(
+            let mut text = format!(
                 "synced: {} requests, {} bytes up, {} bytes down, {} records received, {} changes refused, {} tasks",
                 summary.requests,
                 summary.bytes_up,
@@ -258,6 +258,9 @@ async fn run(cli: Cli) -> ClientResult<Output> {
                 summary.refused.len(),
                 summary.tasks
             );
+            for (record_id, error) in &summary.errors {
+                text.push_str(&format!("\nnot applied, asked again at the next sync: record {record_id}: {error}"));
+            }
             Ok(Output { value: json!(summary), text })
         }
         Command::Status => {

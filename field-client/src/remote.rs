@@ -91,6 +91,9 @@ pub struct SyncSummary {
     pub tasks: usize,
     /// The server's change cursor this device has caught up to.
     pub cursor: Option<u64>,
+    /// Records whose message from the server could not be applied, with why: the next sync
+    /// asks for them again.
+    pub errors: Vec<(String, String)>,
 }
 
 /// The delay before retry number `attempt` (1 for the first retry): uniform in
@@ -414,6 +417,8 @@ impl Device {
         // its own writes add; a row is cleared only at the version known here, so a local edit
         // made meanwhile by another process stays pending.
         let mut pending_known = snapshot.pending.clone();
+        // Records whose message from the server could not be applied in this sync.
+        let mut failed: BTreeSet<String> = BTreeSet::new();
         let mut docs = SyncDocuments { store: &self.store, loaded: BTreeMap::new(), error: None };
         let url = format!("{}/v1/sync", self.identity.server);
         let mut requests = 0;
@@ -448,8 +453,11 @@ impl Device {
             if let Some(error) = docs.error.take() {
                 return Err(error);
             }
-            if let Some((record_id, error)) = report.errors.first() {
-                return Err(ClientError::Protocol { detail: format!("record {record_id}: {error}") });
+            // A message that does not apply leaves that record for the next sync; the others go on.
+            for (record_id, error) in &report.errors {
+                session.set_aside(record_id);
+                failed.insert(record_id.clone());
+                summary.errors.push((record_id.clone(), error.clone()));
             }
             let now = self.now_ms();
             let mut changed: BTreeSet<String> = report.updated.iter().cloned().collect();
@@ -526,9 +534,11 @@ impl Device {
                     write.states.push((record_id.clone(), state));
                 }
             }
-            write.pending = session.pending().clone();
+            write.pending = session.pending().union(&failed).cloned().collect();
             write.pending_before = pending_known.clone();
-            write.cursor = session.cursor();
+            // After a message that did not apply, the stored cursor stays where it was, so that
+            // the next sync is offered that record again.
+            write.cursor = if failed.is_empty() { session.cursor() } else { None };
             let written = self.store.write_exchange(&write, now, |stored, synced| {
                 let mut stored =
                     Automerge::load(stored).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
@@ -560,9 +570,9 @@ impl Device {
         }
         // The last poll found nothing more to say about the records still pending: they are not.
         let settled = ExchangeWrite {
-            pending: session.pending().clone(),
+            pending: session.pending().union(&failed).cloned().collect(),
             pending_before: pending_known,
-            cursor: session.cursor(),
+            cursor: if failed.is_empty() { session.cursor() } else { None },
             ..ExchangeWrite::default()
         };
         self.store.write_exchange(&settled, self.now_ms(), |_, synced| Ok(synced.to_vec()))?;

@@ -18,6 +18,7 @@
 //! - [`session`]: the batched, resumable sync exchange between a device and the server.
 //! - [`enforcement_log`]: each device's signed hash chain of what happened on site, and the rules it checks (R2, R3, P2).
 //! - [`merkle`]: the transparency log's Merkle tree: RFC 6962 hashing, inclusion and consistency proofs.
+//! - [`checkpoint`]: the transparency log's signed checkpoints: C2SP tlog-checkpoint bodies in Ed25519 signed notes.
 //! - [`signature`]: strict Ed25519 verification of device signatures.
 //! - [`sample`]: realistic records made the way a phone makes them, for benchmarks and demos.
 //!
@@ -58,6 +59,7 @@
 //! assert_eq!(server_docs[record_id].get_heads(), device.get(record_id).unwrap().automerge().get_heads());
 //! ```
 
+pub mod checkpoint;
 pub mod document;
 pub mod enforcement_log;
 pub mod input;

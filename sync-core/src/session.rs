@@ -254,6 +254,13 @@ impl DeviceSession {
         self.pending.insert(record_id.to_string());
     }
 
+    /// Stops talking about a record for the rest of this sync: the server's message about it
+    /// could not be applied, and asking again in this sync would only get the same answer. The
+    /// caller keeps the record pending, and its cursor where it was, so the next sync tries again.
+    pub fn set_aside(&mut self, record_id: &str) {
+        self.pending.remove(record_id);
+    }
+
     /// Records with something possibly unsaid.
     pub fn pending(&self) -> &BTreeSet<String> {
         &self.pending

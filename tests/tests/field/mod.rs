@@ -449,3 +449,81 @@ async fn device_tokens_refresh_rotate_end_and_stop_at_revocation() {
         other => panic!("a revoked device syncs: {:?}", other.map(|s| s.requests)),
     }
 }
+
+/// A server answer the device cannot apply (a corrupt message about one record, injected by a
+/// fake server that answers nothing else) is reported for that record; the sync completes, the
+/// stored cursor stays, and the next sync asks again.
+#[tokio::test]
+async fn a_message_that_does_not_apply_is_reported_and_asked_for_again() {
+    use field_client::store::{DeviceStore, Identity, Tokens};
+    use schemas::{DocumentSyncMessage, SYNC_PROTOCOL_VERSION, SyncResponse};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let record_id = "0190c6b1-0000-7000-8000-000000000001";
+    let answer = schemas::wire::to_cbor(&SyncResponse {
+        protocol: SYNC_PROTOCOL_VERSION,
+        cursor: 7,
+        documents: vec![DocumentSyncMessage { record_id: record_id.into(), message: vec![0x42, 1, 2, 3] }],
+        rejections: Vec::new(),
+        more: false,
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let syncs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = syncs.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Reads the head and as much body as Content-Length names, then answers and closes.
+            loop {
+                let n = socket.read(&mut buffer).await.unwrap();
+                request.extend_from_slice(&buffer[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length || n == 0 {
+                        break;
+                    }
+                }
+            }
+            let head = String::from_utf8_lossy(&request).to_string();
+            let (content_type, body) = if head.starts_with("POST /v1/sync") {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                ("application/cbor", answer.clone())
+            } else {
+                ("application/json", b"[]".to_vec())
+            };
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+            socket.write_all(&body).await.unwrap();
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = DeviceStore::open(dir.path()).unwrap();
+    let identity =
+        Identity { server: base, device_id: "D-1".into(), officer_id: "O1".into(), actor_id: hex::encode([7u8; 16]) };
+    let tokens = Tokens { access_token: "a".into(), access_expires_at_ms: i64::MAX / 2, refresh_token: "r".into() };
+    store.enroll(&identity, &[1; 32], &tokens).unwrap();
+    drop(store);
+    let mut device = Device::open(dir.path()).unwrap();
+
+    let first = device.sync(&options(), |_| {}).await.unwrap();
+    assert_eq!(first.errors.len(), 1, "{first:?}");
+    assert_eq!(first.errors[0].0, record_id);
+    assert_eq!(device.store().sync_snapshot().unwrap().cursor, None, "the stored cursor stays");
+    let second = device.sync(&options(), |_| {}).await.unwrap();
+    assert_eq!(second.errors.len(), 1, "asked again: {second:?}");
+    assert_eq!(syncs.load(std::sync::atomic::Ordering::SeqCst), 2, "one request per sync, no loop");
+    device.store().check().unwrap();
+}
