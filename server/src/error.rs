@@ -39,6 +39,10 @@ pub enum ApiError {
     Unavailable,
     #[error("internal error")]
     Internal(String),
+    /// A refusal with its own status (409, 413, 429, ...), code and details, for the answers the
+    /// variants above do not name.
+    #[error("{message}")]
+    Refused { status: StatusCode, code: &'static str, message: String, details: Option<serde_json::Value> },
 }
 
 impl ApiError {
@@ -71,6 +75,7 @@ impl ApiError {
             ApiError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::Refused { status, code, .. } => (*status, code),
         }
     }
 }
@@ -89,11 +94,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<std::io::Error> for ApiError {
+    fn from(error: std::io::Error) -> Self {
+        match error.kind() {
+            std::io::ErrorKind::StorageFull => ApiError::StorageFull,
+            _ => ApiError::Internal(format!("file: {error}")),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
         let details = match &self {
-            ApiError::BadRequest { details, .. } | ApiError::Unprocessable { details, .. } => details.clone(),
+            ApiError::BadRequest { details, .. }
+            | ApiError::Unprocessable { details, .. }
+            | ApiError::Refused { details, .. } => details.clone(),
             ApiError::TooLarge { limit } if *limit > 0 => Some(serde_json::json!({ "limit": limit })),
             ApiError::RateLimited { retry_after_s } => Some(serde_json::json!({ "retry_after_s": retry_after_s })),
             _ => None,

@@ -63,6 +63,12 @@ pub struct Config {
     /// Login and refresh attempts allowed per client address per minute: higher, since a whole
     /// unit's phones may share one address behind a NAT.
     pub auth_attempts_per_minute_per_address: u32,
+    /// Largest blob (a photo, a recording) an upload may declare, in bytes: an upload holds its
+    /// declared size on disk until it is finished.
+    pub max_blob_bytes: u64,
+    /// Most unfinished uploads one device may hold at once, so that a device cannot fill the
+    /// data folder with uploads it never finishes.
+    pub max_uploads_per_device: usize,
 }
 
 impl Config {
@@ -77,6 +83,8 @@ impl Config {
             max_clock_skew_ms: 5 * 60_000,
             auth_attempts_per_minute: 10,
             auth_attempts_per_minute_per_address: 300,
+            max_blob_bytes: 64 << 20,
+            max_uploads_per_device: 4,
         }
     }
 

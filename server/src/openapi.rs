@@ -131,7 +131,8 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
 #[derive(OpenApi)]
 #[openapi(
     info(description = "The bureau's fieldsync server: identity, devices, the admin registry, \
-        inspection tasks, records and the validated sync exchange.\n\n\
+        inspection tasks, records, the validated sync exchange and the records' photos as \
+        content-addressed blobs.\n\n\
         Every failure answers with a status and an `ErrorBody` whose `code` is stable; each \
         operation lists the codes it can answer with. Requests to an unknown path answer 404 \
         with the code `not_found`; a known path with another method answers 405 with the code \
@@ -171,6 +172,13 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::records::history,
         routes::records::quarantine,
         routes::sync::sync,
+        routes::blobs::create_upload,
+        routes::blobs::upload_state,
+        routes::blobs::upload_offset,
+        routes::blobs::append_upload,
+        routes::blobs::finish_upload,
+        routes::blobs::blob,
+        routes::blobs::missing_blobs,
     ),
     components(schemas(ErrorBodySchema)),
     modifiers(&BearerScheme),
@@ -182,6 +190,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         (name = "tasks", description = "Inspection tasks: the entity, the team and the window."),
         (name = "records", description = "The merged records, their history and the quarantine of refused changes."),
         (name = "sync", description = "The batched, validated Automerge sync exchange."),
+        (name = "blobs", description = "Photos and other media as content-addressed blobs, uploaded in resumable chunks."),
     )
 )]
 struct ApiDoc;
@@ -200,7 +209,7 @@ impl Modify for BearerScheme {
                     .bearer_format("JWT")
                     .description(Some(
                         "An access token from `/v1/auth/login`, `/v1/auth/refresh` or `/v1/devices` \
-                         (HS256, 10 minutes). The sync endpoint needs a token issued to a device.",
+                         (HS256, 10 minutes). The sync and upload endpoints need a token issued to a device.",
                     ))
                     .build(),
             ),

@@ -55,6 +55,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/quarantine"),
     // sync
     ("post", "/v1/sync"),
+    // blobs
+    ("post", "/v1/uploads"),
+    ("get", "/v1/uploads/{upload_id}"),
+    ("head", "/v1/uploads/{upload_id}"),
+    ("patch", "/v1/uploads/{upload_id}"),
+    ("post", "/v1/uploads/{upload_id}/finish"),
+    ("get", "/v1/blobs/{sha256}"),
+    ("get", "/v1/records/{record_id}/missing-blobs"),
 ];
 
 /// The 401 codes of every operation that takes an access token.

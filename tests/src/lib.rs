@@ -182,6 +182,9 @@ pub mod harness {
                 "sync_states",
                 "quarantine",
                 "counters",
+                "uploads",
+                "blobs",
+                "blob_records",
             ];
             let conn = rusqlite::Connection::open_with_flags(
                 self.dir.path().join("fieldsync.sqlite3"),

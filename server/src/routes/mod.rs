@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 pub mod devices;
 pub mod ops;
 pub mod records;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tasks::router())
         .merge(records::router())
         .merge(sync::router())
+        .merge(blobs::router())
         .fallback(|| async { ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Whether the caller may read records of `task_id`: supervisors and reviewers all, officers their own.
-async fn may_read(state: &AppState, caller: &Caller, task_id: Option<&str>) -> ApiResult<bool> {
+pub(crate) async fn may_read(state: &AppState, caller: &Caller, task_id: Option<&str>) -> ApiResult<bool> {
     if caller.has_role("supervisor") || caller.has_role("reviewer") {
         return Ok(true);
     }

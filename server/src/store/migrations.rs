@@ -138,6 +138,39 @@ pub const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO counters (name, value) VALUES ('record_seq', 0);
     "#,
+    // 2: blobs (photos and other media, content-addressed) and their resumable uploads.
+    //
+    // `uploads.received` is how many bytes of the upload's file are on disk and synced: the file
+    // may hold more after a crash, and is cut back to it before anything is appended.
+    // `blob_records` links a blob to records known to reference it, so that a team member's read
+    // is one query; a link is only ever added after the record was read and found to reference it.
+    r#"
+    CREATE TABLE uploads (
+        upload_id TEXT PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        size INTEGER NOT NULL CHECK (size >= 0),
+        record_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        officer_id TEXT NOT NULL,
+        received INTEGER NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= size),
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        finished_at_ms INTEGER
+    );
+    CREATE INDEX uploads_device ON uploads(device_id, finished_at_ms);
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL,
+        uploaded_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE blob_records (
+        sha256 TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        PRIMARY KEY (sha256, record_id)
+    );
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.
@@ -187,7 +220,17 @@ mod tests {
         assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
         assert_eq!(version(&conn).unwrap(), MIGRATIONS.len());
         let made = tables(&conn);
-        for table in ["accounts", "certificates", "devices", "records", "quarantine", "sync_states"] {
+        for table in [
+            "accounts",
+            "certificates",
+            "devices",
+            "records",
+            "quarantine",
+            "sync_states",
+            "uploads",
+            "blobs",
+            "blob_records",
+        ] {
             assert!(made.iter().any(|t| t == table), "{table} in {made:?}");
         }
         assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());

@@ -166,6 +166,53 @@ pub struct RecordFilter {
     pub limit: usize,
 }
 
+/// An upload of a blob, unfinished or finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upload {
+    pub upload_id: String,
+    /// Lowercase hex SHA-256 the finished file must have.
+    pub sha256: String,
+    /// The declared size in bytes.
+    pub size: u64,
+    /// The record whose photo this is: the officer may write it and it references `sha256`.
+    pub record_id: String,
+    /// The device that uploads; only it may append, read the offset or finish.
+    pub device_id: String,
+    pub officer_id: String,
+    /// Bytes received, written and synced to disk: where the next chunk goes.
+    pub received: u64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    /// When the blob was verified and stored; `None` while the upload is unfinished.
+    pub finished_at_ms: Option<i64>,
+}
+
+/// A stored blob: content-addressed, written once, never modified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Blob {
+    pub sha256: String,
+    pub size: u64,
+    /// Sniffed from the first bytes of the content, never taken from the client.
+    pub media_type: String,
+    /// The device whose upload stored it first.
+    pub uploaded_by: String,
+    pub uploaded_at_ms: i64,
+}
+
+/// What asking to upload a blob found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UploadStart {
+    /// A new upload, with nothing received yet.
+    Started(Upload),
+    /// This device's unfinished upload of the same blob and size (the answer to an earlier
+    /// request was lost): it goes on from what it received.
+    Resumed(Upload),
+    /// The blob is stored already; nothing needs to be sent.
+    Stored(Blob),
+    /// The device already holds this many unfinished uploads.
+    TooMany { unfinished: usize },
+}
+
 /// What one sync exchange reads and writes, inside one write transaction.
 pub trait SyncTx {
     fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>>;
@@ -370,6 +417,27 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any record of `officer_id`'s tasks changed after `since`, and the change sequence's
     /// head: what a sync with nothing to send needs, answered from a read, without the writer.
     fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)>;
+
+    // Blobs and their uploads.
+    /// Starts an upload of `upload.sha256` for `upload.device_id`, unless the blob is stored
+    /// ([`UploadStart::Stored`], and the blob is linked to `upload.record_id`), the device has an
+    /// unfinished upload of the same blob and size ([`UploadStart::Resumed`]), or it holds
+    /// `max_unfinished` unfinished uploads already ([`UploadStart::TooMany`], nothing written).
+    fn begin_upload(&self, upload: &Upload, max_unfinished: usize) -> StoreResult<UploadStart>;
+    fn upload(&self, upload_id: &str) -> StoreResult<Option<Upload>>;
+    /// Moves an unfinished upload's received count from `from` to `to`; false if it was not at
+    /// `from` (or is finished), and then nothing changes.
+    fn set_upload_received(&self, upload_id: &str, from: u64, to: u64, now_ms: i64) -> StoreResult<bool>;
+    /// Stores `blob` (kept as it is if stored already), links it to the upload's record and marks
+    /// the upload finished. Finishing a finished upload changes nothing.
+    fn finish_upload(&self, upload_id: &str, blob: &Blob, now_ms: i64) -> StoreResult<()>;
+    /// Forgets an upload whose content did not verify.
+    fn discard_upload(&self, upload_id: &str) -> StoreResult<()>;
+    fn blob(&self, sha256: &str) -> StoreResult<Option<Blob>>;
+    /// Which of `sha256s` are stored.
+    fn stored_blobs(&self, sha256s: &[String]) -> StoreResult<Vec<String>>;
+    /// Whether the blob is linked to a record of a task `officer_id` is on.
+    fn blob_linked_for_officer(&self, sha256: &str, officer_id: &str) -> StoreResult<bool>;
 
     // Operations.
     /// Copies the whole database to `path`, consistently, while serving.

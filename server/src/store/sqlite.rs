@@ -285,6 +285,48 @@ fn task_from(conn: &Connection, row: &rusqlite::Row<'_>) -> rusqlite::Result<Tas
 
 const TASK_COLUMNS: &str = "task_id, entity_id, matter, window_start_ms, window_end_ms, created_by, created_at_ms";
 
+const UPLOAD_COLUMNS: &str =
+    "upload_id, sha256, size, record_id, device_id, officer_id, received, created_at_ms, updated_at_ms, finished_at_ms";
+
+fn upload_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Upload> {
+    Ok(Upload {
+        upload_id: row.get(0)?,
+        sha256: row.get(1)?,
+        size: row.get::<_, i64>(2)? as u64,
+        record_id: row.get(3)?,
+        device_id: row.get(4)?,
+        officer_id: row.get(5)?,
+        received: row.get::<_, i64>(6)? as u64,
+        created_at_ms: row.get(7)?,
+        updated_at_ms: row.get(8)?,
+        finished_at_ms: row.get(9)?,
+    })
+}
+
+const BLOB_COLUMNS: &str = "sha256, size, media_type, uploaded_by, uploaded_at_ms";
+
+fn blob_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<Blob> {
+    Ok(Blob {
+        sha256: row.get(0)?,
+        size: row.get::<_, i64>(1)? as u64,
+        media_type: row.get(2)?,
+        uploaded_by: row.get(3)?,
+        uploaded_at_ms: row.get(4)?,
+    })
+}
+
+fn blob_row(conn: &Connection, sha256: &str) -> rusqlite::Result<Option<Blob>> {
+    conn.prepare_cached(&format!("SELECT {BLOB_COLUMNS} FROM blobs WHERE sha256 = ?1"))?
+        .query_row([sha256], blob_from)
+        .optional()
+}
+
+fn link_blob(conn: &Connection, sha256: &str, record_id: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT INTO blob_records (sha256, record_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+        .execute([sha256, record_id])?;
+    Ok(())
+}
+
 fn quarantined_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantinedChange> {
     let reason: String = row.get(4)?;
     Ok(QuarantinedChange {
@@ -983,6 +1025,128 @@ impl Store for SqliteStore {
         })
     }
 
+    fn begin_upload(&self, upload: &Upload, max_unfinished: usize) -> StoreResult<UploadStart> {
+        let upload = upload.clone();
+        self.write(move |tx| {
+            if let Some(blob) = blob_row(tx, &upload.sha256)? {
+                link_blob(tx, &upload.sha256, &upload.record_id)?;
+                return Ok(UploadStart::Stored(blob));
+            }
+            let unfinished = tx
+                .prepare_cached(&format!(
+                    "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE device_id = ?1 AND finished_at_ms IS NULL
+                     ORDER BY created_at_ms, upload_id"
+                ))?
+                .query_map([&upload.device_id], upload_from)?
+                .collect::<rusqlite::Result<Vec<Upload>>>()?;
+            if let Some(same) = unfinished.iter().find(|u| u.sha256 == upload.sha256 && u.size == upload.size) {
+                return Ok(UploadStart::Resumed(same.clone()));
+            }
+            if unfinished.len() >= max_unfinished {
+                return Ok(UploadStart::TooMany { unfinished: unfinished.len() });
+            }
+            tx.execute(
+                &format!("INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    upload.upload_id,
+                    upload.sha256,
+                    upload.size as i64,
+                    upload.record_id,
+                    upload.device_id,
+                    upload.officer_id,
+                    upload.received as i64,
+                    upload.created_at_ms,
+                    upload.updated_at_ms,
+                    upload.finished_at_ms
+                ],
+            )?;
+            Ok(UploadStart::Started(upload))
+        })
+    }
+
+    fn upload(&self, upload_id: &str) -> StoreResult<Option<Upload>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1"))?
+                .query_row([upload_id], upload_from)
+                .optional()?)
+        })
+    }
+
+    fn set_upload_received(&self, upload_id: &str, from: u64, to: u64, now_ms: i64) -> StoreResult<bool> {
+        let upload_id = upload_id.to_string();
+        self.write(move |tx| {
+            let changed = tx.execute(
+                "UPDATE uploads SET received = ?3, updated_at_ms = ?4
+                 WHERE upload_id = ?1 AND received = ?2 AND finished_at_ms IS NULL",
+                params![upload_id, from as i64, to as i64, now_ms],
+            )?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn finish_upload(&self, upload_id: &str, blob: &Blob, now_ms: i64) -> StoreResult<()> {
+        let (upload_id, blob) = (upload_id.to_string(), blob.clone());
+        self.write(move |tx| {
+            let record_id: String = tx.query_row(
+                "SELECT record_id FROM uploads WHERE upload_id = ?1 AND sha256 = ?2",
+                [&upload_id, &blob.sha256],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO blobs ({BLOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sha256) DO NOTHING"
+                ),
+                params![blob.sha256, blob.size as i64, blob.media_type, blob.uploaded_by, blob.uploaded_at_ms],
+            )?;
+            link_blob(tx, &blob.sha256, &record_id)?;
+            tx.execute(
+                "UPDATE uploads SET received = size, finished_at_ms = ?2, updated_at_ms = ?2
+                 WHERE upload_id = ?1 AND finished_at_ms IS NULL",
+                params![upload_id, now_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn discard_upload(&self, upload_id: &str) -> StoreResult<()> {
+        let upload_id = upload_id.to_string();
+        self.write(move |tx| {
+            tx.execute("DELETE FROM uploads WHERE upload_id = ?1 AND finished_at_ms IS NULL", [&upload_id])?;
+            Ok(())
+        })
+    }
+
+    fn blob(&self, sha256: &str) -> StoreResult<Option<Blob>> {
+        self.read(|conn| Ok(blob_row(conn, sha256)?))
+    }
+
+    fn stored_blobs(&self, sha256s: &[String]) -> StoreResult<Vec<String>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached("SELECT COUNT(*) > 0 FROM blobs WHERE sha256 = ?1")?;
+            let mut stored = Vec::new();
+            for sha256 in sha256s {
+                if statement.query_row([sha256], |r| r.get::<_, bool>(0))? {
+                    stored.push(sha256.clone());
+                }
+            }
+            Ok(stored)
+        })
+    }
+
+    fn blob_linked_for_officer(&self, sha256: &str, officer_id: &str) -> StoreResult<bool> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM blob_records b
+                       JOIN records r ON r.record_id = b.record_id
+                       JOIN task_team t ON t.task_id = r.task_id
+                     WHERE b.sha256 = ?1 AND t.officer_id = ?2)",
+                )?
+                .query_row([sha256, officer_id], |r| r.get(0))?)
+        })
+    }
+
     fn backup(&self, path: &Path) -> StoreResult<()> {
         let target = path.to_path_buf();
         self.read(|conn| {
@@ -1071,6 +1235,62 @@ mod tests {
         assert!(store.commit_sync(refusal).unwrap().is_some());
         assert_eq!(store.commit_sync(accepting).unwrap(), None, "a refusal was committed since its snapshot");
         assert_eq!(store.record("R").unwrap().unwrap().document, b"first");
+    }
+
+    fn upload(upload_id: &str, device_id: &str, sha256: &str) -> Upload {
+        Upload {
+            upload_id: upload_id.into(),
+            sha256: sha256.into(),
+            size: 10,
+            record_id: "R".into(),
+            device_id: device_id.into(),
+            officer_id: "O1".into(),
+            received: 0,
+            created_at_ms: 1,
+            updated_at_ms: 1,
+            finished_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn uploads_start_resume_stop_at_the_limit_and_finish_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let (a, b, c) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+        let first = upload("U1", "D1", &a);
+        assert_eq!(store.begin_upload(&first, 2).unwrap(), UploadStart::Started(first.clone()));
+        assert_eq!(
+            store.begin_upload(&upload("U9", "D1", &a), 2).unwrap(),
+            UploadStart::Resumed(first.clone()),
+            "the same blob and size again goes on with the first upload"
+        );
+        assert!(matches!(store.begin_upload(&upload("U2", "D1", &b), 2).unwrap(), UploadStart::Started(_)));
+        assert_eq!(store.begin_upload(&upload("U3", "D1", &c), 2).unwrap(), UploadStart::TooMany { unfinished: 2 });
+        assert_eq!(store.upload("U3").unwrap(), None, "a refused upload leaves nothing");
+        assert!(matches!(store.begin_upload(&upload("U4", "D2", &c), 2).unwrap(), UploadStart::Started(_)));
+        // The offset only moves from where it is.
+        assert!(store.set_upload_received("U1", 0, 10, 2).unwrap());
+        assert!(!store.set_upload_received("U1", 0, 5, 3).unwrap());
+        assert_eq!(store.upload("U1").unwrap().unwrap().received, 10);
+        let blob = Blob {
+            sha256: a.clone(),
+            size: 10,
+            media_type: "image/png".into(),
+            uploaded_by: "D1".into(),
+            uploaded_at_ms: 4,
+        };
+        store.finish_upload("U1", &blob, 4).unwrap();
+        store.finish_upload("U1", &Blob { uploaded_at_ms: 5, ..blob.clone() }, 5).unwrap();
+        assert_eq!(store.blob(&a).unwrap(), Some(blob.clone()), "stored once, as first finished");
+        assert_eq!(store.upload("U1").unwrap().unwrap().finished_at_ms, Some(4));
+        assert!(
+            matches!(store.begin_upload(&upload("U5", "D1", &c), 2).unwrap(), UploadStart::Started(_)),
+            "a slot freed"
+        );
+        assert_eq!(store.begin_upload(&upload("U6", "D2", &a), 2).unwrap(), UploadStart::Stored(blob));
+        assert_eq!(store.stored_blobs(&[a.clone(), b.clone()]).unwrap(), [a]);
+        store.discard_upload("U2").unwrap();
+        assert_eq!(store.upload("U2").unwrap(), None);
     }
 
     #[test]

@@ -1,0 +1,1022 @@
+//! Photos and other media as content-addressed blobs, uploaded in resumable chunks.
+//!
+//! A record names its photos by SHA-256 (`InspectionRecord.photos[].sha256`); the bytes travel
+//! here, apart from the sync exchange, because a phone on a field network must be able to stop
+//! in the middle of a photo and go on later from where the server says it is:
+//!
+//! 1. `POST /v1/uploads` declares the hash, the size and the record (the device's officer must
+//!    be on the record's team and the record must reference the hash). A blob stored already is
+//!    answered as complete and never sent again.
+//! 2. `PATCH /v1/uploads/{upload_id}` appends a chunk at `Upload-Offset`, which must be what
+//!    the server holds; the chunk is synced to disk before the new offset is committed and
+//!    answered. `HEAD` or `GET` on the upload tells that offset after a broken connection.
+//! 3. `POST /v1/uploads/{upload_id}/finish` hashes the whole file; a file with another hash is
+//!    discarded, a good one is renamed to `blobs/<2 hex>/<sha256>` and its row committed.
+//!
+//! Blobs are written once and never modified. The files live under `Config::data_dir`; the
+//! database holds how many bytes of each upload are synced (a crash may leave more in the file;
+//! they are cut off before the next append) and which blobs are stored (a file without its row
+//! is not served). Appends and finishes of one upload run one at a time ([`UploadLock`]).
+//!
+//! Refusals with their own status, code and details (`blob_too_large`, `too_many_uploads`,
+//! `offset_mismatch`, ...) are [`ApiError::Refused`].
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path as FsPath, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use automerge::Automerge;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::records::may_read;
+use super::{ApiBytes, ApiJson};
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Caller;
+use crate::openapi::{self, ErrorBodySchema};
+use crate::store::{Blob, RecordFilter, Store, StoredRecord, Upload, UploadStart};
+use crate::{AppState, Config, now_ms};
+
+/// The header that carries an upload's offset, in requests and answers.
+pub const UPLOAD_OFFSET: &str = "upload-offset";
+
+/// Bytes read from a file at a time, when hashing an upload or sending a blob.
+const FILE_CHUNK: usize = 256 * 1024;
+
+/// Chunks of a blob read ahead of a slow client: bounds a download's memory.
+const CHUNKS_AHEAD: usize = 4;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/uploads", post(create_upload))
+        .route("/v1/uploads/{upload_id}", get(upload_state).head(upload_offset).patch(append_upload))
+        .route("/v1/uploads/{upload_id}/finish", post(finish_upload))
+        .route("/v1/blobs/{sha256}", get(blob))
+        .route("/v1/records/{record_id}/missing-blobs", get(missing_blobs))
+}
+
+fn refused(status: StatusCode, code: &'static str, message: impl Into<String>, details: serde_json::Value) -> ApiError {
+    ApiError::Refused { status, code, message: message.into(), details: Some(details) }
+}
+
+fn offset_mismatch(offset: u64) -> ApiError {
+    refused(
+        StatusCode::CONFLICT,
+        "offset_mismatch",
+        format!("the upload is at offset {offset}"),
+        serde_json::json!({ "offset": offset }),
+    )
+}
+
+fn upload_incomplete(offset: u64, size: u64) -> ApiError {
+    refused(
+        StatusCode::CONFLICT,
+        "upload_incomplete",
+        format!("{offset} of {size} bytes received"),
+        serde_json::json!({ "offset": offset, "size": size }),
+    )
+}
+
+fn upload_not_found() -> ApiError {
+    ApiError::NotFound { what: "upload" }
+}
+
+fn blob_not_found() -> ApiError {
+    ApiError::NotFound { what: "blob" }
+}
+
+/// Runs file work (and the store calls that go with it) off the async runtime.
+async fn blocking<R: Send + 'static>(job: impl FnOnce() -> ApiResult<R> + Send + 'static) -> ApiResult<R> {
+    tokio::task::spawn_blocking(job).await.map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// The folder of unfinished uploads.
+fn uploads_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("uploads")
+}
+
+/// Where a stored blob lives: `blobs/<first 2 hex>/<sha256>`.
+fn blob_path(config: &Config, sha256: &str) -> PathBuf {
+    config.data_dir.join("blobs").join(&sha256[..2]).join(sha256)
+}
+
+/// Syncs a folder, so that a file created, renamed or removed in it stays so after a crash.
+fn sync_dir(path: &FsPath) -> std::io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+/// Creates a folder (and its parents) if needed, and syncs the parent of each folder created.
+fn ensure_dir(path: &FsPath) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        ensure_dir(parent)?;
+    }
+    match std::fs::create_dir(path) {
+        Ok(()) => path.parent().map_or(Ok(()), sync_dir),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// An upload id as the server issues it (a lowercase hyphenated UUID): anything else names no
+/// upload, and never reaches a file path.
+fn valid_upload_id(upload_id: &str) -> bool {
+    uuid::Uuid::parse_str(upload_id).is_ok_and(|id| id.hyphenated().to_string() == upload_id)
+}
+
+/// Appends and finishes of one upload run one at a time, in this process. The guard travels
+/// into the blocking job, so that a client that goes away does not free the upload while its
+/// file is still being written.
+struct UploadLock {
+    path: PathBuf,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+type LockMap = Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>;
+
+static UPLOAD_LOCKS: LazyLock<LockMap> = LazyLock::new(Default::default);
+
+impl UploadLock {
+    async fn acquire(path: PathBuf) -> Self {
+        let mutex =
+            UPLOAD_LOCKS.lock().unwrap_or_else(PoisonError::into_inner).entry(path.clone()).or_default().clone();
+        Self { guard: Some(mutex.lock_owned().await), path }
+    }
+}
+
+impl Drop for UploadLock {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut locks = UPLOAD_LOCKS.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only the map holds it: nobody waits, so the entry goes.
+        if locks.get(&self.path).is_some_and(|mutex| Arc::strong_count(mutex) == 1) {
+            locks.remove(&self.path);
+        }
+    }
+}
+
+/// A blob's address: the lowercase hex SHA-256 of its bytes.
+pub fn content_address(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The media type of a blob, from its first bytes; the client's word is never taken for it.
+pub fn sniff_media_type(head: &[u8]) -> &'static str {
+    match head {
+        [0xFF, 0xD8, 0xFF, ..] => "image/jpeg",
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => "image/png",
+        [b'G', b'I', b'F', b'8', b'7' | b'9', b'a', ..] => "image/gif",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'A', b'V', b'E', ..] => "audio/wav",
+        [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => "image/tiff",
+        [b'%', b'P', b'D', b'F', b'-', ..] => "application/pdf",
+        [b'I', b'D', b'3', ..] => "audio/mpeg",
+        [_, _, _, _, b'f', b't', b'y', b'p', a, b, c, d, ..] => match &[*a, *b, *c, *d] {
+            b"heic" | b"heix" | b"heim" | b"heis" => "image/heic",
+            b"mif1" | b"msf1" => "image/heif",
+            b"avif" => "image/avif",
+            b"qt  " => "video/quicktime",
+            b"M4A " => "audio/mp4",
+            b"3gp4" | b"3gp5" | b"3gp6" => "video/3gpp",
+            b"isom" | b"iso2" | b"mp41" | b"mp42" | b"avc1" => "video/mp4",
+            _ => "application/octet-stream",
+        },
+        _ => "application/octet-stream",
+    }
+}
+
+/// The photo hashes a stored record references, read as `GET /v1/records/{record_id}` reads it.
+fn record_photos(stored: &StoredRecord) -> Result<Vec<String>, ApiError> {
+    let doc = Automerge::load(&stored.document).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let record =
+        sync_core::document::read_record(&stored.record_id, &doc).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(record.photos.into_iter().map(|photo| photo.sha256).collect())
+}
+
+async fn photos_of(stored: StoredRecord) -> ApiResult<Vec<String>> {
+    blocking(move || record_photos(&stored)).await
+}
+
+/// An upload of the caller's device: someone else's is not found.
+async fn own_upload(state: &AppState, caller: &Caller, upload_id: &str) -> ApiResult<Upload> {
+    let device_id = caller.device()?.to_string();
+    if !valid_upload_id(upload_id) {
+        return Err(upload_not_found());
+    }
+    let id = upload_id.to_string();
+    let upload = state.blocking(move |store| store.upload(&id)).await?.ok_or_else(upload_not_found)?;
+    if upload.device_id != device_id {
+        return Err(upload_not_found());
+    }
+    Ok(upload)
+}
+
+/// Asks to upload a blob.
+#[derive(Deserialize, ToSchema)]
+pub struct NewUpload {
+    /// Lowercase hex SHA-256 of the whole blob.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// A record the device's officer may write that references `sha256` among its photos.
+    pub record_id: String,
+}
+
+/// Where an upload stands.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq, ToSchema)]
+pub struct UploadState {
+    /// The upload; absent when the server already holds the blob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    pub sha256: String,
+    /// The declared size in bytes.
+    pub size: u64,
+    /// Bytes the server holds, synced to disk: where the next chunk goes.
+    pub offset: u64,
+    /// Whether the blob is stored: nothing more to send.
+    pub complete: bool,
+}
+
+impl UploadState {
+    fn of(upload: &Upload) -> Self {
+        Self {
+            upload_id: Some(upload.upload_id.clone()),
+            sha256: upload.sha256.clone(),
+            size: upload.size,
+            offset: upload.received,
+            complete: upload.finished_at_ms.is_some(),
+        }
+    }
+}
+
+/// A stored blob.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq, ToSchema)]
+pub struct StoredBlob {
+    pub sha256: String,
+    pub size: u64,
+    /// Sniffed from the content's first bytes (`application/octet-stream` when unknown).
+    pub media_type: String,
+    /// Always true: the blob is stored.
+    pub complete: bool,
+}
+
+impl StoredBlob {
+    fn of(blob: Blob) -> Self {
+        Self { sha256: blob.sha256, size: blob.size, media_type: blob.media_type, complete: true }
+    }
+}
+
+/// The photos of a record that the server does not hold.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq, ToSchema)]
+pub struct MissingBlobs {
+    pub record_id: String,
+    /// Lowercase hex SHA-256s, sorted.
+    pub missing: Vec<String>,
+}
+
+/// Raw bytes in an OpenAPI schema: a binary string (utoipa would describe `[u8]` as an array of
+/// numbers).
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for Binary {}
+
+/// The 403 answer of the operations only a device may call.
+const DEVICE_403: &str = "`device_required`: the access token was not issued to an enrolled device.";
+
+/// The 404 answer of the operations on one upload.
+const UPLOAD_404: &str = "`not_found`: no such upload, or it belongs to another device (or was discarded \
+    after a hash mismatch).";
+
+/// Starts (or resumes) an upload of a blob a record references.
+#[utoipa::path(
+    post,
+    operation_id = "create_upload",
+    path = "/v1/uploads",
+    tag = "blobs",
+    request_body = NewUpload,
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 201,
+            description = "A new upload, at offset 0: send the bytes with `PATCH /v1/uploads/{upload_id}`.",
+            body = UploadState,
+        ),
+        (
+            status = 200,
+            description = "The blob is stored already (`complete`: nothing to send; no `upload_id`), or this \
+                device has an unfinished upload of the same blob and size: it goes on from its `offset`.",
+            body = UploadState,
+        ),
+        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 403,
+            description = "`role_required`: the caller is not an `officer`. `device_required`: the access \
+                token was not issued to an enrolled device. `not_on_team`: the officer is not on the team of \
+                the record's task.",
+            body = ErrorBodySchema,
+        ),
+        (status = 404, description = "`not_found`: no such record.", body = ErrorBodySchema),
+        (
+            status = 413,
+            description = "`blob_too_large`: the declared size is above `Config::max_blob_bytes` (64 MiB by \
+                default; `details.limit`). `body_too_large`: the JSON body is larger than the server accepts.",
+            body = ErrorBodySchema,
+        ),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "NewUpload",
+                "`invalid_upload`: `sha256` is not 64 lowercase hex digits, or `size` is 0 (`details.field`). \
+                 `blob_not_referenced`: the record does not reference this SHA-256 among its photos (sync the \
+                 record first).",
+            ),
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 429,
+            description = "`too_many_uploads`: the device holds `Config::max_uploads_per_device` unfinished \
+                uploads (4 by default; `details.limit`); finish one first.",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
+async fn create_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<NewUpload>,
+) -> ApiResult<(StatusCode, Json<UploadState>)> {
+    caller.require(&["officer"])?;
+    let device_id = caller.device()?.to_string();
+    if let Err(problem) = sync_core::input::sha256_hex("sha256", &request.sha256) {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_upload",
+            message: problem.to_string(),
+            details: Some(serde_json::json!({ "field": "sha256" })),
+        });
+    }
+    if request.size == 0 {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_upload",
+            message: "a blob has at least one byte".into(),
+            details: Some(serde_json::json!({ "field": "size" })),
+        });
+    }
+    let record_id = request.record_id.clone();
+    let stored =
+        state.blocking(move |store| store.record(&record_id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
+    let task_id = stored.task_id.clone();
+    let task = match task_id {
+        Some(task_id) => state.blocking(move |store| store.task(&task_id)).await?,
+        None => None,
+    };
+    if !task.is_some_and(|task| task.team.contains(&caller.officer_id)) {
+        return Err(ApiError::forbidden("not_on_team", "the officer is not on the team of the record's task"));
+    }
+    if !photos_of(stored).await?.contains(&request.sha256) {
+        return Err(ApiError::unprocessable(
+            "blob_not_referenced",
+            "the record does not reference this SHA-256 among its photos",
+        ));
+    }
+    let limit = state.config.max_blob_bytes;
+    if request.size > limit {
+        return Err(refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "blob_too_large",
+            format!("a blob may have at most {limit} bytes"),
+            serde_json::json!({ "limit": limit }),
+        ));
+    }
+    let now = now_ms();
+    let upload = Upload {
+        upload_id: uuid::Uuid::new_v4().to_string(),
+        sha256: request.sha256,
+        size: request.size,
+        record_id: request.record_id,
+        device_id,
+        officer_id: caller.officer_id.clone(),
+        received: 0,
+        created_at_ms: now,
+        updated_at_ms: now,
+        finished_at_ms: None,
+    };
+    let max_unfinished = state.config.max_uploads_per_device;
+    match state.blocking(move |store| store.begin_upload(&upload, max_unfinished)).await? {
+        UploadStart::Started(upload) => Ok((StatusCode::CREATED, Json(UploadState::of(&upload)))),
+        UploadStart::Resumed(upload) => Ok((StatusCode::OK, Json(UploadState::of(&upload)))),
+        UploadStart::Stored(blob) => Ok((
+            StatusCode::OK,
+            Json(UploadState {
+                upload_id: None,
+                sha256: blob.sha256,
+                size: blob.size,
+                offset: blob.size,
+                complete: true,
+            }),
+        )),
+        UploadStart::TooMany { unfinished } => Err(refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_uploads",
+            format!("this device has {unfinished} unfinished uploads; finish one first"),
+            serde_json::json!({ "limit": max_unfinished }),
+        )),
+    }
+}
+
+fn with_offset<T: IntoResponse>(offset: u64, answer: T) -> Response {
+    let mut response = answer.into_response();
+    response.headers_mut().insert(HeaderName::from_static(UPLOAD_OFFSET), HeaderValue::from(offset));
+    response
+}
+
+/// Where an upload stands: the offset to go on from after a broken connection.
+#[utoipa::path(
+    get,
+    operation_id = "get_upload",
+    path = "/v1/uploads/{upload_id}",
+    tag = "blobs",
+    params(("upload_id" = String, Path, description = "The upload.")),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "The upload's offset (also in the `Upload-Offset` header) and whether it is finished.",
+            body = UploadState,
+            headers(("Upload-Offset" = u64, description = "Bytes the server holds.")),
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
+        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
+async fn upload_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(upload_id): Path<String>,
+) -> ApiResult<Response> {
+    let upload = own_upload(&state, &caller, &upload_id).await?;
+    Ok(with_offset(upload.received, Json(UploadState::of(&upload))))
+}
+
+/// An upload's offset, in the `Upload-Offset` header only.
+#[utoipa::path(
+    head,
+    operation_id = "head_upload",
+    path = "/v1/uploads/{upload_id}",
+    tag = "blobs",
+    params(("upload_id" = String, Path, description = "The upload.")),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "No body; the offset is in the `Upload-Offset` header.",
+            headers(("Upload-Offset" = u64, description = "Bytes the server holds.")),
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
+        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
+async fn upload_offset(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(upload_id): Path<String>,
+) -> ApiResult<Response> {
+    let upload = own_upload(&state, &caller, &upload_id).await?;
+    Ok(with_offset(upload.received, StatusCode::OK))
+}
+
+/// Appends a chunk at the upload's offset.
+#[utoipa::path(
+    patch,
+    operation_id = "append_upload",
+    path = "/v1/uploads/{upload_id}",
+    tag = "blobs",
+    params(
+        ("upload_id" = String, Path, description = "The upload."),
+        ("Upload-Offset" = u64, Header, description = "Where the chunk goes: the upload's current offset."),
+    ),
+    request_body(
+        content = inline(Binary),
+        content_type = "application/octet-stream",
+        description = "The next bytes of the blob; at most `Config::max_body_bytes` per request.",
+    ),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "The chunk is on disk and synced; the new offset (also in `Upload-Offset`).",
+            body = UploadState,
+            headers(("Upload-Offset" = u64, description = "Bytes the server holds.")),
+        ),
+        (
+            status = 400,
+            description = "`invalid_upload_offset`: no `Upload-Offset` header, or not a number. \
+                `unreadable_body`: the body could not be read (a broken connection): nothing was appended.",
+            body = ErrorBodySchema,
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
+        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
+        (
+            status = 409,
+            description = "`offset_mismatch`: `Upload-Offset` is not the upload's offset (`details.offset`; \
+                ask `HEAD` and go on from there). `upload_finished`: the upload is finished already.",
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 413,
+            description = "`past_declared_size`: the chunk would go past the declared size (`details.size`, \
+                `details.offset`). `body_too_large`: the chunk is larger than the server accepts in one request \
+                (`Config::max_body_bytes`, 16 MiB by default).",
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 415,
+            description = "`unsupported_content_type`: the body is not sent as `application/octet-stream`.",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
+async fn append_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(upload_id): Path<String>,
+    headers: HeaderMap,
+    body: ApiBytes,
+) -> ApiResult<Response> {
+    let upload = own_upload(&state, &caller, &upload_id).await?;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = content_type.split(';').next().unwrap_or("").trim();
+    if content_type != "application/octet-stream" {
+        return Err(ApiError::UnsupportedMediaType { found: content_type.to_string() });
+    }
+    let offset = headers
+        .get(UPLOAD_OFFSET)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid_upload_offset", "the Upload-Offset header must be a number"))?;
+    let path = uploads_dir(&state.config).join(&upload.upload_id);
+    let lock = UploadLock::acquire(path).await;
+    let (store, config, chunk) = (state.store.clone(), state.config.clone(), body.0);
+    let upload = blocking(move || append(store.as_ref(), &config, &upload_id, offset, &chunk, lock)).await?;
+    Ok(with_offset(upload.received, Json(UploadState::of(&upload))))
+}
+
+/// Writes a chunk at `offset`, syncs it, then commits the new offset: the offset the server
+/// answers is never ahead of what is on disk.
+fn append(
+    store: &dyn Store,
+    config: &Config,
+    upload_id: &str,
+    offset: u64,
+    chunk: &[u8],
+    _lock: UploadLock,
+) -> ApiResult<Upload> {
+    let upload = store.upload(upload_id)?.ok_or_else(upload_not_found)?;
+    if upload.finished_at_ms.is_some() {
+        return Err(refused(
+            StatusCode::CONFLICT,
+            "upload_finished",
+            "the upload is finished",
+            serde_json::json!({ "offset": upload.received }),
+        ));
+    }
+    if offset != upload.received {
+        return Err(offset_mismatch(upload.received));
+    }
+    let end = offset.checked_add(chunk.len() as u64).filter(|end| *end <= upload.size).ok_or_else(|| {
+        refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "past_declared_size",
+            format!("the upload was declared with {} bytes", upload.size),
+            serde_json::json!({ "size": upload.size, "offset": offset }),
+        )
+    })?;
+    let folder = uploads_dir(config);
+    ensure_dir(&folder)?;
+    let path = folder.join(upload_id);
+    let created = !path.exists();
+    let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+    if created {
+        sync_dir(&folder)?;
+    }
+    if file.metadata()?.len() < upload.received {
+        // The synced bytes are gone (the file was removed by hand): the upload starts over.
+        file.set_len(0)?;
+        file.sync_all()?;
+        store.set_upload_received(upload_id, upload.received, 0, now_ms())?;
+        return Err(offset_mismatch(0));
+    }
+    // Whatever a crash left past the synced bytes goes.
+    file.set_len(offset)?;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(chunk)?;
+    file.sync_all()?;
+    if !store.set_upload_received(upload_id, offset, end, now_ms())? {
+        return Err(ApiError::Internal("the upload's offset moved under its lock".into()));
+    }
+    Ok(Upload { received: end, updated_at_ms: now_ms(), ..upload })
+}
+
+/// Verifies the whole upload and stores it as a blob. Finishing again answers the stored blob.
+#[utoipa::path(
+    post,
+    operation_id = "finish_upload",
+    path = "/v1/uploads/{upload_id}/finish",
+    tag = "blobs",
+    params(("upload_id" = String, Path, description = "The upload.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The blob is stored (now, or before).", body = StoredBlob),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
+        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
+        (
+            status = 409,
+            description = "`upload_incomplete`: fewer bytes than the declared size were received \
+                (`details.offset`, `details.size`); nothing is discarded.",
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 422,
+            description = "`hash_mismatch`: the bytes received do not have the declared SHA-256 \
+                (`details.expected`, `details.actual`): the upload is discarded and nothing is stored.",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
+async fn finish_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(upload_id): Path<String>,
+) -> ApiResult<Json<StoredBlob>> {
+    let upload = own_upload(&state, &caller, &upload_id).await?;
+    let lock = UploadLock::acquire(uploads_dir(&state.config).join(&upload.upload_id)).await;
+    let (store, config) = (state.store.clone(), state.config.clone());
+    Ok(Json(StoredBlob::of(blocking(move || finish(store.as_ref(), &config, &upload_id, lock)).await?)))
+}
+
+/// The SHA-256 (hex) and the first bytes of a file.
+fn hash_file(path: &FsPath) -> std::io::Result<(String, Vec<u8>)> {
+    let mut file = File::open(path)?;
+    let (mut hasher, mut head, mut buffer) = (Sha256::new(), Vec::new(), vec![0u8; FILE_CHUNK]);
+    loop {
+        let n = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        hasher.update(&buffer[..n]);
+        if head.len() < 64 {
+            head.extend_from_slice(&buffer[..n.min(64 - head.len())]);
+        }
+    }
+    Ok((hex::encode(hasher.finalize()), head))
+}
+
+fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock) -> ApiResult<Blob> {
+    let upload = store.upload(upload_id)?.ok_or_else(upload_not_found)?;
+    let stored = |store: &dyn Store| -> ApiResult<Blob> {
+        store.blob(&upload.sha256)?.ok_or_else(|| ApiError::Internal("a finished upload's blob is missing".into()))
+    };
+    if upload.finished_at_ms.is_some() {
+        return stored(store);
+    }
+    if upload.received < upload.size {
+        return Err(upload_incomplete(upload.received, upload.size));
+    }
+    let source = uploads_dir(config).join(upload_id);
+    let destination = blob_path(config, &upload.sha256);
+    let path = if source.exists() {
+        // Whatever a crash left past the synced bytes goes.
+        let file = OpenOptions::new().write(true).open(&source)?;
+        if file.metadata()?.len() < upload.received {
+            file.set_len(0)?;
+            file.sync_all()?;
+            store.set_upload_received(upload_id, upload.received, 0, now_ms())?;
+            return Err(upload_incomplete(0, upload.size));
+        }
+        file.set_len(upload.received)?;
+        file.sync_all()?;
+        source.clone()
+    } else if destination.exists() {
+        // A finish cut short after the rename, before the row: the file is in place already.
+        destination.clone()
+    } else {
+        store.set_upload_received(upload_id, upload.received, 0, now_ms())?;
+        return Err(upload_incomplete(0, upload.size));
+    };
+    let (actual, head) = hash_file(&path)?;
+    if actual != upload.sha256 {
+        std::fs::remove_file(&path)?;
+        if let Some(folder) = path.parent() {
+            sync_dir(folder)?;
+        }
+        store.discard_upload(upload_id)?;
+        return Err(ApiError::Unprocessable {
+            code: "hash_mismatch",
+            message: "the bytes received do not have the declared SHA-256; the upload is discarded".into(),
+            details: Some(serde_json::json!({ "expected": upload.sha256, "actual": actual })),
+        });
+    }
+    if path == source {
+        let folder = destination.parent().ok_or_else(|| ApiError::Internal("a blob path without a folder".into()))?;
+        ensure_dir(folder)?;
+        // Another upload of the same blob may have put the same bytes there: replacing them is harmless.
+        std::fs::rename(&source, &destination)?;
+        sync_dir(folder)?;
+        sync_dir(&uploads_dir(config))?;
+    }
+    let blob = Blob {
+        sha256: upload.sha256.clone(),
+        size: upload.size,
+        media_type: sniff_media_type(&head).to_string(),
+        uploaded_by: upload.device_id.clone(),
+        uploaded_at_ms: now_ms(),
+    };
+    store.finish_upload(upload_id, &blob, now_ms())?;
+    // The row stored first, if another upload of the same blob finished before this one.
+    stored(store)
+}
+
+/// Whether the caller may read a record that references the blob: supervisors and reviewers
+/// read every record; an officer, the records of their tasks.
+async fn may_read_blob(state: &AppState, caller: &Caller, sha256: &str) -> ApiResult<bool> {
+    if caller.has_role("supervisor") || caller.has_role("reviewer") {
+        return Ok(true);
+    }
+    let (sha256, officer_id) = (sha256.to_string(), caller.officer_id.clone());
+    state
+        .blocking(move |store| {
+            if store.blob_linked_for_officer(&sha256, &officer_id)? {
+                return Ok(true);
+            }
+            // Not linked yet: a record of the officer's tasks may reference a blob another record
+            // brought. Read them a page at a time.
+            let mut after = None;
+            loop {
+                let filter = RecordFilter {
+                    visible_to: Some(officer_id.clone()),
+                    after: after.take(),
+                    limit: 100,
+                    ..RecordFilter::default()
+                };
+                let page = store.records(&filter)?;
+                if page.iter().any(|record| record_photos(record).is_ok_and(|photos| photos.contains(&sha256))) {
+                    return Ok(true);
+                }
+                if page.len() < filter.limit {
+                    return Ok(false);
+                }
+                after = page.last().map(|record| record.record_id.clone());
+            }
+        })
+        .await
+}
+
+/// A blob's bytes, streamed from its file by a blocking reader a chunk at a time, so that a
+/// large blob is never held whole in memory; the reader stops when the client goes away.
+struct FileBody {
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    remaining: u64,
+}
+
+impl FileBody {
+    fn new(file: File, length: u64) -> Self {
+        let (sender, chunks) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+        tokio::task::spawn_blocking(move || {
+            let mut reader = file.take(length);
+            loop {
+                let mut buffer = vec![0u8; FILE_CHUNK];
+                let sent = match reader.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buffer.truncate(n);
+                        sender.blocking_send(Ok(Bytes::from(buffer)))
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(error) => {
+                        let _ = sender.blocking_send(Err(error));
+                        break;
+                    }
+                };
+                if sent.is_err() {
+                    break;
+                }
+            }
+        });
+        Self { chunks, remaining: length }
+    }
+}
+
+impl HttpBody for FileBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        match self.chunks.poll_recv(context) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.remaining = self.remaining.saturating_sub(chunk.len() as u64);
+                Poll::Ready(Some(Ok(http_body::Frame::data(chunk))))
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// A stored blob's bytes, for whoever may read a record that references it.
+#[utoipa::path(
+    get,
+    operation_id = "get_blob",
+    path = "/v1/blobs/{sha256}",
+    tag = "blobs",
+    params(("sha256" = String, Path, description = "Lowercase hex SHA-256 of the blob.")),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "The blob's bytes, unchanged, with the media type sniffed when it was stored as \
+                `Content-Type` (for example `image/jpeg`); `ETag` is the SHA-256, and the answer may be \
+                cached for good.",
+            content_type = "*/*",
+            body = inline(Binary),
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 404,
+            description = "`not_found`: no such blob, or the caller may not read any record that references \
+                it (an officer who is neither a supervisor, a reviewer nor on the team of such a record's task).",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
+async fn blob(State(state): State<AppState>, caller: Caller, Path(sha256): Path<String>) -> ApiResult<Response> {
+    if sync_core::input::sha256_hex("sha256", &sha256).is_err() {
+        return Err(blob_not_found());
+    }
+    let id = sha256.clone();
+    let blob = state.blocking(move |store| store.blob(&id)).await?.ok_or_else(blob_not_found)?;
+    if !may_read_blob(&state, &caller, &sha256).await? {
+        return Err(blob_not_found());
+    }
+    let path = blob_path(&state.config, &sha256);
+    let (file, length) = blocking(move || {
+        let file = File::open(&path)?;
+        let length = file.metadata()?.len();
+        Ok((file, length))
+    })
+    .await?;
+    if length != blob.size {
+        return Err(ApiError::Internal(format!("blob {sha256} has {length} bytes, not {}", blob.size)));
+    }
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_str(&blob.media_type).map_err(|e| ApiError::Internal(e.to_string()))?),
+        (header::ETAG, HeaderValue::from_str(&format!("\"{sha256}\"")).map_err(|e| ApiError::Internal(e.to_string()))?),
+        (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+    ];
+    Ok((headers, Body::new(FileBody::new(file, length))).into_response())
+}
+
+/// The photos a record references that the server does not hold: what its devices still have
+/// to upload.
+#[utoipa::path(
+    get,
+    operation_id = "missing_blobs",
+    path = "/v1/records/{record_id}/missing-blobs",
+    tag = "blobs",
+    params(("record_id" = String, Path, description = "The record.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The record's photo hashes the server lacks.", body = MissingBlobs),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 404,
+            description = "`not_found`: no such record, or the caller may not read it (an officer who is \
+                neither a supervisor, a reviewer nor on the team of the record's task).",
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 500,
+            description = "`internal`: an unexpected failure, or the stored document does not load or read.",
+            body = ErrorBodySchema,
+        ),
+    ),
+)]
+async fn missing_blobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(record_id): Path<String>,
+) -> ApiResult<Json<MissingBlobs>> {
+    let id = record_id.clone();
+    let stored = state.blocking(move |store| store.record(&id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
+    if !may_read(&state, &caller, stored.task_id.as_deref()).await? {
+        return Err(ApiError::NotFound { what: "record" });
+    }
+    let mut photos = photos_of(stored).await?;
+    photos.sort();
+    photos.dedup();
+    let asked = photos.clone();
+    let stored = state.blocking(move |store| store.stored_blobs(&asked)).await?;
+    photos.retain(|sha256| !stored.contains(sha256));
+    Ok(Json(MissingBlobs { record_id, missing: photos }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_are_sniffed_from_magic_bytes() {
+        let cases: &[(&[u8], &str)] = &[
+            (&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F'], "image/jpeg"),
+            (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "image/png"),
+            (b"GIF89a\x01\0", "image/gif"),
+            (b"RIFF\x24\0\0\0WEBPVP8 ", "image/webp"),
+            (b"RIFF\x24\0\0\0WAVEfmt ", "audio/wav"),
+            (b"\0\0\0\x18ftypheic\0\0\0\0", "image/heic"),
+            (b"\0\0\0\x18ftypmif1\0\0\0\0", "image/heif"),
+            (b"\0\0\0\x20ftypisom\0\0\x02\0", "video/mp4"),
+            (b"\0\0\0\x14ftypqt  \0\0\0\0", "video/quicktime"),
+            (b"\0\0\0\x20ftypM4A \0\0\0\0", "audio/mp4"),
+            (b"\0\0\0\x20ftypzzzz\0\0\0\0", "application/octet-stream"),
+            (b"%PDF-1.7\n", "application/pdf"),
+            (b"ID3\x04\0", "audio/mpeg"),
+            (b"II*\0\x08\0\0\0", "image/tiff"),
+            (b"\x89PNG", "application/octet-stream"),
+            (b"", "application/octet-stream"),
+            (b"plain text", "application/octet-stream"),
+        ];
+        for (head, expected) in cases {
+            assert_eq!(sniff_media_type(head), *expected, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn a_blob_is_addressed_by_the_sha256_of_its_bytes() {
+        // FIPS 180-2, appendix B.1.
+        assert_eq!(content_address(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let bytes: Vec<u8> = (0..FILE_CHUNK * 2 + 7).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(hash_file(&path).unwrap(), (content_address(&bytes), bytes[..64].to_vec()), "read in chunks");
+    }
+
+    #[test]
+    fn only_upload_ids_the_server_issues_name_an_upload() {
+        let issued = uuid::Uuid::new_v4().to_string();
+        assert!(valid_upload_id(&issued));
+        for other in ["", "..", "../fieldsync.sqlite3", &issued.to_uppercase(), &issued.replace('-', "")] {
+            assert!(!valid_upload_id(other), "{other:?}");
+        }
+    }
+}
