@@ -244,8 +244,14 @@ async fn run(cli: Cli) -> ClientResult<Output> {
             }
             let summary = device
                 .sync(&SyncOptions::default(), |progress| {
-                    bar.set_length(progress.pending_at_start.max(progress.pending) as u64);
-                    bar.set_position(progress.pending_at_start.saturating_sub(progress.pending) as u64);
+                    if progress.photo_bytes_total > 0 {
+                        bar.set_message("photos");
+                        bar.set_length(progress.photo_bytes_total);
+                        bar.set_position(progress.photo_bytes_sent);
+                    } else {
+                        bar.set_length(progress.pending_at_start.max(progress.pending) as u64);
+                        bar.set_position(progress.pending_at_start.saturating_sub(progress.pending) as u64);
+                    }
                 })
                 .await?;
             bar.finish_and_clear();
@@ -258,6 +264,12 @@ async fn run(cli: Cli) -> ClientResult<Output> {
                 summary.refused.len(),
                 summary.tasks
             );
+            if !summary.photos_uploaded.is_empty() {
+                text.push_str(&format!("\n{} photo(s) uploaded", summary.photos_uploaded.len()));
+            }
+            for (sha256, code) in &summary.photo_errors {
+                text.push_str(&format!("\nphoto {sha256} refused by the server: {code}"));
+            }
             for (record_id, error) in &summary.errors {
                 text.push_str(&format!("\nnot applied, asked again at the next sync: record {record_id}: {error}"));
             }
@@ -267,7 +279,7 @@ async fn run(cli: Cli) -> ClientResult<Output> {
             let device = Device::open(&dir)?;
             let status = device.status()?;
             let mut text = format!(
-                "device {} of {} ({})\n{} records, {} tasks, {} photos on this device\npending: {}\nmissing on server: {}",
+                "device {} of {} ({})\n{} records, {} tasks, {} photos on this device\npending: {}\nmissing on server: {}\nphotos not uploaded: {}",
                 status.device_id,
                 status.officer_id,
                 status.server,
@@ -276,6 +288,7 @@ async fn run(cli: Cli) -> ClientResult<Output> {
                 status.photos_on_device,
                 list(&status.pending),
                 list(&status.missing_on_server),
+                list(&status.photos_not_uploaded),
             );
             for refused in &status.refused {
                 text.push_str(&format!(

@@ -100,8 +100,10 @@ pub struct DeviceStatus {
     pub missing_on_server: Vec<String>,
     /// Changes the server refused, with their reasons.
     pub refused: Vec<RefusedChange>,
-    /// Photos kept on this device. They travel with evidence blobs, which are not uploaded yet.
+    /// Photos kept on this device.
     pub photos_on_device: usize,
+    /// Photos the server does not hold yet (uploaded by the next sync, after their records).
+    pub photos_not_uploaded: Vec<String>,
     pub records: usize,
     pub tasks: usize,
 }
@@ -426,6 +428,7 @@ impl Device {
             missing_on_server,
             refused: self.store.refused(None)?,
             photos_on_device: self.store.photo_count()?,
+            photos_not_uploaded: self.store.photos_to_upload()?.into_iter().map(|(sha256, _, _)| sha256).collect(),
             records: ids.len(),
             tasks: self.store.tasks()?.len(),
         })

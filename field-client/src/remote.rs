@@ -46,6 +46,8 @@ pub struct SyncOptions {
     pub request_timeout: Duration,
     /// Keep HTTP connections open between requests (off: one connection per request).
     pub keep_alive: bool,
+    /// Bytes of a photo sent in one request of an upload.
+    pub upload_chunk_bytes: usize,
 }
 
 impl Default for SyncOptions {
@@ -57,6 +59,7 @@ impl Default for SyncOptions {
             session: SessionConfig { max_documents_per_request: 64, max_request_bytes: 1 << 20 },
             request_timeout: Duration::from_secs(60),
             keep_alive: true,
+            upload_chunk_bytes: 256 << 10,
         }
     }
 }
@@ -70,6 +73,9 @@ pub struct SyncProgress {
     pub pending: usize,
     /// Records still pending when the sync started.
     pub pending_at_start: usize,
+    /// Photo bytes the server holds, of those this sync uploads.
+    pub photo_bytes_sent: u64,
+    pub photo_bytes_total: u64,
 }
 
 /// What a sync did.
@@ -94,6 +100,20 @@ pub struct SyncSummary {
     /// Records whose message from the server could not be applied, with why: the next sync
     /// asks for them again.
     pub errors: Vec<(String, String)>,
+    /// Photos the server now holds, uploaded by this sync.
+    pub photos_uploaded: Vec<String>,
+    /// Photos the server refused (SHA-256, code), kept on the device.
+    pub photo_errors: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+struct UploadAnswer {
+    #[serde(default)]
+    upload_id: Option<String>,
+    /// Absent from the answer to a finish.
+    #[serde(default)]
+    offset: u64,
+    complete: bool,
 }
 
 /// The delay before retry number `attempt` (1 for the first retry): uniform in
@@ -563,7 +583,12 @@ impl Device {
             summary.received.extend(report.updated);
             summary.refused.extend(write.refused);
             summary.cursor = session.cursor();
-            progress(&SyncProgress { requests, pending: session.pending().len(), pending_at_start });
+            progress(&SyncProgress {
+                requests,
+                pending: session.pending().len(),
+                pending_at_start,
+                ..SyncProgress::default()
+            });
         }
         if let Some(error) = docs.error.take() {
             return Err(error);
@@ -576,6 +601,87 @@ impl Device {
             ..ExchangeWrite::default()
         };
         self.store.write_exchange(&settled, self.now_ms(), |_, synced| Ok(synced.to_vec()))?;
+        self.upload_photos(http, options, summary, progress).await
+    }
+
+    /// Uploads the photos the server lacks, once their records are there: each in chunks from
+    /// the offset the server holds, so that an interrupted upload resumes where it stopped.
+    /// A photo the server refuses is kept on the device and reported; the others go on.
+    async fn upload_photos(
+        &mut self,
+        http: &reqwest::Client,
+        options: &SyncOptions,
+        summary: &mut SyncSummary,
+        progress: &mut impl FnMut(&SyncProgress),
+    ) -> ClientResult<()> {
+        let server = self.identity.server.clone();
+        let pending = self.store.photos_to_upload()?;
+        let total: u64 = pending.iter().map(|(_, _, size)| size).sum();
+        let mut sent = 0;
+        let protocol = |e: serde_json::Error| ClientError::Protocol { detail: format!("upload: {e}") };
+        for (sha256, record_id, size) in pending {
+            let Some(photo) = self.store.photo(&sha256)? else { continue };
+            let start = serde_json::json!({ "sha256": sha256, "size": size, "record_id": record_id });
+            let answer = self
+                .authorized(http, |token| http.post(format!("{server}/v1/uploads")).bearer_auth(token).json(&start))
+                .await;
+            let mut state: UploadAnswer = match answer {
+                Ok(body) => serde_json::from_slice(&body).map_err(protocol)?,
+                Err(ClientError::Server { status, code, .. }) if status < 500 && status != 429 && status != 401 => {
+                    summary.photo_errors.push((sha256, code));
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            while !state.complete {
+                let upload_id = state
+                    .upload_id
+                    .clone()
+                    .ok_or_else(|| ClientError::Protocol { detail: "an unfinished upload without an id".into() })?;
+                let url = format!("{server}/v1/uploads/{upload_id}");
+                if state.offset >= size {
+                    let body =
+                        self.authorized(http, |token| http.post(format!("{url}/finish")).bearer_auth(token)).await?;
+                    let finished: UploadAnswer = serde_json::from_slice(&body).map_err(protocol)?;
+                    if !finished.complete {
+                        return Err(ClientError::Protocol { detail: format!("upload {upload_id} did not finish") });
+                    }
+                    break;
+                }
+                let from = state.offset as usize;
+                let to = (from + options.upload_chunk_bytes.max(1)).min(photo.bytes.len());
+                let chunk = photo.bytes[from..to].to_vec();
+                let answer = self
+                    .authorized(http, |token| {
+                        http.patch(&url)
+                            .bearer_auth(token)
+                            .header("Upload-Offset", from.to_string())
+                            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                            .body(chunk.clone())
+                    })
+                    .await;
+                let body = match answer {
+                    Ok(body) => body,
+                    // The server holds another offset (an earlier attempt's chunk did arrive): ask.
+                    Err(ClientError::Server { status: 409, code, .. }) if code == "offset_mismatch" => {
+                        self.authorized(http, |token| http.get(&url).bearer_auth(token)).await?
+                    }
+                    Err(error) => return Err(error),
+                };
+                let now: UploadAnswer = serde_json::from_slice(&body).map_err(protocol)?;
+                summary.bytes_up += chunk.len();
+                state.offset = now.offset;
+                state.complete = now.complete;
+                progress(&SyncProgress {
+                    photo_bytes_sent: sent + state.offset,
+                    photo_bytes_total: total,
+                    ..SyncProgress::default()
+                });
+            }
+            sent += size;
+            self.store.mark_photo_uploaded(&sha256, self.now_ms())?;
+            summary.photos_uploaded.push(sha256);
+        }
         Ok(())
     }
 }

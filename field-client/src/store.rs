@@ -22,7 +22,8 @@ use sync_core::enforcement_log::{GENESIS_PREVIOUS, SignedEntry};
 use crate::error::{ClientError, ClientResult};
 
 /// The store's schema, one migration per entry; `PRAGMA user_version` counts those applied.
-/// 1: identity, records, sync, tasks, photos, refusals. 2: the enforcement log's chain.
+/// 1: identity, records, sync, tasks, photos, refusals. 2: the enforcement log's chain. 3: when
+/// each photo reached the server.
 const MIGRATIONS: &[&str] = &[
     r#"
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,6 +66,9 @@ const MIGRATIONS: &[&str] = &[
         uploaded INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX log_entries_record ON log_entries(record_id);
+"#,
+    r#"
+    ALTER TABLE photos ADD COLUMN uploaded_at_ms INTEGER;
 "#,
 ];
 
@@ -636,6 +640,21 @@ impl DeviceStore {
 
     pub fn photo_count(&self) -> ClientResult<usize> {
         Ok(self.conn.query_row("SELECT COUNT(*) FROM photos", [], |row| row.get::<_, i64>(0))? as usize)
+    }
+
+    /// Photos the server does not hold yet: (sha256, record, size), oldest first.
+    pub fn photos_to_upload(&self) -> ClientResult<Vec<(String, String, u64)>> {
+        let mut statement = self.conn.prepare(
+            "SELECT sha256, record_id, length(bytes) FROM photos WHERE uploaded_at_ms IS NULL ORDER BY added_at_ms, sha256",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get::<_, i64>(2)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Notes that the server holds a photo.
+    pub fn mark_photo_uploaded(&self, sha256: &str, at_ms: i64) -> ClientResult<()> {
+        self.conn.execute("UPDATE photos SET uploaded_at_ms = ?2 WHERE sha256 = ?1", params![sha256, at_ms])?;
+        Ok(())
     }
 
     pub fn photo(&self, sha256: &str) -> ClientResult<Option<Photo>> {

@@ -527,3 +527,63 @@ async fn a_message_that_does_not_apply_is_reported_and_asked_for_again() {
     assert_eq!(syncs.load(std::sync::atomic::Ordering::SeqCst), 2, "one request per sync, no loop");
     device.store().check().unwrap();
 }
+
+/// Photos travel with the sync, after their records: in chunks, through a network that cuts
+/// uploads halfway and loses answers, resuming from the offset the server holds; the server
+/// ends with each photo once, byte-equal, and no record lacks one.
+#[tokio::test]
+async fn photos_reach_the_server_in_chunks_through_a_failing_network() {
+    use fieldsync_tests::proxy::{Fault, FaultProxy};
+
+    let server = bureau().await;
+    let reviewer = reviewer(&server).await;
+    let upstream = server.base.trim_start_matches("http://").parse().unwrap();
+    let proxy = FaultProxy::start(upstream).await;
+    let (mut a, a_dir) = phone(&proxy.url(), "O1").await;
+    let options = SyncOptions { keep_alive: false, upload_chunk_bytes: 64 << 10, ..options() };
+    a.sync(&options, |_| {}).await.unwrap();
+    let record_id = a.new_record("T1").unwrap();
+    let mut photos = Vec::new();
+    for n in 0..2u32 {
+        // Noise does not compress: a few hundred kilobytes of PNG, several chunks each.
+        let path = a_dir.path().join(format!("photo-{n}.png"));
+        let mut seed = 0x9e37_79b9u32.wrapping_mul(n + 1);
+        image::RgbImage::from_fn(300, 300, |_, _| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            image::Rgb([seed as u8, (seed >> 8) as u8, (seed >> 16) as u8])
+        })
+        .save_with_format(&path, image::ImageFormat::Png)
+        .unwrap();
+        let sha256 = a.add_photo(&record_id, &path, &format!("第{n}张")).unwrap();
+        photos.push((sha256, std::fs::read(&path).unwrap()));
+    }
+    assert_eq!(a.status().unwrap().photos_not_uploaded.len(), 2);
+    // One request per connection: the task list, the team, the sync rounds, then the uploads.
+    let mut plan = vec![Fault::Pass; 6];
+    plan.extend([Fault::CutRequestAfter(30_000), Fault::Pass, Fault::CutResponseAfter(0), Fault::Pass]);
+    plan.extend(
+        std::iter::repeat_n([Fault::Pass, Fault::Pass, Fault::Pass, Fault::CutRequestAfter(50_000)], 3).flatten(),
+    );
+    proxy.plan(plan);
+    let summary = a.sync(&options, |_| {}).await.unwrap();
+    proxy.settled().await;
+    assert!(summary.retries >= 1, "the faults were met: {summary:?}");
+    let photo_bytes: usize = photos.iter().map(|(_, bytes)| bytes.len()).sum();
+    assert!(summary.bytes_up < photo_bytes * 3 / 2, "uploads resumed, not restarted: {} bytes", summary.bytes_up);
+    assert_eq!(summary.photos_uploaded.len(), 2, "{summary:?}");
+    assert!(a.status().unwrap().photos_not_uploaded.is_empty());
+    for (sha256, bytes) in &photos {
+        let response = server.get(&format!("/v1/blobs/{sha256}"), &reviewer).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(&response.bytes().await.unwrap()[..], &bytes[..], "byte-equal");
+    }
+    let missing: serde_json::Value =
+        server.get(&format!("/v1/records/{record_id}/missing-blobs"), &reviewer).await.json().await.unwrap();
+    assert_eq!(missing["missing"], serde_json::json!([]));
+    let stored = server.snapshot().iter().filter(|row| row.starts_with("blobs: ")).count();
+    assert_eq!(stored, 2, "each photo stored once");
+    // Nothing more to send: the next sync uploads nothing.
+    assert!(a.sync(&options, |_| {}).await.unwrap().photos_uploaded.is_empty());
+}
