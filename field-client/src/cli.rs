@@ -60,6 +60,12 @@ enum Command {
     Sync,
     /// What is pending, refused by the server, or missing on it.
     Status,
+    /// Recompute a published random-inspection draw (双随机) from its inputs and say whether it
+    /// matches. Needs no device and no network.
+    VerifyDraw {
+        /// A published draw: `{"inputs": ..., "draw": ...}` as JSON.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -298,9 +304,46 @@ async fn run(cli: Cli) -> ClientResult<Output> {
             }
             Ok(Output { value: json!(status), text })
         }
+        Command::VerifyDraw { file } => verify_draw(&file),
         Command::Record { record, command } => record_command(&dir, record.as_deref(), command),
         Command::Log { record, command } => log_command(&dir, record.as_deref(), command),
     }
+}
+
+fn verify_draw(file: &std::path::Path) -> ClientResult<Output> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ClientError::Io { path: file.to_path_buf(), error: e.to_string() })?;
+    let published: PublishedDraw = serde_json::from_str(&text)
+        .map_err(|e| ClientError::InvalidInput { what: "published draw".into(), detail: e.to_string() })?;
+    let recomputed = sync_core::draw::draw(&published.inputs).map_err(|e| ClientError::InvalidInput {
+        what: "published draw".into(),
+        detail: format!("its inputs do not make a draw: {e}"),
+    })?;
+    if recomputed != published.draw {
+        let first = recomputed.tasks.iter().zip(&published.draw.tasks).position(|(a, b)| a != b);
+        return Err(ClientError::DrawMismatch {
+            detail: match first {
+                Some(index) => format!("task {index} differs"),
+                None if recomputed.seed != published.draw.seed => "the seed differs".into(),
+                None => "the number of tasks differs".into(),
+            },
+        });
+    }
+    Ok(Output {
+        value: json!({ "matches": true, "seed": hex::encode(recomputed.seed), "tasks": recomputed.tasks.len() }),
+        text: format!(
+            "the draw matches its inputs: {} tasks, seed {}",
+            recomputed.tasks.len(),
+            hex::encode(recomputed.seed)
+        ),
+    })
+}
+
+/// A draw as it is published: its inputs and its result.
+#[derive(serde::Deserialize)]
+struct PublishedDraw {
+    inputs: sync_core::draw::DrawInputs,
+    draw: sync_core::draw::Draw,
 }
 
 fn log_command(dir: &std::path::Path, record: Option<&str>, command: LogCommand) -> ClientResult<Output> {

@@ -48,6 +48,8 @@ pub enum ClientError {
     CorruptStore { detail: String },
     #[error("the device store was written by a newer fieldsync (version {found}, this one knows {known})")]
     StoreTooNew { found: usize, known: usize },
+    #[error("the published draw does not match its inputs: {detail}")]
+    DrawMismatch { detail: String },
     #[error("the device store failed: {0}")]
     Store(#[from] rusqlite::Error),
 }
@@ -75,6 +77,7 @@ impl ClientError {
             ClientError::Io { .. } => "io",
             ClientError::CorruptStore { .. } => "corrupt_store",
             ClientError::StoreTooNew { .. } => "store_too_new",
+            ClientError::DrawMismatch { .. } => "draw_mismatch",
             ClientError::Store(_) => "store",
         }
     }

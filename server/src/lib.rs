@@ -14,6 +14,7 @@
 //! - [`identity`]: passwords, tokens, rate limits, the [`identity::Caller`] extractor.
 //! - [`error`]: [`error::ApiError`], the one error type of the API.
 //! - [`routes`]: the handlers, one module per feature, each with a `router()`.
+//! - [`media`]: the EXIF a photo claims and its thumbnail, from untrusted bytes.
 //! - [`sync`]: the sync exchange, run inside one write transaction.
 //! - [`admin`]: the operations the admin subcommands and the admin API share.
 //! - [`cli`]: the `fieldsync-server` program: `serve` and the admin subcommands.
@@ -22,6 +23,7 @@ pub mod admin;
 pub mod cli;
 pub mod error;
 pub mod identity;
+pub mod media;
 pub mod openapi;
 pub mod routes;
 pub mod store;

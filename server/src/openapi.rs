@@ -178,6 +178,8 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::blobs::append_upload,
         routes::blobs::finish_upload,
         routes::blobs::blob,
+        routes::blobs::metadata,
+        routes::blobs::thumbnail,
         routes::blobs::missing_blobs,
     ),
     components(schemas(ErrorBodySchema)),

@@ -62,6 +62,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("patch", "/v1/uploads/{upload_id}"),
     ("post", "/v1/uploads/{upload_id}/finish"),
     ("get", "/v1/blobs/{sha256}"),
+    ("get", "/v1/blobs/{sha256}/metadata"),
+    ("get", "/v1/blobs/{sha256}/thumbnail"),
     ("get", "/v1/records/{record_id}/missing-blobs"),
 ];
 

@@ -16,6 +16,7 @@
 //! - [`rules`]: certificates and the signing rules (P1, P2, P3).
 //! - [`validate`]: which incoming changes a record accepts, and why others are refused.
 //! - [`session`]: the batched, resumable sync exchange between a device and the server.
+//! - [`draw`]: the random inspection draw (双随机), a pure function of published inputs.
 //! - [`enforcement_log`]: each device's signed hash chain of what happened on site, and the rules it checks (R2, R3, P2).
 //! - [`merkle`]: the transparency log's Merkle tree: RFC 6962 hashing, inclusion and consistency proofs.
 //! - [`checkpoint`]: the transparency log's signed checkpoints: C2SP tlog-checkpoint bodies in Ed25519 signed notes.
@@ -61,6 +62,7 @@
 
 pub mod checkpoint;
 pub mod document;
+pub mod draw;
 pub mod enforcement_log;
 pub mod input;
 pub mod merkle;

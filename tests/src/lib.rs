@@ -185,6 +185,7 @@ pub mod harness {
                 "uploads",
                 "blobs",
                 "blob_records",
+                "blob_metadata",
             ];
             let conn = rusqlite::Connection::open_with_flags(
                 self.dir.path().join("fieldsync.sqlite3"),

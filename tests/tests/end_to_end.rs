@@ -993,8 +993,13 @@ mod blobs {
 
     /// A real PNG of noise (so that it does not compress away), different for each seed.
     fn png(seed: u32) -> Vec<u8> {
+        png_of(seed, 64, 64)
+    }
+
+    /// A real PNG of noise of this size.
+    fn png_of(seed: u32, width: u32, height: u32) -> Vec<u8> {
         let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(0x9E37_79B9);
-        let image = image::RgbImage::from_fn(64, 64, |_, _| {
+        let image = image::RgbImage::from_fn(width, height, |_, _| {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
@@ -1022,8 +1027,8 @@ mod blobs {
         id
     }
 
-    /// Every row a request could change (the harness's tables and the blob tables) and every
-    /// file of the uploads and blobs folders, with its size.
+    /// Every row a request could change (the harness's tables and the blob tables, metadata
+    /// included) and every file of the uploads and blobs folders, with its size.
     fn everything(server: &TestServer) -> Vec<String> {
         let mut rows = server.snapshot();
         let conn = rusqlite::Connection::open_with_flags(
@@ -1031,7 +1036,7 @@ mod blobs {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )
         .unwrap();
-        for table in ["uploads", "blobs", "blob_records"] {
+        for table in ["uploads", "blobs", "blob_records", "blob_metadata"] {
             let mut statement = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
             let columns = statement.column_count();
             let mut query = statement.query([]).unwrap();
@@ -1541,5 +1546,96 @@ mod blobs {
         refused(&server, &before, response, 404, "not_found").await;
         let response = server.get("/v1/records/R-nowhere/missing-blobs", &reviewer).await;
         refused(&server, &before, response, 404, "not_found").await;
+    }
+
+    async fn metadata(server: &TestServer, token: &str, sha256: &str) -> reqwest::Response {
+        server.get(&format!("/v1/blobs/{sha256}/metadata"), token).await
+    }
+
+    async fn thumbnail(server: &TestServer, token: &str, sha256: &str) -> reqwest::Response {
+        server.get(&format!("/v1/blobs/{sha256}/thumbnail"), token).await
+    }
+
+    /// The metadata answer without the time of the examination, which it must have.
+    async fn metadata_of(server: &TestServer, token: &str, sha256: &str) -> Value {
+        let response = metadata(server, token, sha256).await;
+        assert_eq!(response.status(), 200);
+        let mut body: Value = response.json().await.unwrap();
+        let examined_at = body.as_object_mut().unwrap().remove("examined_at_ms").unwrap();
+        assert!(examined_at.as_i64().is_some_and(|ms| ms > 0), "{examined_at}");
+        body
+    }
+
+    #[tokio::test]
+    async fn a_stored_photo_has_a_thumbnail_and_metadata_for_those_who_may_read_it() {
+        let server = city().await;
+        let mut a = enroll(&server, "O1", PASSWORD).await;
+        let photo = png_of(60, 640, 400);
+        let sha256 = content_address(&photo);
+        let record_id = record_with_photos(&server, &mut a, "T1", 1, &[&photo]).await;
+        upload(&server, &a.token, &photo, &record_id, 2).await;
+        // Examined when the upload finished, not when first asked.
+        let sql = "SELECT sha256, thumbnail IS NOT NULL, error_code IS NULL FROM blob_metadata";
+        assert_eq!(query(&server, sql), [[sha256.clone(), "1".into(), "1".into()]]);
+        let expected = json!({
+            "sha256": sha256, "size": photo.len(), "media_type": "image/png",
+            "claimed": {
+                "taken_at": null, "offset": null, "latitude": null, "longitude": null,
+                "make": null, "model": null, "exif_error": null,
+            },
+            "width": 640, "height": 400, "thumbnail": true, "error": null,
+        });
+        let reviewer = server.token("REV", PASSWORD).await;
+        let teammate = server.token("O2", PASSWORD).await;
+        for (who, token) in
+            [("the uploading device", &a.token), ("a team member", &teammate), ("a reviewer", &reviewer)]
+        {
+            assert_eq!(metadata_of(&server, token, &sha256).await, expected, "{who}");
+            let response = thumbnail(&server, token, &sha256).await;
+            assert_eq!(response.status(), 200, "{who}");
+            assert_eq!(response.headers()["content-type"], "image/jpeg");
+            let jpeg = response.bytes().await.unwrap();
+            let small = image::load_from_memory_with_format(&jpeg, image::ImageFormat::Jpeg).unwrap();
+            assert_eq!((small.width(), small.height()), (320, 200), "{who}: fits in 320 x 320, same shape");
+        }
+        // An officer on another task learns nothing, not even that the blob exists.
+        let outsider = server.token("O3", PASSWORD).await;
+        let before = everything(&server);
+        refused(&server, &before, metadata(&server, &outsider, &sha256).await, 404, "not_found").await;
+        refused(&server, &before, thumbnail(&server, &outsider, &sha256).await, 404, "not_found").await;
+        let nobody = content_address(b"nothing");
+        refused(&server, &before, metadata(&server, &reviewer, &nobody).await, 404, "not_found").await;
+        refused(&server, &before, thumbnail(&server, &reviewer, "..").await, 404, "not_found").await;
+        // A blob stored before the server examined blobs is examined when first asked.
+        let conn = rusqlite::Connection::open(server.dir.path().join("fieldsync.sqlite3")).unwrap();
+        conn.execute("DELETE FROM blob_metadata WHERE sha256 = ?1", [&sha256]).unwrap();
+        drop(conn);
+        assert_eq!(metadata_of(&server, &reviewer, &sha256).await, expected, "examined again");
+        assert_eq!(query(&server, "SELECT COUNT(*) FROM blob_metadata"), [["1"]]);
+    }
+
+    #[tokio::test]
+    async fn a_photo_that_does_not_decode_is_stored_with_the_reason_it_has_no_thumbnail() {
+        let server = city().await;
+        let mut a = enroll(&server, "O1", PASSWORD).await;
+        let whole = png_of(61, 200, 100);
+        let (cut, not_an_image) = (whole[..whole.len() / 2].to_vec(), b"a voice memo, not a photo".to_vec());
+        let record_id = record_with_photos(&server, &mut a, "T1", 1, &[&cut, &not_an_image]).await;
+        for (bytes, media_type, code) in
+            [(&cut, "image/png", "corrupt_image"), (&not_an_image, "application/octet-stream", "unsupported_image")]
+        {
+            let sha256 = content_address(bytes);
+            let (_, finished) = upload(&server, &a.token, bytes, &record_id, 1).await;
+            assert_eq!(finished["complete"], true, "{code}: stored all the same");
+            let body = metadata_of(&server, &a.token, &sha256).await;
+            assert_eq!((body["media_type"].as_str(), body["thumbnail"].as_bool()), (Some(media_type), Some(false)));
+            assert_eq!(body["error"]["code"], code, "{body}");
+            assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+            let (status, error) =
+                fieldsync_tests::harness::error_code(thumbnail(&server, &a.token, &sha256).await).await;
+            assert_eq!((status, error.as_str()), (404, "not_found"), "{code}: no thumbnail");
+            assert!(get_blob(&server, &a.token, &sha256).await.bytes().await.unwrap() == *bytes, "{code}");
+        }
+        assert!(missing(&server, &a.token, &record_id).await.is_empty());
     }
 }

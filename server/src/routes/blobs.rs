@@ -20,6 +20,13 @@
 //!
 //! Refusals with their own status, code and details (`blob_too_large`, `too_many_uploads`,
 //! `offset_mismatch`, ...) are [`ApiError::Refused`].
+//!
+//! Once a blob is stored, `finish` examines it on the blocking pool ([`crate::media::examine`]):
+//! the EXIF its file claims (time, offset, position, device) and a JPEG thumbnail, or why it has
+//! none, kept in `blob_metadata`. A blob that is not a decodable image is stored all the same:
+//! it was hashed and a record references it. `GET /v1/blobs/{sha256}/metadata` and
+//! `/thumbnail` answer whoever may read the blob; a blob never examined (stored before this
+//! server examined blobs, or a crash came between its row and its metadata) is examined then.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -44,8 +51,9 @@ use super::records::may_read;
 use super::{ApiBytes, ApiJson};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
+use crate::media::{self, ClaimedMetadata, Examination};
 use crate::openapi::{self, ErrorBodySchema};
-use crate::store::{Blob, RecordFilter, Store, StoredRecord, Upload, UploadStart};
+use crate::store::{Blob, BlobMetadata, RecordFilter, Store, StoredRecord, Upload, UploadStart};
 use crate::{AppState, Config, now_ms};
 
 /// The header that carries an upload's offset, in requests and answers.
@@ -63,6 +71,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/uploads/{upload_id}", get(upload_state).head(upload_offset).patch(append_upload))
         .route("/v1/uploads/{upload_id}/finish", post(finish_upload))
         .route("/v1/blobs/{sha256}", get(blob))
+        .route("/v1/blobs/{sha256}/metadata", get(metadata))
+        .route("/v1/blobs/{sha256}/thumbnail", get(thumbnail))
         .route("/v1/records/{record_id}/missing-blobs", get(missing_blobs))
 }
 
@@ -285,6 +295,54 @@ pub struct MissingBlobs {
     pub record_id: String,
     /// Lowercase hex SHA-256s, sorted.
     pub missing: Vec<String>,
+}
+
+/// What the server read from a stored blob. `claimed` is what the file says about itself, as
+/// the device wrote it: nothing checks it.
+#[derive(Serialize, Deserialize, Debug, PartialEq, ToSchema)]
+pub struct MediaMetadata {
+    pub sha256: String,
+    pub size: u64,
+    /// Sniffed from the content's first bytes.
+    pub media_type: String,
+    /// The EXIF's claims; every field is null when the file makes no such claim.
+    pub claimed: ClaimedMetadata,
+    /// Width in pixels as stored (before any EXIF orientation), when the image's header reads.
+    pub width: Option<u32>,
+    /// Height in pixels as stored, when the image's header reads.
+    pub height: Option<u32>,
+    /// Whether `GET /v1/blobs/{sha256}/thumbnail` has a thumbnail.
+    pub thumbnail: bool,
+    /// Why there is no thumbnail; null when there is one.
+    pub error: Option<MediaProblem>,
+    /// When the server examined the blob, in Unix milliseconds.
+    pub examined_at_ms: i64,
+}
+
+/// Why a blob has no thumbnail.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq, ToSchema)]
+pub struct MediaProblem {
+    /// `unsupported_image` (not an image, or not JPEG or PNG), `image_too_large` (more than
+    /// 20 000 pixels a side, or 256 MiB decoded: refused before decoding), `corrupt_image`
+    /// (truncated or malformed), `thumbnail_failed`, or `decoder_panicked`.
+    pub code: String,
+    pub message: String,
+}
+
+impl MediaMetadata {
+    fn of(blob: Blob, metadata: BlobMetadata) -> Self {
+        Self {
+            sha256: blob.sha256,
+            size: blob.size,
+            media_type: blob.media_type,
+            claimed: metadata.claimed,
+            width: metadata.dimensions.map(|(width, _)| width),
+            height: metadata.dimensions.map(|(_, height)| height),
+            thumbnail: metadata.thumbnail.is_some(),
+            error: metadata.error.map(|(code, message)| MediaProblem { code, message }),
+            examined_at_ms: metadata.examined_at_ms,
+        }
+    }
 }
 
 /// Raw bytes in an OpenAPI schema: a binary string (utoipa would describe `[u8]` as an array of
@@ -661,7 +719,13 @@ fn append(
     params(("upload_id" = String, Path, description = "The upload.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The blob is stored (now, or before).", body = StoredBlob),
+        (
+            status = 200,
+            description = "The blob is stored (now, or before). A new blob has been examined before the \
+                answer (its EXIF claims and thumbnail: `GET /v1/blobs/{sha256}/metadata`); a file that is not a \
+                decodable image is stored all the same.",
+            body = StoredBlob,
+        ),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = DEVICE_403, body = ErrorBodySchema),
         (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
@@ -774,7 +838,44 @@ fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock
     };
     store.finish_upload(upload_id, &blob, now_ms())?;
     // The row stored first, if another upload of the same blob finished before this one.
-    stored(store)
+    let blob = stored(store)?;
+    // The blob is stored and the answer says so, whatever its content: a failure to keep what
+    // was read from it is logged, and the examination runs again when its metadata is asked for.
+    if let Err(error) = examined(store, config, &blob) {
+        tracing::warn!(sha256 = %blob.sha256, %error, "the blob is stored but its metadata is not");
+    }
+    Ok(blob)
+}
+
+/// Reads a stored blob's file and examines it ([`media::examine`]). Only images are read: a
+/// recording or a document is recorded as having no thumbnail without reading it.
+fn examine_blob(config: &Config, blob: &Blob) -> ApiResult<BlobMetadata> {
+    let examination = if blob.media_type.starts_with("image/") {
+        let bytes = std::fs::read(blob_path(config, &blob.sha256))?;
+        if bytes.len() as u64 != blob.size {
+            return Err(ApiError::Internal(format!(
+                "blob {} has {} bytes, not {}",
+                blob.sha256,
+                bytes.len(),
+                blob.size
+            )));
+        }
+        media::examine(&bytes)
+    } else {
+        Examination::not_an_image(&blob.media_type)
+    };
+    Ok(BlobMetadata::of(&blob.sha256, examination, now_ms()))
+}
+
+/// A stored blob's metadata, examining it first if it never was. Runs on the blocking pool.
+fn examined(store: &dyn Store, config: &Config, blob: &Blob) -> ApiResult<BlobMetadata> {
+    if let Some(metadata) = store.blob_metadata(&blob.sha256)? {
+        return Ok(metadata);
+    }
+    let metadata = examine_blob(config, blob)?;
+    store.put_blob_metadata(&metadata)?;
+    // Another request may have kept its examination first: answer what is stored.
+    Ok(store.blob_metadata(&blob.sha256)?.unwrap_or(metadata))
 }
 
 /// Whether the caller may read a record that references the blob: supervisors and reviewers
@@ -810,6 +911,27 @@ async fn may_read_blob(state: &AppState, caller: &Caller, sha256: &str) -> ApiRe
             }
         })
         .await
+}
+
+/// A stored blob the caller may read; any other is not found, whether it exists or not.
+async fn readable_blob(state: &AppState, caller: &Caller, sha256: &str) -> ApiResult<Blob> {
+    if sync_core::input::sha256_hex("sha256", sha256).is_err() {
+        return Err(blob_not_found());
+    }
+    let id = sha256.to_string();
+    let blob = state.blocking(move |store| store.blob(&id)).await?.ok_or_else(blob_not_found)?;
+    if !may_read_blob(state, caller, sha256).await? {
+        return Err(blob_not_found());
+    }
+    Ok(blob)
+}
+
+/// A readable blob's metadata, examined now if it never was.
+async fn readable_metadata(state: &AppState, caller: &Caller, sha256: &str) -> ApiResult<(Blob, BlobMetadata)> {
+    let blob = readable_blob(state, caller, sha256).await?;
+    let (store, config, stored) = (state.store.clone(), state.config.clone(), blob.clone());
+    let metadata = blocking(move || examined(store.as_ref(), &config, &stored)).await?;
+    Ok((blob, metadata))
 }
 
 /// A blob's bytes, streamed from its file by a blocking reader a chunk at a time, so that a
@@ -899,14 +1021,7 @@ impl HttpBody for FileBody {
     ),
 )]
 async fn blob(State(state): State<AppState>, caller: Caller, Path(sha256): Path<String>) -> ApiResult<Response> {
-    if sync_core::input::sha256_hex("sha256", &sha256).is_err() {
-        return Err(blob_not_found());
-    }
-    let id = sha256.clone();
-    let blob = state.blocking(move |store| store.blob(&id)).await?.ok_or_else(blob_not_found)?;
-    if !may_read_blob(&state, &caller, &sha256).await? {
-        return Err(blob_not_found());
-    }
+    let blob = readable_blob(&state, &caller, &sha256).await?;
     let path = blob_path(&state.config, &sha256);
     let (file, length) = blocking(move || {
         let file = File::open(&path)?;
@@ -924,6 +1039,85 @@ async fn blob(State(state): State<AppState>, caller: Caller, Path(sha256): Path<
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
     ];
     Ok((headers, Body::new(FileBody::new(file, length))).into_response())
+}
+
+/// The 404 answer of the operations on one blob.
+const BLOB_404: &str = "`not_found`: no such blob, or the caller may not read any record that references \
+    it (an officer who is neither a supervisor, a reviewer nor on the team of such a record's task).";
+
+/// What the server read from a stored blob: the EXIF its file claims, its size in pixels, and
+/// whether it has a thumbnail (or why not).
+#[utoipa::path(
+    get,
+    operation_id = "get_blob_metadata",
+    path = "/v1/blobs/{sha256}/metadata",
+    tag = "blobs",
+    params(("sha256" = String, Path, description = "Lowercase hex SHA-256 of the blob.")),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "The blob's size and media type, what its EXIF *claims* (when and where the photo \
+                was taken and with what device, as the device wrote it: unverified), its width and height, \
+                and whether it has a thumbnail or the code of the reason it has none. A blob that is not a \
+                decodable image is answered here too, with `thumbnail` false and its `error`.",
+            body = MediaMetadata,
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 404, description = BLOB_404, body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
+async fn metadata(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(sha256): Path<String>,
+) -> ApiResult<Json<MediaMetadata>> {
+    let (blob, metadata) = readable_metadata(&state, &caller, &sha256).await?;
+    Ok(Json(MediaMetadata::of(blob, metadata)))
+}
+
+/// A stored image's thumbnail: a JPEG at most 320 pixels a side, turned upright.
+#[utoipa::path(
+    get,
+    operation_id = "get_blob_thumbnail",
+    path = "/v1/blobs/{sha256}/thumbnail",
+    tag = "blobs",
+    params(("sha256" = String, Path, description = "Lowercase hex SHA-256 of the blob.")),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "A JPEG that fits in 320 x 320 pixels (an image no larger is not enlarged), turned \
+                upright by the image's EXIF orientation.",
+            content_type = "image/jpeg",
+            body = inline(Binary),
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 404,
+            description = "`not_found`: no such blob, the caller may not read any record that references it \
+                (an officer who is neither a supervisor, a reviewer nor on the team of such a record's task), \
+                or the blob has no thumbnail (it is not a JPEG or PNG that decodes: \
+                `GET /v1/blobs/{sha256}/metadata` says why).",
+            body = ErrorBodySchema,
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+    ),
+)]
+async fn thumbnail(State(state): State<AppState>, caller: Caller, Path(sha256): Path<String>) -> ApiResult<Response> {
+    let (_, metadata) = readable_metadata(&state, &caller, &sha256).await?;
+    let jpeg = metadata.thumbnail.ok_or(ApiError::NotFound { what: "thumbnail" })?;
+    let headers = [
+        (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+        (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400")),
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+    ];
+    Ok((headers, jpeg).into_response())
 }
 
 /// The photos a record references that the server does not hold: what its devices still have

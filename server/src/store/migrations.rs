@@ -171,6 +171,32 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (sha256, record_id)
     );
     "#,
+    // 3: what the server read from each stored blob (`server::media`).
+    //
+    // The `claimed_` columns are what the file's EXIF says about itself (time, offset, position,
+    // device): the device wrote them and nothing checks them. A blob has a thumbnail (a small
+    // JPEG) or the code and message of why it has none, never both. A blob without a row here
+    // (stored before this migration, or a crash between the blob's row and this one) is examined
+    // when its metadata is first asked for.
+    r#"
+    CREATE TABLE blob_metadata (
+        sha256 TEXT PRIMARY KEY REFERENCES blobs(sha256),
+        claimed_taken_at TEXT,
+        claimed_offset TEXT,
+        claimed_latitude REAL CHECK (claimed_latitude BETWEEN -90 AND 90),
+        claimed_longitude REAL CHECK (claimed_longitude BETWEEN -180 AND 180),
+        claimed_make TEXT,
+        claimed_model TEXT,
+        exif_error TEXT,
+        width INTEGER CHECK (width >= 0),
+        height INTEGER CHECK (height >= 0),
+        thumbnail BLOB,
+        error_code TEXT,
+        error TEXT,
+        examined_at_ms INTEGER NOT NULL,
+        CHECK ((thumbnail IS NULL) = (error_code IS NOT NULL))
+    );
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.
@@ -230,6 +256,7 @@ mod tests {
             "uploads",
             "blobs",
             "blob_records",
+            "blob_metadata",
         ] {
             assert!(made.iter().any(|t| t == table), "{table} in {made:?}");
         }
@@ -249,6 +276,14 @@ mod tests {
                 conn.execute("INSERT INTO accounts (officer_id, name, created_at_ms) VALUES ('O1', '杨超', 0)", [])
                     .unwrap();
             }
+            if from >= 2 {
+                conn.execute(
+                    "INSERT INTO blobs (sha256, size, media_type, uploaded_by, uploaded_at_ms)
+                     VALUES ('ab', 1, 'image/png', 'D1', 0)",
+                    [],
+                )
+                .unwrap();
+            }
             migrate(&mut conn).unwrap();
             assert_eq!(version(&conn).unwrap(), MIGRATIONS.len(), "from version {from}");
             if from >= 1 {
@@ -256,7 +291,33 @@ mod tests {
                     conn.query_row("SELECT name FROM accounts WHERE officer_id = 'O1'", [], |r| r.get(0)).unwrap();
                 assert_eq!(name, "杨超", "rows survive migrating from version {from}");
             }
+            if from >= 2 {
+                let blobs: i64 = conn.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0)).unwrap();
+                assert_eq!(blobs, 1, "blobs survive migrating from version {from}");
+            }
         }
+    }
+
+    #[test]
+    fn a_blob_has_a_thumbnail_or_the_reason_it_has_none_never_both() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO blobs (sha256, size, media_type, uploaded_by, uploaded_at_ms) VALUES ('ab', 1, 'image/png', 'D1', 0)",
+            [],
+        )
+        .unwrap();
+        let insert = |sha256: &str, thumbnail: Option<&[u8]>, error_code: Option<&str>| {
+            conn.execute(
+                "INSERT INTO blob_metadata (sha256, thumbnail, error_code, examined_at_ms) VALUES (?1, ?2, ?3, 0)",
+                rusqlite::params![sha256, thumbnail, error_code],
+            )
+        };
+        assert!(insert("ab", Some(b"jpeg"), Some("corrupt_image")).is_err(), "both");
+        assert!(insert("ab", None, None).is_err(), "neither");
+        assert!(insert("cd", Some(b"jpeg"), None).is_err(), "no such blob");
+        insert("ab", None, Some("corrupt_image")).unwrap();
     }
 
     #[test]

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 
 use schemas::{Certificate, CertificateStatusChange};
 
+use crate::media::{ClaimedMetadata, Examination};
+
 /// A failure of the store. `Full` and `Busy` are the caller's to report; others are bugs or corruption.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -197,6 +199,39 @@ pub struct Blob {
     /// The device whose upload stored it first.
     pub uploaded_by: String,
     pub uploaded_at_ms: i64,
+}
+
+/// What the server read from a stored blob ([`crate::media::examine`]), kept beside it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlobMetadata {
+    pub sha256: String,
+    /// What the file's EXIF says about itself: the device wrote it, nothing checks it.
+    pub claimed: ClaimedMetadata,
+    /// The image's width and height in pixels, when its header reads.
+    pub dimensions: Option<(u32, u32)>,
+    /// A JPEG at most 320 pixels a side, or `None` when the blob does not decode as an image.
+    pub thumbnail: Option<Vec<u8>>,
+    /// Why there is no thumbnail: a stable code (`MediaError::code`) and a message.
+    pub error: Option<(String, String)>,
+    pub examined_at_ms: i64,
+}
+
+impl BlobMetadata {
+    /// The metadata of blob `sha256` from its examination.
+    pub fn of(sha256: &str, examination: Examination, examined_at_ms: i64) -> Self {
+        let (thumbnail, error) = match examination.thumbnail {
+            Ok(jpeg) => (Some(jpeg), None),
+            Err(error) => (None, Some((error.code().to_string(), error.to_string()))),
+        };
+        Self {
+            sha256: sha256.to_string(),
+            claimed: examination.claimed,
+            dimensions: examination.dimensions,
+            thumbnail,
+            error,
+            examined_at_ms,
+        }
+    }
 }
 
 /// What asking to upload a blob found.
@@ -438,6 +473,11 @@ pub trait Store: Send + Sync + 'static {
     fn stored_blobs(&self, sha256s: &[String]) -> StoreResult<Vec<String>>;
     /// Whether the blob is linked to a record of a task `officer_id` is on.
     fn blob_linked_for_officer(&self, sha256: &str, officer_id: &str) -> StoreResult<bool>;
+    /// Keeps what was read from a stored blob; the first examination kept stays (examining the
+    /// same bytes again gives the same result).
+    fn put_blob_metadata(&self, metadata: &BlobMetadata) -> StoreResult<()>;
+    /// What was read from a stored blob, with its thumbnail; `None` if it was never examined.
+    fn blob_metadata(&self, sha256: &str) -> StoreResult<Option<BlobMetadata>>;
 
     // Operations.
     /// Copies the whole database to `path`, consistently, while serving.

@@ -327,6 +327,30 @@ fn link_blob(conn: &Connection, sha256: &str, record_id: &str) -> rusqlite::Resu
     Ok(())
 }
 
+const BLOB_METADATA_COLUMNS: &str = "sha256, claimed_taken_at, claimed_offset, claimed_latitude, claimed_longitude, \
+    claimed_make, claimed_model, exif_error, width, height, thumbnail, error_code, error, examined_at_ms";
+
+fn blob_metadata_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<BlobMetadata> {
+    let (width, height): (Option<u32>, Option<u32>) = (row.get(8)?, row.get(9)?);
+    let (error_code, error): (Option<String>, Option<String>) = (row.get(11)?, row.get(12)?);
+    Ok(BlobMetadata {
+        sha256: row.get(0)?,
+        claimed: ClaimedMetadata {
+            taken_at: row.get(1)?,
+            offset: row.get(2)?,
+            latitude: row.get(3)?,
+            longitude: row.get(4)?,
+            make: row.get(5)?,
+            model: row.get(6)?,
+            exif_error: row.get(7)?,
+        },
+        dimensions: width.zip(height),
+        thumbnail: row.get(10)?,
+        error: error_code.map(|code| (code, error.unwrap_or_default())),
+        examined_at_ms: row.get(13)?,
+    })
+}
+
 fn quarantined_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantinedChange> {
     let reason: String = row.get(4)?;
     Ok(QuarantinedChange {
@@ -1147,6 +1171,47 @@ impl Store for SqliteStore {
         })
     }
 
+    fn put_blob_metadata(&self, metadata: &BlobMetadata) -> StoreResult<()> {
+        let metadata = metadata.clone();
+        self.write(move |tx| {
+            let BlobMetadata { sha256, claimed, dimensions, thumbnail, error, examined_at_ms } = metadata;
+            let (error_code, error) = error.unzip();
+            tx.execute(
+                &format!(
+                    "INSERT INTO blob_metadata ({BLOB_METADATA_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                     ON CONFLICT (sha256) DO NOTHING"
+                ),
+                params![
+                    sha256,
+                    claimed.taken_at,
+                    claimed.offset,
+                    claimed.latitude,
+                    claimed.longitude,
+                    claimed.make,
+                    claimed.model,
+                    claimed.exif_error,
+                    dimensions.map(|(width, _)| width),
+                    dimensions.map(|(_, height)| height),
+                    thumbnail,
+                    error_code,
+                    error,
+                    examined_at_ms
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn blob_metadata(&self, sha256: &str) -> StoreResult<Option<BlobMetadata>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(&format!("SELECT {BLOB_METADATA_COLUMNS} FROM blob_metadata WHERE sha256 = ?1"))?
+                .query_row([sha256], blob_metadata_from)
+                .optional()?)
+        })
+    }
+
     fn backup(&self, path: &Path) -> StoreResult<()> {
         let target = path.to_path_buf();
         self.read(|conn| {
@@ -1291,6 +1356,64 @@ mod tests {
         assert_eq!(store.stored_blobs(&[a.clone(), b.clone()]).unwrap(), [a]);
         store.discard_upload("U2").unwrap();
         assert_eq!(store.upload("U2").unwrap(), None);
+    }
+
+    #[test]
+    fn a_blobs_metadata_is_kept_once_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let sha256 = "a".repeat(64);
+        store.begin_upload(&upload("U1", "D1", &sha256), 4).unwrap();
+        let blob = Blob {
+            sha256: sha256.clone(),
+            size: 10,
+            media_type: "image/jpeg".into(),
+            uploaded_by: "D1".into(),
+            uploaded_at_ms: 1,
+        };
+        store.finish_upload("U1", &blob, 1).unwrap();
+        assert_eq!(store.blob_metadata(&sha256).unwrap(), None, "not examined yet");
+        let examined = BlobMetadata {
+            sha256: sha256.clone(),
+            claimed: ClaimedMetadata {
+                taken_at: Some("2026-05-04T10:20:30".into()),
+                offset: Some("+08:00".into()),
+                latitude: Some(39.9076),
+                longitude: Some(-116.3882),
+                make: Some("HUAWEI".into()),
+                model: Some("Mate 60 Pro".into()),
+                exif_error: None,
+            },
+            dimensions: Some((4096, 3072)),
+            thumbnail: Some(vec![0xFF, 0xD8, 0xFF, 0xD9]),
+            error: None,
+            examined_at_ms: 2,
+        };
+        store.put_blob_metadata(&examined).unwrap();
+        assert_eq!(store.blob_metadata(&sha256).unwrap().as_ref(), Some(&examined));
+        let again = BlobMetadata {
+            claimed: ClaimedMetadata::default(),
+            dimensions: None,
+            thumbnail: None,
+            error: Some(("corrupt_image".into(), "cut short".into())),
+            examined_at_ms: 3,
+            ..examined.clone()
+        };
+        store.put_blob_metadata(&again).unwrap();
+        assert_eq!(store.blob_metadata(&sha256).unwrap(), Some(examined), "the first examination stays");
+        // A blob that is not an image: no claims, no thumbnail, the reason.
+        let other = "b".repeat(64);
+        store.begin_upload(&upload("U2", "D1", &other), 4).unwrap();
+        store.finish_upload("U2", &Blob { sha256: other.clone(), ..blob }, 4).unwrap();
+        let no_image = BlobMetadata { sha256: other.clone(), examined_at_ms: 5, ..again };
+        store.put_blob_metadata(&no_image).unwrap();
+        assert_eq!(store.blob_metadata(&other).unwrap(), Some(no_image));
+        let unknown = BlobMetadata { sha256: "c".repeat(64), ..examined_for_nothing() };
+        assert!(store.put_blob_metadata(&unknown).is_err(), "only a stored blob has metadata");
+    }
+
+    fn examined_for_nothing() -> BlobMetadata {
+        BlobMetadata::of("", crate::media::Examination::not_an_image("video/mp4"), 1)
     }
 
     #[test]

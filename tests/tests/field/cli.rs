@@ -142,3 +142,29 @@ async fn two_officers_script_an_inspection_with_the_cli() {
     assert_eq!(on_server["status"], "locked");
     assert_eq!(on_server, run(&two, &["record", "show"]).await.json());
 }
+
+/// Anyone holding a published draw recomputes it with `fieldsync verify-draw`, offline; a draw
+/// whose result was altered after the fact (a team member swapped) is named a mismatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_draw_is_verified_offline_and_an_altered_one_is_not() {
+    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/../sync-core/tests/data/draw-v1.json");
+    let nowhere = tempfile::tempdir().unwrap();
+    let verified = fieldsync(nowhere.path(), true, &["verify-draw", golden]).await.json();
+    assert_eq!(verified["matches"], true, "{verified}");
+    assert!(verified["tasks"].as_u64().unwrap() > 0);
+
+    let mut published: Value = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
+    let team = published["draw"]["tasks"][0]["team"].as_array_mut().unwrap();
+    team[0] = Value::String("O0099".into());
+    let altered = nowhere.path().join("altered.json");
+    std::fs::write(&altered, published.to_string()).unwrap();
+    let refused = fieldsync(nowhere.path(), true, &["verify-draw", altered.to_str().unwrap()]).await;
+    assert_eq!(refused.error_code(), "draw_mismatch");
+    assert!(refused.stderr.contains("task 0"), "{}", refused.stderr);
+
+    let mut published: Value = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
+    published["inputs"]["public_value"] = Value::String("another lottery number".into());
+    std::fs::write(&altered, published.to_string()).unwrap();
+    let moved = fieldsync(nowhere.path(), true, &["verify-draw", altered.to_str().unwrap()]).await;
+    assert_eq!(moved.error_code(), "draw_mismatch", "another input, another draw");
+}
