@@ -10,11 +10,9 @@
 use std::time::{Duration, Instant};
 
 use field_client::remote::{SyncOptions, enroll};
-use fieldsync_tests::harness::{DAY, TestServer};
-use schemas::EntityRef;
-use server::store::{Store, Task};
+use fieldsync_tests::harness::{City, TestServer};
 use sync_core::document::new_record_id;
-use sync_core::sample::{PlainPeers, SampleInspection, inspection_record};
+use sync_core::sample::PlainPeers;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -51,58 +49,18 @@ async fn run(records: usize, noops: usize) -> Figures {
         server.account(officer, PASSWORD, &["officer"]);
         server.certificate(officer);
     }
+    server.seed_task("T1", "E00001", &["O1", "O2"]);
     let now = server::now_ms();
-    server
-        .store
-        .create_task(&Task {
-            task_id: "T1".into(),
-            entity_id: "E00001".into(),
-            matter: "M01".into(),
-            window_start_ms: now - DAY,
-            window_end_ms: now + DAY,
-            team: vec!["O1".into(), "O2".into()],
-            created_by: "SUP".into(),
-            created_at_ms: now,
-        })
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut device = enroll(dir.path(), &server.base, "O1", PASSWORD).await.unwrap();
     let actor = automerge::ActorId::from(hex::decode(&device.identity().actor_id).unwrap());
 
     // Offline: the records, as the phone's officer makes them (not timed).
-    let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv")).unwrap();
-    let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
-    let checklist: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/checklist.json")).unwrap(),
-    )
-    .unwrap();
-    let codes: Vec<String> =
-        checklist["items"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap().to_string()).collect();
+    let city = City::load();
     let mut documents = Vec::new();
     for r in 0..records {
-        let row = &rows[r % rows.len()];
         let record_id = new_record_id(now as u64 + r as u64, rand::random());
-        let record = inspection_record(&SampleInspection {
-            record_id: &record_id,
-            task_id: "T1",
-            actor: actor.clone(),
-            started_at_ms: now - 3_600_000,
-            entity: EntityRef {
-                entity_id: Some(row[0].clone()),
-                name: Some(row[1].clone()),
-                credit_code: Some(row[2].clone()),
-                legal_representative: Some(row[7].clone()),
-                discharge_permit: (!row[11].is_empty()).then(|| row[11].clone()),
-                tier: Some(row[6].clone()),
-            },
-            address: &row[8],
-            latitude: row[9].parse().unwrap(),
-            longitude: row[10].parse().unwrap(),
-            officers: [("O1", "甲", "GX-O1"), ("O2", "乙", "GX-O2")],
-            checklist: &codes,
-            photo_seed: r as u32,
-        })
-        .unwrap();
+        let record = city.record(r, &record_id, "T1", actor.clone(), [("O1", "甲", "GX-O1"), ("O2", "乙", "GX-O2")]);
         device.store().put_local_record(&record_id, Some("T1"), &record.save(), None, now).unwrap();
         documents.push(record.automerge().clone());
     }

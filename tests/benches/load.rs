@@ -9,17 +9,14 @@
 //! `FIELDSYNC_LOAD_DEVICES` (default 200), `FIELDSYNC_LOAD_RECORDS` (50), `FIELDSYNC_LOAD_NOOPS` (10),
 //! `FIELDSYNC_LOAD_PERIOD_MS` (1000: the mean interval between one device's paced no-op syncs).
 
-use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fieldsync_tests::harness::{DAY, Phone, TestServer, enroll};
-use schemas::EntityRef;
+use fieldsync_tests::harness::{City, Phone, TestServer, enroll, spawn_server};
+use server::store::Store;
 use server::store::sqlite::SqliteStore;
-use server::store::{Store, Task};
 use sync_core::document::new_record_id;
-use sync_core::sample::{SampleInspection, inspection_record};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -66,14 +63,8 @@ async fn main() {
     let store = SqliteStore::open(&database).unwrap();
     store.add_signing_key(server::admin::new_signing_key(server::now_ms())).unwrap();
     let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv")).unwrap();
-    let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
     store.import_entities(&server::admin::parse_entities_csv(&csv).unwrap(), server::now_ms()).unwrap();
-    let checklist: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/checklist.json")).unwrap(),
-    )
-    .unwrap();
-    let codes: Vec<String> =
-        checklist["items"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap().to_string()).collect();
+    let city = City::load();
     let seeding = TestServer::external(String::new(), store.clone(), tempfile::tempdir().unwrap());
     for n in 0..devices {
         let id = format!("O{n:04}");
@@ -82,41 +73,16 @@ async fn main() {
     }
     let now = server::now_ms();
     for n in (0..devices).step_by(2) {
-        store
-            .create_task(&Task {
-                task_id: format!("T{n:04}"),
-                entity_id: rows[n % rows.len()][0].clone(),
-                matter: "M01".into(),
-                window_start_ms: now - DAY,
-                window_end_ms: now + DAY,
-                team: vec![format!("O{n:04}"), format!("O{:04}", (n + 1) % devices)],
-                created_by: "SUP".into(),
-                created_at_ms: now,
-            })
-            .unwrap();
+        let (first, second) = (format!("O{n:04}"), format!("O{:04}", (n + 1) % devices));
+        seeding.seed_task(&format!("T{n:04}"), &city.rows[n % city.rows.len()][0], &[&first, &second]);
     }
     store.close();
     drop(store);
 
-    let mut child = Command::new(&binary)
-        .arg("--data")
-        .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--auth-attempts-per-minute", "1000000"])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next().expect("the server logs its address").unwrap();
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    // Drain the server's log so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let (mut child, address) =
+        spawn_server(&binary, dir.path(), "127.0.0.1:0", &["--auth-attempts-per-minute", "1000000"]).expect(
+            "the server starts (a binary older than the database exits: cargo build --release -p fieldsync-server)",
+        );
     let store = SqliteStore::open(&database).unwrap();
     let server = Arc::new(TestServer::external(format!("http://{address}"), store, dir));
 
@@ -126,37 +92,21 @@ async fn main() {
         let mut phone = enroll(&server, &format!("O{n:04}"), PASSWORD).await;
         let task = format!("T{:04}", n - n % 2);
         for r in 0..records {
-            let row = &rows[(n * records + r) % rows.len()];
             let record_id = new_record_id(now as u64 + r as u64, {
                 let mut random = [0u8; 10];
                 random[..4].copy_from_slice(&(n as u32).to_be_bytes());
                 random[4..8].copy_from_slice(&(r as u32).to_be_bytes());
                 random
             });
-            let record = inspection_record(&SampleInspection {
-                record_id: &record_id,
-                task_id: &task,
-                actor: phone.actor.clone(),
-                started_at_ms: now - 3_600_000,
-                entity: EntityRef {
-                    entity_id: Some(row[0].clone()),
-                    name: Some(row[1].clone()),
-                    credit_code: Some(row[2].clone()),
-                    legal_representative: Some(row[7].clone()),
-                    discharge_permit: (!row[11].is_empty()).then(|| row[11].clone()),
-                    tier: Some(row[6].clone()),
-                },
-                address: &row[8],
-                latitude: row[9].parse().unwrap(),
-                longitude: row[10].parse().unwrap(),
-                officers: [
-                    (&format!("O{n:04}"), "甲", &format!("GX-O{n:04}")),
-                    (&format!("O{:04}", (n + 1) % devices), "乙", &format!("GX-O{:04}", (n + 1) % devices)),
-                ],
-                checklist: &codes,
-                photo_seed: (n * records + r) as u32,
-            })
-            .unwrap();
+            let (me, partner) = (format!("O{n:04}"), format!("O{:04}", (n + 1) % devices));
+            let (my_certificate, partner_certificate) = (format!("GX-{me}"), format!("GX-{partner}"));
+            let record = city.record(
+                n * records + r,
+                &record_id,
+                &task,
+                phone.actor.clone(),
+                [(&me, "甲", &my_certificate), (&partner, "乙", &partner_certificate)],
+            );
             phone.records.insert(record);
             phone.session.record_changed(&record_id);
         }

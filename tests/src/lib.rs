@@ -133,6 +133,24 @@ pub mod harness {
             self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
         }
 
+        /// A task for `team` on `entity_id` from a day ago to a day ahead, written straight into
+        /// the store as a seeded bureau would have it.
+        pub fn seed_task(&self, task_id: &str, entity_id: &str, team: &[&str]) {
+            let now = server::now_ms();
+            self.store
+                .create_task(&server::store::Task {
+                    task_id: task_id.into(),
+                    entity_id: entity_id.into(),
+                    matter: "M01".into(),
+                    window_start_ms: now - DAY,
+                    window_end_ms: now + DAY,
+                    team: team.iter().map(|o| o.to_string()).collect(),
+                    created_by: "SUP".into(),
+                    created_at_ms: now,
+                })
+                .unwrap();
+        }
+
         /// A task for `team` on entity E00001 over the next day.
         pub async fn task(&self, supervisor_token: &str, task_id: &str, team: &[&str]) -> reqwest::Response {
             let now = server::now_ms();
@@ -204,6 +222,104 @@ pub mod harness {
             }
             rows
         }
+    }
+
+    /// The synthetic city of `../shared/data/`: entity rows and checklist item codes, for making
+    /// realistic records.
+    pub struct City {
+        /// `entities.csv` without its header, split on commas.
+        pub rows: Vec<Vec<String>>,
+        /// The codes of `checklist.json`'s items.
+        pub checklist: Vec<String>,
+    }
+
+    impl City {
+        pub fn load() -> Self {
+            let read = |name: &str| {
+                std::fs::read_to_string(format!("{}/../../shared/data/{name}", env!("CARGO_MANIFEST_DIR")))
+                    .expect("../shared/data beside the project")
+            };
+            let rows =
+                read("entities.csv").lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
+            let checklist: serde_json::Value = serde_json::from_str(&read("checklist.json")).unwrap();
+            let checklist = checklist["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["code"].as_str().unwrap().to_string())
+                .collect();
+            Self { rows, checklist }
+        }
+
+        /// A realistic record (`sync_core::sample::inspection_record`) of entity row `n` (modulo
+        /// the registry), made by `actor` for `task_id` an hour ago, with two officers present
+        /// given as (officer id, name, certificate number).
+        pub fn record(
+            &self,
+            n: usize,
+            record_id: &str,
+            task_id: &str,
+            actor: ActorId,
+            officers: [(&str, &str, &str); 2],
+        ) -> sync_core::document::RecordDocument {
+            let row = &self.rows[n % self.rows.len()];
+            sync_core::sample::inspection_record(&sync_core::sample::SampleInspection {
+                record_id,
+                task_id,
+                actor,
+                started_at_ms: server::now_ms() - 3_600_000,
+                entity: schemas::EntityRef {
+                    entity_id: Some(row[0].clone()),
+                    name: Some(row[1].clone()),
+                    credit_code: Some(row[2].clone()),
+                    legal_representative: Some(row[7].clone()),
+                    discharge_permit: (!row[11].is_empty()).then(|| row[11].clone()),
+                    tier: Some(row[6].clone()),
+                },
+                address: &row[8],
+                latitude: row[9].parse().unwrap(),
+                longitude: row[10].parse().unwrap(),
+                officers,
+                checklist: &self.checklist,
+                photo_seed: n as u32,
+            })
+            .unwrap()
+        }
+    }
+
+    /// Starts `fieldsync-server serve` (the program at `binary`) on the data folder `data` at
+    /// `listen`, with `extra` arguments, and waits for the address it logs; `None` if it exits
+    /// first (its address taken). Its later output is drained so that it never blocks.
+    pub fn spawn_server(
+        binary: &std::path::Path,
+        data: &std::path::Path,
+        listen: &str,
+        extra: &[&str],
+    ) -> Option<(std::process::Child, String)> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(binary)
+            .arg("--data")
+            .arg(data)
+            .args(["serve", "--listen", listen])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let address = loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.wait();
+                return None;
+            };
+            if let Some(rest) = line.split("address=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Some((child, address))
     }
 
     /// The status and the stable error code of an answer (empty when the body has none).

@@ -2,16 +2,15 @@
 //! program while it writes its store. Both run as the real programs (`e2e-fieldsync-server`,
 //! `e2e-fieldsync`, the same code as `fieldsync-server` and `fieldsync`).
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use field_client::Device;
 use field_client::remote::SyncOptions;
-use fieldsync_tests::harness::{DAY, TestServer};
+use fieldsync_tests::harness::{TestServer, spawn_server};
+use server::store::Store;
 use server::store::sqlite::SqliteStore;
-use server::store::{Store, Task};
 use sync_core::document::Edit;
 
 use super::{PASSWORD, options, phone, server_matches};
@@ -30,27 +29,7 @@ impl ServerProcess {
 
     /// [`ServerProcess::start`], or `None` if the server exits first (its address is taken).
     fn try_start(data: &Path, listen: &str) -> Option<Self> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_e2e-fieldsync-server"))
-            .arg("--data")
-            .arg(data)
-            .args(["serve", "--listen", listen])
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let address = loop {
-            let Some(Ok(line)) = lines.next() else {
-                let _ = child.wait();
-                return None;
-            };
-            if let Some(rest) = line.split("address=").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let (child, address) = spawn_server(Path::new(env!("CARGO_BIN_EXE_e2e-fieldsync-server")), data, listen, &[])?;
         Some(Self { child, address })
     }
 
@@ -84,20 +63,7 @@ fn bureau_folder() -> TestServer {
         seeding.certificate(officer);
     }
     seeding.account("REV", PASSWORD, &["reviewer"]);
-    let now = server::now_ms();
-    seeding
-        .store
-        .create_task(&Task {
-            task_id: "T1".into(),
-            entity_id: "E00001".into(),
-            matter: "M01".into(),
-            window_start_ms: now - DAY,
-            window_end_ms: now + DAY,
-            team: vec!["O1".into(), "O2".into()],
-            created_by: "SUP".into(),
-            created_at_ms: now,
-        })
-        .unwrap();
+    seeding.seed_task("T1", "E00001", &["O1", "O2"]);
     seeding
 }
 
