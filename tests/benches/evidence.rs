@@ -1,0 +1,122 @@
+//! Evidence figures: a device's photo upload against the server on loopback, beside this
+//! machine's SHA-256 speed measured in the same run, and Merkle proofs at a million leaves.
+//! See BENCHMARKS.md.
+//!
+//!     cargo bench -p fieldsync-tests --bench evidence
+//!
+//! `FIELDSYNC_EVIDENCE_PHOTO_SIDE` (default 1830: a noise PNG of about 10 MB),
+//! `FIELDSYNC_EVIDENCE_LEAVES` (default 1,000,000), `FIELDSYNC_EVIDENCE_CHUNK_KIB` (default 256,
+//! the device's default upload chunk).
+
+use std::time::{Duration, Instant};
+
+use field_client::remote::{SyncOptions, enroll};
+use fieldsync_tests::harness::TestServer;
+use sha2::Digest;
+use sync_core::merkle::{consistency_proof, inclusion_proof, leaf_hash, root, verify_consistency, verify_inclusion};
+
+const PASSWORD: &str = "correct horse battery";
+
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn mb_per_s(bytes: usize, time: Duration) -> f64 {
+    bytes as f64 / 1e6 / time.as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let side = setting("FIELDSYNC_EVIDENCE_PHOTO_SIDE", 1830) as u32;
+    let leaves = setting("FIELDSYNC_EVIDENCE_LEAVES", 1_000_000);
+
+    // A photo that does not compress: noise.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photo.png");
+    let mut seed = 0x2545_f491u32;
+    image::RgbImage::from_fn(side, side, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        image::Rgb([seed as u8, (seed >> 8) as u8, (seed >> 16) as u8])
+    })
+    .save_with_format(&path, image::ImageFormat::Png)
+    .unwrap();
+    let photo = std::fs::read(&path).unwrap();
+
+    // This machine's SHA-256 speed over the same bytes.
+    let started = Instant::now();
+    let rounds = 5;
+    for _ in 0..rounds {
+        std::hint::black_box(sha2::Sha256::digest(&photo));
+    }
+    let sha256 = mb_per_s(photo.len() * rounds, started.elapsed());
+
+    // The upload: a device whose record already reached the server adds the photo, and one sync
+    // sends the record's new change and the photo in 256 KiB chunks (the server hashes it whole
+    // before storing it, then makes its thumbnail).
+    let server = TestServer::start_with(|config| config.max_blob_bytes = 64 << 20).await;
+    server.entities(2);
+    for officer in ["O1", "O2"] {
+        server.account(officer, PASSWORD, &["officer"]);
+        server.certificate(officer);
+    }
+    server.seed_task("T1", "E00001", &["O1", "O2"]);
+    let device_dir = tempfile::tempdir().unwrap();
+    let mut device = enroll(device_dir.path(), &server.base, "O1", PASSWORD).await.unwrap();
+    let options = SyncOptions {
+        upload_chunk_bytes: setting("FIELDSYNC_EVIDENCE_CHUNK_KIB", 256) << 10,
+        ..SyncOptions::default()
+    };
+    device.sync(&options, |_| {}).await.unwrap();
+    let record_id = device.new_record("T1").unwrap();
+    device.sync(&options, |_| {}).await.unwrap();
+    device.add_photo(&record_id, &path, "噪声").unwrap();
+    let started = Instant::now();
+    let summary = device.sync(&options, |_| {}).await.unwrap();
+    let upload = started.elapsed();
+    assert_eq!(summary.photos_uploaded.len(), 1, "{summary:?}");
+    let upload_rate = mb_per_s(photo.len(), upload);
+    server.stop().await;
+
+    // Merkle proofs over a million leaves, built from the leaf hashes with `sync_core::merkle`.
+    let started = Instant::now();
+    let hashes: Vec<_> = (0..leaves).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect();
+    let hashing = started.elapsed();
+    let started = Instant::now();
+    let top = root(&hashes);
+    let root_time = started.elapsed();
+    let index = leaves / 3;
+    let started = Instant::now();
+    let inclusion = inclusion_proof(&hashes, index).unwrap();
+    let inclusion_time = started.elapsed();
+    let started = Instant::now();
+    let consistency = consistency_proof(&hashes, leaves / 2).unwrap();
+    let consistency_time = started.elapsed();
+    let half = root(&hashes[..leaves / 2]);
+    let started = Instant::now();
+    verify_inclusion(index as u64, leaves as u64, &hashes[index], &inclusion, &top).unwrap();
+    verify_consistency((leaves / 2) as u64, leaves as u64, &consistency, &half, &top).unwrap();
+    let verify_time = started.elapsed();
+
+    println!("photo: {} bytes ({side}x{side} noise PNG)", photo.len());
+    println!("SHA-256 on this machine: {sha256:.0} MB/s");
+    println!(
+        "upload through one device sync: {:.1} ms = {upload_rate:.0} MB/s = {:.0} % of SHA-256 speed; {} chunks of {} KiB",
+        upload.as_secs_f64() * 1e3,
+        100.0 * upload_rate / sha256,
+        photo.len().div_ceil(options.upload_chunk_bytes),
+        options.upload_chunk_bytes >> 10
+    );
+    println!(
+        "merkle, {leaves} leaves: leaf hashes {:.0} ms; root {:.0} ms; inclusion proof {:.0} ms ({} hashes); \
+         consistency proof {:.0} ms ({} hashes); both verified in {:.3} ms",
+        hashing.as_secs_f64() * 1e3,
+        root_time.as_secs_f64() * 1e3,
+        inclusion_time.as_secs_f64() * 1e3,
+        inclusion.len(),
+        consistency_time.as_secs_f64() * 1e3,
+        consistency.len(),
+        verify_time.as_secs_f64() * 1e3
+    );
+}
