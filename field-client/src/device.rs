@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use automerge::ActorId;
 use ed25519_dalek::SigningKey;
-use schemas::{Certificate, InspectionRecord, OfficerPresent, RecordStatus};
-use serde::{Deserialize, Serialize};
+use schemas::{InspectionRecord, OfficerPresent, RecordStatus};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sync_core::document::{Edit, EditError, RecordDocument, SignOutcome, new_record_id};
 use sync_core::enforcement_log::{EntryKind, LogEntry, LogFinding, SignedEntry, check_record, payload_hash};
@@ -54,38 +54,8 @@ pub fn system_boot_clock() -> BootClock {
     })
 }
 
-/// An inspection task as the server describes it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TaskInfo {
-    pub task_id: String,
-    pub entity_id: String,
-    pub matter: String,
-    pub window_start_ms: i64,
-    pub window_end_ms: i64,
-    pub team: Vec<String>,
-}
-
-/// A team member, with the certificates the device needs to check signing rules offline.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TeamMember {
-    pub officer_id: String,
-    pub name: String,
-    pub certificates: Vec<Certificate>,
-}
-
-/// A task and its team (`GET /v1/tasks/{id}/team`), as cached on the device.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TaskTeam {
-    pub task: TaskInfo,
-    pub members: Vec<TeamMember>,
-}
-
-impl TaskTeam {
-    /// Every certificate of the team.
-    pub fn certificates(&self) -> Vec<Certificate> {
-        self.members.iter().flat_map(|m| m.certificates.iter().cloned()).collect()
-    }
-}
+/// A task and its team with their certificates (`GET /v1/tasks/{id}/team`), as cached on the device.
+pub use schemas::{Task, TaskTeam, TeamMember};
 
 /// What is not settled with the server yet.
 #[derive(Clone, Debug, PartialEq, Serialize)]

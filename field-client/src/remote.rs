@@ -26,7 +26,7 @@ use schemas::{ErrorBody, SyncResponse};
 use serde::Deserialize;
 use sync_core::session::{DeviceSession, Documents, SessionConfig};
 
-use crate::device::{Clock, Device, TaskInfo};
+use crate::device::{Clock, Device, Task};
 use crate::error::{ClientError, ClientResult};
 use crate::store::{
     CachedTask, DeviceStore, ExchangeWrite, Identity, RefusedChange, SyncedDocument, Tokens, WrittenDocument,
@@ -372,7 +372,7 @@ impl Device {
         let body = self.authorized(http, |token| http.get(format!("{server}/v1/tasks")).bearer_auth(token)).await?;
         summary.requests += 1;
         summary.bytes_down += body.len();
-        let tasks: Vec<TaskInfo> =
+        let tasks: Vec<Task> =
             serde_json::from_slice(&body).map_err(|e| ClientError::Protocol { detail: format!("tasks: {e}") })?;
         let mut cached = Vec::new();
         for task in tasks.iter().filter(|t| t.team.contains(&self.identity.officer_id)) {

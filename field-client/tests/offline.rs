@@ -47,6 +47,7 @@ fn device(dir: &Path) -> Device {
             "task_id": "T1", "entity_id": "E00001", "matter": "M01",
             "window_start_ms": NOW - 86_400_000, "window_end_ms": NOW + 86_400_000,
             "team": ["O0001", "O0002"],
+            "created_by": "SUP", "created_at_ms": NOW - 86_400_000,
         },
         "members": [
             { "officer_id": "O0001", "name": "甲", "certificates": [certificate("O0001")] },

@@ -19,7 +19,7 @@
 //!
 //! - [`record`]: the typed view of an inspection record and its conflicts.
 //! - [`sync`]: the batched sync request and response, and change rejections.
-//! - [`registry`]: certificates, which rules read as data.
+//! - [`registry`]: certificates and tasks with their teams, which rules and devices read as data.
 //! - [`device`]: the bytes a device signs to enroll.
 //! - [`error`]: the error body every HTTP endpoint answers with.
 //! - [`wire`]: byte fields (base64 in JSON, raw in CBOR) and the CBOR codec.
@@ -49,5 +49,7 @@ pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("change_rejection.json", schema::<sync::ChangeRejection>()),
         ("error_body.json", schema::<error::ErrorBody>()),
         ("certificate.json", schema::<registry::Certificate>()),
+        ("task.json", schema::<registry::Task>()),
+        ("task_team.json", schema::<registry::TaskTeam>()),
     ]
 }

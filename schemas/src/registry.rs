@@ -34,3 +34,47 @@ pub enum CertificateStatus {
     Revoked,
     Surrendered,
 }
+
+/// An inspection task: an entity, a matter, a window, and the team of officers who may write
+/// its records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Task {
+    pub task_id: String,
+    pub entity_id: String,
+    pub matter: String,
+    /// When the inspection may start and by when it ends, Unix ms.
+    pub window_start_ms: i64,
+    pub window_end_ms: i64,
+    /// Officer ids, at least two with valid certificates (P1), none recused (P4).
+    pub team: Vec<String>,
+    pub created_by: String,
+    pub created_at_ms: i64,
+}
+
+/// What a device caches while online to sign a record of the task offline: the signing rules
+/// (P2, P3) need every officer's certificates with their status history, and the record names
+/// each officer present with their name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TaskTeam {
+    pub task: Task,
+    /// One entry per officer of the task's team, in the team's order.
+    pub members: Vec<TeamMember>,
+}
+
+/// An officer of a task's team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TeamMember {
+    pub officer_id: String,
+    /// The officer's display name, as registered with their account.
+    pub name: String,
+    /// Every enforcement certificate of the officer, with its status history, by number: a
+    /// certificate suspended or expired since still decides whether earlier work was certified.
+    pub certificates: Vec<Certificate>,
+}
+
+impl TaskTeam {
+    /// Every certificate of the team.
+    pub fn certificates(&self) -> Vec<Certificate> {
+        self.members.iter().flat_map(|m| m.certificates.iter().cloned()).collect()
+    }
+}

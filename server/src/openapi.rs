@@ -112,6 +112,14 @@ stand_in!(
     CertificateSchema => "Certificate", "schemas::Certificate"
 );
 stand_in!(
+    /// [`schemas::Task`] (`schemas/json/task.json`).
+    TaskSchema => "Task", "schemas::Task"
+);
+stand_in!(
+    /// [`schemas::TaskTeam`] (`schemas/json/task_team.json`).
+    TaskTeamSchema => "TaskTeam", "schemas::TaskTeam"
+);
+stand_in!(
     /// [`schemas::CertificateStatus`] (a definition inside `schemas/json/certificate.json`).
     CertificateStatusSchema => "CertificateStatus", "schemas::CertificateStatus"
 );

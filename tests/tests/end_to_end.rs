@@ -201,7 +201,7 @@ mod identity {
 
 mod records {
     use schemas::{ChecklistResult, RecordStatus};
-    use server::routes::tasks::{TaskTeam, TeamMember};
+    use schemas::{TaskTeam, TeamMember};
     use server::store::{Account, Store};
     use sync_core::document::{Edit, RecordDocument, new_record_id};
 
@@ -442,7 +442,7 @@ mod records {
         let response = server.get("/v1/tasks/T2/team", &o1).await;
         assert_eq!(response.status(), 200);
         let team: TaskTeam = response.json().await.unwrap();
-        let task: server::store::Task = server.get("/v1/tasks/T2", &o1).await.json().await.unwrap();
+        let task: schemas::Task = server.get("/v1/tasks/T2", &o1).await.json().await.unwrap();
         assert_eq!(team.task, task);
         let member = |officer_id: &str, name: &str| TeamMember {
             officer_id: officer_id.into(),

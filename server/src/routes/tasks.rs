@@ -4,14 +4,14 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use schemas::Certificate;
-use serde::{Deserialize, Serialize};
+use schemas::{TaskTeam, TeamMember};
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::ApiJson;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
-use crate::openapi::{self, CertificateSchema, ErrorBodySchema};
+use crate::openapi::{self, ErrorBodySchema, TaskSchema, TaskTeamSchema};
 use crate::store::{StoreError, Task};
 use crate::{AppState, now_ms};
 
@@ -47,7 +47,7 @@ pub struct NewTask {
     request_body = NewTask,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The task as stored.", body = Task),
+        (status = 200, description = "The task as stored.", body = TaskSchema),
         (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
@@ -137,7 +137,7 @@ async fn create(
     tag = "tasks",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The tasks the caller may see.", body = Vec<Task>),
+        (status = 200, description = "The tasks the caller may see.", body = Vec<TaskSchema>),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
     ),
@@ -168,7 +168,7 @@ async fn visible_task(state: &AppState, caller: &Caller, task_id: String) -> Api
     params(("task_id" = String, Path, description = "The task.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The task.", body = Task),
+        (status = 200, description = "The task.", body = TaskSchema),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 404,
@@ -180,28 +180,6 @@ async fn visible_task(state: &AppState, caller: &Caller, task_id: String) -> Api
 )]
 async fn one(State(state): State<AppState>, caller: Caller, Path(task_id): Path<String>) -> ApiResult<Json<Task>> {
     Ok(Json(visible_task(&state, &caller, task_id).await?))
-}
-
-/// What a device caches while online to sign a record of the task offline: the signing rules
-/// (P2, P3) need every officer's certificates with their status history, and the record names
-/// each officer present with their name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TaskTeam {
-    pub task: Task,
-    /// One entry per officer of the task's team, in the team's order.
-    pub members: Vec<TeamMember>,
-}
-
-/// An officer of a task's team.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct TeamMember {
-    pub officer_id: String,
-    /// The officer's display name, as registered with their account.
-    pub name: String,
-    /// Every enforcement certificate of the officer, with its status history, by number: a
-    /// certificate suspended or expired since still decides whether earlier work was certified.
-    #[schema(value_type = Vec<CertificateSchema>)]
-    pub certificates: Vec<Certificate>,
 }
 
 /// The task with its team's names and certificates, if the caller may see the task.
@@ -216,7 +194,7 @@ pub struct TeamMember {
         (
             status = 200,
             description = "The task, and each officer of its team with their name and certificates.",
-            body = TaskTeam,
+            body = TaskTeamSchema,
         ),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (

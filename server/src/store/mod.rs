@@ -117,18 +117,8 @@ pub struct Entity {
     pub longitude: f64,
 }
 
-/// An inspection task and its team.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Task {
-    pub task_id: String,
-    pub entity_id: String,
-    pub matter: String,
-    pub window_start_ms: i64,
-    pub window_end_ms: i64,
-    pub team: Vec<String>,
-    pub created_by: String,
-    pub created_at_ms: i64,
-}
+/// An inspection task and its team (the wire type, stored as it is).
+pub use schemas::Task;
 
 /// A stored record's row.
 #[derive(Clone, Debug)]
