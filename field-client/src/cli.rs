@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use schemas::{ChecklistResult, PersonPresent, PersonRole};
 use serde_json::json;
 use sync_core::document::{Edit, SignOutcome};
+use sync_core::enforcement_log::EntryEncoding;
 
 #[derive(Parser)]
 #[command(name = "fieldsync", version, about = "The officer's offline inspection device")]

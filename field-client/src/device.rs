@@ -16,7 +16,9 @@ use schemas::{InspectionRecord, OfficerPresent, RecordStatus};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sync_core::document::{Edit, EditError, RecordDocument, SignOutcome, new_record_id};
-use sync_core::enforcement_log::{EntryKind, LogEntry, LogFinding, SignedEntry, check_record, payload_hash};
+use sync_core::enforcement_log::{
+    EntryEncoding, EntryKind, LogEntry, LogFinding, SignedEntry, check_record, payload_hash,
+};
 use sync_core::rules::{CertificateStanding, certificate_valid_on};
 
 use crate::error::{ClientError, ClientResult};

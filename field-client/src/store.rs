@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use sync_core::enforcement_log::{GENESIS_PREVIOUS, SignedEntry};
+use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, SignedEntry};
 
 use crate::error::{ClientError, ClientResult};
 

@@ -266,7 +266,7 @@ fn a_store_from_a_newer_fieldsync_is_refused() {
 /// key and naming the one before; the chain survives reopening.
 #[test]
 fn the_enforcement_log_is_a_signed_hash_chain() {
-    use sync_core::enforcement_log::{EntryKind, Placement, place};
+    use sync_core::enforcement_log::{EntryEncoding, EntryKind, EntryVerification, Placement, place};
 
     let dir = tempfile::tempdir().unwrap();
     let mut device = device(dir.path());

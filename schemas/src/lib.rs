@@ -21,11 +21,13 @@
 //! - [`sync`]: the batched sync request and response, and change rejections.
 //! - [`registry`]: certificates and tasks with their teams, which rules and devices read as data.
 //! - [`device`]: the bytes a device signs to enroll.
+//! - [`log`]: the enforcement log's entries, their upload, and the transparency log's proofs.
 //! - [`error`]: the error body every HTTP endpoint answers with.
 //! - [`wire`]: byte fields (base64 in JSON, raw in CBOR) and the CBOR codec.
 
 pub mod device;
 pub mod error;
+pub mod log;
 pub mod record;
 pub mod registry;
 pub mod sync;
@@ -51,5 +53,11 @@ pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("certificate.json", schema::<registry::Certificate>()),
         ("task.json", schema::<registry::Task>()),
         ("task_team.json", schema::<registry::TaskTeam>()),
+        ("signed_entry.json", schema::<log::SignedEntry>()),
+        ("log_upload.json", schema::<log::LogUpload>()),
+        ("log_upload_response.json", schema::<log::LogUploadResponse>()),
+        ("inclusion_proof.json", schema::<log::InclusionProof>()),
+        ("consistency_proof.json", schema::<log::ConsistencyProof>()),
+        ("record_log.json", schema::<log::RecordLog>()),
     ]
 }

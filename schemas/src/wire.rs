@@ -53,6 +53,22 @@ pub mod bytes {
     }
 }
 
+/// Serde helper for fixed-size byte arrays (hashes, keys, signatures): lowercase hex in every
+/// format, so that they read the same in JSON, CBOR and a person's terminal.
+pub mod hex_array {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(value: &[u8; N], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(deserializer: D) -> Result<[u8; N], D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = hex::decode(&text).map_err(serde::de::Error::custom)?;
+        bytes.try_into().map_err(|_| serde::de::Error::custom(format!("expected {N} bytes in hex")))
+    }
+}
+
 /// Why bytes could not be decoded into a wire type.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot decode CBOR: {detail}")]

@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use serde::{Deserialize, Serialize};
+pub use schemas::log::{EntryKind, LogEntry, LogFinding, SeenCheckpoint, SignedEntry};
 use sha2::{Digest, Sha256};
 
 /// Domain separation: these bytes are signed for nothing else.
@@ -31,122 +31,67 @@ pub const ENTRY_DOMAIN: &[u8] = b"fieldsync/enforcement-log/v1\0";
 /// The previous hash of a chain's first entry.
 pub const GENESIS_PREVIOUS: [u8; 32] = [0; 32];
 
-/// What happened, with what the rules need to know about it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum EntryKind {
-    /// The officers arrived on site.
-    Arrive,
-    /// Officers showed their enforcement certificates to the party (亮证, P2).
-    CertificatesShown { officer_ids: Vec<String> },
-    /// Audio-video recording started.
-    RecordingStarted,
-    /// Audio-video recording stopped, with the reason (R3: only for a technical reason, stated).
-    RecordingStopped { reason: String },
-    /// A photo was taken; the photo is the blob with this SHA-256 (hex).
-    PhotoTaken { sha256: String },
-    /// The party was questioned.
-    PartyQuestioned,
-    /// A sample was taken.
-    SampleTaken { sample_id: String },
-    /// Evidence was preserved (证据保全).
-    EvidencePreserved,
-    /// A seal or seizure (查封扣押): R2 requires a continuous recording.
-    SealOrSeizure,
-    /// A document was served on the party.
-    DocumentServed { document: String },
-    /// The party refused (to sign, to accept service, ...), with what was said.
-    PartyRefused { note: String },
-    /// An officer signed the record.
-    Signed { officer_id: String },
-    /// The officers left the site.
-    Left,
+/// The kind's code in the encoding.
+fn kind_code(kind: &EntryKind) -> u8 {
+    match kind {
+        EntryKind::Arrive => 1,
+        EntryKind::CertificatesShown { .. } => 2,
+        EntryKind::RecordingStarted => 3,
+        EntryKind::RecordingStopped { .. } => 4,
+        EntryKind::PhotoTaken { .. } => 5,
+        EntryKind::PartyQuestioned => 6,
+        EntryKind::SampleTaken { .. } => 7,
+        EntryKind::EvidencePreserved => 8,
+        EntryKind::SealOrSeizure => 9,
+        EntryKind::DocumentServed { .. } => 10,
+        EntryKind::PartyRefused { .. } => 11,
+        EntryKind::Signed { .. } => 12,
+        EntryKind::Left => 13,
+    }
 }
 
-impl EntryKind {
-    fn code(&self) -> u8 {
-        match self {
-            EntryKind::Arrive => 1,
-            EntryKind::CertificatesShown { .. } => 2,
-            EntryKind::RecordingStarted => 3,
-            EntryKind::RecordingStopped { .. } => 4,
-            EntryKind::PhotoTaken { .. } => 5,
-            EntryKind::PartyQuestioned => 6,
-            EntryKind::SampleTaken { .. } => 7,
-            EntryKind::EvidencePreserved => 8,
-            EntryKind::SealOrSeizure => 9,
-            EntryKind::DocumentServed { .. } => 10,
-            EntryKind::PartyRefused { .. } => 11,
-            EntryKind::Signed { .. } => 12,
-            EntryKind::Left => 13,
-        }
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.push(self.code());
-        match self {
-            EntryKind::CertificatesShown { officer_ids } => {
-                out.extend((officer_ids.len() as u32).to_be_bytes());
-                for id in officer_ids {
-                    bytes(out, id.as_bytes());
-                }
+/// The kind's code and its own fields.
+fn encode_kind(kind: &EntryKind, out: &mut Vec<u8>) {
+    out.push(kind_code(kind));
+    match kind {
+        EntryKind::CertificatesShown { officer_ids } => {
+            out.extend((officer_ids.len() as u32).to_be_bytes());
+            for id in officer_ids {
+                bytes(out, id.as_bytes());
             }
-            EntryKind::RecordingStopped { reason } => bytes(out, reason.as_bytes()),
-            EntryKind::PhotoTaken { sha256 } => bytes(out, sha256.as_bytes()),
-            EntryKind::SampleTaken { sample_id } => bytes(out, sample_id.as_bytes()),
-            EntryKind::DocumentServed { document } => bytes(out, document.as_bytes()),
-            EntryKind::PartyRefused { note } => bytes(out, note.as_bytes()),
-            EntryKind::Signed { officer_id } => bytes(out, officer_id.as_bytes()),
-            EntryKind::Arrive
-            | EntryKind::RecordingStarted
-            | EntryKind::PartyQuestioned
-            | EntryKind::EvidencePreserved
-            | EntryKind::SealOrSeizure
-            | EntryKind::Left => {}
         }
+        EntryKind::RecordingStopped { reason } => bytes(out, reason.as_bytes()),
+        EntryKind::PhotoTaken { sha256 } => bytes(out, sha256.as_bytes()),
+        EntryKind::SampleTaken { sample_id } => bytes(out, sample_id.as_bytes()),
+        EntryKind::DocumentServed { document } => bytes(out, document.as_bytes()),
+        EntryKind::PartyRefused { note } => bytes(out, note.as_bytes()),
+        EntryKind::Signed { officer_id } => bytes(out, officer_id.as_bytes()),
+        EntryKind::Arrive
+        | EntryKind::RecordingStarted
+        | EntryKind::PartyQuestioned
+        | EntryKind::EvidencePreserved
+        | EntryKind::SealOrSeizure
+        | EntryKind::Left => {}
     }
 }
 
-/// The transparency log's checkpoint a device had seen when it wrote an entry: the entry is no
-/// older than that checkpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SeenCheckpoint {
-    pub size: u64,
-    #[serde(with = "hex_bytes")]
-    pub root: [u8; 32],
-}
-
-/// One entry of a device's chain.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogEntry {
-    pub device_id: String,
-    /// Position in the device's chain, from 1.
-    pub seq: u64,
-    /// Hash of the entry before ([`GENESIS_PREVIOUS`] for the first).
-    #[serde(with = "hex_bytes")]
-    pub previous: [u8; 32],
-    /// The device's wall clock, Unix ms: a claim, which the transparency log bounds.
-    pub device_time_ms: i64,
-    /// The device's monotonic clock since boot, ms: orders entries within one boot.
-    pub monotonic_ms: u64,
-    /// Identifies one boot of the device; monotonic times compare only within one.
-    pub boot_id: String,
-    pub kind: EntryKind,
-    pub record_id: Option<String>,
-    /// SHA-256 of the payload (free text, JSON, ...), which travels beside the entry.
-    #[serde(with = "hex_bytes")]
-    pub payload_hash: [u8; 32],
-    pub seen_checkpoint: Option<SeenCheckpoint>,
-}
-
-fn bytes(out: &mut Vec<u8>, value: &[u8]) {
+pub(crate) fn bytes(out: &mut Vec<u8>, value: &[u8]) {
     out.extend((value.len() as u32).to_be_bytes());
     out.extend(value);
 }
 
-impl LogEntry {
+/// The encoding, hash and signature of a [`LogEntry`].
+pub trait EntryEncoding {
     /// The deterministic encoding that is hashed and signed (see the module documentation).
-    pub fn signing_bytes(&self) -> Vec<u8> {
+    fn signing_bytes(&self) -> Vec<u8>;
+    /// The entry's hash: what the next entry names as its previous.
+    fn hash(&self) -> [u8; 32];
+    /// Signs the entry with the device's key.
+    fn sign(self, key: &SigningKey) -> SignedEntry;
+}
+
+impl EntryEncoding for LogEntry {
+    fn signing_bytes(&self) -> Vec<u8> {
         let mut out = ENTRY_DOMAIN.to_vec();
         bytes(&mut out, self.device_id.as_bytes());
         out.extend(self.seq.to_be_bytes());
@@ -154,7 +99,7 @@ impl LogEntry {
         out.extend(self.device_time_ms.to_be_bytes());
         out.extend(self.monotonic_ms.to_be_bytes());
         bytes(&mut out, self.boot_id.as_bytes());
-        self.kind.encode(&mut out);
+        encode_kind(&self.kind, &mut out);
         match &self.record_id {
             Some(id) => {
                 out.push(1);
@@ -174,13 +119,11 @@ impl LogEntry {
         out
     }
 
-    /// The entry's hash: what the next entry names as its previous, and the transparency log's leaf.
-    pub fn hash(&self) -> [u8; 32] {
+    fn hash(&self) -> [u8; 32] {
         Sha256::digest(self.signing_bytes()).into()
     }
 
-    /// Signs the entry with the device's key.
-    pub fn sign(self, key: &SigningKey) -> SignedEntry {
+    fn sign(self, key: &SigningKey) -> SignedEntry {
         let signature = key.sign(&self.signing_bytes()).to_bytes();
         SignedEntry { entry: self, signature }
     }
@@ -189,14 +132,6 @@ impl LogEntry {
 /// The SHA-256 of a payload, as an entry names it.
 pub fn payload_hash(payload: &[u8]) -> [u8; 32] {
     Sha256::digest(payload).into()
-}
-
-/// An entry with its device's signature.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignedEntry {
-    pub entry: LogEntry,
-    #[serde(with = "hex_bytes")]
-    pub signature: [u8; 64],
 }
 
 /// Why an entry is not what it claims.
@@ -210,9 +145,16 @@ pub enum EntryError {
     ZeroSeq,
 }
 
-impl SignedEntry {
+/// The checks of a [`SignedEntry`].
+pub trait EntryVerification {
     /// Checks the signature strictly (no malleable or small-order forms) against the device's key.
-    pub fn verify(&self, key: &VerifyingKey) -> Result<(), EntryError> {
+    fn verify(&self, key: &VerifyingKey) -> Result<(), EntryError>;
+    /// Checks that `payload` is the entry's payload.
+    fn check_payload(&self, payload: &[u8]) -> Result<(), EntryError>;
+}
+
+impl EntryVerification for SignedEntry {
+    fn verify(&self, key: &VerifyingKey) -> Result<(), EntryError> {
         if self.entry.seq == 0 {
             return Err(EntryError::ZeroSeq);
         }
@@ -223,8 +165,7 @@ impl SignedEntry {
         }
     }
 
-    /// Checks that `payload` is the entry's payload.
-    pub fn check_payload(&self, payload: &[u8]) -> Result<(), EntryError> {
+    fn check_payload(&self, payload: &[u8]) -> Result<(), EntryError> {
         if payload_hash(payload) == self.entry.payload_hash { Ok(()) } else { Err(EntryError::PayloadMismatch) }
     }
 }
@@ -256,18 +197,6 @@ pub fn place(entry: &LogEntry, stored_here: Option<[u8; 32]>, stored_before: Opt
         Some(_) => Placement::Fork,
         None => Placement::Gap,
     }
-}
-
-/// A rule a record's log entries break.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "rule")]
-pub enum LogFinding {
-    /// R2: a seal or seizure while no device of the record was recording.
-    SealWithoutRecording { device_id: String, seq: u64 },
-    /// R3: a recording stopped without a stated reason.
-    RecordingStoppedWithoutReason { device_id: String, seq: u64 },
-    /// P2: an officer present without a "certificates shown" entry.
-    CertificateNotShown { officer_id: String },
 }
 
 /// The rules the entries of one record break, given the officers present on the record.
@@ -328,20 +257,6 @@ pub fn check_record(entries: &[LogEntry], officers_present: &[String]) -> Vec<Lo
         }
     }
     findings
-}
-
-mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer, const N: usize>(value: &[u8; N], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(value))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(deserializer: D) -> Result<[u8; N], D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let bytes = hex::decode(&text).map_err(serde::de::Error::custom)?;
-        bytes.try_into().map_err(|_| serde::de::Error::custom(format!("expected {N} bytes")))
-    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! - [`enforcement_log`]: each device's signed hash chain of what happened on site, and the rules it checks (R2, R3, P2).
 //! - [`merkle`]: the transparency log's Merkle tree: RFC 6962 hashing, inclusion and consistency proofs.
 //! - [`checkpoint`]: the transparency log's signed checkpoints: C2SP tlog-checkpoint bodies in Ed25519 signed notes.
+//! - [`transparency`]: the transparency log's leaves (entries, signatures, locks, devices, blobs) and the time interval they prove.
 //! - [`signature`]: strict Ed25519 verification of device signatures.
 //! - [`sample`]: realistic records made the way a phone makes them, for benchmarks and demos.
 //!
@@ -71,6 +72,7 @@ pub mod rules;
 pub mod sample;
 pub mod session;
 pub mod signature;
+pub mod transparency;
 pub mod validate;
 
 pub use automerge;

@@ -76,58 +76,179 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
+/// Where the roots of perfect subtrees come from. A log too large to read all its leaves for
+/// each proof keeps the root of every complete subtree as leaves arrive (fewer than two hashes
+/// per leaf, see [`subtrees_completed_by`]) and builds any root or proof from O(log² n) of them.
+pub trait Subtrees {
+    type Error;
+    /// The root of the perfect subtree over leaves `index·2^level .. (index+1)·2^level`; level 0
+    /// is the leaf hashes themselves.
+    fn subtree(&self, level: u32, index: u64) -> Result<Hash, Self::Error>;
+}
+
+/// A slice of leaf hashes answers from the leaves (each answer costs its subtree's size).
+impl Subtrees for [Hash] {
+    type Error = std::convert::Infallible;
+    fn subtree(&self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        let start = (index << level) as usize;
+        Ok(root(&self[start..start + (1usize << level)]))
+    }
+}
+
+/// The subtrees that leaf `leaf_index` completes, as (level, index) from level 1 up: each is
+/// the node over the two subtrees of the level below, the second of which was just completed.
+pub fn subtrees_completed_by(leaf_index: u64) -> Vec<(u32, u64)> {
+    let count = (leaf_index + 1).trailing_zeros();
+    (1..=count).map(|level| (level, leaf_index >> level)).collect()
+}
+
+/// Every complete subtree's root in memory: what a log keeps to answer proofs fast.
+#[derive(Clone, Debug, Default)]
+pub struct SubtreeCache {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl SubtreeCache {
+    /// How many leaves the tree holds.
+    pub fn size(&self) -> u64 {
+        self.levels.first().map_or(0, |leaves| leaves.len() as u64)
+    }
+
+    /// Appends a leaf hash and the subtrees it completes.
+    pub fn push(&mut self, leaf: Hash) {
+        let index = self.size();
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].push(leaf);
+        for (level, at) in subtrees_completed_by(index) {
+            let below = &self.levels[level as usize - 1];
+            let node = node_hash(&below[2 * at as usize], &below[2 * at as usize + 1]);
+            if self.levels.len() <= level as usize {
+                self.levels.push(Vec::new());
+            }
+            self.levels[level as usize].push(node);
+        }
+    }
+}
+
+impl Subtrees for SubtreeCache {
+    type Error = std::convert::Infallible;
+    fn subtree(&self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        Ok(self.levels[level as usize][index as usize])
+    }
+}
+
+/// The root of leaves `start..end` of `tree`, a range the RFC's recursion produces (its start is
+/// a multiple of the largest power of two not above its size).
+fn range_root<S: Subtrees + ?Sized>(tree: &S, start: u64, end: u64) -> Result<Hash, S::Error> {
+    let n = end - start;
+    if n == 0 {
+        return Ok(empty_root());
+    }
+    if n.is_power_of_two() {
+        let level = n.trailing_zeros();
+        return tree.subtree(level, start >> level);
+    }
+    let k = split(n as usize) as u64;
+    Ok(node_hash(&range_root(tree, start, start + k)?, &range_root(tree, start + k, end)?))
+}
+
+/// The root of the first `size` leaves of `tree`.
+pub fn root_of<S: Subtrees + ?Sized>(tree: &S, size: u64) -> Result<Hash, S::Error> {
+    range_root(tree, 0, size)
+}
+
 /// The inclusion proof of leaf `index` in the tree over `leaves` (RFC 9162 §2.1.3.1), from the
 /// leaf up. `None` if `index` is not a leaf.
 pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Option<Vec<Hash>> {
-    if index >= leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    path(leaves, index, &mut proof);
-    Some(proof)
+    let Ok(proof) = inclusion_proof_of(leaves, leaves.len() as u64, index as u64);
+    proof
 }
 
-fn path(leaves: &[Hash], index: usize, proof: &mut Vec<Hash>) {
-    if leaves.len() <= 1 {
-        return;
+/// The inclusion proof of leaf `index` in the first `size` leaves of `tree`. `None` if `index`
+/// is not below `size`.
+pub fn inclusion_proof_of<S: Subtrees + ?Sized>(
+    tree: &S,
+    size: u64,
+    index: u64,
+) -> Result<Option<Vec<Hash>>, S::Error> {
+    if index >= size {
+        return Ok(None);
     }
-    let k = split(leaves.len());
+    let mut proof = Vec::new();
+    path(tree, 0, size, index, &mut proof)?;
+    Ok(Some(proof))
+}
+
+fn path<S: Subtrees + ?Sized>(
+    tree: &S,
+    start: u64,
+    end: u64,
+    index: u64,
+    proof: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
+    let n = end - start;
+    if n <= 1 {
+        return Ok(());
+    }
+    let k = split(n as usize) as u64;
     if index < k {
-        path(&leaves[..k], index, proof);
-        proof.push(root(&leaves[k..]));
+        path(tree, start, start + k, index, proof)?;
+        proof.push(range_root(tree, start + k, end)?);
     } else {
-        path(&leaves[k..], index - k, proof);
-        proof.push(root(&leaves[..k]));
+        path(tree, start + k, end, index - k, proof)?;
+        proof.push(range_root(tree, start, start + k)?);
     }
+    Ok(())
 }
 
 /// The proof that the tree of the first `size1` leaves is a prefix of the tree over `leaves`
 /// (RFC 9162 §2.1.4.1). `None` unless `0 < size1 <= leaves.len()`.
 pub fn consistency_proof(leaves: &[Hash], size1: usize) -> Option<Vec<Hash>> {
-    if size1 == 0 || size1 > leaves.len() {
-        return None;
-    }
-    let mut proof = Vec::new();
-    subproof(leaves, size1, true, &mut proof);
-    Some(proof)
+    let Ok(proof) = consistency_proof_of(leaves, leaves.len() as u64, size1 as u64);
+    proof
 }
 
-fn subproof(leaves: &[Hash], m: usize, whole: bool, proof: &mut Vec<Hash>) {
-    let n = leaves.len();
+/// The proof that the first `size1` leaves of `tree` are a prefix of its first `size2`.
+/// `None` unless `0 < size1 <= size2`.
+pub fn consistency_proof_of<S: Subtrees + ?Sized>(
+    tree: &S,
+    size2: u64,
+    size1: u64,
+) -> Result<Option<Vec<Hash>>, S::Error> {
+    if size1 == 0 || size1 > size2 {
+        return Ok(None);
+    }
+    let mut proof = Vec::new();
+    subproof(tree, 0, size2, size1, true, &mut proof)?;
+    Ok(Some(proof))
+}
+
+fn subproof<S: Subtrees + ?Sized>(
+    tree: &S,
+    start: u64,
+    end: u64,
+    m: u64,
+    whole: bool,
+    proof: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
+    let n = end - start;
     if m == n {
         if !whole {
-            proof.push(root(leaves));
+            proof.push(range_root(tree, start, end)?);
         }
-        return;
+        return Ok(());
     }
-    let k = split(n);
+    let k = split(n as usize) as u64;
     if m <= k {
-        subproof(&leaves[..k], m, whole, proof);
-        proof.push(root(&leaves[k..]));
+        subproof(tree, start, start + k, m, whole, proof)?;
+        proof.push(range_root(tree, start + k, end)?);
     } else {
-        subproof(&leaves[k..], m - k, false, proof);
-        proof.push(root(&leaves[..k]));
+        subproof(tree, start + k, end, m - k, false, proof)?;
+        proof.push(range_root(tree, start, start + k)?);
     }
+    Ok(())
 }
 
 fn elements<P: AsRef<[u8]>>(proof: &[P]) -> Result<Vec<&[u8]>, ProofError> {
@@ -297,5 +418,35 @@ mod tests {
                 prop_assert!(verify_consistency(size1 as u64, n as u64, &consistency, &top, &top).is_err());
             }
         }
+
+        /// A log that keeps only complete subtrees gives the same roots and proofs as the leaves,
+        /// at every size it passed through.
+        #[test]
+        fn subtree_cache_answers_as_the_leaves(n in 1usize..140, index_seed in any::<u64>(), size1_seed in any::<u64>()) {
+            let leaves = leaves(n);
+            let mut cache = SubtreeCache::default();
+            for leaf in &leaves {
+                cache.push(*leaf);
+            }
+            prop_assert_eq!(cache.size(), n as u64);
+            let size = 1 + index_seed % n as u64;
+            let Ok(cached_root) = root_of(&cache, size);
+            prop_assert_eq!(cached_root, root(&leaves[..size as usize]));
+            let index = index_seed % size;
+            let Ok(cached) = inclusion_proof_of(&cache, size, index);
+            prop_assert_eq!(cached, inclusion_proof(&leaves[..size as usize], index as usize));
+            let size1 = 1 + size1_seed % size;
+            let Ok(cached) = consistency_proof_of(&cache, size, size1);
+            prop_assert_eq!(cached, consistency_proof(&leaves[..size as usize], size1 as usize));
+        }
+    }
+
+    #[test]
+    fn subtrees_completed_by_each_leaf() {
+        assert_eq!(subtrees_completed_by(0), vec![]);
+        assert_eq!(subtrees_completed_by(1), vec![(1, 0)]);
+        assert_eq!(subtrees_completed_by(2), vec![]);
+        assert_eq!(subtrees_completed_by(3), vec![(1, 1), (2, 0)]);
+        assert_eq!(subtrees_completed_by(7), vec![(1, 3), (2, 1), (3, 0)]);
     }
 }
