@@ -119,6 +119,7 @@ impl Device {
         let (boot_id, monotonic_ms) = (self.boot_clock)();
         let device_time_ms = self.now_ms();
         let device_id = self.identity.device_id.clone();
+        let seen_checkpoint = self.store.seen_checkpoint()?;
         self.store.append_log(payload, |seq, previous| {
             LogEntry {
                 device_id,
@@ -130,7 +131,7 @@ impl Device {
                 kind,
                 record_id: record_id.map(str::to_string),
                 payload_hash: payload_hash(payload),
-                seen_checkpoint: None,
+                seen_checkpoint,
             }
             .sign(&key)
         })

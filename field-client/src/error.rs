@@ -50,6 +50,8 @@ pub enum ClientError {
     StoreTooNew { found: usize, known: usize },
     #[error("the published draw does not match its inputs: {detail}")]
     DrawMismatch { detail: String },
+    #[error("the evidence package does not verify: {items:?} fail\n{report}")]
+    EvidenceInvalid { items: Vec<String>, report: String },
     #[error("the device store failed: {0}")]
     Store(#[from] rusqlite::Error),
 }
@@ -78,6 +80,7 @@ impl ClientError {
             ClientError::CorruptStore { .. } => "corrupt_store",
             ClientError::StoreTooNew { .. } => "store_too_new",
             ClientError::DrawMismatch { .. } => "draw_mismatch",
+            ClientError::EvidenceInvalid { .. } => "evidence_invalid",
             ClientError::Store(_) => "store",
         }
     }
@@ -88,6 +91,7 @@ impl ClientError {
             ClientError::EditRefused { rule: Some(rule), .. } => serde_json::json!({ "rule": rule }),
             ClientError::Server { status, code, .. } => serde_json::json!({ "status": status, "code": code }),
             ClientError::UnknownTask { task_id } => serde_json::json!({ "task_id": task_id }),
+            ClientError::EvidenceInvalid { items, .. } => serde_json::json!({ "failed_items": items }),
             ClientError::UnknownRecord { record_id } => serde_json::json!({ "record_id": record_id }),
             _ => serde_json::Value::Null,
         }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, SignedEntry};
+use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, SeenCheckpoint, SignedEntry};
 
 use crate::error::{ClientError, ClientResult};
 
@@ -618,6 +618,71 @@ impl DeviceStore {
             entries.push((entry, payload));
         }
         Ok(entries)
+    }
+
+    /// Entries the server has not taken yet, in chain order, at most `limit`.
+    pub fn log_to_upload(&self, limit: usize) -> ClientResult<Vec<(SignedEntry, Vec<u8>)>> {
+        let mut statement =
+            self.conn.prepare("SELECT entry, payload FROM log_entries WHERE uploaded = 0 ORDER BY seq LIMIT ?1")?;
+        let rows =
+            statement.query_map([limit as i64], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
+        let mut entries = Vec::new();
+        for row in rows {
+            let (entry, payload) = row?;
+            let entry =
+                serde_json::from_str(&entry).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+            entries.push((entry, payload));
+        }
+        Ok(entries)
+    }
+
+    /// Notes that the server holds these entries of the chain.
+    pub fn mark_log_uploaded(&self, seqs: &[u64]) -> ClientResult<()> {
+        let tx = self.write()?;
+        for seq in seqs {
+            tx.execute("UPDATE log_entries SET uploaded = 1 WHERE seq = ?1", [*seq as i64])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The server's transparency-log verifier key, as first fetched (trust on first use).
+    pub fn log_key(&self) -> ClientResult<Option<String>> {
+        self.meta("log_key")
+    }
+
+    pub fn set_log_key(&self, key: &str) -> ClientResult<()> {
+        Self::put_meta(&self.conn, "log_key", key)
+    }
+
+    /// The latest transparency-log checkpoint this device has seen and verified: its next
+    /// entries name it.
+    pub fn seen_checkpoint(&self) -> ClientResult<Option<SeenCheckpoint>> {
+        match self.meta("seen_checkpoint")? {
+            Some(json) => {
+                Ok(Some(serde_json::from_str(&json).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps `checkpoint` (and its signed note) if it is larger than the one seen before: a
+    /// device never goes back to an older checkpoint.
+    pub fn see_checkpoint(&self, checkpoint: &SeenCheckpoint, note: &str) -> ClientResult<bool> {
+        let tx = self.write()?;
+        let seen: Option<String> =
+            tx.query_row("SELECT value FROM meta WHERE key = 'seen_checkpoint'", [], |row| row.get(0)).optional()?;
+        let seen: Option<SeenCheckpoint> = seen
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+        if seen.is_some_and(|seen| seen.size >= checkpoint.size) {
+            return Ok(false);
+        }
+        Self::put_meta(&tx, "seen_checkpoint", &serde_json::to_string(checkpoint).expect("a checkpoint serializes"))?;
+        Self::put_meta(&tx, "seen_checkpoint_note", note)?;
+        tx.commit()?;
+        Ok(true)
     }
 
     /// Stores a photo (once per content).

@@ -21,12 +21,14 @@
 //! - [`sync`]: the batched sync request and response, and change rejections.
 //! - [`registry`]: certificates and tasks with their teams, which rules and devices read as data.
 //! - [`device`]: the bytes a device signs to enroll.
+//! - [`evidence`]: the evidence package a reviewer checks offline.
 //! - [`log`]: the enforcement log's entries, their upload, and the transparency log's proofs.
 //! - [`error`]: the error body every HTTP endpoint answers with.
 //! - [`wire`]: byte fields (base64 in JSON, raw in CBOR) and the CBOR codec.
 
 pub mod device;
 pub mod error;
+pub mod evidence;
 pub mod log;
 pub mod record;
 pub mod registry;
@@ -59,5 +61,6 @@ pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("inclusion_proof.json", schema::<log::InclusionProof>()),
         ("consistency_proof.json", schema::<log::ConsistencyProof>()),
         ("record_log.json", schema::<log::RecordLog>()),
+        ("evidence_manifest.json", schema::<evidence::Manifest>()),
     ]
 }

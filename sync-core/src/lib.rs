@@ -18,6 +18,7 @@
 //! - [`session`]: the batched, resumable sync exchange between a device and the server.
 //! - [`draw`]: the random inspection draw (双随机), a pure function of published inputs.
 //! - [`enforcement_log`]: each device's signed hash chain of what happened on site, and the rules it checks (R2, R3, P2).
+//! - [`evidence`]: evidence packages: written from what the server holds, verified offline item by item.
 //! - [`merkle`]: the transparency log's Merkle tree: RFC 6962 hashing, inclusion and consistency proofs.
 //! - [`checkpoint`]: the transparency log's signed checkpoints: C2SP tlog-checkpoint bodies in Ed25519 signed notes.
 //! - [`transparency`]: the transparency log's leaves (entries, signatures, locks, devices, blobs) and the time interval they prove.
@@ -65,6 +66,7 @@ pub mod checkpoint;
 pub mod document;
 pub mod draw;
 pub mod enforcement_log;
+pub mod evidence;
 pub mod input;
 pub mod merkle;
 pub mod rebase;

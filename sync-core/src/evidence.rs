@@ -1,0 +1,795 @@
+//! Evidence packages: writing one from what the server holds, and checking one offline.
+//!
+//! A package ([`schemas::evidence`] describes its members) carries a record's Automerge
+//! document with its whole history, the enforcement-log entries of the devices that worked
+//! on it, the blobs (or their hashes), the public keys, and inclusion proofs of every
+//! transparency-log leaf it relies on against one signed checkpoint. [`verify_package`]
+//! checks all of it with nothing but the package (and, if the reviewer has it, the bureau's
+//! published log key), and says item by item what holds.
+//!
+//! The archive is a tar file in one canonical form ([`write_package`]): members in manifest
+//! order, ustar headers with mode 0644, owner 0, the export time as modification time, and
+//! JSON members pretty-printed. The verifier re-encodes what it read and compares bytes, so
+//! that no byte of the package (header, padding, JSON spacing) can change unnoticed, and a
+//! changed byte is blamed on the member it belongs to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+
+use automerge::{Automerge, ReadDoc};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::VerifyingKey;
+use schemas::evidence::{
+    EVIDENCE_FORMAT, LeafProof, Manifest, ManifestItem, PackageBlob, PackageDevice, PackageEntry, PackageProofs,
+};
+use schemas::log::{LogFinding, TimeInterval};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::checkpoint::{Checkpoint, open_note, parse_verifier_key};
+use crate::document::{genesis_actor, genesis_change_hash, read_record};
+use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, payload_hash};
+use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
+use crate::transparency::{Leaf, LeafItem, interval};
+
+pub const MANIFEST: &str = "manifest.json";
+pub const CHECKPOINT: &str = "checkpoint.txt";
+pub const LOG_KEY: &str = "log-key.txt";
+pub const DOCUMENT: &str = "record/document.automerge";
+pub const RECORD: &str = "record/record.json";
+pub const DEVICES: &str = "devices.json";
+pub const ENTRIES: &str = "log/entries.json";
+pub const BLOBS: &str = "blobs.json";
+pub const PROOFS: &str = "proofs.json";
+/// The name of an archive-level problem that belongs to no member (the end-of-archive blocks).
+pub const ARCHIVE_END: &str = "(end of archive)";
+
+/// The member holding a blob's bytes.
+pub fn blob_path(sha256: &str) -> String {
+    format!("blobs/{sha256}")
+}
+
+/// What the server gathered for one record's package.
+#[derive(Clone, Debug)]
+pub struct PackageContents {
+    pub record_id: String,
+    pub exported_at_ms: i64,
+    /// The signed note of the checkpoint every proof is against.
+    pub checkpoint_note: String,
+    /// The log's note verifier key.
+    pub log_key: String,
+    /// The record's Automerge document (`save`).
+    pub document: Vec<u8>,
+    pub devices: Vec<PackageDevice>,
+    pub entries: Vec<PackageEntry>,
+    /// Each blob, with its bytes when the package includes them.
+    pub blobs: Vec<(PackageBlob, Option<Vec<u8>>)>,
+    pub proofs: PackageProofs,
+}
+
+/// Why a package could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("the record's document does not load: {0}")]
+    Document(String),
+    #[error("the record does not read as a record: {0}")]
+    Record(String),
+    #[error("the checkpoint note does not name a tree size: {0}")]
+    Checkpoint(String),
+    #[error("the archive could not be written: {0}")]
+    Archive(String),
+}
+
+/// A JSON member's one accepted encoding.
+fn json<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(value).expect("package members serialize");
+    out.push(b'\n');
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Writes a package in its canonical form.
+pub fn write_package(contents: &PackageContents) -> Result<Vec<u8>, PackageError> {
+    let doc = Automerge::load(&contents.document).map_err(|e| PackageError::Document(e.to_string()))?;
+    let record = read_record(&contents.record_id, &doc).map_err(|e| PackageError::Record(e.to_string()))?;
+    let (text, _) = split_note(&contents.checkpoint_note);
+    let checkpoint = Checkpoint::parse_body(text).map_err(|e| PackageError::Checkpoint(e.to_string()))?;
+    let blobs_included = contents.blobs.iter().all(|(_, bytes)| bytes.is_some());
+    let mut members: Vec<(String, Vec<u8>)> = vec![
+        (CHECKPOINT.into(), contents.checkpoint_note.as_bytes().to_vec()),
+        (LOG_KEY.into(), format!("{}\n", contents.log_key.trim_end()).into_bytes()),
+        (DOCUMENT.into(), contents.document.clone()),
+        (RECORD.into(), json(&record)),
+        (DEVICES.into(), json(&contents.devices)),
+        (ENTRIES.into(), json(&contents.entries)),
+        (BLOBS.into(), json(&contents.blobs.iter().map(|(blob, _)| blob).collect::<Vec<_>>())),
+    ];
+    for (blob, bytes) in &contents.blobs {
+        if let Some(bytes) = bytes {
+            members.push((blob_path(&blob.sha256), bytes.clone()));
+        }
+    }
+    members.push((PROOFS.into(), json(&contents.proofs)));
+    let manifest = Manifest {
+        format: EVIDENCE_FORMAT.into(),
+        record_id: contents.record_id.clone(),
+        exported_at_ms: contents.exported_at_ms.div_euclid(1000) * 1000,
+        tree_size: checkpoint.size,
+        blobs_included,
+        items: members
+            .iter()
+            .map(|(path, bytes)| ManifestItem {
+                path: path.clone(),
+                size: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            })
+            .collect(),
+    };
+    members.insert(0, (MANIFEST.into(), json(&manifest)));
+    archive(&members, contents.exported_at_ms).map_err(|e| PackageError::Archive(e.to_string()))
+}
+
+/// The canonical tar encoding of `members`.
+fn archive(members: &[(String, Vec<u8>)], exported_at_ms: i64) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, bytes) in members {
+        let mut header = tar::Header::new_ustar();
+        header.set_path(path)?;
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(exported_at_ms.max(0) as u64 / 1000);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        builder.append(&header, bytes.as_slice())?;
+    }
+    builder.into_inner()
+}
+
+/// The text of a signed note (up to and including the blank line's first newline) and the rest.
+fn split_note(note: &str) -> (&str, &str) {
+    match note.rfind("\n\n") {
+        Some(split) => (&note[..split + 1], &note[split + 2..]),
+        None => (note, ""),
+    }
+}
+
+/// One thing the verifier checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// The member (or member and element) the check is about.
+    pub item: String,
+    pub holds: bool,
+    pub detail: String,
+}
+
+/// The verdict on a package, item by item.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verification {
+    pub record_id: Option<String>,
+    pub tree_size: Option<u64>,
+    /// The log key the checkpoint was checked with.
+    pub log_key: Option<String>,
+    pub checks: Vec<Check>,
+    /// The rules the record's entries break (R2, R3, P2): findings, not failures of the package.
+    pub findings: Vec<LogFinding>,
+    /// Each entry of the record with the interval the log proves for it.
+    pub intervals: Vec<(String, u64, TimeInterval)>,
+}
+
+impl Verification {
+    /// True when every check holds.
+    pub fn holds(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(|c| c.holds)
+    }
+
+    /// The items with a check that fails.
+    pub fn failed_items(&self) -> BTreeSet<&str> {
+        self.checks.iter().filter(|c| !c.holds).map(|c| c.item.as_str()).collect()
+    }
+
+    fn check(&mut self, item: &str, holds: bool, detail: impl Into<String>) -> bool {
+        self.checks.push(Check { item: item.to_string(), holds, detail: detail.into() });
+        holds
+    }
+
+    fn fail(&mut self, item: &str, detail: impl Into<String>) {
+        self.check(item, false, detail);
+    }
+}
+
+/// A member read from the archive, with where its header starts.
+struct Member {
+    path: String,
+    bytes: Vec<u8>,
+    header_at: u64,
+}
+
+/// Reads every member; on a malformed header, returns those read before it and the error.
+fn read_members(package: &[u8]) -> (Vec<Member>, Option<String>) {
+    let mut members = Vec::new();
+    let mut archive = tar::Archive::new(package);
+    let entries = match archive.entries() {
+        Ok(entries) => entries,
+        Err(e) => return (members, Some(e.to_string())),
+    };
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => return (members, Some(e.to_string())),
+        };
+        let path = match entry.path() {
+            Ok(path) => path.to_string_lossy().into_owned(),
+            Err(e) => return (members, Some(e.to_string())),
+        };
+        let header_at = entry.raw_header_position();
+        let mut bytes = Vec::new();
+        if let Err(e) = entry.read_to_end(&mut bytes) {
+            return (members, Some(format!("{path}: {e}")));
+        }
+        members.push(Member { path, bytes, header_at });
+    }
+    (members, None)
+}
+
+/// Decodes a list of hex hashes.
+fn hashes(hexes: &[String]) -> Option<Vec<Hash>> {
+    hexes.iter().map(|h| hex::decode(h).ok().and_then(|b| b.try_into().ok())).collect()
+}
+
+/// Reads a JSON member that must be in its canonical encoding.
+fn canonical<T: serde::de::DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, String> {
+    let value: T = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON of its kind: {e}"))?;
+    if json(&value) != bytes {
+        return Err("not in the canonical encoding (pretty JSON, final newline)".into());
+    }
+    Ok(value)
+}
+
+/// Checks a package offline. `trusted_log_key` is the bureau's published note verifier key of
+/// the transparency log, if the reviewer has it; without it the package's own key is used and
+/// reported, for the reviewer to compare. `max_skew_ms` is the clock skew allowed before a
+/// claimed time outside its proven interval is flagged.
+pub fn verify_package(package: &[u8], trusted_log_key: Option<&str>, max_skew_ms: i64) -> Verification {
+    let mut report = Verification::default();
+    let (members, error) = read_members(package);
+
+    // The manifest first: it names the members in order, which blames a broken header.
+    let manifest = match members.first() {
+        Some(first) if first.path == MANIFEST => match canonical::<Manifest>(&first.bytes) {
+            Ok(manifest) if manifest.exported_at_ms.rem_euclid(1000) != 0 => {
+                report.fail(MANIFEST, "the export time is not in whole seconds, as the archive's times are");
+                None
+            }
+            Ok(manifest) if manifest.format == EVIDENCE_FORMAT => Some(manifest),
+            Ok(manifest) => {
+                report.fail(MANIFEST, format!("unknown format {:?}", manifest.format));
+                None
+            }
+            Err(problem) => {
+                report.fail(MANIFEST, problem);
+                None
+            }
+        },
+        Some(first) => {
+            report.fail(MANIFEST, format!("the first member is {:?}, not the manifest", first.path));
+            None
+        }
+        None => {
+            report.fail(MANIFEST, "the archive holds no readable member");
+            None
+        }
+    };
+    if let Some(error) = error {
+        let index = members.len();
+        let item = match (&manifest, index) {
+            (_, 0) => MANIFEST.to_string(),
+            (Some(manifest), index) => {
+                manifest.items.get(index - 1).map_or(ARCHIVE_END.to_string(), |item| item.path.clone())
+            }
+            (None, index) => format!("(member {})", index + 1),
+        };
+        report.fail(&item, format!("the archive cannot be read at this member: {error}"));
+        return report;
+    }
+    let Some(manifest) = manifest else { return report };
+    report.record_id = Some(manifest.record_id.clone());
+    report.tree_size = Some(manifest.tree_size);
+
+    // Every byte: the archive must be the canonical encoding of what it holds.
+    let owned: Vec<(String, Vec<u8>)> = members.iter().map(|m| (m.path.clone(), m.bytes.clone())).collect();
+    match archive(&owned, manifest.exported_at_ms) {
+        Ok(canonical) if canonical == package => {}
+        Ok(canonical) => {
+            let offset =
+                canonical.iter().zip(package).position(|(a, b)| a != b).unwrap_or(canonical.len().min(package.len()));
+            let item = members
+                .iter()
+                .rev()
+                .find(|m| m.header_at as usize <= offset && offset < package.len().min(canonical.len()))
+                .filter(|m| {
+                    let end = m.header_at as usize + 512 + m.bytes.len().div_ceil(512) * 512;
+                    offset < end
+                })
+                .map_or(ARCHIVE_END.to_string(), |m| m.path.clone());
+            report
+                .fail(&item, format!("byte {offset} of the archive is not the canonical encoding (header or padding)"));
+        }
+        Err(e) => report.fail(ARCHIVE_END, format!("the members cannot be re-encoded: {e}")),
+    }
+
+    // The manifest lists the members, in order, with their sizes and hashes.
+    let listed: Vec<&str> = manifest.items.iter().map(|i| i.path.as_str()).collect();
+    let present: Vec<&str> = members[1..].iter().map(|m| m.path.as_str()).collect();
+    if listed != present {
+        report.fail(MANIFEST, format!("lists members {listed:?}, the archive holds {present:?}"));
+    }
+    let mut files: BTreeMap<&str, &[u8]> = BTreeMap::new();
+    for member in &members[1..] {
+        files.insert(member.path.as_str(), member.bytes.as_slice());
+        if let Some(item) = manifest.items.iter().find(|i| i.path == member.path) {
+            let actual = sha256_hex(&member.bytes);
+            if item.sha256 != actual || item.size != member.bytes.len() as u64 {
+                report.fail(
+                    MANIFEST,
+                    format!(
+                        "lists {} with {} bytes and SHA-256 {}, the member has {} bytes and SHA-256 {actual}",
+                        member.path,
+                        item.size,
+                        item.sha256,
+                        member.bytes.len()
+                    ),
+                );
+            }
+        }
+    }
+    // A member whose hash the manifest disagrees with is named by its own checks when it was
+    // the one changed; the manifest is named either way.
+    if !report.failed_items().contains(MANIFEST) {
+        report.check(MANIFEST, true, format!("{} members listed with their hashes", manifest.items.len()));
+    }
+    check_contents(&mut report, &manifest, &files, trusted_log_key, max_skew_ms);
+    report
+}
+
+/// The members' own checks: signatures, proofs, links and the record.
+fn check_contents(
+    report: &mut Verification,
+    manifest: &Manifest,
+    files: &BTreeMap<&str, &[u8]>,
+    trusted_log_key: Option<&str>,
+    max_skew_ms: i64,
+) {
+    let member = |report: &mut Verification, path: &str| -> Option<Vec<u8>> {
+        match files.get(path) {
+            Some(bytes) => Some(bytes.to_vec()),
+            None => {
+                report.fail(path, "missing from the package");
+                None
+            }
+        }
+    };
+
+    // The log key and the checkpoint.
+    let key = member(report, LOG_KEY).and_then(|bytes| {
+        let Ok(text) = String::from_utf8(bytes) else {
+            report.fail(LOG_KEY, "not UTF-8");
+            return None;
+        };
+        let Some(line) = text.strip_suffix('\n').filter(|line| !line.contains('\n')) else {
+            report.fail(LOG_KEY, "not one line of text");
+            return None;
+        };
+        match parse_verifier_key(line) {
+            Ok((name, key)) => {
+                if let Some(trusted) = trusted_log_key
+                    && trusted.trim() != line
+                {
+                    report.fail(LOG_KEY, format!("is not the trusted key {trusted:?}"));
+                    return None;
+                }
+                report.log_key = Some(line.to_string());
+                Some((line.to_string(), name, key))
+            }
+            Err(e) => {
+                report.fail(LOG_KEY, format!("not a note verifier key: {e}"));
+                None
+            }
+        }
+    });
+    let checkpoint = match (member(report, CHECKPOINT), &key) {
+        (Some(note), Some((_, name, key))) => match String::from_utf8(note) {
+            Ok(note) => match open_note(&note, &[(name.as_str(), *key)]) {
+                Ok((text, _)) => match Checkpoint::parse_body(&text) {
+                    Ok(checkpoint) if checkpoint.size != manifest.tree_size => {
+                        report.fail(
+                            CHECKPOINT,
+                            format!("is of size {}, the manifest says {}", checkpoint.size, manifest.tree_size),
+                        );
+                        None
+                    }
+                    Ok(checkpoint) if checkpoint.origin != *name => {
+                        report.fail(CHECKPOINT, format!("names log {:?}, the key {name:?}", checkpoint.origin));
+                        None
+                    }
+                    Ok(checkpoint) => {
+                        report.check(CHECKPOINT, true, format!("signed by {name}, {} leaves", checkpoint.size));
+                        Some(checkpoint)
+                    }
+                    Err(e) => {
+                        report.fail(CHECKPOINT, format!("not a checkpoint: {e}"));
+                        None
+                    }
+                },
+                Err(e) => {
+                    report.fail(CHECKPOINT, format!("does not verify with the log key: {e}"));
+                    if trusted_log_key.is_none() {
+                        report.fail(LOG_KEY, "the checkpoint does not verify with this key");
+                    }
+                    None
+                }
+            },
+            Err(_) => {
+                report.fail(CHECKPOINT, "not UTF-8");
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some((line, ..)) = &key
+        && checkpoint.is_some()
+    {
+        let detail = match trusted_log_key {
+            Some(_) => "is the trusted key".to_string(),
+            None => format!("{line}: compare it with the bureau's published key"),
+        };
+        report.check(LOG_KEY, true, detail);
+    }
+
+    // The proofs: every leaf in the checkpoint's tree.
+    let mut leaves: BTreeMap<u64, Leaf> = BTreeMap::new();
+    let mut seen_bounds: BTreeMap<(u64, Hash), i64> = BTreeMap::new();
+    if let Some(bytes) = member(report, PROOFS) {
+        match canonical::<PackageProofs>(&bytes) {
+            Err(problem) => report.fail(PROOFS, problem),
+            Ok(proofs) => {
+                let mut good = proofs.tree_size == manifest.tree_size;
+                if !good {
+                    report.fail(
+                        PROOFS,
+                        format!("proofs are against size {}, not {}", proofs.tree_size, manifest.tree_size),
+                    );
+                }
+                if let Some(checkpoint) = &checkpoint {
+                    for LeafProof { index, leaf, proof } in &proofs.leaves {
+                        let data = hex::decode(leaf).ok();
+                        let decoded = data.as_deref().map(Leaf::from_bytes);
+                        let verified = match (&data, hashes(proof)) {
+                            (Some(data), Some(proof)) => {
+                                verify_inclusion(*index, checkpoint.size, &leaf_hash(data), &proof, &checkpoint.root)
+                                    .map_err(|e| e.to_string())
+                            }
+                            _ => Err("not hex".to_string()),
+                        };
+                        match (verified, decoded) {
+                            (Ok(()), Some(Ok(decoded))) => {
+                                leaves.insert(*index, decoded);
+                            }
+                            (Err(e), _) => {
+                                good = false;
+                                report.fail(PROOFS, format!("leaf {index}: {e}"));
+                            }
+                            (_, decoded) => {
+                                good = false;
+                                report.fail(PROOFS, format!("leaf {index} does not decode: {decoded:?}"));
+                            }
+                        }
+                    }
+                    for seen in &proofs.seen_checkpoints {
+                        match seen_checkpoint_bound(seen, checkpoint) {
+                            Ok((root, received_ms)) => {
+                                seen_bounds.insert((seen.size, root), received_ms);
+                            }
+                            Err(problem) => {
+                                good = false;
+                                report.fail(PROOFS, format!("seen checkpoint of size {}: {problem}", seen.size));
+                            }
+                        }
+                    }
+                    if good {
+                        report.check(
+                            PROOFS,
+                            true,
+                            format!(
+                                "{} leaves and {} earlier checkpoints proven",
+                                proofs.leaves.len(),
+                                proofs.seen_checkpoints.len()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    // The devices: each enrolment is a leaf.
+    let mut devices: BTreeMap<String, (PackageDevice, Option<VerifyingKey>)> = BTreeMap::new();
+    if let Some(bytes) = member(report, DEVICES) {
+        match canonical::<Vec<PackageDevice>>(&bytes) {
+            Err(problem) => report.fail(DEVICES, problem),
+            Ok(list) => {
+                let mut good = true;
+                for device in list {
+                    let key = hex::decode(&device.public_key)
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .and_then(|b| VerifyingKey::from_bytes(&b).ok());
+                    let actor = hex::decode(&device.actor_id).ok();
+                    let logged = match leaves.get(&device.leaf_index) {
+                        Some(Leaf {
+                            item: LeafItem::DeviceEnrolled { device_id, officer_id, public_key, actor_id },
+                            ..
+                        }) => {
+                            *device_id == device.device_id
+                                && *officer_id == device.officer_id
+                                && key.is_some_and(|k| k.as_bytes() == public_key)
+                                && actor.as_ref() == Some(actor_id)
+                        }
+                        _ => false,
+                    };
+                    if !logged {
+                        good = false;
+                        report.fail(
+                            DEVICES,
+                            format!("device {}: not the enrolment at leaf {}", device.device_id, device.leaf_index),
+                        );
+                    }
+                    devices.insert(device.device_id.clone(), (device, key));
+                }
+                if good {
+                    report.check(DEVICES, true, format!("{} devices, each enrolment in the log", devices.len()));
+                }
+            }
+        }
+    }
+
+    // The entries: signed, chained, logged.
+    let mut record_entries = Vec::new();
+    let mut photos_logged: BTreeSet<String> = BTreeSet::new();
+    if let Some(bytes) = member(report, ENTRIES) {
+        match canonical::<Vec<PackageEntry>>(&bytes) {
+            Err(problem) => report.fail(ENTRIES, problem),
+            Ok(entries) => {
+                let before = report.checks.len();
+                let mut chains: BTreeMap<&str, Vec<&PackageEntry>> = BTreeMap::new();
+                for packaged in &entries {
+                    let entry = &packaged.signed.entry;
+                    let name = format!("{ENTRIES}#{}/{}", entry.device_id, entry.seq);
+                    let Some((_, Some(key))) = devices.get(&entry.device_id) else {
+                        report.fail(ENTRIES, format!("{name}: its device is not in {DEVICES}"));
+                        continue;
+                    };
+                    if let Err(e) = packaged.signed.verify(key) {
+                        report.fail(ENTRIES, format!("{name}: {e}"));
+                    }
+                    let hash = entry.hash();
+                    let leaf = leaves.get(&packaged.leaf_index);
+                    match leaf {
+                        Some(Leaf { item: LeafItem::LogEntry { device_id, seq, entry_hash }, .. })
+                            if *device_id == entry.device_id && *seq == entry.seq && *entry_hash == hash => {}
+                        _ => report.fail(ENTRIES, format!("{name}: not the log entry at leaf {}", packaged.leaf_index)),
+                    }
+                    let for_record = entry.record_id.as_deref() == Some(manifest.record_id.as_str());
+                    match &packaged.payload {
+                        Some(payload) => match STANDARD.decode(payload) {
+                            Ok(payload) if payload_hash(&payload) == entry.payload_hash => {}
+                            _ => report.fail(ENTRIES, format!("{name}: the payload does not have the entry's hash")),
+                        },
+                        None if for_record => report.fail(ENTRIES, format!("{name}: the payload is missing")),
+                        None => {}
+                    }
+                    if for_record {
+                        if let schemas::log::EntryKind::PhotoTaken { sha256 } = &entry.kind {
+                            photos_logged.insert(sha256.clone());
+                        }
+                        if let Some(Leaf { received_ms, .. }) = leaf {
+                            let not_before = entry
+                                .seen_checkpoint
+                                .and_then(|seen| seen_bounds.get(&(seen.size, seen.root)).copied());
+                            if entry.seen_checkpoint.is_some() && not_before.is_none() {
+                                report.fail(ENTRIES, format!("{name}: the checkpoint it names as seen is not proven"));
+                            }
+                            report.intervals.push((
+                                entry.device_id.clone(),
+                                entry.seq,
+                                interval(entry.device_time_ms, not_before, *received_ms, max_skew_ms),
+                            ));
+                        }
+                        record_entries.push(entry.clone());
+                    }
+                    chains.entry(entry.device_id.as_str()).or_default().push(packaged);
+                }
+                for (device_id, chain) in &mut chains {
+                    chain.sort_by_key(|p| p.signed.entry.seq);
+                    for pair in chain.windows(2) {
+                        let (a, b) = (&pair[0].signed.entry, &pair[1].signed.entry);
+                        if b.seq != a.seq + 1 || b.previous != a.hash() {
+                            report.fail(
+                                ENTRIES,
+                                format!("{device_id}: entry {} does not follow entry {} in the chain", b.seq, a.seq),
+                            );
+                        }
+                    }
+                }
+                if report.checks[before..].iter().all(|c| c.holds) {
+                    report.check(
+                        ENTRIES,
+                        true,
+                        format!(
+                            "{} entries signed, chained and in the log, {} of this record",
+                            entries.len(),
+                            record_entries.len()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // The blobs: each stored one is a leaf; included bytes have their hash.
+    let mut blobs_listed: BTreeSet<String> = BTreeSet::new();
+    if let Some(bytes) = member(report, BLOBS) {
+        match canonical::<Vec<PackageBlob>>(&bytes) {
+            Err(problem) => report.fail(BLOBS, problem),
+            Ok(blobs) => {
+                let before = report.checks.len();
+                for blob in &blobs {
+                    blobs_listed.insert(blob.sha256.clone());
+                    match (blob.leaf_index, blob.size) {
+                        (Some(index), Some(size)) => {
+                            let logged = matches!(leaves.get(&index), Some(Leaf { item: LeafItem::Blob { sha256, size: s }, .. })
+                                if hex::encode(sha256) == blob.sha256 && *s == size);
+                            if !logged {
+                                report.fail(BLOBS, format!("blob {}: not the blob at leaf {index}", blob.sha256));
+                            }
+                        }
+                        (None, None) => {}
+                        _ => report.fail(
+                            BLOBS,
+                            format!("blob {}: a size without a leaf, or a leaf without a size", blob.sha256),
+                        ),
+                    }
+                    let path = blob_path(&blob.sha256);
+                    match files.get(path.as_str()) {
+                        Some(bytes) => {
+                            let holds = sha256_hex(bytes) == blob.sha256 && Some(bytes.len() as u64) == blob.size;
+                            report.check(
+                                &path,
+                                holds,
+                                if holds { "has its SHA-256" } else { "does not have its SHA-256 and size" },
+                            );
+                        }
+                        None if manifest.blobs_included && blob.leaf_index.is_some() => {
+                            report.fail(&path, "missing from the package");
+                        }
+                        None => {}
+                    }
+                }
+                for sha256 in &photos_logged {
+                    if !blobs_listed.contains(sha256) {
+                        report.fail(BLOBS, format!("the photo {sha256} of a log entry is not listed"));
+                    }
+                }
+                if report.checks[before..].iter().filter(|c| c.item == BLOBS).all(|c| c.holds) {
+                    report.check(BLOBS, true, format!("{} blobs", blobs.len()));
+                }
+            }
+        }
+    }
+    for path in files.keys().filter(|p| p.starts_with("blobs/")) {
+        if !blobs_listed.contains(&path["blobs/".len()..]) {
+            report.fail(path, format!("not listed in {BLOBS}"));
+        }
+    }
+
+    // The record: its document, its signatures in the log, its typed view.
+    let Some(document) = member(report, DOCUMENT) else { return };
+    let doc = match Automerge::load(&document) {
+        Ok(doc) => doc,
+        Err(e) => {
+            report.fail(DOCUMENT, format!("does not load: {e}"));
+            return;
+        }
+    };
+    let record_id = manifest.record_id.as_str();
+    if doc.get_change_by_hash(&genesis_change_hash(record_id)).is_none() {
+        report.fail(MANIFEST, format!("names record {record_id}, whose genesis the document does not hold"));
+    }
+    let before = report.checks.len();
+    let actors: BTreeSet<Vec<u8>> = devices.values().filter_map(|(d, _)| hex::decode(&d.actor_id).ok()).collect();
+    let genesis = genesis_actor(record_id);
+    for change in doc.get_changes(&[]) {
+        let actor = change.actor_id();
+        if *actor != genesis && !actors.contains(actor.to_bytes()) {
+            report.fail(DOCUMENT, format!("change {} is by actor {actor}, of no device in {DEVICES}", change.hash()));
+        }
+    }
+    let record = read_record(record_id, &doc);
+    match &record {
+        Ok(record) => {
+            for signature in &record.signatures {
+                let logged = leaves.values().any(|leaf| {
+                    matches!(&leaf.item,
+                    LeafItem::RecordSigned { record_id: r, officer_id, heads, .. }
+                        if r == record_id && *officer_id == signature.officer_id
+                            && heads.iter().all(|h| doc.get_change_by_hash(&automerge::ChangeHash(*h)).is_some()))
+                });
+                if !logged {
+                    report.fail(DOCUMENT, format!("the signature of {} is not in the log", signature.officer_id));
+                }
+            }
+            let locks: Vec<&Vec<[u8; 32]>> = leaves
+                .values()
+                .filter_map(|leaf| match &leaf.item {
+                    LeafItem::RecordLocked { record_id: r, heads } if r == record_id => Some(heads),
+                    _ => None,
+                })
+                .collect();
+            for heads in &locks {
+                if !heads.iter().all(|h| doc.get_change_by_hash(&automerge::ChangeHash(*h)).is_some()) {
+                    report.fail(DOCUMENT, "lacks changes the log recorded when the record was locked");
+                }
+            }
+            if record.status == schemas::RecordStatus::Locked && locks.is_empty() {
+                report.fail(DOCUMENT, "is locked, but no lock is in the log");
+            }
+            for photo in &record.photos {
+                if !blobs_listed.contains(&photo.sha256) {
+                    report.fail(BLOBS, format!("the record's photo {} is not listed", photo.sha256));
+                }
+            }
+            let present: Vec<String> = record.officers_present.iter().map(|o| o.officer_id.clone()).collect();
+            report.findings = check_record(&record_entries, &present);
+        }
+        Err(e) => report.fail(DOCUMENT, format!("is not a valid record: {e}")),
+    }
+    if report.checks[before..].iter().filter(|c| c.item == DOCUMENT).all(|c| c.holds) {
+        report.check(
+            DOCUMENT,
+            true,
+            format!("{} changes, each by the record's genesis or a logged device", doc.get_changes(&[]).len()),
+        );
+    }
+    if let (Some(bytes), Ok(record)) = (member(report, RECORD), &record) {
+        let holds = json(record) == bytes;
+        report.check(
+            RECORD,
+            holds,
+            if holds { "is the document's record" } else { "is not the record the document holds" },
+        );
+    }
+}
+
+/// Checks a seen checkpoint against the package's: its last leaf is in it and it is a prefix
+/// of the package's tree. Returns its root and that leaf's receipt time.
+fn seen_checkpoint_bound(
+    seen: &schemas::evidence::SeenCheckpointProof,
+    checkpoint: &Checkpoint,
+) -> Result<(Hash, i64), String> {
+    let root: Hash = hex::decode(&seen.root).ok().and_then(|b| b.try_into().ok()).ok_or("root is not hex")?;
+    let last = hex::decode(&seen.last_leaf).map_err(|_| "last leaf is not hex")?;
+    let inclusion = hashes(&seen.inclusion).ok_or("inclusion proof is not hex")?;
+    let consistency = hashes(&seen.consistency).ok_or("consistency proof is not hex")?;
+    if seen.size == 0 {
+        return Err("an empty checkpoint bounds nothing".into());
+    }
+    verify_inclusion(seen.size - 1, seen.size, &leaf_hash(&last), &inclusion, &root).map_err(|e| e.to_string())?;
+    verify_consistency(seen.size, checkpoint.size, &consistency, &root, &checkpoint.root).map_err(|e| e.to_string())?;
+    let leaf = Leaf::from_bytes(&last).map_err(|e| e.to_string())?;
+    Ok((root, leaf.received_ms))
+}

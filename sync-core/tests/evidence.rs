@@ -1,0 +1,409 @@
+//! Evidence packages: a package built the way the server builds one verifies offline, and a
+//! change to any single byte of it fails and names the member the byte belongs to.
+
+use std::collections::BTreeSet;
+
+use automerge::{ActorId, ReadDoc};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::SigningKey;
+use schemas::evidence::{LeafProof, PackageBlob, PackageDevice, PackageEntry, PackageProofs, SeenCheckpointProof};
+use schemas::log::{EntryKind, LogEntry, SeenCheckpoint, SignedEntry};
+use schemas::{Certificate, EntityRef};
+use sha2::{Digest, Sha256};
+use sync_core::checkpoint::{Checkpoint, sign_note, verifier_key};
+use sync_core::document::Edit;
+use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, payload_hash};
+use sync_core::evidence::{
+    ARCHIVE_END, BLOBS, CHECKPOINT, DEVICES, DOCUMENT, ENTRIES, LOG_KEY, MANIFEST, PROOFS, PackageContents, RECORD,
+    verify_package, write_package,
+};
+use sync_core::merkle::{SubtreeCache, consistency_proof_of, inclusion_proof_of, root_of};
+use sync_core::sample::{SampleInspection, inspection_record};
+use sync_core::transparency::{Leaf, LeafItem};
+
+const T0: i64 = 1_790_000_000_000;
+const ORIGIN: &str = "fieldsync.test/transparency-log";
+const SKEW: i64 = 60_000;
+const RECORD_ID: &str = "0190f2a4-7c1e-7000-8000-0000000000e1";
+
+/// The server's transparency log, in memory.
+#[derive(Default)]
+struct Log {
+    leaves: Vec<Vec<u8>>,
+    tree: SubtreeCache,
+}
+
+impl Log {
+    fn append(&mut self, received_ms: i64, item: LeafItem) -> u64 {
+        let leaf = Leaf { received_ms, item };
+        self.tree.push(leaf.hash());
+        self.leaves.push(leaf.to_bytes());
+        self.leaves.len() as u64 - 1
+    }
+
+    fn root(&self, size: u64) -> [u8; 32] {
+        let Ok(root) = root_of(&self.tree, size);
+        root
+    }
+
+    fn proof(&self, index: u64, size: u64) -> LeafProof {
+        let Ok(proof) = inclusion_proof_of(&self.tree, size, index);
+        let proof = proof.expect("the index is in the tree");
+        LeafProof {
+            index,
+            leaf: hex::encode(&self.leaves[index as usize]),
+            proof: proof.iter().map(hex::encode).collect(),
+        }
+    }
+}
+
+struct Phone {
+    device_id: String,
+    officer_id: String,
+    key: SigningKey,
+    actor: ActorId,
+    chain: Vec<(SignedEntry, Vec<u8>)>,
+}
+
+impl Phone {
+    fn new(n: u8, officer_id: &str) -> Self {
+        Phone {
+            device_id: format!("device-{n}"),
+            officer_id: officer_id.into(),
+            key: SigningKey::from_bytes(&[n; 32]),
+            actor: ActorId::from([n; 16]),
+            chain: Vec::new(),
+        }
+    }
+
+    fn append(&mut self, at_ms: i64, kind: EntryKind, record_id: &str, payload: &[u8], seen: Option<SeenCheckpoint>) {
+        let previous = self.chain.last().map_or(GENESIS_PREVIOUS, |(s, _)| s.entry.hash());
+        let entry = LogEntry {
+            device_id: self.device_id.clone(),
+            seq: self.chain.len() as u64 + 1,
+            previous,
+            device_time_ms: at_ms,
+            monotonic_ms: (at_ms - T0) as u64 + 5_000,
+            boot_id: "boot-1".into(),
+            kind,
+            record_id: Some(record_id.into()),
+            payload_hash: payload_hash(payload),
+            seen_checkpoint: seen,
+        };
+        self.chain.push((entry.sign(&self.key), payload.to_vec()));
+    }
+}
+
+fn certificate(officer_id: &str, number: &str) -> Certificate {
+    Certificate {
+        number: number.into(),
+        officer_id: officer_id.into(),
+        issuing_authority: "市生态环境局".into(),
+        valid_from_ms: T0 - 86_400_000 * 365,
+        valid_until_ms: T0 + 86_400_000 * 365,
+        status_history: vec![],
+    }
+}
+
+/// A signed and locked record of two officers on two phones, their chains with a seal under a
+/// running recording, one photo stored and five only referenced, and `last_claim_ms` as the
+/// claimed time of the last entry; built as the server would.
+fn contents_with(last_claim_ms: i64) -> (PackageContents, String) {
+    let server_key = SigningKey::from_bytes(&[42; 32]);
+    let log_key = verifier_key(ORIGIN, &server_key.verifying_key()).unwrap();
+    let mut log = Log::default();
+    let mut a = Phone::new(1, "O001");
+    let mut b = Phone::new(2, "O002");
+    let mut devices = Vec::new();
+    for phone in [&a, &b] {
+        let leaf_index = log.append(
+            T0,
+            LeafItem::DeviceEnrolled {
+                device_id: phone.device_id.clone(),
+                officer_id: phone.officer_id.clone(),
+                public_key: phone.key.verifying_key().to_bytes(),
+                actor_id: phone.actor.to_bytes().to_vec(),
+            },
+        );
+        devices.push(PackageDevice {
+            device_id: phone.device_id.clone(),
+            officer_id: phone.officer_id.clone(),
+            public_key: hex::encode(phone.key.verifying_key().to_bytes()),
+            actor_id: phone.actor.to_hex_string(),
+            leaf_index,
+        });
+    }
+    let seen = SeenCheckpoint { size: 2, root: log.root(2) };
+
+    let checklist = vec!["HP-01".to_string(), "HP-02".to_string()];
+    let mut record = inspection_record(&SampleInspection {
+        record_id: RECORD_ID,
+        task_id: "T0001",
+        actor: a.actor.clone(),
+        started_at_ms: T0 + 1_000,
+        entity: EntityRef {
+            entity_id: Some("E00001".into()),
+            name: Some("柳州市泰信汽车零部件有限责任公司".into()),
+            credit_code: Some("91450223416G3QBX69".into()),
+            legal_representative: Some("蒙静军".into()),
+            discharge_permit: Some("91450223416G3QBX69001X".into()),
+            tier: Some("key".into()),
+        },
+        address: "示例市工业园区1号",
+        latitude: 24.3,
+        longitude: 109.4,
+        officers: [("O001", "张三", "GX0001"), ("O002", "李四", "GX0002")],
+        checklist: &checklist,
+        photo_seed: 7,
+    })
+    .unwrap();
+    let photo = b"\xff\xd8\xff\xe0 a photo of the outfall \xff\xd9".to_vec();
+    let photo_sha = hex::encode(Sha256::digest(&photo));
+    record.apply(Edit::AddPhoto { sha256: photo_sha.clone(), caption: "排污口".into() }, T0 + 400_000).unwrap();
+    let blob_leaf =
+        log.append(T0 + 500_000, LeafItem::Blob { sha256: Sha256::digest(&photo).into(), size: photo.len() as u64 });
+
+    let t = T0 + 2_000;
+    a.append(t, EntryKind::Arrive, RECORD_ID, b"", Some(seen));
+    a.append(
+        t + 1_000,
+        EntryKind::CertificatesShown { officer_ids: vec!["O001".into(), "O002".into()] },
+        RECORD_ID,
+        b"",
+        Some(seen),
+    );
+    a.append(t + 2_000, EntryKind::RecordingStarted, RECORD_ID, "执法记录仪开始录像".as_bytes(), Some(seen));
+    a.append(t + 3_000, EntryKind::PhotoTaken { sha256: photo_sha.clone() }, RECORD_ID, b"", Some(seen));
+    a.append(t + 4_000, EntryKind::SealOrSeizure, RECORD_ID, "查封废水处理设备一套".as_bytes(), Some(seen));
+    a.append(t + 5_000, EntryKind::RecordingStopped { reason: "检查结束".into() }, RECORD_ID, b"", Some(seen));
+    b.append(t + 500, EntryKind::Arrive, RECORD_ID, b"", None);
+    b.append(t + 900, EntryKind::PartyQuestioned, "0190f2a4-7c1e-7000-8000-0000000000ff", "另一记录".as_bytes(), None);
+    b.append(last_claim_ms, EntryKind::Left, RECORD_ID, b"", None);
+
+    let mut entries = Vec::new();
+    for (phone, received) in [(&a, T0 + 600_000), (&b, T0 + 600_000)] {
+        for (signed, payload) in &phone.chain {
+            let leaf_index = log.append(
+                received,
+                LeafItem::LogEntry {
+                    device_id: phone.device_id.clone(),
+                    seq: signed.entry.seq,
+                    entry_hash: signed.entry.hash(),
+                },
+            );
+            let ours = signed.entry.record_id.as_deref() == Some(RECORD_ID);
+            entries.push(PackageEntry {
+                signed: signed.clone(),
+                payload: ours.then(|| STANDARD.encode(payload)),
+                leaf_index,
+            });
+        }
+    }
+
+    let certificates = [certificate("O001", "GX0001"), certificate("O002", "GX0002")];
+    for (officer, at) in [("O001", T0 + 700_000), ("O002", T0 + 710_000)] {
+        record.sign(officer, at, &certificates).unwrap();
+        let doc = record.automerge();
+        let signatures = doc.get(automerge::ROOT, "signatures").unwrap().unwrap().1;
+        let signature = doc.get(&signatures, officer).unwrap().unwrap().0.into_string().unwrap();
+        let heads = doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>();
+        log.append(
+            at + 1_000,
+            LeafItem::RecordSigned {
+                record_id: RECORD_ID.into(),
+                officer_id: officer.into(),
+                signature,
+                heads: heads.clone(),
+            },
+        );
+        if officer == "O002" {
+            log.append(at + 1_000, LeafItem::RecordLocked { record_id: RECORD_ID.into(), heads });
+        }
+    }
+
+    let size = log.leaves.len() as u64;
+    let checkpoint = Checkpoint { origin: ORIGIN.into(), size, root: log.root(size) };
+    let note = sign_note(&checkpoint.body(), ORIGIN, &server_key).unwrap();
+    let Ok(consistency) = consistency_proof_of(&log.tree, size, 2);
+    let Ok(inclusion) = inclusion_proof_of(&log.tree, 2, 1);
+    let (consistency, inclusion) = (consistency.unwrap(), inclusion.unwrap());
+    let mut leaves: Vec<LeafProof> = (0..size).map(|index| log.proof(index, size)).collect();
+    leaves.retain(|proof| !proof.leaf.is_empty());
+    let mut blobs: Vec<(PackageBlob, Option<Vec<u8>>)> = record
+        .read()
+        .unwrap()
+        .photos
+        .iter()
+        .filter(|p| p.sha256 != photo_sha)
+        .map(|p| (PackageBlob { sha256: p.sha256.clone(), size: None, leaf_index: None }, None))
+        .collect();
+    blobs.push((
+        PackageBlob { sha256: photo_sha.clone(), size: Some(photo.len() as u64), leaf_index: Some(blob_leaf) },
+        Some(photo.clone()),
+    ));
+    let contents = PackageContents {
+        record_id: RECORD_ID.into(),
+        exported_at_ms: T0 + 900_000,
+        checkpoint_note: note,
+        log_key: log_key.clone(),
+        document: record.save(),
+        devices,
+        entries,
+        blobs,
+        proofs: PackageProofs {
+            tree_size: size,
+            leaves,
+            seen_checkpoints: vec![SeenCheckpointProof {
+                size: 2,
+                root: hex::encode(log.root(2)),
+                last_leaf: hex::encode(&log.leaves[1]),
+                inclusion: inclusion.iter().map(hex::encode).collect(),
+                consistency: consistency.iter().map(hex::encode).collect(),
+            }],
+        },
+    };
+    (contents, log_key)
+}
+
+fn package_with(last_claim_ms: i64) -> (Vec<u8>, String) {
+    let (contents, key) = contents_with(last_claim_ms);
+    (write_package(&contents).unwrap(), key)
+}
+
+fn package() -> (Vec<u8>, String) {
+    package_with(T0 + 8_000)
+}
+
+#[test]
+fn a_package_verifies_offline_item_by_item() {
+    let (package, key) = package();
+    let report = verify_package(&package, Some(&key), SKEW);
+    let failed: Vec<_> = report.checks.iter().filter(|c| !c.holds).collect();
+    assert!(report.holds(), "{failed:#?}");
+    let checked: BTreeSet<&str> = report.checks.iter().map(|c| c.item.as_str()).collect();
+    for item in [MANIFEST, CHECKPOINT, LOG_KEY, DOCUMENT, RECORD, DEVICES, ENTRIES, BLOBS, PROOFS] {
+        assert!(checked.contains(item), "{item} was not checked");
+    }
+    // The record's entries: A's six and B's two; B's entry of another record is only a link.
+    assert_eq!(report.intervals.len(), 8);
+    assert!(report.intervals.iter().all(|(_, _, i)| !i.claim_outside));
+    // A's entries name the checkpoint of size 2, whose last leaf was received at T0.
+    assert!(report.intervals.iter().filter(|(d, ..)| d == "device-1").all(|(_, _, i)| i.not_before_ms == Some(T0)));
+    // The seal happened under a running recording, certificates were shown: nothing to find.
+    assert_eq!(report.findings, vec![]);
+    // Without the bureau's key the package's own is used, and said to be compared.
+    let untrusted = verify_package(&package, None, SKEW);
+    assert!(untrusted.holds());
+    assert_eq!(untrusted.log_key.as_deref(), Some(key.as_str()));
+}
+
+#[test]
+fn a_claimed_time_after_the_server_received_the_entry_is_flagged() {
+    let (package, key) = package_with(T0 + 3_600_000);
+    let report = verify_package(&package, Some(&key), SKEW);
+    assert!(report.holds());
+    let flagged: Vec<_> = report.intervals.iter().filter(|(_, _, i)| i.claim_outside).collect();
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert_eq!((flagged[0].0.as_str(), flagged[0].1), ("device-2", 3));
+}
+
+#[test]
+fn another_log_key_than_the_trusted_one_fails() {
+    let (package, _) = package();
+    let other = verifier_key(ORIGIN, &SigningKey::from_bytes(&[43; 32]).verifying_key()).unwrap();
+    let report = verify_package(&package, Some(&other), SKEW);
+    assert!(!report.holds());
+    assert!(report.failed_items().contains(LOG_KEY));
+}
+
+#[test]
+fn truncated_and_empty_packages_fail() {
+    let (package, key) = package();
+    for cut in [0, 100, 512, package.len() / 2, package.len() - 1024, package.len() - 1] {
+        let report = verify_package(&package[..cut], Some(&key), SKEW);
+        assert!(!report.holds(), "cut at {cut}");
+        assert!(!report.failed_items().is_empty());
+    }
+}
+
+/// The members of a package: path, first byte of its header, end of its padded data.
+fn layout(package: &[u8]) -> Vec<(String, usize, usize)> {
+    let mut archive = tar::Archive::new(package);
+    let mut out = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let start = entry.raw_header_position() as usize;
+        let end = entry.raw_file_position() as usize + (entry.size() as usize).div_ceil(512) * 512;
+        out.push((path, start, end));
+    }
+    out
+}
+
+/// Every member, each part of it (header fields, data, padding) and the end of the archive:
+/// one byte changed makes the package fail, and the failure names the member of that byte.
+/// About 1,500 bytes spread over every member; `FIELDSYNC_EVERY_BYTE=1` changes every byte of
+/// the package, one at a time (a longer run).
+#[test]
+fn changing_any_single_byte_fails_and_names_its_member() {
+    let (package, key) = package();
+    let members = layout(&package);
+    assert!(members.iter().any(|(p, ..)| p.starts_with("blobs/")));
+    let mut positions: Vec<(usize, String)> = Vec::new();
+    let every_byte = std::env::var("FIELDSYNC_EVERY_BYTE").is_ok_and(|v| v == "1");
+    for (path, start, end) in &members {
+        if every_byte {
+            positions.extend((*start..*end).map(|o| (o, path.clone())));
+            continue;
+        }
+        let data = start + 512;
+        let mut offsets: BTreeSet<usize> = (*start..data).step_by(13).collect();
+        offsets.extend([start + 100, start + 124, start + 136, start + 148, start + 155, start + 257]);
+        let length = end - data;
+        let step = (length / 96).max(1);
+        offsets.extend((data..*end).step_by(step));
+        offsets.extend(data..(data + 8).min(*end));
+        offsets.extend(end.saturating_sub(8).max(data)..*end);
+        positions.extend(offsets.into_iter().map(|o| (o, path.clone())));
+    }
+    let archive_end = members.last().unwrap().2;
+    let step = if every_byte { 1 } else { 97 };
+    positions.extend((archive_end..package.len()).step_by(step).map(|o| (o, ARCHIVE_END.to_string())));
+    assert!(positions.len() > 1_000, "{} positions", positions.len());
+    for (offset, member) in positions {
+        let mut changed = package.clone();
+        changed[offset] ^= if offset % 2 == 0 { 0x01 } else { 0x80 };
+        let report = verify_package(&changed, Some(&key), SKEW);
+        assert!(!report.holds(), "byte {offset} of {member} changed and the package still verifies");
+        let failed = report.failed_items();
+        assert!(failed.contains(member.as_str()), "byte {offset} of {member} changed; failures name {failed:?}");
+    }
+}
+
+/// A server that leaves a record's signatures and lock out of its log cannot export a package
+/// that verifies.
+#[test]
+fn a_record_whose_signatures_are_not_in_the_log_fails() {
+    let (mut contents, key) = contents_with(T0 + 8_000);
+    contents.proofs.leaves.retain(|proof| {
+        let leaf = Leaf::from_bytes(&hex::decode(&proof.leaf).unwrap()).unwrap();
+        !matches!(leaf.item, LeafItem::RecordSigned { .. } | LeafItem::RecordLocked { .. })
+    });
+    let report = verify_package(&write_package(&contents).unwrap(), Some(&key), SKEW);
+    assert_eq!(report.failed_items(), BTreeSet::from([DOCUMENT]));
+    let details: Vec<&str> = report.checks.iter().filter(|c| !c.holds).map(|c| c.detail.as_str()).collect();
+    assert!(details.iter().any(|d| d.contains("signature of O001")), "{details:?}");
+    assert!(details.iter().any(|d| d.contains("no lock")), "{details:?}");
+}
+
+/// An entry's payload that is not the one it was signed over, and a photo the entries name
+/// that the package does not list, are each named.
+#[test]
+fn a_swapped_payload_and_an_unlisted_photo_fail() {
+    let (mut contents, key) = contents_with(T0 + 8_000);
+    contents.entries[2].payload = Some(STANDARD.encode("另一段录像".as_bytes()));
+    contents.blobs.retain(|(blob, _)| blob.leaf_index.is_none());
+    let report = verify_package(&write_package(&contents).unwrap(), Some(&key), SKEW);
+    assert_eq!(report.failed_items(), BTreeSet::from([ENTRIES, BLOBS]));
+}
