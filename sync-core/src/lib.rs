@@ -16,6 +16,7 @@
 //! - [`rules`]: certificates and the signing rules (P1, P2, P3).
 //! - [`validate`]: which incoming changes a record accepts, and why others are refused.
 //! - [`session`]: the batched, resumable sync exchange between a device and the server.
+//! - [`calendar`]: working days by the bureau's calendar, and publication deadlines counted in them.
 //! - [`draw`]: the random inspection draw (双随机), a pure function of published inputs.
 //! - [`enforcement_log`]: each device's signed hash chain of what happened on site, and the rules it checks (R2, R3, P2).
 //! - [`evidence`]: evidence packages: written from what the server holds, verified offline item by item.
@@ -62,6 +63,7 @@
 //! assert_eq!(server_docs[record_id].get_heads(), device.get(record_id).unwrap().automerge().get_heads());
 //! ```
 
+pub mod calendar;
 pub mod checkpoint;
 pub mod document;
 pub mod draw;

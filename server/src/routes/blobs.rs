@@ -21,12 +21,13 @@
 //! Refusals with their own status, code and details (`blob_too_large`, `too_many_uploads`,
 //! `offset_mismatch`, ...) are [`ApiError::Refused`].
 //!
-//! Once a blob is stored, `finish` examines it on the blocking pool ([`crate::media::examine`]):
-//! the EXIF its file claims (time, offset, position, device) and a JPEG thumbnail, or why it has
+//! Once a blob is stored and the finish answered, it is examined on the blocking pool
+//! ([`crate::media::examine`]): the EXIF its file claims (time, offset, position, device) and a JPEG thumbnail, or why it has
 //! none, kept in `blob_metadata`. A blob that is not a decodable image is stored all the same:
 //! it was hashed and a record references it. `GET /v1/blobs/{sha256}/metadata` and
 //! `/thumbnail` answer whoever may read the blob; a blob never examined (stored before this
-//! server examined blobs, or a crash came between its row and its metadata) is examined then.
+//! server examined blobs, asked for before its examination ended, or a crash came between its
+//! row and its metadata) is examined then.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -721,9 +722,9 @@ fn append(
     responses(
         (
             status = 200,
-            description = "The blob is stored (now, or before). A new blob has been examined before the \
-                answer (its EXIF claims and thumbnail: `GET /v1/blobs/{sha256}/metadata`); a file that is not a \
-                decodable image is stored all the same.",
+            description = "The blob is stored (now, or before). A new blob is examined after the answer \
+                (its EXIF claims and thumbnail: `GET /v1/blobs/{sha256}/metadata`, which examines it if that has \
+                not ended); a file that is not a decodable image is stored all the same.",
             body = StoredBlob,
         ),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
@@ -754,7 +755,17 @@ async fn finish_upload(
     let upload = own_upload(&state, &caller, &upload_id).await?;
     let lock = UploadLock::acquire(uploads_dir(&state.config).join(&upload.upload_id)).await;
     let (store, config) = (state.store.clone(), state.config.clone());
-    Ok(Json(StoredBlob::of(blocking(move || finish(store.as_ref(), &config, &upload_id, lock)).await?)))
+    let blob = blocking(move || finish(store.as_ref(), &config, &upload_id, lock)).await?;
+    // The blob is stored and the answer says so, whatever its content. Its EXIF and thumbnail
+    // are read after the answer, off the request's path; a failure to keep them is logged, and
+    // the examination runs again when the metadata is asked for.
+    let (store, config, examined_blob) = (state.store.clone(), state.config.clone(), blob.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = examined(store.as_ref(), &config, &examined_blob) {
+            tracing::warn!(sha256 = %examined_blob.sha256, %error, "the blob is stored but its metadata is not");
+        }
+    });
+    Ok(Json(StoredBlob::of(blob)))
 }
 
 /// The SHA-256 (hex) and the first bytes of a file.
@@ -838,13 +849,7 @@ fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock
     };
     store.finish_upload(upload_id, &blob, now_ms())?;
     // The row stored first, if another upload of the same blob finished before this one.
-    let blob = stored(store)?;
-    // The blob is stored and the answer says so, whatever its content: a failure to keep what
-    // was read from it is logged, and the examination runs again when its metadata is asked for.
-    if let Err(error) = examined(store, config, &blob) {
-        tracing::warn!(sha256 = %blob.sha256, %error, "the blob is stored but its metadata is not");
-    }
-    Ok(blob)
+    stored(store)
 }
 
 /// Reads a stored blob's file and examines it ([`media::examine`]). Only images are read: a
