@@ -54,7 +54,7 @@ use crate::identity::Caller;
 use crate::media::{self, ClaimedMetadata, Examination};
 use crate::openapi::{self, ErrorBodySchema};
 use crate::store::{Blob, BlobMetadata, RecordFilter, Store, StoredRecord, Upload, UploadStart};
-use crate::{AppState, Config, now_ms};
+use crate::{AppState, Config, Metrics, now_ms};
 
 /// The header that carries an upload's offset, in requests and answers.
 pub const UPLOAD_OFFSET: &str = "upload-offset";
@@ -754,7 +754,11 @@ async fn finish_upload(
     let upload = own_upload(&state, &caller, &upload_id).await?;
     let lock = UploadLock::acquire(uploads_dir(&state.config).join(&upload.upload_id)).await;
     let (store, config) = (state.store.clone(), state.config.clone());
-    Ok(Json(StoredBlob::of(blocking(move || finish(store.as_ref(), &config, &upload_id, lock)).await?)))
+    let (blob, new) = blocking(move || finish(store.as_ref(), &config, &upload_id, lock)).await?;
+    if new {
+        Metrics::add(&state.metrics.log_leaves_appended, 1);
+    }
+    Ok(Json(StoredBlob::of(blob)))
 }
 
 /// The SHA-256 (hex) and the first bytes of a file.
@@ -776,13 +780,15 @@ fn hash_file(path: &FsPath) -> std::io::Result<(String, Vec<u8>)> {
     Ok((hex::encode(hasher.finalize()), head))
 }
 
-fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock) -> ApiResult<Blob> {
+/// Finishes an upload; the blob, and whether this call stored it (and appended it to the
+/// transparency log).
+fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock) -> ApiResult<(Blob, bool)> {
     let upload = store.upload(upload_id)?.ok_or_else(upload_not_found)?;
     let stored = |store: &dyn Store| -> ApiResult<Blob> {
         store.blob(&upload.sha256)?.ok_or_else(|| ApiError::Internal("a finished upload's blob is missing".into()))
     };
     if upload.finished_at_ms.is_some() {
-        return stored(store);
+        return Ok((stored(store)?, false));
     }
     if upload.received < upload.size {
         return Err(upload_incomplete(upload.received, upload.size));
@@ -836,7 +842,7 @@ fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock
         uploaded_by: upload.device_id.clone(),
         uploaded_at_ms: now_ms(),
     };
-    store.finish_upload(upload_id, &blob, now_ms())?;
+    let new = store.finish_upload(upload_id, &blob, now_ms())?;
     // The row stored first, if another upload of the same blob finished before this one.
     let blob = stored(store)?;
     // The blob is stored and the answer says so, whatever its content: a failure to keep what
@@ -844,7 +850,7 @@ fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock
     if let Err(error) = examined(store, config, &blob) {
         tracing::warn!(sha256 = %blob.sha256, %error, "the blob is stored but its metadata is not");
     }
-    Ok(blob)
+    Ok((blob, new))
 }
 
 /// Reads a stored blob's file and examines it ([`media::examine`]). Only images are read: a
