@@ -219,10 +219,13 @@ async fn upload(
         let mut checks: Vec<(u64, Result<(), Refusal>)> = Vec::with_capacity(upload.entries.len());
         let mut checked = Vec::new();
         for uploaded in upload.entries {
-            let check = check_entry(&uploaded.signed, &uploaded.payload, &checking_device, &key);
-            checks.push((uploaded.signed.entry.seq, check.clone()));
-            if check.is_ok() {
-                checked.push(CheckedEntry { signed: uploaded.signed, payload: uploaded.payload });
+            let seq = uploaded.signed.entry.seq;
+            match check_entry(&uploaded.signed, &uploaded.payload, &checking_device, &key) {
+                Ok(()) => {
+                    checks.push((seq, Ok(())));
+                    checked.push(CheckedEntry { signed: uploaded.signed, payload: uploaded.payload });
+                }
+                Err(refusal) => checks.push((seq, Err(refusal))),
             }
         }
         (checks, checked)

@@ -1734,6 +1734,44 @@ mod tests {
         assert_eq!(store.record("R").unwrap().unwrap().document, b"second");
     }
 
+    /// An exchange that stores the record and appends a leaf for it.
+    fn locking(document: &'static [u8]) -> SyncJob {
+        Box::new(move |tx| {
+            tx.record("R")?;
+            tx.record_seq_head()?;
+            tx.put_record("R", None, document, "locked", 1)?;
+            tx.append_leaf(&Leaf {
+                received_ms: 1,
+                item: LeafItem::RecordLocked { record_id: "R".into(), heads: vec![] },
+            })?;
+            Ok(empty_response())
+        })
+    }
+
+    #[test]
+    fn a_prepared_exchanges_leaves_are_appended_with_its_writes_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let (_, first) = store.prepare_sync("O1", writing(b"first")).unwrap();
+        let (_, second) = store.prepare_sync("O1", locking(b"second")).unwrap();
+        assert!(second.writes.iter().any(|w| matches!(w, SyncWrite::Leaf(_))));
+        assert_eq!(store.log_size().unwrap(), 0, "a prepared exchange appends nothing");
+        assert!(store.commit_sync(first).unwrap().is_some());
+        assert_eq!(store.commit_sync(second).unwrap(), None, "the record changed since its snapshot");
+        assert_eq!(store.log_size().unwrap(), 0, "a plan not committed appends nothing");
+        // Run again inside the writer, the exchange appends its leaf with its record.
+        store.sync_exchange(locking(b"second")).unwrap();
+        assert_eq!(store.log_size().unwrap(), 1);
+        let (_, third) = store.prepare_sync("O1", locking(b"third")).unwrap();
+        assert!(store.commit_sync(third).unwrap().is_some());
+        assert_eq!(store.log_size().unwrap(), 2, "a committed plan appends its leaf");
+        let (leaf, _) = store.log_inclusion(1, 2).unwrap().unwrap();
+        assert_eq!(
+            Leaf::from_bytes(&leaf.data).unwrap().item,
+            LeafItem::RecordLocked { record_id: "R".into(), heads: vec![] }
+        );
+    }
+
     #[test]
     fn an_exchange_prepared_before_a_refusal_of_its_record_runs_again_in_the_writer() {
         let dir = tempfile::tempdir().unwrap();
