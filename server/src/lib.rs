@@ -162,6 +162,7 @@ pub struct AppState {
 pub struct LogPublic {
     /// The origin: the first line of every checkpoint and the name of the log's key.
     pub origin: String,
+    /// The Ed25519 public key that checkpoints are signed with.
     pub key: ed25519_dalek::VerifyingKey,
     /// The note verifier key, `<origin>+<key id>+<base64 key>`, that opens the checkpoints.
     pub verifier_key: String,

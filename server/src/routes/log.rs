@@ -35,6 +35,7 @@ use crate::openapi::{
 use crate::store::{CheckedEntry, EntryPlacement, LogAppend};
 use crate::{AppState, Metrics, now_ms};
 
+/// The routes of the enforcement log and the transparency log.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/log/entries", post(upload))
@@ -352,6 +353,7 @@ fn hex_hashes(hashes: Vec<[u8; 32]>) -> Vec<String> {
     hashes.into_iter().map(hex::encode).collect()
 }
 
+/// The query of an inclusion proof.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InclusionQuery {
@@ -420,6 +422,7 @@ async fn inclusion(
     }))
 }
 
+/// The query of a consistency proof.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {

@@ -72,7 +72,9 @@ pub struct Status {
 /// and tools. The answer takes the request's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyFormat {
+    /// `application/cbor`, with raw byte strings (`schemas::wire`).
     Cbor,
+    /// `application/json`, with base64 byte strings.
     Json,
 }
 

@@ -245,7 +245,9 @@ pub enum UploadStart {
 /// name of its key in signed notes) and the Ed25519 key that signs its checkpoints.
 #[derive(Clone)]
 pub struct LogIdentity {
+    /// The first line of every checkpoint and the name of the key in signed notes.
     pub origin: String,
+    /// The secret key that signs checkpoints.
     pub key: ed25519_dalek::SigningKey,
 }
 
@@ -261,9 +263,11 @@ impl std::fmt::Debug for LogIdentity {
 /// A leaf of the transparency log as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredLeaf {
+    /// The leaf's position in the log, from 0.
     pub index: u64,
     /// The leaf's data (`sync_core::transparency::Leaf::to_bytes`).
     pub data: Vec<u8>,
+    /// The receipt time the leaf's data holds.
     pub received_at_ms: i64,
 }
 
@@ -274,6 +278,7 @@ pub struct StoredCheckpoint {
     pub size: u64,
     /// The C2SP signed note of the checkpoint.
     pub note: String,
+    /// When the server signed it.
     pub signed_at_ms: i64,
 }
 
@@ -281,7 +286,9 @@ pub struct StoredCheckpoint {
 /// be placed against its device's chain.
 #[derive(Clone, Debug)]
 pub struct CheckedEntry {
+    /// The entry and its device's signature.
     pub signed: SignedEntry,
+    /// The payload, whose SHA-256 the entry names.
     pub payload: Vec<u8>,
 }
 
@@ -320,8 +327,11 @@ pub struct LogAppend {
 /// An entry of a device's chain, as a record's log lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainEntry {
+    /// The entry and its device's signature.
     pub signed: SignedEntry,
+    /// Its leaf in the transparency log.
     pub leaf_index: u64,
+    /// When the server received it: its leaf's receipt time.
     pub received_at_ms: i64,
     /// The log at the size of the checkpoint the entry names: its root and the receipt time of
     /// its last leaf (`None` for the empty tree). `None` when the entry names no checkpoint or the
