@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Account, Store};
-use crate::{Config, admin, identity, now_ms};
+use crate::{Config, DEFAULT_LOG_ORIGIN, admin, identity, now_ms};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
@@ -34,6 +34,11 @@ struct Cli {
     /// Folder of the database and blobs.
     #[arg(long, global = true, env = "FIELDSYNC_DATA", default_value = "./data")]
     data: PathBuf,
+    /// The transparency log's origin (its checkpoints' first line and its key's name), kept with
+    /// the log's key when the database first gets one and fixed from then on.
+    /// [default: fieldsync.local/transparency-log]
+    #[arg(long, global = true, env = "FIELDSYNC_LOG_ORIGIN")]
+    log_origin: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -173,6 +178,19 @@ fn open_store(data: &std::path::Path) -> anyhow::Result<Arc<SqliteStore>> {
     SqliteStore::open(&config.database_path()).map_err(|e| anyhow::anyhow!("opening the database: {e}"))
 }
 
+/// The transparency log's identity in `store`, made with `origin` (or the default) if it has
+/// none; refuses an origin given explicitly that differs from the one stored, since the log's
+/// checkpoints name it.
+fn log_identity(store: &dyn Store, origin: Option<&str>) -> anyhow::Result<crate::store::LogIdentity> {
+    let identity = crate::ensure_log_identity(store, origin.unwrap_or(DEFAULT_LOG_ORIGIN))?;
+    if let Some(origin) = origin
+        && origin != identity.origin
+    {
+        bail!("the transparency log's origin is {:?} and cannot become {origin:?}", identity.origin);
+    }
+    Ok(identity)
+}
+
 /// The `fieldsync-server` program.
 pub fn main() -> anyhow::Result<()> {
     limit_malloc_arenas();
@@ -195,8 +213,10 @@ async fn run_command() -> anyhow::Result<()> {
             if !store.accounts()?.iter().any(|a| a.roles.iter().any(|r| r == "admin")) {
                 tracing::warn!("no administrator yet: run `fieldsync-server init` to create one");
             }
+            let log = log_identity(store.as_ref(), cli.log_origin.as_deref())?;
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
             let mut config = Config::new(cli.data.clone());
+            config.log_origin = log.origin;
             config.auth_attempts_per_minute = auth_attempts_per_minute;
             config.auth_attempts_per_minute_per_address = auth_attempts_per_minute_per_address;
             let state = crate::AppState::new(config, store.clone());
@@ -206,7 +226,10 @@ async fn run_command() -> anyhow::Result<()> {
             tracing::info!("stopped");
         }
         Command::Init { admin_id, admin_name } => {
+            let log = log_identity(store.as_ref(), cli.log_origin.as_deref())?;
             let made = admin::init(store.as_ref(), &admin_id, &admin_name, now)?;
+            let verifier_key = sync_core::checkpoint::verifier_key(&log.origin, &log.key.verifying_key())?;
+            println!("transparency log: {verifier_key}");
             println!("administrator: {}", made.admin_id);
             println!("one-time password: {}", made.one_time_password);
             println!("log in with POST /v1/auth/login and change it with POST /v1/auth/password");

@@ -71,7 +71,18 @@ pub struct Config {
     /// Most unfinished uploads one device may hold at once, so that a device cannot fill the
     /// data folder with uploads it never finishes.
     pub max_uploads_per_device: usize,
+    /// The transparency log's origin, the first line of its checkpoints and its key's name. It is
+    /// stored with the log's key when the database first needs one and never changes after: a
+    /// database that has one keeps it, whatever this says.
+    pub log_origin: String,
+    /// Most entries in one upload of a device's enforcement log.
+    pub max_log_entries_per_upload: usize,
+    /// Largest payload of one enforcement-log entry, in bytes.
+    pub max_log_payload_bytes: usize,
 }
+
+/// The transparency log's origin unless configured otherwise.
+pub const DEFAULT_LOG_ORIGIN: &str = "fieldsync.local/transparency-log";
 
 impl Config {
     pub fn new(data_dir: PathBuf) -> Self {
@@ -87,6 +98,9 @@ impl Config {
             auth_attempts_per_minute_per_address: 300,
             max_blob_bytes: 64 << 20,
             max_uploads_per_device: 4,
+            log_origin: DEFAULT_LOG_ORIGIN.to_string(),
+            max_log_entries_per_upload: 1_000,
+            max_log_payload_bytes: 64 << 10,
         }
     }
 
@@ -106,6 +120,19 @@ pub struct Metrics {
     pub logins_failed: AtomicU64,
     /// Sync exchanges run again inside the writer because a record changed under them.
     pub sync_retries: AtomicU64,
+    /// Enforcement-log entries that joined their device's chain (held ones included, when their
+    /// gap was filled).
+    pub log_entries_accepted: AtomicU64,
+    /// Enforcement-log entries held until an earlier entry of their chain arrives.
+    pub log_entries_held: AtomicU64,
+    /// Enforcement-log entries that conflict with their device's chain.
+    pub log_entries_forked: AtomicU64,
+    /// Enforcement-log entries refused (bad signature, another device's, payload mismatch, invalid).
+    pub log_entries_refused: AtomicU64,
+    /// Accepted enforcement-log entries naming a checkpoint the log never had.
+    pub log_unknown_checkpoints: AtomicU64,
+    /// Leaves appended to the transparency log.
+    pub log_leaves_appended: AtomicU64,
 }
 
 impl Metrics {
@@ -126,6 +153,19 @@ pub struct AppState {
     pub account_limiter: Arc<RateLimiter>,
     pub address_limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
+    /// The transparency log's public identity, read once (see [`AppState::log_identity`]).
+    log: Arc<std::sync::OnceLock<Arc<LogPublic>>>,
+}
+
+/// What anyone may know of the transparency log's identity.
+#[derive(Clone, Debug)]
+pub struct LogPublic {
+    /// The origin: the first line of every checkpoint and the name of the log's key.
+    pub origin: String,
+    /// The Ed25519 public key that checkpoints are signed with.
+    pub key: ed25519_dalek::VerifyingKey,
+    /// The note verifier key, `<origin>+<key id>+<base64 key>`, that opens the checkpoints.
+    pub verifier_key: String,
 }
 
 impl AppState {
@@ -140,7 +180,22 @@ impl AppState {
             account_limiter: Arc::new(RateLimiter::new(per_account, Duration::from_secs(60))),
             address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),
             metrics: Arc::new(Metrics::default()),
+            log: Arc::new(std::sync::OnceLock::new()),
         }
+    }
+
+    /// The transparency log's identity. The first call makes sure the store holds one: a new
+    /// Ed25519 key and [`Config::log_origin`] when it has none, else the stored ones, kept.
+    pub async fn log_identity(&self) -> ApiResult<Arc<LogPublic>> {
+        if let Some(log) = self.log.get() {
+            return Ok(log.clone());
+        }
+        let origin = self.config.log_origin.clone();
+        let identity = self.blocking(move |store| ensure_log_identity(store, &origin)).await?;
+        let verifier_key = sync_core::checkpoint::verifier_key(&identity.origin, &identity.key.verifying_key())
+            .map_err(|e| ApiError::Internal(format!("the log's origin cannot name a key: {e}")))?;
+        let public = Arc::new(LogPublic { origin: identity.origin, key: identity.key.verifying_key(), verifier_key });
+        Ok(self.log.get_or_init(|| public).clone())
     }
 
     /// The keys access tokens are signed and checked with.
@@ -172,6 +227,16 @@ impl AppState {
             .map_err(|e| ApiError::Internal(e.to_string()))?
             .map_err(ApiError::from)
     }
+}
+
+/// The transparency log's identity from `store`, made with a new random key and `origin` when it
+/// holds none yet.
+pub fn ensure_log_identity(store: &dyn Store, origin: &str) -> Result<store::LogIdentity, store::StoreError> {
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    // An origin that cannot name a key would make every checkpoint unsignable: refused before it is kept.
+    sync_core::checkpoint::verifier_key(origin, &key.verifying_key())
+        .map_err(|e| store::StoreError::Other(format!("the log origin {origin:?} is not usable: {e}")))?;
+    store.log_identity(origin, key.to_bytes(), now_ms())
 }
 
 /// The server's clock, in Unix milliseconds.

@@ -127,6 +127,26 @@ stand_in!(
     /// [`schemas::RejectionReason`] (a definition inside `schemas/json/change_rejection.json`).
     RejectionReasonSchema => "RejectionReason", "schemas::RejectionReason"
 );
+stand_in!(
+    /// [`schemas::log::LogUpload`] (`schemas/json/log_upload.json`).
+    LogUploadSchema => "LogUpload", "schemas::log::LogUpload"
+);
+stand_in!(
+    /// [`schemas::log::LogUploadResponse`] (`schemas/json/log_upload_response.json`).
+    LogUploadResponseSchema => "LogUploadResponse", "schemas::log::LogUploadResponse"
+);
+stand_in!(
+    /// [`schemas::log::InclusionProof`] (`schemas/json/inclusion_proof.json`).
+    InclusionProofSchema => "InclusionProof", "schemas::log::InclusionProof"
+);
+stand_in!(
+    /// [`schemas::log::ConsistencyProof`] (`schemas/json/consistency_proof.json`).
+    ConsistencyProofSchema => "ConsistencyProof", "schemas::log::ConsistencyProof"
+);
+stand_in!(
+    /// [`schemas::log::RecordLog`] (`schemas/json/record_log.json`).
+    RecordLogSchema => "RecordLog", "schemas::log::RecordLog"
+);
 
 fn stand_in_schema(rust: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
@@ -139,8 +159,8 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
 #[derive(OpenApi)]
 #[openapi(
     info(description = "The bureau's fieldsync server: identity, devices, the admin registry, \
-        inspection tasks, records, the validated sync exchange and the records' photos as \
-        content-addressed blobs.\n\n\
+        inspection tasks, records, the validated sync exchange, the records' photos as \
+        content-addressed blobs, and the enforcement log with the transparency log over it.\n\n\
         Every failure answers with a status and an `ErrorBody` whose `code` is stable; each \
         operation lists the codes it can answer with. Requests to an unknown path answer 404 \
         with the code `not_found`; a known path with another method answers 405 with the code \
@@ -189,6 +209,12 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::blobs::metadata,
         routes::blobs::thumbnail,
         routes::blobs::missing_blobs,
+        routes::log::upload,
+        routes::log::checkpoint,
+        routes::log::key,
+        routes::log::inclusion,
+        routes::log::consistency,
+        routes::log::record_log,
     ),
     components(schemas(ErrorBodySchema)),
     modifiers(&BearerScheme),
@@ -201,6 +227,8 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         (name = "records", description = "The merged records, their history and the quarantine of refused changes."),
         (name = "sync", description = "The batched, validated Automerge sync exchange."),
         (name = "blobs", description = "Photos and other media as content-addressed blobs, uploaded in resumable chunks."),
+        (name = "log", description = "Devices' enforcement-log chains and the transparency log: signed checkpoints, \
+            inclusion and consistency proofs, and each record's log with its proven time intervals."),
     )
 )]
 struct ApiDoc;

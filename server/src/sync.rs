@@ -5,15 +5,17 @@
 //! and of the records named, the quarantined change hashes), the request goes
 //! through `sync-core`'s [`ServerSession`], and then, in the same transaction,
 //! changed records are stored and moved up the change sequence, sync states are
-//! kept, and refused changes are quarantined. The answer is sent only after
-//! the commit.
+//! kept, and refused changes are quarantined. Each officer signature a stored
+//! record gained, and its locking, is appended to the transparency log in that
+//! transaction too. The answer is sent only after the commit.
 
 use std::collections::BTreeMap;
 
-use automerge::{ActorId, Automerge, Change};
-use schemas::{Certificate, SyncRequest, SyncResponse};
+use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use schemas::{Certificate, RecordStatus, SyncRequest, SyncResponse};
 use sync_core::document::{read_status, read_task_id};
 use sync_core::session::{ChangedRecords, Documents, ServerSession};
+use sync_core::transparency::{Leaf, LeafItem};
 use sync_core::validate::{ActorBinding, ValidationContext};
 
 use crate::store::{Device, QuarantinedChange, StoreError, StoreResult, SyncTx, Task};
@@ -36,13 +38,42 @@ pub struct ExchangeInput {
 pub struct ExchangeCounts {
     pub records_merged: u64,
     pub changes_refused: u64,
+    /// Leaves appended to the transparency log (signatures and locks).
+    pub leaves_appended: u64,
+}
+
+/// What a stored record that was no longer a draft held when the exchange loaded it.
+struct SignedBefore {
+    locked: bool,
+    /// Officer id to the signature entry as stored (a JSON string).
+    signatures: BTreeMap<String, String>,
 }
 
 /// Documents loaded from the transaction on first use.
 struct StoredDocuments<'a> {
     tx: &'a dyn SyncTx,
     loaded: BTreeMap<String, Automerge>,
+    /// The signatures of each loaded record that was signed already; a record absent here was a
+    /// draft (or new), with none.
+    signed_before: BTreeMap<String, SignedBefore>,
     error: Option<StoreError>,
+}
+
+/// The signature entries of a record: officer id to the JSON string stored under
+/// `signatures/<officer>` (the value Automerge shows when two were written concurrently).
+fn signature_entries(doc: &Automerge) -> BTreeMap<String, String> {
+    let Ok(Some((Value::Object(ObjType::Map), signatures))) = doc.get(ROOT, "signatures") else {
+        return BTreeMap::new();
+    };
+    doc.keys(&signatures)
+        .filter_map(|officer| match doc.get(&signatures, officer.as_str()) {
+            Ok(Some((Value::Scalar(value), _))) => match value.as_ref() {
+                ScalarValue::Str(text) => Some((officer, text.to_string())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 impl Documents for StoredDocuments<'_> {
@@ -51,6 +82,12 @@ impl Documents for StoredDocuments<'_> {
             match self.tx.record(record_id) {
                 Ok(Some(stored)) => match Automerge::load(&stored.document) {
                     Ok(doc) => {
+                        // Only a record signed already has signatures to compare with afterwards.
+                        if stored.status != "draft" {
+                            let before =
+                                SignedBefore { locked: stored.status == "locked", signatures: signature_entries(&doc) };
+                            self.signed_before.insert(record_id.to_string(), before);
+                        }
                         self.loaded.insert(record_id.to_string(), doc);
                     }
                     Err(error) => {
@@ -129,7 +166,7 @@ pub fn exchange(
         }
     }
 
-    let mut docs = StoredDocuments { tx, loaded: BTreeMap::new(), error: None };
+    let mut docs = StoredDocuments { tx, loaded: BTreeMap::new(), signed_before: BTreeMap::new(), error: None };
     let (response, report) = session
         .handle(request, &mut docs, &mut context, |report| ChangedRecords {
             records: listed.iter().map(|(id, _)| id.clone()).collect(),
@@ -148,11 +185,15 @@ pub fn exchange(
 
     for record_id in &report.updated {
         let doc = &docs.loaded[record_id];
-        let status = match read_status(doc) {
-            Ok(status) => sync_core::document::enum_name(&status),
-            Err(_) => "draft".to_string(),
-        };
-        tx.put_record(record_id, read_task_id(doc).as_deref(), &doc.save(), &status, input.now_ms)?;
+        let status = read_status(doc).unwrap_or(RecordStatus::Draft);
+        let name = sync_core::document::enum_name(&status);
+        tx.put_record(record_id, read_task_id(doc).as_deref(), &doc.save(), &name, input.now_ms)?;
+        if status != RecordStatus::Draft {
+            for leaf in signing_leaves(record_id, doc, status, docs.signed_before.get(record_id), input.now_ms) {
+                tx.append_leaf(&leaf)?;
+                counts.leaves_appended += 1;
+            }
+        }
     }
     // Sync states are kept only for records that exist: a request naming any id leaves nothing.
     for (record_id, doc) in &docs.loaded {
@@ -178,4 +219,37 @@ pub fn exchange(
     counts.records_merged += report.updated.len() as u64;
     counts.changes_refused += report.refused.len() as u64;
     Ok(response)
+}
+
+/// The transparency-log leaves of a stored record that is no longer a draft: one per officer
+/// signature it holds now and did not before, then its locking if it became locked. Each names
+/// the record's heads as stored.
+fn signing_leaves(
+    record_id: &str,
+    doc: &Automerge,
+    status: RecordStatus,
+    before: Option<&SignedBefore>,
+    now_ms: i64,
+) -> Vec<Leaf> {
+    let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|head| head.0).collect();
+    let mut leaves: Vec<Leaf> = signature_entries(doc)
+        .into_iter()
+        .filter(|(officer, _)| before.is_none_or(|before| !before.signatures.contains_key(officer)))
+        .map(|(officer_id, signature)| Leaf {
+            received_ms: now_ms,
+            item: LeafItem::RecordSigned {
+                record_id: record_id.to_string(),
+                officer_id,
+                signature,
+                heads: heads.clone(),
+            },
+        })
+        .collect();
+    if status == RecordStatus::Locked && !before.is_some_and(|before| before.locked) {
+        leaves.push(Leaf {
+            received_ms: now_ms,
+            item: LeafItem::RecordLocked { record_id: record_id.to_string(), heads },
+        });
+    }
+    leaves
 }

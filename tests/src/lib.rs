@@ -204,6 +204,13 @@ pub mod harness {
                 "blobs",
                 "blob_records",
                 "blob_metadata",
+                "log_identity",
+                "log_leaves",
+                "log_subtrees",
+                "log_checkpoints",
+                "log_chain",
+                "log_held",
+                "log_forks",
             ];
             let conn = rusqlite::Connection::open_with_flags(
                 self.dir.path().join("fieldsync.sqlite3"),

@@ -10,11 +10,16 @@
 //! - `records`: tasks, syncing records, validation refusals kept in quarantine, reading records.
 //! - `bad_input`: malformed bodies, wrong content types, oversized bodies: a precise error and no change.
 //! - `blobs`: resumable photo uploads, their limits and codes, and who may read a blob.
+//! - `transparency` (in `end_to_end/transparency.rs`): devices' enforcement-log uploads (accepted,
+//!   held, forked, refused), the transparency log's leaves, checkpoints and proofs checked as a
+//!   reviewer would, and a record's log with its intervals and findings.
 //! - `field` (in `field/`): officers' devices (`field-client`, each with its own SQLite store)
 //!   offline, merged in every order, refused, on a failing network, killed with SIGKILL, and
 //!   driven through the `fieldsync` program.
 
 mod field;
+#[path = "end_to_end/transparency.rs"]
+mod transparency;
 
 mod health {
     use fieldsync_tests::harness::TestServer;

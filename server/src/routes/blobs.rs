@@ -55,7 +55,7 @@ use crate::identity::Caller;
 use crate::media::{self, ClaimedMetadata, Examination};
 use crate::openapi::{self, ErrorBodySchema};
 use crate::store::{Blob, BlobMetadata, RecordFilter, Store, StoredRecord, Upload, UploadStart};
-use crate::{AppState, Config, now_ms};
+use crate::{AppState, Config, Metrics, now_ms};
 
 /// The header that carries an upload's offset, in requests and answers.
 pub const UPLOAD_OFFSET: &str = "upload-offset";
@@ -755,7 +755,10 @@ async fn finish_upload(
     let upload = own_upload(&state, &caller, &upload_id).await?;
     let lock = UploadLock::acquire(uploads_dir(&state.config).join(&upload.upload_id)).await;
     let (store, config) = (state.store.clone(), state.config.clone());
-    let blob = blocking(move || finish(store.as_ref(), &config, &upload_id, lock)).await?;
+    let (blob, new) = blocking(move || finish(store.as_ref(), &config, &upload_id, lock)).await?;
+    if new {
+        Metrics::add(&state.metrics.log_leaves_appended, 1);
+    }
     // The blob is stored and the answer says so, whatever its content. Its EXIF and thumbnail
     // are read after the answer, off the request's path; a failure to keep them is logged, and
     // the examination runs again when the metadata is asked for.
@@ -787,13 +790,15 @@ fn hash_file(path: &FsPath) -> std::io::Result<(String, Vec<u8>)> {
     Ok((hex::encode(hasher.finalize()), head))
 }
 
-fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock) -> ApiResult<Blob> {
+/// Finishes an upload; the blob, and whether this call stored it (and appended it to the
+/// transparency log).
+fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock) -> ApiResult<(Blob, bool)> {
     let upload = store.upload(upload_id)?.ok_or_else(upload_not_found)?;
     let stored = |store: &dyn Store| -> ApiResult<Blob> {
         store.blob(&upload.sha256)?.ok_or_else(|| ApiError::Internal("a finished upload's blob is missing".into()))
     };
     if upload.finished_at_ms.is_some() {
-        return stored(store);
+        return Ok((stored(store)?, false));
     }
     if upload.received < upload.size {
         return Err(upload_incomplete(upload.received, upload.size));
@@ -847,9 +852,9 @@ fn finish(store: &dyn Store, config: &Config, upload_id: &str, _lock: UploadLock
         uploaded_by: upload.device_id.clone(),
         uploaded_at_ms: now_ms(),
     };
-    store.finish_upload(upload_id, &blob, now_ms())?;
+    let new = store.finish_upload(upload_id, &blob, now_ms())?;
     // The row stored first, if another upload of the same blob finished before this one.
-    stored(store)
+    Ok((stored(store)?, new))
 }
 
 /// Reads a stored blob's file and examines it ([`media::examine`]). Only images are read: a

@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::{self, Caller};
 use crate::openapi::{self, ErrorBodySchema};
 use crate::store::Device;
-use crate::{AppState, now_ms};
+use crate::{AppState, Metrics, now_ms};
 
 pub use schemas::device::{ENROLLMENT_DOMAIN, enrollment_message};
 
@@ -173,6 +173,7 @@ async fn enroll(
         },
         other => other,
     })?;
+    Metrics::add(&state.metrics.log_leaves_appended, 1);
     let tokens = issue_tokens(&state, &caller.officer_id, Some(device.device_id.clone()), None, false).await?;
     Ok(Json(Enrolled { device_id: device.device_id, tokens }))
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod devices;
+pub mod log;
 pub mod ops;
 pub mod records;
 pub mod sync;
@@ -12,9 +13,9 @@ pub mod tasks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(records::router())
         .merge(sync::router())
         .merge(blobs::router())
+        .merge(log::router())
         .fallback(|| async { ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -64,6 +66,60 @@ async fn count_requests(
 pub struct Status {
     /// What happened, for example `ok`, `logged_out` or `revoked`.
     pub status: &'static str,
+}
+
+/// How a device's body is encoded, by its `Content-Type`: CBOR on devices' links, JSON for people
+/// and tools. The answer takes the request's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// `application/cbor`, with raw byte strings (`schemas::wire`).
+    Cbor,
+    /// `application/json`, with base64 byte strings.
+    Json,
+}
+
+impl BodyFormat {
+    /// The format the request's `Content-Type` names (parameters ignored); any other is refused
+    /// with `unsupported_content_type`.
+    pub fn of(headers: &HeaderMap) -> Result<Self, ApiError> {
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        match content_type.split(';').next().unwrap_or("").trim() {
+            "application/cbor" => Ok(BodyFormat::Cbor),
+            "application/json" => Ok(BodyFormat::Json),
+            other => Err(ApiError::UnsupportedMediaType { found: other.to_string() }),
+        }
+    }
+
+    /// Reads `body` in this format; a body that is not a `T` is refused with 400 and `code`, and
+    /// the decoder's reason in `details.error`.
+    pub fn decode<T: DeserializeOwned>(self, body: &[u8], code: &'static str, what: &str) -> Result<T, ApiError> {
+        let error = match self {
+            BodyFormat::Cbor => match schemas::wire::from_cbor(body) {
+                Ok(value) => return Ok(value),
+                Err(e) => e.detail,
+            },
+            BodyFormat::Json => match serde_json::from_slice(body) {
+                Ok(value) => return Ok(value),
+                Err(e) => e.to_string(),
+            },
+        };
+        Err(ApiError::BadRequest {
+            code,
+            message: format!("the body is not {what}"),
+            details: Some(serde_json::json!({ "error": error })),
+        })
+    }
+
+    /// A 200 answer carrying `value` in this format.
+    pub fn respond<T: Serialize>(self, value: &T) -> Response {
+        match self {
+            BodyFormat::Cbor => {
+                (StatusCode::OK, [(header::CONTENT_TYPE, "application/cbor")], schemas::wire::to_cbor(value))
+                    .into_response()
+            }
+            BodyFormat::Json => axum::Json(value).into_response(),
+        }
+    }
 }
 
 /// A JSON body whose every failure is an [`ApiError`] with a stable code.

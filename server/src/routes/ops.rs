@@ -56,8 +56,12 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
     responses((
         status = 200,
         description = "The counters `fieldsync_http_requests_total`, `fieldsync_sync_requests_total`, \
-            `fieldsync_records_merged_total`, `fieldsync_changes_refused_total` and \
-            `fieldsync_logins_failed_total`, in the Prometheus text format 0.0.4.",
+            `fieldsync_records_merged_total`, `fieldsync_changes_refused_total`, \
+            `fieldsync_logins_failed_total`, `fieldsync_sync_retries_total`, \
+            `fieldsync_log_entries_accepted_total`, `fieldsync_log_entries_held_total`, \
+            `fieldsync_log_entries_forked_total`, `fieldsync_log_entries_refused_total`, \
+            `fieldsync_log_unknown_checkpoints_total` and `fieldsync_log_leaves_appended_total`, in the \
+            Prometheus text format 0.0.4.",
         body = String,
         content_type = "text/plain; version=0.0.4",
     )),
@@ -82,6 +86,36 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "fieldsync_sync_retries_total",
             "Sync exchanges run again in the writer because a record changed under them.",
             m.sync_retries.load(Ordering::Relaxed),
+        ),
+        (
+            "fieldsync_log_entries_accepted_total",
+            "Enforcement-log entries that joined their device's chain, held ones included once their gap filled.",
+            m.log_entries_accepted.load(Ordering::Relaxed),
+        ),
+        (
+            "fieldsync_log_entries_held_total",
+            "Enforcement-log entries held until an earlier entry of their chain arrives.",
+            m.log_entries_held.load(Ordering::Relaxed),
+        ),
+        (
+            "fieldsync_log_entries_forked_total",
+            "Enforcement-log entries that conflict with their device's chain, kept as forks.",
+            m.log_entries_forked.load(Ordering::Relaxed),
+        ),
+        (
+            "fieldsync_log_entries_refused_total",
+            "Enforcement-log entries refused: another device's, invalid, badly signed or with another payload.",
+            m.log_entries_refused.load(Ordering::Relaxed),
+        ),
+        (
+            "fieldsync_log_unknown_checkpoints_total",
+            "Accepted enforcement-log entries naming a checkpoint the transparency log never had.",
+            m.log_unknown_checkpoints.load(Ordering::Relaxed),
+        ),
+        (
+            "fieldsync_log_leaves_appended_total",
+            "Leaves appended to the transparency log.",
+            m.log_leaves_appended.load(Ordering::Relaxed),
         ),
     ];
     let mut text = String::new();

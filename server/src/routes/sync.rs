@@ -3,12 +3,12 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::post;
 use schemas::{SYNC_PROTOCOL_VERSION, SyncRequest};
 
-use super::ApiBytes;
+use super::{ApiBytes, BodyFormat};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::openapi::{self, ErrorBodySchema, SyncRequestSchema, SyncResponseSchema};
@@ -18,12 +18,6 @@ use crate::{AppState, Metrics, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/sync", post(sync))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Cbor,
-    Json,
 }
 
 /// One round of the batched sync exchange, committed before it is answered.
@@ -91,24 +85,8 @@ async fn sync(
     let body = body.0;
     caller.require(&["officer"])?;
     let device_id = caller.device()?.to_string();
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let format = match content_type.split(';').next().unwrap_or("").trim() {
-        "application/cbor" => Format::Cbor,
-        "application/json" => Format::Json,
-        other => return Err(ApiError::UnsupportedMediaType { found: other.to_string() }),
-    };
-    let request: SyncRequest = match format {
-        Format::Cbor => schemas::wire::from_cbor(&body).map_err(|e| ApiError::BadRequest {
-            code: "malformed_sync_request",
-            message: "the body is not a sync request".into(),
-            details: Some(serde_json::json!({ "error": e.detail })),
-        })?,
-        Format::Json => serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
-            code: "malformed_sync_request",
-            message: "the body is not a sync request".into(),
-            details: Some(serde_json::json!({ "error": e.to_string() })),
-        })?,
-    };
+    let format = BodyFormat::of(&headers)?;
+    let request: SyncRequest = format.decode(&body, "malformed_sync_request", "a sync request")?;
     if request.protocol != SYNC_PROTOCOL_VERSION {
         return Err(ApiError::Unprocessable {
             code: "unsupported_protocol",
@@ -138,13 +116,7 @@ async fn sync(
         }
     }
     Metrics::add(&state.metrics.sync_requests, 1);
-    let respond = |response: &schemas::SyncResponse| match format {
-        Format::Cbor => {
-            (StatusCode::OK, [(header::CONTENT_TYPE, "application/cbor")], schemas::wire::to_cbor(response))
-                .into_response()
-        }
-        Format::Json => axum::Json(response).into_response(),
-    };
+    let respond = |response: &schemas::SyncResponse| format.respond(response);
     // A device with nothing to send asks only whether anything changed: answered from a read,
     // without the writer, when nothing did.
     if request.documents.is_empty() {
@@ -219,8 +191,9 @@ async fn sync(
             response = state.blocking(move |store| store.sync_exchange(again)).await?;
         }
     }
-    let counts = counts.lock().map(|c| (c.records_merged, c.changes_refused)).unwrap_or_default();
+    let counts = counts.lock().map(|c| (c.records_merged, c.changes_refused, c.leaves_appended)).unwrap_or_default();
     Metrics::add(&state.metrics.records_merged, counts.0);
     Metrics::add(&state.metrics.changes_refused, counts.1);
+    Metrics::add(&state.metrics.log_leaves_appended, counts.2);
     Ok(respond(&response))
 }

@@ -197,6 +197,74 @@ pub const MIGRATIONS: &[&str] = &[
         CHECK ((thumbnail IS NULL) = (error_code IS NOT NULL))
     );
     "#,
+    // 4: the transparency log and the devices' enforcement-log chains.
+    //
+    // `log_leaves` holds each leaf's data (`sync_core::transparency::Leaf`) by index, and
+    // `log_subtrees` the root of every complete subtree: `(level, idx)` covers leaves
+    // `idx·2^level .. (idx+1)·2^level`, level 0 being the leaf hashes. A leaf and the subtrees it
+    // completes are written in the transaction that commits the item it attests. `log_identity`
+    // is the one row of the log's origin and Ed25519 signing key, made once. `log_chain` holds the
+    // entries that extend each device's chain, `log_held` those waiting for an earlier entry, and
+    // `log_forks` every entry that conflicts with a device's chain; none is ever deleted but a
+    // held entry, when it moves to the chain or the forks. Items stored before this migration
+    // have no leaf.
+    r#"
+    CREATE TABLE log_identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        origin TEXT NOT NULL,
+        secret BLOB NOT NULL CHECK (length(secret) = 32),
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE log_leaves (
+        idx INTEGER PRIMARY KEY CHECK (idx >= 0),
+        data BLOB NOT NULL,
+        received_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE log_subtrees (
+        level INTEGER NOT NULL CHECK (level >= 0 AND level < 64),
+        idx INTEGER NOT NULL CHECK (idx >= 0),
+        hash BLOB NOT NULL CHECK (length(hash) = 32),
+        PRIMARY KEY (level, idx)
+    ) WITHOUT ROWID;
+    CREATE TABLE log_checkpoints (
+        size INTEGER PRIMARY KEY CHECK (size >= 0),
+        note TEXT NOT NULL,
+        signed_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE log_chain (
+        device_id TEXT NOT NULL,
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        entry_hash BLOB NOT NULL CHECK (length(entry_hash) = 32),
+        entry TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        record_id TEXT,
+        received_at_ms INTEGER NOT NULL,
+        leaf_index INTEGER NOT NULL UNIQUE REFERENCES log_leaves(idx),
+        PRIMARY KEY (device_id, seq)
+    );
+    CREATE INDEX log_chain_record ON log_chain(record_id);
+    CREATE TABLE log_held (
+        device_id TEXT NOT NULL,
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        entry_hash BLOB NOT NULL CHECK (length(entry_hash) = 32),
+        entry TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        record_id TEXT,
+        received_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (device_id, seq, entry_hash)
+    );
+    CREATE TABLE log_forks (
+        device_id TEXT NOT NULL,
+        seq INTEGER NOT NULL CHECK (seq >= 1),
+        entry_hash BLOB NOT NULL CHECK (length(entry_hash) = 32),
+        entry TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        record_id TEXT,
+        received_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (device_id, seq, entry_hash)
+    );
+    CREATE INDEX log_forks_record ON log_forks(record_id);
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.
@@ -257,6 +325,13 @@ mod tests {
             "blobs",
             "blob_records",
             "blob_metadata",
+            "log_identity",
+            "log_leaves",
+            "log_subtrees",
+            "log_checkpoints",
+            "log_chain",
+            "log_held",
+            "log_forks",
         ] {
             assert!(made.iter().any(|t| t == table), "{table} in {made:?}");
         }
@@ -284,6 +359,17 @@ mod tests {
                 )
                 .unwrap();
             }
+            if from >= 3 {
+                conn.execute(
+                    "INSERT INTO blob_metadata (sha256, error_code, error, examined_at_ms)
+                     VALUES ('ab', 'not_an_image', 'video/mp4', 0)",
+                    [],
+                )
+                .unwrap();
+            }
+            if from >= 4 {
+                conn.execute("INSERT INTO log_leaves (idx, data, received_at_ms) VALUES (0, x'00', 0)", []).unwrap();
+            }
             migrate(&mut conn).unwrap();
             assert_eq!(version(&conn).unwrap(), MIGRATIONS.len(), "from version {from}");
             if from >= 1 {
@@ -295,7 +381,48 @@ mod tests {
                 let blobs: i64 = conn.query_row("SELECT COUNT(*) FROM blobs", [], |r| r.get(0)).unwrap();
                 assert_eq!(blobs, 1, "blobs survive migrating from version {from}");
             }
+            if from >= 3 {
+                let examined: i64 = conn.query_row("SELECT COUNT(*) FROM blob_metadata", [], |r| r.get(0)).unwrap();
+                assert_eq!(examined, 1, "blob metadata survives migrating from version {from}");
+            }
+            // Every version reaches the transparency log's tables, empty unless they were there.
+            let leaves: i64 = conn.query_row("SELECT COUNT(*) FROM log_leaves", [], |r| r.get(0)).unwrap();
+            assert_eq!(leaves, i64::from(from >= 4), "the log's leaves after migrating from version {from}");
+            let chain: i64 = conn.query_row("SELECT COUNT(*) FROM log_chain", [], |r| r.get(0)).unwrap();
+            assert_eq!(chain, 0, "from version {from}");
         }
+    }
+
+    #[test]
+    fn a_version_3_database_reaches_version_4_with_the_logs_tables() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (index, sql) in MIGRATIONS.iter().enumerate().take(3) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", (index + 1) as i64).unwrap();
+        }
+        let before = tables(&conn);
+        assert!(!before.iter().any(|t| t.starts_with("log_")), "{before:?}");
+        migrate(&mut conn).unwrap();
+        assert!(version(&conn).unwrap() >= 4);
+        let after = tables(&conn);
+        for table in
+            ["log_identity", "log_leaves", "log_subtrees", "log_checkpoints", "log_chain", "log_held", "log_forks"]
+        {
+            assert!(after.iter().any(|t| t == table), "{table} in {after:?}");
+        }
+        // A second signing key for the log cannot be added beside the first.
+        conn.execute(
+            "INSERT INTO log_identity (id, origin, secret, created_at_ms) VALUES (1, 'o', zeroblob(32), 0)",
+            [],
+        )
+        .unwrap();
+        assert!(
+            conn.execute(
+                "INSERT INTO log_identity (id, origin, secret, created_at_ms) VALUES (2, 'o', zeroblob(32), 0)",
+                []
+            )
+            .is_err()
+        );
     }
 
     #[test]

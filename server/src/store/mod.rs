@@ -12,7 +12,10 @@ pub mod sqlite;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use schemas::log::SignedEntry;
 use schemas::{Certificate, CertificateStatusChange};
+use sync_core::merkle::Hash;
+use sync_core::transparency::Leaf;
 
 use crate::media::{ClaimedMetadata, Examination};
 
@@ -238,6 +241,104 @@ pub enum UploadStart {
     TooMany { unfinished: usize },
 }
 
+/// The transparency log's name and key: its origin (the first line of every checkpoint, and the
+/// name of its key in signed notes) and the Ed25519 key that signs its checkpoints.
+#[derive(Clone)]
+pub struct LogIdentity {
+    /// The first line of every checkpoint and the name of the key in signed notes.
+    pub origin: String,
+    /// The secret key that signs checkpoints.
+    pub key: ed25519_dalek::SigningKey,
+}
+
+impl std::fmt::Debug for LogIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogIdentity")
+            .field("origin", &self.origin)
+            .field("public_key", &hex::encode(self.key.verifying_key().as_bytes()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A leaf of the transparency log as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredLeaf {
+    /// The leaf's position in the log, from 0.
+    pub index: u64,
+    /// The leaf's data (`sync_core::transparency::Leaf::to_bytes`).
+    pub data: Vec<u8>,
+    /// The receipt time the leaf's data holds.
+    pub received_at_ms: i64,
+}
+
+/// A signed checkpoint of the transparency log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// How many leaves the tree it signs holds.
+    pub size: u64,
+    /// The C2SP signed note of the checkpoint.
+    pub note: String,
+    /// When the server signed it.
+    pub signed_at_ms: i64,
+}
+
+/// An enforcement-log entry whose signature, payload and fields the caller has checked, ready to
+/// be placed against its device's chain.
+#[derive(Clone, Debug)]
+pub struct CheckedEntry {
+    /// The entry and its device's signature.
+    pub signed: SignedEntry,
+    /// The payload, whose SHA-256 the entry names.
+    pub payload: Vec<u8>,
+}
+
+/// Where an uploaded entry went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryPlacement {
+    /// It extends its device's chain and is the log's leaf `leaf_index`.
+    Accepted { leaf_index: u64 },
+    /// The chain holds this very entry already.
+    Duplicate,
+    /// An earlier entry of its chain is missing: it waits, and joins the chain once that arrives.
+    Held,
+    /// It conflicts with the chain (another entry at its seq, or another previous entry): it is
+    /// kept beside the chain and its device is flagged.
+    Fork,
+}
+
+/// What appending a device's entries did.
+#[derive(Clone, Debug)]
+pub struct LogAppend {
+    /// One per entry, in the order given.
+    pub placements: Vec<EntryPlacement>,
+    /// Held entries (from earlier uploads or this one) that joined the chain.
+    pub promoted: u64,
+    /// Held entries that turned out to conflict with the chain once their gap was filled.
+    pub promoted_forks: u64,
+    /// Entries that joined the chain naming a checkpoint the log never had (another root at that
+    /// size, or a size the log has not reached).
+    pub unknown_checkpoints: u64,
+    /// Leaves appended.
+    pub leaves: u64,
+    /// The latest signed checkpoint: signed now if this append grew the tree.
+    pub checkpoint: StoredCheckpoint,
+}
+
+/// An entry of a device's chain, as a record's log lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainEntry {
+    /// The entry and its device's signature.
+    pub signed: SignedEntry,
+    /// Its leaf in the transparency log.
+    pub leaf_index: u64,
+    /// When the server received it: its leaf's receipt time.
+    pub received_at_ms: i64,
+    /// The log at the size of the checkpoint the entry names: its root and the receipt time of
+    /// its last leaf (`None` for the empty tree). `None` when the entry names no checkpoint or the
+    /// log has not reached that size.
+    pub seen_tree: Option<(Hash, Option<i64>)>,
+}
+
 /// What one sync exchange reads and writes, inside one write transaction.
 pub trait SyncTx {
     fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>>;
@@ -258,6 +359,8 @@ pub trait SyncTx {
     fn quarantine(&self, change: &QuarantinedChange) -> StoreResult<()>;
     /// Refused changes of a record: the reason (JSON) and the change's bytes.
     fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<(serde_json::Value, Vec<u8>)>>;
+    /// Appends a leaf to the transparency log, in the transaction that stores what it attests.
+    fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()>;
 }
 
 /// One sync exchange, to run inside one write transaction or against a snapshot.
@@ -269,6 +372,7 @@ pub enum SyncWrite {
     Record { record_id: String, task_id: Option<String>, document: Vec<u8>, status: String, now_ms: i64 },
     State { device_id: String, record_id: String, state: Vec<u8> },
     Quarantine(QuarantinedChange),
+    Leaf(Leaf),
 }
 
 /// What an exchange run against a snapshot read and would write.
@@ -353,6 +457,10 @@ impl SyncTx for RecordingTx<'_> {
     fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<(serde_json::Value, Vec<u8>)>> {
         self.inner.quarantined_changes(record_id)
     }
+    fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()> {
+        self.plan.borrow_mut().writes.push(SyncWrite::Leaf(leaf.clone()));
+        Ok(())
+    }
 }
 
 /// Everything the server keeps.
@@ -401,6 +509,7 @@ pub trait Store: Send + Sync + 'static {
     fn take_challenge(&self, nonce: &[u8], officer_id: &str, now_ms: i64) -> StoreResult<bool>;
 
     // Devices.
+    /// Enrolls a device and appends its enrollment to the transparency log.
     fn enroll_device(&self, device: &Device) -> StoreResult<()>;
     fn device(&self, device_id: &str) -> StoreResult<Option<Device>>;
     fn devices(&self) -> StoreResult<Vec<Device>>;
@@ -454,8 +563,9 @@ pub trait Store: Send + Sync + 'static {
     /// `from` (or is finished), and then nothing changes.
     fn set_upload_received(&self, upload_id: &str, from: u64, to: u64, now_ms: i64) -> StoreResult<bool>;
     /// Stores `blob` (kept as it is if stored already), links it to the upload's record and marks
-    /// the upload finished. Finishing a finished upload changes nothing.
-    fn finish_upload(&self, upload_id: &str, blob: &Blob, now_ms: i64) -> StoreResult<()>;
+    /// the upload finished. Finishing a finished upload changes nothing. A blob stored by this
+    /// call is appended to the transparency log, and the answer is true.
+    fn finish_upload(&self, upload_id: &str, blob: &Blob, now_ms: i64) -> StoreResult<bool>;
     /// Forgets an upload whose content did not verify.
     fn discard_upload(&self, upload_id: &str) -> StoreResult<()>;
     fn blob(&self, sha256: &str) -> StoreResult<Option<Blob>>;
@@ -468,6 +578,41 @@ pub trait Store: Send + Sync + 'static {
     fn put_blob_metadata(&self, metadata: &BlobMetadata) -> StoreResult<()>;
     /// What was read from a stored blob, with its thumbnail; `None` if it was never examined.
     fn blob_metadata(&self, sha256: &str) -> StoreResult<Option<BlobMetadata>>;
+
+    // The transparency log and the devices' enforcement-log chains.
+    /// The log's origin and signing key. The first call stores `origin` and the key `secret`;
+    /// every later call answers what was stored, whatever it is given.
+    fn log_identity(&self, origin: &str, secret: [u8; 32], now_ms: i64) -> StoreResult<LogIdentity>;
+    /// How many leaves the log holds.
+    fn log_size(&self) -> StoreResult<u64>;
+    /// The log's root at `size` leaves; `None` beyond the current size.
+    fn log_root(&self, size: u64) -> StoreResult<Option<Hash>>;
+    /// Leaf `index` and its inclusion proof in the tree of `size` leaves, read from the stored
+    /// subtrees; `None` unless `index < size <= ` the current size.
+    fn log_inclusion(&self, index: u64, size: u64) -> StoreResult<Option<(StoredLeaf, Vec<Hash>)>>;
+    /// The proof that the tree of `from` leaves is a prefix of the tree of `to`; `None` unless
+    /// `0 < from <= to <= ` the current size.
+    fn log_consistency(&self, from: u64, to: u64) -> StoreResult<Option<Vec<Hash>>>;
+    /// The latest signed checkpoint, if any was signed.
+    fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;
+    /// The checkpoint of the current tree: the latest stored one if the tree has not grown since,
+    /// else a new one signed now (needs [`Store::log_identity`] to have been called once).
+    fn checkpoint(&self, now_ms: i64) -> StoreResult<StoredCheckpoint>;
+    /// Places `entries` of `device_id`'s chain in chain order, in one write transaction: an entry
+    /// that extends the chain is stored and appended to the log (and held entries it unblocks
+    /// follow), a duplicate changes nothing, one after a gap is held, a conflicting one is kept
+    /// as a fork. Signs a checkpoint when the tree grew, or when none was ever signed.
+    fn append_log_entries(
+        &self,
+        device_id: &str,
+        entries: Vec<CheckedEntry>,
+        received_ms: i64,
+    ) -> StoreResult<LogAppend>;
+    /// The chain entries naming `record_id` from devices of `officers`, by device and seq.
+    fn record_log(&self, record_id: &str, officers: &[String]) -> StoreResult<Vec<ChainEntry>>;
+    /// Of the devices of `officers` with entries naming `record_id` (in their chains or forks),
+    /// those whose chain has a fork, in order.
+    fn forked_devices(&self, record_id: &str, officers: &[String]) -> StoreResult<Vec<String>>;
 
     // Operations.
     /// Copies the whole database to `path`, consistently, while serving.

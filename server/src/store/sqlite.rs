@@ -10,8 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
+use std::collections::BTreeMap;
+
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
+use sync_core::checkpoint::{Checkpoint, sign_note};
+use sync_core::enforcement_log::{EntryEncoding, Placement, place};
+use sync_core::merkle::{self, Subtrees};
+use sync_core::transparency::LeafItem;
 
 use super::*;
 
@@ -92,6 +98,17 @@ impl SqliteStore {
         let sender = self.writer.lock().unwrap().clone().ok_or(StoreError::Closed)?;
         sender.send(job).map_err(|_| StoreError::Closed)?;
         outcome.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `job` on a read connection inside one read transaction: everything it reads is of one
+    /// consistent snapshot.
+    pub fn read_snapshot<R>(&self, job: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        self.read(|conn| {
+            conn.execute_batch("BEGIN")?;
+            let result = job(conn);
+            conn.execute_batch("COMMIT")?;
+            result
+        })
     }
 
     /// Runs `job` on a read connection.
@@ -376,6 +393,284 @@ fn changed_since(conn: &Connection, officer_id: &str, since: u64, limit: usize) 
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The transparency log's stored complete subtrees, read through one connection: run inside one
+/// transaction, every root and proof is of one consistent tree, built from O(log² n) lookups.
+struct StoredTree<'a>(&'a Connection);
+
+impl Subtrees for StoredTree<'_> {
+    type Error = StoreError;
+    fn subtree(&self, level: u32, index: u64) -> StoreResult<Hash> {
+        let hash: Vec<u8> = self
+            .0
+            .prepare_cached("SELECT hash FROM log_subtrees WHERE level = ?1 AND idx = ?2")?
+            .query_row(params![level, index as i64], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| StoreError::Other(format!("the log lacks its subtree ({level}, {index})")))?;
+        hash.try_into().map_err(|_| StoreError::Other(format!("the log's subtree ({level}, {index}) is not 32 bytes")))
+    }
+}
+
+/// How many leaves the log holds.
+fn log_size(conn: &Connection) -> StoreResult<u64> {
+    let next: i64 =
+        conn.prepare_cached("SELECT COALESCE(MAX(idx) + 1, 0) FROM log_leaves")?.query_row([], |r| r.get(0))?;
+    Ok(next as u64)
+}
+
+/// Appends a leaf and every subtree it completes; returns its index.
+fn append_leaf(conn: &Connection, leaf: &Leaf) -> StoreResult<u64> {
+    let index = log_size(conn)?;
+    let data = leaf.to_bytes();
+    conn.prepare_cached("INSERT INTO log_leaves (idx, data, received_at_ms) VALUES (?1, ?2, ?3)")?.execute(params![
+        index as i64,
+        data,
+        leaf.received_ms
+    ])?;
+    let mut insert = conn.prepare_cached("INSERT INTO log_subtrees (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+    let mut hash = merkle::leaf_hash(&data);
+    insert.execute(params![0, index as i64, hash.as_slice()])?;
+    let tree = StoredTree(conn);
+    // Each completed subtree is the node over its left half (stored) and the one just completed.
+    for (level, at) in merkle::subtrees_completed_by(index) {
+        let left = tree.subtree(level - 1, 2 * at)?;
+        hash = merkle::node_hash(&left, &hash);
+        insert.execute(params![level, at as i64, hash.as_slice()])?;
+    }
+    Ok(index)
+}
+
+fn leaf_row(conn: &Connection, index: u64) -> StoreResult<Option<StoredLeaf>> {
+    Ok(conn
+        .prepare_cached("SELECT data, received_at_ms FROM log_leaves WHERE idx = ?1")?
+        .query_row([index as i64], |r| Ok(StoredLeaf { index, data: r.get(0)?, received_at_ms: r.get(1)? }))
+        .optional()?)
+}
+
+fn latest_checkpoint(conn: &Connection) -> StoreResult<Option<StoredCheckpoint>> {
+    Ok(conn
+        .prepare_cached("SELECT size, note, signed_at_ms FROM log_checkpoints ORDER BY size DESC LIMIT 1")?
+        .query_row([], |r| {
+            Ok(StoredCheckpoint { size: r.get::<_, i64>(0)? as u64, note: r.get(1)?, signed_at_ms: r.get(2)? })
+        })
+        .optional()?)
+}
+
+fn log_identity_row(conn: &Connection) -> StoreResult<Option<LogIdentity>> {
+    let row: Option<(String, Vec<u8>)> = conn
+        .prepare_cached("SELECT origin, secret FROM log_identity WHERE id = 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    row.map(|(origin, secret)| {
+        let secret: [u8; 32] =
+            secret.try_into().map_err(|_| StoreError::Other("the log's signing key is not 32 bytes".into()))?;
+        Ok(LogIdentity { origin, key: ed25519_dalek::SigningKey::from_bytes(&secret) })
+    })
+    .transpose()
+}
+
+/// The checkpoint of the current tree: the latest one if the tree has not grown since, else a new
+/// one, signed and stored.
+fn current_checkpoint(conn: &Connection, now_ms: i64) -> StoreResult<StoredCheckpoint> {
+    let size = log_size(conn)?;
+    if let Some(latest) = latest_checkpoint(conn)?
+        && latest.size == size
+    {
+        return Ok(latest);
+    }
+    let identity = log_identity_row(conn)?
+        .ok_or_else(|| StoreError::Other("the transparency log has no signing key yet".into()))?;
+    let root = merkle::root_of(&StoredTree(conn), size)?;
+    let body = Checkpoint { origin: identity.origin.clone(), size, root }.body();
+    let note = sign_note(&body, &identity.origin, &identity.key)
+        .map_err(|e| StoreError::Other(format!("signing the checkpoint: {e}")))?;
+    conn.prepare_cached("INSERT INTO log_checkpoints (size, note, signed_at_ms) VALUES (?1, ?2, ?3)")?
+        .execute(params![size as i64, note, now_ms])?;
+    Ok(StoredCheckpoint { size, note, signed_at_ms: now_ms })
+}
+
+/// The hash of the entry at `seq` of `device_id`'s chain.
+fn chain_hash(conn: &Connection, device_id: &str, seq: u64) -> StoreResult<Option<[u8; 32]>> {
+    let hash: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT entry_hash FROM log_chain WHERE device_id = ?1 AND seq = ?2")?
+        .query_row(params![device_id, seq as i64], |r| r.get(0))
+        .optional()?;
+    hash.map(|hash| hash.try_into().map_err(|_| StoreError::Other("a chain entry's hash is not 32 bytes".into())))
+        .transpose()
+}
+
+/// What placing entries needs beyond the connection: the device, and the roots of the log at
+/// the sizes entries name, looked up once each.
+struct Placing<'a> {
+    conn: &'a Connection,
+    device_id: &'a str,
+    roots: BTreeMap<u64, Option<Hash>>,
+    append: LogAppend,
+}
+
+impl Placing<'_> {
+    /// Places one entry against the chain; an entry that extends it is stored with its leaf.
+    fn place(&mut self, entry: &CheckedEntry, received_ms: i64) -> StoreResult<EntryPlacement> {
+        let signed = &entry.signed;
+        let (seq, hash) = (signed.entry.seq, signed.entry.hash());
+        let here = chain_hash(self.conn, self.device_id, seq)?;
+        let before = if seq > 1 { chain_hash(self.conn, self.device_id, seq - 1)? } else { None };
+        let json = serde_json::to_string(signed).map_err(|e| StoreError::Other(e.to_string()))?;
+        // Keeps the entry beside the chain, in `log_held` or `log_forks`.
+        let keep = |table: &str| -> StoreResult<()> {
+            self.conn
+                .prepare_cached(&format!(
+                    "INSERT INTO {table} (device_id, seq, entry_hash, entry, payload, record_id, received_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"
+                ))?
+                .execute(params![
+                    self.device_id,
+                    seq as i64,
+                    hash.as_slice(),
+                    json,
+                    entry.payload,
+                    signed.entry.record_id,
+                    received_ms
+                ])?;
+            Ok(())
+        };
+        let placement = match place(&signed.entry, here, before) {
+            Placement::Extends => {
+                let leaf = Leaf {
+                    received_ms,
+                    item: LeafItem::LogEntry { device_id: self.device_id.to_string(), seq, entry_hash: hash },
+                };
+                let leaf_index = append_leaf(self.conn, &leaf)?;
+                self.append.leaves += 1;
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO log_chain (device_id, seq, entry_hash, entry, payload, record_id, received_at_ms,
+                           leaf_index) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(params![
+                        self.device_id,
+                        seq as i64,
+                        hash.as_slice(),
+                        json,
+                        entry.payload,
+                        signed.entry.record_id,
+                        received_ms,
+                        leaf_index as i64
+                    ])?;
+                if let Some(seen) = &signed.entry.seen_checkpoint
+                    && self.root_at(seen.size)? != Some(seen.root)
+                {
+                    self.append.unknown_checkpoints += 1;
+                }
+                EntryPlacement::Accepted { leaf_index }
+            }
+            Placement::Duplicate => EntryPlacement::Duplicate,
+            Placement::Gap => {
+                keep("log_held")?;
+                return Ok(EntryPlacement::Held);
+            }
+            Placement::Fork => {
+                keep("log_forks")?;
+                EntryPlacement::Fork
+            }
+        };
+        // Placed for good: a copy held earlier goes.
+        self.conn
+            .prepare_cached("DELETE FROM log_held WHERE device_id = ?1 AND seq = ?2 AND entry_hash = ?3")?
+            .execute(params![self.device_id, seq as i64, hash.as_slice()])?;
+        Ok(placement)
+    }
+
+    /// Moves the held entries that now extend the chain after `seq` into it, seq by seq; held
+    /// entries at those seqs that conflict with it become forks.
+    fn promote_after(&mut self, mut seq: u64) -> StoreResult<()> {
+        loop {
+            seq += 1;
+            let held: Vec<(String, Vec<u8>, i64)> = self
+                .conn
+                .prepare_cached(
+                    "SELECT entry, payload, received_at_ms FROM log_held WHERE device_id = ?1 AND seq = ?2
+                     ORDER BY received_at_ms, entry_hash",
+                )?
+                .query_map(params![self.device_id, seq as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut extended = false;
+            for (json, payload, received_ms) in held {
+                let signed: SignedEntry = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Other(format!("a held entry does not read: {e}")))?;
+                match self.place(&CheckedEntry { signed, payload }, received_ms)? {
+                    EntryPlacement::Accepted { .. } => {
+                        self.append.promoted += 1;
+                        extended = true;
+                    }
+                    EntryPlacement::Fork => self.append.promoted_forks += 1,
+                    EntryPlacement::Duplicate | EntryPlacement::Held => {}
+                }
+            }
+            if !extended {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The log's root at `size`, or `None` beyond its current size.
+    fn root_at(&mut self, size: u64) -> StoreResult<Option<Hash>> {
+        if let Some(root) = self.roots.get(&size) {
+            return Ok(*root);
+        }
+        let root =
+            if size <= log_size(self.conn)? { Some(merkle::root_of(&StoredTree(self.conn), size)?) } else { None };
+        // A size beyond the log may be reached later in this append: only a root is kept.
+        if root.is_some() {
+            self.roots.insert(size, root);
+        }
+        Ok(root)
+    }
+}
+
+/// Places a device's entries in chain order (see [`Store::append_log_entries`]).
+fn append_log_entries(
+    conn: &Connection,
+    device_id: &str,
+    entries: &[CheckedEntry],
+    received_ms: i64,
+) -> StoreResult<LogAppend> {
+    let mut placing = Placing {
+        conn,
+        device_id,
+        roots: BTreeMap::new(),
+        append: LogAppend {
+            placements: Vec::with_capacity(entries.len()),
+            promoted: 0,
+            promoted_forks: 0,
+            unknown_checkpoints: 0,
+            leaves: 0,
+            checkpoint: StoredCheckpoint { size: 0, note: String::new(), signed_at_ms: 0 },
+        },
+    };
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_by_key(|&i| entries[i].signed.entry.seq);
+    let mut placements = vec![EntryPlacement::Duplicate; entries.len()];
+    for i in order {
+        placements[i] = placing.place(&entries[i], received_ms)?;
+        if let EntryPlacement::Accepted { .. } = placements[i] {
+            placing.promote_after(entries[i].signed.entry.seq)?;
+        }
+    }
+    let mut append = placing.append;
+    append.placements = placements;
+    // An upload that added nothing to the tree leaves the checkpoints as they are.
+    append.checkpoint = match latest_checkpoint(conn)? {
+        Some(latest) if append.leaves == 0 => latest,
+        _ => current_checkpoint(conn, received_ms)?,
+    };
+    Ok(append)
+}
+
+/// A stored entry read back.
+fn signed_entry(json: &str) -> StoreResult<SignedEntry> {
+    serde_json::from_str(json).map_err(|e| StoreError::Other(format!("a stored log entry does not read: {e}")))
+}
+
 fn record_seq_head(conn: &Connection) -> StoreResult<u64> {
     Ok(conn.query_row("SELECT value FROM counters WHERE name = 'record_seq'", [], |row| row.get::<_, i64>(0))? as u64)
 }
@@ -450,6 +745,10 @@ impl SyncTx for Connection {
             .into_iter()
             .map(|(reason, change)| (serde_json::from_str(&reason).unwrap_or_default(), change))
             .collect())
+    }
+    fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()> {
+        append_leaf(self, leaf)?;
+        Ok(())
     }
 }
 
@@ -759,6 +1058,21 @@ impl Store for SqliteStore {
                     device.revoked_at_ms
                 ],
             )?;
+            let public_key: [u8; 32] = device
+                .public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Other("a device key is not 32 bytes".into()))?;
+            let leaf = Leaf {
+                received_ms: device.enrolled_at_ms,
+                item: LeafItem::DeviceEnrolled {
+                    device_id: device.device_id,
+                    officer_id: device.officer_id,
+                    public_key,
+                    actor_id: device.actor_id,
+                },
+            };
+            append_leaf(tx, &leaf)?;
             Ok(())
         })
     }
@@ -1002,7 +1316,7 @@ impl Store for SqliteStore {
                 let record_id = match write {
                     SyncWrite::Record { record_id, .. } => record_id,
                     SyncWrite::Quarantine(change) => &change.record_id,
-                    SyncWrite::State { .. } => continue,
+                    SyncWrite::State { .. } | SyncWrite::Leaf(_) => continue,
                 };
                 let now: Option<u64> = conn
                     .prepare_cached("SELECT seq FROM records WHERE record_id = ?1")?
@@ -1030,6 +1344,9 @@ impl Store for SqliteStore {
                         conn.put_sync_state(&device_id, &record_id, &state)?
                     }
                     SyncWrite::Quarantine(change) => conn.quarantine(&change)?,
+                    SyncWrite::Leaf(leaf) => {
+                        append_leaf(conn, &leaf)?;
+                    }
                 }
             }
             Ok(Some(if others_changed { head_before } else { record_seq_head(conn)? }))
@@ -1109,7 +1426,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn finish_upload(&self, upload_id: &str, blob: &Blob, now_ms: i64) -> StoreResult<()> {
+    fn finish_upload(&self, upload_id: &str, blob: &Blob, now_ms: i64) -> StoreResult<bool> {
         let (upload_id, blob) = (upload_id.to_string(), blob.clone());
         self.write(move |tx| {
             let record_id: String = tx.query_row(
@@ -1117,19 +1434,26 @@ impl Store for SqliteStore {
                 [&upload_id, &blob.sha256],
                 |r| r.get(0),
             )?;
-            tx.execute(
+            let stored = tx.execute(
                 &format!(
                     "INSERT INTO blobs ({BLOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (sha256) DO NOTHING"
                 ),
                 params![blob.sha256, blob.size as i64, blob.media_type, blob.uploaded_by, blob.uploaded_at_ms],
-            )?;
+            )? == 1;
+            if stored {
+                let sha256: [u8; 32] = hex::decode(&blob.sha256)
+                    .ok()
+                    .and_then(|bytes| bytes.try_into().ok())
+                    .ok_or_else(|| StoreError::Other(format!("blob {} is not named by a SHA-256", blob.sha256)))?;
+                append_leaf(tx, &Leaf { received_ms: now_ms, item: LeafItem::Blob { sha256, size: blob.size } })?;
+            }
             link_blob(tx, &blob.sha256, &record_id)?;
             tx.execute(
                 "UPDATE uploads SET received = size, finished_at_ms = ?2, updated_at_ms = ?2
                  WHERE upload_id = ?1 AND finished_at_ms IS NULL",
                 params![upload_id, now_ms],
             )?;
-            Ok(())
+            Ok(stored)
         })
     }
 
@@ -1212,6 +1536,139 @@ impl Store for SqliteStore {
         })
     }
 
+    fn log_identity(&self, origin: &str, secret: [u8; 32], now_ms: i64) -> StoreResult<LogIdentity> {
+        if let Some(identity) = self.read(log_identity_row)? {
+            return Ok(identity);
+        }
+        let origin = origin.to_string();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO log_identity (id, origin, secret, created_at_ms) VALUES (1, ?1, ?2, ?3)
+                 ON CONFLICT (id) DO NOTHING",
+                params![origin, secret.as_slice(), now_ms],
+            )?;
+            log_identity_row(tx)?.ok_or_else(|| StoreError::Other("the log's identity was not kept".into()))
+        })
+    }
+
+    fn log_size(&self) -> StoreResult<u64> {
+        self.read(log_size)
+    }
+
+    fn log_root(&self, size: u64) -> StoreResult<Option<Hash>> {
+        self.read_snapshot(|conn| {
+            if size > log_size(conn)? {
+                return Ok(None);
+            }
+            Ok(Some(merkle::root_of(&StoredTree(conn), size)?))
+        })
+    }
+
+    fn log_inclusion(&self, index: u64, size: u64) -> StoreResult<Option<(StoredLeaf, Vec<Hash>)>> {
+        self.read_snapshot(|conn| {
+            if size > log_size(conn)? {
+                return Ok(None);
+            }
+            let Some(proof) = merkle::inclusion_proof_of(&StoredTree(conn), size, index)? else {
+                return Ok(None);
+            };
+            let leaf =
+                leaf_row(conn, index)?.ok_or_else(|| StoreError::Other(format!("the log lacks leaf {index}")))?;
+            Ok(Some((leaf, proof)))
+        })
+    }
+
+    fn log_consistency(&self, from: u64, to: u64) -> StoreResult<Option<Vec<Hash>>> {
+        self.read_snapshot(|conn| {
+            if to > log_size(conn)? {
+                return Ok(None);
+            }
+            merkle::consistency_proof_of(&StoredTree(conn), to, from)
+        })
+    }
+
+    fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>> {
+        self.read(latest_checkpoint)
+    }
+
+    fn checkpoint(&self, now_ms: i64) -> StoreResult<StoredCheckpoint> {
+        let current = self.read_snapshot(|conn| {
+            let size = log_size(conn)?;
+            Ok(latest_checkpoint(conn)?.filter(|latest| latest.size == size))
+        })?;
+        match current {
+            Some(checkpoint) => Ok(checkpoint),
+            None => self.write(move |tx| current_checkpoint(tx, now_ms)),
+        }
+    }
+
+    fn append_log_entries(
+        &self,
+        device_id: &str,
+        entries: Vec<CheckedEntry>,
+        received_ms: i64,
+    ) -> StoreResult<LogAppend> {
+        let device_id = device_id.to_string();
+        self.write(move |tx| append_log_entries(tx, &device_id, &entries, received_ms))
+    }
+
+    fn record_log(&self, record_id: &str, officers: &[String]) -> StoreResult<Vec<ChainEntry>> {
+        self.read_snapshot(|conn| {
+            let rows: Vec<(String, String, i64, i64)> = conn
+                .prepare_cached(
+                    "SELECT d.officer_id, c.entry, c.leaf_index, c.received_at_ms FROM log_chain c
+                     JOIN devices d ON d.device_id = c.device_id
+                     WHERE c.record_id = ?1 ORDER BY c.device_id, c.seq",
+                )?
+                .query_map([record_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let size = log_size(conn)?;
+            let tree = StoredTree(conn);
+            let mut seen_trees: BTreeMap<u64, Option<(Hash, Option<i64>)>> = BTreeMap::new();
+            let mut entries = Vec::new();
+            for (officer_id, json, leaf_index, received_at_ms) in rows {
+                if !officers.contains(&officer_id) {
+                    continue;
+                }
+                let signed = signed_entry(&json)?;
+                let seen_tree = match &signed.entry.seen_checkpoint {
+                    None => None,
+                    Some(seen) if seen.size > size => None,
+                    Some(seen) => match seen_trees.get(&seen.size) {
+                        Some(known) => *known,
+                        None => {
+                            let root = merkle::root_of(&tree, seen.size)?;
+                            let last = match seen.size.checked_sub(1) {
+                                Some(index) => leaf_row(conn, index)?.map(|leaf| leaf.received_at_ms),
+                                None => None,
+                            };
+                            seen_trees.insert(seen.size, Some((root, last)));
+                            Some((root, last))
+                        }
+                    },
+                };
+                entries.push(ChainEntry { signed, leaf_index: leaf_index as u64, received_at_ms, seen_tree });
+            }
+            Ok(entries)
+        })
+    }
+
+    fn forked_devices(&self, record_id: &str, officers: &[String]) -> StoreResult<Vec<String>> {
+        self.read(|conn| {
+            let rows: Vec<(String, String)> = conn
+                .prepare_cached(
+                    "SELECT DISTINCT d.device_id, d.officer_id FROM devices d
+                     WHERE d.device_id IN (SELECT device_id FROM log_chain WHERE record_id = ?1
+                                           UNION SELECT device_id FROM log_forks WHERE record_id = ?1)
+                       AND EXISTS (SELECT 1 FROM log_forks f WHERE f.device_id = d.device_id)
+                     ORDER BY d.device_id",
+                )?
+                .query_map([record_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows.into_iter().filter(|(_, officer)| officers.contains(officer)).map(|(device, _)| device).collect())
+        })
+    }
+
     fn backup(&self, path: &Path) -> StoreResult<()> {
         let target = path.to_path_buf();
         self.read(|conn| {
@@ -1275,6 +1732,44 @@ mod tests {
         // Run again inside the writer, the second exchange sees the first and goes in.
         store.sync_exchange(writing(b"second")).unwrap();
         assert_eq!(store.record("R").unwrap().unwrap().document, b"second");
+    }
+
+    /// An exchange that stores the record and appends a leaf for it.
+    fn locking(document: &'static [u8]) -> SyncJob {
+        Box::new(move |tx| {
+            tx.record("R")?;
+            tx.record_seq_head()?;
+            tx.put_record("R", None, document, "locked", 1)?;
+            tx.append_leaf(&Leaf {
+                received_ms: 1,
+                item: LeafItem::RecordLocked { record_id: "R".into(), heads: vec![] },
+            })?;
+            Ok(empty_response())
+        })
+    }
+
+    #[test]
+    fn a_prepared_exchanges_leaves_are_appended_with_its_writes_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let (_, first) = store.prepare_sync("O1", writing(b"first")).unwrap();
+        let (_, second) = store.prepare_sync("O1", locking(b"second")).unwrap();
+        assert!(second.writes.iter().any(|w| matches!(w, SyncWrite::Leaf(_))));
+        assert_eq!(store.log_size().unwrap(), 0, "a prepared exchange appends nothing");
+        assert!(store.commit_sync(first).unwrap().is_some());
+        assert_eq!(store.commit_sync(second).unwrap(), None, "the record changed since its snapshot");
+        assert_eq!(store.log_size().unwrap(), 0, "a plan not committed appends nothing");
+        // Run again inside the writer, the exchange appends its leaf with its record.
+        store.sync_exchange(locking(b"second")).unwrap();
+        assert_eq!(store.log_size().unwrap(), 1);
+        let (_, third) = store.prepare_sync("O1", locking(b"third")).unwrap();
+        assert!(store.commit_sync(third).unwrap().is_some());
+        assert_eq!(store.log_size().unwrap(), 2, "a committed plan appends its leaf");
+        let (leaf, _) = store.log_inclusion(1, 2).unwrap().unwrap();
+        assert_eq!(
+            Leaf::from_bytes(&leaf.data).unwrap().item,
+            LeafItem::RecordLocked { record_id: "R".into(), heads: vec![] }
+        );
     }
 
     #[test]
@@ -1344,8 +1839,9 @@ mod tests {
             uploaded_by: "D1".into(),
             uploaded_at_ms: 4,
         };
-        store.finish_upload("U1", &blob, 4).unwrap();
-        store.finish_upload("U1", &Blob { uploaded_at_ms: 5, ..blob.clone() }, 5).unwrap();
+        assert!(store.finish_upload("U1", &blob, 4).unwrap(), "stored by this call");
+        assert!(!store.finish_upload("U1", &Blob { uploaded_at_ms: 5, ..blob.clone() }, 5).unwrap());
+        assert_eq!(store.log_size().unwrap(), 1, "one leaf for the one blob stored");
         assert_eq!(store.blob(&a).unwrap(), Some(blob.clone()), "stored once, as first finished");
         assert_eq!(store.upload("U1").unwrap().unwrap().finished_at_ms, Some(4));
         assert!(
@@ -1414,6 +1910,183 @@ mod tests {
 
     fn examined_for_nothing() -> BlobMetadata {
         BlobMetadata::of("", crate::media::Examination::not_an_image("video/mp4"), 1)
+    }
+
+    fn blob_leaf(n: u64) -> Leaf {
+        Leaf { received_ms: 1_000 + n as i64, item: LeafItem::Blob { sha256: [n as u8; 32], size: n } }
+    }
+
+    /// Roots and proofs built from the stored subtrees are those built from all the leaves, at
+    /// every size they are asked for, including sizes the tree has since grown past.
+    #[test]
+    fn proofs_from_stored_subtrees_equal_proofs_from_all_leaves() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        assert_eq!(store.log_root(0).unwrap(), Some(merkle::empty_root()));
+        assert_eq!(store.log_inclusion(0, 0).unwrap(), None);
+        let mut hashes = Vec::new();
+        let check = |hashes: &[Hash], size: u64| {
+            let leaves = &hashes[..size as usize];
+            assert_eq!(store.log_root(size).unwrap(), Some(merkle::root(leaves)), "root at {size}");
+            for index in 0..size {
+                let (leaf, proof) = store.log_inclusion(index, size).unwrap().unwrap();
+                assert_eq!(leaf.data, blob_leaf(index).to_bytes());
+                assert_eq!(Some(proof), merkle::inclusion_proof(leaves, index as usize), "leaf {index} of {size}");
+            }
+            for from in 1..=size {
+                assert_eq!(
+                    store.log_consistency(from, size).unwrap(),
+                    merkle::consistency_proof(leaves, from as usize),
+                    "from {from} to {size}"
+                );
+            }
+        };
+        for n in 0..70u64 {
+            let leaf = blob_leaf(n);
+            hashes.push(leaf.hash());
+            store.write(move |tx| append_leaf(tx, &leaf)).unwrap();
+            if [1, 2, 3, 7, 8, 13, 32, 33, 64].contains(&(n + 1)) {
+                check(&hashes, n + 1);
+            }
+        }
+        for size in [5, 13, 32, 70] {
+            check(&hashes, size);
+        }
+        assert_eq!(store.log_size().unwrap(), 70);
+        assert_eq!(store.log_root(71).unwrap(), None, "beyond the log");
+        assert_eq!(store.log_inclusion(3, 71).unwrap(), None);
+        assert_eq!(store.log_consistency(3, 71).unwrap(), None);
+        let subtrees: i64 =
+            store.read(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM log_subtrees", [], |r| r.get(0))?)).unwrap();
+        assert!(subtrees < 2 * 70, "fewer than two hashes per leaf: {subtrees}");
+    }
+
+    #[test]
+    fn a_checkpoint_is_signed_when_the_tree_grew_and_opens_with_the_logs_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        assert!(store.checkpoint(1).is_err(), "no key yet");
+        let identity = store.log_identity("example.org/log", [7; 32], 1).unwrap();
+        let again = store.log_identity("another.org/log", [8; 32], 2).unwrap();
+        assert_eq!((again.origin.as_str(), again.key.to_bytes()), ("example.org/log", [7; 32]), "made once");
+        let empty = store.checkpoint(2).unwrap();
+        assert_eq!(store.checkpoint(3).unwrap(), empty, "the same tree is not signed again");
+        for n in 0..5 {
+            let leaf = blob_leaf(n);
+            store.write(move |tx| append_leaf(tx, &leaf)).unwrap();
+        }
+        let grown = store.checkpoint(4).unwrap();
+        assert_eq!((grown.size, grown.signed_at_ms), (5, 4));
+        assert_eq!(store.latest_checkpoint().unwrap(), Some(grown.clone()));
+        let verifiers = [(identity.origin.clone(), identity.key.verifying_key())];
+        let (text, _) = sync_core::checkpoint::open_note(&grown.note, &verifiers).unwrap();
+        let checkpoint = Checkpoint::parse_body(&text).unwrap();
+        assert_eq!((checkpoint.size, Some(checkpoint.root)), (5, store.log_root(5).unwrap()));
+    }
+
+    mod chains {
+        use sync_core::enforcement_log::{GENESIS_PREVIOUS, payload_hash};
+
+        use super::*;
+
+        /// A chain of `n` entries of device D1 signed with a fixed key, each with its payload.
+        fn chain(n: u64) -> Vec<CheckedEntry> {
+            let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+            let mut previous = GENESIS_PREVIOUS;
+            (1..=n)
+                .map(|seq| {
+                    let payload = format!("entry {seq}").into_bytes();
+                    let entry = schemas::log::LogEntry {
+                        device_id: "D1".into(),
+                        seq,
+                        previous,
+                        device_time_ms: 1_790_000_000_000 + seq as i64,
+                        monotonic_ms: seq,
+                        boot_id: "boot".into(),
+                        kind: schemas::log::EntryKind::Arrive,
+                        record_id: Some("R1".into()),
+                        payload_hash: payload_hash(&payload),
+                        seen_checkpoint: None,
+                    };
+                    previous = entry.hash();
+                    CheckedEntry { signed: entry.sign(&key), payload }
+                })
+                .collect()
+        }
+
+        /// Another entry at `seq` of the chain, with the previous hash the chain has there.
+        fn other_at(chain: &[CheckedEntry], seq: u64) -> CheckedEntry {
+            let mut entry = chain[seq as usize - 1].clone();
+            entry.signed.entry.monotonic_ms += 1_000;
+            entry
+        }
+
+        fn count(store: &SqliteStore, table: &str) -> i64 {
+            store.read(|conn| Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)).unwrap()
+        }
+
+        fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+            store.log_identity("example.org/log", [7; 32], 1).unwrap();
+            (dir, store)
+        }
+
+        #[test]
+        fn entries_extend_wait_for_a_gap_and_join_once_it_is_filled() {
+            let (_dir, store) = open();
+            let entries = chain(5);
+            let pick = |seqs: &[u64]| seqs.iter().map(|&s| entries[s as usize - 1].clone()).collect::<Vec<_>>();
+            let first = store.append_log_entries("D1", pick(&[4, 1, 2]), 10).unwrap();
+            assert_eq!(
+                first.placements,
+                [
+                    EntryPlacement::Held,
+                    EntryPlacement::Accepted { leaf_index: 0 },
+                    EntryPlacement::Accepted { leaf_index: 1 }
+                ],
+                "placed in chain order, answered in upload order"
+            );
+            assert_eq!((first.checkpoint.size, first.leaves), (2, 2), "signed at the grown size");
+            assert_eq!(count(&store, "log_held"), 1);
+            let again = store.append_log_entries("D1", pick(&[2, 4]), 11).unwrap();
+            assert_eq!(again.placements, [EntryPlacement::Duplicate, EntryPlacement::Held]);
+            assert_eq!(again.checkpoint, first.checkpoint, "nothing appended: the checkpoint stays");
+            let filled = store.append_log_entries("D1", pick(&[3]), 12).unwrap();
+            assert_eq!(filled.placements, [EntryPlacement::Accepted { leaf_index: 2 }]);
+            assert_eq!((filled.promoted, filled.leaves, filled.checkpoint.size), (1, 2, 4));
+            assert_eq!(count(&store, "log_held"), 0, "the held entry joined the chain");
+            assert_eq!(count(&store, "log_chain"), 4);
+            // The promoted entry keeps its own receipt time.
+            let receipt: i64 = store
+                .read(
+                    |conn| Ok(conn.query_row("SELECT received_at_ms FROM log_chain WHERE seq = 4", [], |r| r.get(0))?),
+                )
+                .unwrap();
+            assert_eq!(receipt, 10);
+            let log = store.record_log("R1", &["O1".into()]).unwrap();
+            assert!(log.is_empty(), "no device D1 is enrolled for O1");
+        }
+
+        #[test]
+        fn a_conflicting_entry_is_kept_as_a_fork_and_nothing_is_dropped() {
+            let (_dir, store) = open();
+            let entries = chain(4);
+            store.append_log_entries("D1", entries[..2].to_vec(), 10).unwrap();
+            // Another entry at a stored seq, and a held entry that turns out to name another previous.
+            let other = other_at(&entries, 2);
+            let mut stray = entries[3].clone();
+            stray.signed.entry.previous = [9; 32];
+            let placed = store.append_log_entries("D1", vec![other.clone(), stray], 11).unwrap();
+            assert_eq!(placed.placements, [EntryPlacement::Fork, EntryPlacement::Held]);
+            let filled = store.append_log_entries("D1", vec![entries[2].clone()], 12).unwrap();
+            assert_eq!(filled.placements, [EntryPlacement::Accepted { leaf_index: 2 }]);
+            assert_eq!((filled.promoted, filled.promoted_forks), (0, 1));
+            assert_eq!((count(&store, "log_chain"), count(&store, "log_forks"), count(&store, "log_held")), (3, 2, 0));
+            let again = store.append_log_entries("D1", vec![other], 13).unwrap();
+            assert_eq!(again.placements, [EntryPlacement::Fork]);
+            assert_eq!(count(&store, "log_forks"), 2, "a fork sent again is kept once");
+        }
     }
 
     #[test]
