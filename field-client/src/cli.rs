@@ -292,6 +292,15 @@ async fn run(cli: Cli) -> ClientResult<Output> {
             for (sha256, code) in &summary.photo_errors {
                 text.push_str(&format!("\nphoto {sha256} refused by the server: {code}"));
             }
+            if summary.log_uploaded > 0 {
+                text.push_str(&format!("\n{} log entr(ies) uploaded", summary.log_uploaded));
+            }
+            for (seq, code) in &summary.log_errors {
+                text.push_str(&format!("\nlog entry {seq}: {code}"));
+            }
+            if let Some(checkpoint) = &summary.checkpoint {
+                text.push_str(&format!("\ntransparency log seen at size {}", checkpoint.size));
+            }
 
             for (record_id, error) in &summary.errors {
                 text.push_str(&format!("\nnot applied, asked again at the next sync: record {record_id}: {error}"));

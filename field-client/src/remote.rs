@@ -13,6 +13,11 @@
 //! backoff and full jitter. Changes the server refuses are taken out of the
 //! device's working copy (with whatever was built on them) and kept with
 //! their reasons, so that device and server converge on what was accepted.
+//!
+//! After the records come the photos (in resumable chunks) and then the
+//! device's enforcement-log chain (`POST /v1/log/entries`); the answer's
+//! signed checkpoint of the server's transparency log, verified with the
+//! log's key, is what the device's next entries name as seen.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::TryLockError;
@@ -22,8 +27,10 @@ use automerge::{Automerge, ChangeHash};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signer, SigningKey};
+use schemas::log::{EntryOutcome, LogUpload, LogUploadResponse, SeenCheckpoint, UploadedEntry};
 use schemas::{ErrorBody, SyncResponse};
 use serde::Deserialize;
+use sync_core::checkpoint::{Checkpoint, open_note, parse_verifier_key};
 use sync_core::session::{DeviceSession, Documents, SessionConfig};
 
 use crate::device::{Clock, Device, Task};
@@ -104,6 +111,12 @@ pub struct SyncSummary {
     pub photos_uploaded: Vec<String>,
     /// Photos the server refused (SHA-256, code), kept on the device.
     pub photo_errors: Vec<(String, String)>,
+    /// Enforcement-log entries the server now holds, uploaded by this sync.
+    pub log_uploaded: usize,
+    /// Entries the server refused or found forked (seq, code); refused ones stay on the device.
+    pub log_errors: Vec<(u64, String)>,
+    /// The transparency-log checkpoint the device saw at the end of this sync.
+    pub checkpoint: Option<SeenCheckpoint>,
 }
 
 #[derive(Deserialize)]
@@ -601,7 +614,106 @@ impl Device {
             ..ExchangeWrite::default()
         };
         self.store.write_exchange(&settled, self.now_ms(), |_, synced| Ok(synced.to_vec()))?;
-        self.upload_photos(http, options, summary, progress).await
+        self.upload_photos(http, options, summary, progress).await?;
+        self.upload_log(http, summary).await
+    }
+
+    /// Uploads the enforcement-log entries the server has not taken, in chain order and in
+    /// batches, then keeps the server's latest checkpoint (verified with the log's key) for the
+    /// next entries to name. An entry the server refuses stays on the device, reported, and is
+    /// offered again next time; held and forked entries are the server's to keep. With nothing
+    /// to upload, the log is not asked anything.
+    async fn upload_log(&mut self, http: &reqwest::Client, summary: &mut SyncSummary) -> ClientResult<()> {
+        const BATCH: usize = 500;
+        if self.store.log_to_upload(1)?.is_empty() {
+            return Ok(());
+        }
+        let server = self.identity.server.clone();
+        let key = self.log_key(http, summary).await?;
+        let mut note = None;
+        loop {
+            let batch = self.store.log_to_upload(BATCH)?;
+            if batch.is_empty() {
+                break;
+            }
+            let upload = LogUpload {
+                entries: batch
+                    .iter()
+                    .map(|(signed, payload)| UploadedEntry { signed: signed.clone(), payload: payload.clone() })
+                    .collect(),
+            };
+            let body = schemas::wire::to_cbor(&upload);
+            summary.bytes_up += body.len();
+            let answer = self
+                .authorized(http, |token| {
+                    http.post(format!("{server}/v1/log/entries"))
+                        .bearer_auth(token)
+                        .header(reqwest::header::CONTENT_TYPE, "application/cbor")
+                        .header(reqwest::header::ACCEPT, "application/cbor")
+                        .body(body.clone())
+                })
+                .await?;
+            summary.requests += 1;
+            summary.bytes_down += answer.len();
+            let answer: LogUploadResponse = schemas::wire::from_cbor(&answer)
+                .map_err(|e| ClientError::Protocol { detail: format!("log upload: {e}") })?;
+            let mut taken = Vec::new();
+            for outcome in &answer.outcomes {
+                match outcome {
+                    EntryOutcome::Accepted { seq, .. }
+                    | EntryOutcome::Duplicate { seq }
+                    | EntryOutcome::Held { seq } => taken.push(*seq),
+                    EntryOutcome::Fork { seq } => {
+                        taken.push(*seq);
+                        summary.log_errors.push((*seq, "fork".into()));
+                    }
+                    EntryOutcome::Refused { seq, code, .. } => summary.log_errors.push((*seq, code.clone())),
+                }
+            }
+            self.store.mark_log_uploaded(&taken)?;
+            summary.log_uploaded += taken.len();
+            note = Some(answer.checkpoint);
+            // Refused entries stay: stop rather than offer them again in this sync.
+            if taken.len() < batch.len() || batch.len() < BATCH {
+                break;
+            }
+        }
+        if let Some(note) = note {
+            let (name, key) = &key;
+            let (text, _) = open_note(&note, &[(name.as_str(), *key)])
+                .map_err(|e| ClientError::Protocol { detail: format!("the log's checkpoint: {e}") })?;
+            let checkpoint = Checkpoint::parse_body(&text)
+                .map_err(|e| ClientError::Protocol { detail: format!("the log's checkpoint: {e}") })?;
+            let seen = SeenCheckpoint { size: checkpoint.size, root: checkpoint.root };
+            self.store.see_checkpoint(&seen, &note)?;
+            summary.checkpoint = Some(seen);
+        }
+        Ok(())
+    }
+
+    /// The transparency log's verifier key: the one stored at the first sync, else fetched and
+    /// stored (trust on first use; a reviewer compares it with the bureau's published key).
+    async fn log_key(
+        &self,
+        http: &reqwest::Client,
+        summary: &mut SyncSummary,
+    ) -> ClientResult<(String, ed25519_dalek::VerifyingKey)> {
+        let text = match self.store.log_key()? {
+            Some(text) => text,
+            None => {
+                let server = &self.identity.server;
+                let body =
+                    self.authorized(http, |token| http.get(format!("{server}/v1/log/key")).bearer_auth(token)).await?;
+                summary.requests += 1;
+                summary.bytes_down += body.len();
+                let text = String::from_utf8(body)
+                    .map_err(|_| ClientError::Protocol { detail: "the log's key is not text".into() })?;
+                let text = text.trim().to_string();
+                self.store.set_log_key(&text)?;
+                text
+            }
+        };
+        parse_verifier_key(&text).map_err(|e| ClientError::Protocol { detail: format!("the log's key: {e}") })
     }
 
     /// Uploads the photos the server lacks, once their records are there: each in chunks from

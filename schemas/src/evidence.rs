@@ -66,8 +66,9 @@ pub struct PackageDevice {
     pub public_key: String,
     /// Automerge actor id, hex.
     pub actor_id: String,
-    /// The leaf of its enrolment.
-    pub leaf_index: u64,
+    /// The leaf of its enrolment; `None` for a device enrolled before the log existed, whose
+    /// key the package then cannot prove.
+    pub leaf_index: Option<u64>,
 }
 
 /// An entry of a device's chain. The package holds, per device, every entry from the first to

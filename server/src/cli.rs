@@ -86,6 +86,22 @@ enum Command {
     },
     /// Check the integrity of the database.
     Check,
+    /// Evidence packages of records, for reviewers and courts (`fieldsync verify` checks them).
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Write a record's evidence package to FILE (a tar file).
+    Export {
+        record: String,
+        #[arg(long)]
+        to: PathBuf,
+        /// Only the blobs' hashes, not their bytes.
+        #[arg(long)]
+        hashes_only: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -282,6 +298,14 @@ async fn run_command() -> anyhow::Result<()> {
             }
         }
         Command::Device(DeviceCommand::Revoke { device_id }) => store.revoke_device(&device_id, now)?,
+        Command::Evidence(EvidenceCommand::Export { record, to, hashes_only }) => {
+            let mut config = Config::new(cli.data.clone());
+            config.log_origin = log_identity(store.as_ref(), cli.log_origin.as_deref())?.origin;
+            let blobs = if hashes_only { crate::evidence::Blobs::HashesOnly } else { crate::evidence::Blobs::Include };
+            let package = crate::evidence::export(store.as_ref(), &config, &record, blobs, now)?;
+            std::fs::write(&to, &package).with_context(|| format!("writing {}", to.display()))?;
+            println!("evidence package of record {record}: {} bytes in {}", package.len(), to.display());
+        }
         Command::Backup { to } => {
             store.backup(&to)?;
             println!("backed up to {}", to.display());

@@ -22,6 +22,7 @@
 pub mod admin;
 pub mod cli;
 pub mod error;
+pub mod evidence;
 pub mod identity;
 pub mod media;
 pub mod openapi;

@@ -215,6 +215,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::log::inclusion,
         routes::log::consistency,
         routes::log::record_log,
+        routes::log::evidence,
     ),
     components(schemas(ErrorBodySchema)),
     modifiers(&BearerScheme),

@@ -72,6 +72,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/log/proofs/inclusion"),
     ("get", "/v1/log/proofs/consistency"),
     ("get", "/v1/records/{record_id}/log"),
+    ("get", "/v1/records/{record_id}/evidence"),
 ];
 
 /// The 401 codes of every operation that takes an access token.

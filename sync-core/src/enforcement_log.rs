@@ -200,23 +200,26 @@ pub fn place(entry: &LogEntry, stored_here: Option<[u8; 32]>, stored_before: Opt
 }
 
 /// The rules the entries of one record break, given the officers present on the record.
-/// Recording intervals are per device, in its chain order; a seal or seizure is covered when
-/// some device's recording was running at that instant of device time.
+/// Recording intervals are per device, in its chain order. A seal or seizure is covered when its
+/// own device was recording at that point of its chain (between a start and the next stop, by
+/// seq), or when another device's recording ran at that instant of device time (ends included:
+/// two devices' clocks tick in milliseconds, not in order).
 pub fn check_record(entries: &[LogEntry], officers_present: &[String]) -> Vec<LogFinding> {
     let mut findings = Vec::new();
     let mut by_device: BTreeMap<&str, Vec<&LogEntry>> = BTreeMap::new();
     for entry in entries {
         by_device.entry(entry.device_id.as_str()).or_default().push(entry);
     }
-    // Each device's recording intervals, in device time; an unclosed one runs to the end.
-    let mut intervals: Vec<(i64, i64)> = Vec::new();
-    for chain in by_device.values_mut() {
+    // Each device's recording intervals: (device, start seq, end seq, start ms, end ms); an
+    // unclosed one runs to the end.
+    let mut intervals: Vec<(&str, u64, u64, i64, i64)> = Vec::new();
+    for (device, chain) in by_device.iter_mut() {
         chain.sort_by_key(|e| e.seq);
-        let mut open: Option<i64> = None;
+        let mut open: Option<(u64, i64)> = None;
         for entry in chain.iter() {
             match &entry.kind {
                 EntryKind::RecordingStarted => {
-                    open.get_or_insert(entry.device_time_ms);
+                    open.get_or_insert((entry.seq, entry.device_time_ms));
                 }
                 EntryKind::RecordingStopped { reason } => {
                     if reason.trim().is_empty() {
@@ -225,21 +228,26 @@ pub fn check_record(entries: &[LogEntry], officers_present: &[String]) -> Vec<Lo
                             seq: entry.seq,
                         });
                     }
-                    if let Some(start) = open.take() {
-                        intervals.push((start, entry.device_time_ms));
+                    if let Some((seq, at)) = open.take() {
+                        intervals.push((device, seq, entry.seq, at, entry.device_time_ms));
                     }
                 }
                 _ => {}
             }
         }
-        if let Some(start) = open {
-            intervals.push((start, i64::MAX));
+        if let Some((seq, at)) = open {
+            intervals.push((device, seq, u64::MAX, at, i64::MAX));
         }
     }
     for entry in entries {
-        if entry.kind == EntryKind::SealOrSeizure
-            && !intervals.iter().any(|(start, end)| *start <= entry.device_time_ms && entry.device_time_ms < *end)
-        {
+        let covered = intervals.iter().any(|(device, start_seq, end_seq, start_ms, end_ms)| {
+            if *device == entry.device_id {
+                *start_seq < entry.seq && entry.seq < *end_seq
+            } else {
+                *start_ms <= entry.device_time_ms && entry.device_time_ms <= *end_ms
+            }
+        });
+        if entry.kind == EntryKind::SealOrSeizure && !covered {
             findings.push(LogFinding::SealWithoutRecording { device_id: entry.device_id.clone(), seq: entry.seq });
         }
     }
@@ -418,6 +426,19 @@ mod tests {
                 chains.into_iter().enumerate().flat_map(|(i, kinds)| chain(&format!("D{}", i + 1), kinds)).collect();
             assert_eq!(check_record(&entries, &officers(&present)), expected, "{what}");
         }
+
+        // R2 met within one millisecond: the device's own chain orders its entries, not its clock.
+        let mut same_instant = chain("D1", vec![shown.clone(), RecordingStarted, SealOrSeizure, stopped("结束")]);
+        for entry in &mut same_instant {
+            entry.device_time_ms = T0;
+        }
+        assert_eq!(check_record(&same_instant, &officers(&["O1", "O2"])), vec![]);
+        // Another device's recording that stopped at the seal's very millisecond covers it.
+        let mut seal = chain("D1", vec![shown.clone(), SealOrSeizure]);
+        let recording = chain("D2", vec![RecordingStarted, stopped("电池耗尽")]);
+        seal[1].device_time_ms = recording[1].device_time_ms;
+        let entries: Vec<LogEntry> = seal.into_iter().chain(recording).collect();
+        assert_eq!(check_record(&entries, &officers(&["O1", "O2"])), vec![]);
     }
 
     #[test]

@@ -530,7 +530,7 @@ fn check_contents(
                         .and_then(|b| <[u8; 32]>::try_from(b).ok())
                         .and_then(|b| VerifyingKey::from_bytes(&b).ok());
                     let actor = hex::decode(&device.actor_id).ok();
-                    let logged = match leaves.get(&device.leaf_index) {
+                    let logged = match device.leaf_index.and_then(|index| leaves.get(&index)) {
                         Some(Leaf {
                             item: LeafItem::DeviceEnrolled { device_id, officer_id, public_key, actor_id },
                             ..
@@ -546,7 +546,12 @@ fn check_contents(
                         good = false;
                         report.fail(
                             DEVICES,
-                            format!("device {}: not the enrolment at leaf {}", device.device_id, device.leaf_index),
+                            match device.leaf_index {
+                                Some(index) => {
+                                    format!("device {}: not the enrolment at leaf {index}", device.device_id)
+                                }
+                                None => format!("device {}: its enrolment is not in the log", device.device_id),
+                            },
                         );
                     }
                     devices.insert(device.device_id.clone(), (device, key));

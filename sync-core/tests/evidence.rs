@@ -131,7 +131,7 @@ fn contents_with(last_claim_ms: i64) -> (PackageContents, String) {
             officer_id: phone.officer_id.clone(),
             public_key: hex::encode(phone.key.verifying_key().to_bytes()),
             actor_id: phone.actor.to_hex_string(),
-            leaf_index,
+            leaf_index: Some(leaf_index),
         });
     }
     let seen = SeenCheckpoint { size: 2, root: log.root(2) };

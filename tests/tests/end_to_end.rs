@@ -1076,6 +1076,19 @@ mod blobs {
         found
     }
 
+    /// Waits until the server has examined a stored blob, which it does after answering the
+    /// finish, without being asked (at most 30 s, then the test fails).
+    async fn examined_by_itself(server: &TestServer, sha256: &str) {
+        let sql = format!("SELECT 1 FROM blob_metadata WHERE sha256 = '{sha256}'");
+        for _ in 0..3_000 {
+            if !query(server, &sql).is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("blob {sha256} was never examined");
+    }
+
     /// The rows of a query on the server's database, each value as text.
     fn query(server: &TestServer, sql: &str) -> Vec<Vec<String>> {
         let conn = rusqlite::Connection::open_with_flags(
@@ -1353,6 +1366,7 @@ mod blobs {
         let first = record_with_photos(&server, &mut a, "T1", 1, &[&photo, &shared]).await;
         let second = record_with_photos(&server, &mut b, "T1", 2, &[&photo, &shared]).await;
         let (first_upload, finished) = upload(&server, &a.token, &photo, &first, 2).await;
+        examined_by_itself(&server, &sha256).await;
         let stored = everything(&server);
         // Asked again, by the same device or another, for either record: nothing to send.
         for (token, record_id) in [(&a.token, &first), (&b.token, &first), (&b.token, &second)] {
@@ -1579,7 +1593,8 @@ mod blobs {
         let sha256 = content_address(&photo);
         let record_id = record_with_photos(&server, &mut a, "T1", 1, &[&photo]).await;
         upload(&server, &a.token, &photo, &record_id, 2).await;
-        // Examined when the upload finished, not when first asked.
+        // Examined after the upload finished, not only when first asked.
+        examined_by_itself(&server, &sha256).await;
         let sql = "SELECT sha256, thumbnail IS NOT NULL, error_code IS NULL FROM blob_metadata";
         assert_eq!(query(&server, sql), [[sha256.clone(), "1".into(), "1".into()]]);
         let expected = json!({

@@ -118,7 +118,7 @@ fn uploads_dir(config: &Config) -> PathBuf {
 }
 
 /// Where a stored blob lives: `blobs/<first 2 hex>/<sha256>`.
-fn blob_path(config: &Config, sha256: &str) -> PathBuf {
+pub(crate) fn blob_path(config: &Config, sha256: &str) -> PathBuf {
     config.data_dir.join("blobs").join(&sha256[..2]).join(sha256)
 }
 

@@ -6,7 +6,8 @@
 //! the transparency log in the same transaction. Anyone may read the log's signed checkpoint,
 //! its verifier key and consistency proofs; signed-in callers may read inclusion proofs, which
 //! carry a leaf's data; a record's readers may read its log with the time interval the
-//! transparency log proves for each entry and the rules its entries break.
+//! transparency log proves for each entry and the rules its entries break, and its evidence
+//! package ([`crate::evidence`]), which anyone can check offline with `fieldsync verify`.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -44,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/log/proofs/inclusion", get(inclusion))
         .route("/v1/log/proofs/consistency", get(consistency))
         .route("/v1/records/{record_id}/log", get(record_log))
+        .route("/v1/records/{record_id}/evidence", get(evidence))
 }
 
 /// Most officers one certificates-shown entry may name.
@@ -558,4 +560,86 @@ async fn record_log(
         })
         .collect();
     Ok(Json(RecordLog { record_id, entries, findings, forked_devices }))
+}
+
+/// What an evidence package carries of the blobs.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EvidenceQuery {
+    /// `include` (the default): the blobs' bytes are in the package; `hashes`: only their hashes.
+    pub blobs: Option<String>,
+}
+
+/// A record's evidence package: a tar file that `fieldsync verify` checks offline.
+#[utoipa::path(
+    get,
+    operation_id = "record_evidence",
+    path = "/v1/records/{record_id}/evidence",
+    tag = "log",
+    params(("record_id" = String, Path, description = "The record."), EvidenceQuery),
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "The package (`application/x-tar`, canonical form): the manifest, the log's signed \
+                checkpoint (signed now if the log grew) and key, the record's Automerge document and typed view, \
+                the devices with their enrolment leaves, the team's devices' log entries for the record with \
+                each chain between them, the blobs (or their hashes), and the inclusion proof of every leaf \
+                named, all against that checkpoint.",
+            content_type = "application/x-tar",
+        ),
+        (status = 400, description = "`invalid_query`: `blobs` is neither `include` nor `hashes`.", body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 404,
+            description = "`not_found`: no such record, or the caller may not read it (an officer who is \
+                neither a supervisor, a reviewer nor on the team of the record's task).",
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 500,
+            description = "`internal`: an unexpected failure: the stored document, an entry or a blob's file \
+                does not read.",
+            body = ErrorBodySchema,
+        ),
+    ),
+)]
+async fn evidence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(record_id): Path<String>,
+    ApiQuery(query): ApiQuery<EvidenceQuery>,
+) -> ApiResult<Response> {
+    let blobs = match query.blobs.as_deref() {
+        None | Some("include") => crate::evidence::Blobs::Include,
+        Some("hashes") => crate::evidence::Blobs::HashesOnly,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("blobs must be `include` or `hashes`, not {other:?}"),
+            ));
+        }
+    };
+    let id = record_id.clone();
+    let stored = state.blocking(move |store| store.record(&id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
+    if !may_read(&state, &caller, stored.task_id.as_deref()).await? {
+        return Err(ApiError::NotFound { what: "record" });
+    }
+    let (store, config) = (state.store.clone(), state.config.clone());
+    let id = record_id.clone();
+    let package =
+        tokio::task::spawn_blocking(move || crate::evidence::export(store.as_ref(), &config, &id, blobs, now_ms()))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| match e {
+                crate::evidence::ExportError::UnknownRecord(_) => ApiError::NotFound { what: "record" },
+                other => ApiError::Internal(other.to_string()),
+            })?;
+    let disposition = format!("attachment; filename=\"evidence-{record_id}.tar\"");
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/x-tar".to_string()), (header::CONTENT_DISPOSITION, disposition)],
+        package,
+    )
+        .into_response())
 }

@@ -202,7 +202,8 @@ pub const MIGRATIONS: &[&str] = &[
     // `log_leaves` holds each leaf's data (`sync_core::transparency::Leaf`) by index, and
     // `log_subtrees` the root of every complete subtree: `(level, idx)` covers leaves
     // `idx·2^level .. (idx+1)·2^level`, level 0 being the leaf hashes. A leaf and the subtrees it
-    // completes are written in the transaction that commits the item it attests. `log_identity`
+    // completes are written in the transaction that commits the item it attests; `subject` names
+    // what a leaf is about (`device:<id>`, `record:<id>`, `blob:<sha256>`) for evidence packages. `log_identity`
     // is the one row of the log's origin and Ed25519 signing key, made once. `log_chain` holds the
     // entries that extend each device's chain, `log_held` those waiting for an earlier entry, and
     // `log_forks` every entry that conflicts with a device's chain; none is ever deleted but a
@@ -218,8 +219,10 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE log_leaves (
         idx INTEGER PRIMARY KEY CHECK (idx >= 0),
         data BLOB NOT NULL,
-        received_at_ms INTEGER NOT NULL
+        received_at_ms INTEGER NOT NULL,
+        subject TEXT
     );
+    CREATE INDEX log_leaves_subject ON log_leaves(subject) WHERE subject IS NOT NULL;
     CREATE TABLE log_subtrees (
         level INTEGER NOT NULL CHECK (level >= 0 AND level < 64),
         idx INTEGER NOT NULL CHECK (idx >= 0),

@@ -324,6 +324,54 @@ pub struct LogAppend {
     pub checkpoint: StoredCheckpoint,
 }
 
+/// What to gather for a record's evidence package.
+#[derive(Clone, Debug)]
+pub struct EvidenceRequest {
+    pub record_id: String,
+    /// The officers of the record's team: entries of their devices are included.
+    pub officers: Vec<String>,
+    /// Actor ids of the record's changes: their devices are included.
+    pub actor_ids: Vec<Vec<u8>>,
+    /// SHA-256 (hex) of the blobs the record names; those of its photo entries are added.
+    pub blobs: Vec<String>,
+}
+
+/// An entry of a device's chain as an evidence package holds it.
+#[derive(Clone, Debug)]
+pub struct EvidenceEntry {
+    pub signed: SignedEntry,
+    pub payload: Vec<u8>,
+    pub leaf_index: u64,
+}
+
+/// A checkpoint an entry named, as the log had it: its last leaf and the proofs that bind it
+/// to the package's checkpoint.
+#[derive(Clone, Debug)]
+pub struct SeenTree {
+    pub size: u64,
+    pub root: Hash,
+    pub last: StoredLeaf,
+    /// Inclusion proof of the last leaf in the tree of `size` leaves.
+    pub inclusion: Vec<Hash>,
+    /// Consistency proof from `size` to the package's checkpoint.
+    pub consistency: Vec<Hash>,
+}
+
+/// What [`Store::evidence`] read.
+#[derive(Clone, Debug)]
+pub struct EvidenceSource {
+    pub document: Vec<u8>,
+    pub checkpoint: StoredCheckpoint,
+    /// Each device with its enrolment leaf (`None` if enrolled before the log existed).
+    pub devices: Vec<(Device, Option<u64>)>,
+    pub entries: Vec<EvidenceEntry>,
+    /// Each blob asked for, with its row and leaf when stored.
+    pub blobs: Vec<(String, Option<(Blob, u64)>)>,
+    /// Every leaf the package names, with its inclusion proof at the checkpoint's size.
+    pub leaves: Vec<(StoredLeaf, Vec<Hash>)>,
+    pub seen: Vec<SeenTree>,
+}
+
 /// An entry of a device's chain, as a record's log lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainEntry {
@@ -613,6 +661,15 @@ pub trait Store: Send + Sync + 'static {
     /// Of the devices of `officers` with entries naming `record_id` (in their chains or forks),
     /// those whose chain has a fork, in order.
     fn forked_devices(&self, record_id: &str, officers: &[String]) -> StoreResult<Vec<String>>;
+
+    /// What an evidence package of a record holds, read in one snapshot against the latest
+    /// signed checkpoint: the document; the entries naming the record from devices of
+    /// `request.officers`, with each device's chain between its first and last such entry; the
+    /// devices of those entries and of `request.actor_ids`, with their enrolment leaves; the
+    /// record's signature and lock leaves; `request.blobs` with their leaves where stored; every
+    /// such leaf with its inclusion proof; and each checkpoint the entries name that the log had.
+    /// `None` if the record is unknown; an error if no checkpoint was ever signed.
+    fn evidence(&self, request: &EvidenceRequest) -> StoreResult<Option<EvidenceSource>>;
 
     // Operations.
     /// Copies the whole database to `path`, consistently, while serving.

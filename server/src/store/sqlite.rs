@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
@@ -417,15 +417,33 @@ fn log_size(conn: &Connection) -> StoreResult<u64> {
     Ok(next as u64)
 }
 
+/// What a leaf is about, for finding the leaves of an evidence package; entries are found
+/// through their chain instead.
+fn leaf_subject(item: &LeafItem) -> Option<String> {
+    match item {
+        LeafItem::DeviceEnrolled { device_id, .. } => Some(format!("device:{device_id}")),
+        LeafItem::RecordSigned { record_id, .. } | LeafItem::RecordLocked { record_id, .. } => {
+            Some(format!("record:{record_id}"))
+        }
+        LeafItem::Blob { sha256, .. } => Some(format!("blob:{}", hex::encode(sha256))),
+        LeafItem::LogEntry { .. } => None,
+    }
+}
+
+/// The leaves about `subject` below `size`, in order.
+fn leaves_about(conn: &Connection, subject: &str, size: u64) -> StoreResult<Vec<u64>> {
+    Ok(conn
+        .prepare_cached("SELECT idx FROM log_leaves WHERE subject = ?1 AND idx < ?2 ORDER BY idx")?
+        .query_map(params![subject, size as i64], |r| r.get::<_, i64>(0).map(|i| i as u64))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
 /// Appends a leaf and every subtree it completes; returns its index.
 fn append_leaf(conn: &Connection, leaf: &Leaf) -> StoreResult<u64> {
     let index = log_size(conn)?;
     let data = leaf.to_bytes();
-    conn.prepare_cached("INSERT INTO log_leaves (idx, data, received_at_ms) VALUES (?1, ?2, ?3)")?.execute(params![
-        index as i64,
-        data,
-        leaf.received_ms
-    ])?;
+    conn.prepare_cached("INSERT INTO log_leaves (idx, data, received_at_ms, subject) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![index as i64, data, leaf.received_ms, leaf_subject(&leaf.item)])?;
     let mut insert = conn.prepare_cached("INSERT INTO log_subtrees (level, idx, hash) VALUES (?1, ?2, ?3)")?;
     let mut hash = merkle::leaf_hash(&data);
     insert.execute(params![0, index as i64, hash.as_slice()])?;
@@ -1666,6 +1684,126 @@ impl Store for SqliteStore {
                 .query_map([record_id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             Ok(rows.into_iter().filter(|(_, officer)| officers.contains(officer)).map(|(device, _)| device).collect())
+        })
+    }
+
+    fn evidence(&self, request: &EvidenceRequest) -> StoreResult<Option<EvidenceSource>> {
+        self.read_snapshot(|conn| {
+            let Some(record) = conn
+                .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE record_id = ?1"))?
+                .query_row([&request.record_id], record_from)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let Some(checkpoint) = latest_checkpoint(conn)? else {
+                return Err(StoreError::Other("no checkpoint of the transparency log is signed yet".into()));
+            };
+            let size = checkpoint.size;
+            let tree = StoredTree(conn);
+            let mut leaf_indexes: BTreeSet<u64> = BTreeSet::new();
+
+            // The record's entries from the team's devices, and each device's chain between them.
+            let ranges: Vec<(String, String, i64, i64)> = conn
+                .prepare_cached(
+                    "SELECT c.device_id, d.officer_id, MIN(c.seq), MAX(c.seq) FROM log_chain c
+                     JOIN devices d ON d.device_id = c.device_id
+                     WHERE c.record_id = ?1 AND c.leaf_index < ?2 GROUP BY c.device_id ORDER BY c.device_id",
+                )?
+                .query_map(params![request.record_id, size as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut entries = Vec::new();
+            let mut device_ids: BTreeSet<String> = BTreeSet::new();
+            for (device_id, officer_id, first, last) in ranges {
+                if !request.officers.contains(&officer_id) {
+                    continue;
+                }
+                let rows: Vec<(String, Vec<u8>, i64)> = conn
+                    .prepare_cached(
+                        "SELECT entry, payload, leaf_index FROM log_chain
+                         WHERE device_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+                    )?
+                    .query_map(params![device_id, first, last], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (json, payload, leaf_index) in rows {
+                    leaf_indexes.insert(leaf_index as u64);
+                    entries.push(EvidenceEntry {
+                        signed: signed_entry(&json)?,
+                        payload,
+                        leaf_index: leaf_index as u64,
+                    });
+                }
+                device_ids.insert(device_id);
+            }
+
+            // The devices: those of the entries and those whose actors wrote the record.
+            let mut devices = Vec::new();
+            for device in conn
+                .prepare_cached(&format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY device_id"))?
+                .query_map([], device_from)?
+            {
+                let device = device?;
+                if device_ids.contains(&device.device_id) || request.actor_ids.contains(&device.actor_id) {
+                    let leaf = leaves_about(conn, &format!("device:{}", device.device_id), size)?.first().copied();
+                    leaf_indexes.extend(leaf);
+                    devices.push((device, leaf));
+                }
+            }
+
+            // The record's signatures and lock, and the blobs it and its entries name.
+            leaf_indexes.extend(leaves_about(conn, &format!("record:{}", request.record_id), size)?);
+            let mut wanted: BTreeSet<String> = request.blobs.iter().cloned().collect();
+            for entry in &entries {
+                if entry.signed.entry.record_id.as_deref() == Some(request.record_id.as_str())
+                    && let schemas::log::EntryKind::PhotoTaken { sha256 } = &entry.signed.entry.kind
+                {
+                    wanted.insert(sha256.clone());
+                }
+            }
+            let mut blobs = Vec::new();
+            for sha256 in &wanted {
+                let stored = match blob_row(conn, sha256)? {
+                    Some(blob) => {
+                        leaves_about(conn, &format!("blob:{sha256}"), size)?.first().map(|leaf| (blob, *leaf))
+                    }
+                    None => None,
+                };
+                if let Some((_, leaf)) = &stored {
+                    leaf_indexes.insert(*leaf);
+                }
+                blobs.push((sha256.clone(), stored));
+            }
+
+            let mut leaves = Vec::new();
+            for index in leaf_indexes {
+                let leaf =
+                    leaf_row(conn, index)?.ok_or_else(|| StoreError::Other(format!("leaf {index} is missing")))?;
+                let proof = merkle::inclusion_proof_of(&tree, size, index)?
+                    .ok_or_else(|| StoreError::Other(format!("leaf {index} is not below {size}")))?;
+                leaves.push((leaf, proof));
+            }
+
+            // Each checkpoint the entries name that the log really had: its last leaf, proven.
+            let mut seen = Vec::new();
+            let named: BTreeSet<(u64, [u8; 32])> = entries
+                .iter()
+                .filter_map(|e| e.signed.entry.seen_checkpoint)
+                .filter(|c| c.size >= 1 && c.size <= size)
+                .map(|c| (c.size, c.root))
+                .collect();
+            for (seen_size, root) in named {
+                if merkle::root_of(&tree, seen_size)? != root {
+                    continue;
+                }
+                let last = leaf_row(conn, seen_size - 1)?
+                    .ok_or_else(|| StoreError::Other(format!("leaf {} is missing", seen_size - 1)))?;
+                let inclusion = merkle::inclusion_proof_of(&tree, seen_size, seen_size - 1)?.unwrap_or_default();
+                let consistency = merkle::consistency_proof_of(&tree, size, seen_size)?.unwrap_or_default();
+                seen.push(SeenTree { size: seen_size, root, last, inclusion, consistency });
+            }
+            Ok(Some(EvidenceSource { document: record.document, checkpoint, devices, entries, blobs, leaves, seen }))
         })
     }
 

@@ -13,6 +13,7 @@ use schemas::{ChecklistResult, InspectionRecord, RecordStatus};
 use sync_core::document::{Edit, SignOutcome};
 
 mod cli;
+mod evidence;
 mod processes;
 
 const PASSWORD: &str = "correct horse battery";

@@ -1,0 +1,151 @@
+//! Evidence packages of records (`sync_core::evidence`): what the store holds about a record,
+//! read in one snapshot against the latest signed checkpoint, written in the package's
+//! canonical form. `GET /v1/records/{id}/evidence` and `fieldsync-server evidence export` both
+//! come here.
+
+use automerge::Automerge;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use schemas::evidence::{LeafProof, PackageBlob, PackageDevice, PackageEntry, PackageProofs, SeenCheckpointProof};
+use sync_core::document::{genesis_actor, read_record};
+use sync_core::evidence::{PackageContents, write_package};
+
+use crate::Config;
+use crate::store::{EvidenceRequest, Store, StoreError};
+
+/// Why a package could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("no record {0}")]
+    UnknownRecord(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading blob {sha256}: {error}")]
+    Blob { sha256: String, error: std::io::Error },
+    #[error("{0}")]
+    Package(String),
+}
+
+/// Whether a package carries the blobs' bytes or only their hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blobs {
+    Include,
+    HashesOnly,
+}
+
+fn hexes(hashes: &[[u8; 32]]) -> Vec<String> {
+    hashes.iter().map(hex::encode).collect()
+}
+
+/// The evidence package of `record_id`: signs a checkpoint of the log as it stands first, so
+/// that everything the record has so far is proven. Runs on a blocking thread.
+pub fn export(
+    store: &dyn Store,
+    config: &Config,
+    record_id: &str,
+    blobs: Blobs,
+    now_ms: i64,
+) -> Result<Vec<u8>, ExportError> {
+    let unknown = || ExportError::UnknownRecord(record_id.to_string());
+    let stored = store.record(record_id)?.ok_or_else(unknown)?;
+    let doc = Automerge::load(&stored.document).map_err(|e| ExportError::Package(e.to_string()))?;
+    let record = read_record(record_id, &doc).map_err(|e| ExportError::Package(e.to_string()))?;
+    let officers = match &stored.task_id {
+        Some(task_id) => store.task(task_id)?.map(|task| task.team).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let genesis = genesis_actor(record_id);
+    let mut actor_ids: Vec<Vec<u8>> = doc
+        .get_changes(&[])
+        .iter()
+        .map(|change| change.actor_id().clone())
+        .filter(|actor| *actor != genesis)
+        .map(|actor| actor.to_bytes().to_vec())
+        .collect();
+    actor_ids.sort();
+    actor_ids.dedup();
+    let request = EvidenceRequest {
+        record_id: record_id.to_string(),
+        officers,
+        actor_ids,
+        blobs: record.photos.iter().map(|photo| photo.sha256.clone()).collect(),
+    };
+    let identity = crate::ensure_log_identity(store, &config.log_origin)?;
+    store.checkpoint(now_ms)?;
+    let source = store.evidence(&request)?.ok_or_else(unknown)?;
+    let log_key = sync_core::checkpoint::verifier_key(&identity.origin, &identity.key.verifying_key())
+        .map_err(|e| ExportError::Package(e.to_string()))?;
+
+    let mut package_blobs = Vec::new();
+    for (sha256, stored) in source.blobs {
+        let (blob, bytes) = match stored {
+            Some((blob, leaf)) => {
+                let bytes = match blobs {
+                    Blobs::Include => Some(
+                        std::fs::read(crate::routes::blobs::blob_path(config, &sha256))
+                            .map_err(|error| ExportError::Blob { sha256: sha256.clone(), error })?,
+                    ),
+                    Blobs::HashesOnly => None,
+                };
+                (PackageBlob { sha256, size: Some(blob.size), leaf_index: Some(leaf) }, bytes)
+            }
+            None => (PackageBlob { sha256, size: None, leaf_index: None }, None),
+        };
+        package_blobs.push((blob, bytes));
+    }
+    let contents = PackageContents {
+        record_id: record_id.to_string(),
+        exported_at_ms: now_ms,
+        checkpoint_note: source.checkpoint.note,
+        log_key,
+        document: source.document,
+        devices: source
+            .devices
+            .into_iter()
+            .map(|(device, leaf_index)| PackageDevice {
+                device_id: device.device_id,
+                officer_id: device.officer_id,
+                public_key: hex::encode(&device.public_key),
+                actor_id: hex::encode(&device.actor_id),
+                leaf_index,
+            })
+            .collect(),
+        entries: source
+            .entries
+            .into_iter()
+            .map(|entry| {
+                let ours = entry.signed.entry.record_id.as_deref() == Some(record_id);
+                PackageEntry {
+                    payload: ours.then(|| STANDARD.encode(&entry.payload)),
+                    signed: entry.signed,
+                    leaf_index: entry.leaf_index,
+                }
+            })
+            .collect(),
+        blobs: package_blobs,
+        proofs: PackageProofs {
+            tree_size: source.checkpoint.size,
+            leaves: source
+                .leaves
+                .into_iter()
+                .map(|(leaf, proof)| LeafProof {
+                    index: leaf.index,
+                    leaf: hex::encode(&leaf.data),
+                    proof: hexes(&proof),
+                })
+                .collect(),
+            seen_checkpoints: source
+                .seen
+                .into_iter()
+                .map(|seen| SeenCheckpointProof {
+                    size: seen.size,
+                    root: hex::encode(seen.root),
+                    last_leaf: hex::encode(&seen.last.data),
+                    inclusion: hexes(&seen.inclusion),
+                    consistency: hexes(&seen.consistency),
+                })
+                .collect(),
+        },
+    };
+    write_package(&contents).map_err(|e| ExportError::Package(e.to_string()))
+}
