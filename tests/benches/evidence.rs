@@ -1,18 +1,21 @@
 //! Evidence figures: a device's photo upload against the server on loopback, beside this
-//! machine's SHA-256 speed measured in the same run, and Merkle proofs at a million leaves.
+//! machine's SHA-256 and durable write speeds measured in the same run, the server's ingestion
+//! of a device's enforcement-log chain, and Merkle proofs at a million leaves.
 //! See BENCHMARKS.md.
 //!
 //!     cargo bench -p fieldsync-tests --bench evidence
 //!
 //! `FIELDSYNC_EVIDENCE_PHOTO_SIDE` (default 1830: a noise PNG of about 10 MB),
-//! `FIELDSYNC_EVIDENCE_LEAVES` (default 1,000,000), `FIELDSYNC_EVIDENCE_CHUNK_KIB` (default 256,
+//! `FIELDSYNC_EVIDENCE_LEAVES` (default 1,000,000), `FIELDSYNC_EVIDENCE_ENTRIES` (default 20,000), `FIELDSYNC_EVIDENCE_CHUNK_KIB` (default 256,
 //! the device's default upload chunk).
 
 use std::time::{Duration, Instant};
 
 use field_client::remote::{SyncOptions, enroll};
 use fieldsync_tests::harness::TestServer;
+use schemas::log::{EntryKind, EntryOutcome, LogEntry, LogUpload, LogUploadResponse, UploadedEntry};
 use sha2::Digest;
+use sync_core::enforcement_log::{EntryEncoding, EntryVerification, payload_hash};
 use sync_core::merkle::{
     SubtreeCache, consistency_proof, consistency_proof_of, inclusion_proof, inclusion_proof_of, leaf_hash, root,
     verify_consistency, verify_inclusion,
@@ -24,6 +27,15 @@ fn setting(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// CPU time of this process so far (user and system), in seconds.
+fn cpu_seconds() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct it is given.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
 fn mb_per_s(bytes: usize, time: Duration) -> f64 {
     bytes as f64 / 1e6 / time.as_secs_f64()
 }
@@ -32,6 +44,7 @@ fn mb_per_s(bytes: usize, time: Duration) -> f64 {
 async fn main() {
     let side = setting("FIELDSYNC_EVIDENCE_PHOTO_SIDE", 1830) as u32;
     let leaves = setting("FIELDSYNC_EVIDENCE_LEAVES", 1_000_000);
+    let entries = setting("FIELDSYNC_EVIDENCE_ENTRIES", 20_000);
 
     // A photo that does not compress: noise.
     let dir = tempfile::tempdir().unwrap();
@@ -91,6 +104,53 @@ async fn main() {
     let upload = started.elapsed();
     assert_eq!(summary.photos_uploaded.len(), 1, "{summary:?}");
     let upload_rate = mb_per_s(photo.len(), upload);
+
+    // Log ingestion: one device's chain of `entries` entries, uploaded in CBOR batches of 1,000
+    // (the server's limit), each entry's signature checked strictly, placed against the stored
+    // chain and appended to the transparency log. CPU time is the whole process's (server and
+    // client), so entries per CPU-second is a lower bound for the server on one core.
+    let phone = fieldsync_tests::harness::enroll(&server, "O2", PASSWORD).await;
+    let mut previous = sync_core::enforcement_log::GENESIS_PREVIOUS;
+    let mut uploaded = Vec::with_capacity(entries);
+    for seq in 1..=entries as u64 {
+        let payload = format!("第{seq}条：现场检查记录，执法记录仪持续录像。").into_bytes();
+        let entry = LogEntry {
+            device_id: phone.device_id.clone(),
+            seq,
+            previous,
+            device_time_ms: 1_790_000_000_000 + seq as i64 * 1_000,
+            monotonic_ms: seq * 1_000,
+            boot_id: "boot-bench".into(),
+            kind: if seq % 5 == 0 { EntryKind::PartyQuestioned } else { EntryKind::Arrive },
+            record_id: Some(record_id.clone()),
+            payload_hash: payload_hash(&payload),
+            seen_checkpoint: None,
+        };
+        previous = entry.hash();
+        uploaded.push(UploadedEntry { signed: entry.sign(&phone.key), payload });
+    }
+    let started_verify = Instant::now();
+    for entry in &uploaded {
+        entry.signed.verify(&phone.key.verifying_key()).unwrap();
+    }
+    let verify_rate = entries as f64 / started_verify.elapsed().as_secs_f64();
+    let (started, cpu_before) = (Instant::now(), cpu_seconds());
+    for batch in uploaded.chunks(1_000) {
+        let body = schemas::wire::to_cbor(&LogUpload { entries: batch.to_vec() });
+        let response = server
+            .client
+            .post(format!("{}/v1/log/entries", server.base))
+            .bearer_auth(&phone.token)
+            .header("content-type", "application/cbor")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let answer: LogUploadResponse = schemas::wire::from_cbor(&response.bytes().await.unwrap()).unwrap();
+        assert!(answer.outcomes.iter().all(|o| matches!(o, EntryOutcome::Accepted { .. })));
+    }
+    let (ingest_wall, ingest_cpu) = (started.elapsed(), cpu_seconds() - cpu_before);
     server.stop().await;
 
     // Merkle proofs over a million leaves, built from the leaf hashes with `sync_core::merkle`.
@@ -141,6 +201,12 @@ async fn main() {
         100.0 * upload_rate / durable,
         photo.len().div_ceil(options.upload_chunk_bytes),
         options.upload_chunk_bytes >> 10
+    );
+    println!(
+        "log ingestion, {entries} entries in batches of 1,000: {:.0} entries/s wall, {:.0} entries per CPU-second \
+         (server and client in one process); strict signature checks alone {verify_rate:.0}/s on one core",
+        entries as f64 / ingest_wall.as_secs_f64(),
+        entries as f64 / ingest_cpu
     );
     println!(
         "merkle, {leaves} leaves: leaf hashes {:.0} ms; root {:.0} ms; inclusion proof {:.0} ms ({} hashes); \
