@@ -48,6 +48,74 @@ pub fn new_signing_key(now_ms: i64) -> SigningKey {
     }
 }
 
+/// A stored blob whose file is not what its row says.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BlobProblem {
+    pub sha256: String,
+    /// `missing`, `wrong_size` or `wrong_hash`, and what was found.
+    pub problem: String,
+}
+
+/// What `check` found: the database, every blob's file, and the transparency log.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CheckReport {
+    /// True when nothing below reports a problem.
+    pub ok: bool,
+    /// What SQLite's integrity check reports.
+    pub database: Vec<String>,
+    pub blobs_checked: usize,
+    pub blobs: Vec<BlobProblem>,
+    /// Leaves, subtrees and checkpoints of the transparency log that do not hold.
+    pub transparency_log: Vec<String>,
+}
+
+/// Checks the database (SQLite's integrity check), every stored blob's file against its row
+/// (present, its size, its SHA-256, read in full), and the transparency log against itself.
+pub fn check(store: &dyn Store, blob_path: impl Fn(&str) -> std::path::PathBuf) -> StoreResult<CheckReport> {
+    use sha2::Digest;
+    use std::io::Read;
+
+    let database = store.integrity_check()?;
+    let stored = store.blobs()?;
+    let mut blobs = Vec::new();
+    for blob in &stored {
+        let path = blob_path(&blob.sha256);
+        let problem = match std::fs::File::open(&path) {
+            Err(error) => Some(format!("missing: {}: {error}", path.display())),
+            Ok(mut file) => {
+                let (mut hasher, mut buffer, mut size) = (sha2::Sha256::new(), vec![0u8; 1 << 16], 0u64);
+                loop {
+                    match file.read(&mut buffer) {
+                        Ok(0) => break None,
+                        Ok(n) => {
+                            hasher.update(&buffer[..n]);
+                            size += n as u64;
+                        }
+                        Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(error) => break Some(format!("unreadable: {error}")),
+                    }
+                }
+                .or_else(|| {
+                    let actual = hex::encode(hasher.finalize());
+                    if size != blob.size {
+                        Some(format!("wrong_size: {size} bytes, not {}", blob.size))
+                    } else if actual != blob.sha256 {
+                        Some(format!("wrong_hash: the file hashes to {actual}"))
+                    } else {
+                        None
+                    }
+                })
+            }
+        };
+        if let Some(problem) = problem {
+            blobs.push(BlobProblem { sha256: blob.sha256.clone(), problem });
+        }
+    }
+    let transparency_log = store.log_check()?;
+    let ok = database.is_empty() && blobs.is_empty() && transparency_log.is_empty();
+    Ok(CheckReport { ok, database, blobs_checked: stored.len(), blobs, transparency_log })
+}
+
 /// The roles there are.
 pub const ROLES: [&str; 4] = ["officer", "supervisor", "reviewer", "admin"];
 

@@ -84,7 +84,8 @@ enum Command {
         #[arg(long)]
         to: PathBuf,
     },
-    /// Check the integrity of the database.
+    /// Check the integrity of the database, of every stored blob's file (present, its size, its
+    /// SHA-256) and of the transparency log (leaves, subtrees, signed checkpoints).
     Check,
     /// Evidence packages of records, for reviewers and courts (`fieldsync verify` checks them).
     #[command(subcommand)]
@@ -311,14 +312,23 @@ async fn run_command() -> anyhow::Result<()> {
             println!("backed up to {}", to.display());
         }
         Command::Check => {
-            let problems = store.integrity_check()?;
-            if problems.is_empty() {
-                println!("database: ok");
-            } else {
-                for p in &problems {
-                    eprintln!("{p}");
+            let config = Config::new(cli.data.clone());
+            let report = admin::check(store.as_ref(), |sha256| crate::routes::blobs::blob_path(&config, sha256))?;
+            let say = |what: &str, problems: &[String]| {
+                if problems.is_empty() {
+                    println!("{what}: ok");
                 }
-                bail!("the database has {} problem(s)", problems.len());
+                for problem in problems {
+                    eprintln!("{what}: {problem}");
+                }
+            };
+            say("database", &report.database);
+            let blob_problems: Vec<String> =
+                report.blobs.iter().map(|b| format!("{}: {}", b.sha256, b.problem)).collect();
+            say(&format!("blobs ({} checked)", report.blobs_checked), &blob_problems);
+            say("transparency log", &report.transparency_log);
+            if !report.ok {
+                bail!("{} problem(s)", report.database.len() + report.blobs.len() + report.transparency_log.len());
             }
         }
     }

@@ -182,6 +182,8 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::devices::list,
         routes::devices::revoke,
         routes::admin::create_officer,
+        routes::admin::check,
+        routes::admin::backup,
         routes::admin::list_officers,
         routes::admin::grant_role,
         routes::admin::revoke_role,

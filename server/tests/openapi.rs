@@ -73,6 +73,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/log/proofs/consistency"),
     ("get", "/v1/records/{record_id}/log"),
     ("get", "/v1/records/{record_id}/evidence"),
+    ("get", "/v1/admin/check"),
+    ("post", "/v1/admin/backup"),
 ];
 
 /// The 401 codes of every operation that takes an access token.

@@ -18,6 +18,8 @@
 //!   driven through the `fieldsync` program.
 
 mod field;
+#[path = "end_to_end/operations.rs"]
+mod operations;
 #[path = "end_to_end/transparency.rs"]
 mod transparency;
 

@@ -1,8 +1,9 @@
-//! The admin API: officers, roles, certificates, the entity registry and recusals.
+//! The admin API: officers, roles, certificates, the entity registry, recusals, and the
+//! database's backup and check.
 //! Every operation here is also an admin subcommand of the binary.
 
 use axum::extract::{Path, State};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/admin/certificates/{number}/status", post(change_certificate_status))
         .route("/v1/admin/entities", post(import_entities))
         .route("/v1/admin/recusals", post(add_recusal))
+        .route("/v1/admin/check", get(check))
+        .route("/v1/admin/backup", post(backup))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -509,4 +512,71 @@ async fn add_recusal(
     caller.require(&["admin", "supervisor"])?;
     state.blocking(move |store| store.add_recusal(&request.officer_id, &request.entity_id, &request.ground)).await?;
     Ok(Json(Status { status: "recorded" }))
+}
+
+/// Checks the database, every stored blob's file and the transparency log, as `fieldsync-server
+/// check` does.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/check",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (
+            status = 200,
+            description = "What was checked and the problems found (`ok` is false if any): SQLite's integrity \
+                check, each blob's file (`missing`, `wrong_size`, `wrong_hash`), the transparency log's leaves, \
+                subtrees and checkpoints.",
+            body = admin::CheckReport,
+        ),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
+async fn check(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<admin::CheckReport>> {
+    caller.require(&["admin"])?;
+    let config = state.config.clone();
+    let report = state
+        .blocking(move |store| admin::check(store, |sha256| crate::routes::blobs::blob_path(&config, sha256)))
+        .await?;
+    Ok(Json(report))
+}
+
+/// Where a backup made through the API went.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct BackupMade {
+    /// The file, in the server's `backups` folder under its data folder.
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// Copies the database, consistently, while serving, into a new file under the data folder's
+/// `backups/` (as `fieldsync-server backup --to FILE` does to any file). Blobs are files that
+/// never change once stored: copy the `blobs/` folder beside it.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/backup",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The backup's file and size.", body = BackupMade),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
+        (
+            status = 500,
+            description = "`internal`: the backup could not be written (the disk full, a permission).",
+            body = ErrorBodySchema,
+        ),
+    ),
+)]
+async fn backup(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<BackupMade>> {
+    caller.require(&["admin"])?;
+    let folder = state.config.data_dir.join("backups");
+    std::fs::create_dir_all(&folder)?;
+    let path = folder.join(format!("fieldsync-{}.sqlite3", now_ms()));
+    let target = path.clone();
+    state.blocking(move |store| store.backup(&target)).await?;
+    let bytes = std::fs::metadata(&path)?.len();
+    Ok(Json(BackupMade { path: path.display().to_string(), bytes }))
 }

@@ -676,6 +676,12 @@ pub trait Store: Send + Sync + 'static {
     fn backup(&self, path: &std::path::Path) -> StoreResult<()>;
     /// SQLite's own integrity check; the problems it reports, if any.
     fn integrity_check(&self) -> StoreResult<Vec<String>>;
+    /// The transparency log checked against itself: each leaf's hash is its stored level-0
+    /// subtree, each stored subtree the node over its two children, and each signed checkpoint's
+    /// root the tree's at its size, signed by the log's key. The problems found, if any.
+    fn log_check(&self) -> StoreResult<Vec<String>>;
+    /// Every stored blob's row, by SHA-256.
+    fn blobs(&self) -> StoreResult<Vec<Blob>>;
     /// Whether the store answers.
     fn ready(&self) -> bool;
 }

@@ -1826,6 +1826,86 @@ impl Store for SqliteStore {
         })
     }
 
+    fn log_check(&self) -> StoreResult<Vec<String>> {
+        self.read_snapshot(|conn| {
+            let mut problems = Vec::new();
+            let tree = StoredTree(conn);
+            let mut leaves = conn.prepare("SELECT idx, data FROM log_leaves ORDER BY idx")?;
+            let mut rows = leaves.query([])?;
+            let mut expected = 0u64;
+            while let Some(row) = rows.next()? {
+                let index = row.get::<_, i64>(0)? as u64;
+                if index != expected {
+                    problems.push(format!("leaf {expected} is missing"));
+                    expected = index;
+                }
+                expected += 1;
+                let Ok(data) = row.get_ref(1)?.as_blob() else {
+                    problems.push(format!("leaf {index} is not bytes"));
+                    continue;
+                };
+                match tree.subtree(0, index) {
+                    Ok(hash) if hash == merkle::leaf_hash(data) => {}
+                    Ok(_) => problems.push(format!("leaf {index} does not hash to its stored subtree")),
+                    Err(_) => problems.push(format!("leaf {index} has no stored subtree")),
+                }
+            }
+            let mut subtrees =
+                conn.prepare("SELECT level, idx, hash FROM log_subtrees WHERE level > 0 ORDER BY level, idx")?;
+            let mut rows = subtrees.query([])?;
+            while let Some(row) = rows.next()? {
+                let (level, index, hash): (u32, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+                let index = index as u64;
+                let children = (tree.subtree(level - 1, 2 * index), tree.subtree(level - 1, 2 * index + 1));
+                match children {
+                    (Ok(left), Ok(right)) if merkle::node_hash(&left, &right).as_slice() == hash.as_slice() => {}
+                    (Ok(_), Ok(_)) => {
+                        problems.push(format!("subtree {level}/{index} is not the node over its children"))
+                    }
+                    _ => problems.push(format!("subtree {level}/{index} lacks a child")),
+                }
+            }
+            let identity = log_identity_row(conn)?;
+            let mut checkpoints = conn.prepare("SELECT size, note FROM log_checkpoints ORDER BY size")?;
+            let rows: Vec<(i64, String)> =
+                checkpoints.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            for (size, note) in rows {
+                let size = size as u64;
+                let Some(identity) = &identity else {
+                    problems.push(format!("checkpoint {size} is stored but the log has no key"));
+                    continue;
+                };
+                let opened = sync_core::checkpoint::open_note(
+                    &note,
+                    &[(identity.origin.as_str(), identity.key.verifying_key())],
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|(text, _)| Checkpoint::parse_body(&text).map_err(|e| e.to_string()));
+                match opened {
+                    Ok(checkpoint) if checkpoint.size != size => {
+                        problems.push(format!("checkpoint {size} names size {}", checkpoint.size))
+                    }
+                    Ok(checkpoint) => {
+                        if expected < size || merkle::root_of(&tree, size).ok() != Some(checkpoint.root) {
+                            problems.push(format!("checkpoint {size} is not the tree's root at that size"));
+                        }
+                    }
+                    Err(error) => problems.push(format!("checkpoint {size} does not open: {error}")),
+                }
+            }
+            Ok(problems)
+        })
+    }
+
+    fn blobs(&self) -> StoreResult<Vec<Blob>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare(&format!("SELECT {BLOB_COLUMNS} FROM blobs ORDER BY sha256"))?
+                .query_map([], blob_from)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn ready(&self) -> bool {
         let writer_alive =
             self.writer_thread.lock().map(|thread| thread.as_ref().is_some_and(|t| !t.is_finished())).unwrap_or(false);
