@@ -322,6 +322,10 @@ async fn run(cli: Cli) -> ClientResult<Output> {
                 list(&status.missing_on_server),
                 list(&status.photos_not_uploaded),
             );
+            text.push_str(&format!("\nlog entries not uploaded: {}", status.log_entries_not_uploaded));
+            if let Some(seen) = &status.seen_checkpoint {
+                text.push_str(&format!("\ntransparency log last seen at size {}", seen.size));
+            }
             for refused in &status.refused {
                 text.push_str(&format!(
                     "\nrefused: record {} change {}: {}",

@@ -76,6 +76,10 @@ pub struct DeviceStatus {
     pub photos_on_device: usize,
     /// Photos the server does not hold yet (uploaded by the next sync, after their records).
     pub photos_not_uploaded: Vec<String>,
+    /// Enforcement-log entries the server has not taken yet (uploaded by the next sync).
+    pub log_entries_not_uploaded: usize,
+    /// The transparency-log checkpoint this device last saw, which its new entries name.
+    pub seen_checkpoint: Option<sync_core::enforcement_log::SeenCheckpoint>,
     pub records: usize,
     pub tasks: usize,
 }
@@ -402,6 +406,8 @@ impl Device {
             refused: self.store.refused(None)?,
             photos_on_device: self.store.photo_count()?,
             photos_not_uploaded: self.store.photos_to_upload()?.into_iter().map(|(sha256, _, _)| sha256).collect(),
+            log_entries_not_uploaded: self.store.log_not_uploaded()?,
+            seen_checkpoint: self.store.seen_checkpoint()?,
             records: ids.len(),
             tasks: self.store.tasks()?.len(),
         })

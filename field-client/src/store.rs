@@ -636,6 +636,12 @@ impl DeviceStore {
         Ok(entries)
     }
 
+    /// How many entries the server has not taken yet.
+    pub fn log_not_uploaded(&self) -> ClientResult<usize> {
+        Ok(self.conn.query_row("SELECT COUNT(*) FROM log_entries WHERE uploaded = 0", [], |row| row.get::<_, i64>(0))?
+            as usize)
+    }
+
     /// Notes that the server holds these entries of the chain.
     pub fn mark_log_uploaded(&self, seqs: &[u64]) -> ClientResult<()> {
         let tx = self.write()?;

@@ -72,6 +72,10 @@ pub struct Config {
     /// Most unfinished uploads one device may hold at once, so that a device cannot fill the
     /// data folder with uploads it never finishes.
     pub max_uploads_per_device: usize,
+    /// An unfinished upload left untouched this long is discarded (its row and its partial
+    /// file) when its device next starts an upload, so that an abandoned upload does not hold
+    /// one of the device's places for ever. The device starts that blob again from zero.
+    pub upload_expiry_ms: i64,
     /// The transparency log's origin, the first line of its checkpoints and its key's name. It is
     /// stored with the log's key when the database first needs one and never changes after: a
     /// database that has one keeps it, whatever this says.
@@ -99,6 +103,7 @@ impl Config {
             auth_attempts_per_minute_per_address: 300,
             max_blob_bytes: 64 << 20,
             max_uploads_per_device: 4,
+            upload_expiry_ms: 3 * 24 * 3_600_000,
             log_origin: DEFAULT_LOG_ORIGIN.to_string(),
             max_log_entries_per_upload: 1_000,
             max_log_payload_bytes: 64 << 10,

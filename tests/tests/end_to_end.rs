@@ -1507,6 +1507,43 @@ mod blobs {
         started(&server, &a.token, &photos[4], &record_id).await;
     }
 
+    /// An upload abandoned for longer than the expiry gives its place back when its device next
+    /// starts one: its row and partial file go, and the device would start that blob again.
+    #[tokio::test]
+    async fn an_abandoned_upload_expires_and_frees_its_place() {
+        let server = city().await;
+        let mut a = enroll(&server, "O1", PASSWORD).await;
+        let photos: Vec<Vec<u8>> = (30..35).map(png).collect();
+        let references: Vec<&[u8]> = photos.iter().map(Vec::as_slice).collect();
+        let record_id = record_with_photos(&server, &mut a, "T1", 1, &references).await;
+        let mut upload_ids = Vec::new();
+        for photo in &photos[..4] {
+            upload_ids.push(started(&server, &a.token, photo, &record_id).await);
+        }
+        appended(&server, &a.token, &upload_ids[0], 0, &photos[0][..100]).await;
+        let partial = server.dir.path().join("uploads").join(&upload_ids[0]);
+        assert!(partial.exists());
+        let before = everything(&server);
+        refused(&server, &before, begin(&server, &a.token, &photos[4], &record_id).await, 429, "too_many_uploads")
+            .await;
+        // Upload 0 untouched for four days (the expiry is three), the others recent.
+        let conn = rusqlite::Connection::open(server.dir.path().join("fieldsync.sqlite3")).unwrap();
+        let sql = "UPDATE uploads SET updated_at_ms = updated_at_ms - 4 * 86400000 WHERE upload_id = ?1";
+        conn.execute(sql, [&upload_ids[0]]).unwrap();
+        drop(conn);
+        started(&server, &a.token, &photos[4], &record_id).await;
+        assert!(!partial.exists(), "the partial file is removed");
+        let sql = format!("SELECT COUNT(*) FROM uploads WHERE upload_id = '{}'", upload_ids[0]);
+        assert_eq!(query(&server, &sql), [["0".to_string()]]);
+        assert_eq!(append(&server, &a.token, &upload_ids[0], 100, &photos[0][100..200]).await.status(), 404);
+        // The device starts that photo again from zero once it has a place.
+        appended(&server, &a.token, &upload_ids[1], 0, &photos[1]).await;
+        assert_eq!(finish(&server, &a.token, &upload_ids[1]).await.status(), 200);
+        let again = begin(&server, &a.token, &photos[0], &record_id).await;
+        assert_eq!(again.status(), 201);
+        assert_eq!(again.json::<Value>().await.unwrap()["offset"], 0);
+    }
+
     #[tokio::test]
     async fn a_reviewer_may_read_a_blob_and_an_unrelated_officer_may_not() {
         let server = city().await;

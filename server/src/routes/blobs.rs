@@ -487,6 +487,18 @@ async fn create_upload(
         updated_at_ms: now,
         finished_at_ms: None,
     };
+    // Uploads this device abandoned long ago give their places back first.
+    let (idle_before, device) = (now - state.config.upload_expiry_ms, upload.device_id.clone());
+    for expired in state.blocking(move |store| store.expire_uploads(&device, idle_before)).await? {
+        let path = uploads_dir(&state.config).join(&expired);
+        let _lock = UploadLock::acquire(path.clone()).await;
+        match std::fs::remove_file(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(upload_id = %expired, %error, "an expired upload's file stays");
+            }
+            _ => tracing::info!(upload_id = %expired, "an unfinished upload expired"),
+        }
+    }
     let max_unfinished = state.config.max_uploads_per_device;
     match state.blocking(move |store| store.begin_upload(&upload, max_unfinished)).await? {
         UploadStart::Started(upload) => Ok((StatusCode::CREATED, Json(UploadState::of(&upload)))),

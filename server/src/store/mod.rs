@@ -606,6 +606,9 @@ pub trait Store: Send + Sync + 'static {
     /// unfinished upload of the same blob and size ([`UploadStart::Resumed`]), or it holds
     /// `max_unfinished` unfinished uploads already ([`UploadStart::TooMany`], nothing written).
     fn begin_upload(&self, upload: &Upload, max_unfinished: usize) -> StoreResult<UploadStart>;
+    /// Discards `device_id`'s unfinished uploads last touched before `idle_before_ms`; returns
+    /// their ids, whose partial files the caller removes.
+    fn expire_uploads(&self, device_id: &str, idle_before_ms: i64) -> StoreResult<Vec<String>>;
     fn upload(&self, upload_id: &str) -> StoreResult<Option<Upload>>;
     /// Moves an unfinished upload's received count from `from` to `to`; false if it was not at
     /// `from` (or is finished), and then nothing changes.

@@ -1423,6 +1423,20 @@ impl Store for SqliteStore {
         })
     }
 
+    fn expire_uploads(&self, device_id: &str, idle_before_ms: i64) -> StoreResult<Vec<String>> {
+        let device_id = device_id.to_string();
+        self.write(move |tx| {
+            let expired: Vec<String> = tx
+                .prepare_cached(
+                    "DELETE FROM uploads WHERE device_id = ?1 AND finished_at_ms IS NULL AND updated_at_ms < ?2
+                     RETURNING upload_id",
+                )?
+                .query_map(params![device_id, idle_before_ms], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(expired)
+        })
+    }
+
     fn upload(&self, upload_id: &str) -> StoreResult<Option<Upload>> {
         self.read(|conn| {
             Ok(conn

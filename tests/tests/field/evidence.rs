@@ -57,7 +57,11 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     log(&mut a, EntryKind::RecordingStopped { reason: "检查结束".into() }, &record_id, "");
     log(&mut b, EntryKind::Arrive, &record_id, "");
     log(&mut b, EntryKind::PartyQuestioned, &record_id, "询问笔录第 1 页");
+    let waiting = a.status().unwrap().log_entries_not_uploaded;
+    assert!(waiting >= 5, "{waiting}");
     let first = sync(&mut a).await;
+    assert_eq!(a.status().unwrap().log_entries_not_uploaded, 0);
+    assert_eq!(a.status().unwrap().seen_checkpoint, first.checkpoint);
     assert!(first.log_uploaded >= 5, "{first:?}");
     assert_eq!(first.photos_uploaded, vec![sha256.clone()]);
     let seen = first.checkpoint.expect("the device saw a checkpoint");
