@@ -609,31 +609,14 @@ impl DeviceStore {
         let mut statement = self
             .conn
             .prepare("SELECT entry, payload FROM log_entries WHERE ?1 IS NULL OR record_id = ?1 ORDER BY seq")?;
-        let rows = statement.query_map([record_id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
-        let mut entries = Vec::new();
-        for row in rows {
-            let (entry, payload) = row?;
-            let entry =
-                serde_json::from_str(&entry).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
-            entries.push((entry, payload));
-        }
-        Ok(entries)
+        entries_with_payloads(statement.query([record_id])?)
     }
 
     /// Entries the server has not taken yet, in chain order, at most `limit`.
     pub fn log_to_upload(&self, limit: usize) -> ClientResult<Vec<(SignedEntry, Vec<u8>)>> {
         let mut statement =
             self.conn.prepare("SELECT entry, payload FROM log_entries WHERE uploaded = 0 ORDER BY seq LIMIT ?1")?;
-        let rows =
-            statement.query_map([limit as i64], |row| Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?)))?;
-        let mut entries = Vec::new();
-        for row in rows {
-            let (entry, payload) = row?;
-            let entry =
-                serde_json::from_str(&entry).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
-            entries.push((entry, payload));
-        }
-        Ok(entries)
+        entries_with_payloads(statement.query([limit as i64])?)
     }
 
     /// How many entries the server has not taken yet.
@@ -748,4 +731,15 @@ impl DeviceStore {
             )
             .optional()?)
     }
+}
+
+/// Signed entries and their payloads from rows of (entry JSON, payload).
+fn entries_with_payloads(mut rows: rusqlite::Rows<'_>) -> ClientResult<Vec<(SignedEntry, Vec<u8>)>> {
+    let mut entries = Vec::new();
+    while let Some(row) = rows.next()? {
+        let entry: String = row.get(0)?;
+        let entry = serde_json::from_str(&entry).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+        entries.push((entry, row.get(1)?));
+    }
+    Ok(entries)
 }

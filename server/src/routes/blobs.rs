@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::records::may_read;
+use super::records::readable;
 use super::{ApiBytes, ApiJson};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
@@ -1172,11 +1172,7 @@ async fn missing_blobs(
     caller: Caller,
     Path(record_id): Path<String>,
 ) -> ApiResult<Json<MissingBlobs>> {
-    let id = record_id.clone();
-    let stored = state.blocking(move |store| store.record(&id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
-    if !may_read(&state, &caller, stored.task_id.as_deref()).await? {
-        return Err(ApiError::NotFound { what: "record" });
-    }
+    let stored = readable(&state, &caller, record_id.clone()).await?;
     let mut photos = photos_of(stored).await?;
     photos.sort();
     photos.dedup();

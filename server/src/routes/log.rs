@@ -25,7 +25,7 @@ use sync_core::input::{MAX_ID, MAX_LONG_TEXT, MAX_SHORT_TEXT};
 use sync_core::transparency::interval;
 use utoipa::IntoParams;
 
-use super::records::may_read;
+use super::records::{load, readable};
 use super::{ApiBytes, ApiQuery, BodyFormat};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
@@ -527,12 +527,7 @@ async fn record_log(
     caller: Caller,
     Path(record_id): Path<String>,
 ) -> ApiResult<Json<RecordLog>> {
-    let id = record_id.clone();
-    let stored = state.blocking(move |store| store.record(&id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
-    if !may_read(&state, &caller, stored.task_id.as_deref()).await? {
-        return Err(ApiError::NotFound { what: "record" });
-    }
-    let doc = automerge::Automerge::load(&stored.document).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (stored, doc) = load(&state, &caller, record_id.clone()).await?;
     let record = sync_core::document::read_record(&record_id, &doc).map_err(|e| ApiError::Internal(e.to_string()))?;
     let present: Vec<String> = record.officers_present.iter().map(|o| o.officer_id.clone()).collect();
     let task_id = stored.task_id.clone();
@@ -620,11 +615,7 @@ async fn evidence(
             ));
         }
     };
-    let id = record_id.clone();
-    let stored = state.blocking(move |store| store.record(&id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
-    if !may_read(&state, &caller, stored.task_id.as_deref()).await? {
-        return Err(ApiError::NotFound { what: "record" });
-    }
+    readable(&state, &caller, record_id.clone()).await?;
     let (store, config) = (state.store.clone(), state.config.clone());
     let id = record_id.clone();
     let package =

@@ -34,12 +34,19 @@ pub(crate) async fn may_read(state: &AppState, caller: &Caller, task_id: Option<
     Ok(task.is_some_and(|t| t.team.contains(&caller.officer_id)))
 }
 
-async fn load(state: &AppState, caller: &Caller, record_id: String) -> ApiResult<(StoredRecord, Automerge)> {
+/// The stored record, if the caller may read it; `not_found` alike when it does not exist and
+/// when the caller may not read it, so that ids cannot be probed.
+pub(crate) async fn readable(state: &AppState, caller: &Caller, record_id: String) -> ApiResult<StoredRecord> {
     let stored =
         state.blocking(move |store| store.record(&record_id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
     if !may_read(state, caller, stored.task_id.as_deref()).await? {
         return Err(ApiError::NotFound { what: "record" });
     }
+    Ok(stored)
+}
+
+pub(crate) async fn load(state: &AppState, caller: &Caller, record_id: String) -> ApiResult<(StoredRecord, Automerge)> {
+    let stored = readable(state, caller, record_id).await?;
     let doc = Automerge::load(&stored.document).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok((stored, doc))
 }
