@@ -156,7 +156,7 @@ async fn a_campaign_commits_draws_reaches_its_teams_and_is_verified_once_public(
     let ended = json_of(server.post("/v1/campaigns", &supervisor, campaign("C-Q3", 2, -60, -2, 1)).await).await;
     json_of(server.post("/v1/campaigns/C-Q3/draw", &supervisor, json!({})).await).await;
     let public = json_of(anonymous.get(server.url("/v1/public/campaigns/C-Q3")).send().await.unwrap()).await;
-    assert_eq!(public["draw_public_on"], day(-1));
+    assert!(public["draw_public_on"].as_str() > public["ends_on"].as_str(), "public from the day after the period");
     let published = &public["draw"];
     let seed = hex::decode(published["inputs"]["server_seed"].as_str().unwrap()).unwrap();
     assert_eq!(hex::encode(Sha256::digest(&seed)), ended["commitment"]["commitment"].as_str().unwrap());
@@ -288,4 +288,78 @@ async fn the_calendar_is_kept_by_year_and_a_contradictory_one_is_refused() {
     assert_eq!(error_code(put("year", year).await.unwrap()).await, (400, "invalid_year".into()));
     assert_eq!(server.snapshot(), before);
     assert_eq!(error_code(server.get("/v1/admin/calendar/2027", &admin).await).await.0, 404);
+}
+
+/// A drawn task inspected by its team (both officers sign, the record locks): its result is
+/// overdue once 20 working days pass unpublished, and public once a supervisor publishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inspected_tasks_result_is_overdue_until_published_and_then_public() {
+    use fieldsync_tests::harness::{City, enroll};
+    let (server, _) = bureau(4).await;
+    let supervisor = server.token("SUP", PASSWORD).await;
+    json_of(server.post("/v1/campaigns", &supervisor, campaign("C-R", 1, 0, 30, 1)).await).await;
+    let drawn = json_of(server.post("/v1/campaigns/C-R/draw", &supervisor, json!({})).await).await;
+    let task = &drawn["tasks"][0];
+    let task_id = task["task_id"].as_str().unwrap();
+    let team: Vec<&str> = task["team"].as_array().unwrap().iter().map(|o| o.as_str().unwrap()).collect();
+    let not_inspected =
+        error_code(server.post(&format!("/v1/campaigns/C-R/results/{task_id}/publish"), &supervisor, json!({})).await)
+            .await;
+    assert_eq!(not_inspected, (422, "not_inspected".into()));
+
+    // The team inspects: one phone makes the record, both sign, the record locks.
+    let mut a = enroll(&server, team[0], PASSWORD).await;
+    let mut b = enroll(&server, team[1], PASSWORD).await;
+    let names: Vec<String> = team.iter().map(|o| server.store.account(o).unwrap().unwrap().name).collect();
+    let numbers: Vec<String> = team.iter().map(|o| format!("GX-{o}")).collect();
+    let record_id = sync_core::document::new_record_id(server::now_ms() as u64, [7; 10]);
+    let record = City::load().record(
+        0,
+        &record_id,
+        task_id,
+        a.actor.clone(),
+        [(team[0], &names[0], &numbers[0]), (team[1], &names[1], &numbers[1])],
+    );
+    a.records.insert(record);
+    a.session.record_changed(&record_id);
+    assert!(a.sync(&server).await.is_empty());
+    assert!(b.sync(&server).await.is_empty());
+    let certificates = server.store.certificates(None).unwrap();
+    b.records.get_mut(&record_id).unwrap().sign(team[1], server::now_ms(), &certificates).unwrap();
+    b.session.record_changed(&record_id);
+    assert!(b.sync(&server).await.is_empty());
+    assert!(a.sync(&server).await.is_empty());
+    a.records.get_mut(&record_id).unwrap().sign(team[0], server::now_ms(), &certificates).unwrap();
+    a.session.record_changed(&record_id);
+    assert!(a.sync(&server).await.is_empty());
+
+    // Unpublished: due within 20 working days, overdue after.
+    let overdue = |today: String| {
+        let server = &server;
+        let supervisor = supervisor.clone();
+        async move { json_of(server.get(&format!("/v1/campaigns/overdue?today={today}"), &supervisor).await).await }
+    };
+    assert_eq!(overdue(day(1)).await, json!([]));
+    let late = overdue(day(60)).await;
+    assert_eq!(late[0]["task_id"], task_id, "{late}");
+    assert_eq!(late[0]["state"], "overdue");
+    assert_eq!(late[0]["record_id"], record_id.as_str());
+
+    // Published: public with its conclusion, in time, and once only.
+    let published =
+        json_of(server.post(&format!("/v1/campaigns/C-R/results/{task_id}/publish"), &supervisor, json!({})).await)
+            .await;
+    assert_eq!(published["record_id"], record_id.as_str());
+    let again =
+        error_code(server.post(&format!("/v1/campaigns/C-R/results/{task_id}/publish"), &supervisor, json!({})).await)
+            .await;
+    assert_eq!(again, (409, "already_published".into()));
+    assert_eq!(overdue(day(60)).await, json!([]));
+    let public = json_of(reqwest::get(server.url("/v1/public/campaigns/C-R")).await.unwrap()).await;
+    assert_eq!(public["results"][0]["entity_id"], task["entity_id"]);
+    assert_eq!(public["results"][0]["conclusion"], "未发现环境违法行为。");
+    // Its only task's result is public: so is the draw, from the same day.
+    assert!(public["results"][0]["public_on"].is_string());
+    assert_eq!(public["draw_public_on"], public["results"][0]["public_on"]);
+    assert_eq!(public["draw"]["draw"], drawn["published"]["draw"]);
 }
