@@ -204,6 +204,7 @@ pub fn parse_entities_csv(text: &str) -> Result<Vec<Entity>, Vec<CsvProblem>> {
                 tier: get("tier").into(),
                 latitude,
                 longitude,
+                division_code: column("division_code").map(|i| fields[i].to_string()).unwrap_or_default(),
             });
         }
     }

@@ -90,6 +90,15 @@ enum Command {
     /// Evidence packages of records, for reviewers and courts (`fieldsync verify` checks them).
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+    /// The random-check matter list.
+    #[command(subcommand)]
+    Matters(crate::campaigns::commands::MattersCommand),
+    /// The bureau's working-day calendar.
+    #[command(subcommand)]
+    Calendar(crate::campaigns::commands::CalendarCommand),
+    /// Random-inspection draws.
+    #[command(subcommand)]
+    Draw(crate::campaigns::commands::DrawCommand),
 }
 
 #[derive(Subcommand)]
@@ -283,7 +292,7 @@ async fn run_command() -> anyhow::Result<()> {
         Command::Entities(EntitiesCommand::Import { file }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             match admin::parse_entities_csv(&text) {
-                Ok(entities) => println!("imported {} entities", store.import_entities(&entities, now)?),
+                Ok(entities) => println!("imported {} entities", store.import_entities_by(&entities, by, now)?),
                 Err(problems) => {
                     for p in &problems {
                         eprintln!("line {}: {}", p.line, p.problem);
@@ -307,6 +316,9 @@ async fn run_command() -> anyhow::Result<()> {
             std::fs::write(&to, &package).with_context(|| format!("writing {}", to.display()))?;
             println!("evidence package of record {record}: {} bytes in {}", package.len(), to.display());
         }
+        Command::Matters(command) => crate::campaigns::commands::matters(store.as_ref(), command, by, now)?,
+        Command::Calendar(command) => crate::campaigns::commands::calendar(store.as_ref(), command, by, now)?,
+        Command::Draw(command) => crate::campaigns::commands::draw(store.as_ref(), command)?,
         Command::Backup { to } => {
             store.backup(&to)?;
             println!("backed up to {}", to.display());

@@ -20,6 +20,7 @@
 //! - [`cli`]: the `fieldsync-server` program: `serve` and the admin subcommands.
 
 pub mod admin;
+pub mod campaigns;
 pub mod cli;
 pub mod error;
 pub mod evidence;

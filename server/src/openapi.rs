@@ -218,6 +218,21 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::log::consistency,
         routes::log::record_log,
         routes::log::evidence,
+        routes::campaigns::public_matters,
+        routes::campaigns::import_matters,
+        routes::campaigns::entity_history,
+        routes::campaigns::calendar_year,
+        routes::campaigns::put_calendar_year,
+        routes::campaigns::inspectors,
+        routes::campaigns::create,
+        routes::campaigns::list,
+        routes::campaigns::one,
+        routes::campaigns::draw,
+        routes::campaigns::publish,
+        routes::campaigns::overdue,
+        routes::campaigns::public_list,
+        routes::campaigns::public_one,
+        routes::campaigns::public_page,
     ),
     components(schemas(ErrorBodySchema)),
     modifiers(&BearerScheme),
@@ -232,6 +247,9 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         (name = "blobs", description = "Photos and other media as content-addressed blobs, uploaded in resumable chunks."),
         (name = "log", description = "Devices' enforcement-log chains and the transparency log: signed checkpoints, \
             inclusion and consistency proofs, and each record's log with its proven time intervals."),
+        (name = "campaigns", description = "Random inspection (双随机、一公开): the matter list, the registries' \
+            history, the inspector registry, campaigns with a commit–reveal draw, the publication of results, the \
+            public listing, the bureau's working-day calendar and the report of results not public in time."),
     )
 )]
 struct ApiDoc;

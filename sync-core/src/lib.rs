@@ -64,6 +64,7 @@
 //! ```
 
 pub mod calendar;
+pub mod campaign;
 pub mod checkpoint;
 pub mod document;
 pub mod draw;

@@ -211,6 +211,12 @@ pub mod harness {
                 "log_chain",
                 "log_held",
                 "log_forks",
+                "entity_history",
+                "matter_list",
+                "matters",
+                "campaigns",
+                "campaign_tasks",
+                "calendar_years",
             ];
             let conn = rusqlite::Connection::open_with_flags(
                 self.dir.path().join("fieldsync.sqlite3"),

@@ -13,10 +13,15 @@
 //! - `transparency` (in `end_to_end/transparency.rs`): devices' enforcement-log uploads (accepted,
 //!   held, forked, refused), the transparency log's leaves, checkpoints and proofs checked as a
 //!   reviewer would, and a record's log with its intervals and findings.
+//! - `campaigns` (in `end_to_end/campaigns.rs`): random inspection over the synthetic city: the
+//!   commitment before the draw, the draw's tasks on their teams, the public listing, the draw
+//!   verified with `fieldsync verify-draw` and `fieldsync-server draw verify`, the registry's history.
 //! - `field` (in `field/`): officers' devices (`field-client`, each with its own SQLite store)
 //!   offline, merged in every order, refused, on a failing network, killed with SIGKILL, and
 //!   driven through the `fieldsync` program.
 
+#[path = "end_to_end/campaigns.rs"]
+mod campaigns;
 mod field;
 #[path = "end_to_end/operations.rs"]
 mod operations;
@@ -737,6 +742,34 @@ mod roles {
             ("GET", "/v1/records", none.clone(), &[]),
             ("GET", "/v1/quarantine", none.clone(), &["reviewer", "supervisor"]),
             ("POST", "/v1/devices/challenge", none.clone(), &["officer"]),
+            (
+                "POST",
+                "/v1/admin/matters",
+                serde_json::json!({"version": 1, "matters": [{"code": "M01", "zh": "排污许可证执行情况检查",
+                    "targets": ["key"], "basis": "排污许可管理条例"}]}),
+                &["admin"],
+            ),
+            ("GET", "/v1/admin/entities/E00001/history", none.clone(), &["admin", "supervisor"]),
+            ("GET", "/v1/admin/calendar/2026", none.clone(), &["admin", "supervisor"]),
+            (
+                "PUT",
+                "/v1/admin/calendar/2026",
+                serde_json::json!({"holidays": ["2026-10-01"], "working_weekends": []}),
+                &["admin"],
+            ),
+            ("GET", "/v1/inspectors", none.clone(), &["supervisor"]),
+            (
+                "POST",
+                "/v1/campaigns",
+                serde_json::json!({"matter": "M01", "tiers": [{"tier": "key", "count": 1}], "period": "2026-Q4",
+                    "starts_on": "2026-10-01", "ends_on": "2026-12-31", "team_size": 2, "max_tasks_per_officer": 1}),
+                &["supervisor"],
+            ),
+            ("GET", "/v1/campaigns", none.clone(), &["supervisor"]),
+            ("GET", "/v1/campaigns/overdue", none.clone(), &["supervisor"]),
+            ("GET", "/v1/campaigns/C-none", none.clone(), &["supervisor"]),
+            ("POST", "/v1/campaigns/C-none/draw", serde_json::json!({}), &["supervisor"]),
+            ("POST", "/v1/campaigns/C-none/results/T-none/publish", none.clone(), &["supervisor"]),
         ]
     }
 

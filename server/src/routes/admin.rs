@@ -465,8 +465,8 @@ async fn import_entities(State(state): State<AppState>, caller: Caller, body: Ap
         message: format!("{} bad line(s); nothing was imported", problems.len()),
         details: Some(serde_json::json!({ "problems": problems })),
     })?;
-    let now = now_ms();
-    let count = state.blocking(move |store| store.import_entities(&entities, now)).await?;
+    let (by, now) = (caller.officer_id.clone(), now_ms());
+    let count = state.blocking(move |store| store.import_entities_by(&entities, &by, now)).await?;
     Ok(Json(Imported { imported: count }))
 }
 

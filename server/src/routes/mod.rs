@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod blobs;
+pub mod campaigns;
 pub mod devices;
 pub mod log;
 pub mod ops;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sync::router())
         .merge(blobs::router())
         .merge(log::router())
+        .merge(campaigns::router())
         .fallback(|| async { ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

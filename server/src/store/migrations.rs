@@ -268,6 +268,76 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX log_forks_record ON log_forks(record_id);
     "#,
+    // 5: random inspection (双随机、一公开).
+    //
+    // `entities.division_code` is the entity's administrative division (empty for entities
+    // imported before). `entity_history` keeps every change an import made to an entity: the row
+    // before (NULL when the import added it) and after, as JSON, when and by whom. `matter_list`
+    // is the one imported random-check matter list (its note and tier ratios as JSON) and
+    // `matters` its matters in order. `campaigns` keeps each campaign's specification, the
+    // snapshot it draws from (eligible entities, officers and recusals, as JSON lists), its
+    // secret seed and what was published at creation; `draw` is NULL until the draw, made once.
+    // `campaign_tasks` links each drawn task to its campaign, with the result's publication.
+    // `calendar_years` holds the bureau's calendar one year at a time.
+    r#"
+    ALTER TABLE entities ADD COLUMN division_code TEXT NOT NULL DEFAULT '';
+    CREATE TABLE entity_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        entity_id TEXT NOT NULL,
+        change TEXT NOT NULL CHECK (change IN ('added', 'changed')),
+        before TEXT,
+        after TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        by TEXT NOT NULL,
+        CHECK ((before IS NULL) = (change = 'added'))
+    );
+    CREATE INDEX entity_history_entity ON entity_history(entity_id, seq);
+    CREATE TABLE matter_list (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        list TEXT NOT NULL,
+        imported_at_ms INTEGER NOT NULL,
+        imported_by TEXT NOT NULL
+    );
+    CREATE TABLE matters (
+        code TEXT PRIMARY KEY,
+        position INTEGER NOT NULL UNIQUE,
+        matter TEXT NOT NULL
+    );
+    CREATE TABLE campaigns (
+        campaign_id TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        campaign TEXT NOT NULL,
+        entities TEXT NOT NULL,
+        officers TEXT NOT NULL,
+        recusals TEXT NOT NULL,
+        seed BLOB NOT NULL CHECK (length(seed) = 32),
+        published TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        public_value TEXT,
+        draw TEXT,
+        drawn_by TEXT,
+        drawn_at_ms INTEGER,
+        CHECK ((draw IS NULL) = (drawn_at_ms IS NULL))
+    );
+    CREATE TABLE campaign_tasks (
+        task_id TEXT PRIMARY KEY REFERENCES tasks(task_id),
+        campaign_id TEXT NOT NULL REFERENCES campaigns(campaign_id),
+        position INTEGER NOT NULL CHECK (position >= 0),
+        record_id TEXT,
+        published_at_ms INTEGER,
+        published_by TEXT,
+        UNIQUE (campaign_id, position),
+        CHECK ((record_id IS NULL) = (published_at_ms IS NULL))
+    );
+    CREATE TABLE calendar_years (
+        year INTEGER PRIMARY KEY CHECK (year BETWEEN 1 AND 9999),
+        holidays TEXT NOT NULL,
+        working_weekends TEXT NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        updated_by TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.
@@ -335,6 +405,12 @@ mod tests {
             "log_chain",
             "log_held",
             "log_forks",
+            "entity_history",
+            "matter_list",
+            "matters",
+            "campaigns",
+            "campaign_tasks",
+            "calendar_years",
         ] {
             assert!(made.iter().any(|t| t == table), "{table} in {made:?}");
         }
@@ -426,6 +502,46 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_version_4_database_reaches_version_5_with_the_campaigns_tables_and_keeps_its_entities() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (index, sql) in MIGRATIONS.iter().enumerate().take(4) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", (index + 1) as i64).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO entities (entity_id, name, credit_code, address, tier, latitude, longitude, imported_at_ms)
+             VALUES ('E00001', '柳州市泰信汽车零部件有限责任公司', '91450223416G3QBX69', '鹿寨县', 'key', 24.3, 109.6, 0)",
+            [],
+        )
+        .unwrap();
+        let before = tables(&conn);
+        assert!(!before.iter().any(|t| t == "campaigns"), "{before:?}");
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn).unwrap(), 5);
+        let after = tables(&conn);
+        for table in ["entity_history", "matter_list", "matters", "campaigns", "campaign_tasks", "calendar_years"] {
+            assert!(after.iter().any(|t| t == table), "{table} in {after:?}");
+        }
+        let (tier, division): (String, String) = conn
+            .query_row("SELECT tier, division_code FROM entities WHERE entity_id = 'E00001'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((tier.as_str(), division.as_str()), ("key", ""), "an entity imported before has no division yet");
+        // An added entity has no row before; a changed one has.
+        let history = |change: &str, before: Option<&str>| {
+            conn.execute(
+                "INSERT INTO entity_history (entity_id, change, before, after, at_ms, by) VALUES ('E1', ?1, ?2, '{}', 0, 'a')",
+                rusqlite::params![change, before],
+            )
+        };
+        assert!(history("added", Some("{}")).is_err());
+        assert!(history("changed", None).is_err());
+        history("added", None).unwrap();
+        history("changed", Some("{}")).unwrap();
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! in groups and a pool of readers that never wait for it (WAL mode).
 //! [`SyncTx`] is what one sync exchange needs inside one write transaction.
 
+pub mod campaign;
 pub mod migrations;
 pub mod sqlite;
 
@@ -18,6 +19,10 @@ use sync_core::merkle::Hash;
 use sync_core::transparency::Leaf;
 
 use crate::media::{ClaimedMetadata, Examination};
+
+pub use campaign::{
+    CampaignCommitment, CampaignSpec, CampaignTask, EntityChange, Matter, MatterList, StoredCampaign, StoredDraw,
+};
 
 /// A failure of the store. `Full` and `Busy` are the caller's to report; others are bugs or corruption.
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +114,7 @@ pub struct Device {
 }
 
 /// An entity of the target registry.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Entity {
     pub entity_id: String,
     pub name: String,
@@ -118,6 +123,8 @@ pub struct Entity {
     pub tier: String,
     pub latitude: f64,
     pub longitude: f64,
+    /// The administrative division's 6-digit code (empty when the import had none).
+    pub division_code: String,
 }
 
 /// An inspection task and its team (the wire type, stored as it is).
@@ -564,10 +571,55 @@ pub trait Store: Send + Sync + 'static {
     fn revoke_device(&self, device_id: &str, now_ms: i64) -> StoreResult<()>;
 
     // Registries.
-    fn import_entities(&self, entities: &[Entity], now_ms: i64) -> StoreResult<usize>;
+    /// Imports entities as the system: [`Store::import_entities_by`] by `import`.
+    fn import_entities(&self, entities: &[Entity], now_ms: i64) -> StoreResult<usize> {
+        self.import_entities_by(entities, "import", now_ms)
+    }
+    /// Adds or updates `entities` in one write; each entity added or changed gets a row of the
+    /// registry's history (before, after, when, by whom). Returns how many entities were given.
+    fn import_entities_by(&self, entities: &[Entity], by: &str, now_ms: i64) -> StoreResult<usize>;
     fn entity(&self, entity_id: &str) -> StoreResult<Option<Entity>>;
     fn add_recusal(&self, officer_id: &str, entity_id: &str, ground: &str) -> StoreResult<()>;
     fn recused_officers(&self, entity_id: &str) -> StoreResult<Vec<String>>;
+
+    // Random inspection.
+    /// The history of an entity of the registry, oldest change first.
+    fn entity_history(&self, entity_id: &str) -> StoreResult<Vec<EntityChange>>;
+    /// Every entity of the registry, by entity id.
+    fn entities(&self) -> StoreResult<Vec<Entity>>;
+    /// Every recusal, as (officer id, entity id, ground), in that order.
+    fn recusals(&self) -> StoreResult<Vec<(String, String, String)>>;
+    /// Replaces the random-check matter list; returns how many matters it holds.
+    fn import_matters(&self, list: &MatterList, by: &str, now_ms: i64) -> StoreResult<usize>;
+    /// The random-check matter list, if one was imported.
+    fn matters(&self) -> StoreResult<Option<MatterList>>;
+    /// Stores a new campaign (without a draw); a campaign with its id is a conflict.
+    fn create_campaign(&self, campaign: &StoredCampaign) -> StoreResult<()>;
+    fn campaign(&self, campaign_id: &str) -> StoreResult<Option<StoredCampaign>>;
+    /// Every campaign, by creation.
+    fn campaigns(&self) -> StoreResult<Vec<StoredCampaign>>;
+    /// Stores a campaign's draw and creates its tasks (as [`Store::create_task`] does), all in
+    /// one write. False, and nothing written, if the campaign was drawn already.
+    fn store_draw(&self, campaign_id: &str, draw: &StoredDraw, tasks: &[Task]) -> StoreResult<bool>;
+    /// The tasks of a campaign's draw, in the draw's order.
+    fn campaign_tasks(&self, campaign_id: &str) -> StoreResult<Vec<CampaignTask>>;
+    /// The campaign task `task_id`, if a draw made it.
+    fn campaign_task(&self, task_id: &str) -> StoreResult<Option<CampaignTask>>;
+    /// Publishes a campaign task's result from its locked record `record_id`. False, and nothing
+    /// written, if it was published already.
+    fn publish_result(&self, task_id: &str, record_id: &str, by: &str, now_ms: i64) -> StoreResult<bool>;
+    /// The bureau's calendar: every stored year together.
+    fn calendar(&self) -> StoreResult<sync_core::calendar::WorkingCalendar>;
+    /// The calendar of one year, if stored.
+    fn calendar_year(&self, year: i16) -> StoreResult<Option<sync_core::calendar::WorkingCalendar>>;
+    /// Replaces the calendar of one year (the caller checks that its days are of that year).
+    fn put_calendar_year(
+        &self,
+        year: i16,
+        calendar: &sync_core::calendar::WorkingCalendar,
+        by: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
 
     // Tasks.
     fn create_task(&self, task: &Task) -> StoreResult<()>;

@@ -21,6 +21,8 @@ use sync_core::transparency::LeafItem;
 
 use super::*;
 
+mod campaigns;
+
 /// Most read connections kept open for reuse.
 const MAX_READERS: usize = 32;
 
@@ -298,6 +300,26 @@ fn task_from(conn: &Connection, row: &rusqlite::Row<'_>) -> rusqlite::Result<Tas
         created_at_ms: row.get(6)?,
         team,
     })
+}
+
+/// Inserts a task and its team: the one way a task is stored, whoever made it.
+fn insert_task(conn: &Connection, task: &Task) -> StoreResult<()> {
+    conn.execute(
+        &format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![
+            task.task_id,
+            task.entity_id,
+            task.matter,
+            task.window_start_ms,
+            task.window_end_ms,
+            task.created_by,
+            task.created_at_ms
+        ],
+    )?;
+    for officer in &task.team {
+        conn.execute("INSERT INTO task_team (task_id, officer_id) VALUES (?1, ?2)", params![task.task_id, officer])?;
+    }
+    Ok(())
 }
 
 const TASK_COLUMNS: &str = "task_id, entity_id, matter, window_start_ms, window_end_ms, created_by, created_at_ms";
@@ -1131,50 +1153,18 @@ impl Store for SqliteStore {
         })
     }
 
-    fn import_entities(&self, entities: &[Entity], now_ms: i64) -> StoreResult<usize> {
-        let entities = entities.to_vec();
-        self.write(move |tx| {
-            let mut statement = tx.prepare_cached(
-                "INSERT INTO entities (entity_id, name, credit_code, address, tier, latitude, longitude, imported_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (entity_id) DO UPDATE SET name = excluded.name, credit_code = excluded.credit_code,
-                   address = excluded.address, tier = excluded.tier, latitude = excluded.latitude,
-                   longitude = excluded.longitude, imported_at_ms = excluded.imported_at_ms",
-            )?;
-            for e in &entities {
-                statement.execute(params![
-                    e.entity_id,
-                    e.name,
-                    e.credit_code,
-                    e.address,
-                    e.tier,
-                    e.latitude,
-                    e.longitude,
-                    now_ms
-                ])?;
-            }
-            Ok(entities.len())
-        })
+    fn import_entities_by(&self, entities: &[Entity], by: &str, now_ms: i64) -> StoreResult<usize> {
+        let (entities, by) = (entities.to_vec(), by.to_string());
+        self.write(move |tx| campaigns::import_entities(tx, &entities, &by, now_ms))
     }
 
     fn entity(&self, entity_id: &str) -> StoreResult<Option<Entity>> {
         self.read(|conn| {
             Ok(conn
                 .query_row(
-                    "SELECT entity_id, name, credit_code, address, tier, latitude, longitude FROM entities
-                     WHERE entity_id = ?1",
+                    &format!("SELECT {} FROM entities WHERE entity_id = ?1", campaigns::ENTITY_COLUMNS),
                     [entity_id],
-                    |r| {
-                        Ok(Entity {
-                            entity_id: r.get(0)?,
-                            name: r.get(1)?,
-                            credit_code: r.get(2)?,
-                            address: r.get(3)?,
-                            tier: r.get(4)?,
-                            latitude: r.get(5)?,
-                            longitude: r.get(6)?,
-                        })
-                    },
+                    campaigns::entity_from,
                 )
                 .optional()?)
         })
@@ -1201,27 +1191,82 @@ impl Store for SqliteStore {
 
     fn create_task(&self, task: &Task) -> StoreResult<()> {
         let task = task.clone();
-        self.write(move |tx| {
-            tx.execute(
-                &format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                params![
-                    task.task_id,
-                    task.entity_id,
-                    task.matter,
-                    task.window_start_ms,
-                    task.window_end_ms,
-                    task.created_by,
-                    task.created_at_ms
-                ],
-            )?;
-            for officer in &task.team {
-                tx.execute(
-                    "INSERT INTO task_team (task_id, officer_id) VALUES (?1, ?2)",
-                    params![task.task_id, officer],
-                )?;
-            }
-            Ok(())
+        self.write(move |tx| insert_task(tx, &task))
+    }
+
+    fn entity_history(&self, entity_id: &str) -> StoreResult<Vec<EntityChange>> {
+        self.read(|conn| campaigns::entity_history(conn, entity_id))
+    }
+
+    fn entities(&self) -> StoreResult<Vec<Entity>> {
+        self.read(campaigns::entities)
+    }
+
+    fn recusals(&self) -> StoreResult<Vec<(String, String, String)>> {
+        self.read(campaigns::recusals)
+    }
+
+    fn import_matters(&self, list: &MatterList, by: &str, now_ms: i64) -> StoreResult<usize> {
+        let (list, by) = (list.clone(), by.to_string());
+        self.write(move |tx| campaigns::import_matters(tx, &list, &by, now_ms))
+    }
+
+    fn matters(&self) -> StoreResult<Option<MatterList>> {
+        self.read(campaigns::matters)
+    }
+
+    fn create_campaign(&self, campaign: &StoredCampaign) -> StoreResult<()> {
+        let campaign = campaign.clone();
+        self.write(move |tx| campaigns::create_campaign(tx, &campaign))
+    }
+
+    fn campaign(&self, campaign_id: &str) -> StoreResult<Option<StoredCampaign>> {
+        self.read(|conn| campaigns::campaign(conn, campaign_id))
+    }
+
+    fn campaigns(&self) -> StoreResult<Vec<StoredCampaign>> {
+        self.read(campaigns::campaigns)
+    }
+
+    fn store_draw(&self, campaign_id: &str, draw: &StoredDraw, tasks: &[Task]) -> StoreResult<bool> {
+        let (campaign_id, draw, tasks) = (campaign_id.to_string(), draw.clone(), tasks.to_vec());
+        self.write(move |tx| campaigns::store_draw(tx, &campaign_id, &draw, &tasks))
+    }
+
+    fn campaign_tasks(&self, campaign_id: &str) -> StoreResult<Vec<CampaignTask>> {
+        self.read(|conn| campaigns::campaign_tasks(conn, Some(campaign_id), None))
+    }
+
+    fn campaign_task(&self, task_id: &str) -> StoreResult<Option<CampaignTask>> {
+        self.read(|conn| Ok(campaigns::campaign_tasks(conn, None, Some(task_id))?.pop()))
+    }
+
+    fn publish_result(&self, task_id: &str, record_id: &str, by: &str, now_ms: i64) -> StoreResult<bool> {
+        let (task_id, record_id, by) = (task_id.to_string(), record_id.to_string(), by.to_string());
+        self.write(move |tx| campaigns::publish_result(tx, &task_id, &record_id, &by, now_ms))
+    }
+
+    fn calendar(&self) -> StoreResult<sync_core::calendar::WorkingCalendar> {
+        self.read(|conn| campaigns::calendar(conn, None))
+    }
+
+    fn calendar_year(&self, year: i16) -> StoreResult<Option<sync_core::calendar::WorkingCalendar>> {
+        self.read(|conn| {
+            let stored: i64 =
+                conn.query_row("SELECT COUNT(*) FROM calendar_years WHERE year = ?1", [year], |r| r.get(0))?;
+            if stored == 0 { Ok(None) } else { campaigns::calendar(conn, Some(year)).map(Some) }
         })
+    }
+
+    fn put_calendar_year(
+        &self,
+        year: i16,
+        calendar: &sync_core::calendar::WorkingCalendar,
+        by: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let (calendar, by) = (calendar.clone(), by.to_string());
+        self.write(move |tx| campaigns::put_calendar_year(tx, year, &calendar, &by, now_ms))
     }
 
     fn task(&self, task_id: &str) -> StoreResult<Option<Task>> {

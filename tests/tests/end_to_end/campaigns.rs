@@ -1,0 +1,365 @@
+//! Random inspection (双随机、一公开) over the synthetic city: the matter list and the registries,
+//! a campaign's commitment published before its draw and checked after it, the draw's tasks on
+//! their teams' devices, the public listing before and after the draw is public, verification
+//! with `fieldsync verify-draw` and `fieldsync-server draw verify`, a draw refused for too few
+//! officers, the entity registry's history and the bureau's calendar.
+
+use std::process::Command;
+
+use fieldsync_tests::harness::{DAY, TestServer, error_code};
+use serde_json::{Value, json};
+use server::store::{Account, Store};
+use sha2::{Digest, Sha256};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// The first `n` officers of `officers.csv` with an active certificate: (id, name, unit).
+fn city_officers(n: usize) -> Vec<(String, String, String)> {
+    let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/officers.csv"))
+        .expect("../shared/data beside the project");
+    csv.lines()
+        .skip(1)
+        .map(|line| line.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter(|fields| fields[6] == "active")
+        .take(n)
+        .map(|fields| (fields[0].clone(), fields[1].clone(), fields[2].clone()))
+        .collect()
+}
+
+/// A bureau over the whole synthetic city: its 3,000 entities, `officers` of its officers with
+/// certificates valid for a year around now (each can log in), a supervisor and an administrator,
+/// and the matter list imported through the admin API.
+async fn bureau(officers: usize) -> (TestServer, Vec<String>) {
+    let server = TestServer::start().await;
+    server.entities(3000);
+    let mut ids = Vec::new();
+    for (id, name, unit) in city_officers(officers) {
+        server
+            .store
+            .create_account(
+                Account {
+                    officer_id: id.clone(),
+                    name,
+                    unit,
+                    password_hash: Some(server::identity::hash_password(PASSWORD)),
+                    must_change_password: false,
+                    roles: vec!["officer".into()],
+                },
+                server::now_ms(),
+            )
+            .unwrap();
+        server.certificate(&id);
+        ids.push(id);
+    }
+    server.account("SUP", PASSWORD, &["supervisor"]);
+    server.account("ADM", PASSWORD, &["admin"]);
+    let admin = server.token("ADM", PASSWORD).await;
+    let matters = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/matters.json")).unwrap();
+    let response = server
+        .client
+        .post(server.url("/v1/admin/matters"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(matters)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["matters"], 6);
+    (server, ids)
+}
+
+/// A day `days` from today in UTC+8, as `YYYY-MM-DD`.
+fn day(days: i64) -> String {
+    sync_core::campaign::date_of_ms(server::now_ms() + days * DAY).unwrap().to_string()
+}
+
+/// A campaign of matter M06 (special and key units) drawing `special` special units.
+fn campaign(id: &str, special: u32, starts: i64, ends: i64, max_tasks: u32) -> Value {
+    json!({
+        "campaign_id": id, "matter": "M06", "tiers": [{"tier": "special", "count": special}],
+        "period": "2026-Q4", "starts_on": day(starts), "ends_on": day(ends),
+        "team_size": 2, "max_tasks_per_officer": max_tasks, "joint_departments": ["柳州市应急管理局"],
+    })
+}
+
+async fn json_of(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Runs the `fieldsync` program with `args`; its success, stdout and stderr.
+fn fieldsync(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_e2e-fieldsync")).args(args).arg("--json").output().unwrap();
+    (output.status.success(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_commits_draws_reaches_its_teams_and_is_verified_once_public() {
+    let (server, officers) = bureau(8).await;
+    let supervisor = server.token("SUP", PASSWORD).await;
+    let anonymous = reqwest::Client::new();
+
+    // The matter list is public.
+    let matters: Value = json_of(anonymous.get(server.url("/v1/public/matters")).send().await.unwrap()).await;
+    assert_eq!(matters["matters"][5]["code"], "M06");
+
+    // The inspector registry: every officer certified today, with unit and certificate.
+    let inspectors =
+        json_of(server.get(&format!("/v1/inspectors?at={}&until={}", day(0), day(30)), &supervisor).await).await;
+    assert_eq!(inspectors.as_array().unwrap().len(), officers.len());
+    assert_eq!(inspectors[0]["certificates"][0], format!("GX-{}", officers[0]));
+    assert!(!inspectors[0]["unit"].as_str().unwrap().is_empty());
+
+    // Created: the commitment and the snapshot's hashes are public at once, the draw is not.
+    let created = json_of(server.post("/v1/campaigns", &supervisor, campaign("C-Q4", 2, 0, 30, 1)).await).await;
+    let commitment = created["commitment"].clone();
+    assert_eq!(commitment["algorithm"], "fieldsync-draw/v1");
+    assert_eq!(commitment["entities"], 131, "every special unit of the city");
+    assert_eq!(commitment["officers"], officers.len());
+    assert!(created["draw"].is_null());
+    let public = json_of(anonymous.get(server.url("/v1/public/campaigns/C-Q4")).send().await.unwrap()).await;
+    assert_eq!(public["commitment"], commitment);
+    assert!(public["draw"].is_null());
+    assert_eq!(public["joint_departments"][0], "柳州市应急管理局");
+
+    // Drawn with a public value: the revealed seed hashes to the commitment published before.
+    let drawn =
+        json_of(server.post("/v1/campaigns/C-Q4/draw", &supervisor, json!({"public_value": "2026127"})).await).await;
+    let seed = hex::decode(drawn["published"]["inputs"]["server_seed"].as_str().unwrap()).unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&seed)), commitment["commitment"].as_str().unwrap());
+    let tasks = drawn["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    let (again, _) = error_code(server.post("/v1/campaigns/C-Q4/draw", &supervisor, json!({})).await).await;
+    assert_eq!(again, 409, "a campaign is drawn once");
+
+    // Each task reaches its team through GET /v1/tasks, and no other officer.
+    let task = &tasks[0];
+    let member = task["team"][0].as_str().unwrap();
+    let outsider = officers.iter().find(|o| !task["team"].as_array().unwrap().contains(&json!(o))).unwrap();
+    let member_tasks = json_of(server.get("/v1/tasks", &server.token(member, PASSWORD).await).await).await;
+    assert!(member_tasks.as_array().unwrap().iter().any(|t| t["task_id"] == task["task_id"]));
+    let outsider_token = server.token(outsider, PASSWORD).await;
+    let outsider_tasks = json_of(server.get("/v1/tasks", &outsider_token).await).await;
+    assert!(!outsider_tasks.as_array().unwrap().iter().any(|t| t["task_id"] == task["task_id"]));
+    let (status, _) = error_code(server.get("/v1/campaigns/C-Q4", &outsider_token).await).await;
+    assert_eq!(status, 403, "the drawn list is for supervisors");
+
+    // In its period, with no result public, the draw stays confidential.
+    let public = json_of(anonymous.get(server.url("/v1/public/campaigns/C-Q4")).send().await.unwrap()).await;
+    assert!(public["draw"].is_null(), "{public}");
+    assert!(!public.to_string().contains(task["entity_id"].as_str().unwrap()));
+
+    // A campaign whose period has ended: its draw is public, and verifies.
+    let ended = json_of(server.post("/v1/campaigns", &supervisor, campaign("C-Q3", 2, -60, -2, 1)).await).await;
+    json_of(server.post("/v1/campaigns/C-Q3/draw", &supervisor, json!({})).await).await;
+    let public = json_of(anonymous.get(server.url("/v1/public/campaigns/C-Q3")).send().await.unwrap()).await;
+    assert!(public["draw_public_on"].as_str() > public["ends_on"].as_str(), "public from the day after the period");
+    let published = &public["draw"];
+    let seed = hex::decode(published["inputs"]["server_seed"].as_str().unwrap()).unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&seed)), ended["commitment"]["commitment"].as_str().unwrap());
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("draw.json");
+    std::fs::write(&file, published.to_string()).unwrap();
+    let (ok, stdout, stderr) = fieldsync(&["verify-draw", file.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert_eq!(serde_json::from_str::<Value>(&stdout).unwrap()["matches"], true);
+    let mut altered = published.clone();
+    altered["inputs"]["officers"].as_array_mut().unwrap().pop();
+    std::fs::write(&file, altered.to_string()).unwrap();
+    let (ok, _, stderr) = fieldsync(&["verify-draw", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(serde_json::from_str::<Value>(stderr.trim()).unwrap()["code"], "draw_mismatch", "{stderr}");
+    let listing = json_of(anonymous.get(server.url("/v1/public/campaigns")).send().await.unwrap()).await;
+    assert_eq!(listing.as_array().unwrap().len(), 2);
+    let page = anonymous.get(server.url("/public/campaigns")).send().await.unwrap();
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.text().await.unwrap().contains(ended["commitment"]["commitment"].as_str().unwrap()));
+
+    // The server's own check of its stored draws.
+    let verify = |campaign: &str| {
+        Command::new(env!("CARGO_BIN_EXE_e2e-fieldsync-server"))
+            .arg("--data")
+            .arg(server.dir.path())
+            .args(["draw", "verify", campaign])
+            .output()
+            .unwrap()
+    };
+    let output = verify("C-Q4");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"draw_matches\": true"));
+    // A stored draw changed behind the server's back no longer matches its published record.
+    let conn = rusqlite::Connection::open(server.dir.path().join("fieldsync.sqlite3")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    conn.execute("UPDATE campaigns SET public_value = 'another' WHERE campaign_id = 'C-Q4'", []).unwrap();
+    drop(conn);
+    let output = verify("C-Q4");
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("\"draw_matches\": false"));
+}
+
+#[tokio::test]
+async fn a_draw_with_too_few_officers_is_refused_and_stores_nothing() {
+    let (server, _) = bureau(4).await;
+    let supervisor = server.token("SUP", PASSWORD).await;
+    // Four officers, at most one task each: two teams of two, not three.
+    json_of(server.post("/v1/campaigns", &supervisor, campaign("C-SHORT", 3, 0, 30, 1)).await).await;
+    let before = server.snapshot();
+    let response = server.post("/v1/campaigns/C-SHORT/draw", &supervisor, json!({})).await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "not_enough_officers", "{body}");
+    assert_eq!(body["details"]["team_size"], 2);
+    assert_eq!(server.snapshot(), before, "nothing stored");
+    // A matter that does not target a tier, and a team of one, are refused at creation.
+    let mut general = campaign("C-GEN", 1, 0, 30, 1);
+    general["tiers"] = json!([{"tier": "general", "count": 1}]);
+    assert_eq!(
+        error_code(server.post("/v1/campaigns", &supervisor, general).await).await,
+        (422, "tier_not_targeted".into())
+    );
+    let mut alone = campaign("C-ONE", 1, 0, 30, 1);
+    alone["team_size"] = json!(1);
+    assert_eq!(
+        error_code(server.post("/v1/campaigns", &supervisor, alone).await).await,
+        (422, "team_too_small".into())
+    );
+    assert_eq!(server.snapshot(), before, "nothing stored");
+}
+
+#[tokio::test]
+async fn the_registry_keeps_every_change_an_import_made() {
+    let server = TestServer::start().await;
+    server.account("ADM", PASSWORD, &["admin"]);
+    server.account("SUP", PASSWORD, &["supervisor"]);
+    let admin = server.token("ADM", PASSWORD).await;
+    let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv")).unwrap();
+    let first: String = csv.lines().take(4).collect::<Vec<_>>().join("\n");
+    let import = |body: String| {
+        server
+            .client
+            .post(server.url("/v1/admin/entities"))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
+    assert_eq!(import(first.clone()).await.unwrap().status(), 200);
+    // The second import renames E00002 and leaves the others as they were.
+    let second = first.replacen("柳州市利昌制糖有限责任公司", "柳州市利昌糖业有限公司", 1);
+    assert_eq!(import(second).await.unwrap().status(), 200);
+    let supervisor = server.token("SUP", PASSWORD).await;
+    let history = json_of(server.get("/v1/admin/entities/E00002/history", &supervisor).await).await;
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!((history[0]["change"].as_str(), history[0]["by"].as_str()), (Some("added"), Some("ADM")));
+    assert!(history[0]["before"].is_null());
+    assert_eq!(history[0]["after"]["division_code"], "450203");
+    assert_eq!(history[1]["change"], "changed");
+    assert_eq!(history[1]["before"]["name"], "柳州市利昌制糖有限责任公司");
+    assert_eq!(history[1]["after"]["name"], "柳州市利昌糖业有限公司");
+    let unchanged = json_of(server.get("/v1/admin/entities/E00001/history", &supervisor).await).await;
+    assert_eq!(unchanged.as_array().unwrap().len(), 1, "an unchanged entity gains no history");
+    assert_eq!(error_code(server.get("/v1/admin/entities/E09999/history", &supervisor).await).await.0, 404);
+}
+
+#[tokio::test]
+async fn the_calendar_is_kept_by_year_and_a_contradictory_one_is_refused() {
+    let server = TestServer::start().await;
+    server.account("ADM", PASSWORD, &["admin"]);
+    let admin = server.token("ADM", PASSWORD).await;
+    let put = |year: &str, body: Value| {
+        server.client.put(server.url(&format!("/v1/admin/calendar/{year}"))).bearer_auth(&admin).json(&body).send()
+    };
+    let year = json!({"holidays": ["2026-10-01", "2026-10-02"], "working_weekends": ["2026-09-27"]});
+    assert_eq!(put("2026", year.clone()).await.unwrap().status(), 200);
+    assert_eq!(json_of(server.get("/v1/admin/calendar/2026", &admin).await).await, year);
+    let before = server.snapshot();
+    for (case, body) in [
+        ("a worked weekday", json!({"holidays": [], "working_weekends": ["2026-09-28"]})),
+        ("both", json!({"holidays": ["2026-09-27"], "working_weekends": ["2026-09-27"]})),
+        ("another year", json!({"holidays": ["2027-01-01"], "working_weekends": []})),
+    ] {
+        let (status, code) = error_code(put("2026", body).await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (422, "invalid_calendar"), "{case}");
+    }
+    assert_eq!(error_code(put("year", year).await.unwrap()).await, (400, "invalid_year".into()));
+    assert_eq!(server.snapshot(), before);
+    assert_eq!(error_code(server.get("/v1/admin/calendar/2027", &admin).await).await.0, 404);
+}
+
+/// A drawn task inspected by its team (both officers sign, the record locks): its result is
+/// overdue once 20 working days pass unpublished, and public once a supervisor publishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inspected_tasks_result_is_overdue_until_published_and_then_public() {
+    use fieldsync_tests::harness::{City, enroll};
+    let (server, _) = bureau(4).await;
+    let supervisor = server.token("SUP", PASSWORD).await;
+    json_of(server.post("/v1/campaigns", &supervisor, campaign("C-R", 1, 0, 30, 1)).await).await;
+    let drawn = json_of(server.post("/v1/campaigns/C-R/draw", &supervisor, json!({})).await).await;
+    let task = &drawn["tasks"][0];
+    let task_id = task["task_id"].as_str().unwrap();
+    let team: Vec<&str> = task["team"].as_array().unwrap().iter().map(|o| o.as_str().unwrap()).collect();
+    let not_inspected =
+        error_code(server.post(&format!("/v1/campaigns/C-R/results/{task_id}/publish"), &supervisor, json!({})).await)
+            .await;
+    assert_eq!(not_inspected, (422, "not_inspected".into()));
+
+    // The team inspects: one phone makes the record, both sign, the record locks.
+    let mut a = enroll(&server, team[0], PASSWORD).await;
+    let mut b = enroll(&server, team[1], PASSWORD).await;
+    let names: Vec<String> = team.iter().map(|o| server.store.account(o).unwrap().unwrap().name).collect();
+    let numbers: Vec<String> = team.iter().map(|o| format!("GX-{o}")).collect();
+    let record_id = sync_core::document::new_record_id(server::now_ms() as u64, [7; 10]);
+    let record = City::load().record(
+        0,
+        &record_id,
+        task_id,
+        a.actor.clone(),
+        [(team[0], &names[0], &numbers[0]), (team[1], &names[1], &numbers[1])],
+    );
+    a.records.insert(record);
+    a.session.record_changed(&record_id);
+    assert!(a.sync(&server).await.is_empty());
+    assert!(b.sync(&server).await.is_empty());
+    let certificates = server.store.certificates(None).unwrap();
+    b.records.get_mut(&record_id).unwrap().sign(team[1], server::now_ms(), &certificates).unwrap();
+    b.session.record_changed(&record_id);
+    assert!(b.sync(&server).await.is_empty());
+    assert!(a.sync(&server).await.is_empty());
+    a.records.get_mut(&record_id).unwrap().sign(team[0], server::now_ms(), &certificates).unwrap();
+    a.session.record_changed(&record_id);
+    assert!(a.sync(&server).await.is_empty());
+
+    // Unpublished: due within 20 working days, overdue after.
+    let overdue = |today: String| {
+        let server = &server;
+        let supervisor = supervisor.clone();
+        async move { json_of(server.get(&format!("/v1/campaigns/overdue?today={today}"), &supervisor).await).await }
+    };
+    assert_eq!(overdue(day(1)).await, json!([]));
+    let late = overdue(day(60)).await;
+    assert_eq!(late[0]["task_id"], task_id, "{late}");
+    assert_eq!(late[0]["state"], "overdue");
+    assert_eq!(late[0]["record_id"], record_id.as_str());
+
+    // Published: public with its conclusion, in time, and once only.
+    let published =
+        json_of(server.post(&format!("/v1/campaigns/C-R/results/{task_id}/publish"), &supervisor, json!({})).await)
+            .await;
+    assert_eq!(published["record_id"], record_id.as_str());
+    let again =
+        error_code(server.post(&format!("/v1/campaigns/C-R/results/{task_id}/publish"), &supervisor, json!({})).await)
+            .await;
+    assert_eq!(again, (409, "already_published".into()));
+    assert_eq!(overdue(day(60)).await, json!([]));
+    let public = json_of(reqwest::get(server.url("/v1/public/campaigns/C-R")).await.unwrap()).await;
+    assert_eq!(public["results"][0]["entity_id"], task["entity_id"]);
+    assert_eq!(public["results"][0]["conclusion"], "未发现环境违法行为。");
+    // Its only task's result is public: so is the draw, from the same day.
+    assert!(public["results"][0]["public_on"].is_string());
+    assert_eq!(public["draw_public_on"], public["results"][0]["public_on"]);
+    assert_eq!(public["draw"]["draw"], drawn["published"]["draw"]);
+}
