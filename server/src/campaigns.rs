@@ -452,6 +452,16 @@ pub fn draw_public_on(spec: &CampaignSpec, tasks: &[CampaignTask], today: Date) 
     (day <= today).then_some(day)
 }
 
+/// Whether `task_id` is a campaign task whose draw is not public on `today`: until then the
+/// drawn list is confidential (DOMAIN.md, random inspection item 5), seen only by supervisors
+/// and, task by task, by its team.
+pub fn confidential(store: &dyn Store, task_id: &str, today: Date) -> Result<bool, crate::store::StoreError> {
+    let Some(task) = store.campaign_task(task_id)? else { return Ok(false) };
+    let Some(campaign) = store.campaign(&task.campaign_id)? else { return Ok(false) };
+    let tasks = store.campaign_tasks(&task.campaign_id)?;
+    Ok(draw_public_on(&campaign.spec, &tasks, today).is_none())
+}
+
 /// A campaign's public view on `today`; `results` are the published results.
 pub fn public_view(
     campaign: &StoredCampaign,

@@ -129,7 +129,8 @@ async fn create(
     Ok(Json(task))
 }
 
-/// Officers see the tasks they are on; supervisors and reviewers see all.
+/// Officers see the tasks they are on; supervisors see all; reviewers see all but a campaign's
+/// drawn tasks before its draw is public (the list is confidential until the inspection).
 #[utoipa::path(
     get,
     operation_id = "list_tasks",
@@ -144,16 +145,46 @@ async fn create(
 )]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Task>>> {
     let officer = (!caller.has_role("supervisor") && !caller.has_role("reviewer")).then(|| caller.officer_id.clone());
-    Ok(Json(state.blocking(move |store| store.tasks(officer.as_deref())).await?))
+    let tasks = state.blocking(move |store| store.tasks(officer.as_deref())).await?;
+    if caller.has_role("supervisor") || !caller.has_role("reviewer") {
+        return Ok(Json(tasks));
+    }
+    // A reviewer sees a campaign's drawn tasks once the draw is public; a team member its own.
+    let today = today()?;
+    let me = caller.officer_id.clone();
+    Ok(Json(
+        state
+            .blocking(move |store| {
+                let mut visible = Vec::with_capacity(tasks.len());
+                for task in tasks {
+                    if task.team.contains(&me) || !crate::campaigns::confidential(store, &task.task_id, today)? {
+                        visible.push(task);
+                    }
+                }
+                Ok(visible)
+            })
+            .await?,
+    ))
 }
 
-/// The task, if the caller may see it: supervisors and reviewers see every task, an officer
-/// only the tasks whose team includes them. A task the caller may not see is `not_found`, like
+fn today() -> ApiResult<sync_core::calendar::Date> {
+    sync_core::campaign::date_of_ms(crate::now_ms())
+        .ok_or_else(|| ApiError::Internal("the clock is out of range".into()))
+}
+
+/// The task, if the caller may see it: supervisors see every task, reviewers every task but a
+/// campaign's drawn tasks before the draw is public, an officer only the tasks whose team
+/// includes them. A task the caller may not see is `not_found`, like
 /// one that does not exist, so that its existence is not revealed.
 async fn visible_task(state: &AppState, caller: &Caller, task_id: String) -> ApiResult<Task> {
     let task = state.blocking(move |store| store.task(&task_id)).await?.ok_or(ApiError::NotFound { what: "task" })?;
-    let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");
-    if !sees_all && !task.team.contains(&caller.officer_id) {
+    if caller.has_role("supervisor") || task.team.contains(&caller.officer_id) {
+        return Ok(task);
+    }
+    let today = today()?;
+    let id = task.task_id.clone();
+    let confidential = state.blocking(move |store| crate::campaigns::confidential(store, &id, today)).await?;
+    if !caller.has_role("reviewer") || confidential {
         return Err(ApiError::NotFound { what: "task" });
     }
     Ok(task)

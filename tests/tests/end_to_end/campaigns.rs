@@ -53,6 +53,7 @@ async fn bureau(officers: usize) -> (TestServer, Vec<String>) {
     }
     server.account("SUP", PASSWORD, &["supervisor"]);
     server.account("ADM", PASSWORD, &["admin"]);
+    server.account("REV", PASSWORD, &["reviewer"]);
     let admin = server.token("ADM", PASSWORD).await;
     let matters = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/matters.json")).unwrap();
     let response = server
@@ -146,6 +147,13 @@ async fn a_campaign_commits_draws_reaches_its_teams_and_is_verified_once_public(
     assert!(!outsider_tasks.as_array().unwrap().iter().any(|t| t["task_id"] == task["task_id"]));
     let (status, _) = error_code(server.get("/v1/campaigns/C-Q4", &outsider_token).await).await;
     assert_eq!(status, 403, "the drawn list is for supervisors");
+    // Not even a reviewer sees the drawn tasks before the draw is public.
+    let reviewer = server.token("REV", PASSWORD).await;
+    let reviewer_tasks = json_of(server.get("/v1/tasks", &reviewer).await).await;
+    assert!(!reviewer_tasks.as_array().unwrap().iter().any(|t| t["task_id"] == task["task_id"]));
+    let path = format!("/v1/tasks/{}", task["task_id"].as_str().unwrap());
+    assert_eq!(server.get(&path, &reviewer).await.status(), 404);
+    assert_eq!(server.get(&path, &supervisor).await.status(), 200);
 
     // In its period, with no result public, the draw stays confidential.
     let public = json_of(anonymous.get(server.url("/v1/public/campaigns/C-Q4")).send().await.unwrap()).await;
@@ -157,6 +165,10 @@ async fn a_campaign_commits_draws_reaches_its_teams_and_is_verified_once_public(
     json_of(server.post("/v1/campaigns/C-Q3/draw", &supervisor, json!({})).await).await;
     let public = json_of(anonymous.get(server.url("/v1/public/campaigns/C-Q3")).send().await.unwrap()).await;
     assert!(public["draw_public_on"].as_str() > public["ends_on"].as_str(), "public from the day after the period");
+    // Once public, a reviewer sees its tasks too.
+    let reviewer_tasks = json_of(server.get("/v1/tasks", &reviewer).await).await;
+    let q3 = ended["campaign_id"].as_str().unwrap();
+    assert!(reviewer_tasks.as_array().unwrap().iter().any(|t| t["task_id"].as_str().unwrap().starts_with(q3)));
     let published = &public["draw"];
     let seed = hex::decode(published["inputs"]["server_seed"].as_str().unwrap()).unwrap();
     assert_eq!(hex::encode(Sha256::digest(&seed)), ended["commitment"]["commitment"].as_str().unwrap());
@@ -288,6 +300,35 @@ async fn the_calendar_is_kept_by_year_and_a_contradictory_one_is_refused() {
     assert_eq!(error_code(put("year", year).await.unwrap()).await, (400, "invalid_year".into()));
     assert_eq!(server.snapshot(), before);
     assert_eq!(error_code(server.get("/v1/admin/calendar/2027", &admin).await).await.0, 404);
+
+    // The program sets and shows a year from a file, refuses a contradictory one, and imports
+    // the matter list.
+    let program = |args: Vec<std::ffi::OsString>| {
+        let output = Command::new(env!("CARGO_BIN_EXE_e2e-fieldsync-server"))
+            .arg("--data")
+            .arg(server.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+    let file = server.dir.path().join("calendar-2027.json");
+    std::fs::write(&file, r#"{"holidays": ["2027-01-01"], "working_weekends": ["2027-02-06"]}"#).unwrap();
+    let (ok, out) = program(vec!["calendar".into(), "set".into(), "2027".into(), file.clone().into()]);
+    assert!(ok && out.contains("2027: 1 holidays, 1 working weekend days"), "{out}");
+    let (ok, out) = program(vec!["calendar".into(), "show".into(), "2027".into()]);
+    assert!(ok, "{out}");
+    let shown: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown, json!({"holidays": ["2027-01-01"], "working_weekends": ["2027-02-06"]}));
+    assert_eq!(json_of(server.get("/v1/admin/calendar/2027", &admin).await).await, shown);
+    std::fs::write(&file, r#"{"holidays": ["2027-02-06"], "working_weekends": ["2027-02-06"]}"#).unwrap();
+    let (ok, _) = program(vec!["calendar".into(), "set".into(), "2027".into(), file.into()]);
+    assert!(!ok, "a day both a holiday and worked is refused");
+    let matters = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/matters.json");
+    let (ok, out) = program(vec!["matters".into(), "import".into(), matters.into()]);
+    assert!(ok && out.contains("imported 6 matters"), "{out}");
+    let listed: Value = server.client.get(server.url("/v1/public/matters")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["matters"].as_array().unwrap().len(), 6);
 }
 
 /// A drawn task inspected by its team (both officers sign, the record locks): its result is
