@@ -218,21 +218,20 @@ impl FromRequestParts<AppState> for Caller {
             keys = state.reload_signing_keys().await?;
         }
         let claims = verify_access_token(&keys, token)?;
-        let store = state.store.clone();
         let (officer, device) = (claims.sub.clone(), claims.dev.clone());
-        let (account, device) = tokio::task::spawn_blocking(move || {
-            let account = store.account(&officer)?;
-            let device = match device {
-                Some(id) => match store.device(&id)? {
-                    Some(device) => Ok(Some(device)),
-                    None => Err(id),
-                },
-                None => Ok(None),
-            };
-            Ok::<_, crate::store::StoreError>((account, device))
-        })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        let (account, device) = state
+            .blocking(move |store| {
+                let account = store.account(&officer)?;
+                let device = match device {
+                    Some(id) => match store.device(&id)? {
+                        Some(device) => Ok(Some(device)),
+                        None => Err(id),
+                    },
+                    None => Ok(None),
+                };
+                Ok((account, device))
+            })
+            .await?;
         let account = account.ok_or_else(|| ApiError::unauthorized("invalid_token", "the account no longer exists"))?;
         // A one-time password is good for one thing: setting a password of one's own.
         if account.must_change_password && parts.uri.path() != "/v1/auth/password" {

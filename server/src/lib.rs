@@ -56,6 +56,12 @@ pub struct Config {
     /// Most sync exchanges merged and validated at once: bounds memory and keeps the cores busy
     /// without thrashing.
     pub max_concurrent_syncs: usize,
+    /// Most store operations running at once on the blocking pool (default: twice the cores).
+    /// More requests wait their turn on the runtime, cheaply, instead of each taking a thread
+    /// and (past the store's pool of read connections) opening a connection of its own: a burst
+    /// of many devices then costs each request what it costs alone (BENCHMARKS.md: with 200
+    /// devices at once, no-op p99 192 ms unbounded, 33 ms at 16, 26 ms at 4).
+    pub max_concurrent_store_jobs: usize,
     /// Most change chunks in one record's sync message.
     pub max_changes_per_document: usize,
     /// Most records the server lists as changed in one sync answer.
@@ -98,6 +104,7 @@ impl Config {
             max_documents_per_sync: 512,
             max_changed_per_sync: 512,
             max_concurrent_syncs: std::thread::available_parallelism().map_or(2, |n| n.get() * 8),
+            max_concurrent_store_jobs: std::thread::available_parallelism().map_or(4, |n| n.get() * 2),
             max_changes_per_document: 10_000,
             max_clock_skew_ms: 5 * 60_000,
             auth_attempts_per_minute: 10,
@@ -155,6 +162,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Permits for sync exchanges in progress (see [`Config::max_concurrent_syncs`]).
     pub sync_slots: Arc<tokio::sync::Semaphore>,
+    /// Permits for store operations on the blocking pool (see [`Config::max_concurrent_store_jobs`]).
+    store_slots: Arc<tokio::sync::Semaphore>,
     /// The access-token keys, read once (see [`AppState::signing_keys`]).
     keys: Arc<std::sync::RwLock<Option<Arc<Vec<SigningKey>>>>>,
     pub account_limiter: Arc<RateLimiter>,
@@ -179,10 +188,12 @@ impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         let (per_account, per_address) = (config.auth_attempts_per_minute, config.auth_attempts_per_minute_per_address);
         let sync_slots = config.max_concurrent_syncs.max(1);
+        let store_slots = config.max_concurrent_store_jobs.max(1);
         Self {
             config: Arc::new(config),
             store,
             sync_slots: Arc::new(tokio::sync::Semaphore::new(sync_slots)),
+            store_slots: Arc::new(tokio::sync::Semaphore::new(store_slots)),
             keys: Arc::new(std::sync::RwLock::new(None)),
             account_limiter: Arc::new(RateLimiter::new(per_account, Duration::from_secs(60))),
             address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),
@@ -223,11 +234,13 @@ impl AppState {
         Ok(keys)
     }
 
-    /// Runs a store operation off the async runtime.
+    /// Runs a store operation off the async runtime, at most
+    /// [`Config::max_concurrent_store_jobs`] at once.
     pub async fn blocking<R: Send + 'static>(
         &self,
         job: impl FnOnce(&dyn Store) -> Result<R, store::StoreError> + Send + 'static,
     ) -> ApiResult<R> {
+        let _slot = self.store_slots.acquire().await.map_err(|_| ApiError::Unavailable)?;
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || job(store.as_ref()))
             .await
