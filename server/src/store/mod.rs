@@ -652,6 +652,14 @@ pub trait Store: Send + Sync + 'static {
     /// head: what a sync with nothing to send needs, answered from a read, without the writer.
     fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)>;
 
+    /// The record change sequence's head as this process last wrote it, read from memory: never
+    /// below the committed head (every record is written by this process's writer, which notes
+    /// the head after each job; a job rolled back later leaves it above). A no-op sync whose
+    /// cursor equals it has nothing to receive. `None` when the backend does not keep it.
+    fn known_record_head(&self) -> Option<u64> {
+        None
+    }
+
     // Blobs and their uploads.
     /// Starts an upload of `upload.sha256` for `upload.device_id`, unless the blob is stored
     /// ([`UploadStart::Stored`], and the blob is linked to `upload.record_id`), the device has an

@@ -38,6 +38,9 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    /// The record change sequence's head as the writer last left it, never below the committed
+    /// head (see [`Store::known_record_head`]).
+    head: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -64,6 +67,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
         let mut conn = open(path, false)?;
         super::migrations::migrate(&mut conn).map_err(|e| StoreError::Other(e.to_string()))?;
+        let head = Arc::new(std::sync::atomic::AtomicU64::new(record_seq_head(&conn)?));
         let (sender, receiver) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -74,6 +78,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(sender)),
             writer_thread: Mutex::new(Some(thread)),
             readers: Mutex::new(Vec::new()),
+            head,
         }))
     }
 
@@ -1352,7 +1357,16 @@ impl Store for SqliteStore {
     }
 
     fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse> {
-        self.write(move |tx| exchange(&**tx))
+        let head = self.head.clone();
+        self.write(move |tx| {
+            let response = exchange(&**tx)?;
+            head.store(record_seq_head(tx)?, std::sync::atomic::Ordering::SeqCst);
+            Ok(response)
+        })
+    }
+
+    fn known_record_head(&self) -> Option<u64> {
+        Some(self.head.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn prepare_sync(&self, officer_id: &str, exchange: SyncJob) -> StoreResult<(schemas::SyncResponse, SyncPlan)> {
@@ -1370,6 +1384,7 @@ impl Store for SqliteStore {
     }
 
     fn commit_sync(&self, plan: SyncPlan) -> StoreResult<Option<u64>> {
+        let head = self.head.clone();
         self.write(move |tx| {
             let conn: &Connection = tx;
             // Every record this exchange stores or quarantines for must be as the snapshot saw it,
@@ -1412,7 +1427,9 @@ impl Store for SqliteStore {
                     }
                 }
             }
-            Ok(Some(if others_changed { head_before } else { record_seq_head(conn)? }))
+            let now = record_seq_head(conn)?;
+            head.store(now, std::sync::atomic::Ordering::SeqCst);
+            Ok(Some(if others_changed { head_before } else { now }))
         })
     }
 
