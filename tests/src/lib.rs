@@ -182,6 +182,32 @@ pub mod harness {
                 .unwrap()
         }
 
+        /// The rows of a query on the server's database through a read-only connection of its
+        /// own, each value as text.
+        pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+            let conn = rusqlite::Connection::open_with_flags(
+                self.dir.path().join("fieldsync.sqlite3"),
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap();
+            let mut statement = conn.prepare(sql).unwrap();
+            let columns = statement.column_count();
+            let mut rows = statement.query([]).unwrap();
+            let mut found = Vec::new();
+            while let Some(row) = rows.next().unwrap() {
+                found.push(
+                    (0..columns)
+                        .map(|i| match row.get_ref(i).unwrap() {
+                            rusqlite::types::ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
+                            rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                            other => format!("{other:?}"),
+                        })
+                        .collect(),
+                );
+            }
+            found
+        }
+
         /// Every row of every table that a request could change, read through a separate
         /// connection: for checking that a refused request changed nothing.
         pub fn snapshot(&self) -> Vec<String> {

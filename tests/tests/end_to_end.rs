@@ -1116,37 +1116,12 @@ mod blobs {
     async fn examined_by_itself(server: &TestServer, sha256: &str) {
         let sql = format!("SELECT 1 FROM blob_metadata WHERE sha256 = '{sha256}'");
         for _ in 0..3_000 {
-            if !query(server, &sql).is_empty() {
+            if !server.query(&sql).is_empty() {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("blob {sha256} was never examined");
-    }
-
-    /// The rows of a query on the server's database, each value as text.
-    fn query(server: &TestServer, sql: &str) -> Vec<Vec<String>> {
-        let conn = rusqlite::Connection::open_with_flags(
-            server.dir.path().join("fieldsync.sqlite3"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
-        let mut statement = conn.prepare(sql).unwrap();
-        let columns = statement.column_count();
-        let mut query = statement.query([]).unwrap();
-        let mut rows = Vec::new();
-        while let Some(row) = query.next().unwrap() {
-            rows.push(
-                (0..columns)
-                    .map(|i| match row.get_ref(i).unwrap() {
-                        rusqlite::types::ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
-                        rusqlite::types::ValueRef::Integer(n) => n.to_string(),
-                        other => format!("{other:?}"),
-                    })
-                    .collect(),
-            );
-        }
-        rows
     }
 
     /// Checks a refusal's status and code, and that nothing changed since `before`.
@@ -1271,7 +1246,7 @@ mod blobs {
         assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 64);
         // One file where content addressing puts it, the upload's file gone, one row.
         assert_eq!(files(&server), [(format!("blobs/{}/{sha256}", &sha256[..2]), photo.len() as u64)]);
-        let rows = query(&server, "SELECT sha256, size, media_type, uploaded_by FROM blobs");
+        let rows = server.query("SELECT sha256, size, media_type, uploaded_by FROM blobs");
         assert_eq!(rows, [[sha256, photo.len().to_string(), "image/png".into(), a.device_id.clone()]]);
     }
 
@@ -1415,7 +1390,7 @@ mod blobs {
         let mut linked = vec![vec![first.clone()], vec![second.clone()]];
         linked.sort();
         let sql = format!("SELECT record_id FROM blob_records WHERE sha256 = '{sha256}' ORDER BY record_id");
-        assert_eq!(query(&server, &sql), linked, "each record that asked is linked to the blob");
+        assert_eq!(server.query(&sql), linked, "each record that asked is linked to the blob");
         // Two devices upload the same photo at once: both finish, one row, one file.
         let (from_a, from_b) =
             (started(&server, &a.token, &shared, &first).await, started(&server, &b.token, &shared, &second).await);
@@ -1431,7 +1406,7 @@ mod blobs {
             [[content_address(&photo), a.device_id.clone()], [content_address(&shared), b.device_id.clone()]];
         expected.sort();
         assert_eq!(
-            query(&server, "SELECT sha256, uploaded_by FROM blobs ORDER BY sha256"),
+            server.query("SELECT sha256, uploaded_by FROM blobs ORDER BY sha256"),
             expected,
             "once each, by the first to finish"
         );
@@ -1567,7 +1542,7 @@ mod blobs {
         started(&server, &a.token, &photos[4], &record_id).await;
         assert!(!partial.exists(), "the partial file is removed");
         let sql = format!("SELECT COUNT(*) FROM uploads WHERE upload_id = '{}'", upload_ids[0]);
-        assert_eq!(query(&server, &sql), [["0".to_string()]]);
+        assert_eq!(server.query(&sql), [["0".to_string()]]);
         assert_eq!(append(&server, &a.token, &upload_ids[0], 100, &photos[0][100..200]).await.status(), 404);
         // The device starts that photo again from zero once it has a place.
         appended(&server, &a.token, &upload_ids[1], 0, &photos[1]).await;
@@ -1668,7 +1643,7 @@ mod blobs {
         // Examined after the upload finished, not only when first asked.
         examined_by_itself(&server, &sha256).await;
         let sql = "SELECT sha256, thumbnail IS NOT NULL, error_code IS NULL FROM blob_metadata";
-        assert_eq!(query(&server, sql), [[sha256.clone(), "1".into(), "1".into()]]);
+        assert_eq!(server.query(sql), [[sha256.clone(), "1".into(), "1".into()]]);
         let expected = json!({
             "sha256": sha256, "size": photo.len(), "media_type": "image/png",
             "claimed": {
@@ -1703,7 +1678,7 @@ mod blobs {
         conn.execute("DELETE FROM blob_metadata WHERE sha256 = ?1", [&sha256]).unwrap();
         drop(conn);
         assert_eq!(metadata_of(&server, &reviewer, &sha256).await, expected, "examined again");
-        assert_eq!(query(&server, "SELECT COUNT(*) FROM blob_metadata"), [["1"]]);
+        assert_eq!(server.query("SELECT COUNT(*) FROM blob_metadata"), [["1"]]);
     }
 
     #[tokio::test]

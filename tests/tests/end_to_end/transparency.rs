@@ -152,31 +152,6 @@ async fn last_leaf(server: &TestServer, token: &str, key: &(String, VerifyingKey
     proven_leaf(&proof, &checkpoint)
 }
 
-/// The rows of a query on the server's database, each value as text.
-fn query(server: &TestServer, sql: &str) -> Vec<Vec<String>> {
-    let conn = rusqlite::Connection::open_with_flags(
-        server.dir.path().join("fieldsync.sqlite3"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let mut statement = conn.prepare(sql).unwrap();
-    let columns = statement.column_count();
-    let mut rows = statement.query([]).unwrap();
-    let mut found = Vec::new();
-    while let Some(row) = rows.next().unwrap() {
-        found.push(
-            (0..columns)
-                .map(|i| match row.get_ref(i).unwrap() {
-                    rusqlite::types::ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned(),
-                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
-                    other => format!("{other:?}"),
-                })
-                .collect(),
-        );
-    }
-    found
-}
-
 /// A counter's value on `/metrics`.
 async fn metric(server: &TestServer, name: &str) -> u64 {
     let text = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
@@ -340,16 +315,16 @@ async fn an_entry_after_a_gap_is_held_and_joins_the_chain_when_the_gap_is_filled
         answer.outcomes[..],
         [EntryOutcome::Held { seq: 4 }, EntryOutcome::Accepted { seq: 1, .. }, EntryOutcome::Held { seq: 3 }]
     ));
-    assert_eq!(query(&server, "SELECT seq FROM log_held ORDER BY seq"), [["3"], ["4"]]);
+    assert_eq!(server.query("SELECT seq FROM log_held ORDER BY seq"), [["3"], ["4"]]);
     // Held again while the gap stays: still held, kept once.
     let again = upload(&server, &phone.token, vec![entries[3].clone()]).await;
     assert_eq!(again.outcomes, [EntryOutcome::Held { seq: 4 }]);
-    assert_eq!(query(&server, "SELECT COUNT(*) FROM log_held"), [["2"]]);
+    assert_eq!(server.query("SELECT COUNT(*) FROM log_held"), [["2"]]);
 
     let filled = upload(&server, &phone.token, vec![entries[1].clone()]).await;
     accepted(&filled.outcomes[0]);
-    assert!(query(&server, "SELECT * FROM log_held").is_empty(), "nothing held any more");
-    assert_eq!(query(&server, "SELECT seq FROM log_chain ORDER BY seq"), [["1"], ["2"], ["3"], ["4"]]);
+    assert!(server.query("SELECT * FROM log_held").is_empty(), "nothing held any more");
+    assert_eq!(server.query("SELECT seq FROM log_chain ORDER BY seq"), [["1"], ["2"], ["3"], ["4"]]);
     // Every entry of the chain is in the log, the promoted ones too, under the checkpoint given.
     let key = log_key(&server).await;
     let signed = open(&filled.checkpoint, &key);
@@ -386,8 +361,8 @@ async fn a_fork_is_kept_and_flagged_and_nothing_is_dropped() {
     let other_third = rewritten.next(EntryKind::SealOrSeizure, Some(&id), b"");
     let answer = upload(&server, &phone.token, vec![other_third, other_second]).await;
     assert_eq!(answer.outcomes, [EntryOutcome::Fork { seq: 3 }, EntryOutcome::Fork { seq: 2 }]);
-    assert_eq!(query(&server, "SELECT seq FROM log_chain ORDER BY seq"), [["1"], ["2"]], "the chain stays");
-    assert_eq!(query(&server, "SELECT seq FROM log_forks ORDER BY seq"), [["2"], ["3"]], "both kept");
+    assert_eq!(server.query("SELECT seq FROM log_chain ORDER BY seq"), [["1"], ["2"]], "the chain stays");
+    assert_eq!(server.query("SELECT seq FROM log_forks ORDER BY seq"), [["2"], ["3"]], "both kept");
     let log: RecordLog = server.get(&format!("/v1/records/{id}/log"), &phone.token).await.json().await.unwrap();
     assert_eq!(log.forked_devices, [phone.device_id.clone()]);
     assert_eq!(log.entries.len(), 2);
@@ -586,12 +561,11 @@ async fn a_records_log_lists_its_entries_with_intervals_and_findings() {
         log.entries.iter().map(|e| &e.signed).collect::<Vec<_>>(),
         entries[..5].iter().map(|e| &e.signed).collect::<Vec<_>>()
     );
-    let receipts = query(
-        &server,
-        &format!("SELECT seq, received_at_ms FROM log_chain WHERE device_id = '{}' ORDER BY seq", phone.device_id),
-    );
-    let last_seen_leaf =
-        query(&server, &format!("SELECT received_at_ms FROM log_leaves WHERE idx = {}", seen.size - 1));
+    let receipts = server.query(&format!(
+        "SELECT seq, received_at_ms FROM log_chain WHERE device_id = '{}' ORDER BY seq",
+        phone.device_id
+    ));
+    let last_seen_leaf = server.query(&format!("SELECT received_at_ms FROM log_leaves WHERE idx = {}", seen.size - 1));
     let not_before: i64 = last_seen_leaf[0][0].parse().unwrap();
     for (entry, receipt) in log.entries.iter().zip(&receipts) {
         let seq = entry.signed.entry.seq;
