@@ -361,6 +361,9 @@ fn verify_evidence(package: &std::path::Path, log_key: Option<&str>, max_skew_ms
             interval.claimed_ms, interval.not_before_ms, interval.not_after_ms
         ));
     }
+    for unproven in &report.unproven {
+        text.push_str(&format!("\nnot proven: {unproven}"));
+    }
     for finding in &report.findings {
         text.push_str(&format!("\nfinding: {}", serde_json::to_string(finding).expect("a finding serializes")));
     }

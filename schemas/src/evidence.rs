@@ -71,8 +71,9 @@ pub struct PackageDevice {
     pub leaf_index: Option<u64>,
 }
 
-/// An entry of a device's chain. The package holds, per device, every entry from the first to
-/// the last it has for the record, so that the chain's links can be checked; entries of other
+/// An entry of a device's chain. The package holds, per device, every entry from the first it
+/// has for the record to the device's newest entry in the package's checkpoint, so that the
+/// chain's links can be checked and no later entry of the record left out; entries of other
 /// records come without their payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -28,7 +28,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{Checkpoint, open_note, parse_verifier_key};
-use crate::document::{genesis_actor, genesis_change_hash, read_record};
+use crate::document::{genesis_actor, genesis_change_hash, is_genesis_change, read_record};
 use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, payload_hash};
 use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use crate::transparency::{Leaf, LeafItem, interval};
@@ -133,8 +133,10 @@ pub fn write_package(contents: &PackageContents) -> Result<Vec<u8>, PackageError
     archive(&members, contents.exported_at_ms).map_err(|e| PackageError::Archive(e.to_string()))
 }
 
-/// The canonical tar encoding of `members`.
-fn archive(members: &[(String, Vec<u8>)], exported_at_ms: i64) -> std::io::Result<Vec<u8>> {
+/// The canonical tar encoding of `members` (path and bytes, in order), with the export time as
+/// every member's modification time: what [`write_package`] writes and what the verifier
+/// compares a package with.
+pub fn archive(members: &[(String, Vec<u8>)], exported_at_ms: i64) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, bytes) in members {
         let mut header = tar::Header::new_ustar();
@@ -180,6 +182,9 @@ pub struct Verification {
     pub findings: Vec<LogFinding>,
     /// Each entry of the record with the interval the log proves for it.
     pub intervals: Vec<(String, u64, TimeInterval)>,
+    /// What the package names but cannot prove (a photo the server never received): neither
+    /// holding nor failing, said so.
+    pub unproven: Vec<String>,
 }
 
 impl Verification {
@@ -328,6 +333,16 @@ pub fn verify_package(package: &[u8], trusted_log_key: Option<&str>, max_skew_ms
     let present: Vec<&str> = members[1..].iter().map(|m| m.path.as_str()).collect();
     if listed != present {
         report.fail(MANIFEST, format!("lists members {listed:?}, the archive holds {present:?}"));
+    }
+    for member in &members[1..] {
+        let fixed =
+            [CHECKPOINT, LOG_KEY, DOCUMENT, RECORD, DEVICES, ENTRIES, BLOBS, PROOFS].contains(&member.path.as_str());
+        let blob = member.path.strip_prefix("blobs/").is_some_and(|sha| {
+            sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+        if !fixed && !blob {
+            report.fail(&member.path, "is not a member of an evidence package");
+        }
     }
     let mut files: BTreeMap<&str, &[u8]> = BTreeMap::new();
     for member in &members[1..] {
@@ -581,6 +596,7 @@ fn check_contents(
                     };
                     if let Err(e) = packaged.signed.verify(key) {
                         report.fail(ENTRIES, format!("{name}: {e}"));
+                        continue;
                     }
                     let hash = entry.hash();
                     let leaf = leaves.get(&packaged.leaf_index);
@@ -603,10 +619,22 @@ fn check_contents(
                             photos_logged.insert(sha256.clone());
                         }
                         if let Some(Leaf { received_ms, .. }) = leaf {
-                            let not_before = entry
-                                .seen_checkpoint
-                                .and_then(|seen| seen_bounds.get(&(seen.size, seen.root)).copied());
-                            if entry.seen_checkpoint.is_some() && not_before.is_none() {
+                            // A checkpoint of no leaves bounds nothing; one that holds the entry's
+                            // own leaf or later ones cannot have been seen before it was written.
+                            let seen = entry.seen_checkpoint.filter(|seen| seen.size > 0);
+                            if let Some(seen) = seen
+                                && seen.size > packaged.leaf_index
+                            {
+                                report.fail(
+                                    ENTRIES,
+                                    format!(
+                                        "{name}: names a checkpoint of {} leaves, written before its own",
+                                        seen.size
+                                    ),
+                                );
+                            }
+                            let not_before = seen.and_then(|seen| seen_bounds.get(&(seen.size, seen.root)).copied());
+                            if seen.is_some() && not_before.is_none() {
                                 report.fail(ENTRIES, format!("{name}: the checkpoint it names as seen is not proven"));
                             }
                             report.intervals.push((
@@ -623,7 +651,7 @@ fn check_contents(
                     chain.sort_by_key(|p| p.signed.entry.seq);
                     for pair in chain.windows(2) {
                         let (a, b) = (&pair[0].signed.entry, &pair[1].signed.entry);
-                        if b.seq != a.seq + 1 || b.previous != a.hash() {
+                        if a.seq.checked_add(1) != Some(b.seq) || b.previous != a.hash() {
                             report.fail(
                                 ENTRIES,
                                 format!("{device_id}: entry {} does not follow entry {} in the chain", b.seq, a.seq),
@@ -663,7 +691,10 @@ fn check_contents(
                                 report.fail(BLOBS, format!("blob {}: not the blob at leaf {index}", blob.sha256));
                             }
                         }
-                        (None, None) => {}
+                        (None, None) => report.unproven.push(format!(
+                            "blob {}: the server does not hold it, so its content is not proven",
+                            blob.sha256
+                        )),
                         _ => report.fail(
                             BLOBS,
                             format!("blob {}: a size without a leaf, or a leaf without a size", blob.sha256),
@@ -720,8 +751,53 @@ fn check_contents(
     let genesis = genesis_actor(record_id);
     for change in doc.get_changes(&[]) {
         let actor = change.actor_id();
-        if *actor != genesis && !actors.contains(actor.to_bytes()) {
+        // The genesis actor is derived from the record id, so anyone can write as it: only the
+        // genesis change itself may be by it.
+        let allowed =
+            if *actor == genesis { is_genesis_change(record_id, &change) } else { actors.contains(actor.to_bytes()) };
+        if !allowed {
             report.fail(DOCUMENT, format!("change {} is by actor {actor}, of no device in {DEVICES}", change.hash()));
+        }
+    }
+    // The record's content is what the log anchors: the document must end at the heads of its
+    // latest logged signature or lock (once signed, the server takes only signatures and the
+    // lock, each logged), and each logged signature must be the one the document holds.
+    // (officer or record id, heads, the signature entry for a signature leaf)
+    type Anchor<'a> = (&'a String, &'a Vec<[u8; 32]>, Option<&'a String>);
+    let anchors: Vec<Anchor<'_>> = leaves
+        .values()
+        .filter_map(|leaf| match &leaf.item {
+            LeafItem::RecordSigned { record_id: r, officer_id, signature, heads } if r == record_id => {
+                Some((officer_id, heads, Some(signature)))
+            }
+            LeafItem::RecordLocked { record_id: r, heads } if r == record_id => Some((r, heads, None)),
+            _ => None,
+        })
+        .collect();
+    match anchors.last() {
+        None => report.fail(
+            DOCUMENT,
+            "no signature or lock of this record is in the log: its content is not proven (it is not signed yet)",
+        ),
+        Some((_, heads, _)) => {
+            let mut logged: Vec<[u8; 32]> = heads.to_vec();
+            let mut held: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+            logged.sort();
+            held.sort();
+            if logged != held {
+                report.fail(DOCUMENT, "does not end where the log's latest signature or lock of the record does");
+            }
+        }
+    }
+    let signatures = doc.get(automerge::ROOT, "signatures").ok().flatten().map(|(_, id)| id);
+    for (officer_id, _, signature) in &anchors {
+        let Some(signature) = signature else { continue };
+        let held = signatures.as_ref().and_then(|map| match doc.get(map, officer_id.as_str()) {
+            Ok(Some((automerge::Value::Scalar(value), _))) => value.as_str().map(str::to_string),
+            _ => None,
+        });
+        if held.as_deref() != Some(signature.as_str()) {
+            report.fail(DOCUMENT, format!("the signature of {officer_id} is not the one the log holds"));
         }
     }
     let record = read_record(record_id, &doc);

@@ -292,6 +292,8 @@ fn a_package_verifies_offline_item_by_item() {
     assert!(report.intervals.iter().filter(|(d, ..)| d == "device-1").all(|(_, _, i)| i.not_before_ms == Some(T0)));
     // The seal happened under a running recording, certificates were shown: nothing to find.
     assert_eq!(report.findings, vec![]);
+    // The five photos the server never received are said to be unproven, not to hold.
+    assert_eq!(report.unproven.len(), 5, "{:?}", report.unproven);
     // Without the bureau's key the package's own is used, and said to be compared.
     let untrusted = verify_package(&package, None, SKEW);
     assert!(untrusted.holds());
@@ -406,4 +408,56 @@ fn a_swapped_payload_and_an_unlisted_photo_fail() {
     contents.blobs.retain(|(blob, _)| blob.leaf_index.is_none());
     let report = verify_package(&write_package(&contents).unwrap(), Some(&key), SKEW);
     assert_eq!(report.failed_items(), BTreeSet::from([ENTRIES, BLOBS]));
+}
+
+/// Anyone can write as the genesis actor (it derives from the record id) or as a device's
+/// actor (Automerge changes are not signed): a change added to a locked record's document that
+/// unlocks it and rewrites its conclusion fails, though the rest of the package is rebuilt to
+/// match.
+#[test]
+fn a_document_changed_after_its_logged_lock_fails() {
+    use automerge::transaction::Transactable;
+    let (mut contents, key) = contents_with(T0 + 8_000);
+    for actor in [sync_core::document::genesis_actor(RECORD_ID), ActorId::from([1u8; 16])] {
+        let mut doc = automerge::Automerge::load(&contents.document).unwrap().with_actor(actor);
+        let mut tx = doc.transaction();
+        tx.put(automerge::ROOT, "locked", false).unwrap();
+        let header = tx.get(automerge::ROOT, "header").unwrap().unwrap().1;
+        tx.put(&header, "conclusion", "未发现问题").unwrap();
+        tx.commit();
+        contents.document = doc.save();
+        let report = verify_package(&write_package(&contents).unwrap(), Some(&key), SKEW);
+        assert!(report.failed_items().contains(DOCUMENT), "{:?}", report.checks);
+        let details: Vec<&str> = report.checks.iter().filter(|c| !c.holds).map(|c| c.detail.as_str()).collect();
+        assert!(details.iter().any(|d| d.contains("does not end where the log")), "{details:?}");
+    }
+}
+
+/// A member the format does not have is named, even listed in a consistent manifest.
+#[test]
+fn a_member_outside_the_format_fails() {
+    use schemas::evidence::{Manifest, ManifestItem};
+    let (package, key) = package();
+    let mut members: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut archive = tar::Archive::new(package.as_slice());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        members.push((path, bytes));
+    }
+    members.push(("record/notes.txt".into(), "补充说明".as_bytes().to_vec()));
+    let mut manifest: Manifest = serde_json::from_slice(&members[0].1).unwrap();
+    manifest.items.push(ManifestItem {
+        path: "record/notes.txt".into(),
+        size: members.last().unwrap().1.len() as u64,
+        sha256: hex::encode(Sha256::digest(&members.last().unwrap().1)),
+    });
+    let mut encoded = serde_json::to_vec_pretty(&manifest).unwrap();
+    encoded.push(b'\n');
+    members[0].1 = encoded;
+    let forged = sync_core::evidence::archive(&members, manifest.exported_at_ms).unwrap();
+    let report = verify_package(&forged, Some(&key), SKEW);
+    assert_eq!(report.failed_items(), BTreeSet::from(["record/notes.txt"]));
 }

@@ -727,7 +727,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// What an evidence package of a record holds, read in one snapshot against the latest
     /// signed checkpoint: the document; the entries naming the record from devices of
-    /// `request.officers`, with each device's chain between its first and last such entry; the
+    /// `request.officers`, with each device's chain from its first such entry to its newest
+    /// entry below the checkpoint; the
     /// devices of those entries and of `request.actor_ids`, with their enrolment leaves; the
     /// record's signature and lock leaves; `request.blobs` with their leaves where stored; every
     /// such leaf with its inclusion proof; and each checkpoint the entries name that the log had.

@@ -1792,10 +1792,15 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<_>>()?;
             let mut entries = Vec::new();
             let mut device_ids: BTreeSet<String> = BTreeSet::new();
-            for (device_id, officer_id, first, last) in ranges {
+            for (device_id, officer_id, first, _) in ranges {
                 if !request.officers.contains(&officer_id) {
                     continue;
                 }
+                // Up to the device's newest entry the checkpoint holds, so that no entry of the
+                // record after its last one here can be left out unseen.
+                let last: i64 = conn
+                    .prepare_cached("SELECT MAX(seq) FROM log_chain WHERE device_id = ?1 AND leaf_index < ?2")?
+                    .query_row(params![device_id, size as i64], |r| r.get(0))?;
                 let rows: Vec<(String, Vec<u8>, i64)> = conn
                     .prepare_cached(
                         "SELECT entry, payload, leaf_index FROM log_chain
