@@ -240,6 +240,10 @@ async fn run_command() -> anyhow::Result<()> {
                 tracing::warn!("no administrator yet: run `fieldsync-server init` to create one");
             }
             let log = log_identity(store.as_ref(), cli.log_origin.as_deref())?;
+            let logged = store.log_unlogged_enrolments(now)?;
+            if logged > 0 {
+                tracing::info!(devices = logged, "enrolments from before the transparency log are now in it");
+            }
             let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
             let mut config = Config::new(cli.data.clone());
             config.log_origin = log.origin;

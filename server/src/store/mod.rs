@@ -669,6 +669,10 @@ pub trait Store: Send + Sync + 'static {
     /// Discards `device_id`'s unfinished uploads last touched before `idle_before_ms`; returns
     /// their ids, whose partial files the caller removes.
     fn expire_uploads(&self, device_id: &str, idle_before_ms: i64) -> StoreResult<Vec<String>>;
+    /// Appends an enrolment leaf, stamped `now_ms`, for every device that has none (enrolled
+    /// before the database had a transparency log), so that evidence packages can prove their
+    /// keys from then on. Returns how many were appended.
+    fn log_unlogged_enrolments(&self, now_ms: i64) -> StoreResult<usize>;
     fn upload(&self, upload_id: &str) -> StoreResult<Option<Upload>>;
     /// Moves an unfinished upload's received count from `from` to `to`; false if it was not at
     /// `from` (or is finished), and then nothing changes.

@@ -1485,6 +1485,37 @@ impl Store for SqliteStore {
         })
     }
 
+    fn log_unlogged_enrolments(&self, now_ms: i64) -> StoreResult<usize> {
+        self.write(move |tx| {
+            let devices: Vec<Device> = tx
+                .prepare(&format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices d WHERE NOT EXISTS
+                       (SELECT 1 FROM log_leaves WHERE subject = 'device:' || d.device_id)
+                     ORDER BY enrolled_at_ms, device_id"
+                ))?
+                .query_map([], device_from)?
+                .collect::<rusqlite::Result<_>>()?;
+            for device in &devices {
+                let public_key: [u8; 32] = device
+                    .public_key
+                    .clone()
+                    .try_into()
+                    .map_err(|_| StoreError::Other("a device key is not 32 bytes".into()))?;
+                let leaf = Leaf {
+                    received_ms: now_ms,
+                    item: LeafItem::DeviceEnrolled {
+                        device_id: device.device_id.clone(),
+                        officer_id: device.officer_id.clone(),
+                        public_key,
+                        actor_id: device.actor_id.clone(),
+                    },
+                };
+                append_leaf(tx, &leaf)?;
+            }
+            Ok(devices.len())
+        })
+    }
+
     fn expire_uploads(&self, device_id: &str, idle_before_ms: i64) -> StoreResult<Vec<String>> {
         let device_id = device_id.to_string();
         self.write(move |tx| {
@@ -2045,6 +2076,51 @@ mod tests {
             })?;
             Ok(empty_response())
         })
+    }
+
+    #[test]
+    fn devices_enrolled_before_the_log_get_their_enrolment_leaf_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        store
+            .create_account(
+                Account {
+                    officer_id: "O1".into(),
+                    name: "甲".into(),
+                    unit: String::new(),
+                    password_hash: None,
+                    must_change_password: false,
+                    roles: vec!["officer".into()],
+                },
+                1,
+            )
+            .unwrap();
+        let device = Device {
+            device_id: "D-new".into(),
+            officer_id: "O1".into(),
+            public_key: vec![7; 32],
+            actor_id: vec![1; 16],
+            enrolled_at_ms: 10,
+            revoked_at_ms: None,
+        };
+        store.enroll_device(&device).unwrap();
+        // A device row from before the log: written straight, with no leaf.
+        store
+            .write(|tx| {
+                tx.execute(
+                    &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES ('D-old', 'O1', ?1, ?2, 5, NULL)"),
+                    params![vec![8u8; 32], vec![2u8; 16]],
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.log_size().unwrap(), 1);
+        assert_eq!(store.log_unlogged_enrolments(99).unwrap(), 1);
+        assert_eq!(store.log_unlogged_enrolments(100).unwrap(), 0, "once");
+        let (leaf, _) = store.log_inclusion(1, 2).unwrap().unwrap();
+        let leaf = Leaf::from_bytes(&leaf.data).unwrap();
+        assert_eq!(leaf.received_ms, 99);
+        assert!(matches!(leaf.item, LeafItem::DeviceEnrolled { ref device_id, .. } if device_id == "D-old"));
     }
 
     #[test]
