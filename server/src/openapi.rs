@@ -27,6 +27,10 @@ use crate::routes;
 pub const BEARER: &str = "bearer";
 
 /// A 401 answer of every operation that takes the caller's access token.
+/// The 404 answer of the operations on one record.
+pub const RECORD_404: &str = "`not_found`: no such record, or the caller may not read it (an officer \
+    who is neither a supervisor, a reviewer nor on the team of the record's task).";
+
 pub const CALLER_401: &str = "Not authenticated. \
     `missing_token`: no `Authorization: Bearer` header. \
     `invalid_token`: the token is malformed, signed with an unknown key or another algorithm, \

@@ -1067,24 +1067,10 @@ mod blobs {
         id
     }
 
-    /// Every row a request could change (the harness's tables and the blob tables, metadata
-    /// included) and every file of the uploads and blobs folders, with its size.
+    /// Every row a request could change ([`TestServer::snapshot`]) and every file of the
+    /// uploads and blobs folders, with its size.
     fn everything(server: &TestServer) -> Vec<String> {
         let mut rows = server.snapshot();
-        let conn = rusqlite::Connection::open_with_flags(
-            server.dir.path().join("fieldsync.sqlite3"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
-        for table in ["uploads", "blobs", "blob_records", "blob_metadata"] {
-            let mut statement = conn.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2")).unwrap();
-            let columns = statement.column_count();
-            let mut query = statement.query([]).unwrap();
-            while let Some(row) = query.next().unwrap() {
-                let values: Vec<String> = (0..columns).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
-                rows.push(format!("{table}: {}", values.join(" | ")));
-            }
-        }
         rows.extend(files(server).into_iter().map(|(path, size)| format!("file {path}: {size}")));
         rows
     }

@@ -1154,12 +1154,7 @@ async fn thumbnail(State(state): State<AppState>, caller: Caller, Path(sha256): 
     responses(
         (status = 200, description = "The record's photo hashes the server lacks.", body = MissingBlobs),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (
-            status = 404,
-            description = "`not_found`: no such record, or the caller may not read it (an officer who is \
-                neither a supervisor, a reviewer nor on the team of the record's task).",
-            body = ErrorBodySchema,
-        ),
+        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure, or the stored document does not load or read.",

@@ -509,12 +509,7 @@ const QUERY_400: &str = "`invalid_query`: the query string does not parse (a req
             body = RecordLogSchema,
         ),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (
-            status = 404,
-            description = "`not_found`: no such record, or the caller may not read it (an officer who is \
-                neither a supervisor, a reviewer nor on the team of the record's task).",
-            body = ErrorBodySchema,
-        ),
+        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure, or the stored document or an entry does not read.",
@@ -585,12 +580,7 @@ pub struct EvidenceQuery {
         ),
         (status = 400, description = "`invalid_query`: `blobs` is neither `include` nor `hashes`.", body = ErrorBodySchema),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (
-            status = 404,
-            description = "`not_found`: no such record, or the caller may not read it (an officer who is \
-                neither a supervisor, a reviewer nor on the team of the record's task).",
-            body = ErrorBodySchema,
-        ),
+        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure: the stored document, an entry or a blob's file \

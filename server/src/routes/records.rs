@@ -62,7 +62,7 @@ pub(crate) async fn load(state: &AppState, caller: &Caller, record_id: String) -
     responses(
         (status = 200, description = "The record as the server has merged it.", body = InspectionRecordSchema),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = RECORD_404, body = ErrorBodySchema),
+        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure, or the stored document does not load or read.",
@@ -80,10 +80,6 @@ async fn one(
         sync_core::document::read_record(&stored.record_id, &doc).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(record))
 }
-
-/// The 404 answer of the operations on one record.
-const RECORD_404: &str = "`not_found`: no such record, or the caller may not read it (an officer \
-    who is neither a supervisor, a reviewer nor on the team of the record's task).";
 
 /// The 400 answer of a query string that does not parse.
 const QUERY_400: &str = "`invalid_query`: the query string does not parse (a `limit` that is not a number, a \
@@ -203,7 +199,7 @@ pub struct HistoryEntry {
     responses(
         (status = 200, description = "The record's changes.", body = Vec<HistoryEntry>),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = RECORD_404, body = ErrorBodySchema),
+        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure, or the stored document does not load.",

@@ -155,12 +155,9 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     Ok(Json(
         state
             .blocking(move |store| {
-                let mut visible = Vec::with_capacity(tasks.len());
-                for task in tasks {
-                    if task.team.contains(&me) || !crate::campaigns::confidential(store, &task.task_id, today)? {
-                        visible.push(task);
-                    }
-                }
+                let hidden = crate::campaigns::confidential_tasks(store, today)?;
+                let mut visible = tasks;
+                visible.retain(|task| task.team.contains(&me) || !hidden.contains(&task.task_id));
                 Ok(visible)
             })
             .await?,
