@@ -17,7 +17,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sync_core::document::{Edit, EditError, RecordDocument, SignOutcome, new_record_id};
 use sync_core::enforcement_log::{
-    EntryEncoding, EntryKind, LogEntry, LogFinding, SignedEntry, check_record, payload_hash,
+    EntryEncoding, EntryKind, GENESIS_PREVIOUS, LogEntry, LogFinding, MAX_PAYLOAD_BYTES, SignedEntry, check_fields,
+    check_record, payload_hash,
 };
 use sync_core::rules::{CertificateStanding, certificate_valid_on};
 
@@ -120,25 +121,33 @@ impl Device {
         payload: &[u8],
     ) -> ClientResult<SignedEntry> {
         let key = SigningKey::from_bytes(&self.store.signing_key()?.ok_or(ClientError::NotEnrolled)?);
+        // What the server would refuse is refused here, before anything is signed or stored.
+        let refused = |e: sync_core::enforcement_log::EntryError| ClientError::InvalidInput {
+            what: "log entry".into(),
+            detail: e.to_string(),
+        };
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(refused(sync_core::enforcement_log::EntryError::PayloadTooLarge { found: payload.len() }));
+        }
         let (boot_id, monotonic_ms) = (self.boot_clock)();
         let device_time_ms = self.now_ms();
         let device_id = self.identity.device_id.clone();
         let seen_checkpoint = self.store.seen_checkpoint()?;
-        self.store.append_log(payload, |seq, previous| {
-            LogEntry {
-                device_id,
-                seq,
-                previous,
-                device_time_ms,
-                monotonic_ms,
-                boot_id,
-                kind,
-                record_id: record_id.map(str::to_string),
-                payload_hash: payload_hash(payload),
-                seen_checkpoint,
-            }
-            .sign(&key)
-        })
+        // Seq and previous hash come from the store inside its transaction.
+        let entry = LogEntry {
+            device_id,
+            seq: 1,
+            previous: GENESIS_PREVIOUS,
+            device_time_ms,
+            monotonic_ms,
+            boot_id,
+            kind,
+            record_id: record_id.map(str::to_string),
+            payload_hash: payload_hash(payload),
+            seen_checkpoint,
+        };
+        check_fields(&entry).map_err(refused)?;
+        self.store.append_log(payload, |seq, previous| LogEntry { seq, previous, ..entry }.sign(&key))
     }
 
     /// This device's enforcement-log entries, of one record or all, in chain order.

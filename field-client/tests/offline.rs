@@ -355,3 +355,38 @@ fn log_entry_kinds_from_the_command_line() {
         assert_eq!(entry_kind(kind, details).err().unwrap().code(), "invalid_input", "{kind}");
     }
 }
+
+/// The checkpoint a device's entries name only moves forward: an older one (a replayed or
+/// reordered answer) is not kept, and the next entry names the newest seen.
+#[test]
+fn the_checkpoint_seen_never_goes_back() {
+    use sync_core::enforcement_log::{EntryKind, SeenCheckpoint};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = device(dir.path());
+    let (newer, older) = (SeenCheckpoint { size: 9, root: [9; 32] }, SeenCheckpoint { size: 4, root: [4; 32] });
+    assert!(device.store().see_checkpoint(&newer, "note 9").unwrap());
+    assert!(!device.store().see_checkpoint(&older, "note 4").unwrap());
+    assert!(!device.store().see_checkpoint(&newer, "note 9").unwrap(), "the same size again changes nothing");
+    assert_eq!(device.store().seen_checkpoint().unwrap(), Some(newer));
+    let signed = device.append_log(EntryKind::Arrive, None, b"").unwrap();
+    assert_eq!(signed.entry.seen_checkpoint, Some(newer));
+    assert_eq!(device.status().unwrap().log_entries_not_uploaded, 1);
+}
+
+/// An entry the server would refuse (a field over its limit, a payload too large) is refused on
+/// the device before it is signed, and the chain does not move.
+#[test]
+fn a_log_entry_over_its_limits_is_refused_before_it_is_signed() {
+    use sync_core::enforcement_log::{EntryKind, MAX_PAYLOAD_BYTES};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut device = device(dir.path());
+    let long = EntryKind::RecordingStopped { reason: "断".repeat(sync_core::input::MAX_LONG_TEXT + 1) };
+    assert_eq!(device.append_log(long, None, b"").unwrap_err().code(), "invalid_input");
+    let large = vec![0u8; MAX_PAYLOAD_BYTES + 1];
+    assert_eq!(device.append_log(EntryKind::Arrive, None, &large).unwrap_err().code(), "invalid_input");
+    assert!(device.log(None).unwrap().is_empty(), "nothing appended");
+    let at_limit = EntryKind::RecordingStopped { reason: "断".repeat(sync_core::input::MAX_LONG_TEXT) };
+    assert_eq!(device.append_log(at_limit, None, &vec![0u8; MAX_PAYLOAD_BYTES]).unwrap().entry.seq, 1);
+}

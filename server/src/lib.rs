@@ -114,7 +114,7 @@ impl Config {
             upload_expiry_ms: 3 * 24 * 3_600_000,
             log_origin: DEFAULT_LOG_ORIGIN.to_string(),
             max_log_entries_per_upload: 1_000,
-            max_log_payload_bytes: 64 << 10,
+            max_log_payload_bytes: sync_core::enforcement_log::MAX_PAYLOAD_BYTES,
         }
     }
 

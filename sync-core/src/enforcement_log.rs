@@ -143,6 +143,59 @@ pub enum EntryError {
     PayloadMismatch,
     #[error("seq must start at 1")]
     ZeroSeq,
+    #[error("{field} has {found} characters, at most {max} allowed")]
+    FieldTooLong { field: &'static str, found: usize, max: usize },
+    #[error("{found} officers shown, at most {MAX_OFFICERS_SHOWN} allowed")]
+    TooManyOfficers { found: usize },
+    #[error("the payload has {found} bytes, at most {MAX_PAYLOAD_BYTES} allowed")]
+    PayloadTooLarge { found: usize },
+}
+
+/// Most officers one certificates-shown entry may name.
+pub const MAX_OFFICERS_SHOWN: usize = 64;
+
+/// Largest payload an entry may carry, in bytes (the server's default limit).
+pub const MAX_PAYLOAD_BYTES: usize = 64 << 10;
+
+/// Checks an entry's fields against their limits: seq from 1; the record id, an officer id and
+/// a sample id at most [`MAX_ID`](crate::input::MAX_ID) characters; the boot id and a photo's
+/// hash at most [`MAX_SHORT_TEXT`](crate::input::MAX_SHORT_TEXT); free text (a reason, a note,
+/// a document) at most [`MAX_LONG_TEXT`](crate::input::MAX_LONG_TEXT); at most
+/// [`MAX_OFFICERS_SHOWN`] officers shown. The device checks before it signs, the server before
+/// it stores, so that a device never signs what the server refuses.
+pub fn check_fields(entry: &LogEntry) -> Result<(), EntryError> {
+    use crate::input::{MAX_ID, MAX_LONG_TEXT, MAX_SHORT_TEXT};
+    let too_long = |field: &'static str, value: &str, max: usize| {
+        let found = value.chars().count();
+        if found > max { Err(EntryError::FieldTooLong { field, found, max }) } else { Ok(()) }
+    };
+    if entry.seq == 0 {
+        return Err(EntryError::ZeroSeq);
+    }
+    too_long("boot_id", &entry.boot_id, MAX_SHORT_TEXT)?;
+    if let Some(record_id) = &entry.record_id {
+        too_long("record_id", record_id, MAX_ID)?;
+    }
+    match &entry.kind {
+        EntryKind::CertificatesShown { officer_ids } => {
+            if officer_ids.len() > MAX_OFFICERS_SHOWN {
+                return Err(EntryError::TooManyOfficers { found: officer_ids.len() });
+            }
+            officer_ids.iter().try_for_each(|id| too_long("officer_ids", id, MAX_ID))
+        }
+        EntryKind::RecordingStopped { reason } => too_long("reason", reason, MAX_LONG_TEXT),
+        EntryKind::PhotoTaken { sha256 } => too_long("sha256", sha256, MAX_SHORT_TEXT),
+        EntryKind::SampleTaken { sample_id } => too_long("sample_id", sample_id, MAX_ID),
+        EntryKind::DocumentServed { document } => too_long("document", document, MAX_LONG_TEXT),
+        EntryKind::PartyRefused { note } => too_long("note", note, MAX_LONG_TEXT),
+        EntryKind::Signed { officer_id } => too_long("officer_id", officer_id, MAX_ID),
+        EntryKind::Arrive
+        | EntryKind::RecordingStarted
+        | EntryKind::PartyQuestioned
+        | EntryKind::EvidencePreserved
+        | EntryKind::SealOrSeizure
+        | EntryKind::Left => Ok(()),
+    }
 }
 
 /// The checks of a [`SignedEntry`].
@@ -439,6 +492,44 @@ mod tests {
         seal[1].device_time_ms = recording[1].device_time_ms;
         let entries: Vec<LogEntry> = seal.into_iter().chain(recording).collect();
         assert_eq!(check_record(&entries, &officers(&["O1", "O2"])), vec![]);
+    }
+
+    #[test]
+    fn field_limits_of_an_entry() {
+        use crate::input::{MAX_ID, MAX_LONG_TEXT, MAX_SHORT_TEXT};
+        let with = |kind: EntryKind| {
+            let mut entry = chain("D1", vec![kind]).remove(0);
+            entry.record_id = Some("R".into());
+            entry
+        };
+        let cases: Vec<(&str, LogEntry, Result<(), EntryError>)> = vec![
+            ("a plain entry", with(EntryKind::Arrive), Ok(())),
+            ("a reason at its limit", with(EntryKind::RecordingStopped { reason: "因".repeat(MAX_LONG_TEXT) }), Ok(())),
+            (
+                "a reason over it",
+                with(EntryKind::RecordingStopped { reason: "因".repeat(MAX_LONG_TEXT + 1) }),
+                Err(EntryError::FieldTooLong { field: "reason", found: MAX_LONG_TEXT + 1, max: MAX_LONG_TEXT }),
+            ),
+            (
+                "too many officers shown",
+                with(EntryKind::CertificatesShown { officer_ids: vec!["O1".into(); MAX_OFFICERS_SHOWN + 1] }),
+                Err(EntryError::TooManyOfficers { found: MAX_OFFICERS_SHOWN + 1 }),
+            ),
+            (
+                "an officer id too long",
+                with(EntryKind::Signed { officer_id: "O".repeat(MAX_ID + 1) }),
+                Err(EntryError::FieldTooLong { field: "officer_id", found: MAX_ID + 1, max: MAX_ID }),
+            ),
+            (
+                "a photo hash too long",
+                with(EntryKind::PhotoTaken { sha256: "a".repeat(MAX_SHORT_TEXT + 1) }),
+                Err(EntryError::FieldTooLong { field: "sha256", found: MAX_SHORT_TEXT + 1, max: MAX_SHORT_TEXT }),
+            ),
+            ("seq 0", LogEntry { seq: 0, ..with(EntryKind::Arrive) }, Err(EntryError::ZeroSeq)),
+        ];
+        for (what, entry, expected) in cases {
+            assert_eq!(check_fields(&entry), expected, "{what}");
+        }
     }
 
     #[test]

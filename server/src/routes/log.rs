@@ -16,12 +16,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ed25519_dalek::VerifyingKey;
 use schemas::log::{
-    ConsistencyProof, EntryKind, EntryOutcome, InclusionProof, LogEntry, LogUpload, LogUploadResponse, RecordLog,
-    RecordLogEntry, SignedEntry,
+    ConsistencyProof, EntryOutcome, InclusionProof, LogUpload, LogUploadResponse, RecordLog, RecordLogEntry,
+    SignedEntry,
 };
 use serde::Deserialize;
-use sync_core::enforcement_log::{EntryVerification, check_record};
-use sync_core::input::{MAX_ID, MAX_LONG_TEXT, MAX_SHORT_TEXT};
+use sync_core::enforcement_log::{EntryVerification, check_fields, check_record};
 use sync_core::transparency::interval;
 use utoipa::IntoParams;
 
@@ -48,55 +47,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/records/{record_id}/evidence", get(evidence))
 }
 
-/// Most officers one certificates-shown entry may name.
-pub const MAX_OFFICERS_SHOWN: usize = 64;
-
 /// Why an uploaded entry is refused: its stable code and a message.
 type Refusal = (&'static str, String);
-
-/// The fields of an entry within their limits: ids (record, officers, sample) at most
-/// [`MAX_ID`] characters, the boot id and a photo's hash at most [`MAX_SHORT_TEXT`], free text
-/// (a reason, a note, a document) at most [`MAX_LONG_TEXT`], at most [`MAX_OFFICERS_SHOWN`]
-/// officers shown; seq from 1.
-fn check_fields(entry: &LogEntry) -> Result<(), Refusal> {
-    let too_long = |field: &str, value: &str, max: usize| -> Result<(), Refusal> {
-        let found = value.chars().count();
-        if found > max {
-            return Err(("invalid_entry", format!("{field} has {found} characters, at most {max} allowed")));
-        }
-        Ok(())
-    };
-    if entry.seq == 0 {
-        return Err(("invalid_entry", "seq starts at 1".into()));
-    }
-    too_long("boot_id", &entry.boot_id, MAX_SHORT_TEXT)?;
-    if let Some(record_id) = &entry.record_id {
-        too_long("record_id", record_id, MAX_ID)?;
-    }
-    match &entry.kind {
-        EntryKind::CertificatesShown { officer_ids } => {
-            if officer_ids.len() > MAX_OFFICERS_SHOWN {
-                return Err((
-                    "invalid_entry",
-                    format!("{} officers shown, at most {MAX_OFFICERS_SHOWN} allowed", officer_ids.len()),
-                ));
-            }
-            officer_ids.iter().try_for_each(|id| too_long("officer_ids", id, MAX_ID))
-        }
-        EntryKind::RecordingStopped { reason } => too_long("reason", reason, MAX_LONG_TEXT),
-        EntryKind::PhotoTaken { sha256 } => too_long("sha256", sha256, MAX_SHORT_TEXT),
-        EntryKind::SampleTaken { sample_id } => too_long("sample_id", sample_id, MAX_ID),
-        EntryKind::DocumentServed { document } => too_long("document", document, MAX_LONG_TEXT),
-        EntryKind::PartyRefused { note } => too_long("note", note, MAX_LONG_TEXT),
-        EntryKind::Signed { officer_id } => too_long("officer_id", officer_id, MAX_ID),
-        EntryKind::Arrive
-        | EntryKind::RecordingStarted
-        | EntryKind::PartyQuestioned
-        | EntryKind::EvidencePreserved
-        | EntryKind::SealOrSeizure
-        | EntryKind::Left => Ok(()),
-    }
-}
 
 /// Checks one uploaded entry of `device_id`, whose key is `key`: its device, its fields, its
 /// signature (strictly), then its payload.
@@ -104,7 +56,7 @@ fn check_entry(signed: &SignedEntry, payload: &[u8], device_id: &str, key: &Veri
     if signed.entry.device_id != device_id {
         return Err(("not_own_device", "the entry names another device than the caller's".into()));
     }
-    check_fields(&signed.entry)?;
+    check_fields(&signed.entry).map_err(|e| ("invalid_entry", e.to_string()))?;
     if signed.verify(key).is_err() {
         return Err(("bad_signature", "the signature does not verify against the device's enrolled key".into()));
     }

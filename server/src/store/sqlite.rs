@@ -444,6 +444,24 @@ fn log_size(conn: &Connection) -> StoreResult<u64> {
     Ok(next as u64)
 }
 
+/// The transparency-log leaf of a device's enrolment, received at `received_ms`.
+fn enrolment_leaf(device: &Device, received_ms: i64) -> StoreResult<Leaf> {
+    let public_key: [u8; 32] = device
+        .public_key
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Other("a device key is not 32 bytes".into()))?;
+    Ok(Leaf {
+        received_ms,
+        item: LeafItem::DeviceEnrolled {
+            device_id: device.device_id.clone(),
+            officer_id: device.officer_id.clone(),
+            public_key,
+            actor_id: device.actor_id.clone(),
+        },
+    })
+}
+
 /// What a leaf is about, for finding the leaves of an evidence package; entries are found
 /// through their chain instead.
 fn leaf_subject(item: &LeafItem) -> Option<String> {
@@ -1103,20 +1121,7 @@ impl Store for SqliteStore {
                     device.revoked_at_ms
                 ],
             )?;
-            let public_key: [u8; 32] = device
-                .public_key
-                .as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Other("a device key is not 32 bytes".into()))?;
-            let leaf = Leaf {
-                received_ms: device.enrolled_at_ms,
-                item: LeafItem::DeviceEnrolled {
-                    device_id: device.device_id,
-                    officer_id: device.officer_id,
-                    public_key,
-                    actor_id: device.actor_id,
-                },
-            };
+            let leaf = enrolment_leaf(&device, device.enrolled_at_ms)?;
             append_leaf(tx, &leaf)?;
             Ok(())
         })
@@ -1496,21 +1501,7 @@ impl Store for SqliteStore {
                 .query_map([], device_from)?
                 .collect::<rusqlite::Result<_>>()?;
             for device in &devices {
-                let public_key: [u8; 32] = device
-                    .public_key
-                    .clone()
-                    .try_into()
-                    .map_err(|_| StoreError::Other("a device key is not 32 bytes".into()))?;
-                let leaf = Leaf {
-                    received_ms: now_ms,
-                    item: LeafItem::DeviceEnrolled {
-                        device_id: device.device_id.clone(),
-                        officer_id: device.officer_id.clone(),
-                        public_key,
-                        actor_id: device.actor_id.clone(),
-                    },
-                };
-                append_leaf(tx, &leaf)?;
+                append_leaf(tx, &enrolment_leaf(device, now_ms)?)?;
             }
             Ok(devices.len())
         })
