@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use automerge::{ActorId, Automerge, Change, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{ActorId, Automerge, Change};
 use schemas::{Certificate, RecordStatus, SyncRequest, SyncResponse};
 use sync_core::document::{read_status, read_task_id};
 use sync_core::session::{ChangedRecords, Documents, ServerSession};
@@ -59,23 +59,6 @@ struct StoredDocuments<'a> {
     error: Option<StoreError>,
 }
 
-/// The signature entries of a record: officer id to the JSON string stored under
-/// `signatures/<officer>` (the value Automerge shows when two were written concurrently).
-fn signature_entries(doc: &Automerge) -> BTreeMap<String, String> {
-    let Ok(Some((Value::Object(ObjType::Map), signatures))) = doc.get(ROOT, "signatures") else {
-        return BTreeMap::new();
-    };
-    doc.keys(&signatures)
-        .filter_map(|officer| match doc.get(&signatures, officer.as_str()) {
-            Ok(Some((Value::Scalar(value), _))) => match value.as_ref() {
-                ScalarValue::Str(text) => Some((officer, text.to_string())),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
-}
-
 impl Documents for StoredDocuments<'_> {
     fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
         if !self.loaded.contains_key(record_id) {
@@ -84,8 +67,10 @@ impl Documents for StoredDocuments<'_> {
                     Ok(doc) => {
                         // Only a record signed already has signatures to compare with afterwards.
                         if stored.status != "draft" {
-                            let before =
-                                SignedBefore { locked: stored.status == "locked", signatures: signature_entries(&doc) };
+                            let before = SignedBefore {
+                                locked: stored.status == "locked",
+                                signatures: sync_core::document::signature_entries(&doc),
+                            };
                             self.signed_before.insert(record_id.to_string(), before);
                         }
                         self.loaded.insert(record_id.to_string(), doc);
@@ -232,7 +217,7 @@ fn signing_leaves(
     now_ms: i64,
 ) -> Vec<Leaf> {
     let heads: Vec<[u8; 32]> = doc.get_heads().iter().map(|head| head.0).collect();
-    let mut leaves: Vec<Leaf> = signature_entries(doc)
+    let mut leaves: Vec<Leaf> = sync_core::document::signature_entries(doc)
         .into_iter()
         .filter(|(officer, _)| before.is_none_or(|before| !before.signatures.contains_key(officer)))
         .map(|(officer_id, signature)| Leaf {

@@ -698,6 +698,23 @@ fn from_json<T: DeserializeOwned>(container: &str, key: &str, value: &ScalarValu
     serde_json::from_str(text).map_err(|_| invalid(&field, text, Problem::WrongType { expected: "a JSON entry" }))
 }
 
+/// The signature entries of a record, as stored (what the transparency log records): officer id to the JSON string stored under
+/// `signatures/<officer>` (the value Automerge shows when two were written concurrently).
+pub fn signature_entries(doc: &Automerge) -> BTreeMap<String, String> {
+    let Ok(Some((Value::Object(ObjType::Map), signatures))) = doc.get(ROOT, "signatures") else {
+        return BTreeMap::new();
+    };
+    doc.keys(&signatures)
+        .filter_map(|officer| match doc.get(&signatures, officer.as_str()) {
+            Ok(Some((Value::Scalar(value), _))) => match value.as_ref() {
+                ScalarValue::Str(text) => Some((officer, text.to_string())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 /// The task a record belongs to, read without reading the whole record.
 pub fn read_task_id(doc: &Automerge) -> Option<String> {
     let header = map_in(doc, "header").ok()?;

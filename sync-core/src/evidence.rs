@@ -28,7 +28,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{Checkpoint, open_note, parse_verifier_key};
-use crate::document::{genesis_actor, genesis_change_hash, is_genesis_change, read_record};
+use crate::document::{genesis_actor, genesis_change_hash, is_genesis_change, read_record, signature_entries};
 use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, payload_hash};
 use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use crate::transparency::{Leaf, LeafItem, interval};
@@ -789,14 +789,11 @@ fn check_contents(
             }
         }
     }
-    let signatures = doc.get(automerge::ROOT, "signatures").ok().flatten().map(|(_, id)| id);
+    let held_signatures = signature_entries(&doc);
     for (officer_id, _, signature) in &anchors {
         let Some(signature) = signature else { continue };
-        let held = signatures.as_ref().and_then(|map| match doc.get(map, officer_id.as_str()) {
-            Ok(Some((automerge::Value::Scalar(value), _))) => value.as_str().map(str::to_string),
-            _ => None,
-        });
-        if held.as_deref() != Some(signature.as_str()) {
+        let held = held_signatures.get(officer_id.as_str());
+        if held != Some(*signature) {
             report.fail(DOCUMENT, format!("the signature of {officer_id} is not the one the log holds"));
         }
     }
