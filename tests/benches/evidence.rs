@@ -49,15 +49,7 @@ async fn main() {
     // A photo that does not compress: noise.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("photo.png");
-    let mut seed = 0x2545_f491u32;
-    image::RgbImage::from_fn(side, side, |_, _| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        image::Rgb([seed as u8, (seed >> 8) as u8, (seed >> 16) as u8])
-    })
-    .save_with_format(&path, image::ImageFormat::Png)
-    .unwrap();
+    fieldsync_tests::harness::noise_png(&path, side, 0x2545_f491);
     let photo = std::fs::read(&path).unwrap();
 
     // This machine's SHA-256 speed over the same bytes.

@@ -242,6 +242,20 @@ pub mod harness {
         }
     }
 
+    /// Writes a PNG of `side` x `side` pixels of noise (xorshift from `seed`) to `path`: a photo
+    /// that does not compress, so its size is about three bytes a pixel.
+    pub fn noise_png(path: &std::path::Path, side: u32, seed: u32) {
+        let mut state = seed.max(1);
+        image::RgbImage::from_fn(side, side, |_, _| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+        })
+        .save_with_format(path, image::ImageFormat::Png)
+        .unwrap();
+    }
+
     /// The synthetic city of `../shared/data/`: entity rows and checklist item codes, for making
     /// realistic records.
     pub struct City {

@@ -14,15 +14,7 @@ use super::{bureau, phone, reviewer, shared_record, sync};
 /// A noise PNG of `side` pixels in `dir`: it does not compress, so its bytes are its own.
 fn photo(dir: &std::path::Path, side: u32) -> std::path::PathBuf {
     let path = dir.join("outfall.png");
-    let mut seed = 0x2545_f491u32;
-    image::RgbImage::from_fn(side, side, |_, _| {
-        seed ^= seed << 13;
-        seed ^= seed >> 17;
-        seed ^= seed << 5;
-        image::Rgb([seed as u8, (seed >> 8) as u8, (seed >> 16) as u8])
-    })
-    .save_with_format(&path, image::ImageFormat::Png)
-    .unwrap();
+    fieldsync_tests::harness::noise_png(&path, side, 0x2545_f491);
     path
 }
 

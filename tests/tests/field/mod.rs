@@ -548,15 +548,7 @@ async fn photos_reach_the_server_in_chunks_through_a_failing_network() {
     for n in 0..2u32 {
         // Noise does not compress: a few hundred kilobytes of PNG, several chunks each.
         let path = a_dir.path().join(format!("photo-{n}.png"));
-        let mut seed = 0x9e37_79b9u32.wrapping_mul(n + 1);
-        image::RgbImage::from_fn(300, 300, |_, _| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            image::Rgb([seed as u8, (seed >> 8) as u8, (seed >> 16) as u8])
-        })
-        .save_with_format(&path, image::ImageFormat::Png)
-        .unwrap();
+        fieldsync_tests::harness::noise_png(&path, 300, 0x9e37_79b9u32.wrapping_mul(n + 1));
         let sha256 = a.add_photo(&record_id, &path, &format!("第{n}张")).unwrap();
         photos.push((sha256, std::fs::read(&path).unwrap()));
     }
