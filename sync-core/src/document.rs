@@ -727,9 +727,18 @@ pub fn read_task_id(doc: &Automerge) -> Option<String> {
 /// Reads whether the record is a draft, being signed, or locked, without reading all of it.
 /// Locking is one-way: when devices locked concurrently, any `true` locks.
 pub fn read_status(doc: &Automerge) -> Result<RecordStatus, SchemaError> {
-    let values = doc.get_all(ROOT, "locked").map_err(|_| SchemaError::Missing("locked".into()))?;
+    let locked = doc.get_all(ROOT, "locked").map_err(|_| SchemaError::Missing("locked".into()))?;
+    status_of(doc, &locked, map_in(doc, "signatures"))
+}
+
+/// The status given every value of the root's `locked` and the signatures container.
+fn status_of(
+    doc: &Automerge,
+    locked_values: &[(Value<'_>, ObjId)],
+    signatures: Result<ObjId, SchemaError>,
+) -> Result<RecordStatus, SchemaError> {
     let mut locked = false;
-    for (value, _) in &values {
+    for (value, _) in locked_values {
         match value {
             Value::Scalar(s) => match s.as_ref() {
                 ScalarValue::Boolean(b) => locked |= *b,
@@ -740,14 +749,37 @@ pub fn read_status(doc: &Automerge) -> Result<RecordStatus, SchemaError> {
             Value::Object(_) => return Err(SchemaError::DuplicateObject { field: "locked".into() }),
         }
     }
-    if values.is_empty() {
+    if locked_values.is_empty() {
         return Err(SchemaError::Missing("locked".into()));
     }
     if locked {
         return Ok(RecordStatus::Locked);
     }
-    let signatures = map_in(doc, "signatures")?;
-    Ok(if doc.length(&signatures) > 0 { RecordStatus::Signing } else { RecordStatus::Draft })
+    Ok(if doc.length(&signatures?) > 0 { RecordStatus::Signing } else { RecordStatus::Draft })
+}
+
+/// Every value of every key of a map, read in one pass (a key holding concurrent values is
+/// looked up again for all of them); the winner is the last of each list, as with `get_all`.
+fn all_values<'a>(doc: &'a Automerge, map: &ObjId) -> BTreeMap<String, Vec<(Value<'a>, ObjId)>> {
+    doc.map_range(map, ..)
+        .map(|item| {
+            let all = if item.conflict {
+                doc.get_all(map, item.key.as_ref()).unwrap_or_default()
+            } else {
+                vec![(item.value.clone().into_value(), item.id())]
+            };
+            (item.key.into_owned(), all)
+        })
+        .collect()
+}
+
+/// The object id of a genesis container among the root's values (see [`map_in`]).
+fn container_in(root: &BTreeMap<String, Vec<(Value<'_>, ObjId)>>, key: &str) -> Result<ObjId, SchemaError> {
+    match root.get(key).map(Vec::as_slice) {
+        Some([(Value::Object(_), id)]) => Ok(id.clone()),
+        None | Some([] | [(Value::Scalar(_), _)]) => Err(SchemaError::Missing(key.to_string())),
+        Some(_) => Err(SchemaError::DuplicateObject { field: key.to_string() }),
+    }
 }
 
 /// The schema of one scalar field: what a value under `container/key` must be.
@@ -945,30 +977,31 @@ const SCALAR_MAPS: [&str; 12] = [
 
 /// Reads a whole document as a record: every value checked, every conflict listed.
 pub fn read_record(record_id: &str, doc: &Automerge) -> Result<InspectionRecord, SchemaError> {
-    match doc.get(ROOT, "schema") {
-        Ok(Some((Value::Scalar(s), _))) if s.as_ref() == &ScalarValue::Uint(RECORD_SCHEMA_VERSION) => {}
-        Ok(Some((value, _))) => {
+    let root = all_values(doc, &ROOT);
+    let winner = |key: &str| root.get(key).and_then(|all| all.last()).map(|(value, _)| value);
+    match winner("schema") {
+        Some(Value::Scalar(s)) if s.as_ref() == &ScalarValue::Uint(RECORD_SCHEMA_VERSION) => {}
+        Some(value) => {
             return Err(SchemaError::Version { found: value.to_string(), expected: RECORD_SCHEMA_VERSION });
         }
-        _ => return Err(SchemaError::Missing("schema".into())),
+        None => return Err(SchemaError::Missing("schema".into())),
     }
-    match doc.get(ROOT, "record_id") {
-        Ok(Some((Value::Scalar(s), _))) if s.as_str() == Some(record_id) => {}
-        Ok(Some((value, _))) => {
+    match winner("record_id") {
+        Some(Value::Scalar(s)) if s.as_str() == Some(record_id) => {}
+        Some(value) => {
             return Err(SchemaError::RecordId { found: value.to_string(), expected: record_id.to_string() });
         }
-        _ => return Err(SchemaError::Missing("record_id".into())),
+        None => return Err(SchemaError::Missing("record_id".into())),
     }
-    let status = read_status(doc)?;
+    let status = status_of(doc, root.get("locked").map_or(&[][..], Vec::as_slice), container_in(&root, "signatures"))?;
 
     // Winning value of every key of every scalar map, plus the conflicts.
     let mut maps: BTreeMap<&str, BTreeMap<String, ScalarValue>> = BTreeMap::new();
     let mut conflicts = Vec::new();
     for container in SCALAR_MAPS {
-        let map = map_in(doc, container)?;
+        let map = container_in(&root, container)?;
         let mut values = BTreeMap::new();
-        for key in doc.keys(&map) {
-            let all = doc.get_all(&map, key.as_str()).unwrap_or_default();
+        for (key, all) in all_values(doc, &map) {
             let mut scalars = Vec::with_capacity(all.len());
             for (value, id) in &all {
                 match value {
@@ -1023,7 +1056,7 @@ pub fn read_record(record_id: &str, doc: &Automerge) -> Result<InspectionRecord,
         Ok(maps[container].iter().map(|(k, v)| (k.clone(), v.clone())).collect())
     };
 
-    let observations_id = map_in(doc, "observations")?;
+    let observations_id = container_in(&root, "observations")?;
     let observations = doc.text(&observations_id).map_err(|_| SchemaError::Missing("observations".into()))?;
     input::long_text("observations", &observations, input::MAX_OBSERVATIONS)?;
 
