@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use automerge::{ActorId, Automerge, Change};
 use schemas::{Certificate, RecordStatus, SyncRequest, SyncResponse};
 use sync_core::document::{read_status, read_task_id};
-use sync_core::session::{ChangedRecords, Documents, ServerSession};
+use sync_core::session::{ChangedRecords, Documents, SavedRecord, ServerSession};
 use sync_core::transparency::{Leaf, LeafItem};
 use sync_core::validate::{ActorBinding, ValidationContext};
 
-use crate::store::{Device, QuarantinedChange, StoreError, StoreResult, SyncTx, Task};
+use crate::store::{Device, QuarantinedChange, StoreError, StoreResult, StoredRecord, SyncTx, Task};
 
 /// What the exchange needs to know beyond the request, read before the write transaction.
 pub struct ExchangeInput {
@@ -49,9 +49,11 @@ struct SignedBefore {
     signatures: BTreeMap<String, String>,
 }
 
-/// Documents loaded from the transaction on first use.
+/// Documents read from the transaction on first use, and loaded only when the session needs them.
 struct StoredDocuments<'a> {
     tx: &'a dyn SyncTx,
+    /// Rows read, by record id (`None`: no such record).
+    rows: BTreeMap<String, Option<StoredRecord>>,
     loaded: BTreeMap<String, Automerge>,
     /// The signatures of each loaded record that was signed already; a record absent here was a
     /// draft (or new), with none.
@@ -59,30 +61,43 @@ struct StoredDocuments<'a> {
     error: Option<StoreError>,
 }
 
+impl StoredDocuments<'_> {
+    /// The stored row of a record, read once per exchange.
+    fn row(&mut self, record_id: &str) -> Option<&StoredRecord> {
+        if !self.rows.contains_key(record_id) {
+            match self.tx.record(record_id) {
+                Ok(row) => {
+                    self.rows.insert(record_id.to_string(), row);
+                }
+                Err(error) => {
+                    self.error = Some(error);
+                    return None;
+                }
+            }
+        }
+        self.rows[record_id].as_ref()
+    }
+}
+
 impl Documents for StoredDocuments<'_> {
     fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
         if !self.loaded.contains_key(record_id) {
-            match self.tx.record(record_id) {
-                Ok(Some(stored)) => match Automerge::load(&stored.document) {
-                    Ok(doc) => {
-                        // Only a record signed already has signatures to compare with afterwards.
-                        if stored.status != "draft" {
-                            let before = SignedBefore {
-                                locked: stored.status == "locked",
-                                signatures: sync_core::document::signature_entries(&doc),
-                            };
-                            self.signed_before.insert(record_id.to_string(), before);
-                        }
-                        self.loaded.insert(record_id.to_string(), doc);
+            let stored = self.row(record_id)?;
+            let (document, status) = (stored.document.clone(), stored.status.clone());
+            match Automerge::load(&document) {
+                Ok(doc) => {
+                    // Only a record signed already has signatures to compare with afterwards.
+                    if status != "draft" {
+                        let before = SignedBefore {
+                            locked: status == "locked",
+                            signatures: sync_core::document::signature_entries(&doc),
+                        };
+                        self.signed_before.insert(record_id.to_string(), before);
                     }
-                    Err(error) => {
-                        self.error = Some(StoreError::Other(format!("record {record_id} does not load: {error}")));
-                        return None;
-                    }
-                },
-                Ok(None) => return None,
+                    self.loaded.insert(record_id.to_string(), doc);
+                }
                 Err(error) => {
-                    self.error = Some(error);
+                    self.error = Some(StoreError::Other(format!("record {record_id} does not load: {error}")));
                     return None;
                 }
             }
@@ -95,6 +110,15 @@ impl Documents for StoredDocuments<'_> {
             self.loaded.entry(record_id.to_string()).or_default();
         }
         self.loaded.get_mut(record_id).expect("just loaded or created")
+    }
+
+    /// The stored bytes, unless the record is loaded here already (its copy may have moved on).
+    fn saved(&mut self, record_id: &str) -> Option<SavedRecord> {
+        if self.loaded.contains_key(record_id) {
+            return None;
+        }
+        let stored = self.row(record_id)?;
+        Some(SavedRecord { document: stored.document.clone(), task_id: stored.task_id.clone() })
     }
 }
 
@@ -151,7 +175,13 @@ pub fn exchange(
         }
     }
 
-    let mut docs = StoredDocuments { tx, loaded: BTreeMap::new(), signed_before: BTreeMap::new(), error: None };
+    let mut docs = StoredDocuments {
+        tx,
+        rows: BTreeMap::new(),
+        loaded: BTreeMap::new(),
+        signed_before: BTreeMap::new(),
+        error: None,
+    };
     let (response, report) = session
         .handle(request, &mut docs, &mut context, |report| ChangedRecords {
             records: listed.iter().map(|(id, _)| id.clone()).collect(),
@@ -184,10 +214,9 @@ pub fn exchange(
         }
     }
     // Sync states are kept only for records that exist: a request naming any id leaves nothing.
-    for (record_id, doc) in &docs.loaded {
-        if doc.get_heads().is_empty() {
-            continue;
-        }
+    // A settled record exists (its stored heads were acknowledged) and was not loaded.
+    let existing = docs.loaded.iter().filter(|(_, doc)| !doc.get_heads().is_empty()).map(|(id, _)| id);
+    for record_id in existing.chain(&report.settled) {
         if let Some(state) = session.encoded_state(record_id) {
             tx.put_sync_state(&input.device_id, record_id, &state)?;
         }

@@ -68,6 +68,20 @@ pub trait Documents {
     fn document(&mut self, record_id: &str) -> Option<&mut Automerge>;
     /// The document of `record_id`, created empty if the record is new here.
     fn document_or_empty(&mut self, record_id: &str) -> &mut Automerge;
+    /// The record as its store keeps it, saved and not loaded. A store of saved documents gives
+    /// it so that the server's session can settle an acknowledgement, and deliver a record the
+    /// device has never synced, without loading the document. `None` (the default): the session
+    /// loads the document.
+    fn saved(&mut self, _record_id: &str) -> Option<SavedRecord> {
+        None
+    }
+}
+
+/// A record as stored: its saved document (`Automerge::save` or `save_nocompress`) and its task.
+#[derive(Clone, Debug)]
+pub struct SavedRecord {
+    pub document: Vec<u8>,
+    pub task_id: Option<String>,
 }
 
 impl Documents for BTreeMap<String, Automerge> {
@@ -136,6 +150,8 @@ pub trait ChangeGate {
     fn check(&mut self, record_id: &str, doc: &Automerge, with_all: &Automerge, incoming: Vec<Change>) -> Validation;
     /// Whether the peer may receive this record's content.
     fn may_read(&self, record_id: &str, doc: &Automerge) -> bool;
+    /// Whether the peer may receive the content of a record of this task.
+    fn may_read_task(&self, task_id: Option<&str>) -> bool;
 }
 
 /// The device's gate: it takes whatever the server sends.
@@ -151,6 +167,9 @@ impl ChangeGate for AcceptAll {
     fn may_read(&self, _: &str, _: &Automerge) -> bool {
         true
     }
+    fn may_read_task(&self, _: Option<&str>) -> bool {
+        true
+    }
 }
 
 impl ChangeGate for ValidationContext {
@@ -160,15 +179,13 @@ impl ChangeGate for ValidationContext {
     /// A record may be read by the sending device's officer when it is on the team of the
     /// record's task (an empty document holds nothing to leak).
     fn may_read(&self, _record_id: &str, doc: &Automerge) -> bool {
-        if doc.get_heads().is_empty() {
-            return true;
-        }
+        doc.get_heads().is_empty() || self.may_read_task(crate::document::read_task_id(doc).as_deref())
+    }
+    fn may_read_task(&self, task_id: Option<&str>) -> bool {
         let Some(officer) = self.actors.values().find(|b| b.device_id == self.sending_device_id) else {
             return false;
         };
-        crate::document::read_task_id(doc)
-            .and_then(|task| self.teams.get(&task))
-            .is_some_and(|team| team.contains(&officer.officer_id))
+        task_id.and_then(|task| self.teams.get(task)).is_some_and(|team| team.contains(&officer.officer_id))
     }
 }
 
@@ -462,6 +479,9 @@ pub struct ServerReport {
     pub updated: Vec<String>,
     /// Refused changes with their records, for quarantine.
     pub refused: Vec<(String, Refusal)>,
+    /// Records whose sync state moved without their document being loaded (an acknowledgement of
+    /// the stored heads): the caller keeps their states as it does those of loaded documents.
+    pub settled: Vec<String>,
 }
 
 /// The server's side of the exchange with one device.
@@ -557,6 +577,40 @@ impl ServerSession {
         self.held.get(record_id).map_or(&[], Vec::as_slice)
     }
 
+    /// Settles a message that only acknowledges what the stored record holds: no changes, nothing
+    /// asked for, and exactly the stored heads, with nothing refused or held for the record. Its
+    /// sync state moves to those heads (the persistent part) and the record is neither loaded nor
+    /// answered: a device holding the server's heads has nothing to learn from an answer, and
+    /// Automerge's would carry no change.
+    fn settle_acknowledgement(
+        &mut self,
+        record_id: &str,
+        message: &Message,
+        docs: &mut impl Documents,
+        fresh: &mut BTreeSet<String>,
+    ) -> bool {
+        if !message.changes.is_empty()
+            || !message.need.is_empty()
+            || message.heads.is_empty()
+            || self.held.get(record_id).is_some_and(|held| !held.is_empty())
+            || self.refused.get(record_id).is_some_and(|refused| !refused.is_empty())
+        {
+            return false;
+        }
+        let Some(mut stored) = docs.saved(record_id).and_then(|saved| document_heads(&saved.document)) else {
+            return false;
+        };
+        let mut theirs = message.heads.clone();
+        theirs.sort();
+        theirs.dedup();
+        stored.sort();
+        if theirs != stored {
+            return false;
+        }
+        request_state(&mut self.states, fresh, record_id).shared_heads = stored;
+        true
+    }
+
     /// Validates and applies a device's request, and makes the answer.
     ///
     /// `changed_after` is called once the request's changes are applied, with what they changed:
@@ -601,6 +655,10 @@ impl ServerSession {
                     continue;
                 }
             };
+            if self.settle_acknowledgement(record_id, &message, docs, &mut fresh) {
+                report.settled.push(record_id.clone());
+                continue;
+            }
             let doc = docs.document_or_empty(record_id);
             let state = request_state(&mut self.states, &mut fresh, record_id);
             let refused = self.refused.entry(record_id.clone()).or_default();
@@ -637,6 +695,9 @@ impl ServerSession {
         // (its message needs changes), the record is refused as a whole and the device stops.
         let mut unreadable = BTreeSet::new();
         for DocumentSyncMessage { record_id, message } in &request.documents {
+            if report.settled.contains(record_id) {
+                continue;
+            }
             let Some(doc) = docs.document(record_id) else { continue };
             if gate.may_read(record_id, doc) {
                 continue;
@@ -657,6 +718,14 @@ impl ServerSession {
         let mut answered = BTreeSet::new();
         for record_id in talked_about.clone().into_iter().chain(changed.records) {
             if !answered.insert(record_id.clone()) {
+                continue;
+            }
+            let listed_only = !talked_about.contains(&record_id);
+            if listed_only
+                && !self.states.contains_key(&record_id)
+                && let Some(message) = deliver_whole(docs.saved(&record_id), gate)
+            {
+                documents.push(DocumentSyncMessage { record_id, message: message.encode() });
                 continue;
             }
             let Some(doc) = docs.document(&record_id) else { continue };
@@ -683,6 +752,33 @@ impl ServerSession {
         };
         Ok((response, report))
     }
+}
+
+/// The first message about a record the device has never synced with the server (no sync state
+/// here), when the store gives it saved and the device may read it: the whole saved document with
+/// its heads, as Automerge sends a document to a peer that has none of it, but without loading it
+/// here. It asks for nothing and says nothing of what the server has (no `have`), so the device
+/// sends nothing back but its acknowledgement, which [`ServerSession`] settles without a load. A
+/// device that had some of the record already merges the document all the same.
+fn deliver_whole(saved: Option<SavedRecord>, gate: &impl ChangeGate) -> Option<Message> {
+    let saved = saved?;
+    if !gate.may_read_task(saved.task_id.as_deref()) {
+        return None;
+    }
+    let heads = document_heads(&saved.document)?;
+    if heads.is_empty() {
+        return None;
+    }
+    let mut flags = sync::MessageFlags::new();
+    flags.set(sync::MessageFlags::SUPPORTS_SYNC_RESET);
+    Some(Message {
+        heads,
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: sync::ChunkList::from(saved.document),
+        flags: Some(flags),
+        version: sync::MessageVersion::V2,
+    })
 }
 
 /// Most hash probes a received Bloom filter may ask for; Automerge makes 7.

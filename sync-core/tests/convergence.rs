@@ -144,12 +144,19 @@ fn faulty_sync(phone: &mut Phone, server: &mut Server, history: &mut Vec<Vec<u8>
 }
 
 fn run(phones: usize, records: usize, steps: &[Step]) -> Result<(), TestCaseError> {
+    run_against(phones, records, steps, false)
+}
+
+/// [`run`] against a server that keeps records saved and starts each request from persisted
+/// sync states, as the real one does (whole deliveries, settled acknowledgements).
+fn run_against(phones: usize, records: usize, steps: &[Step], saved: bool) -> Result<(), TestCaseError> {
     let officers = valid_officers();
     let devices: Vec<Device> = (0..phones).map(|n| device(n as u8 + 1, &officers[n])).collect();
     let team: Vec<&Officer> = officers[..phones].iter().collect();
     let all: Vec<&Device> = devices.iter().collect();
     let contexts = devices.iter().map(|d| (d.id.clone(), context(d, &all, &team))).collect::<BTreeMap<_, _>>();
     let mut server = Server::new(contexts);
+    server.keeps_saved_documents = saved;
     let mut phones: Vec<Phone> = devices.into_iter().map(|d| Phone::new(d, SessionConfig::default())).collect();
     let mut histories: Vec<Vec<Vec<u8>>> = vec![Vec::new(); phones.len()];
     let ids: Vec<String> = (0..records).map(|n| record_id(n as u8 + 1)).collect();
@@ -211,6 +218,11 @@ proptest! {
     #[test]
     fn replicas_converge_to_one_record_and_one_set_of_conflicts((phones, records, steps) in scenario()) {
         run(phones, records, &steps)?;
+    }
+
+    #[test]
+    fn replicas_converge_through_a_server_of_saved_documents((phones, records, steps) in scenario()) {
+        run_against(phones, records, &steps, true)?;
     }
 }
 

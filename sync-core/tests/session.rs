@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use automerge::sync::{Message, MessageVersion, SyncDoc};
 use common::sim::{Phone, Server};
 use common::*;
-use schemas::wire::to_cbor;
+use schemas::wire::{from_cbor, to_cbor};
 use schemas::{DocumentSyncMessage, RejectionReason, SYNC_PROTOCOL_VERSION, SyncRequest};
 use sync_core::document::{Edit, read_record};
 use sync_core::session::{ChangedRecords, DeviceSession, ServerSession, SessionConfig, SessionError};
@@ -324,4 +324,93 @@ fn a_device_that_drops_its_refused_changes_converges_with_the_server_again() {
     assert_eq!(on_server, w.a.records.get(id).unwrap().read().unwrap());
     assert_eq!(on_server.header.conclusion.as_deref(), Some("合格"));
     assert!(!on_server.observations.ends_with('y'));
+}
+
+/// Two phones of a team and a server that keeps records saved, as the real one does.
+fn saved_world() -> World {
+    let mut w = world(SessionConfig::default());
+    w.server.keeps_saved_documents = true;
+    w
+}
+
+/// Runs `phone`'s session until it is quiet, from wherever it is.
+fn finish_sync(phone: &mut Phone, server: &mut Server) {
+    for _ in 0..20 {
+        let Some(request) = phone.session.poll(&mut phone.records) else { return };
+        let response = server.exchange(&phone.device.id, &to_cbor(&request));
+        let report = phone.session.handle(from_cbor(&response).unwrap(), &mut phone.records).unwrap();
+        assert!(report.errors.is_empty(), "{:?}", report.errors);
+    }
+    panic!("the sync did not end");
+}
+
+#[test]
+fn a_record_new_to_a_phone_arrives_whole_in_one_answer_and_its_acknowledgement_loads_nothing() {
+    let mut w = saved_world();
+    let ids = create_records(&mut w.a, 1, 5);
+    w.a.sync(&mut w.server, 20);
+    let loads = w.server.loads;
+    let stats = w.b.sync(&mut w.server, 20);
+    // One request that asks (answered with every record whole) and one that acknowledges them.
+    assert_eq!(stats.requests, 2, "{stats:?}");
+    assert_eq!(stats.documents_down, 5);
+    assert_eq!(w.server.loads, loads, "no record was loaded to deliver or to settle it");
+    for id in &ids {
+        assert_eq!(heads_of(&w.b, id), heads_of(&w.a, id));
+        assert!(w.b.records.get(id).unwrap().read().unwrap().observations.ends_with("现场检查。"));
+    }
+    assert_eq!(w.b.sync(&mut w.server, 20).requests, 1, "then a no-op sync");
+
+    // The acknowledgement was kept as b's sync state (what survives a restart), so a's next edit
+    // reaches b through Automerge's protocol, not as the whole record again.
+    w.server.restart();
+    let id = &ids[0];
+    let state = w.server.sessions[&w.b.device.id].encoded_state(id).expect("a state for the settled record");
+    assert_eq!(automerge::sync::State::decode(&state).unwrap().shared_heads, heads_of(&w.a, id));
+    w.a.records.get_mut(id).unwrap().apply(Edit::SetConclusion("合格".into()), T0 + 2000).unwrap();
+    w.a.session.record_changed(id);
+    w.a.sync(&mut w.server, 20);
+    let loads = w.server.loads;
+    w.b.sync(&mut w.server, 20);
+    assert_eq!(heads_of(&w.b, id), heads_of(&w.a, id));
+    assert!(w.server.loads > loads, "a record b has a state for goes through Automerge's protocol");
+}
+
+#[test]
+fn a_record_is_delivered_whole_only_to_a_phone_whose_officer_is_on_its_team() {
+    let mut w = saved_world();
+    let officers = valid_officers();
+    let outsider = device(3, &officers[2]);
+    let team = [&officers[0], &officers[1]];
+    let everyone = [&w.a.device, &w.b.device, &outsider];
+    w.server.contexts.insert(outsider.id.clone(), context(&outsider, &everyone, &team));
+    let mut c = Phone::new(outsider, SessionConfig::default());
+    create_records(&mut w.a, 1, 2);
+    w.a.sync(&mut w.server, 20);
+    let stats = c.sync(&mut w.server, 20);
+    assert_eq!(stats.documents_down, 0);
+    assert!(c.records.is_empty());
+}
+
+#[test]
+fn an_acknowledgement_of_heads_the_record_has_moved_on_from_goes_through_automerge() {
+    let mut w = saved_world();
+    let ids = create_records(&mut w.a, 1, 1);
+    let id = &ids[0];
+    w.a.sync(&mut w.server, 20);
+    // b asks and is answered with the record whole...
+    w.b.session.begin();
+    let request = w.b.session.poll(&mut w.b.records).unwrap();
+    let response = w.server.exchange(&w.b.device.id, &to_cbor(&request));
+    w.b.session.handle(from_cbor(&response).unwrap(), &mut w.b.records).unwrap();
+    assert_eq!(heads_of(&w.b, id), heads_of(&w.a, id));
+    // ...then a changes it before b acknowledges what it got.
+    w.a.records.get_mut(id).unwrap().apply(Edit::AppendObservations("甲补充。".into()), T0 + 2000).unwrap();
+    w.a.session.record_changed(id);
+    w.a.sync(&mut w.server, 20);
+    let loads = w.server.loads;
+    finish_sync(&mut w.b, &mut w.server);
+    assert!(w.server.loads > loads, "heads that are not the stored ones are not settled");
+    assert_eq!(heads_of(&w.b, id), heads_of(&w.a, id));
+    assert!(w.b.records.get(id).unwrap().read().unwrap().observations.ends_with("甲补充。"));
 }

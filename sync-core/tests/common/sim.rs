@@ -1,12 +1,12 @@
 //! An in-process server and phones for session tests: the real sessions, the real validation,
 //! CBOR on the wire, and counted bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::Automerge;
 use schemas::wire::{from_cbor, to_cbor};
 use schemas::{ChangeRejection, SyncRequest, SyncResponse};
-use sync_core::session::{DeviceRecords, DeviceSession, ServerSession, SessionConfig};
+use sync_core::session::{DeviceRecords, DeviceSession, Documents, SavedRecord, ServerSession, SessionConfig};
 use sync_core::validate::ValidationContext;
 
 use super::Device;
@@ -21,6 +21,43 @@ pub struct Server {
     pub changed_limit: usize,
     /// Every rejection sent, for quarantine checks.
     pub quarantine: Vec<ChangeRejection>,
+    /// Behave as the real server does: each exchange starts from persisted sync states only (a
+    /// restart before every request) and sees the records saved, a document counting as loaded
+    /// when the session first asks for it.
+    pub keeps_saved_documents: bool,
+    /// Documents loaded by exchanges while `keeps_saved_documents`.
+    pub loads: usize,
+}
+
+/// The documents of one exchange of a server that keeps them saved: the session gets a record's
+/// saved bytes until it asks for the document, which is then "loaded" (counted).
+struct SavedDocuments<'a> {
+    docs: &'a mut BTreeMap<String, Automerge>,
+    loaded: BTreeSet<String>,
+    loads: &'a mut usize,
+}
+
+impl Documents for SavedDocuments<'_> {
+    fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
+        if self.docs.contains_key(record_id) && self.loaded.insert(record_id.to_string()) {
+            *self.loads += 1;
+        }
+        self.docs.get_mut(record_id)
+    }
+    fn document_or_empty(&mut self, record_id: &str) -> &mut Automerge {
+        if self.docs.contains_key(record_id) && self.loaded.insert(record_id.to_string()) {
+            *self.loads += 1;
+        }
+        self.loaded.insert(record_id.to_string());
+        self.docs.entry(record_id.to_string()).or_default()
+    }
+    fn saved(&mut self, record_id: &str) -> Option<SavedRecord> {
+        if self.loaded.contains(record_id) {
+            return None;
+        }
+        let doc = self.docs.get(record_id)?;
+        Some(SavedRecord { document: doc.save_nocompress(), task_id: sync_core::document::read_task_id(doc) })
+    }
 }
 
 impl Server {
@@ -32,23 +69,33 @@ impl Server {
             contexts,
             changed_limit: 512,
             quarantine: Vec::new(),
+            keeps_saved_documents: false,
+            loads: 0,
         }
     }
 
     /// Handles one CBOR request from `device_id`; returns the CBOR response.
     pub fn exchange(&mut self, device_id: &str, request: &[u8]) -> Vec<u8> {
         let request: SyncRequest = from_cbor(request).expect("a well-formed request");
+        if self.keeps_saved_documents {
+            self.restart();
+        }
         let session = self.sessions.entry(device_id.to_string()).or_default();
         let context = self.contexts.get_mut(device_id).expect("an enrolled device");
         let (feed, limit) = (&mut self.feed, self.changed_limit);
-        let (response, report) = session
-            .handle(&request, &mut self.docs, context, |report| {
-                for record_id in &report.updated {
-                    feed.record_changed(record_id);
-                }
-                feed.changed_since(request.since, limit)
-            })
-            .expect("a known protocol");
+        let changed_after = |report: &sync_core::session::ServerReport| {
+            for record_id in &report.updated {
+                feed.record_changed(record_id);
+            }
+            feed.changed_since(request.since, limit)
+        };
+        let (response, report) = if self.keeps_saved_documents {
+            let mut docs = SavedDocuments { docs: &mut self.docs, loaded: BTreeSet::new(), loads: &mut self.loads };
+            session.handle(&request, &mut docs, context, changed_after)
+        } else {
+            session.handle(&request, &mut self.docs, context, changed_after)
+        }
+        .expect("a known protocol");
         for (_, refusal) in &report.refused {
             context.refused.insert(refusal.change.hash(), refusal.reason.clone());
         }
