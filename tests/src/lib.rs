@@ -334,7 +334,8 @@ pub mod harness {
             .arg(data)
             .args(["serve", "--listen", listen])
             .args(extra)
-            .env("RUST_LOG", "info")
+            // The server's own default filter, which logs the address it listens on.
+            .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
