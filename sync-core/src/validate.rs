@@ -27,7 +27,7 @@ use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ROOT, ReadDoc, ScalarValue};
 use schemas::{Certificate, InspectionRecord, RecordStatus, RejectionReason};
 
-use crate::document::{is_genesis_change, read_record};
+use crate::document::{genesis_actor, is_genesis_change, read_record};
 use crate::rules::{self, CertificateStanding};
 
 /// Which device and officer an actor id belongs to.
@@ -87,8 +87,13 @@ pub fn validate_with_result(
     incoming: Vec<Change>,
     context: &ValidationContext,
 ) -> Validation {
-    let is_genesis = |change: &Change| is_genesis_change(record_id, change);
     let ordered = causal_order(doc, incoming);
+    // At most one change is the genesis: found once (its operations are decoded once), then
+    // recognised by its hash.
+    let genesis = genesis_actor(record_id);
+    let genesis_hash =
+        ordered.iter().find(|c| c.actor_id() == &genesis && is_genesis_change(record_id, c)).map(Change::hash);
+    let is_genesis = |change: &Change| Some(change.hash()) == genesis_hash;
     let incoming_count = ordered.len();
     let mut outcome = Validation::default();
     let before = if doc.get_heads().is_empty() {
