@@ -19,7 +19,8 @@ use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
 
 /// Caps glibc's malloc arenas: by default it makes up to eight per core, one per busy thread,
 /// and under many concurrent syncs they held half again as much resident memory (measured in
-/// BENCHMARKS.md). Four arenas keep the threads from contending much.
+/// BENCHMARKS.md). Four arenas keep the threads from contending much. The program allocates
+/// through jemalloc (`main.rs`); glibc's malloc still serves SQLite and whoever embeds the library.
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread starts.
