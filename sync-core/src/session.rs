@@ -496,7 +496,14 @@ pub struct ServerSession {
     /// document, where Automerge would apply them unchecked once the dependency arrives; they
     /// wait here, travel in the encoded state, and are validated with the next message.
     held: BTreeMap<String, Vec<Change>>,
+    /// Most bytes of records delivered whole in one answer; past it, records go through
+    /// Automerge's protocol (heads and a Bloom filter first), over the device's next requests.
+    whole_delivery_bytes: usize,
 }
+
+/// The default bound on bytes of records delivered whole in one answer: what a device sends in
+/// one request by default, so that an answer lost on a slow link costs no more than a request.
+pub const WHOLE_DELIVERY_BYTES: usize = 1 << 20;
 
 /// Most changes held per record and device while they wait for a dependency.
 pub const MAX_HELD_CHANGES: usize = 1024;
@@ -512,7 +519,17 @@ impl Default for ServerSession {
 
 impl ServerSession {
     pub fn new() -> Self {
-        Self { states: BTreeMap::new(), refused: BTreeMap::new(), held: BTreeMap::new() }
+        Self {
+            states: BTreeMap::new(),
+            refused: BTreeMap::new(),
+            held: BTreeMap::new(),
+            whole_delivery_bytes: WHOLE_DELIVERY_BYTES,
+        }
+    }
+
+    /// Sets the most bytes of records delivered whole in one answer ([`WHOLE_DELIVERY_BYTES`]).
+    pub fn set_whole_delivery_bytes(&mut self, bytes: usize) {
+        self.whole_delivery_bytes = bytes;
     }
 
     /// Restores a record's persisted sync state (as made by [`ServerSession::encoded_state`]).
@@ -716,16 +733,20 @@ impl ServerSession {
         let changed = changed_after(&report);
         let mut documents = Vec::new();
         let mut answered = BTreeSet::new();
+        let mut delivered_bytes = 0;
         for record_id in talked_about.clone().into_iter().chain(changed.records) {
             if !answered.insert(record_id.clone()) {
                 continue;
             }
             let listed_only = !talked_about.contains(&record_id);
+            let room = self.whole_delivery_bytes.saturating_sub(delivered_bytes);
             if listed_only
                 && !self.states.contains_key(&record_id)
-                && let Some(message) = deliver_whole(docs.saved(&record_id), gate)
+                && let Some(message) = deliver_whole(docs.saved(&record_id).filter(|s| s.document.len() <= room), gate)
             {
-                documents.push(DocumentSyncMessage { record_id, message: message.encode() });
+                let message = message.encode();
+                delivered_bytes += message.len();
+                documents.push(DocumentSyncMessage { record_id, message });
                 continue;
             }
             let Some(doc) = docs.document(&record_id) else { continue };

@@ -414,3 +414,31 @@ fn an_acknowledgement_of_heads_the_record_has_moved_on_from_goes_through_automer
     assert_eq!(heads_of(&w.b, id), heads_of(&w.a, id));
     assert!(w.b.records.get(id).unwrap().read().unwrap().observations.ends_with("甲补充。"));
 }
+
+#[test]
+fn records_delivered_whole_in_one_answer_stay_within_its_bound_and_the_rest_follow() {
+    let mut w = saved_world();
+    let ids = create_records(&mut w.a, 1, 12);
+    w.a.sync(&mut w.server, 20);
+    let size = w.server.docs[&ids[0]].save_nocompress().len();
+    // Room for five records with their message framing, not for a sixth.
+    let bound = 6 * size - 1;
+    w.server.whole_delivery_bytes = Some(bound);
+    w.b.session.begin();
+    let request = w.b.session.poll(&mut w.b.records).unwrap();
+    let response = w.server.exchange(&w.b.device.id, &to_cbor(&request));
+    let response: schemas::SyncResponse = from_cbor(&response).unwrap();
+    let whole: usize = response
+        .documents
+        .iter()
+        .map(|d| sync_core::session::decode_message(&d.message).unwrap())
+        .filter(|m| !m.changes.is_empty())
+        .count();
+    assert_eq!(whole, 5, "five records fit in the bound");
+    assert_eq!(response.documents.len(), 12, "the others are announced, heads and Bloom filter");
+    w.b.session.handle(response, &mut w.b.records).unwrap();
+    finish_sync(&mut w.b, &mut w.server);
+    for id in &ids {
+        assert_eq!(heads_of(&w.b, id), heads_of(&w.a, id));
+    }
+}

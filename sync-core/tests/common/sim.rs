@@ -27,6 +27,8 @@ pub struct Server {
     pub keeps_saved_documents: bool,
     /// Documents loaded by exchanges while `keeps_saved_documents`.
     pub loads: usize,
+    /// The sessions' bound on bytes delivered whole per answer, when not the default.
+    pub whole_delivery_bytes: Option<usize>,
 }
 
 /// The documents of one exchange of a server that keeps them saved: the session gets a record's
@@ -71,6 +73,7 @@ impl Server {
             quarantine: Vec::new(),
             keeps_saved_documents: false,
             loads: 0,
+            whole_delivery_bytes: None,
         }
     }
 
@@ -81,6 +84,9 @@ impl Server {
             self.restart();
         }
         let session = self.sessions.entry(device_id.to_string()).or_default();
+        if let Some(bytes) = self.whole_delivery_bytes {
+            session.set_whole_delivery_bytes(bytes);
+        }
         let context = self.contexts.get_mut(device_id).expect("an enrolled device");
         let (feed, limit) = (&mut self.feed, self.changed_limit);
         let changed_after = |report: &sync_core::session::ServerReport| {
