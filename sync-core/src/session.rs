@@ -738,6 +738,11 @@ impl ServerSession {
             if !answered.insert(record_id.clone()) {
                 continue;
             }
+            // A settled record is listed when the device's cursor is behind it, but the device
+            // has just acknowledged holding exactly what is stored: nothing to send.
+            if report.settled.contains(&record_id) {
+                continue;
+            }
             let listed_only = !talked_about.contains(&record_id);
             let room = self.whole_delivery_bytes.saturating_sub(delivered_bytes);
             if listed_only

@@ -442,3 +442,35 @@ fn records_delivered_whole_in_one_answer_stay_within_its_bound_and_the_rest_foll
         assert_eq!(heads_of(&w.b, id), heads_of(&w.a, id));
     }
 }
+
+#[test]
+fn records_stored_behind_a_lost_answer_are_settled_and_not_sent_back() {
+    let mut w = saved_world();
+    let ids = create_records(&mut w.a, 1, 3);
+    // a's records reach the server, but the answer to the request that carried them is lost:
+    // a's cursor stays behind them.
+    w.a.session.begin();
+    loop {
+        let request = w.a.session.poll(&mut w.a.records).unwrap();
+        let carries_changes = request
+            .documents
+            .iter()
+            .any(|d| !sync_core::session::decode_message(&d.message).unwrap().changes.is_empty());
+        let response = w.server.exchange(&w.a.device.id, &to_cbor(&request));
+        if carries_changes {
+            w.a.session.abandon();
+            break;
+        }
+        w.a.session.handle(from_cbor(&response).unwrap(), &mut w.a.records).unwrap();
+    }
+    for id in &ids {
+        assert_eq!(w.server.docs[id].get_heads(), heads_of(&w.a, id));
+    }
+    // The next sync says a holds what is stored, and the server lists the same records after
+    // a's cursor: each is settled, none loaded, none sent back.
+    let loads = w.server.loads;
+    let stats = w.a.sync(&mut w.server, 20);
+    assert_eq!(w.server.loads, loads);
+    assert_eq!(stats.documents_down, 0, "{stats:?}");
+    assert_eq!(w.a.sync(&mut w.server, 20).requests, 1, "then a no-op sync");
+}
