@@ -665,6 +665,10 @@ impl ServerSession {
                 rejections.push(malformed("the record id is not a lowercase hyphenated UUID".into()));
                 continue;
             }
+            if talked_about.contains(record_id) || report.settled.contains(record_id) {
+                rejections.push(malformed("the record is named more than once in the request".into()));
+                continue;
+            }
             let message = match decode_message(message) {
                 Ok(message) => message,
                 Err(error) => {
@@ -744,8 +748,11 @@ impl ServerSession {
                 continue;
             }
             let listed_only = !talked_about.contains(&record_id);
+            // The bound counts documents; each message adds its heads and framing (about 40
+            // bytes and 32 per head) to what it counts.
             let room = self.whole_delivery_bytes.saturating_sub(delivered_bytes);
             if listed_only
+                && room > 0
                 && !self.states.contains_key(&record_id)
                 && let Some(message) = deliver_whole(docs.saved(&record_id).filter(|s| s.document.len() <= room), gate)
             {
@@ -996,13 +1003,18 @@ const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 /// The chunk type of a whole document.
 const DOCUMENT_CHUNK: u8 = 0;
 
-/// Reads an unsigned LEB128 number of at most 64 bits from the front of `bytes`.
+/// Reads an unsigned LEB128 number of at most 64 bits from the front of `bytes`; a tenth byte
+/// with bits beyond the 64th is refused, not truncated.
 fn read_uleb(bytes: &mut &[u8]) -> Option<u64> {
     let mut value: u64 = 0;
     for shift in (0..64).step_by(7) {
         let (&byte, rest) = bytes.split_first()?;
         *bytes = rest;
-        value |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        let bits = u64::from(byte & 0x7f);
+        if shift == 63 && bits > 1 {
+            return None;
+        }
+        value |= bits << shift;
         if byte & 0x80 == 0 {
             return Some(value);
         }
@@ -1048,7 +1060,9 @@ fn storage_chunks(mut bytes: &[u8]) -> Vec<&[u8]> {
 /// The heads of a saved document (`Automerge::save` or `save_nocompress`), read from the
 /// document chunk's header without loading it: the chunk's checksum (the first four bytes of the
 /// SHA-256 of its type, length and contents) must hold, and nothing may follow the chunk. `None`
-/// for anything else, including a document saved with changes appended after it.
+/// when the bytes are not one such chunk, including a document saved with changes appended after
+/// it. Only the actors and heads are parsed: the rest is covered by the checksum, not checked, so
+/// this is for bytes Automerge saved (a store's own), not for bytes from a peer.
 pub fn document_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
     use sha2::{Digest, Sha256};
     let (StorageChunk { checksum, kind, mut contents, .. }, rest) = split_chunk(bytes)?;
@@ -1129,6 +1143,24 @@ mod tests {
         b.transact::<_, _, AutomergeError>(|tx| tx.put(automerge::ROOT, "b", 2).map(|_| ())).unwrap();
         a.merge(&mut b).unwrap();
         a
+    }
+
+    #[test]
+    fn leb128_numbers_are_read_whole_or_refused() {
+        let read = |bytes: &[u8]| {
+            let mut rest = bytes;
+            read_uleb(&mut rest).map(|value| (value, rest.len()))
+        };
+        assert_eq!(read(&[0x00]), Some((0, 0)));
+        assert_eq!(read(&[0xe5, 0x8e, 0x26, 0xff]), Some((624_485, 1)));
+        let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(read(&max), Some((u64::MAX, 0)));
+        // A tenth byte with bits beyond the 64th, an eleventh byte, and a number cut short.
+        let mut overlong = max;
+        overlong[9] = 0x02;
+        assert_eq!(read(&overlong), None);
+        assert_eq!(read(&[0x80; 11]), None);
+        assert_eq!(read(&[0x80, 0x80]), None);
     }
 
     #[test]

@@ -237,6 +237,8 @@ fn malformed_messages_are_refused_one_by_one_and_the_rest_is_applied() {
         DocumentSyncMessage { record_id: "../../etc/passwd".into(), message: good.message.clone() },
         DocumentSyncMessage { record_id: good.record_id.to_uppercase(), message: good.message.clone() },
         DocumentSyncMessage { record_id: record_id(51), message: vec![] },
+        good.clone(),
+        // The same record again in the same request.
         good,
     ];
     let response: schemas::SyncResponse =
@@ -247,7 +249,8 @@ fn malformed_messages_are_refused_one_by_one_and_the_rest_is_applied() {
         .filter(|r| matches!(r.reason, RejectionReason::MalformedMessage { .. }))
         .map(|r| r.record_id.as_str())
         .collect();
-    assert_eq!(malformed.len(), 4, "{:?}", response.rejections);
+    assert_eq!(malformed.len(), 5, "{:?}", response.rejections);
+    assert!(malformed.contains(&ids[0].as_str()), "the second message of a record is refused");
     assert!(response.documents.iter().any(|d| d.record_id == ids[0]), "the good record is answered");
     assert!(!w.server.docs.contains_key("../../etc/passwd"));
     let mut session = ServerSession::new();
