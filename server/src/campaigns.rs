@@ -408,20 +408,8 @@ pub struct PublicResult {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PublicCampaign {
     pub campaign_id: String,
-    pub matter: String,
-    pub period: String,
-    #[schema(value_type = String, format = Date)]
-    pub starts_on: Date,
-    #[schema(value_type = String, format = Date)]
-    pub ends_on: Date,
-    /// Quotas per tier: `{"tier", "quota": "per_mille" | "count", "per_mille" | "count"}`.
-    #[schema(value_type = Vec<Object>)]
-    pub tiers: Vec<draw::TierQuota>,
-    /// Division codes the targets are limited to; empty for every division.
-    pub divisions: Vec<String>,
-    pub team_size: u32,
-    pub max_tasks_per_officer: u32,
-    pub joint_departments: Vec<String>,
+    #[serde(flatten)]
+    pub spec: CampaignSpec,
     /// Published at creation, before the draw.
     pub commitment: CampaignCommitment,
     /// When the draw was made, if it was.
@@ -498,15 +486,7 @@ pub fn public_view(
     };
     PublicCampaign {
         campaign_id: campaign.campaign_id.clone(),
-        matter: spec.matter.clone(),
-        period: spec.period.clone(),
-        starts_on: spec.starts_on,
-        ends_on: spec.ends_on,
-        tiers: spec.tiers.clone(),
-        divisions: spec.divisions.clone(),
-        team_size: spec.team_size,
-        max_tasks_per_officer: spec.max_tasks_per_officer,
-        joint_departments: spec.joint_departments.clone(),
+        spec: spec.clone(),
         commitment: campaign.published.clone(),
         drawn_at_ms: campaign.drawn.as_ref().map(|d| d.drawn_at_ms),
         draw,

@@ -412,18 +412,8 @@ pub struct NewCampaign {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CampaignView {
     pub campaign_id: String,
-    pub matter: String,
-    pub period: String,
-    #[schema(value_type = String, format = Date)]
-    pub starts_on: Date,
-    #[schema(value_type = String, format = Date)]
-    pub ends_on: Date,
-    #[schema(value_type = Vec<Object>)]
-    pub tiers: Vec<TierQuota>,
-    pub divisions: Vec<String>,
-    pub team_size: u32,
-    pub max_tasks_per_officer: u32,
-    pub joint_departments: Vec<String>,
+    #[serde(flatten)]
+    pub spec: CampaignSpec,
     /// What was published at creation.
     pub commitment: CampaignCommitment,
     pub created_by: String,
@@ -464,18 +454,9 @@ fn view(campaign: StoredCampaign, tasks: Vec<crate::store::CampaignTask>) -> Cam
         .drawn
         .as_ref()
         .map(|d| PublishedDraw { inputs: rules::inputs(&campaign, &d.public_value), draw: d.draw.clone() });
-    let spec = campaign.spec;
     CampaignView {
         campaign_id: campaign.campaign_id,
-        matter: spec.matter,
-        period: spec.period,
-        starts_on: spec.starts_on,
-        ends_on: spec.ends_on,
-        tiers: spec.tiers,
-        divisions: spec.divisions,
-        team_size: spec.team_size,
-        max_tasks_per_officer: spec.max_tasks_per_officer,
-        joint_departments: spec.joint_departments,
+        spec: campaign.spec,
         commitment: campaign.published,
         created_by: campaign.created_by,
         created_at_ms: campaign.created_at_ms,
@@ -856,10 +837,10 @@ pub fn render_page(campaigns: &[PublicCampaign]) -> String {
         page.push_str(&format!(
             "<section><h2>{} · {} · {}</h2>\n<p>{} – {}</p>\n<p>commitment <code>{}</code> ({}, published {})</p>\n",
             escape(&c.campaign_id),
-            escape(&c.matter),
-            escape(&c.period),
-            c.starts_on,
-            c.ends_on,
+            escape(&c.spec.matter),
+            escape(&c.spec.period),
+            c.spec.starts_on,
+            c.spec.ends_on,
             escape(&c.commitment.commitment),
             escape(&c.commitment.algorithm),
             c.commitment.published_at_ms,
@@ -928,15 +909,17 @@ mod tests {
         assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
         let campaign = PublicCampaign {
             campaign_id: "C1".into(),
-            matter: "<b>M01</b>".into(),
-            period: "2026-Q4".into(),
-            starts_on: "2026-10-01".parse().unwrap(),
-            ends_on: "2026-12-31".parse().unwrap(),
-            tiers: vec![],
-            divisions: vec![],
-            team_size: 2,
-            max_tasks_per_officer: 3,
-            joint_departments: vec![],
+            spec: CampaignSpec {
+                matter: "<b>M01</b>".into(),
+                period: "2026-Q4".into(),
+                starts_on: "2026-10-01".parse().unwrap(),
+                ends_on: "2026-12-31".parse().unwrap(),
+                tiers: vec![],
+                divisions: vec![],
+                team_size: 2,
+                max_tasks_per_officer: 3,
+                joint_departments: vec![],
+            },
             commitment: CampaignCommitment {
                 algorithm: "fieldsync-draw/v1".into(),
                 commitment: "ab".into(),

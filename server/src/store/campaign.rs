@@ -61,20 +61,25 @@ pub struct MatterList {
     pub ratios: serde_json::Value,
 }
 
-/// What a supervisor asked for when creating a campaign, kept as it was accepted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a supervisor asked for when creating a campaign, kept as it was accepted; the campaign's
+/// views show it as it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CampaignSpec {
     /// The matter's code in the matter list.
     pub matter: String,
-    /// Quotas per tier, in draw order; the tiers are the target filter.
+    /// Quotas per tier, in draw order; the tiers are the target filter:
+    /// `{"tier", "quota": "per_mille" | "count", "per_mille" | "count"}`.
+    #[schema(value_type = Vec<Object>)]
     pub tiers: Vec<TierQuota>,
     /// Division codes the targets are limited to; empty for every division.
     pub divisions: Vec<String>,
     /// The period's label, for example `2026-Q4`.
     pub period: String,
     /// First day of the period (inspections may start), in the bureau's time zone.
+    #[schema(value_type = String, format = Date)]
     pub starts_on: Date,
     /// Last day of the period.
+    #[schema(value_type = String, format = Date)]
     pub ends_on: Date,
     pub team_size: u32,
     pub max_tasks_per_officer: u32,
