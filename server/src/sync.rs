@@ -82,14 +82,14 @@ impl StoredDocuments<'_> {
 impl Documents for StoredDocuments<'_> {
     fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
         if !self.loaded.contains_key(record_id) {
-            let stored = self.row(record_id)?;
-            let (document, status) = (stored.document.clone(), stored.status.clone());
-            match Automerge::load(&document) {
+            self.row(record_id)?;
+            let stored = self.rows[record_id].as_ref().expect("read just above");
+            match Automerge::load(&stored.document) {
                 Ok(doc) => {
                     // Only a record signed already has signatures to compare with afterwards.
-                    if status != "draft" {
+                    if stored.status != "draft" {
                         let before = SignedBefore {
-                            locked: status == "locked",
+                            locked: stored.status == "locked",
                             signatures: sync_core::document::signature_entries(&doc),
                         };
                         self.signed_before.insert(record_id.to_string(), before);

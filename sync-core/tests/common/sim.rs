@@ -39,18 +39,22 @@ struct SavedDocuments<'a> {
     loads: &'a mut usize,
 }
 
-impl Documents for SavedDocuments<'_> {
-    fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
-        if self.docs.contains_key(record_id) && self.loaded.insert(record_id.to_string()) {
+impl SavedDocuments<'_> {
+    /// Counts a stored document's first load in this exchange.
+    fn load(&mut self, record_id: &str) {
+        if self.loaded.insert(record_id.to_string()) && self.docs.contains_key(record_id) {
             *self.loads += 1;
         }
+    }
+}
+
+impl Documents for SavedDocuments<'_> {
+    fn document(&mut self, record_id: &str) -> Option<&mut Automerge> {
+        self.load(record_id);
         self.docs.get_mut(record_id)
     }
     fn document_or_empty(&mut self, record_id: &str) -> &mut Automerge {
-        if self.docs.contains_key(record_id) && self.loaded.insert(record_id.to_string()) {
-            *self.loads += 1;
-        }
-        self.loaded.insert(record_id.to_string());
+        self.load(record_id);
         self.docs.entry(record_id.to_string()).or_default()
     }
     fn saved(&mut self, record_id: &str) -> Option<SavedRecord> {
