@@ -113,12 +113,12 @@ impl Documents for StoredDocuments<'_> {
     }
 
     /// The stored bytes, unless the record is loaded here already (its copy may have moved on).
-    fn saved(&mut self, record_id: &str) -> Option<SavedRecord> {
+    fn saved(&mut self, record_id: &str) -> Option<SavedRecord<'_>> {
         if self.loaded.contains_key(record_id) {
             return None;
         }
         let stored = self.row(record_id)?;
-        Some(SavedRecord { document: stored.document.clone(), task_id: stored.task_id.clone() })
+        Some(SavedRecord { document: &stored.document, task_id: stored.task_id.as_deref() })
     }
 }
 

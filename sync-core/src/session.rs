@@ -72,16 +72,17 @@ pub trait Documents {
     /// it so that the server's session can settle an acknowledgement, and deliver a record the
     /// device has never synced, without loading the document. `None` (the default): the session
     /// loads the document.
-    fn saved(&mut self, _record_id: &str) -> Option<SavedRecord> {
+    fn saved(&mut self, _record_id: &str) -> Option<SavedRecord<'_>> {
         None
     }
 }
 
-/// A record as stored: its saved document (`Automerge::save` or `save_nocompress`) and its task.
-#[derive(Clone, Debug)]
-pub struct SavedRecord {
-    pub document: Vec<u8>,
-    pub task_id: Option<String>,
+/// A record as stored, borrowed from its store: its saved document (`Automerge::save` or
+/// `save_nocompress`) and its task.
+#[derive(Clone, Copy, Debug)]
+pub struct SavedRecord<'a> {
+    pub document: &'a [u8],
+    pub task_id: Option<&'a str>,
 }
 
 impl Documents for BTreeMap<String, Automerge> {
@@ -614,7 +615,7 @@ impl ServerSession {
         {
             return false;
         }
-        let Some(mut stored) = docs.saved(record_id).and_then(|saved| document_heads(&saved.document)) else {
+        let Some(mut stored) = docs.saved(record_id).and_then(|saved| document_heads(saved.document)) else {
             return false;
         };
         let mut theirs = message.heads.clone();
@@ -793,12 +794,12 @@ impl ServerSession {
 /// here. It asks for nothing and says nothing of what the server has (no `have`), so the device
 /// sends nothing back but its acknowledgement, which [`ServerSession`] settles without a load. A
 /// device that had some of the record already merges the document all the same.
-fn deliver_whole(saved: Option<SavedRecord>, gate: &impl ChangeGate) -> Option<Message> {
+fn deliver_whole(saved: Option<SavedRecord<'_>>, gate: &impl ChangeGate) -> Option<Message> {
     let saved = saved?;
-    if !gate.may_read_task(saved.task_id.as_deref()) {
+    if !gate.may_read_task(saved.task_id) {
         return None;
     }
-    let heads = document_heads(&saved.document)?;
+    let heads = document_heads(saved.document)?;
     if heads.is_empty() {
         return None;
     }
@@ -808,7 +809,7 @@ fn deliver_whole(saved: Option<SavedRecord>, gate: &impl ChangeGate) -> Option<M
         heads,
         need: Vec::new(),
         have: Vec::new(),
-        changes: sync::ChunkList::from(saved.document),
+        changes: sync::ChunkList::from(saved.document.to_vec()),
         flags: Some(flags),
         version: sync::MessageVersion::V2,
     })

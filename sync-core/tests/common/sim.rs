@@ -35,6 +35,8 @@ pub struct Server {
 /// saved bytes until it asks for the document, which is then "loaded" (counted).
 struct SavedDocuments<'a> {
     docs: &'a mut BTreeMap<String, Automerge>,
+    /// Each record's saved bytes and task, saved once per exchange.
+    saved: BTreeMap<String, (Vec<u8>, Option<String>)>,
     loaded: BTreeSet<String>,
     loads: &'a mut usize,
 }
@@ -57,12 +59,16 @@ impl Documents for SavedDocuments<'_> {
         self.load(record_id);
         self.docs.entry(record_id.to_string()).or_default()
     }
-    fn saved(&mut self, record_id: &str) -> Option<SavedRecord> {
+    fn saved(&mut self, record_id: &str) -> Option<SavedRecord<'_>> {
         if self.loaded.contains(record_id) {
             return None;
         }
         let doc = self.docs.get(record_id)?;
-        Some(SavedRecord { document: doc.save_nocompress(), task_id: sync_core::document::read_task_id(doc) })
+        let (document, task_id) = self
+            .saved
+            .entry(record_id.to_string())
+            .or_insert_with(|| (doc.save_nocompress(), sync_core::document::read_task_id(doc)));
+        Some(SavedRecord { document, task_id: task_id.as_deref() })
     }
 }
 
@@ -100,7 +106,12 @@ impl Server {
             feed.changed_since(request.since, limit)
         };
         let (response, report) = if self.keeps_saved_documents {
-            let mut docs = SavedDocuments { docs: &mut self.docs, loaded: BTreeSet::new(), loads: &mut self.loads };
+            let mut docs = SavedDocuments {
+                docs: &mut self.docs,
+                saved: BTreeMap::new(),
+                loaded: BTreeSet::new(),
+                loads: &mut self.loads,
+            };
             session.handle(&request, &mut docs, context, changed_after)
         } else {
             session.handle(&request, &mut self.docs, context, changed_after)
