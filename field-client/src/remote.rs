@@ -496,11 +496,17 @@ impl Device {
             let mut changed: BTreeSet<String> = report.updated.iter().cloned().collect();
             let mut write = ExchangeWrite::default();
             // Refused changes leave the working copy, with everything built on them. A change
-            // the server only could not place yet (its dependency missing) is not refused: the
-            // record stays pending and the change is offered again.
+            // the server only could not place yet (its dependency missing), or that it takes only
+            // from its own device (a teammate's change this device holds, after the server was
+            // restored from a backup), is not refused: the record stays pending and the change
+            // is offered again.
             let mut by_record: BTreeMap<String, Vec<&schemas::ChangeRejection>> = BTreeMap::new();
             for rejection in &report.rejections {
-                if matches!(rejection.reason, schemas::RejectionReason::MissingDependency { .. }) {
+                if matches!(
+                    rejection.reason,
+                    schemas::RejectionReason::MissingDependency { .. }
+                        | schemas::RejectionReason::ActorNotBoundToDevice { .. }
+                ) {
                     session.record_changed(&rejection.record_id);
                 } else {
                     by_record.entry(rejection.record_id.clone()).or_default().push(rejection);

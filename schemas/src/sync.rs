@@ -95,4 +95,26 @@ pub enum RejectionReason {
     MalformedMessage { detail: String },
     /// No task of this record is known to the server.
     UnknownTask { task_id: Option<String> },
+    /// The change is not well formed, though Automerge could decode it: its operation counters,
+    /// sequence number, actor lineage or dependencies are not what Automerge itself would make,
+    /// or Automerge could not apply it, or the record would not load again with it.
+    MalformedChange { detail: String },
+    /// The change does an operation a record's schema never allows: an object, a mark or a counter
+    /// below the genesis, a write outside the genesis containers, a text character overwritten.
+    OperationNotAllowed { detail: String },
+    /// The change, or the record with it, exceeds a bound (`what`: the bounded thing).
+    LimitExceeded { what: String, limit: u64, found: u64 },
+    /// The change is by the record's genesis actor but is not the record's genesis change: the
+    /// genesis actor is derived from the record id, so anyone could write as it.
+    NotGenesis,
+    /// The record's genesis actor is an enrolled device's actor id: such a record cannot be
+    /// created, since its genesis could not be told from that device's work.
+    ReservedActor,
+    /// A value names an officer other than the one whose device made the change.
+    WrongAuthor { field: String, named_officer: String, officer_id: String },
+    /// The change is dated before a suspension or revocation of its officer's certificate that
+    /// was in force when the server received it: it is held, not merged, until a reviewer decides.
+    HeldForReview { officer_id: String, claimed_at_ms: i64, suspended_at_ms: i64, certificate_status: String },
+    /// A reviewer refused a change held for review.
+    RefusedOnReview { reviewer_id: String, note: String },
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use crate::identity;
-use crate::store::{Account, Entity, SigningKey, Store, StoreError, StoreResult};
+use crate::store::{Account, Entity, RecordFilter, SigningKey, Store, StoreError, StoreResult};
 
 /// What `init` made.
 #[derive(Debug)]
@@ -48,6 +48,13 @@ pub fn new_signing_key(now_ms: i64) -> SigningKey {
     }
 }
 
+/// A stored record whose document does not load.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RecordProblem {
+    pub record_id: String,
+    pub problem: String,
+}
+
 /// A stored blob whose file is not what its row says.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BlobProblem {
@@ -65,6 +72,9 @@ pub struct CheckReport {
     pub database: Vec<String>,
     pub blobs_checked: usize,
     pub blobs: Vec<BlobProblem>,
+    pub records_checked: usize,
+    /// Stored records whose document does not load from its bytes, with Automerge's reason.
+    pub records: Vec<RecordProblem>,
     /// Leaves, subtrees and checkpoints of the transparency log that do not hold.
     pub transparency_log: Vec<String>,
 }
@@ -111,9 +121,31 @@ pub fn check(store: &dyn Store, blob_path: impl Fn(&str) -> std::path::PathBuf) 
             blobs.push(BlobProblem { sha256: blob.sha256.clone(), problem });
         }
     }
+    let (records_checked, records) = check_records(store)?;
     let transparency_log = store.log_check()?;
-    let ok = database.is_empty() && blobs.is_empty() && transparency_log.is_empty();
-    Ok(CheckReport { ok, database, blobs_checked: stored.len(), blobs, transparency_log })
+    let ok = database.is_empty() && blobs.is_empty() && records.is_empty() && transparency_log.is_empty();
+    Ok(CheckReport { ok, database, blobs_checked: stored.len(), blobs, records_checked, records, transparency_log })
+}
+
+/// Loads every stored record's document from its bytes, a page at a time.
+fn check_records(store: &dyn Store) -> StoreResult<(usize, Vec<RecordProblem>)> {
+    let (mut checked, mut problems, mut after) = (0, Vec::new(), None);
+    loop {
+        let page = store.records(&RecordFilter { after: after.clone(), limit: 256, ..RecordFilter::default() })?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.record_id.clone());
+        for record in &page {
+            checked += 1;
+            let loaded = std::panic::catch_unwind(|| automerge::Automerge::load(&record.document));
+            let problem = match loaded {
+                Ok(Ok(_)) => continue,
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => "Automerge panicked loading it".to_string(),
+            };
+            problems.push(RecordProblem { record_id: record.record_id.clone(), problem });
+        }
+    }
+    Ok((checked, problems))
 }
 
 /// The roles there are.

@@ -152,6 +152,11 @@ stand_in!(
     RecordLogSchema => "RecordLog", "schemas::log::RecordLog"
 );
 
+stand_in!(
+    /// [`schemas::log::RecordLogEntry`] (a definition inside `schemas/json/record_log.json`).
+    RecordLogEntrySchema => "RecordLogEntry", "schemas::log::RecordLogEntry"
+);
+
 fn stand_in_schema(rust: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
         .description(Some(format!("Stands for `{rust}`; replaced by its schemars-generated JSON Schema.")))
@@ -205,6 +210,8 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::records::one,
         routes::records::history,
         routes::records::quarantine,
+        routes::review::held,
+        routes::review::decide,
         routes::sync::sync,
         routes::blobs::create_upload,
         routes::blobs::upload_state,

@@ -11,16 +11,20 @@
 
 use std::collections::BTreeMap;
 
-use automerge::{ActorId, Automerge, Change};
-use schemas::{Certificate, RecordStatus, SyncRequest, SyncResponse};
+use automerge::{ActorId, Automerge, Change, ChangeHash};
+use schemas::{Certificate, RecordStatus, RejectionReason, SyncRequest, SyncResponse};
 use sync_core::document::{read_status, read_task_id};
 use sync_core::session::{ChangedRecords, Documents, SavedRecord, ServerSession};
 use sync_core::transparency::{Leaf, LeafItem};
-use sync_core::validate::{ActorBinding, ValidationContext};
+use sync_core::validate::{ActorBinding, Refusal, ValidationContext, refusal_is_final};
 
-use crate::store::{Device, QuarantinedChange, StoreError, StoreResult, StoredRecord, SyncTx, Task};
+use crate::store::{
+    Device, QUARANTINE_PREFIX_BYTES, QUARANTINE_WHOLE_BYTES, QuarantinedChange, ReviewDecision, StoreError,
+    StoreResult, StoredRecord, SyncTx, Task,
+};
 
 /// What the exchange needs to know beyond the request, read before the write transaction.
+#[derive(Clone)]
 pub struct ExchangeInput {
     pub device_id: String,
     pub officer_id: String,
@@ -31,6 +35,10 @@ pub struct ExchangeInput {
     pub now_ms: i64,
     pub max_clock_skew_ms: i64,
     pub max_changed: usize,
+    /// The device's cursor was of another epoch of the change sequence (the database was
+    /// restored from a backup): the sync states kept with the device are stale, and every record
+    /// of the officer is listed, so that what the device holds and the server lost comes back.
+    pub reconcile: bool,
 }
 
 /// What the exchange did, for metrics.
@@ -122,14 +130,9 @@ impl Documents for StoredDocuments<'_> {
     }
 }
 
-/// Runs one exchange inside `tx`.
-pub fn exchange(
-    tx: &dyn SyncTx,
-    input: &ExchangeInput,
-    request: &SyncRequest,
-    counts: &mut ExchangeCounts,
-) -> StoreResult<SyncResponse> {
-    let mut context = ValidationContext {
+/// The validation context of an exchange with `input`'s device, before its quarantine is read.
+fn context_for(input: &ExchangeInput) -> ValidationContext {
+    ValidationContext {
         sending_device_id: input.device_id.clone(),
         actors: input
             .devices
@@ -146,20 +149,27 @@ pub fn exchange(
         now_ms: input.now_ms,
         max_clock_skew_ms: input.max_clock_skew_ms,
         refused: BTreeMap::new(),
-    };
+        reviewed: Default::default(),
+    }
+}
+
+/// Runs one exchange inside `tx`.
+pub fn exchange(
+    tx: &dyn SyncTx,
+    input: &ExchangeInput,
+    request: &SyncRequest,
+    counts: &mut ExchangeCounts,
+) -> StoreResult<SyncResponse> {
+    let mut context = context_for(input);
     let mut session = ServerSession::new();
+    let kept_state = |record_id: &str| -> StoreResult<Option<Vec<u8>>> {
+        if input.reconcile { Ok(None) } else { tx.sync_state(&input.device_id, record_id) }
+    };
     for message in &request.documents {
-        if let Some(state) = tx.sync_state(&input.device_id, &message.record_id)? {
+        if let Some(state) = kept_state(&message.record_id)? {
             let _ = session.restore_state(&message.record_id, &state);
         }
-        for (reason, bytes) in tx.quarantined_changes(&message.record_id)? {
-            if let Ok(change) = Change::from_bytes(bytes) {
-                let reason = serde_json::from_value(reason)
-                    .unwrap_or(schemas::RejectionReason::SchemaViolation { detail: "refused earlier".into() });
-                context.refused.insert(change.hash(), reason);
-                session.remember_refused(&message.record_id, &change);
-            }
-        }
+        remember_quarantine(tx, &message.record_id, &mut context, &mut session)?;
     }
     let head_before = tx.record_seq_head()?;
     // A cursor beyond the head means the server's database is older than what the device saw
@@ -170,7 +180,7 @@ pub fn exchange(
     let more = listed.len() > input.max_changed;
     let listed: Vec<(String, u64)> = listed.into_iter().take(input.max_changed).collect();
     for (record_id, _) in &listed {
-        if let Some(state) = tx.sync_state(&input.device_id, record_id)? {
+        if let Some(state) = kept_state(record_id)? {
             let _ = session.restore_state(record_id, &state);
         }
     }
@@ -204,8 +214,11 @@ pub fn exchange(
         let name = sync_core::document::enum_name(&status);
         // Stored uncompressed: a record's columns are small, so deflate saves about 40 % of its
         // bytes for about 90 % of the time a save takes, and the load that reads it back skips
-        // the inflate.
-        tx.put_record(record_id, read_task_id(doc).as_deref(), &doc.save_nocompress(), &name, input.now_ms)?;
+        // the inflate. The session saved it already, and checked that the bytes load again.
+        let Some(saved) = report.saved.get(record_id) else {
+            return Err(StoreError::Other(format!("record {record_id} changed without being checked to load again")));
+        };
+        tx.put_record(record_id, read_task_id(doc).as_deref(), saved, &name, input.now_ms)?;
         if status != RecordStatus::Draft {
             for leaf in signing_leaves(record_id, doc, status, docs.signed_before.get(record_id), input.now_ms) {
                 tx.append_leaf(&leaf)?;
@@ -222,20 +235,192 @@ pub fn exchange(
         }
     }
     for (record_id, refusal) in &report.refused {
-        let officer_id = context.actors.get(refusal.change.actor_id()).map(|b| b.officer_id.clone());
-        tx.quarantine(&QuarantinedChange {
-            record_id: record_id.clone(),
-            change_hash: refusal.change.hash().to_string(),
-            device_id: input.device_id.clone(),
-            officer_id,
-            reason: serde_json::to_value(&refusal.reason).unwrap_or_default(),
-            change: refusal.change.raw_bytes().to_vec(),
-            received_at_ms: input.now_ms,
-        })?;
+        tx.quarantine(&quarantined(record_id, refusal, &input.device_id, &context, input.now_ms))?;
     }
     counts.records_merged += report.updated.len() as u64;
     counts.changes_refused += report.refused.len() as u64;
     Ok(response)
+}
+
+/// What a reviewer's acceptance of a held change did.
+#[derive(Debug, Default)]
+pub struct ReviewOutcome {
+    /// Hex hashes of the changes merged: the held change, and those of its device built on it
+    /// that had been refused only because they built on it.
+    pub merged: Vec<String>,
+    /// Changes of its device built on it that the rules still refuse, with their reasons.
+    pub refused: Vec<(String, RejectionReason)>,
+}
+
+/// Why a reviewer's acceptance merged nothing.
+#[derive(Debug)]
+pub enum ReviewRefusal {
+    /// No change held for review, undecided and kept whole, has this hash in this record.
+    NotHeld,
+    /// The record's rules refuse the change now, review or not (for example, it was signed since).
+    Rules(RejectionReason),
+}
+
+/// The held, undecided change of a record with this hash.
+fn held_row(rows: &[QuarantinedChange], change_hash: &str) -> Option<QuarantinedChange> {
+    rows.iter()
+        .find(|row| {
+            row.change_hash == change_hash
+                && row.review.is_none()
+                && row.reason.get("code").and_then(|c| c.as_str()) == Some("held_for_review")
+        })
+        .cloned()
+}
+
+/// Records a reviewer's refusal of a held change: from then on it is refused as
+/// [`RejectionReason::RefusedOnReview`], whoever sends it.
+pub fn refuse_held(
+    tx: &dyn SyncTx,
+    record_id: &str,
+    change_hash: &str,
+    decision: &ReviewDecision,
+) -> StoreResult<Result<ReviewOutcome, ReviewRefusal>> {
+    if held_row(&tx.quarantined_changes(record_id)?, change_hash).is_none() {
+        return Ok(Err(ReviewRefusal::NotHeld));
+    }
+    tx.decide_held(record_id, change_hash, decision)?;
+    Ok(Ok(ReviewOutcome::default()))
+}
+
+/// Merges a change held for review that a reviewer accepted ([`RejectionReason::HeldForReview`]):
+/// validated again as if sent by its device now, with the hold lifted for it alone, together with
+/// the changes of that device refused only because they built on it. Everything else the rules
+/// say still holds. The decision is recorded on the held change, and on each change merged with it.
+pub fn accept_held(
+    tx: &dyn SyncTx,
+    input: &ExchangeInput,
+    record_id: &str,
+    change_hash: &str,
+    decision: &ReviewDecision,
+) -> StoreResult<Result<ReviewOutcome, ReviewRefusal>> {
+    let rows = tx.quarantined_changes(record_id)?;
+    let Some(held) = held_row(&rows, change_hash).filter(QuarantinedChange::is_whole) else {
+        return Ok(Err(ReviewRefusal::NotHeld));
+    };
+    let Some(stored) = tx.record(record_id)? else { return Ok(Err(ReviewRefusal::NotHeld)) };
+    let mut doc = Automerge::load(&stored.document)
+        .map_err(|error| StoreError::Other(format!("record {record_id} does not load: {error}")))?;
+    let mut context = context_for(&ExchangeInput { device_id: held.device_id.clone(), ..input.clone() });
+    let mut session = ServerSession::new();
+    remember_quarantine(tx, record_id, &mut context, &mut session)?;
+    let held_hash: ChangeHash = change_hash.parse().map_err(|_| StoreError::Other("a stored hash".into()))?;
+    context.reviewed.insert(held_hash);
+    context.refused.remove(&held_hash);
+    let built_on: Vec<Change> = rows
+        .iter()
+        .filter(|row| row.device_id == held.device_id && !row.final_verdict && row.review.is_none() && row.is_whole())
+        .filter_map(|row| Change::from_bytes(row.change.clone()).ok())
+        .collect();
+    let held_change =
+        Change::from_bytes(held.change.clone()).map_err(|_| StoreError::Other("a stored change".into()))?;
+    let mut incoming = vec![held_change];
+    incoming.extend(built_on);
+    let validation = sync_core::validate::validate(record_id, &doc, incoming, &context);
+    if let Some(refusal) = validation.refused.iter().find(|r| r.change.hash() == held_hash) {
+        return Ok(Err(ReviewRefusal::Rules(refusal.reason.clone())));
+    }
+    let signed_before = (stored.status != "draft").then(|| SignedBefore {
+        locked: stored.status == "locked",
+        signatures: sync_core::document::signature_entries(&doc),
+    });
+    doc.apply_changes(validation.accepted.iter().cloned())
+        .map_err(|error| StoreError::Other(format!("an accepted change does not apply: {error}")))?;
+    let saved = sync_core::session::storable(&doc)
+        .map_err(|reason| StoreError::Other(format!("the record would not be stored: {reason:?}")))?;
+    let status = read_status(&doc).unwrap_or(RecordStatus::Draft);
+    let name = sync_core::document::enum_name(&status);
+    tx.put_record(record_id, read_task_id(&doc).as_deref(), &saved, &name, input.now_ms)?;
+    if status != RecordStatus::Draft {
+        for leaf in signing_leaves(record_id, &doc, status, signed_before.as_ref(), input.now_ms) {
+            tx.append_leaf(&leaf)?;
+        }
+    }
+    let mut outcome = ReviewOutcome::default();
+    for change in &validation.accepted {
+        let hash = change.hash().to_string();
+        let merged = if hash == change_hash {
+            decision.clone()
+        } else {
+            ReviewDecision { note: format!("merged with {change_hash}, which it builds on"), ..decision.clone() }
+        };
+        tx.decide_held(record_id, &hash, &merged)?;
+        outcome.merged.push(hash);
+    }
+    for refusal in &validation.refused {
+        tx.quarantine(&quarantined(record_id, refusal, &held.device_id, &context, input.now_ms))?;
+        outcome.refused.push((refusal.change.hash().to_string(), refusal.reason.clone()));
+    }
+    Ok(Ok(outcome))
+}
+
+/// Reads a record's quarantine into the exchange: final verdicts refuse the change whoever sends
+/// it; a verdict that depended on the sender is judged again, so that the rightful device can
+/// still deliver the change; a held change a reviewer accepted is judged as reviewed, and one a
+/// reviewer refused is refused as such.
+fn remember_quarantine(
+    tx: &dyn SyncTx,
+    record_id: &str,
+    context: &mut ValidationContext,
+    session: &mut ServerSession,
+) -> StoreResult<()> {
+    for row in tx.quarantined_changes(record_id)? {
+        let Ok(hash) = row.change_hash.parse::<ChangeHash>() else { continue };
+        let reason = match &row.review {
+            Some(review) if review.decision == "accepted" => {
+                context.reviewed.insert(hash);
+                continue;
+            }
+            Some(review) => serde_json::to_value(RejectionReason::RefusedOnReview {
+                reviewer_id: review.reviewer_id.clone(),
+                note: review.note.clone(),
+            })
+            .unwrap_or_default(),
+            None => row.reason.clone(),
+        };
+        let deps = if row.is_whole() {
+            Change::from_bytes(row.change.clone()).map(|c| c.deps().to_vec()).unwrap_or_default()
+        } else {
+            row.dependencies.iter().filter_map(|d| d.parse().ok()).collect()
+        };
+        // A verdict that depended on the sender or on another change is judged again each time.
+        if row.final_verdict {
+            let reason = serde_json::from_value(reason)
+                .unwrap_or(RejectionReason::SchemaViolation { detail: "refused earlier".into() });
+            context.refused.insert(hash, reason);
+            session.remember_refused_hash(record_id, hash, deps);
+        }
+    }
+    Ok(())
+}
+
+/// The quarantine row of a refusal: the change whole up to a bound, else its first bytes.
+fn quarantined(
+    record_id: &str,
+    refusal: &Refusal,
+    device_id: &str,
+    context: &ValidationContext,
+    now_ms: i64,
+) -> QuarantinedChange {
+    let bytes = refusal.change.raw_bytes();
+    let kept = if bytes.len() <= QUARANTINE_WHOLE_BYTES { bytes } else { &bytes[..QUARANTINE_PREFIX_BYTES] };
+    QuarantinedChange {
+        record_id: record_id.to_string(),
+        change_hash: refusal.change.hash().to_string(),
+        device_id: device_id.to_string(),
+        officer_id: context.actors.get(refusal.change.actor_id()).map(|b| b.officer_id.clone()),
+        reason: serde_json::to_value(&refusal.reason).unwrap_or_default(),
+        final_verdict: refusal_is_final(&refusal.reason),
+        dependencies: refusal.change.deps().iter().map(ToString::to_string).collect(),
+        change: kept.to_vec(),
+        change_bytes: bytes.len() as i64,
+        received_at_ms: now_ms,
+        review: None,
+    }
 }
 
 /// The transparency-log leaves of a stored record that is no longer a draft: one per officer

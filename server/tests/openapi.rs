@@ -52,6 +52,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/records"),
     ("get", "/v1/records/{record_id}"),
     ("get", "/v1/records/{record_id}/history"),
+    ("get", "/v1/records/{record_id}/held"),
+    ("post", "/v1/records/{record_id}/held/{change_hash}"),
     ("get", "/v1/quarantine"),
     // sync
     ("post", "/v1/sync"),

@@ -86,6 +86,7 @@ fn context() -> ValidationContext {
         now_ms: T0 + 86_400_000,
         max_clock_skew_ms: 300_000,
         refused: BTreeMap::new(),
+        reviewed: Default::default(),
     }
 }
 

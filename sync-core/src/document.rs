@@ -51,7 +51,7 @@ use crate::input::{self, InvalidValue, Problem, invalid};
 use crate::rules::{self, SigningRefusal};
 
 /// The containers made by the genesis change, with their types.
-const CONTAINERS: [(&str, ObjType); 13] = [
+pub(crate) const CONTAINERS: [(&str, ObjType); 13] = [
     ("header", ObjType::Map),
     ("entity", ObjType::Map),
     ("recusal", ObjType::Map),
@@ -68,6 +68,35 @@ const CONTAINERS: [(&str, ObjType); 13] = [
 ];
 
 const GENESIS_DOMAIN: &[u8] = b"fieldsync/record-genesis/v1\0";
+
+/// Most entries of each map container: checked by the device before it writes a new key, and by
+/// validation on every change, so that no device can grow a record without bound.
+pub const MAX_ENTRIES: [(&str, usize); 9] = [
+    ("checklist_results", 500),
+    ("checklist_notes", 500),
+    ("photos", 500),
+    ("officers_present", 20),
+    ("people_present", 100),
+    ("samples", 200),
+    ("measures", 9),
+    ("signatures", 20),
+    ("resolutions", 2_000),
+];
+
+/// The most entries a map container may hold ([`MAX_ENTRIES`]).
+pub fn max_entries(container: &str) -> Option<usize> {
+    MAX_ENTRIES.iter().find(|(name, _)| *name == container).map(|(_, max)| *max)
+}
+
+/// The first map container of `doc` holding more entries than [`MAX_ENTRIES`] allows, with its
+/// count.
+pub fn entries_over_limit<R: ReadDoc>(doc: &R) -> Option<(&'static str, usize, usize)> {
+    MAX_ENTRIES.iter().find_map(|(container, max)| {
+        let map = map_in(doc, container).ok()?;
+        let found = doc.length(&map);
+        (found > *max).then_some((*container, *max, found))
+    })
+}
 
 /// The actor id of a record's genesis change: derived from the record id, never a device's.
 pub fn genesis_actor(record_id: &str) -> ActorId {
@@ -112,7 +141,7 @@ pub fn is_genesis_change(record_id: &str, change: &automerge::Change) -> bool {
     {
         return false;
     }
-    let expanded = change.decode();
+    let Ok(expanded) = crate::change_check::decode(change) else { return false };
     let mut expected: Vec<(&str, Option<ScalarValue>, Option<ObjType>)> = vec![
         ("schema", Some(ScalarValue::Uint(RECORD_SCHEMA_VERSION)), None),
         ("record_id", Some(ScalarValue::Str(record_id.into())), None),
@@ -361,7 +390,14 @@ impl RecordDocument {
                 );
             }
         }
-        let hash = self.transact(at_ms, |tx| write_edit(tx, &edit))?;
+        let hash = self.transact(at_ms, |tx| {
+            write_edit(tx, &edit)?;
+            // Rolled back, never made: the server would refuse the change for ever.
+            match entries_over_limit(tx) {
+                Some((container, max, found)) => Err(invalid(container, found, Problem::TooMany { max, found }).into()),
+                None => Ok(()),
+            }
+        })?;
         Ok(hash)
     }
 
@@ -866,9 +902,52 @@ fn check_scalar(container: &str, key: &str, value: &ScalarValue) -> Result<(), I
             input::identifier(&field, &signature.certificate_number)?;
             input::time_ms(&field, signature.signed_at_ms)
         }
-        ("resolutions", _) => from_json::<ConflictResolution>(container, key, value).map(|_| ()),
+        ("resolutions", path) => {
+            check_field_path(&field, path)?;
+            if let ScalarValue::Str(text) = value
+                && text.chars().count() > MAX_RESOLUTION_CHARS
+            {
+                let found = text.chars().count();
+                return Err(invalid(&field, text, Problem::TooLong { max: MAX_RESOLUTION_CHARS, found }));
+            }
+            let resolution: ConflictResolution = from_json(container, key, value)?;
+            if resolution.field != path {
+                return Err(invalid(&field, resolution.field, Problem::WrongType { expected: "the key's field" }));
+            }
+            input::identifier(&field, &resolution.resolved_by_officer)?;
+            input::time_ms(&field, resolution.resolved_at_ms)
+        }
         _ => Err(invalid(&field, value, Problem::WrongType { expected: "a known field" })),
     }
+}
+
+/// Longest resolution entry, in characters: the longest field value with room for its framing.
+const MAX_RESOLUTION_CHARS: usize = 2 * input::MAX_LONG_TEXT;
+
+/// The containers a resolution may settle a field of, as field paths name them.
+const RESOLVABLE: [&str; 9] =
+    ["header", "entity", "recusal", "checklist", "photos", "officers_present", "people_present", "samples", "measures"];
+
+/// A field path as conflicts and resolutions name it: `container/key`, or
+/// `checklist/<code>/result` and `checklist/<code>/note`.
+fn check_field_path(field: &str, path: &str) -> Result<(), InvalidValue> {
+    let unknown = || invalid(field, path, Problem::UnknownEnumeration { expected: &RESOLVABLE });
+    let (container, key) = path.split_once('/').ok_or_else(unknown)?;
+    match container {
+        "checklist" => match key.rsplit_once('/') {
+            Some((code, "result" | "note")) => input::identifier(field, code),
+            _ => Err(unknown()),
+        },
+        "photos" => input::sha256_hex(field, key),
+        other if RESOLVABLE.contains(&other) => input::identifier(field, key),
+        _ => Err(unknown()),
+    }
+}
+
+/// Checks one scalar written under `container/key` against the record's schema, as reading the
+/// record does: for checking a change's every write, visible in the record or not.
+pub(crate) fn check_field(container: &str, key: &str, value: &ScalarValue) -> Result<(), InvalidValue> {
+    check_scalar(container, key, value)
 }
 
 const ENTITY_FIELDS: [&str; 6] =

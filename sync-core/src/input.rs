@@ -43,6 +43,7 @@ pub enum Problem {
     OutOfRange { min: String, max: String },
     WrongType { expected: &'static str },
     UnknownEnumeration { expected: &'static [&'static str] },
+    TooMany { max: usize, found: usize },
 }
 
 impl fmt::Display for Problem {
@@ -59,6 +60,7 @@ impl fmt::Display for Problem {
             Problem::OutOfRange { min, max } => write!(f, "outside {min}..={max}"),
             Problem::WrongType { expected } => write!(f, "expected {expected}"),
             Problem::UnknownEnumeration { expected } => write!(f, "expected one of {expected:?}"),
+            Problem::TooMany { max, found } => write!(f, "{found} entries, at most {max} allowed"),
         }
     }
 }

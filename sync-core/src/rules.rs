@@ -90,6 +90,30 @@ fn standing_of<'a>(certificates: impl Iterator<Item = &'a Certificate>, at_ms: i
     best
 }
 
+/// When the officer, certified at `from_ms`, stands suspended or revoked at `to_ms` by a status
+/// change that took effect after `from_ms`: that standing and the latest such change's time.
+/// An officer reinstated by `to_ms`, or whose certificate merely expired, is not.
+pub fn suspended_since(
+    certificates: &[Certificate],
+    officer_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> Option<(CertificateStanding, i64)> {
+    let standing = officer_standing(certificates, officer_id, to_ms);
+    if !matches!(standing, CertificateStanding::Suspended | CertificateStanding::Revoked) {
+        return None;
+    }
+    certificates
+        .iter()
+        .filter(|c| c.officer_id == officer_id)
+        .flat_map(|c| &c.status_history)
+        .filter(|change| matches!(change.status, CertificateStatus::Suspended | CertificateStatus::Revoked))
+        .filter(|change| change.at_ms > from_ms && change.at_ms <= to_ms)
+        .map(|change| change.at_ms)
+        .max()
+        .map(|since| (standing, since))
+}
+
 /// The rule a signature would break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SigningRule {

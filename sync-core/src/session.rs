@@ -40,7 +40,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::sync::{self, Message, SyncDoc};
-use automerge::{ActorId, Automerge, AutomergeError, Change, ChangeHash, ReadDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use schemas::{
     ChangeRejection, DocumentSyncMessage, RejectionReason, SYNC_PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
@@ -147,7 +147,13 @@ pub trait ChangeGate {
     fn validates(&self) -> bool {
         true
     }
-    /// Splits `incoming` (new to `doc`; `with_all` is `doc` with all of them applied).
+    /// Splits the changes a message carries into those that may be applied at all and those
+    /// refused on their own, before Automerge sees them ([`crate::validate::precheck`]).
+    fn precheck(&mut self, _record_id: &str, _doc: &Automerge, incoming: Vec<Change>) -> Validation {
+        Validation { accepted: incoming, refused: Vec::new() }
+    }
+    /// Splits `incoming` (new to `doc`, each passed [`ChangeGate::precheck`]; `with_all` is `doc`
+    /// with all of them applied).
     fn check(&mut self, record_id: &str, doc: &Automerge, with_all: &Automerge, incoming: Vec<Change>) -> Validation;
     /// Whether the peer may receive this record's content.
     fn may_read(&self, record_id: &str, doc: &Automerge) -> bool;
@@ -174,6 +180,9 @@ impl ChangeGate for AcceptAll {
 }
 
 impl ChangeGate for ValidationContext {
+    fn precheck(&mut self, record_id: &str, doc: &Automerge, incoming: Vec<Change>) -> Validation {
+        crate::validate::precheck(record_id, doc, incoming, self)
+    }
     fn check(&mut self, record_id: &str, doc: &Automerge, with_all: &Automerge, incoming: Vec<Change>) -> Validation {
         validate_with_result(record_id, doc, Some(with_all), incoming, self)
     }
@@ -228,6 +237,11 @@ pub struct DeviceSession {
     asked: bool,
     /// The last response said the server has more changed records.
     server_has_more: bool,
+    /// Records whose sync state this sync has started again from its persistent part: at
+    /// `begin` for those pending, and for any other when the server first speaks of it, since
+    /// what an earlier sync sent (Automerge will not send a change twice in one session) may be
+    /// what the server has lost since.
+    begun: BTreeSet<String>,
 }
 
 impl DeviceSession {
@@ -240,6 +254,16 @@ impl DeviceSession {
             in_flight: None,
             asked: false,
             server_has_more: false,
+            begun: BTreeSet::new(),
+        }
+    }
+
+    /// Starts a record's sync state again from its persistent part, once per sync.
+    fn begin_state(&mut self, record_id: &str) {
+        if self.begun.insert(record_id.to_string())
+            && let Some(state) = self.states.get_mut(record_id)
+        {
+            *state = sync::State::decode(&state.encode()).expect("an encoded state decodes");
         }
     }
 
@@ -299,10 +323,9 @@ impl DeviceSession {
     pub fn begin(&mut self) {
         self.asked = false;
         self.server_has_more = false;
-        for record_id in &self.pending {
-            if let Some(state) = self.states.get_mut(record_id) {
-                *state = sync::State::decode(&state.encode()).expect("an encoded state decodes");
-            }
+        self.begun.clear();
+        for record_id in self.pending.clone() {
+            self.begin_state(&record_id);
         }
     }
 
@@ -367,6 +390,7 @@ impl DeviceSession {
                     continue;
                 }
             };
+            self.begin_state(&record_id);
             let state = self.states.entry(record_id.clone()).or_default();
             let doc = docs.document_or_empty(&record_id);
             let before = doc.get_heads();
@@ -473,6 +497,24 @@ impl ChangeFeed {
     }
 }
 
+/// Bits of a cursor that count positions in the server's change sequence; the bits above name
+/// the sequence's epoch ([`encode_cursor`]).
+pub const CURSOR_SEQ_BITS: u32 = 48;
+
+/// A cursor as the server hands it to a device: the position in its change sequence, and the
+/// sequence's epoch. A database restored from a backup has another epoch than the one devices
+/// last saw, so their cursors and the server's sync states with them no longer hold: a cursor
+/// of another epoch means "reconcile everything" ([`decode_cursor`]). Epochs are below 2^15, so
+/// a cursor fits a signed 64-bit integer.
+pub fn encode_cursor(epoch: u16, position: u64) -> u64 {
+    (u64::from(epoch & 0x7fff) << CURSOR_SEQ_BITS) | (position & ((1 << CURSOR_SEQ_BITS) - 1))
+}
+
+/// The epoch and position of a cursor made by [`encode_cursor`].
+pub fn decode_cursor(cursor: u64) -> (u16, u64) {
+    ((cursor >> CURSOR_SEQ_BITS) as u16, cursor & ((1 << CURSOR_SEQ_BITS) - 1))
+}
+
 /// What a server's `handle` did.
 #[derive(Clone, Debug, Default)]
 pub struct ServerReport {
@@ -483,6 +525,9 @@ pub struct ServerReport {
     /// Records whose sync state moved without their document being loaded (an acknowledgement of
     /// the stored heads): the caller keeps their states as it does those of loaded documents.
     pub settled: Vec<String>,
+    /// The saved bytes of every updated record whose changes went through validation, checked to
+    /// load again: what the caller stores (saving again would give the same bytes).
+    pub saved: BTreeMap<String, Vec<u8>>,
 }
 
 /// The server's side of the exchange with one device.
@@ -568,7 +613,13 @@ impl ServerSession {
 
     /// Remembers a change refused earlier (from quarantine), so it is not asked for again.
     pub fn remember_refused(&mut self, record_id: &str, change: &Change) {
-        self.refused.entry(record_id.to_string()).or_default().insert(change.hash(), change.deps().to_vec());
+        self.remember_refused_hash(record_id, change.hash(), change.deps().to_vec());
+    }
+
+    /// [`ServerSession::remember_refused`] by the change's hash and dependencies, for a change
+    /// kept only in part.
+    pub fn remember_refused_hash(&mut self, record_id: &str, hash: ChangeHash, deps: Vec<ChangeHash>) {
+        self.refused.entry(record_id.to_string()).or_default().insert(hash, deps);
     }
 
     /// A record's sync state with this device, with any held changes, encoded for persistence.
@@ -686,9 +737,12 @@ impl ServerSession {
             let refused = self.refused.entry(record_id.clone()).or_default();
             let held = self.held.entry(record_id.clone()).or_default();
             match receive_validated(record_id, doc, state, message, refused, held, gate) {
-                Ok((updated, refusals, not_held)) => {
+                Ok(Received { updated, refusals, not_held, saved }) => {
                     if updated {
                         report.updated.push(record_id.clone());
+                    }
+                    if let Some(saved) = saved {
+                        report.saved.insert(record_id.clone(), saved);
                     }
                     // Not refused for good, so not quarantined: the device sends them again.
                     for refusal in not_held {
@@ -709,7 +763,7 @@ impl ServerSession {
                         report.refused.push((record_id.clone(), refusal));
                     }
                 }
-                Err(error) => rejections.push(malformed(error.to_string())),
+                Err(error) => rejections.push(malformed(error)),
             }
             talked_about.push(record_id.clone());
         }
@@ -860,12 +914,102 @@ fn request_state<'a>(
     state
 }
 
-/// Receives one message into `doc` through `gate`: the message is applied to a copy, the new
-/// changes are validated, and only accepted ones reach `doc`. Returns whether `doc` changed, what
-/// was refused (for quarantine), and what could not be held (waiting beyond
-/// [`MAX_HELD_CHANGES`]; reported, not refused for good). Changes whose dependencies have not
-/// arrived wait in `held`, once each (see [`ServerSession`]). On error, `doc`, `state` and
-/// `held` are unchanged.
+/// Runs `f` on input from a device, under a panic guard: Automerge panics on some inputs it
+/// decodes (repeated operation ids, some action and value pairs), and a device's bytes must
+/// never take a request down. A panic is that input's refusal.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| "Automerge could not apply the change".to_string())
+}
+
+/// Most bytes of a stored record: far above any inspection's, a bound on what a device can make
+/// a record grow to with changes that write and delete.
+pub const MAX_RECORD_BYTES: usize = 4 << 20;
+
+/// The saved bytes of a record that may be stored: `Err` with the reason when it would not load
+/// again from them, or would be too large. The only way a server's record becomes bytes to store.
+pub fn storable(doc: &Automerge) -> Result<Vec<u8>, RejectionReason> {
+    let saved = guarded(|| doc.save_nocompress()).map_err(|detail| RejectionReason::MalformedChange { detail })?;
+    if saved.len() > MAX_RECORD_BYTES {
+        return Err(RejectionReason::LimitExceeded {
+            what: "record_bytes".into(),
+            limit: MAX_RECORD_BYTES as u64,
+            found: saved.len() as u64,
+        });
+    }
+    match guarded(|| Automerge::load(&saved)) {
+        Ok(Ok(_)) => Ok(saved),
+        Ok(Err(error)) => Err(RejectionReason::MalformedChange {
+            detail: format!("the record would not load again with the change: {error}"),
+        }),
+        Err(_) => {
+            Err(RejectionReason::MalformedChange { detail: "the record would not load again with the change".into() })
+        }
+    }
+}
+
+/// Applies `changes` (in causal order) to a copy of `doc` one at a time, refusing each that
+/// `accept` turns down and every change built on one: the slow path for a batch that failed as a
+/// whole, so that one bad change does not cost the others. Returns the changes kept.
+fn isolate(
+    doc: &Automerge,
+    changes: Vec<Change>,
+    refusals: &mut Vec<Refusal>,
+    accept: impl Fn(&Automerge) -> Result<(), RejectionReason>,
+) -> Vec<Change> {
+    let mut working = doc.clone();
+    let mut kept = Vec::new();
+    let mut refused: BTreeSet<ChangeHash> = BTreeSet::new();
+    for change in changes {
+        if let Some(dependency) = change.deps().iter().find(|d| refused.contains(d)) {
+            refused.insert(change.hash());
+            let reason = RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() };
+            refusals.push(Refusal { change, reason });
+            continue;
+        }
+        let mut candidate = working.clone();
+        let outcome = match guarded(|| candidate.apply_changes([change.clone()])) {
+            Ok(Ok(())) => accept(&candidate),
+            Ok(Err(error)) => Err(RejectionReason::MalformedChange { detail: error.to_string() }),
+            Err(detail) => Err(RejectionReason::MalformedChange { detail }),
+        };
+        match outcome {
+            Ok(()) => {
+                working = candidate;
+                kept.push(change);
+            }
+            Err(reason) => {
+                refused.insert(change.hash());
+                refusals.push(Refusal { change, reason });
+            }
+        }
+    }
+    kept
+}
+
+/// A message carrying exactly `changes`, in place of what `message` carried.
+fn with_changes(message: &Message, changes: &[Change]) -> Message {
+    let mut message = message.clone();
+    message.changes = changes.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
+    message.version = sync::MessageVersion::V1;
+    message
+}
+
+/// What [`receive_validated`] did to one record.
+struct Received {
+    /// Whether the document changed.
+    updated: bool,
+    /// Changes refused for good, for quarantine.
+    refusals: Vec<Refusal>,
+    /// Changes not held (the bound on waiting changes was reached): the device sends them again.
+    not_held: Vec<Refusal>,
+    /// The document's saved bytes, checked to load again, when it changed under validation.
+    saved: Option<Vec<u8>>,
+}
+
+/// Receives one sync message into `doc` through the gate: every change is checked on its own
+/// before Automerge sees it, applied to a copy under a panic guard, validated, and the accepted
+/// ones kept only if the record then loads again from its saved bytes.
 fn receive_validated(
     record_id: &str,
     doc: &mut Automerge,
@@ -874,7 +1018,7 @@ fn receive_validated(
     refused: &mut BTreeMap<ChangeHash, Vec<ChangeHash>>,
     held: &mut Vec<Change>,
     gate: &mut impl ChangeGate,
-) -> Result<(bool, Vec<Refusal>, Vec<Refusal>), AutomergeError> {
+) -> Result<Received, String> {
     message.heads = strip_refused(&message.heads, refused);
     if !held.is_empty() {
         let mut chunks: Vec<Vec<u8>> = held.iter().map(|c| c.raw_bytes().to_vec()).collect();
@@ -885,13 +1029,29 @@ fn receive_validated(
     // A message without changes cannot change the document: only the sync state moves.
     if !gate.validates() || message.changes.is_empty() {
         let mut fork_state = state.clone();
-        doc.receive_sync_message(&mut fork_state, message)?;
+        guarded(|| doc.receive_sync_message(&mut fork_state, message))?.map_err(|e| e.to_string())?;
         *state = fork_state;
-        return Ok((doc.get_heads() != before, Vec::new(), Vec::new()));
+        let updated = doc.get_heads() != before;
+        return Ok(Received { updated, refusals: Vec::new(), not_held: Vec::new(), saved: None });
+    }
+
+    // Each change on its own, before Automerge applies anything.
+    let sent = guarded(|| message_changes(&message))?;
+    let Validation { accepted: passed, refused: mut refusals } = gate.precheck(record_id, doc, sent);
+    if !refusals.is_empty() {
+        message = with_changes(&message, &passed);
     }
     let mut fork = doc.clone();
     let mut fork_state = state.clone();
-    fork.receive_sync_message(&mut fork_state, message.clone())?;
+    let applied = guarded(|| fork.receive_sync_message(&mut fork_state, message.clone()));
+    if !matches!(applied, Ok(Ok(()))) {
+        // Automerge refused or panicked on the batch: find the changes it cannot apply.
+        let kept = isolate(doc, passed, &mut refusals, |_| Ok(()));
+        message = with_changes(&message, &kept);
+        fork = doc.clone();
+        fork_state = state.clone();
+        guarded(|| fork.receive_sync_message(&mut fork_state, message.clone()))?.map_err(|e| e.to_string())?;
+    }
     let mut incoming = fork.get_changes(&before);
 
     // Automerge keeps a change whose dependencies are missing in a queue inside the document and
@@ -906,12 +1066,28 @@ fn receive_validated(
             }
         }
         fork = doc.clone();
-        fork.apply_changes(incoming.iter().cloned())?;
+        fork.apply_changes(incoming.iter().cloned()).map_err(|e| e.to_string())?;
         incoming = fork.get_changes(&before);
     }
     let incoming_count = incoming.len();
-    let Validation { accepted, refused: mut refusals } =
-        if incoming.is_empty() { Validation::default() } else { gate.check(record_id, doc, &fork, incoming) };
+    let Validation { accepted, refused: checked } = if incoming.is_empty() {
+        Validation::default()
+    } else {
+        let all = incoming.clone();
+        guarded(|| gate.check(record_id, doc, &fork, incoming)).unwrap_or_else(|detail| Validation {
+            accepted: Vec::new(),
+            refused: all
+                .into_iter()
+                .map(|change| Refusal { change, reason: RejectionReason::MalformedChange { detail: detail.clone() } })
+                .collect(),
+        })
+    };
+    refusals.extend(checked);
+    // A record no device may create is not stored with only its genesis: a refused creation
+    // leaves nothing behind.
+    let genesis = crate::document::genesis_actor(record_id);
+    let accepted =
+        if before.is_empty() && accepted.iter().all(|c| c.actor_id() == &genesis) { Vec::new() } else { accepted };
     // A waiting change that builds on a refused one can never be accepted: refuse it now. The
     // others wait, once each (a replayed message brings copies), up to a bound.
     let mut still_waiting: BTreeMap<ChangeHash, Change> = BTreeMap::new();
@@ -938,19 +1114,69 @@ fn receive_validated(
             }
         }
     }
-    for refusal in &refusals {
+
+    // The record with the accepted changes is stored only if it loads again from its bytes.
+    let (mut candidate, mut candidate_state) = if accepted.len() == incoming_count && !accepted.is_empty() {
+        (fork, fork_state)
+    } else {
+        let mut candidate = doc.clone();
+        let mut candidate_state = state.clone();
+        message.heads = strip_refused(&message.heads, refused);
+        let only_accepted = with_changes(&message, &accepted);
+        guarded(|| candidate.receive_sync_message(&mut candidate_state, only_accepted))?.map_err(|e| e.to_string())?;
+        (candidate, candidate_state)
+    };
+    let mut saved = None;
+    if candidate.get_heads() != before {
+        match storable(&candidate) {
+            Ok(bytes) => saved = Some(bytes),
+            Err(_) => {
+                let kept = isolate(doc, accepted, &mut refusals, |doc| storable(doc).map(|_| ()));
+                candidate = doc.clone();
+                candidate_state = state.clone();
+                let only_kept = with_changes(&message, &kept);
+                guarded(|| candidate.receive_sync_message(&mut candidate_state, only_kept))?
+                    .map_err(|e| e.to_string())?;
+                if candidate.get_heads() != before {
+                    saved = Some(storable(&candidate).map_err(|reason| format!("{reason:?}"))?);
+                }
+            }
+        }
+    }
+    // A change under another enrolled device's actor is refused to this sender only: its own
+    // device may still deliver it (after a restore from backup, teammates re-upload each other's
+    // changes). It is quarantined against this sender, but not stripped from what the device
+    // holds, and the sender's changes built on it wait for it, like a missing dependency.
+    let mut relayed: BTreeSet<ChangeHash> = BTreeSet::new();
+    let mut kept_refusals = Vec::with_capacity(refusals.len());
+    for refusal in refusals {
+        let root = match &refusal.reason {
+            RejectionReason::ActorNotBoundToDevice { .. } => {
+                relayed.insert(refusal.change.hash());
+                kept_refusals.push(refusal);
+                continue;
+            }
+            RejectionReason::DependsOnRefusedChange { dependency } => {
+                relayed.iter().find(|hash| hash.to_string() == *dependency).copied()
+            }
+            _ => None,
+        };
+        match root {
+            Some(root) => {
+                relayed.insert(refusal.change.hash());
+                let reason = RejectionReason::MissingDependency { dependency: root.to_string() };
+                not_held.push(Refusal { change: refusal.change, reason });
+            }
+            None => kept_refusals.push(refusal),
+        }
+    }
+    let refusals = kept_refusals;
+    for refusal in refusals.iter().filter(|r| !relayed.contains(&r.change.hash())) {
         refused.insert(refusal.change.hash(), refusal.change.deps().to_vec());
     }
-    if accepted.len() == incoming_count {
-        *doc = fork;
-        fork_state.their_heads = fork_state.their_heads.map(|heads| strip_refused(&heads, refused));
-        *state = fork_state;
-    } else {
-        message.heads = strip_refused(&message.heads, refused);
-        message.changes = accepted.iter().map(|c| c.raw_bytes().to_vec()).collect::<Vec<_>>().into();
-        message.version = sync::MessageVersion::V1;
-        doc.receive_sync_message(state, message)?;
-    }
+    candidate_state.their_heads = candidate_state.their_heads.map(|heads| strip_refused(&heads, refused));
+    *doc = candidate;
+    *state = candidate_state;
     *held = still_waiting.into_values().collect();
     // Ask for what the held changes wait for. Automerge would, from its own queue; the held
     // changes are outside it, so their missing dependencies join the heads the device is known
@@ -971,7 +1197,7 @@ fn receive_validated(
             }
         }
     }
-    Ok((doc.get_heads() != before, refusals, not_held))
+    Ok(Received { updated: doc.get_heads() != before, refusals, not_held, saved })
 }
 
 /// Every change a message carries, whatever its chunk format: each element of the chunk list
@@ -1134,14 +1360,14 @@ mod tests {
     /// to compress its columns.
     fn two_headed_document() -> Automerge {
         let mut a = Automerge::new().with_actor(ActorId::from([1u8; 16]));
-        a.transact::<_, _, AutomergeError>(|tx| {
+        a.transact::<_, _, automerge::AutomergeError>(|tx| {
             tx.put(automerge::ROOT, "note", "现场检查".repeat(200))?;
             Ok(())
         })
         .unwrap();
         let mut b = a.fork().with_actor(ActorId::from([2u8; 16]));
-        a.transact::<_, _, AutomergeError>(|tx| tx.put(automerge::ROOT, "a", 1).map(|_| ())).unwrap();
-        b.transact::<_, _, AutomergeError>(|tx| tx.put(automerge::ROOT, "b", 2).map(|_| ())).unwrap();
+        a.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(automerge::ROOT, "a", 1).map(|_| ())).unwrap();
+        b.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(automerge::ROOT, "b", 2).map(|_| ())).unwrap();
         a.merge(&mut b).unwrap();
         a
     }

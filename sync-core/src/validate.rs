@@ -8,26 +8,38 @@
 //! Checks, per change, in causal order (ties broken by change hash, so the
 //! result never depends on the order in which changes arrived):
 //!
-//! 1. it does not build on a refused change (the change graph allows no holes);
-//! 2. its actor belongs to an enrolled device, and that device sent it;
-//! 3. its time is not further in the future than the clock skew allows;
-//! 4. its officer held a valid certificate at its time (P2, P3);
-//! 5. its officer is on the team of the record's task;
-//! 6. the record it produces is valid: readable, its task unchanged, not edited
-//!    after a signature or lock, signatures only by their own officer and only
-//!    where the signing rules allow (P1, P2), locked only when all signed.
+//! 1. the change on its own ([`precheck`], before Automerge applies anything): only the
+//!    record's genesis is by the genesis actor, and a record whose genesis actor is a device's
+//!    is never created; its size, dependencies, sequence number and operation counters
+//!    ([`change_check::check_structure`]); every operation allowed by the record's schema, every
+//!    value within its bounds, and a resolution only in the name of the change's own officer
+//!    ([`change_check::check_operations`]);
+//! 2. it does not build on a refused change (the change graph allows no holes);
+//! 3. its actor belongs to an enrolled device, and that device sent it;
+//! 4. its time is not further in the future than the clock skew allows, nor
+//!    before what it builds on beyond it;
+//! 5. its officer held a valid certificate at its time (P2, P3); a change dated before a
+//!    suspension or revocation in force when it arrives is held for a reviewer;
+//! 6. its officer is on the team of the record's task;
+//! 7. what it does to the record: once the record is locked, nothing at all; once an officer has
+//!    signed, nothing but the next signature (by the change's own officer, under its own key,
+//!    never over another) and the lock; a signature only where the signing rules allow (P1, P2);
+//!    locked only when all signed; the record it produces valid and within its bounds.
 //!
-//! Checks 1 to 5 read only change metadata. Check 6 needs the document after
+//! Checks 1 to 6 read only the change and its lineage. Check 7 needs the document after
 //! the change; it is done once for all changes together when the record is a
-//! draft before and after (the common case), and change by change otherwise.
+//! draft before and after and no change touches a signature or the root (the common case),
+//! and change by change otherwise. Checks 2 to 6 run for every change whatever the record's
+//! status.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::legacy::{Key, ObjectId, OpId, OpType};
-use automerge::{ActorId, Automerge, Change, ChangeHash, ROOT, ReadDoc, ScalarValue};
+use automerge::legacy::ObjectId;
+use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType, ScalarValue};
 use schemas::{Certificate, InspectionRecord, RecordStatus, RejectionReason};
 
-use crate::document::{genesis_actor, is_genesis_change, read_record};
+use crate::change_check::{self, Lineage};
+use crate::document::{entries_over_limit, genesis_actor, is_genesis_change, read_record};
 use crate::rules::{self, CertificateStanding};
 
 /// Which device and officer an actor id belongs to.
@@ -53,8 +65,24 @@ pub struct ValidationContext {
     /// How far ahead of `now_ms` a change's time may be.
     pub max_clock_skew_ms: i64,
     /// Changes refused earlier (in quarantine), with their reasons: such a change sent again is
-    /// refused again, and a change building on one is refused too.
+    /// refused again, and a change building on one is refused too. Only final verdicts belong
+    /// here ([`refusal_is_final`]); a refusal that depended on who sent the change is not.
     pub refused: BTreeMap<ChangeHash, RejectionReason>,
+    /// Changes held for review ([`RejectionReason::HeldForReview`]) that a reviewer accepted:
+    /// judged as if no suspension had come after them.
+    pub reviewed: BTreeSet<ChangeHash>,
+}
+
+/// Whether a refusal is final for the change, whoever sends it again: true unless it depended
+/// on the sender (an actor bound to another device) or on another change's verdict (a refused
+/// or missing dependency), which the rightful device or a later message may change.
+pub fn refusal_is_final(reason: &RejectionReason) -> bool {
+    !matches!(
+        reason,
+        RejectionReason::ActorNotBoundToDevice { .. }
+            | RejectionReason::DependsOnRefusedChange { .. }
+            | RejectionReason::MissingDependency { .. }
+    )
 }
 
 /// A refused change, kept whole so that it can be quarantined.
@@ -75,11 +103,82 @@ pub struct Validation {
 
 /// Splits `incoming` into the changes that may become part of `doc` and those refused.
 pub fn validate(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context: &ValidationContext) -> Validation {
-    validate_with_result(record_id, doc, None, incoming, context)
+    let Validation { accepted, refused } = precheck(record_id, doc, incoming, context);
+    let mut outcome = validate_with_result(record_id, doc, None, accepted, context);
+    outcome.refused.splice(0..0, refused);
+    outcome
 }
 
-/// [`validate`], given also `doc` with every incoming change applied when the caller has it
-/// (a sync applies the message to a copy first), which saves applying them again.
+/// The first check (see the module's documentation), which needs no document after the changes:
+/// splits `incoming` into the changes that may go on to Automerge and the validation after it,
+/// in causal order, and those refused on their own (with every change that builds on them).
+pub fn precheck(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context: &ValidationContext) -> Validation {
+    let ordered = causal_order(doc, incoming);
+    let genesis = genesis_actor(record_id);
+    let containers = change_check::containers(record_id);
+    // A device whose actor id is this record's genesis actor was enrolled before the record
+    // existed: its genesis could not be told from that device's work, so it is not created.
+    let reserved = doc.get_heads().is_empty() && context.actors.contains_key(&genesis);
+    let mut lineage = Lineage::new(doc);
+    let mut outcome = Validation::default();
+    let mut refused: BTreeSet<ChangeHash> = BTreeSet::new();
+    for change in ordered {
+        let reason = if reserved {
+            Some(RejectionReason::ReservedActor)
+        } else if let Some(dependency) = change.deps().iter().find(|d| refused.contains(d)) {
+            Some(RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() })
+        } else if change.actor_id() == &genesis {
+            (!is_genesis_change(record_id, &change)).then_some(RejectionReason::NotGenesis)
+        } else {
+            change_check::check_structure(&lineage, &change)
+                .and_then(|()| change_check::check_operations(&containers, &change))
+                .and_then(|()| check_resolutions(&change, &containers, context))
+                .err()
+        };
+        match reason {
+            Some(reason) => {
+                refused.insert(change.hash());
+                outcome.refused.push(Refusal { change, reason });
+            }
+            None => {
+                lineage.admit(&change);
+                outcome.accepted.push(change);
+            }
+        }
+    }
+    outcome
+}
+
+/// A resolution is written in the name of the officer whose device makes it.
+fn check_resolutions(
+    change: &Change,
+    containers: &BTreeMap<ObjectId, (&'static str, ObjType)>,
+    context: &ValidationContext,
+) -> Result<(), RejectionReason> {
+    let Some((resolutions, _)) = containers.iter().find(|(_, (name, _))| *name == "resolutions") else {
+        return Ok(());
+    };
+    let expanded = change_check::decode(change)?;
+    let officer = officer_of(change, context).unwrap_or_default();
+    for (key, value, _) in change_check::writes_into(&expanded, resolutions) {
+        let Some(ScalarValue::Str(text)) = value else { continue };
+        let named = serde_json::from_str::<schemas::ConflictResolution>(text)
+            .map(|resolution| resolution.resolved_by_officer)
+            .unwrap_or_default();
+        if named != officer {
+            return Err(RejectionReason::WrongAuthor {
+                field: format!("resolutions/{key}"),
+                named_officer: named,
+                officer_id: officer.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// [`validate`] of changes that passed [`precheck`], given also `doc` with every one of them
+/// applied when the caller has it (a sync applies the message to a copy first), which saves
+/// applying them again.
 pub fn validate_with_result(
     record_id: &str,
     doc: &Automerge,
@@ -88,12 +187,10 @@ pub fn validate_with_result(
     context: &ValidationContext,
 ) -> Validation {
     let ordered = causal_order(doc, incoming);
-    // At most one change is the genesis: found once (its operations are decoded once), then
-    // recognised by its hash.
+    // At most one change is the genesis (the precheck refused any other change by its actor):
+    // recognised by its actor.
     let genesis = genesis_actor(record_id);
-    let genesis_hash =
-        ordered.iter().find(|c| c.actor_id() == &genesis && is_genesis_change(record_id, c)).map(Change::hash);
-    let is_genesis = |change: &Change| Some(change.hash()) == genesis_hash;
+    let is_genesis = |change: &Change| change.actor_id() == &genesis;
     let incoming_count = ordered.len();
     let mut outcome = Validation::default();
     let before = if doc.get_heads().is_empty() {
@@ -137,8 +234,8 @@ pub fn validate_with_result(
             after_all.apply_changes(candidates.iter().cloned()).is_ok().then_some(std::borrow::Cow::Owned(after_all))
         }
     };
+    let signatures = signatures_container(record_id);
     if let Some(after_all) = applied_all
-        && let Some(signatures) = container_id(if before.is_some() { doc } else { &after_all }, "signatures")
         && candidates.iter().all(|c| is_genesis(c) || !touches_root_or(c, &signatures))
         && draft_stays_valid(record_id, before.as_ref(), &after_all, &candidates, &is_genesis, context)
     {
@@ -156,11 +253,10 @@ pub fn validate_with_result(
             outcome.refused.push(Refusal { change, reason });
             continue;
         }
-        let reason = if is_genesis(&change) { None } else { root_write_problem(&change) };
-        let reason = reason.or_else(|| {
+        let reason = {
             let mut candidate = working.clone();
             match candidate.apply_changes([change.clone()]) {
-                Err(error) => Some(RejectionReason::SchemaViolation { detail: error.to_string() }),
+                Err(error) => Some(RejectionReason::MalformedChange { detail: error.to_string() }),
                 Ok(()) => match read_record(record_id, &candidate) {
                     Err(error) => Some(RejectionReason::SchemaViolation { detail: error.to_string() }),
                     Ok(after) => {
@@ -175,7 +271,7 @@ pub fn validate_with_result(
                     }
                 },
             }
-        });
+        };
         match reason {
             Some(reason) => {
                 refused.insert(change.hash(), reason.clone());
@@ -187,33 +283,20 @@ pub fn validate_with_result(
     outcome
 }
 
-/// The legacy object id of a genesis container, for comparing with a change's operations.
-fn container_id(doc: &Automerge, key: &str) -> Option<ObjectId> {
-    match doc.get(ROOT, key) {
-        Ok(Some((automerge::Value::Object(_), automerge::ObjId::Id(counter, actor, _)))) => {
-            Some(ObjectId::Id(OpId(counter, actor)))
-        }
-        _ => None,
-    }
+/// The legacy object id of a record's `signatures` container.
+fn signatures_container(record_id: &str) -> ObjectId {
+    change_check::containers(record_id)
+        .into_iter()
+        .find(|(_, (name, _))| *name == "signatures")
+        .map(|(id, _)| id)
+        .expect("signatures is a genesis container")
 }
 
-/// Whether a change writes at the root of the document or into `container`.
+/// Whether a change writes at the root of the document or into `container` (or cannot be
+/// decoded, which the slow path then refuses).
 fn touches_root_or(change: &Change, container: &ObjectId) -> bool {
-    change.decode().operations.iter().any(|op| op.obj == ObjectId::Root || &op.obj == container)
-}
-
-/// Below the genesis, the only write at the root is `locked = true`.
-fn root_write_problem(change: &Change) -> Option<RejectionReason> {
-    for op in change.decode().operations.iter().filter(|op| op.obj == ObjectId::Root) {
-        let locks = matches!(&op.key, Key::Map(key) if key == "locked")
-            && matches!(&op.action, OpType::Put(ScalarValue::Boolean(true)));
-        if !locks {
-            return Some(RejectionReason::SchemaViolation {
-                detail: "below the genesis, the only write at the root of a record is locking it".into(),
-            });
-        }
-    }
-    None
+    change_check::decode(change)
+        .map_or(true, |expanded| expanded.operations.iter().any(|op| op.obj == ObjectId::Root || &op.obj == container))
 }
 
 /// The fast path's state check: the record is a draft before and after, valid after, its task
@@ -229,6 +312,7 @@ fn draft_stays_valid(
     let Ok(after) = read_record(record_id, after_all) else { return false };
     let task_before = before.and_then(|r| r.header.task_id.as_ref());
     before.is_none_or(|b| b.status == RecordStatus::Draft)
+        && entries_over_limit(after_all).is_none()
         && after.status == RecordStatus::Draft
         && after.signatures.is_empty()
         && task_before.is_none_or(|t| after.header.task_id.as_ref() == Some(t))
@@ -324,6 +408,19 @@ fn check_metadata(
             certificate_status: standing.as_str().to_string(),
         });
     }
+    // The change's own time is a claim: dated before a suspension already in force when it
+    // arrives, it may have been made after and backdated. It waits for a reviewer.
+    if !context.reviewed.contains(&change.hash())
+        && let Some((standing, since_ms)) =
+            rules::suspended_since(&context.certificates, &binding.officer_id, change.timestamp(), context.now_ms)
+    {
+        return Some(RejectionReason::HeldForReview {
+            officer_id: binding.officer_id.clone(),
+            claimed_at_ms: change.timestamp(),
+            suspended_at_ms: since_ms,
+            certificate_status: standing.as_str().to_string(),
+        });
+    }
     None
 }
 
@@ -331,13 +428,71 @@ fn officer_of<'a>(change: &Change, context: &'a ValidationContext) -> Option<&'a
     context.actors.get(change.actor_id()).map(|b| b.officer_id.as_str())
 }
 
+/// Once an officer has signed, and in any change that signs or locks, the operations allowed are
+/// exactly these: at most one signature, new, under the key of the change's own officer, and the
+/// root's `locked = true`. After the first signature, a change must do one of them.
+fn check_signing_form(
+    record_id: &str,
+    change: &Change,
+    status: RecordStatus,
+    officer: &str,
+) -> Option<RejectionReason> {
+    let signatures = signatures_container(record_id);
+    let expanded = match change_check::decode(change) {
+        Ok(expanded) => expanded,
+        Err(reason) => return Some(reason),
+    };
+    let signs_or_locks = expanded.operations.iter().any(|op| op.obj == ObjectId::Root || op.obj == signatures);
+    if status == RecordStatus::Draft && !signs_or_locks {
+        return None;
+    }
+    let refuse = |detail: &str| {
+        Some(if status == RecordStatus::Signing {
+            RejectionReason::RecordSigned
+        } else {
+            RejectionReason::OperationNotAllowed { detail: detail.to_string() }
+        })
+    };
+    if expanded.operations.is_empty() {
+        return refuse("a change after the first signature signs or locks");
+    }
+    if expanded.operations.iter().any(|op| op.obj != ObjectId::Root && op.obj != signatures) {
+        return refuse("a change that signs or locks does nothing else");
+    }
+    let written: Vec<_> = change_check::writes_into(&expanded, &signatures).collect();
+    if written.len() > 1 {
+        return refuse("a change signs once");
+    }
+    for (key, value, overwrites) in written {
+        if value.is_none() || overwrites > 0 {
+            return Some(RejectionReason::SigningRuleViolated {
+                rule: "signature_changed".into(),
+                detail: format!("the signature of {key} was changed or removed"),
+            });
+        }
+        if key != officer {
+            return Some(RejectionReason::SigningRuleViolated {
+                rule: "signer".into(),
+                detail: format!("{officer} wrote a signature of {key}"),
+            });
+        }
+    }
+    None
+}
+
 fn check_team(change: &Change, after: &InspectionRecord, context: &ValidationContext) -> Option<RejectionReason> {
-    let officer = officer_of(change, context)?;
+    officer_of(change, context)?;
     let Some(task_id) = &after.header.task_id else {
         return Some(RejectionReason::SchemaViolation { detail: "the record names no task".into() });
     };
+    check_team_of(change, task_id, context)
+}
+
+/// The change's officer is on the team of `task_id`.
+fn check_team_of(change: &Change, task_id: &str, context: &ValidationContext) -> Option<RejectionReason> {
+    let officer = officer_of(change, context)?;
     match context.teams.get(task_id) {
-        None => Some(RejectionReason::UnknownTask { task_id: Some(task_id.clone()) }),
+        None => Some(RejectionReason::UnknownTask { task_id: Some(task_id.to_string()) }),
         Some(team) if !team.contains(officer) => {
             // The task is not named: an officer not on its team has no business knowing it.
             Some(RejectionReason::OfficerNotOnTeam { officer_id: officer.to_string(), task_id: None })
@@ -368,9 +523,18 @@ fn check_state(
         return None;
     }
     let before_status = before.map_or(RecordStatus::Draft, |b| b.status);
+    // Who may write comes first, whatever the record's status: a locked record's id is no key.
+    let task = before.and_then(|b| b.header.task_id.as_ref()).or(after.header.task_id.as_ref());
+    if let Some(reason) = task.and_then(|task| check_team_of(change, task, context)) {
+        return Some(reason);
+    }
     if before_status == RecordStatus::Locked {
-        // Locking again (two devices locked at once) changes nothing and is no edit.
-        return (before != Some(after)).then_some(RejectionReason::RecordLocked);
+        // Nothing whatever its effect: not even a lock again, nor a change that writes nothing.
+        return Some(RejectionReason::RecordLocked);
+    }
+    let officer = officer_of(change, context).unwrap_or_default();
+    if let Some(reason) = check_signing_form(record_id, change, before_status, officer) {
+        return Some(reason);
     }
     if let Some(task_before) = before.and_then(|b| b.header.task_id.as_ref())
         && after.header.task_id.as_ref() != Some(task_before)
@@ -380,10 +544,16 @@ fn check_state(
     if let Some(reason) = check_team(change, after, context) {
         return Some(reason);
     }
+    if let Some((container, max, found)) = entries_over_limit(with_change) {
+        return Some(RejectionReason::LimitExceeded {
+            what: format!("{container}_entries"),
+            limit: max as u64,
+            found: found as u64,
+        });
+    }
     if before_status == RecordStatus::Signing && before.map(signed_content) != Some(signed_content(after)) {
         return Some(RejectionReason::RecordSigned);
     }
-    let officer = officer_of(change, context).unwrap_or_default();
     let empty = Vec::new();
     let signatures_before = before.map_or(&empty, |b| &b.signatures);
     for old in signatures_before {

@@ -132,8 +132,11 @@ fn p2_p3_officer_not_certified_at_the_change_time() {
     }
 }
 
+/// Work dated before a suspension: kept when it arrives before the suspension is in force; held
+/// for a reviewer when it arrives after (its date is only the device's claim); accepted once a
+/// reviewer accepted it. Work dated after the suspension is refused.
 #[test]
-fn p3_work_captured_while_valid_stays_valid_after_suspension() {
+fn p3_work_dated_before_a_suspension_is_kept_before_it_and_held_for_review_after() {
     let s = scene();
     let mut officer = s.b.officer.clone();
     officer.certificate.status_history.push(schemas::CertificateStatusChange {
@@ -144,8 +147,27 @@ fn p3_work_captured_while_valid_stays_valid_after_suspension() {
     let b = device(2, &officer);
     let mut on_b = replica(&s.stored, &b);
     on_b.apply(Edit::AppendObservations("停职前".into()), T0 + 1000).unwrap();
+    let before_suspension = new_changes(&s.stored, &on_b);
     on_b.apply(Edit::AppendObservations("停职后".into()), T0 + 6000).unwrap();
-    let context = context(&b, &[&s.a, &b], &[&s.a.officer, &officer]);
+    let mut context = context(&b, &[&s.a, &b], &[&s.a.officer, &officer]);
+
+    context.now_ms = T0 + 2000;
+    assert_eq!(codes(&check(&s.stored, before_suspension.clone(), &context)), ["accepted"]);
+
+    context.now_ms = T0 + DAY;
+    let outcome = check(&s.stored, new_changes(&s.stored, &on_b), &context);
+    assert_eq!(codes(&outcome), ["held_for_review", "depends_on_refused_change"]);
+    assert_eq!(
+        outcome[0],
+        Some(RejectionReason::HeldForReview {
+            officer_id: officer.id.clone(),
+            claimed_at_ms: T0 + 1000,
+            suspended_at_ms: T0 + 5000,
+            certificate_status: "suspended".into(),
+        })
+    );
+
+    context.reviewed.insert(before_suspension[0].hash());
     assert_eq!(
         codes(&check(&s.stored, new_changes(&s.stored, &on_b), &context)),
         ["accepted", "officer_not_certified"]
@@ -214,23 +236,28 @@ fn a_change_that_breaks_the_schema() {
     let s = scene();
     let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
     type Write = Box<dyn Fn(&mut automerge::transaction::Transaction<'_>, &RecordDocument)>;
-    let cases: Vec<(&str, Write)> = vec![
-        ("time as text", Box::new(|tx, d| tx.put(map(d, "header"), "started_at_ms", "yesterday").unwrap())),
-        ("unknown checklist result", Box::new(|tx, d| tx.put(map(d, "checklist_results"), "LEDGER", "maybe").unwrap())),
-        ("bad photo key", Box::new(|tx, d| tx.put(map(d, "photos"), "not-a-hash", "").unwrap())),
-        ("officer entry not JSON", Box::new(|tx, d| tx.put(map(d, "officers_present"), "O0009", "{").unwrap())),
-        ("container replaced", Box::new(|tx, _| tx.put(ROOT, "header", "gone").unwrap())),
-        ("container deleted", Box::new(|tx, _| tx.delete(ROOT, "signatures").unwrap())),
-        ("record id changed", Box::new(|tx, _| tx.put(ROOT, "record_id", "other").unwrap())),
-        ("schema version changed", Box::new(|tx, _| tx.put(ROOT, "schema", ScalarValue::Uint(99)).unwrap())),
-        ("task changed", Box::new(|tx, d| tx.put(map(d, "header"), "task_id", "T0002").unwrap())),
-        ("latitude out of range", Box::new(|tx, d| tx.put(map(d, "header"), "latitude", 120.0).unwrap())),
+    let (schema, operation) = ("schema_violation", "operation_not_allowed");
+    let cases: Vec<(&str, &str, Write)> = vec![
+        ("time as text", schema, Box::new(|tx, d| tx.put(map(d, "header"), "started_at_ms", "yesterday").unwrap())),
+        (
+            "unknown checklist result",
+            schema,
+            Box::new(|tx, d| tx.put(map(d, "checklist_results"), "LEDGER", "maybe").unwrap()),
+        ),
+        ("bad photo key", schema, Box::new(|tx, d| tx.put(map(d, "photos"), "not-a-hash", "").unwrap())),
+        ("officer entry not JSON", schema, Box::new(|tx, d| tx.put(map(d, "officers_present"), "O0009", "{").unwrap())),
+        ("container replaced", operation, Box::new(|tx, _| tx.put(ROOT, "header", "gone").unwrap())),
+        ("container deleted", operation, Box::new(|tx, _| tx.delete(ROOT, "signatures").unwrap())),
+        ("record id changed", operation, Box::new(|tx, _| tx.put(ROOT, "record_id", "other").unwrap())),
+        ("schema version changed", operation, Box::new(|tx, _| tx.put(ROOT, "schema", ScalarValue::Uint(99)).unwrap())),
+        ("task changed", schema, Box::new(|tx, d| tx.put(map(d, "header"), "task_id", "T0002").unwrap())),
+        ("latitude out of range", schema, Box::new(|tx, d| tx.put(map(d, "header"), "latitude", 120.0).unwrap())),
     ];
-    for (name, write) in cases {
+    for (name, expected, write) in cases {
         let mut on_a = replica(&s.stored, &s.a);
         raw_write(&mut on_a, T0 + 1000, |tx| write(tx, &s.stored));
         let outcome = check(&s.stored, new_changes(&s.stored, &on_a), &context);
-        assert_eq!(codes(&outcome), ["schema_violation"], "{name}: {outcome:?}");
+        assert_eq!(codes(&outcome), [expected], "{name}: {outcome:?}");
     }
 }
 
@@ -307,7 +334,7 @@ fn record_locked_refuses_everything() {
     raw_write(&mut on_a, T0 + 3000, |tx| tx.put(ROOT, "locked", false).unwrap());
     assert_eq!(
         codes(&check(&locked, new_changes(&locked, &on_a), &context)),
-        ["record_locked", "depends_on_refused_change"]
+        ["record_locked", "operation_not_allowed"]
     );
 }
 

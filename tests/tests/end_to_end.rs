@@ -16,6 +16,9 @@
 //! - `campaigns` (in `end_to_end/campaigns.rs`): random inspection over the synthetic city: the
 //!   commitment before the draw, the draw's tasks on their teams, the public listing, the draw
 //!   verified with `fieldsync verify-draw` and `fieldsync-server draw verify`, the registry's history.
+//! - `hostile_changes` (in `end_to_end/hostile_changes.rs`): hand-made changes Automerge decodes
+//!   but never makes, a relayed change, a device enrolled as a genesis actor, a refused creation:
+//!   refused with their codes, the stored record loading, unchanged and still proving itself.
 //! - `field` (in `field/`): officers' devices (`field-client`, each with its own SQLite store)
 //!   offline, merged in every order, refused, on a failing network, killed with SIGKILL, and
 //!   driven through the `fieldsync` program.
@@ -23,6 +26,8 @@
 #[path = "end_to_end/campaigns.rs"]
 mod campaigns;
 mod field;
+#[path = "end_to_end/hostile_changes.rs"]
+mod hostile_changes;
 #[path = "end_to_end/operations.rs"]
 mod operations;
 #[path = "end_to_end/transparency.rs"]
@@ -879,8 +884,8 @@ mod durability {
         assert_eq!(records_only(server.snapshot()), records_only(before));
     }
 
-    /// After the database is restored from a backup, a device's cursor may lie beyond the
-    /// server's head: the server lists everything again instead of nothing.
+    /// After the database is restored from a backup, a device's cursor is of another epoch (or
+    /// none the server made): the server lists everything again instead of nothing.
     #[tokio::test]
     async fn a_cursor_beyond_the_head_lists_every_record_again() {
         let server = city(2).await;
@@ -896,7 +901,9 @@ mod durability {
             let response: schemas::SyncResponse = schemas::wire::from_cbor(&response.bytes().await.unwrap()).unwrap();
             assert_eq!(response.documents.len(), 1, "since {since:?}");
             assert_eq!(response.documents[0].record_id, id);
-            assert!(response.cursor <= 1_000, "the cursor is the server's own: {}", response.cursor);
+            let (epoch, position) = sync_core::session::decode_cursor(response.cursor);
+            assert_eq!(epoch, server.store.sync_epoch(), "the cursor is the server's own");
+            assert!(position <= 1_000, "the cursor is the server's own: {position}");
         }
     }
 

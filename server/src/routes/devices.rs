@@ -113,7 +113,8 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
         ),
         (
             status = 409,
-            description = "`device_key_in_use`: this public key or actor id is already enrolled.",
+            description = "`device_key_in_use`: this public key or actor id is already enrolled. \
+                `reserved_actor`: the actor id is the genesis actor of a record.",
             body = ErrorBodySchema,
         ),
         (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
@@ -147,6 +148,20 @@ async fn enroll(
         &signature,
     ) {
         return Err(ApiError::unauthorized("invalid_signature", "the challenge signature does not verify"));
+    }
+    // The genesis actor of a record is derived from its id, so anyone can write as it: it is
+    // never a device's (validation refuses to create a record whose genesis actor is one).
+    let reserved = actor_id.clone();
+    let is_genesis_actor = state
+        .blocking(move |store| {
+            Ok(store.record_ids()?.iter().any(|id| sync_core::document::genesis_actor(id).to_bytes() == reserved))
+        })
+        .await?;
+    if is_genesis_actor {
+        return Err(ApiError::Conflict {
+            code: "reserved_actor",
+            message: "this actor id is the genesis actor of a record; a device's actor id must be its own".into(),
+        });
     }
     let officer = caller.officer_id.clone();
     let now = now_ms();

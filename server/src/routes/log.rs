@@ -479,18 +479,40 @@ async fn record_log(
     let present: Vec<String> = record.officers_present.iter().map(|o| o.officer_id.clone()).collect();
     let task_id = stored.task_id.clone();
     let id = record_id.clone();
-    let (entries, forked_devices) = state
+    let forked_devices = state
         .blocking(move |store| {
             let team = match task_id {
                 Some(task_id) => store.task(&task_id)?.map(|task| task.team).unwrap_or_default(),
                 None => Vec::new(),
             };
-            Ok((store.record_log(&id, &team)?, store.forked_devices(&id, &team)?))
+            store.forked_devices(&id, &team)
+        })
+        .await?;
+    let entries = proven_entries(&state, &record_id, stored.task_id.clone()).await?;
+    let findings = check_record(&entries.iter().map(|e| e.signed.entry.clone()).collect::<Vec<_>>(), &present);
+    Ok(Json(RecordLog { record_id, entries, findings, forked_devices }))
+}
+
+/// The team's devices' entries for a record, each with the interval the transparency log proves
+/// for it (after the last leaf of the checkpoint it names, if that checkpoint is the log's own,
+/// and by its receipt).
+pub(crate) async fn proven_entries(
+    state: &AppState,
+    record_id: &str,
+    task_id: Option<String>,
+) -> ApiResult<Vec<RecordLogEntry>> {
+    let id = record_id.to_string();
+    let entries = state
+        .blocking(move |store| {
+            let team = match task_id {
+                Some(task_id) => store.task(&task_id)?.map(|task| task.team).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            store.record_log(&id, &team)
         })
         .await?;
     let skew = state.config.max_clock_skew_ms;
-    let findings = check_record(&entries.iter().map(|e| e.signed.entry.clone()).collect::<Vec<_>>(), &present);
-    let entries = entries
+    Ok(entries
         .into_iter()
         .map(|e| {
             let not_before = match (&e.signed.entry.seen_checkpoint, e.seen_tree) {
@@ -500,8 +522,7 @@ async fn record_log(
             let interval = interval(e.signed.entry.device_time_ms, not_before, e.received_at_ms, skew);
             RecordLogEntry { signed: e.signed, leaf_index: e.leaf_index, interval }
         })
-        .collect();
-    Ok(Json(RecordLog { record_id, entries, findings, forked_devices }))
+        .collect())
 }
 
 /// What an evidence package carries of the blobs.

@@ -9,6 +9,7 @@ pub mod devices;
 pub mod log;
 pub mod ops;
 pub mod records;
+pub mod review;
 pub mod sync;
 pub mod tasks;
 
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(tasks::router())
         .merge(records::router())
+        .merge(review::router())
         .merge(sync::router())
         .merge(blobs::router())
         .merge(log::router())

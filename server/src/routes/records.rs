@@ -212,6 +212,7 @@ async fn history(
     caller: Caller,
     Path(record_id): Path<String>,
 ) -> ApiResult<Json<Vec<HistoryEntry>>> {
+    let genesis = sync_core::document::genesis_actor(&record_id);
     let (_, doc) = load(&state, &caller, record_id).await?;
     let devices = state.blocking(|store| store.devices()).await?;
     let entries = doc
@@ -219,7 +220,9 @@ async fn history(
         .into_iter()
         .map(|change| {
             let actor = change.actor_id().to_bytes().to_vec();
-            let device = devices.iter().find(|d| d.actor_id == actor);
+            // The genesis is nobody's work, whatever device may share its actor id.
+            let device =
+                (change.actor_id() != &genesis).then(|| devices.iter().find(|d| d.actor_id == actor)).flatten();
             HistoryEntry {
                 change_hash: change.hash().to_string(),
                 actor: hex::encode(&actor),

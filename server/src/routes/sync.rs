@@ -7,6 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use schemas::{SYNC_PROTOCOL_VERSION, SyncRequest};
+use sync_core::session::{decode_cursor, encode_cursor};
 
 use super::{ApiBytes, BodyFormat};
 use crate::error::{ApiError, ApiResult};
@@ -116,16 +117,32 @@ async fn sync(
         }
     }
     Metrics::add(&state.metrics.sync_requests, 1);
+    // The device's cursor names the change sequence's epoch: one of another epoch (a database
+    // restored from a backup) is no cursor here, and every record of the officer is reconciled.
+    let epoch = state.store.sync_epoch();
+    let cursor_of = |position: u64| encode_cursor(epoch, position);
+    let mut request = request;
+    let reconcile = match request.since.map(decode_cursor) {
+        Some((their_epoch, position)) if their_epoch == epoch => {
+            request.since = Some(position);
+            false
+        }
+        Some(_) => {
+            request.since = None;
+            true
+        }
+        None => false,
+    };
     let respond = |response: &schemas::SyncResponse| format.respond(response);
     // A device with nothing to send asks only whether anything changed: answered from a read,
     // without the writer, when nothing did.
-    if request.documents.is_empty() {
+    if request.documents.is_empty() && !reconcile {
         let (officer, since) = (caller.officer_id.clone(), request.since.unwrap_or(0));
         // Nothing written since the device's cursor, for anyone: answered from memory.
         if state.store.known_record_head() == Some(since) {
             return Ok(respond(&schemas::SyncResponse {
                 protocol: SYNC_PROTOCOL_VERSION,
-                cursor: since,
+                cursor: cursor_of(since),
                 documents: Vec::new(),
                 rejections: Vec::new(),
                 more: false,
@@ -136,7 +153,7 @@ async fn sync(
         if !changed && since <= head {
             return Ok(respond(&schemas::SyncResponse {
                 protocol: SYNC_PROTOCOL_VERSION,
-                cursor: head,
+                cursor: cursor_of(head),
                 documents: Vec::new(),
                 rejections: Vec::new(),
                 more: false,
@@ -169,6 +186,7 @@ async fn sync(
         now_ms: now_ms(),
         max_clock_skew_ms: state.config.max_clock_skew_ms,
         max_changed: state.config.max_changed_per_sync,
+        reconcile,
     };
     // Merge and validate against a snapshot, many requests at once; then commit in the writer,
     // unless a record written here changed meanwhile: then run again inside the writer.
@@ -201,6 +219,7 @@ async fn sync(
             response = state.blocking(move |store| store.sync_exchange(again)).await?;
         }
     }
+    response.cursor = cursor_of(response.cursor);
     let counts = counts.lock().map(|c| (c.records_merged, c.changes_refused, c.leaves_appended)).unwrap_or_default();
     Metrics::add(&state.metrics.records_merged, counts.0);
     Metrics::add(&state.metrics.changes_refused, counts.1);

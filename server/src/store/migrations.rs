@@ -338,6 +338,42 @@ pub const MIGRATIONS: &[&str] = &[
         updated_by TEXT NOT NULL
     );
     "#,
+    // 6: the quarantine keeps one row per change and sending device (a refusal that depended on
+    // the sender must not stop the rightful device), says whether the verdict is final, keeps the
+    // change's dependencies, and its bytes only up to a bound; a held change gets its review.
+    r#"
+    CREATE TABLE quarantine_by_sender (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        record_id TEXT NOT NULL,
+        change_hash TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        officer_id TEXT,
+        reason TEXT NOT NULL,
+        final INTEGER NOT NULL,
+        deps TEXT NOT NULL,
+        change BLOB NOT NULL,
+        change_bytes INTEGER NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        decision TEXT CHECK (decision IN ('accepted', 'refused')),
+        decided_by TEXT,
+        decided_at_ms INTEGER,
+        decision_note TEXT,
+        UNIQUE (change_hash, device_id)
+    );
+    INSERT INTO quarantine_by_sender
+        (id, record_id, change_hash, device_id, officer_id, reason, final, deps, change, change_bytes, received_at_ms)
+    SELECT id, record_id, change_hash, device_id, officer_id, reason,
+        json_extract(reason, '$.code')
+            NOT IN ('actor_not_bound_to_device', 'depends_on_refused_change', 'missing_dependency'),
+        '', change, length(change), received_at_ms
+    FROM quarantine;
+    DROP TABLE quarantine;
+    ALTER TABLE quarantine_by_sender RENAME TO quarantine;
+    CREATE INDEX quarantine_record ON quarantine(record_id);
+    -- The epoch of the change sequence, in every cursor handed to devices: a backup gets another,
+    -- so that a database restored from it knows every device's cursor and sync state stale.
+    INSERT INTO counters (name, value) VALUES ('sync_epoch', 1);
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.
@@ -520,7 +556,7 @@ mod tests {
         let before = tables(&conn);
         assert!(!before.iter().any(|t| t == "campaigns"), "{before:?}");
         migrate(&mut conn).unwrap();
-        assert_eq!(version(&conn).unwrap(), 5);
+        assert_eq!(version(&conn).unwrap(), MIGRATIONS.len());
         let after = tables(&conn);
         for table in ["entity_history", "matter_list", "matters", "campaigns", "campaign_tasks", "calendar_years"] {
             assert!(after.iter().any(|t| t == table), "{table} in {after:?}");
@@ -542,6 +578,42 @@ mod tests {
         assert!(history("changed", None).is_err());
         history("added", None).unwrap();
         history("changed", Some("{}")).unwrap();
+    }
+
+    #[test]
+    fn a_version_5_quarantine_keeps_its_refusals_final_unless_they_depended_on_the_sender() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (index, sql) in MIGRATIONS.iter().enumerate().take(5) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", (index + 1) as i64).unwrap();
+        }
+        for (hash, code) in [("c1", "actor_not_bound_to_device"), ("c2", "timestamp_in_future")] {
+            conn.execute(
+                "INSERT INTO quarantine (record_id, change_hash, device_id, officer_id, reason, change, received_at_ms)
+                 VALUES ('R', ?1, 'D1', NULL, ?2, x'0102', 7)",
+                rusqlite::params![hash, format!(r#"{{"code":"{code}"}}"#)],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, bool, i64)> = conn
+            .prepare("SELECT change_hash, final, change_bytes FROM quarantine ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(rows, [("c1".to_string(), false, 2), ("c2".to_string(), true, 2)]);
+        // The same change from another device is a row of its own; from the same device, not.
+        let insert = |device: &str| {
+            conn.execute(
+                "INSERT INTO quarantine (record_id, change_hash, device_id, reason, final, deps, change, change_bytes, received_at_ms)
+                 VALUES ('R', 'c1', ?1, '{}', 0, '', x'01', 1, 8)",
+                [device],
+            )
+        };
+        insert("D2").unwrap();
+        assert!(insert("D1").is_err());
     }
 
     #[test]

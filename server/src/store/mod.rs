@@ -141,18 +141,54 @@ pub struct StoredRecord {
     pub updated_at_ms: i64,
 }
 
-/// A refused change kept in quarantine.
+/// A refused change kept in quarantine, once per change and sending device.
 #[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct QuarantinedChange {
     pub record_id: String,
     pub change_hash: String,
+    /// The device that sent it.
     pub device_id: String,
+    /// The officer of the change's actor, when it is an enrolled device's.
     pub officer_id: Option<String>,
     #[schema(value_type = crate::openapi::RejectionReasonSchema)]
     pub reason: serde_json::Value,
+    /// Whether the refusal holds whoever sends the change again; a refusal that depended on the
+    /// sender or on another change's verdict (`sync_core::validate::refusal_is_final`) does not.
+    pub final_verdict: bool,
+    /// Hex hashes of the changes it builds on.
+    pub dependencies: Vec<String>,
+    /// The change's bytes, whole up to `QUARANTINE_WHOLE_BYTES`, else their first
+    /// `QUARANTINE_PREFIX_BYTES`: a refusal is evidence, not a store for anything a device sends.
     #[serde(skip)]
     pub change: Vec<u8>,
+    /// The change's whole length in bytes.
+    pub change_bytes: i64,
     pub received_at_ms: i64,
+    /// A reviewer's decision on a change held for review, once made.
+    pub review: Option<ReviewDecision>,
+}
+
+/// Most bytes of a refused change kept whole in quarantine.
+pub const QUARANTINE_WHOLE_BYTES: usize = 64 << 10;
+/// Bytes kept of a larger refused change: its header (hash inputs, actor, dependencies) and
+/// the start of its operations.
+pub const QUARANTINE_PREFIX_BYTES: usize = 4 << 10;
+
+impl QuarantinedChange {
+    /// Whether the whole change is kept (not only its first bytes).
+    pub fn is_whole(&self) -> bool {
+        self.change.len() as i64 == self.change_bytes
+    }
+}
+
+/// What a reviewer decided about a change held for review.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ReviewDecision {
+    /// `accepted` (the change was merged) or `refused`.
+    pub decision: String,
+    pub reviewer_id: String,
+    pub decided_at_ms: i64,
+    pub note: String,
 }
 
 /// Filters of the record list.
@@ -412,8 +448,10 @@ pub trait SyncTx {
     ) -> StoreResult<u64>;
     fn put_sync_state(&self, device_id: &str, record_id: &str, state: &[u8]) -> StoreResult<()>;
     fn quarantine(&self, change: &QuarantinedChange) -> StoreResult<()>;
-    /// Refused changes of a record: the reason (JSON) and the change's bytes.
-    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<(serde_json::Value, Vec<u8>)>>;
+    /// Refused changes of a record, from every sending device.
+    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<QuarantinedChange>>;
+    /// Records a reviewer's decision on a held change (every row of it, whoever sent it).
+    fn decide_held(&self, record_id: &str, change_hash: &str, decision: &ReviewDecision) -> StoreResult<()>;
     /// Appends a leaf to the transparency log, in the transaction that stores what it attests.
     fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()>;
 }
@@ -509,8 +547,11 @@ impl SyncTx for RecordingTx<'_> {
         self.plan.borrow_mut().writes.push(SyncWrite::Quarantine(change.clone()));
         Ok(())
     }
-    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<(serde_json::Value, Vec<u8>)>> {
+    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<QuarantinedChange>> {
         self.inner.quarantined_changes(record_id)
+    }
+    fn decide_held(&self, _: &str, _: &str, _: &ReviewDecision) -> StoreResult<()> {
+        Err(StoreError::Other("a review decision is made in the writer, never against a snapshot".into()))
     }
     fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()> {
         self.plan.borrow_mut().writes.push(SyncWrite::Leaf(leaf.clone()));
@@ -632,6 +673,8 @@ pub trait Store: Send + Sync + 'static {
     /// The task of a stored record, without reading its document.
     fn record_task(&self, record_id: &str) -> StoreResult<Option<String>>;
     fn records(&self, filter: &RecordFilter) -> StoreResult<Vec<StoredRecord>>;
+    /// The id of every stored record.
+    fn record_ids(&self) -> StoreResult<Vec<String>>;
     fn quarantined(&self, record_id: Option<&str>) -> StoreResult<Vec<QuarantinedChange>>;
 
     /// Runs one sync exchange in one write transaction: nothing of it is visible, or acknowledged,
@@ -656,6 +699,12 @@ pub trait Store: Send + Sync + 'static {
     /// below the committed head (every record is written by this process's writer, which notes
     /// the head after each job; a job rolled back later leaves it above). A no-op sync whose
     /// cursor equals it has nothing to receive. `None` when the backend does not keep it.
+    /// The epoch of the change sequence, which every cursor handed to a device carries
+    /// (`sync_core::session::encode_cursor`); a backup is given another.
+    fn sync_epoch(&self) -> u16 {
+        0
+    }
+
     fn known_record_head(&self) -> Option<u64> {
         None
     }

@@ -41,6 +41,8 @@ pub struct SqliteStore {
     /// The record change sequence's head as the writer last left it, never below the committed
     /// head (see [`Store::known_record_head`]).
     head: Arc<std::sync::atomic::AtomicU64>,
+    /// The change sequence's epoch ([`Store::sync_epoch`]), fixed for the database's life.
+    epoch: u16,
 }
 
 fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -68,6 +70,7 @@ impl SqliteStore {
         let mut conn = open(path, false)?;
         super::migrations::migrate(&mut conn).map_err(|e| StoreError::Other(e.to_string()))?;
         let head = Arc::new(std::sync::atomic::AtomicU64::new(record_seq_head(&conn)?));
+        let epoch: i64 = conn.query_row("SELECT value FROM counters WHERE name = 'sync_epoch'", [], |r| r.get(0))?;
         let (sender, receiver) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -79,6 +82,7 @@ impl SqliteStore {
             writer_thread: Mutex::new(Some(thread)),
             readers: Mutex::new(Vec::new()),
             head,
+            epoch: epoch as u16,
         }))
     }
 
@@ -395,16 +399,34 @@ fn blob_metadata_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<BlobMetadata>
     })
 }
 
+/// The columns [`quarantined_from`] reads, in its order.
+const QUARANTINE_COLUMNS: &str = "record_id, change_hash, device_id, officer_id, reason, final, deps, change, \
+     change_bytes, received_at_ms, decision, decided_by, decided_at_ms, decision_note";
+
 fn quarantined_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantinedChange> {
     let reason: String = row.get(4)?;
+    let deps: String = row.get(6)?;
+    let decision: Option<String> = row.get(10)?;
     Ok(QuarantinedChange {
         record_id: row.get(0)?,
         change_hash: row.get(1)?,
         device_id: row.get(2)?,
         officer_id: row.get(3)?,
         reason: serde_json::from_str(&reason).unwrap_or(serde_json::Value::String(reason)),
-        change: row.get(5)?,
-        received_at_ms: row.get(6)?,
+        final_verdict: row.get(5)?,
+        dependencies: deps.split(',').filter(|d| !d.is_empty()).map(str::to_string).collect(),
+        change: row.get(7)?,
+        change_bytes: row.get(8)?,
+        received_at_ms: row.get(9)?,
+        review: match decision {
+            Some(decision) => Some(ReviewDecision {
+                decision,
+                reviewer_id: row.get(11)?,
+                decided_at_ms: row.get(12)?,
+                note: row.get(13)?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -786,8 +808,10 @@ impl SyncTx for Connection {
     }
     fn quarantine(&self, change: &QuarantinedChange) -> StoreResult<()> {
         self.prepare_cached(
-            "INSERT INTO quarantine (record_id, change_hash, device_id, officer_id, reason, change, received_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (change_hash) DO NOTHING",
+            "INSERT INTO quarantine (record_id, change_hash, device_id, officer_id, reason, final, deps, change,
+                 change_bytes, received_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (change_hash, device_id) DO UPDATE SET reason = excluded.reason, final = excluded.final",
         )?
         .execute(params![
             change.record_id,
@@ -795,19 +819,34 @@ impl SyncTx for Connection {
             change.device_id,
             change.officer_id,
             change.reason.to_string(),
+            change.final_verdict,
+            change.dependencies.join(","),
             change.change,
+            change.change_bytes,
             change.received_at_ms
         ])?;
         Ok(())
     }
-    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<(serde_json::Value, Vec<u8>)>> {
-        let mut statement = self.prepare_cached("SELECT reason, change FROM quarantine WHERE record_id = ?1")?;
-        let rows = statement.query_map([record_id], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?;
-        Ok(rows
-            .collect::<rusqlite::Result<Vec<(String, Vec<u8>)>>>()?
-            .into_iter()
-            .map(|(reason, change)| (serde_json::from_str(&reason).unwrap_or_default(), change))
-            .collect())
+    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<QuarantinedChange>> {
+        let mut statement = self
+            .prepare_cached(&format!("SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE record_id = ?1 ORDER BY id"))?;
+        let rows = statement.query_map([record_id], quarantined_from)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+    fn decide_held(&self, record_id: &str, change_hash: &str, decision: &ReviewDecision) -> StoreResult<()> {
+        self.prepare_cached(
+            "UPDATE quarantine SET decision = ?3, decided_by = ?4, decided_at_ms = ?5, decision_note = ?6
+             WHERE record_id = ?1 AND change_hash = ?2 AND decision IS NULL",
+        )?
+        .execute(params![
+            record_id,
+            change_hash,
+            decision.decision,
+            decision.reviewer_id,
+            decision.decided_at_ms,
+            decision.note
+        ])?;
+        Ok(())
     }
     fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()> {
         append_leaf(self, leaf)?;
@@ -1350,12 +1389,19 @@ impl Store for SqliteStore {
         })
     }
 
+    fn record_ids(&self) -> StoreResult<Vec<String>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached("SELECT record_id FROM records ORDER BY record_id")?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     fn quarantined(&self, record_id: Option<&str>) -> StoreResult<Vec<QuarantinedChange>> {
         self.read(|conn| {
-            let mut statement = conn.prepare_cached(
-                "SELECT record_id, change_hash, device_id, officer_id, reason, change, received_at_ms FROM quarantine
-                 WHERE ?1 IS NULL OR record_id = ?1 ORDER BY id",
-            )?;
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE ?1 IS NULL OR record_id = ?1 ORDER BY id"
+            ))?;
             let rows = statement.query_map([record_id], quarantined_from)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -1372,6 +1418,10 @@ impl Store for SqliteStore {
 
     fn known_record_head(&self) -> Option<u64> {
         Some(self.head.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn sync_epoch(&self) -> u16 {
+        self.epoch
     }
 
     fn prepare_sync(&self, officer_id: &str, exchange: SyncJob) -> StoreResult<(schemas::SyncResponse, SyncPlan)> {
@@ -1916,6 +1966,15 @@ impl Store for SqliteStore {
             let mut destination = Connection::open(&target)?;
             let backup = rusqlite::backup::Backup::new(conn, &mut destination)?;
             backup.run_to_completion(256, std::time::Duration::from_millis(0), None)?;
+            drop(backup);
+            // The copy gets an epoch of its own: restored, it tells every device that its cursor
+            // and the sync states kept with it are stale, however far the sequence has come.
+            let live = i64::from(self.epoch);
+            let mut fresh = live;
+            while fresh == live {
+                fresh = i64::from(rand::random::<u16>() & 0x7fff).max(1);
+            }
+            destination.execute("UPDATE counters SET value = ?1 WHERE name = 'sync_epoch'", [fresh])?;
             Ok(())
         })
     }
@@ -2152,8 +2211,12 @@ mod tests {
                 device_id: "D1".into(),
                 officer_id: None,
                 reason: serde_json::json!({"code": "timestamp_in_future"}),
+                final_verdict: true,
+                dependencies: Vec::new(),
                 change: vec![1],
+                change_bytes: 1,
                 received_at_ms: 1,
+                review: None,
             })?;
             Ok(empty_response())
         });
@@ -2473,6 +2536,6 @@ mod tests {
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             })
             .unwrap();
-        assert_eq!(names, ["next", "record_seq"], "the panicking job left nothing behind");
+        assert_eq!(names, ["next", "record_seq", "sync_epoch"], "the panicking job left nothing behind");
     }
 }

@@ -134,6 +134,7 @@ pub fn context(sender: &Device, devices: &[&Device], team: &[&Officer]) -> Valid
         now_ms: T0 + DAY,
         max_clock_skew_ms: 5 * 60_000,
         refused: BTreeMap::new(),
+        reviewed: Default::default(),
     }
 }
 

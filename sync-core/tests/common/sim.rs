@@ -12,6 +12,7 @@ use sync_core::validate::ValidationContext;
 use super::Device;
 
 /// The server: stored documents, its change feed, and one session and context per device.
+#[derive(Clone)]
 pub struct Server {
     pub docs: BTreeMap<String, Automerge>,
     pub feed: sync_core::session::ChangeFeed,
@@ -29,6 +30,8 @@ pub struct Server {
     pub loads: usize,
     /// The sessions' bound on bytes delivered whole per answer, when not the default.
     pub whole_delivery_bytes: Option<usize>,
+    /// The change feed's epoch, in every cursor handed out ([`sync_core::session::encode_cursor`]).
+    pub epoch: u16,
 }
 
 /// The documents of one exchange of a server that keeps them saved: the session gets a record's
@@ -84,14 +87,31 @@ impl Server {
             keeps_saved_documents: false,
             loads: 0,
             whole_delivery_bytes: None,
+            epoch: 1,
         }
+    }
+
+    /// A copy of the server as a backup holds it: the same state, with an epoch of its own.
+    pub fn backup(&self) -> Self {
+        let mut copy = self.clone();
+        copy.epoch = self.epoch + 1;
+        copy
     }
 
     /// Handles one CBOR request from `device_id`; returns the CBOR response.
     pub fn exchange(&mut self, device_id: &str, request: &[u8]) -> Vec<u8> {
-        let request: SyncRequest = from_cbor(request).expect("a well-formed request");
+        let mut request: SyncRequest = from_cbor(request).expect("a well-formed request");
         if self.keeps_saved_documents {
             self.restart();
+        }
+        // A cursor of another epoch: the device's sync states here are stale; reconcile all.
+        match request.since.map(sync_core::session::decode_cursor) {
+            Some((epoch, position)) if epoch == self.epoch => request.since = Some(position),
+            Some(_) => {
+                request.since = None;
+                self.sessions.remove(device_id);
+            }
+            None => {}
         }
         let session = self.sessions.entry(device_id.to_string()).or_default();
         if let Some(bytes) = self.whole_delivery_bytes {
@@ -118,9 +138,13 @@ impl Server {
         }
         .expect("a known protocol");
         for (_, refusal) in &report.refused {
-            context.refused.insert(refusal.change.hash(), refusal.reason.clone());
+            if sync_core::validate::refusal_is_final(&refusal.reason) {
+                context.refused.insert(refusal.change.hash(), refusal.reason.clone());
+            }
         }
         self.quarantine.extend(response.rejections.iter().cloned());
+        let mut response = response;
+        response.cursor = sync_core::session::encode_cursor(self.epoch, response.cursor);
         to_cbor(&response)
     }
 

@@ -241,8 +241,9 @@ async fn an_officer_not_on_the_team_is_refused_and_the_record_unaffected() {
     assert_eq!(a.record(&record_id).unwrap(), before);
 }
 
-/// P2, P3: work timestamped before a suspension made while the officer was offline is accepted;
-/// work after it is refused.
+/// P2, P3: work timestamped before a suspension made while the officer was offline is held for
+/// a reviewer (its time is only the device's claim), shown with the record, and merged once the
+/// reviewer accepts it; work after it is refused.
 #[tokio::test]
 async fn a_certificate_suspended_while_offline_splits_the_work_at_the_suspension() {
     let server = bureau().await;
@@ -273,11 +274,50 @@ async fn a_certificate_suspended_while_offline_splits_the_work_at_the_suspension
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
 
     let summary = sync(&mut a).await;
-    assert_eq!(summary.refused.len(), 1, "{:?}", summary.refused);
-    assert_eq!(summary.refused[0].reason["code"], "officer_not_certified");
+    let codes: Vec<&str> = summary.refused.iter().map(|r| r.reason["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["held_for_review", "depends_on_refused_change"], "{:?}", summary.refused);
+    let held_hash = summary.refused[0].change_hash.clone();
+    let record = server_record(&server, &reviewer, &record_id).await;
+    assert!(!record.observations.contains("停证前记录。"), "held, not merged");
+
+    // The record's readers see the held work, with the device's log beside it.
+    let held: Vec<serde_json::Value> =
+        server.get(&format!("/v1/records/{record_id}/held"), &reviewer).await.json().await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["change_hash"], held_hash.as_str());
+    assert_eq!(held[0]["reason"]["suspended_at_ms"], now - 1_800_000);
+    assert!(held[0]["review"].is_null());
+
+    // Only a reviewer decides; a note is required.
+    let decide = |token: String, body: serde_json::Value| {
+        let path = format!("/v1/records/{record_id}/held/{held_hash}");
+        let server = &server;
+        async move { server.post(&path, &token, body).await }
+    };
+    let refused = decide(admin_token.clone(), serde_json::json!({"decision": "accept", "note": "x"})).await;
+    assert_eq!(refused.status(), 403);
+    let before = server.snapshot();
+    let empty = decide(reviewer.clone(), serde_json::json!({"decision": "accept", "note": " "})).await;
+    assert_eq!(fieldsync_tests::harness::error_code(empty).await, (422, "invalid_decision".to_string()));
+    assert_eq!(server.snapshot(), before, "nothing decided");
+
+    let accepted =
+        decide(reviewer.clone(), serde_json::json!({"decision": "accept", "note": "执法记录仪证实停证前形成"})).await;
+    assert_eq!(accepted.status(), 200);
+    let accepted: serde_json::Value = accepted.json().await.unwrap();
+    assert_eq!(accepted["merged"].as_array().unwrap().len(), 1, "{accepted}");
+    assert_eq!(accepted["still_refused"][0]["reason"]["code"], "officer_not_certified", "{accepted}");
+    let again = decide(reviewer.clone(), serde_json::json!({"decision": "refuse", "note": "再次"})).await;
+    assert_eq!(again.status(), 404, "decided once");
+    let held: Vec<serde_json::Value> =
+        server.get(&format!("/v1/records/{record_id}/held"), &reviewer).await.json().await.unwrap();
+    assert_eq!(held[0]["review"]["decision"], "accepted");
+    assert_eq!(held[0]["review"]["note"], "执法记录仪证实停证前形成");
+
     let record = server_record(&server, &reviewer, &record_id).await;
     assert!(record.observations.contains("停证前记录。"));
     assert!(!record.observations.contains("停证后记录。"));
+    sync(&mut a).await;
     assert_eq!(a.record(&record_id).unwrap(), record, "the device converges on what was accepted");
 }
 
