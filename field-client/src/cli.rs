@@ -108,6 +108,29 @@ enum RecordCommand {
     },
     /// Append text to the observations.
     Observe { text: String },
+    /// Record a sample taken: its label id and what it is (taken now unless --taken-at).
+    Sample {
+        sample_id: String,
+        description: String,
+        /// Unix milliseconds.
+        #[arg(long)]
+        taken_at: Option<i64>,
+    },
+    /// Record a measure taken: photograph, audio_video_recording, copy_documents, questioning,
+    /// sampling, order_to_correct, order_to_stop, seal_or_seizure, other.
+    Measure {
+        kind: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Record the recusal question (回避告知) and the party's answer.
+    Recusal {
+        /// What the party answered when asked whether it requests any officer's recusal.
+        answer: String,
+        /// The question was not asked (the answer then says why).
+        #[arg(long)]
+        not_asked: bool,
+    },
     /// Keep a photo and reference it from the record.
     Photo {
         file: PathBuf,
@@ -498,6 +521,27 @@ fn record_command(dir: &std::path::Path, record: Option<&str>, command: RecordCo
         RecordCommand::Observe { text } => {
             device.edit(&record_id, Edit::AppendObservations(text))?;
             Ok(done(&record_id, "observed"))
+        }
+        RecordCommand::Sample { sample_id, description, taken_at } => {
+            let taken_at_ms = Some(taken_at.unwrap_or_else(|| device.now_ms()));
+            device.edit(&record_id, Edit::AddSample(schemas::Sample { sample_id, description, taken_at_ms }))?;
+            Ok(done(&record_id, "sampled"))
+        }
+        RecordCommand::Measure { kind, note } => {
+            let kind: schemas::MeasureKind =
+                serde_json::from_value(json!(kind)).map_err(|_| ClientError::InvalidInput {
+                    what: "measure".into(),
+                    detail: format!(
+                        "{kind:?} is not photograph, audio_video_recording, copy_documents, questioning, sampling, \
+                         order_to_correct, order_to_stop, seal_or_seizure or other"
+                    ),
+                })?;
+            device.edit(&record_id, Edit::AddMeasure(schemas::Measure { kind, note }))?;
+            Ok(done(&record_id, "measured"))
+        }
+        RecordCommand::Recusal { answer, not_asked } => {
+            device.edit(&record_id, Edit::SetRecusal { asked: !not_asked, answer: Some(answer) })?;
+            Ok(done(&record_id, "recusal"))
         }
         RecordCommand::Photo { file, caption } => {
             let sha256 = device.add_photo(&record_id, &file, &caption)?;

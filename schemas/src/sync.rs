@@ -117,4 +117,10 @@ pub enum RejectionReason {
     HeldForReview { officer_id: String, claimed_at_ms: i64, suspended_at_ms: i64, certificate_status: String },
     /// A reviewer refused a change held for review.
     RefusedOnReview { reviewer_id: String, note: String },
+    /// The change's officer is recused from the record's entity (P4).
+    OfficerRecused { officer_id: String, entity_id: String },
+    /// The change names as present an officer who is not on the team of the record's task.
+    OfficerPresentNotOnTeam { officer_id: String },
+    /// The change sets the record's entity to another than its task's.
+    EntityNotOfTask { entity_id: String },
 }

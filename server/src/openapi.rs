@@ -212,6 +212,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::records::quarantine,
         routes::review::held,
         routes::review::decide,
+        routes::recusals::recused_teams,
         routes::sync::sync,
         routes::blobs::create_upload,
         routes::blobs::upload_state,

@@ -32,6 +32,8 @@ pub struct ExchangeInput {
     pub certificates: Vec<Certificate>,
     /// Tasks of the officer and of the records in the request.
     pub tasks: Vec<Task>,
+    /// Every recusal, as (officer id, entity id) (P4).
+    pub recusals: Vec<(String, String)>,
     pub now_ms: i64,
     pub max_clock_skew_ms: i64,
     pub max_changed: usize,
@@ -150,6 +152,8 @@ fn context_for(input: &ExchangeInput) -> ValidationContext {
         max_clock_skew_ms: input.max_clock_skew_ms,
         refused: BTreeMap::new(),
         reviewed: Default::default(),
+        task_entities: input.tasks.iter().map(|t| (t.task_id.clone(), t.entity_id.clone())).collect(),
+        recusals: input.recusals.iter().cloned().collect(),
     }
 }
 

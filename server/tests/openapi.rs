@@ -54,6 +54,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/records/{record_id}/history"),
     ("get", "/v1/records/{record_id}/held"),
     ("post", "/v1/records/{record_id}/held/{change_hash}"),
+    ("get", "/v1/recusals/tasks"),
     ("get", "/v1/quarantine"),
     // sync
     ("post", "/v1/sync"),

@@ -87,6 +87,8 @@ fn context() -> ValidationContext {
         max_clock_skew_ms: 300_000,
         refused: BTreeMap::new(),
         reviewed: Default::default(),
+        task_entities: Default::default(),
+        recusals: Default::default(),
     }
 }
 

@@ -216,13 +216,13 @@ const NEVER_DELETED: [&str; 2] = ["signatures", "resolutions"];
 
 /// Checks every operation of a change made below the genesis against the record's schema: what
 /// it writes where, and that every counter it refers to is below its own. `containers` is
-/// [`containers`] of the record. Values are checked here too, so that a value written and
+/// [`containers`] of the record, `expanded` the change [`decode`]d. Values are checked here too, so that a value written and
 /// overwritten in one change (never visible in the record) is held to the same bounds.
 pub fn check_operations(
     containers: &BTreeMap<ObjectId, (&'static str, ObjType)>,
     change: &Change,
+    expanded: &automerge::ExpandedChange,
 ) -> Result<(), RejectionReason> {
-    let expanded = decode(change)?;
     let start = change.start_op().get();
     for (index, op) in expanded.operations.iter().enumerate() {
         let counter = start + index as u64;

@@ -1025,7 +1025,8 @@ fn scalar_to_json(value: &ScalarValue) -> serde_json::Value {
 }
 
 fn is_legally_significant(container: &str, key: &str) -> bool {
-    matches!(container, "entity" | "measures" | "officers_present")
+    // A checklist result (compliant against non-compliant) decides what the record finds.
+    matches!(container, "entity" | "measures" | "officers_present" | "checklist_results")
         || (container == "header" && matches!(key, "started_at_ms" | "ended_at_ms" | "conclusion" | "task_id"))
 }
 

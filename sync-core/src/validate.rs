@@ -20,11 +20,12 @@
 //!    before what it builds on beyond it;
 //! 5. its officer held a valid certificate at its time (P2, P3); a change dated before a
 //!    suspension or revocation in force when it arrives is held for a reviewer;
-//! 6. its officer is on the team of the record's task;
+//! 6. its officer is on the team of the record's task, and not recused from its entity (P4);
 //! 7. what it does to the record: once the record is locked, nothing at all; once an officer has
 //!    signed, nothing but the next signature (by the change's own officer, under its own key,
 //!    never over another) and the lock; a signature only where the signing rules allow (P1, P2);
-//!    locked only when all signed; the record it produces valid and within its bounds.
+//!    locked only when all signed; the record it produces valid and within its bounds, every
+//!    officer it names as present on the task's team, the entity it sets the task's.
 //!
 //! Checks 1 to 6 read only the change and its lineage. Check 7 needs the document after
 //! the change; it is done once for all changes together when the record is a
@@ -71,6 +72,11 @@ pub struct ValidationContext {
     /// Changes held for review ([`RejectionReason::HeldForReview`]) that a reviewer accepted:
     /// judged as if no suspension had come after them.
     pub reviewed: BTreeSet<ChangeHash>,
+    /// The entity each task of `teams` inspects: a record's entity is its task's.
+    pub task_entities: BTreeMap<String, String>,
+    /// Officers recused from entities (P4), as (officer id, entity id): such an officer writes
+    /// nothing to a record of that entity, whenever the recusal was made.
+    pub recusals: BTreeSet<(String, String)>,
 }
 
 /// Whether a refusal is final for the change, whoever sends it again: true unless it depended
@@ -131,8 +137,11 @@ pub fn precheck(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context
             (!is_genesis_change(record_id, &change)).then_some(RejectionReason::NotGenesis)
         } else {
             change_check::check_structure(&lineage, &change)
-                .and_then(|()| change_check::check_operations(&containers, &change))
-                .and_then(|()| check_resolutions(&change, &containers, context))
+                .and_then(|()| change_check::decode(&change))
+                .and_then(|expanded| {
+                    change_check::check_operations(&containers, &change, &expanded)?;
+                    check_resolutions(&change, &expanded, &containers, context)
+                })
                 .err()
         };
         match reason {
@@ -152,15 +161,15 @@ pub fn precheck(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context
 /// A resolution is written in the name of the officer whose device makes it.
 fn check_resolutions(
     change: &Change,
+    expanded: &automerge::ExpandedChange,
     containers: &BTreeMap<ObjectId, (&'static str, ObjType)>,
     context: &ValidationContext,
 ) -> Result<(), RejectionReason> {
     let Some((resolutions, _)) = containers.iter().find(|(_, (name, _))| *name == "resolutions") else {
         return Ok(());
     };
-    let expanded = change_check::decode(change)?;
     let officer = officer_of(change, context).unwrap_or_default();
-    for (key, value, _) in change_check::writes_into(&expanded, resolutions) {
+    for (key, value, _) in change_check::writes_into(expanded, resolutions) {
         let Some(ScalarValue::Str(text)) = value else { continue };
         let named = serde_json::from_str::<schemas::ConflictResolution>(text)
             .map(|resolution| resolution.resolved_by_officer)
@@ -317,6 +326,7 @@ fn draft_stays_valid(
         && after.signatures.is_empty()
         && task_before.is_none_or(|t| after.header.task_id.as_ref() == Some(t))
         && changes.iter().all(|c| is_genesis(c) || check_team(c, &after, context).is_none())
+        && check_task_bounds(before, &after, context).is_none()
         && (after.header.task_id.is_some() || changes.iter().all(is_genesis))
 }
 
@@ -488,9 +498,40 @@ fn check_team(change: &Change, after: &InspectionRecord, context: &ValidationCon
     check_team_of(change, task_id, context)
 }
 
-/// The change's officer is on the team of `task_id`.
+/// What the task holds the record to, beyond who writes it: every officer the change names as
+/// present is on its team, and the entity it sets is the task's. Only what the change itself
+/// names is judged, so a later change of the team leaves earlier work standing.
+fn check_task_bounds(
+    before: Option<&InspectionRecord>,
+    after: &InspectionRecord,
+    context: &ValidationContext,
+) -> Option<RejectionReason> {
+    let task_id = after.header.task_id.as_ref()?;
+    let team = context.teams.get(task_id)?;
+    let named_before = |id: &str| before.is_some_and(|b| b.officers_present.iter().any(|o| o.officer_id == id));
+    if let Some(officer) =
+        after.officers_present.iter().find(|o| !named_before(&o.officer_id) && !team.contains(&o.officer_id))
+    {
+        return Some(RejectionReason::OfficerPresentNotOnTeam { officer_id: officer.officer_id.clone() });
+    }
+    let entity = after.entity.entity_id.as_ref()?;
+    let changed = before.is_none_or(|b| b.entity.entity_id.as_ref() != Some(entity));
+    match context.task_entities.get(task_id) {
+        Some(task_entity) if changed && task_entity != entity => {
+            Some(RejectionReason::EntityNotOfTask { entity_id: entity.clone() })
+        }
+        _ => None,
+    }
+}
+
+/// The change's officer is on the team of `task_id`, and not recused from its entity (P4).
 fn check_team_of(change: &Change, task_id: &str, context: &ValidationContext) -> Option<RejectionReason> {
     let officer = officer_of(change, context)?;
+    if let Some(entity_id) = context.task_entities.get(task_id)
+        && context.recusals.contains(&(officer.to_string(), entity_id.clone()))
+    {
+        return Some(RejectionReason::OfficerRecused { officer_id: officer.to_string(), entity_id: entity_id.clone() });
+    }
     match context.teams.get(task_id) {
         None => Some(RejectionReason::UnknownTask { task_id: Some(task_id.to_string()) }),
         Some(team) if !team.contains(officer) => {
@@ -542,6 +583,9 @@ fn check_state(
         return Some(RejectionReason::SchemaViolation { detail: "the task of a record cannot change".into() });
     }
     if let Some(reason) = check_team(change, after, context) {
+        return Some(reason);
+    }
+    if let Some(reason) = check_task_bounds(before, after, context) {
         return Some(reason);
     }
     if let Some((container, max, found)) = entries_over_limit(with_change) {

@@ -326,6 +326,29 @@ fn a_minor_conflict_is_reported_but_does_not_block_signing() {
     assert_eq!(on_a.sign(&officers[0].id, T0 + 2000, &certificates).unwrap(), SignOutcome::Signed);
 }
 
+/// A checklist result decides what the record finds: compliant against non-compliant is a
+/// legally significant conflict, and no one signs over it.
+#[test]
+fn open_conflict_on_a_checklist_result_blocks_signing() {
+    let officers = valid_officers();
+    let (a, b) = (device(1, &officers[0]), device(2, &officers[1]));
+    let certificates = vec![officers[0].certificate.clone(), officers[1].certificate.clone()];
+    let mut on_a = new_record(1, &a);
+    on_a.apply(Edit::AddOfficerPresent(officers[0].present(true)), T0).unwrap();
+    on_a.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
+    let mut on_b = replica(&on_a, &b);
+    let item = |result| Edit::SetChecklistItem { code: "NO-BYPASS".into(), result, note: None };
+    on_a.apply(item(ChecklistResult::Compliant), T0 + 1000).unwrap();
+    on_b.apply(item(ChecklistResult::NonCompliant), T0 + 1000).unwrap();
+    merge(&mut on_a, &on_b);
+    let record = on_a.read().unwrap();
+    assert_eq!(record.conflicts.len(), 1);
+    assert_eq!(record.conflicts[0].field, "checklist/NO-BYPASS/result");
+    assert!(record.conflicts[0].legally_significant);
+    let refused = on_a.sign(&officers[0].id, T0 + 2000, &certificates).unwrap_err();
+    assert!(refused.to_string().contains("open_conflict"), "{refused}");
+}
+
 #[test]
 fn a_saved_record_loads_to_the_same_view() {
     let officers = valid_officers();

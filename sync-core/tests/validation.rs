@@ -398,3 +398,50 @@ fn p1_p2_forged_or_premature_signatures_violate_the_signing_rules() {
         }
     }
 }
+
+/// P4: a recusal binds whenever it was made: the recused officer's next change to a record of
+/// that entity is refused, on a draft and on a signed record alike; the teammate writes on.
+#[test]
+fn p4_a_recused_officer_writes_nothing_to_a_record_of_that_entity() {
+    let s = scene();
+    let mut context = context(&s.b, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    context.task_entities.insert(TASK.into(), "E00001".into());
+    let mut on_b = replica(&s.stored, &s.b);
+    on_b.apply(Edit::AppendObservations("回避前".into()), T0 + 1000).unwrap();
+    assert_eq!(codes(&check(&s.stored, new_changes(&s.stored, &on_b), &context)), ["accepted"]);
+    context.recusals.insert((s.b.officer.id.clone(), "E00001".into()));
+    assert_eq!(
+        check(&s.stored, new_changes(&s.stored, &on_b), &context),
+        [Some(RejectionReason::OfficerRecused { officer_id: s.b.officer.id.clone(), entity_id: "E00001".into() })]
+    );
+    // A recusal from another entity binds nothing here.
+    context.recusals.clear();
+    context.recusals.insert((s.b.officer.id.clone(), "E00002".into()));
+    assert_eq!(codes(&check(&s.stored, new_changes(&s.stored, &on_b), &context)), ["accepted"]);
+}
+
+/// The server holds the record to its task: an officer named as present is on the team, and the
+/// entity is the task's, whatever the device checked.
+#[test]
+fn a_record_names_only_its_teams_officers_and_its_tasks_entity() {
+    let s = scene();
+    let mut context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    context.task_entities.insert(TASK.into(), "E00001".into());
+    let outsider = valid_officers()[5].clone();
+    let mut on_a = replica(&s.stored, &s.a);
+    on_a.apply(Edit::AddOfficerPresent(outsider.present(true)), T0 + 1000).unwrap();
+    assert_eq!(
+        check(&s.stored, new_changes(&s.stored, &on_a), &context),
+        [Some(RejectionReason::OfficerPresentNotOnTeam { officer_id: outsider.id.clone() })]
+    );
+    let entity = |id: &str| schemas::EntityRef { entity_id: Some(id.into()), ..Default::default() };
+    let mut on_a = replica(&s.stored, &s.a);
+    on_a.apply(Edit::SetEntity(entity("E00999")), T0 + 1000).unwrap();
+    assert_eq!(
+        check(&s.stored, new_changes(&s.stored, &on_a), &context),
+        [Some(RejectionReason::EntityNotOfTask { entity_id: "E00999".into() })]
+    );
+    let mut on_a = replica(&s.stored, &s.a);
+    on_a.apply(Edit::SetEntity(entity("E00001")), T0 + 1000).unwrap();
+    assert_eq!(codes(&check(&s.stored, new_changes(&s.stored, &on_a), &context)), ["accepted"]);
+}

@@ -60,7 +60,8 @@ async fn run(records: usize, noops: usize) -> Figures {
     let mut documents = Vec::new();
     for r in 0..records {
         let record_id = new_record_id(now as u64 + r as u64, rand::random());
-        let record = city.record(r, &record_id, "T1", actor.clone(), [("O1", "甲", "GX-O1"), ("O2", "乙", "GX-O2")]);
+        let record =
+            city.record(r, &record_id, "T1", "E00001", actor.clone(), [("O1", "甲", "GX-O1"), ("O2", "乙", "GX-O2")]);
         device.store().put_local_record(&record_id, Some("T1"), &record.save(), None, now).unwrap();
         documents.push(record.automerge().clone());
     }

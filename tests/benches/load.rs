@@ -104,6 +104,7 @@ async fn main() {
                 n * records + r,
                 &record_id,
                 &task,
+                &city.rows[(n - n % 2) % city.rows.len()][0],
                 phone.actor.clone(),
                 [(&me, "甲", &my_certificate), (&partner, "乙", &partner_certificate)],
             );

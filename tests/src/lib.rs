@@ -283,18 +283,20 @@ pub mod harness {
             Self { rows, checklist }
         }
 
-        /// A realistic record (`sync_core::sample::inspection_record`) of entity row `n` (modulo
-        /// the registry), made by `actor` for `task_id` an hour ago, with two officers present
-        /// given as (officer id, name, certificate number).
+        /// A realistic record (`sync_core::sample::inspection_record`) of `entity_id` (the task's:
+        /// the server holds a record to its task's entity), the `n`th of a run (its photos),
+        /// made by `actor` for `task_id` an hour ago, with two officers present given as
+        /// (officer id, name, certificate number).
         pub fn record(
             &self,
             n: usize,
             record_id: &str,
             task_id: &str,
+            entity_id: &str,
             actor: ActorId,
             officers: [(&str, &str, &str); 2],
         ) -> sync_core::document::RecordDocument {
-            let row = &self.rows[n % self.rows.len()];
+            let row = self.rows.iter().find(|row| row[0] == entity_id).expect("an entity of the registry");
             sync_core::sample::inspection_record(&sync_core::sample::SampleInspection {
                 record_id,
                 task_id,

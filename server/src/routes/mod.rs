@@ -9,6 +9,7 @@ pub mod devices;
 pub mod log;
 pub mod ops;
 pub mod records;
+pub mod recusals;
 pub mod review;
 pub mod sync;
 pub mod tasks;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tasks::router())
         .merge(records::router())
         .merge(review::router())
+        .merge(recusals::router())
         .merge(sync::router())
         .merge(blobs::router())
         .merge(log::router())

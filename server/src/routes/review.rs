@@ -172,13 +172,14 @@ async fn decide(
     };
     let not_held = || ApiError::NotFound { what: "held change" };
     let task_id = stored.task_id.clone().filter(|_| accept);
-    let (devices, certificates, tasks) = state
+    let (devices, certificates, tasks, recusals) = state
         .blocking(move |store| {
             let tasks = match task_id {
                 Some(task_id) => store.task(&task_id)?.into_iter().collect(),
                 None => Vec::new(),
             };
-            Ok((store.devices()?, store.certificates(None)?, tasks))
+            let recusals = store.recusals()?.into_iter().map(|(officer, entity, _)| (officer, entity)).collect();
+            Ok((store.devices()?, store.certificates(None)?, tasks, recusals))
         })
         .await?;
     let input = ExchangeInput {
@@ -187,6 +188,7 @@ async fn decide(
         devices,
         certificates,
         tasks,
+        recusals,
         now_ms: now_ms(),
         max_clock_skew_ms: state.config.max_clock_skew_ms,
         max_changed: 0,

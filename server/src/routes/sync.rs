@@ -163,7 +163,7 @@ async fn sync(
 
     let officer_id = caller.officer_id.clone();
     let record_ids: Vec<String> = request.documents.iter().map(|d| d.record_id.clone()).collect();
-    let (devices, certificates, tasks) = state
+    let (devices, certificates, tasks, recusals) = state
         .blocking(move |store| {
             let mut tasks = store.tasks(Some(&officer_id))?;
             for record_id in &record_ids {
@@ -174,7 +174,8 @@ async fn sync(
                     tasks.push(task);
                 }
             }
-            Ok((store.devices()?, store.certificates(None)?, tasks))
+            let recusals = store.recusals()?.into_iter().map(|(officer, entity, _)| (officer, entity)).collect();
+            Ok((store.devices()?, store.certificates(None)?, tasks, recusals))
         })
         .await?;
     let input = ExchangeInput {
@@ -183,6 +184,7 @@ async fn sync(
         devices,
         certificates,
         tasks,
+        recusals,
         now_ms: now_ms(),
         max_clock_skew_ms: state.config.max_clock_skew_ms,
         max_changed: state.config.max_changed_per_sync,

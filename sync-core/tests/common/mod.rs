@@ -135,6 +135,8 @@ pub fn context(sender: &Device, devices: &[&Device], team: &[&Officer]) -> Valid
         max_clock_skew_ms: 5 * 60_000,
         refused: BTreeMap::new(),
         reviewed: Default::default(),
+        task_entities: Default::default(),
+        recusals: Default::default(),
     }
 }
 

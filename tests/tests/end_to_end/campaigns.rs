@@ -358,6 +358,7 @@ async fn an_inspected_tasks_result_is_overdue_until_published_and_then_public() 
         0,
         &record_id,
         task_id,
+        task["entity_id"].as_str().unwrap(),
         a.actor.clone(),
         [(team[0], &names[0], &numbers[0]), (team[1], &names[1], &numbers[1])],
     );

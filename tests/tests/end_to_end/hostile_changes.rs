@@ -315,3 +315,73 @@ async fn check_reports_a_stored_record_that_does_not_load() {
     assert_eq!(check["ok"], false);
     assert_eq!(check["records"][0]["record_id"], id.as_str(), "{check}");
 }
+
+/// P4: a recusal recorded after the task exists binds the recused officer's next change, and the
+/// task is listed to supervisors for reassignment; the teammate writes on.
+#[tokio::test]
+async fn officer_recused_after_the_task_exists_writes_nothing_more() {
+    let server = city().await;
+    let mut a = enroll(&server, "O1", PASSWORD).await;
+    let mut b = enroll(&server, "O2", PASSWORD).await;
+    let now = server::now_ms();
+    let id = new_record_id(now as u64, [13; 10]);
+    a.records.insert(RecordDocument::create(&id, a.actor.clone(), "T1", now).unwrap());
+    a.session.record_changed(&id);
+    assert!(a.sync(&server).await.is_empty());
+    assert!(b.sync(&server).await.is_empty());
+    let admin = server.token("ADM", PASSWORD).await;
+    let response = server
+        .post(
+            "/v1/admin/recusals",
+            &admin,
+            serde_json::json!({"officer_id": "O2", "entity_id": "E00001", "ground": "relative_is_party"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    b.records.get_mut(&id).unwrap().apply(Edit::SetAddress("回避后".into()), server::now_ms()).unwrap();
+    b.session.record_changed(&id);
+    assert_eq!(codes(&b.sync(&server).await), ["officer_recused"]);
+    a.records.get_mut(&id).unwrap().apply(Edit::SetAddress("柳州市".into()), server::now_ms()).unwrap();
+    a.session.record_changed(&id);
+    assert!(a.sync(&server).await.is_empty());
+    let supervisor = server.token("SUP", PASSWORD).await;
+    let listed: Vec<serde_json::Value> = server.get("/v1/recusals/tasks", &supervisor).await.json().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["task_id"], "T1");
+    assert_eq!(listed[0]["recused"][0]["officer_id"], "O2");
+    assert_eq!(server.get("/v1/recusals/tasks", &a.token).await.status(), 403);
+}
+
+/// A device that does not hold the record to its task (a hostile app) names an officer outside
+/// the team as present, or another entity: refused, the stored record unchanged.
+#[tokio::test]
+async fn officer_present_not_on_team_and_entity_not_of_task_from_a_hostile_device() {
+    let server = city().await;
+    let mut a = enroll(&server, "O1", PASSWORD).await;
+    let now = server::now_ms();
+    let id = new_record_id(now as u64, [14; 10]);
+    a.records.insert(RecordDocument::create(&id, a.actor.clone(), "T1", now).unwrap());
+    a.session.record_changed(&id);
+    assert!(a.sync(&server).await.is_empty());
+    let stored = server.store.record(&id).unwrap().unwrap().document;
+    let outsider = schemas::OfficerPresent {
+        officer_id: "O3".into(),
+        name: "O3".into(),
+        certificate_number: "GX-O3".into(),
+        certificate_shown: true,
+    };
+    let edits = [
+        (Edit::AddOfficerPresent(outsider), "officer_present_not_on_team"),
+        (
+            Edit::SetEntity(schemas::EntityRef { entity_id: Some("E00002".into()), ..Default::default() }),
+            "entity_not_of_task",
+        ),
+    ];
+    for (edit, code) in edits {
+        let mut copy = a.records.get(&id).unwrap().clone();
+        let hash = copy.apply(edit, server::now_ms()).unwrap().unwrap();
+        let change = copy.automerge().get_change_by_hash(&hash).unwrap();
+        assert_eq!(codes(&send(&server, &a, &id, &[change]).await.rejections), [code]);
+        assert_eq!(server.store.record(&id).unwrap().unwrap().document, stored, "{code}: unchanged");
+    }
+}

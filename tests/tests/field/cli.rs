@@ -79,6 +79,10 @@ async fn two_officers_script_an_inspection_with_the_cli() {
     run(&one, &["record", "set", "location", "22.817,108.366"]).await.json();
     assert_eq!(run(&one, &["record", "set", "location", "north"]).await.error_code(), "invalid_input");
     run(&one, &["record", "set", "conclusion", "未发现环境违法行为"]).await.json();
+    run(&one, &["record", "sample", "S-01", "总排口废水"]).await.json();
+    run(&one, &["record", "measure", "sampling", "--note", "采集废水样品一份"]).await.json();
+    assert_eq!(run(&one, &["record", "measure", "arrest"]).await.error_code(), "invalid_input");
+    run(&one, &["record", "recusal", "不申请回避"]).await.json();
     let missing = folder.path().join("missing.jpg");
     assert_eq!(run(&one, &["record", "photo", missing.to_str().unwrap()]).await.error_code(), "photo_missing");
     let text = folder.path().join("notes.jpg");
@@ -117,6 +121,12 @@ async fn two_officers_script_an_inspection_with_the_cli() {
     assert_eq!(shown["status"], "signing");
     assert_eq!(shown["photos"][0]["caption"], "总排口");
     assert_eq!(shown["people_present"][0]["signature"]["state"], "signed");
+    assert_eq!(shown["samples"][0]["sample_id"], "S-01");
+    assert_eq!(shown["measures"][0]["kind"], "sampling");
+    assert_eq!(
+        (shown["recusal"]["asked"].as_bool(), shown["recusal"]["answer"].as_str()),
+        (Some(true), Some("不申请回避"))
+    );
     assert_eq!(run(&one, &["record", "observe", "补充"]).await.error_code(), "edit_refused");
 
     // Status before and after the sync, in text and JSON.
