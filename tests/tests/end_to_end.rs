@@ -1667,6 +1667,49 @@ mod blobs {
         assert_eq!(server.query("SELECT COUNT(*) FROM blob_metadata"), [["1"]]);
     }
 
+    /// A one-bit grey PNG of `side` x `side` black pixels: a few tens of kilobytes that a decoder
+    /// would expand to a byte a pixel.
+    fn one_bit_png(side: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, side, side);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::One);
+        encoder.set_compression(png::Compression::High);
+        let mut writer = encoder.write_header().unwrap();
+        let mut stream = writer.stream_writer().unwrap();
+        let row = vec![0u8; side.div_ceil(8) as usize];
+        for _ in 0..side {
+            std::io::Write::write_all(&mut stream, &row).unwrap();
+        }
+        stream.finish().unwrap();
+        writer.finish().unwrap();
+        bytes
+    }
+
+    #[tokio::test]
+    async fn a_small_photo_of_too_many_pixels_is_stored_without_being_decoded() {
+        let server = city().await;
+        let mut a = enroll(&server, "O1", PASSWORD).await;
+        // 16 000 x 16 000 one-bit pixels: about 31 KB sent, 244 MiB if decoded.
+        let bomb = one_bit_png(16_000);
+        assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+        let sha256 = content_address(&bomb);
+        let record_id = record_with_photos(&server, &mut a, "T1", 1, &[&bomb]).await;
+        let (_, finished) = upload(&server, &a.token, &bomb, &record_id, 1).await;
+        assert_eq!(finished["complete"], true, "stored all the same");
+        examined_by_itself(&server, &sha256).await;
+        let body = metadata_of(&server, &a.token, &sha256).await;
+        assert_eq!((body["width"].as_u64(), body["height"].as_u64()), (Some(16_000), Some(16_000)), "{body}");
+        assert_eq!(
+            (body["thumbnail"].as_bool(), body["error"]["code"].as_str()),
+            (Some(false), Some("image_too_large"))
+        );
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("megapixels"), "refused by its pixel count, from its header: {message}");
+        let (status, code) = fieldsync_tests::harness::error_code(thumbnail(&server, &a.token, &sha256).await).await;
+        assert_eq!((status, code.as_str()), (404, "not_found"), "no thumbnail");
+    }
+
     #[tokio::test]
     async fn a_photo_that_does_not_decode_is_stored_with_the_reason_it_has_no_thumbnail() {
         let server = city().await;
