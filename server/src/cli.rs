@@ -300,12 +300,18 @@ async fn run_command() -> anyhow::Result<()> {
         }
         Command::Role(RoleCommand::Revoke { officer, role }) => store.revoke_role(&officer, &role)?,
         Command::Entities(EntitiesCommand::Import { file }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = admin::decode_csv_text(&bytes).map_err(|p| anyhow::anyhow!("line {}: {}", p.line, p.problem))?;
             match admin::parse_entities_csv(&text) {
                 Ok(entities) => println!("imported {} entities", store.import_entities_by(&entities, by, now)?),
                 Err(problems) => {
                     for p in &problems {
-                        eprintln!("line {}: {}", p.line, p.problem);
+                        match &p.field {
+                            Some(field) => {
+                                eprintln!("line {}, column {} ({field}): {}", p.line, p.column.unwrap_or(0), p.problem)
+                            }
+                            None => eprintln!("line {}: {}", p.line, p.problem),
+                        }
                     }
                     bail!("{} bad line(s); nothing was imported", problems.len());
                 }

@@ -16,6 +16,9 @@
 //! - `campaigns` (in `end_to_end/campaigns.rs`): random inspection over the synthetic city: the
 //!   commitment before the draw, the draw's tasks on their teams, the public listing, the draw
 //!   verified with `fieldsync verify-draw` and `fieldsync-server draw verify`, the registry's history.
+//! - `registry` (in `end_to_end/registry.rs`): the entity registry imported from a spreadsheet's
+//!   CSV export (UTF-8 with or without BOM, GB18030, CRLF, quoted fields), bad lines named by
+//!   line and column.
 //! - `field` (in `field/`): officers' devices (`field-client`, each with its own SQLite store)
 //!   offline, merged in every order, refused, on a failing network, killed with SIGKILL, and
 //!   driven through the `fieldsync` program.
@@ -25,6 +28,8 @@ mod campaigns;
 mod field;
 #[path = "end_to_end/operations.rs"]
 mod operations;
+#[path = "end_to_end/registry.rs"]
+mod registry;
 #[path = "end_to_end/transparency.rs"]
 mod transparency;
 

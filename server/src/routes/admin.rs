@@ -427,14 +427,18 @@ pub struct Imported {
         content_type = "text/csv",
         description = "A header line naming at least the columns `id`, `name`, `credit_code`, `tier`, \
             `address`, `latitude` and `longitude` (in any order, other columns ignored), then one entity \
-            per line. An entity already imported is updated. The content type is not checked.",
+            per line, as a spreadsheet exports it: UTF-8 (a byte-order mark allowed) or GB18030, LF or CRLF \
+            line ends, fields quoted where they hold commas, quotes or line breaks. An entity already imported \
+            is updated. The content type is not checked.",
     ),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every line was imported.", body = Imported),
         (
             status = 400,
-            description = "`unreadable_body`: the body could not be read; `invalid_csv_encoding`: it is not UTF-8.",
+            description = "`unreadable_body`: the body could not be read; `invalid_csv_encoding`: it is neither \
+                UTF-8 (with or without a byte-order mark) nor GB18030; `details.line` is the line of the first \
+                byte that is neither.",
             body = ErrorBodySchema,
         ),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
@@ -448,7 +452,8 @@ pub struct Imported {
         (
             status = 422,
             description = "`invalid_csv`: some lines are bad and nothing was imported; `details.problems` \
-                lists every bad line as `{\"line\", \"problem\"}` (line 1 is the header).",
+                lists every bad line as `{\"line\", \"column\", \"field\", \"problem\"}` (line 1 is the header; \
+                `column`, 1-based, and `field`, the header's name, are there when one field is at fault).",
             body = ErrorBodySchema,
         ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
@@ -458,8 +463,11 @@ pub struct Imported {
 )]
 async fn import_entities(State(state): State<AppState>, caller: Caller, body: ApiBytes) -> ApiResult<Json<Imported>> {
     caller.require(&["admin"])?;
-    let body = String::from_utf8(body.0.to_vec())
-        .map_err(|_| ApiError::bad_request("invalid_csv_encoding", "the CSV file is not UTF-8"))?;
+    let body = admin::decode_csv_text(&body.0).map_err(|problem| ApiError::BadRequest {
+        code: "invalid_csv_encoding",
+        message: problem.problem.clone(),
+        details: Some(serde_json::json!({ "line": problem.line })),
+    })?;
     let entities = admin::parse_entities_csv(&body).map_err(|problems| ApiError::Unprocessable {
         code: "invalid_csv",
         message: format!("{} bad line(s); nothing was imported", problems.len()),
