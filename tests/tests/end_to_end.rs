@@ -16,6 +16,9 @@
 //! - `campaigns` (in `end_to_end/campaigns.rs`): random inspection over the synthetic city: the
 //!   commitment before the draw, the draw's tasks on their teams, the public listing, the draw
 //!   verified with `fieldsync verify-draw` and `fieldsync-server draw verify`, the registry's history.
+//! - `connections` (in `end_to_end/connections.rs`): slow heads and bodies cut off, idle
+//!   connections closed, connections per address capped, body limits per route, and the memory
+//!   budget of request bodies, measured on the real server program.
 //! - `registry` (in `end_to_end/registry.rs`): the entity registry imported from a spreadsheet's
 //!   CSV export (UTF-8 with or without BOM, GB18030, CRLF, quoted fields), bad lines named by
 //!   line and column.
@@ -25,6 +28,8 @@
 
 #[path = "end_to_end/campaigns.rs"]
 mod campaigns;
+#[path = "end_to_end/connections.rs"]
+mod connections;
 mod field;
 #[path = "end_to_end/operations.rs"]
 mod operations;
@@ -689,7 +694,8 @@ mod sessions {
     #[tokio::test]
     async fn a_flood_of_logins_with_huge_ids_is_refused_by_address_first() {
         let server = TestServer::start_with(|c| c.auth_attempts_per_minute_per_address = 3).await;
-        let huge = "x".repeat(1 << 20);
+        // As large as a login body may be (a megabyte is refused by its size first: `connections`).
+        let huge = "x".repeat(3_000);
         let mut statuses = Vec::new();
         for _ in 0..5 {
             statuses.push(code(server.login(&huge, "p", None).await).await);

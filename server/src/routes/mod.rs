@@ -1,9 +1,10 @@
 //! The HTTP API: one module per feature, each exposing `router()`, merged here
-//! with the layers every request passes (body limit, request id, trace, metrics).
+//! with the layers every request passes (body limits and timeout, request id, trace, metrics).
 
 pub mod admin;
 pub mod auth;
 pub mod blobs;
+pub mod bodies;
 pub mod campaigns;
 pub mod devices;
 pub mod log;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), bodies::guard))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
