@@ -117,6 +117,12 @@ pub struct Config {
     /// Most connections open at once from one client address; more are closed as they are
     /// accepted. A unit's phones behind one NAT share an address, so it is not tiny.
     pub max_connections_per_address: usize,
+    /// Most officers on a campaign's team: a draw picks them from the eligible officers, so a
+    /// team past any real inspection's size is a mistake, refused with `team_too_large`.
+    pub max_team_size: u32,
+    /// Most items in each list of a campaign (tiers, divisions, joint departments), refused past
+    /// it with `list_too_long`: the campaign is stored and published whole.
+    pub max_campaign_list_items: usize,
     /// When set, the server speaks HTTPS itself with this certificate chain and key (PEM files),
     /// for a deployment with no proxy in front of it.
     pub tls: Option<TlsFiles>,
@@ -160,6 +166,8 @@ impl Config {
             body_read_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(60),
             max_connections_per_address: 64,
+            max_team_size: 10,
+            max_campaign_list_items: 100,
             tls: None,
         }
     }

@@ -171,7 +171,8 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         operation lists the codes it can answer with. Requests to an unknown path answer 404 \
         with the code `not_found`; a known path with another method answers 405 with the code \
         `method_not_allowed`. An account still on its one-time password gets 403 \
-        `password_change_required` everywhere but `POST /v1/auth/password`. A path segment that is not UTF-8 is refused by axum itself, in plain text.\n\n\
+        `password_change_required` everywhere but `POST /v1/auth/password`. A path that is not UTF-8 once percent-decoded answers 400 `invalid_path`. \
+        The `Authorization` scheme's name is case-insensitive (`bearer` is `Bearer`).\n\n\
         Every operation that takes a body may also answer 408 `body_timeout` (the whole body did not \
         arrive within `Config::body_read_timeout`, two minutes by default) or 503 `server_busy` with \
         `Retry-After` (the request bodies held in memory reached `Config::max_body_memory_bytes`); \

@@ -19,6 +19,9 @@
 //! - `connections` (in `end_to_end/connections.rs`): slow heads and bodies cut off, idle
 //!   connections closed, connections per address capped, body limits per route, and the memory
 //!   budget of request bodies, measured on the real server program.
+//! - `edges` (in `end_to_end/edges.rs`): values out of bounds refused with their codes (certificate
+//!   validity, recusals of unknown officers or entities), the `bearer` scheme in any case, and a
+//!   non-UTF-8 path answered with the JSON error body.
 //! - `registry` (in `end_to_end/registry.rs`): the entity registry imported from a spreadsheet's
 //!   CSV export (UTF-8 with or without BOM, GB18030, CRLF, quoted fields), bad lines named by
 //!   line and column.
@@ -30,6 +33,8 @@
 mod campaigns;
 #[path = "end_to_end/connections.rs"]
 mod connections;
+#[path = "end_to_end/edges.rs"]
+mod edges;
 mod field;
 #[path = "end_to_end/operations.rs"]
 mod operations;

@@ -470,7 +470,10 @@ const CAMPAIGN_422: &str = "`invalid_campaign`: an id, the period label, a date,
     department is not acceptable, the period ends before it starts, no tier is given, a quota names neither or \
     both of `per_mille` and `count` or more than 1000 per mille, or `max_tasks_per_officer` is 0. \
     `unknown_matter`: the matter is not in the matter list. `tier_not_targeted`: the matter does not target a \
-    tier. `team_too_small`: `team_size` is below 2 (P1). `duplicate_tier`: a tier is named twice.";
+    tier. `team_too_small`: `team_size` is below 2 (P1). `team_too_large`: `team_size` is above \
+    `Config::max_team_size` (10 by default). `list_too_long`: `tiers`, `divisions` or `joint_departments` has more \
+    than `Config::max_campaign_list_items` (100 by default) items. `period_ended`: `ends_on` is before today in \
+    the bureau's time zone. `duplicate_tier`: a tier is named twice.";
 
 /// Creates a campaign and publishes its commitment: for supervisors. The server draws a secret
 /// seed, freezes the eligible entities, officers and recusals, and answers with what is public
@@ -528,7 +531,9 @@ async fn create(
     };
     let campaign_id = request.campaign_id.unwrap_or_else(|| format!("C-{}", uuid::Uuid::new_v4()));
     let (by, now, seed) = (caller.officer_id.clone(), now_ms(), identity::random_bytes::<32>());
-    let created = state.blocking(move |store| Ok(rules::create(store, &campaign_id, spec, seed, &by, now))).await??;
+    let limits = rules::CampaignLimits::of(&state.config);
+    let created =
+        state.blocking(move |store| Ok(rules::create(store, &campaign_id, spec, seed, &by, now, &limits))).await??;
     Ok(Json(view(created, Vec::new())))
 }
 
