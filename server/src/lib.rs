@@ -123,6 +123,19 @@ pub struct Config {
     /// Most items in each list of a campaign (tiers, divisions, joint departments), refused past
     /// it with `list_too_long`: the campaign is stored and published whole.
     pub max_campaign_list_items: usize,
+    /// Most devices enrolled and not revoked per officer: another enrollment is refused with 409
+    /// `too_many_devices` until one is revoked.
+    pub max_devices_per_officer: usize,
+    /// Most enrollment challenges an officer may hold unused and unexpired: another is refused
+    /// with 429 `too_many_challenges`. Expired challenges are purged whenever one is issued.
+    pub max_open_challenges_per_officer: usize,
+    /// Most enforcement-log entries one device may have held (waiting for an earlier entry of its
+    /// chain); more are refused, entry by entry, with `too_many_held`, and the device sends them
+    /// again once the gap is filled.
+    pub max_held_log_entries_per_device: usize,
+    /// Most campaigns in one page of `/v1/public/campaigns` (and its HTML page): `?limit=` may ask
+    /// for fewer, never more.
+    pub max_public_page: usize,
     /// When set, the server speaks HTTPS itself with this certificate chain and key (PEM files),
     /// for a deployment with no proxy in front of it.
     pub tls: Option<TlsFiles>,
@@ -166,6 +179,10 @@ impl Config {
             body_read_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(60),
             max_connections_per_address: 64,
+            max_devices_per_officer: 5,
+            max_open_challenges_per_officer: 5,
+            max_held_log_entries_per_device: 1_000,
+            max_public_page: 20,
             max_team_size: 10,
             max_campaign_list_items: 100,
             tls: None,

@@ -16,6 +16,8 @@
 //! - `campaigns` (in `end_to_end/campaigns.rs`): random inspection over the synthetic city: the
 //!   commitment before the draw, the draw's tasks on their teams, the public listing, the draw
 //!   verified with `fieldsync verify-draw` and `fieldsync-server draw verify`, the registry's history.
+//! - `caps` (in `end_to_end/caps.rs`): devices per officer and unanswered enrollment challenges
+//!   bounded by the bureau's settings, expired challenges purged.
 //! - `connections` (in `end_to_end/connections.rs`): slow heads and bodies cut off, idle
 //!   connections closed, connections per address capped, body limits per route, and the memory
 //!   budget of request bodies, measured on the real server program.
@@ -31,6 +33,8 @@
 
 #[path = "end_to_end/campaigns.rs"]
 mod campaigns;
+#[path = "end_to_end/caps.rs"]
+mod caps;
 #[path = "end_to_end/connections.rs"]
 mod connections;
 #[path = "end_to_end/edges.rs"]

@@ -476,3 +476,35 @@ async fn a_campaign_out_of_bounds_is_refused_with_its_code_and_stores_nothing() 
     let (status, code) = error_code(server.post("/v1/campaigns", &supervisor, at_bounds).await).await;
     assert_eq!((status, code.as_str()), (200, ""));
 }
+
+#[tokio::test]
+async fn the_public_listing_comes_a_page_at_a_time() {
+    let (server, _) = bureau(4).await;
+    let supervisor = server.token("SUP", PASSWORD).await;
+    for id in ["C-A", "C-B", "C-C"] {
+        json_of(server.post("/v1/campaigns", &supervisor, campaign(id, 1, 0, 30, 1)).await).await;
+    }
+    let anonymous = reqwest::Client::new();
+    let ids = |page: &Value| -> Vec<String> {
+        page.as_array().unwrap().iter().map(|c| c["campaign_id"].as_str().unwrap().to_string()).collect()
+    };
+    let first = anonymous.get(server.url("/v1/public/campaigns?limit=2")).send().await.unwrap();
+    let next = first.headers()["link"].to_str().unwrap().to_string();
+    assert_eq!(next, r#"</v1/public/campaigns?after=C-B&limit=2>; rel="next""#);
+    assert_eq!(ids(&json_of(first).await), ["C-A", "C-B"]);
+    let target = next.trim_start_matches('<').split('>').next().unwrap();
+    let last = anonymous.get(server.url(target)).send().await.unwrap();
+    assert!(last.headers().get("link").is_none(), "the last page links to none");
+    assert_eq!(ids(&json_of(last).await), ["C-C"]);
+    // The default page is the largest there is (20); more is refused, as is none.
+    assert_eq!(ids(&json_of(anonymous.get(server.url("/v1/public/campaigns")).send().await.unwrap()).await).len(), 3);
+    for query in ["limit=21", "limit=0", "limit=many"] {
+        let response = anonymous.get(server.url(&format!("/v1/public/campaigns?{query}"))).send().await.unwrap();
+        assert_eq!(error_code(response).await, (400, "invalid_query".to_string()), "{query}");
+    }
+    // The HTML page too, with a link to the next.
+    let page = anonymous.get(server.url("/public/campaigns?limit=1")).send().await.unwrap();
+    assert!(page.headers()["link"].to_str().unwrap().contains("after=C-A"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("href=\"/public/campaigns?after=C-A&amp;limit=1\""), "{html}");
+}
