@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use crate::device::{Device, LogDetails, entry_kind, field_edit, party_signature};
-use crate::remote::{SyncOptions, enroll};
+use crate::remote::SyncOptions;
 use crate::{ClientError, ClientResult};
 use clap::{Parser, Subcommand};
 use schemas::{ChecklistResult, PersonPresent, PersonRole};
@@ -32,10 +32,19 @@ struct Cli {
 enum Command {
     /// Enroll this device with a server for an officer (password from FIELDSYNC_PASSWORD or a prompt).
     Enroll {
+        /// The server's address: https://..., or http:// on the loopback address.
         #[arg(long)]
         server: String,
         #[arg(long)]
         officer: String,
+        /// The bureau's own CA certificate (PEM), trusted beside the platform's roots from now
+        /// on, for a server whose certificate it signed.
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
+        /// Allow plain http:// to a server that is not on the loopback address: the password,
+        /// tokens and records then cross the network in clear text.
+        #[arg(long)]
+        insecure_http: bool,
     },
     /// Log in again after the server ended this device's session.
     Login,
@@ -247,8 +256,21 @@ fn password() -> ClientResult<String> {
 async fn run(cli: Cli) -> ClientResult<Output> {
     let dir = cli.device;
     match cli.command {
-        Command::Enroll { server, officer } => {
-            let device = enroll(&dir, &server, &officer, &password()?).await?;
+        Command::Enroll { server, officer, ca_cert, insecure_http } => {
+            let ca_certificate = match ca_cert {
+                Some(path) => {
+                    let pem = std::fs::read_to_string(&path)
+                        .map_err(|e| ClientError::Io { path: path.clone(), error: e.to_string() })?;
+                    crate::transport::check_ca_certificate(&pem)?;
+                    Some(pem)
+                }
+                None => None,
+            };
+            let transport = crate::transport::Transport { ca_certificate, insecure_http };
+            // Refused before the password is asked for, let alone sent.
+            crate::transport::check_server_url(&server, &transport)?;
+            let clock = crate::device::system_clock();
+            let device = crate::remote::enroll_with(&dir, &server, &officer, &password()?, &transport, clock).await?;
             let identity = device.identity();
             Ok(Output {
                 value: json!(identity),

@@ -40,6 +40,18 @@ pub enum ClientError {
     Server { status: u16, code: String, message: String },
     #[error("the server's session has ended: log in again with `fieldsync login`")]
     LoginRequired,
+    #[error("refusing plain http:// to {url}: use https://, or --insecure-http if you mean it")]
+    InsecureServer { url: String },
+    #[error(
+        "the server's certificate is not signed by a trusted CA (enroll with --ca-cert for the bureau's own): {detail}"
+    )]
+    TlsUnknownCa { detail: String },
+    #[error("the server's certificate is not for this host name: {detail}")]
+    TlsWrongHost { detail: String },
+    #[error("the server's certificate has expired or is not valid yet: {detail}")]
+    TlsExpired { detail: String },
+    #[error("the TLS connection to the server failed: {detail}")]
+    TlsFailed { detail: String },
     #[error("the server's answer is not understood: {detail}")]
     Protocol { detail: String },
     #[error("{path}: {error}")]
@@ -75,6 +87,11 @@ impl ClientError {
             ClientError::Network { .. } => "network",
             ClientError::Server { .. } => "server_refused",
             ClientError::LoginRequired => "login_required",
+            ClientError::InsecureServer { .. } => "insecure_http",
+            ClientError::TlsUnknownCa { .. } => "tls_unknown_ca",
+            ClientError::TlsWrongHost { .. } => "tls_wrong_host",
+            ClientError::TlsExpired { .. } => "tls_certificate_expired",
+            ClientError::TlsFailed { .. } => "tls_failed",
             ClientError::Protocol { .. } => "protocol",
             ClientError::Io { .. } => "io",
             ClientError::CorruptStore { .. } => "corrupt_store",

@@ -9,6 +9,7 @@
 //!   sync states, cached tasks, photos, refused changes).
 //! - [`device`]: an enrolled device and everything it does offline.
 //! - [`remote`]: enrollment, tokens and sync with the server, with retries.
+//! - [`transport`]: HTTPS through rustls with the bureau's CA; plain HTTP only to loopback.
 //! - [`error`]: one error type with stable codes.
 //! - [`cli`]: the `fieldsync` program.
 //!
@@ -21,6 +22,7 @@ pub mod device;
 pub mod error;
 pub mod remote;
 pub mod store;
+pub mod transport;
 
 pub use device::{Device, TaskTeam};
 pub use error::{ClientError, ClientResult};

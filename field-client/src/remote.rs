@@ -38,6 +38,7 @@ use crate::error::{ClientError, ClientResult};
 use crate::store::{
     CachedTask, DeviceStore, ExchangeWrite, Identity, RefusedChange, SyncedDocument, Tokens, WrittenDocument,
 };
+use crate::transport::{Transport, http_client, network};
 
 /// How a sync retries and how much one request carries.
 #[derive(Clone, Debug)]
@@ -162,16 +163,6 @@ fn tokens(answer: TokenAnswer, now_ms: i64) -> Tokens {
     }
 }
 
-fn http_client(timeout: Duration, keep_alive: bool) -> reqwest::Client {
-    let builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(timeout);
-    let builder = if keep_alive { builder } else { builder.pool_max_idle_per_host(0) };
-    builder.build().expect("an HTTP client builds")
-}
-
-fn network(error: reqwest::Error) -> ClientError {
-    ClientError::Network { detail: error.to_string() }
-}
-
 /// The body of a non-2xx answer as the device's error.
 async fn refused(response: reqwest::Response) -> ClientError {
     let status = response.status().as_u16();
@@ -220,12 +211,26 @@ pub async fn enroll_with_clock(
     password: &str,
     clock: Clock,
 ) -> ClientResult<Device> {
+    enroll_with(dir, server, officer_id, password, &Transport::default(), clock).await
+}
+
+/// [`enroll`] trusting `transport` (the bureau's CA, plain HTTP allowed) from now on, with the
+/// device's clock. Nothing is sent to a server that `transport` does not allow.
+pub async fn enroll_with(
+    dir: &std::path::Path,
+    server: &str,
+    officer_id: &str,
+    password: &str,
+    transport: &Transport,
+    clock: Clock,
+) -> ClientResult<Device> {
     let store = DeviceStore::open(dir)?;
     if store.identity()?.is_some() {
         return Err(ClientError::AlreadyEnrolled);
     }
     let server = server.trim_end_matches('/').to_string();
-    let http = http_client(Duration::from_secs(60), true);
+    let http = http_client(&server, transport, Duration::from_secs(60), true)?;
+    store.set_transport(transport)?;
     let login: TokenAnswer = post_json(
         &http,
         format!("{server}/v1/auth/login"),
@@ -308,9 +313,14 @@ impl Documents for SyncDocuments<'_> {
 }
 
 impl Device {
+    /// An HTTP client for the device's server, trusting what was kept at enrollment.
+    fn http(&self, timeout: Duration, keep_alive: bool) -> ClientResult<reqwest::Client> {
+        http_client(&self.identity.server, &self.store.transport()?, timeout, keep_alive)
+    }
+
     /// Logs in again with the officer's password (after `login_required`), keeping the device.
     pub async fn login(&mut self, password: &str) -> ClientResult<()> {
-        let http = http_client(Duration::from_secs(60), true);
+        let http = self.http(Duration::from_secs(60), true)?;
         let answer: TokenAnswer = post_json(
             &http,
             format!("{}/v1/auth/login", self.identity.server),
@@ -416,7 +426,7 @@ impl Device {
             Err(TryLockError::WouldBlock) => return Err(ClientError::SyncBusy),
             Err(TryLockError::Error(e)) => return Err(ClientError::Io { path: lock_path, error: e.to_string() }),
         }
-        let http = http_client(options.request_timeout, options.keep_alive);
+        let http = self.http(options.request_timeout, options.keep_alive)?;
         let mut summary = SyncSummary::default();
         let mut attempt = 0;
         loop {

@@ -288,6 +288,24 @@ impl DeviceStore {
         Ok(())
     }
 
+    /// Keeps what the device trusts to reach its server (written at enrollment, before the
+    /// identity: a transport without an identity is replaced by the next enrollment).
+    pub fn set_transport(&self, transport: &crate::transport::Transport) -> ClientResult<()> {
+        let tx = self.write()?;
+        Self::put_meta(&tx, "transport", &serde_json::to_string(transport).expect("transport serializes"))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// What the device trusts to reach its server; a device enrolled before it was kept trusts
+    /// the platform's roots only.
+    pub fn transport(&self) -> ClientResult<crate::transport::Transport> {
+        match self.meta("transport")? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| ClientError::CorruptStore { detail: e.to_string() }),
+            None => Ok(crate::transport::Transport::default()),
+        }
+    }
+
     pub fn identity(&self) -> ClientResult<Option<Identity>> {
         match self.meta("identity")? {
             Some(json) => {

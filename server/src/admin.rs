@@ -154,54 +154,111 @@ pub const ROLES: [&str; 4] = ["officer", "supervisor", "reviewer", "admin"];
 /// One bad line of an imported CSV file.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CsvProblem {
-    /// 1-based line number, the header being line 1.
+    /// 1-based line number, the header being line 1 (a quoted field with line breaks makes a
+    /// record span several lines: this is the line it starts on).
     pub line: usize,
+    /// 1-based column of the field at fault, when one field is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// The header's name of that column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     pub problem: String,
 }
 
+impl CsvProblem {
+    fn line(line: usize, problem: String) -> Self {
+        Self { line, column: None, field: None, problem }
+    }
+}
+
+/// The text of a CSV file as bureaus have it: UTF-8, with or without a byte-order mark, or
+/// GB18030, which Chinese spreadsheet software exports by default. Bytes that are valid UTF-8
+/// are read as UTF-8 (GB18030 text of Chinese characters practically never is); anything else
+/// must be valid GB18030. The error names the line of the first byte that is neither.
+pub fn decode_csv_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, CsvProblem> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(std::borrow::Cow::Borrowed(text)),
+        Err(utf8) => encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(bytes).ok_or_else(|| {
+            let line = 1 + bytes[..utf8.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+            CsvProblem::line(line, "the file is neither UTF-8 nor GB18030".into())
+        }),
+    }
+}
+
+/// The 1-based line of `text` a CSV record starts on, counted from its byte offset: the `csv`
+/// crate's own line count does not count line breaks inside quoted fields, and after a CRLF its
+/// offset is that of the LF, so line ends at the offset are skipped first.
+fn line_at(text: &str, position: &csv::Position) -> usize {
+    let bytes = text.as_bytes();
+    let mut end = usize::try_from(position.byte()).unwrap_or(usize::MAX).min(bytes.len());
+    while matches!(bytes.get(end), Some(b'\r' | b'\n')) {
+        end += 1;
+    }
+    1 + bytes[..end].iter().filter(|&&b| b == b'\n').count()
+}
+
 /// Parses an entity registry CSV (the columns of `../shared/data/entities.csv`: id, name, credit_code,
-/// ..., tier, ..., address, latitude, longitude, ...; found by header name). Every line is checked;
-/// any problem refuses the whole file, listing every bad line.
+/// ..., tier, ..., address, latitude, longitude, ...; found by header name) with the `csv` crate, so
+/// that quoted fields (commas, doubled quotes, line breaks) and CRLF line ends read as a spreadsheet
+/// wrote them; fields are trimmed. Every line is checked; any problem refuses the whole file, listing
+/// every bad line with the column at fault.
 pub fn parse_entities_csv(text: &str) -> Result<Vec<Entity>, Vec<CsvProblem>> {
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
-    let column = |name: &str| header.iter().position(|h| *h == name);
+    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let header: Vec<String> = match reader.headers() {
+        Ok(header) => header.iter().map(str::to_string).collect(),
+        Err(error) => return Err(vec![CsvProblem::line(1, format!("the header does not read: {error}"))]),
+    };
+    let column = |name: &str| header.iter().position(|h| h == name);
     let required = ["id", "name", "credit_code", "tier", "address", "latitude", "longitude"];
     let missing: Vec<&str> = required.iter().copied().filter(|c| column(c).is_none()).collect();
     if !missing.is_empty() {
-        return Err(vec![CsvProblem { line: 1, problem: format!("missing columns {missing:?}") }]);
+        return Err(vec![CsvProblem::line(1, format!("missing columns {missing:?}"))]);
     }
     let index = |name: &str| column(name).expect("checked above");
     let mut entities = Vec::new();
     let mut problems = Vec::new();
     let mut ids = BTreeSet::new();
     let mut codes = BTreeSet::new();
-    for (offset, line) in lines.enumerate() {
-        let number = offset + 2;
-        if line.trim().is_empty() {
+    for record in reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                let line = error.position().map_or(0, |p| line_at(text, p));
+                problems.push(CsvProblem::line(line, error.to_string()));
+                continue;
+            }
+        };
+        let number = record.position().map_or(0, |p| line_at(text, p));
+        if record.iter().all(str::is_empty) {
             continue;
         }
-        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        if fields.len() != header.len() {
+        if record.len() != header.len() {
+            problems
+                .push(CsvProblem::line(number, format!("{} fields, the header has {}", record.len(), header.len())));
+            continue;
+        }
+        let get = |name: &str| &record[index(name)];
+        let mut problem = |name: &str, text: String| {
             problems.push(CsvProblem {
                 line: number,
-                problem: format!("{} fields, the header has {}", fields.len(), header.len()),
-            });
-            continue;
-        }
-        let get = |name: &str| fields[index(name)];
-        let mut problem = |text: String| problems.push(CsvProblem { line: number, problem: text });
+                column: Some(index(name) + 1),
+                field: Some(name.into()),
+                problem: text,
+            })
+        };
         let checks = [
-            sync_core::input::identifier("id", get("id")),
-            sync_core::input::short_text("name", get("name")),
-            sync_core::input::credit_code("credit_code", get("credit_code")),
-            sync_core::input::identifier("tier", get("tier")),
-            sync_core::input::short_text("address", get("address")),
+            ("id", sync_core::input::identifier("id", get("id"))),
+            ("name", sync_core::input::short_text("name", get("name"))),
+            ("credit_code", sync_core::input::credit_code("credit_code", get("credit_code"))),
+            ("tier", sync_core::input::identifier("tier", get("tier"))),
+            ("address", sync_core::input::short_text("address", get("address"))),
         ];
         let mut bad = false;
-        for check in checks {
+        for (name, check) in checks {
             if let Err(error) = check {
-                problem(error.to_string());
+                problem(name, error.to_string());
                 bad = true;
             }
         }
@@ -213,18 +270,20 @@ pub fn parse_entities_csv(text: &str) -> Result<Vec<Entity>, Vec<CsvProblem>> {
         let (latitude, longitude) = match (coordinate("latitude", 90.0), coordinate("longitude", 180.0)) {
             (Ok(lat), Ok(lon)) => (lat, lon),
             (lat, lon) => {
-                for error in [lat.err(), lon.err()].into_iter().flatten() {
-                    problem(error);
+                for (name, error) in [("latitude", lat.err()), ("longitude", lon.err())] {
+                    if let Some(error) = error {
+                        problem(name, error);
+                    }
                 }
                 continue;
             }
         };
         if !ids.insert(get("id").to_string()) {
-            problem(format!("entity id {} appears twice", get("id")));
+            problem("id", format!("entity id {} appears twice", get("id")));
             bad = true;
         }
         if !codes.insert(get("credit_code").to_string()) {
-            problem(format!("credit code {} appears twice", get("credit_code")));
+            problem("credit_code", format!("credit code {} appears twice", get("credit_code")));
             bad = true;
         }
         if !bad {
@@ -236,7 +295,7 @@ pub fn parse_entities_csv(text: &str) -> Result<Vec<Entity>, Vec<CsvProblem>> {
                 tier: get("tier").into(),
                 latitude,
                 longitude,
-                division_code: column("division_code").map(|i| fields[i].to_string()).unwrap_or_default(),
+                division_code: column("division_code").map(|i| record[i].to_string()).unwrap_or_default(),
             });
         }
     }

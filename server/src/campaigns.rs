@@ -47,8 +47,28 @@ pub enum CampaignError {
     NotInspected(String),
     #[error("the result of task {0} is public already")]
     AlreadyPublished(String),
+    #[error("a team of {team_size} is more than the {limit} officers a campaign's team may have")]
+    TeamTooLarge { team_size: u32, limit: u32 },
+    #[error("{field} has {found} items; a campaign may have at most {limit}")]
+    ListTooLong { field: &'static str, found: usize, limit: usize },
+    #[error("the period ended on {ends_on}, before today ({today}): a campaign is created before or in its period")]
+    PeriodEnded { ends_on: Date, today: Date },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The bounds a campaign is created within (the bureau's settings: `Config::max_team_size` and
+/// `Config::max_campaign_list_items`).
+#[derive(Clone, Copy, Debug)]
+pub struct CampaignLimits {
+    pub max_team_size: u32,
+    pub max_list_items: usize,
+}
+
+impl CampaignLimits {
+    pub fn of(config: &crate::Config) -> Self {
+        Self { max_team_size: config.max_team_size, max_list_items: config.max_campaign_list_items }
+    }
 }
 
 impl CampaignError {
@@ -75,6 +95,9 @@ impl CampaignError {
             CampaignError::UnknownTask(_) => "not_found",
             CampaignError::NotInspected(_) => "not_inspected",
             CampaignError::AlreadyPublished(_) => "already_published",
+            CampaignError::TeamTooLarge { .. } => "team_too_large",
+            CampaignError::ListTooLong { .. } => "list_too_long",
+            CampaignError::PeriodEnded { .. } => "period_ended",
             CampaignError::Store(_) => "internal",
         }
     }
@@ -108,9 +131,27 @@ fn hex32(bytes: &[u8; 32]) -> String {
     hex::encode(bytes)
 }
 
-/// Checks a campaign's specification against itself and the matter list.
-fn check_spec(campaign_id: &str, spec: &CampaignSpec, matters: Option<&MatterList>) -> Result<(), CampaignError> {
+/// Checks a campaign's specification against itself, its limits, today and the matter list.
+fn check_spec(
+    campaign_id: &str,
+    spec: &CampaignSpec,
+    matters: Option<&MatterList>,
+    limits: &CampaignLimits,
+    today: Date,
+) -> Result<(), CampaignError> {
     let invalid = |e: sync_core::input::InvalidValue| CampaignError::Invalid(e.to_string());
+    for (field, found) in [
+        ("tiers", spec.tiers.len()),
+        ("divisions", spec.divisions.len()),
+        ("joint_departments", spec.joint_departments.len()),
+    ] {
+        if found > limits.max_list_items {
+            return Err(CampaignError::ListTooLong { field, found, limit: limits.max_list_items });
+        }
+    }
+    if spec.team_size > limits.max_team_size {
+        return Err(CampaignError::TeamTooLarge { team_size: spec.team_size, limit: limits.max_team_size });
+    }
     sync_core::input::identifier("campaign_id", campaign_id).map_err(invalid)?;
     if campaign_id.len() > sync_core::input::MAX_ID - 5 {
         return Err(CampaignError::Invalid(format!(
@@ -129,6 +170,9 @@ fn check_spec(campaign_id: &str, spec: &CampaignSpec, matters: Option<&MatterLis
     }
     if spec.ends_on < spec.starts_on {
         return Err(CampaignError::Invalid("the period must not end before it starts".into()));
+    }
+    if spec.ends_on < today {
+        return Err(CampaignError::PeriodEnded { ends_on: spec.ends_on, today });
     }
     if spec.team_size < 2 {
         return Err(CampaignError::Draw(DrawError::TeamTooSmall { team_size: spec.team_size }));
@@ -169,8 +213,11 @@ pub fn create(
     seed: [u8; 32],
     by: &str,
     now_ms: i64,
+    limits: &CampaignLimits,
 ) -> Result<StoredCampaign, CampaignError> {
-    check_spec(campaign_id, &spec, store.matters()?.as_ref())?;
+    let today =
+        campaign::date_of_ms(now_ms).ok_or_else(|| CampaignError::Invalid("the clock is out of range".into()))?;
+    check_spec(campaign_id, &spec, store.matters()?.as_ref(), limits, today)?;
     let filter = TargetFilter {
         tiers: spec.tiers.iter().map(|t| t.tier.clone()).collect(),
         divisions: spec.divisions.iter().cloned().collect(),

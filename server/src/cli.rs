@@ -44,6 +44,36 @@ struct Cli {
     command: Command,
 }
 
+/// The bounds of connections and request bodies (the bureau's settings; defaults in `Config::new`).
+#[derive(clap::Args)]
+struct ConnectionLimits {
+    /// Seconds a request's head may take to arrive.
+    #[arg(long, env = "FIELDSYNC_HEADER_READ_TIMEOUT_S", default_value_t = 30)]
+    header_read_timeout_s: u64,
+    /// Seconds a request's whole body may take to arrive after its head.
+    #[arg(long, env = "FIELDSYNC_BODY_READ_TIMEOUT_S", default_value_t = 120)]
+    body_read_timeout_s: u64,
+    /// Seconds a connection with no request in progress may stay open without moving a byte.
+    #[arg(long, env = "FIELDSYNC_IDLE_TIMEOUT_S", default_value_t = 60)]
+    idle_timeout_s: u64,
+    /// Most connections open at once from one client address.
+    #[arg(long, env = "FIELDSYNC_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 64)]
+    max_connections_per_address: usize,
+    /// Most MiB of request bodies held in memory at once, all connections together.
+    #[arg(long, env = "FIELDSYNC_MAX_BODY_MEMORY_MIB", default_value_t = 128)]
+    max_body_memory_mib: usize,
+}
+
+impl ConnectionLimits {
+    fn apply(&self, config: &mut Config) {
+        config.header_read_timeout = std::time::Duration::from_secs(self.header_read_timeout_s);
+        config.body_read_timeout = std::time::Duration::from_secs(self.body_read_timeout_s);
+        config.idle_timeout = std::time::Duration::from_secs(self.idle_timeout_s);
+        config.max_connections_per_address = self.max_connections_per_address;
+        config.max_body_memory_bytes = self.max_body_memory_mib << 20;
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (SQLite and a blob folder under --data).
@@ -57,6 +87,15 @@ enum Command {
         /// Login and refresh attempts allowed per client address per minute.
         #[arg(long, env = "FIELDSYNC_AUTH_ATTEMPTS_PER_MINUTE_PER_ADDRESS", default_value_t = 300)]
         auth_attempts_per_minute_per_address: u32,
+        #[command(flatten)]
+        connections: ConnectionLimits,
+        /// Serve HTTPS with this certificate chain (PEM: the server's certificate, then any
+        /// intermediates), for a deployment with no TLS proxy in front. Needs --tls-key.
+        #[arg(long, env = "FIELDSYNC_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS #8, PKCS #1 or SEC1).
+        #[arg(long, env = "FIELDSYNC_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Create the database, the server's signing key and the first administrator.
     Init {
@@ -238,7 +277,14 @@ async fn run_command() -> anyhow::Result<()> {
     let now = now_ms();
     let by = "cli";
     match cli.command {
-        Command::Serve { listen, auth_attempts_per_minute, auth_attempts_per_minute_per_address } => {
+        Command::Serve {
+            listen,
+            auth_attempts_per_minute,
+            auth_attempts_per_minute_per_address,
+            connections,
+            tls_cert,
+            tls_key,
+        } => {
             if store.signing_keys()?.is_empty() {
                 store.add_signing_key(admin::new_signing_key(now))?;
             }
@@ -255,6 +301,13 @@ async fn run_command() -> anyhow::Result<()> {
             config.log_origin = log.origin;
             config.auth_attempts_per_minute = auth_attempts_per_minute;
             config.auth_attempts_per_minute_per_address = auth_attempts_per_minute_per_address;
+            connections.apply(&mut config);
+            if let (Some(certificate_chain), Some(private_key)) = (tls_cert, tls_key) {
+                let files = crate::TlsFiles { certificate_chain, private_key };
+                // Checked before serving, so that a bad file stops the program with its reason.
+                crate::connections::tls_acceptor(&files)?;
+                config.tls = Some(files);
+            }
             let state = crate::AppState::new(config, store.clone());
             let shutdown = shutdown_signal()?;
             crate::run(listener, state, shutdown).await?;
@@ -300,12 +353,18 @@ async fn run_command() -> anyhow::Result<()> {
         }
         Command::Role(RoleCommand::Revoke { officer, role }) => store.revoke_role(&officer, &role)?,
         Command::Entities(EntitiesCommand::Import { file }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let text = admin::decode_csv_text(&bytes).map_err(|p| anyhow::anyhow!("line {}: {}", p.line, p.problem))?;
             match admin::parse_entities_csv(&text) {
                 Ok(entities) => println!("imported {} entities", store.import_entities_by(&entities, by, now)?),
                 Err(problems) => {
                     for p in &problems {
-                        eprintln!("line {}: {}", p.line, p.problem);
+                        match &p.field {
+                            Some(field) => {
+                                eprintln!("line {}, column {} ({field}): {}", p.line, p.column.unwrap_or(0), p.problem)
+                            }
+                            None => eprintln!("line {}: {}", p.line, p.problem),
+                        }
                     }
                     bail!("{} bad line(s); nothing was imported", problems.len());
                 }

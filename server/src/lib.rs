@@ -18,10 +18,12 @@
 //! - [`sync`]: the sync exchange, run inside one write transaction.
 //! - [`admin`]: the operations the admin subcommands and the admin API share.
 //! - [`cli`]: the `fieldsync-server` program: `serve` and the admin subcommands.
+//! - [`connections`]: the accept loop: timeouts, the per-address cap, TLS.
 
 pub mod admin;
 pub mod campaigns;
 pub mod cli;
+pub mod connections;
 pub mod error;
 pub mod evidence;
 pub mod identity;
@@ -91,6 +93,61 @@ pub struct Config {
     pub max_log_entries_per_upload: usize,
     /// Largest payload of one enforcement-log entry, in bytes.
     pub max_log_payload_bytes: usize,
+    /// Largest body of the routes whose bodies are a few hundred bytes (login, refresh, logout,
+    /// password, device challenge and enrollment), most of which anyone may call unauthenticated.
+    pub max_small_body_bytes: usize,
+    /// Largest body of the other JSON forms (officers, certificates, tasks, campaigns, ...). Sync,
+    /// log uploads, upload chunks and the registry, matter and calendar imports take
+    /// [`Config::max_body_bytes`] (see `routes::bodies`).
+    pub max_form_body_bytes: usize,
+    /// Most bytes of request bodies held in memory at once, all connections together: a body that
+    /// would go past it is refused with 503 `server_busy`, so that many slow or large bodies
+    /// cannot exhaust the server's memory.
+    pub max_body_memory_bytes: usize,
+    /// A request's head (its line and headers) must arrive within this time of the connection
+    /// being ready for it, or the connection is closed.
+    pub header_read_timeout: std::time::Duration,
+    /// A request's whole body must arrive within this time of its head, or it is answered 408
+    /// `body_timeout` and the connection closed (a client sending a byte every few seconds must
+    /// not hold a connection and its memory for ever).
+    pub body_read_timeout: std::time::Duration,
+    /// A connection with no request in progress that moves no byte either way for this long is
+    /// closed (an idle keep-alive connection, or a client that stopped reading its answer).
+    pub idle_timeout: std::time::Duration,
+    /// Most connections open at once from one client address; more are closed as they are
+    /// accepted. A unit's phones behind one NAT share an address, so it is not tiny.
+    pub max_connections_per_address: usize,
+    /// Most officers on a campaign's team: a draw picks them from the eligible officers, so a
+    /// team past any real inspection's size is a mistake, refused with `team_too_large`.
+    pub max_team_size: u32,
+    /// Most items in each list of a campaign (tiers, divisions, joint departments), refused past
+    /// it with `list_too_long`: the campaign is stored and published whole.
+    pub max_campaign_list_items: usize,
+    /// Most devices enrolled and not revoked per officer: another enrollment is refused with 409
+    /// `too_many_devices` until one is revoked.
+    pub max_devices_per_officer: usize,
+    /// Most enrollment challenges an officer may hold unused and unexpired: another is refused
+    /// with 429 `too_many_challenges`. Expired challenges are purged whenever one is issued.
+    pub max_open_challenges_per_officer: usize,
+    /// Most enforcement-log entries one device may have held (waiting for an earlier entry of its
+    /// chain); more are refused, entry by entry, with `too_many_held`, and the device sends them
+    /// again once the gap is filled.
+    pub max_held_log_entries_per_device: usize,
+    /// Most campaigns in one page of `/v1/public/campaigns` (and its HTML page): `?limit=` may ask
+    /// for fewer, never more.
+    pub max_public_page: usize,
+    /// When set, the server speaks HTTPS itself with this certificate chain and key (PEM files),
+    /// for a deployment with no proxy in front of it.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files the server terminates TLS with (`serve --tls-cert FILE --tls-key FILE`).
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The server's certificate, then any intermediates.
+    pub certificate_chain: PathBuf,
+    /// The certificate's private key (PKCS #8, PKCS #1 or SEC1).
+    pub private_key: PathBuf,
 }
 
 /// The transparency log's origin unless configured otherwise.
@@ -115,6 +172,20 @@ impl Config {
             log_origin: DEFAULT_LOG_ORIGIN.to_string(),
             max_log_entries_per_upload: 1_000,
             max_log_payload_bytes: sync_core::enforcement_log::MAX_PAYLOAD_BYTES,
+            max_small_body_bytes: 4 << 10,
+            max_form_body_bytes: 256 << 10,
+            max_body_memory_bytes: 128 << 20,
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(60),
+            max_connections_per_address: 64,
+            max_devices_per_officer: 5,
+            max_open_challenges_per_officer: 5,
+            max_held_log_entries_per_device: 1_000,
+            max_public_page: 20,
+            max_team_size: 10,
+            max_campaign_list_items: 100,
+            tls: None,
         }
     }
 
@@ -171,6 +242,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The transparency log's public identity, read once (see [`AppState::log_identity`]).
     log: Arc<std::sync::OnceLock<Arc<LogPublic>>>,
+    /// One permit per byte of request body held in memory (see [`Config::max_body_memory_bytes`]).
+    pub body_memory: Arc<tokio::sync::Semaphore>,
 }
 
 /// What anyone may know of the transparency log's identity.
@@ -189,6 +262,7 @@ impl AppState {
         let (per_account, per_address) = (config.auth_attempts_per_minute, config.auth_attempts_per_minute_per_address);
         let sync_slots = config.max_concurrent_syncs.max(1);
         let store_slots = config.max_concurrent_store_jobs.max(1);
+        let body_memory = config.max_body_memory_bytes.min(tokio::sync::Semaphore::MAX_PERMITS);
         Self {
             config: Arc::new(config),
             store,
@@ -199,6 +273,7 @@ impl AppState {
             address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),
             metrics: Arc::new(Metrics::default()),
             log: Arc::new(std::sync::OnceLock::new()),
+            body_memory: Arc::new(tokio::sync::Semaphore::new(body_memory)),
         }
     }
 
@@ -270,13 +345,20 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` completes, then finishes in-flight requests.
+///
+/// Connections are served by [`connections`]: HTTP/1.1 with the timeouts and the per-address cap
+/// of [`Config`], over TLS when [`Config::tls`] names a certificate and key.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tracing::info!(address = %listener.local_addr()?, data = %state.config.data_dir.display(), "listening");
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let tls = match &state.config.tls {
+        Some(files) => Some(connections::tls_acceptor(files)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %listener.local_addr()?, %scheme, data = %state.config.data_dir.display(), "listening");
+    let config = state.config.clone();
+    connections::serve(listener, app(state), config, tls, shutdown).await
 }

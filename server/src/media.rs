@@ -8,8 +8,9 @@
 //! The bytes may be corrupt or hostile. [`claimed_metadata`] never fails: what does not read is
 //! absent, and the reason is kept in [`ClaimedMetadata::exif_error`]. [`thumbnail`] returns a
 //! [`MediaError`] for anything it cannot decode, and refuses a decompression bomb before
-//! allocating for it ([`MAX_IMAGE_SIDE`], [`MAX_DECODE_BYTES`]). Both catch a panic of the
-//! decoders as a last guard; the property tests check that the guard is never what answers.
+//! allocating for it ([`MAX_IMAGE_SIDE`], [`MAX_IMAGE_PIXELS`], [`MAX_DECODE_BYTES`]). Both
+//! catch a panic of the decoders as a last guard; the property tests check that the guard is
+//! never what answers.
 //!
 //! These are plain functions over bytes (no IO, no store): the server calls [`examine`] on its
 //! blocking pool when an upload finishes (`routes::blobs`), at most
@@ -36,8 +37,13 @@ pub const THUMBNAIL_QUALITY: u8 = 80;
 /// Widest and tallest image decoded, in pixels: a 200-megapixel phone photo is 16 320 wide.
 pub const MAX_IMAGE_SIDE: u32 = 20_000;
 
+/// Most pixels one image may have to be decoded: a 48-megapixel phone photo, with room. The
+/// byte budget alone is not enough: a one-bit PNG of 16 000 x 16 000 pixels is 31 KB on disk
+/// and 244 MiB decoded (a byte a pixel), so the count is checked from the header first.
+pub const MAX_IMAGE_PIXELS: u64 = 50_000_000;
+
 /// Most bytes one image may take once decoded (a 48-megapixel RGB photo takes 144 MiB).
-pub const MAX_DECODE_BYTES: u64 = 256 << 20;
+pub const MAX_DECODE_BYTES: u64 = 160 << 20;
 
 /// Most images decoded at once in this process: with [`MAX_DECODE_BYTES`], bounds the memory
 /// that finishing many uploads together can take.
@@ -87,7 +93,8 @@ pub enum MediaError {
     /// Not an image, or a format this server does not decode (only JPEG and PNG).
     #[error("not an image this server decodes: {0}")]
     Unsupported(String),
-    /// Larger than [`MAX_IMAGE_SIDE`] a side, or more than [`MAX_DECODE_BYTES`] decoded: refused
+    /// Larger than [`MAX_IMAGE_SIDE`] a side, more than [`MAX_IMAGE_PIXELS`], or more than
+    /// [`MAX_DECODE_BYTES`] decoded: refused
     /// before anything is allocated for it.
     #[error("the image is too large to decode: {0}")]
     TooLarge(String),
@@ -211,8 +218,9 @@ fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, MediaError> {
     Ok(reader)
 }
 
-/// Decodes the image within [`limits`]: the header's dimensions are checked before anything
-/// is decoded, and the decoded size is reserved against [`MAX_DECODE_BYTES`] before the pixels
+/// Decodes the image within [`limits`]: the header's dimensions and pixel count
+/// ([`MAX_IMAGE_PIXELS`]) are checked before anything is decoded, and the decoded size is
+/// reserved against [`MAX_DECODE_BYTES`] before the pixels
 /// are allocated (`ImageReader::into_decoder` does not reserve it by itself).
 fn decode(bytes: &[u8]) -> Result<(DynamicImage, Orientation), MediaError> {
     let mut reader = reader(bytes)?;
@@ -221,6 +229,14 @@ fn decode(bytes: &[u8]) -> Result<(DynamicImage, Orientation), MediaError> {
     }
     reader.limits(limits());
     let mut decoder = reader.into_decoder()?;
+    // The decoder has read the header only: the pixel count is known before anything is decoded.
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > MAX_IMAGE_PIXELS {
+        return Err(MediaError::TooLarge(format!(
+            "{width} x {height} pixels, more than {} megapixels",
+            MAX_IMAGE_PIXELS / 1_000_000
+        )));
+    }
     limits().reserve(decoder.total_bytes())?;
     // A broken orientation tag is no reason to refuse the image.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
@@ -762,6 +778,39 @@ mod tests {
         assert_eq!(examined.thumbnail.unwrap_err().code(), "image_too_large");
         let blob = Examination::not_an_image("video/mp4");
         assert_eq!(blob.thumbnail.unwrap_err().code(), "unsupported_image");
+    }
+
+    /// A one-bit grey PNG of `side` x `side` pixels, all black: a few tens of kilobytes that a
+    /// decoder expands to a byte a pixel.
+    fn one_bit_png(side: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, side, side);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::One);
+        encoder.set_compression(png::Compression::High);
+        let mut writer = encoder.write_header().unwrap();
+        let row = vec![0u8; side.div_ceil(8) as usize];
+        let mut stream = writer.stream_writer().unwrap();
+        for _ in 0..side {
+            std::io::Write::write_all(&mut stream, &row).unwrap();
+        }
+        stream.finish().unwrap();
+        writer.finish().unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_small_file_of_too_many_pixels_is_refused_before_it_is_decoded() {
+        // 31 KB that decode to 256 million bytes: under the byte budget of the past, over the pixel budget.
+        let bomb = one_bit_png(16_000);
+        assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+        let examined = examine(&bomb);
+        assert_eq!(examined.dimensions, Some((16_000, 16_000)), "its size is still told");
+        let error = examined.thumbnail.unwrap_err();
+        assert_eq!(error.code(), "image_too_large", "{error}");
+        assert!(error.to_string().contains("megapixels"), "refused by its pixel count: {error}");
+        // A phone's 48-megapixel photo stays within the budget.
+        const { assert!(8_000 * 6_000 <= MAX_IMAGE_PIXELS) };
     }
 
     #[test]

@@ -56,8 +56,10 @@ pub const JSON_400: &str = "`malformed_json`: the body is not valid JSON (`detai
     `unreadable_body`: the body could not be read.";
 
 /// A 413 answer of every operation that reads its body through `ApiJson` or `ApiBytes`.
-pub const BODY_413: &str = "`body_too_large`: the body is larger than the server accepts \
-    (`Config::max_body_bytes`, 16 MiB by default).";
+pub const BODY_413: &str = "`body_too_large`: the body is larger than this operation accepts \
+    (`details.limit`, in bytes: 4 KiB for login, refresh, logout, password and device enrollment, \
+    `Config::max_body_bytes` (16 MiB) for sync, log uploads, upload chunks and imports, 256 KiB for the \
+    other forms); a declared `Content-Length` past it is refused before the body is read.";
 
 /// A 415 answer of every operation that reads a JSON body.
 pub const JSON_415: &str = "`unsupported_content_type`: the body is not sent as `application/json`.";
@@ -174,7 +176,15 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         operation lists the codes it can answer with. Requests to an unknown path answer 404 \
         with the code `not_found`; a known path with another method answers 405 with the code \
         `method_not_allowed`. An account still on its one-time password gets 403 \
-        `password_change_required` everywhere but `POST /v1/auth/password`. A path segment that is not UTF-8 is refused by axum itself, in plain text.\n\n\
+        `password_change_required` everywhere but `POST /v1/auth/password`. A path that is not UTF-8 once percent-decoded answers 400 `invalid_path`. \
+        The `Authorization` scheme's name is case-insensitive (`bearer` is `Bearer`).\n\n\
+        Every operation that takes a body may also answer 408 `body_timeout` (the whole body did not \
+        arrive within `Config::body_read_timeout`, two minutes by default) or 503 `server_busy` with \
+        `Retry-After` (the request bodies held in memory reached `Config::max_body_memory_bytes`); \
+        either closes the connection. Bodies are limited by route: 4 KiB for login, refresh, logout, \
+        password and device enrollment, 16 MiB for sync, log uploads, upload chunks and the registry, \
+        matter and calendar imports, 256 KiB for every other form (413 `body_too_large`, \
+        `details.limit`).\n\n\
         The schemas of the `schemas` crate's types are its schemars-generated JSON Schemas \
         (`schemas/json/`), embedded unchanged but for their `$ref`s."),
     paths(

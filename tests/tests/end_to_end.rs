@@ -19,17 +19,36 @@
 //! - `hostile_changes` (in `end_to_end/hostile_changes.rs`): hand-made changes Automerge decodes
 //!   but never makes, a relayed change, a device enrolled as a genesis actor, a refused creation:
 //!   refused with their codes, the stored record loading, unchanged and still proving itself.
+//! - `caps` (in `end_to_end/caps.rs`): devices per officer and unanswered enrollment challenges
+//!   bounded by the bureau's settings, expired challenges purged.
+//! - `connections` (in `end_to_end/connections.rs`): slow heads and bodies cut off, idle
+//!   connections closed, connections per address capped, body limits per route, and the memory
+//!   budget of request bodies, measured on the real server program.
+//! - `edges` (in `end_to_end/edges.rs`): values out of bounds refused with their codes (certificate
+//!   validity, recusals of unknown officers or entities), the `bearer` scheme in any case, and a
+//!   non-UTF-8 path answered with the JSON error body.
+//! - `registry` (in `end_to_end/registry.rs`): the entity registry imported from a spreadsheet's
+//!   CSV export (UTF-8 with or without BOM, GB18030, CRLF, quoted fields), bad lines named by
+//!   line and column.
 //! - `field` (in `field/`): officers' devices (`field-client`, each with its own SQLite store)
 //!   offline, merged in every order, refused, on a failing network, killed with SIGKILL, and
 //!   driven through the `fieldsync` program.
 
 #[path = "end_to_end/campaigns.rs"]
 mod campaigns;
+#[path = "end_to_end/caps.rs"]
+mod caps;
+#[path = "end_to_end/connections.rs"]
+mod connections;
+#[path = "end_to_end/edges.rs"]
+mod edges;
 mod field;
 #[path = "end_to_end/hostile_changes.rs"]
 mod hostile_changes;
 #[path = "end_to_end/operations.rs"]
 mod operations;
+#[path = "end_to_end/registry.rs"]
+mod registry;
 #[path = "end_to_end/transparency.rs"]
 mod transparency;
 
@@ -689,7 +708,8 @@ mod sessions {
     #[tokio::test]
     async fn a_flood_of_logins_with_huge_ids_is_refused_by_address_first() {
         let server = TestServer::start_with(|c| c.auth_attempts_per_minute_per_address = 3).await;
-        let huge = "x".repeat(1 << 20);
+        // As large as a login body may be (a megabyte is refused by its size first: `connections`).
+        let huge = "x".repeat(3_000);
         let mut statuses = Vec::new();
         for _ in 0..5 {
             statuses.push(code(server.login(&huge, "p", None).await).await);
@@ -1672,6 +1692,49 @@ mod blobs {
         drop(conn);
         assert_eq!(metadata_of(&server, &reviewer, &sha256).await, expected, "examined again");
         assert_eq!(server.query("SELECT COUNT(*) FROM blob_metadata"), [["1"]]);
+    }
+
+    /// A one-bit grey PNG of `side` x `side` black pixels: a few tens of kilobytes that a decoder
+    /// would expand to a byte a pixel.
+    fn one_bit_png(side: u32) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, side, side);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::One);
+        encoder.set_compression(png::Compression::High);
+        let mut writer = encoder.write_header().unwrap();
+        let mut stream = writer.stream_writer().unwrap();
+        let row = vec![0u8; side.div_ceil(8) as usize];
+        for _ in 0..side {
+            std::io::Write::write_all(&mut stream, &row).unwrap();
+        }
+        stream.finish().unwrap();
+        writer.finish().unwrap();
+        bytes
+    }
+
+    #[tokio::test]
+    async fn a_small_photo_of_too_many_pixels_is_stored_without_being_decoded() {
+        let server = city().await;
+        let mut a = enroll(&server, "O1", PASSWORD).await;
+        // 16 000 x 16 000 one-bit pixels: about 31 KB sent, 244 MiB if decoded.
+        let bomb = one_bit_png(16_000);
+        assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+        let sha256 = content_address(&bomb);
+        let record_id = record_with_photos(&server, &mut a, "T1", 1, &[&bomb]).await;
+        let (_, finished) = upload(&server, &a.token, &bomb, &record_id, 1).await;
+        assert_eq!(finished["complete"], true, "stored all the same");
+        examined_by_itself(&server, &sha256).await;
+        let body = metadata_of(&server, &a.token, &sha256).await;
+        assert_eq!((body["width"].as_u64(), body["height"].as_u64()), (Some(16_000), Some(16_000)), "{body}");
+        assert_eq!(
+            (body["thumbnail"].as_bool(), body["error"]["code"].as_str()),
+            (Some(false), Some("image_too_large"))
+        );
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("megapixels"), "refused by its pixel count, from its header: {message}");
+        let (status, code) = fieldsync_tests::harness::error_code(thumbnail(&server, &a.token, &sha256).await).await;
+        assert_eq!((status, code.as_str()), (404, "not_found"), "no thumbnail");
     }
 
     #[tokio::test]

@@ -260,8 +260,9 @@ async fn revoke_role(
             status = 422,
             description = openapi::invalid_body_422(
                 "Certificate",
-                "`invalid_certificate`: the number is not an acceptable identifier, or \
-                 `valid_until_ms` is not after `valid_from_ms`.",
+                "`invalid_certificate`: the number is not an acceptable identifier, \
+                 `valid_until_ms` is not after `valid_from_ms`, or either is outside 1970-01-01 to 2100-01-01 \
+                 (`details.field` names it).",
             ),
             body = ErrorBodySchema,
         ),
@@ -281,6 +282,8 @@ async fn issue_certificate(
     if certificate.valid_until_ms <= certificate.valid_from_ms {
         return Err(ApiError::unprocessable("invalid_certificate", "valid_until_ms must be after valid_from_ms"));
     }
+    check_validity_instant("valid_from_ms", certificate.valid_from_ms)?;
+    check_validity_instant("valid_until_ms", certificate.valid_until_ms)?;
     let officer = certificate.officer_id.clone();
     if state.blocking(move |store| store.account(&officer)).await?.is_none() {
         return Err(ApiError::NotFound { what: "officer" });
@@ -313,6 +316,25 @@ async fn list_certificates(State(state): State<AppState>, caller: Caller) -> Api
     Ok(Json(state.blocking(|store| store.certificates(None)).await?))
 }
 
+/// The first instant a certificate's validity may name: 1970-01-01.
+pub const EARLIEST_VALIDITY_MS: i64 = 0;
+
+/// The instant a certificate's validity must end before: 2100-01-01T00:00:00Z. A validity from
+/// the smallest to the largest i64 is a mistake, and overflows arithmetic on it.
+pub const LATEST_VALIDITY_MS: i64 = 4_102_444_800_000;
+
+/// Refuses a validity instant outside [`EARLIEST_VALIDITY_MS`]`..=`[`LATEST_VALIDITY_MS`].
+fn check_validity_instant(field: &'static str, ms: i64) -> ApiResult<()> {
+    if (EARLIEST_VALIDITY_MS..=LATEST_VALIDITY_MS).contains(&ms) {
+        return Ok(());
+    }
+    Err(ApiError::Unprocessable {
+        code: "invalid_certificate",
+        message: format!("{field} {ms} is outside 1970-01-01 to 2100-01-01"),
+        details: Some(serde_json::json!({ "field": field })),
+    })
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct Renewal {
     /// The new first instant after validity, Unix milliseconds.
@@ -335,7 +357,14 @@ pub struct Renewal {
         (status = 404, description = "`not_found`: no such certificate.", body = ErrorBodySchema),
         (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
         (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
-        (status = 422, description = openapi::invalid_body_422("Renewal", ""), body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "Renewal",
+                "`invalid_certificate`: `valid_until_ms` is outside 1970-01-01 to 2100-01-01.",
+            ),
+            body = ErrorBodySchema,
+        ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
         (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
@@ -348,6 +377,7 @@ async fn renew_certificate(
     ApiJson(request): ApiJson<Renewal>,
 ) -> ApiResult<Json<Certificate>> {
     caller.require(&["admin"])?;
+    check_validity_instant("valid_until_ms", request.valid_until_ms)?;
     let n = number.clone();
     state.blocking(move |store| store.renew_certificate(&n, request.valid_until_ms)).await.map_err(not_found)?;
     let certificate = state.blocking(move |store| store.certificate(&number)).await?;
@@ -427,14 +457,18 @@ pub struct Imported {
         content_type = "text/csv",
         description = "A header line naming at least the columns `id`, `name`, `credit_code`, `tier`, \
             `address`, `latitude` and `longitude` (in any order, other columns ignored), then one entity \
-            per line. An entity already imported is updated. The content type is not checked.",
+            per line, as a spreadsheet exports it: UTF-8 (a byte-order mark allowed) or GB18030, LF or CRLF \
+            line ends, fields quoted where they hold commas, quotes or line breaks. An entity already imported \
+            is updated. The content type is not checked.",
     ),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every line was imported.", body = Imported),
         (
             status = 400,
-            description = "`unreadable_body`: the body could not be read; `invalid_csv_encoding`: it is not UTF-8.",
+            description = "`unreadable_body`: the body could not be read; `invalid_csv_encoding`: it is neither \
+                UTF-8 (with or without a byte-order mark) nor GB18030; `details.line` is the line of the first \
+                byte that is neither.",
             body = ErrorBodySchema,
         ),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
@@ -448,7 +482,8 @@ pub struct Imported {
         (
             status = 422,
             description = "`invalid_csv`: some lines are bad and nothing was imported; `details.problems` \
-                lists every bad line as `{\"line\", \"problem\"}` (line 1 is the header).",
+                lists every bad line as `{\"line\", \"column\", \"field\", \"problem\"}` (line 1 is the header; \
+                `column`, 1-based, and `field`, the header's name, are there when one field is at fault).",
             body = ErrorBodySchema,
         ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
@@ -458,8 +493,11 @@ pub struct Imported {
 )]
 async fn import_entities(State(state): State<AppState>, caller: Caller, body: ApiBytes) -> ApiResult<Json<Imported>> {
     caller.require(&["admin"])?;
-    let body = String::from_utf8(body.0.to_vec())
-        .map_err(|_| ApiError::bad_request("invalid_csv_encoding", "the CSV file is not UTF-8"))?;
+    let body = admin::decode_csv_text(&body.0).map_err(|problem| ApiError::BadRequest {
+        code: "invalid_csv_encoding",
+        message: problem.problem.clone(),
+        details: Some(serde_json::json!({ "line": problem.line })),
+    })?;
     let entities = admin::parse_entities_csv(&body).map_err(|problems| ApiError::Unprocessable {
         code: "invalid_csv",
         message: format!("{} bad line(s); nothing was imported", problems.len()),
@@ -498,7 +536,14 @@ pub struct Recusal {
         ),
         (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
         (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
-        (status = 422, description = openapi::invalid_body_422("RecusalRequest", ""), body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "RecusalRequest",
+                "`unknown_officer`: no such officer. `unknown_entity`: no such entity in the registry.",
+            ),
+            body = ErrorBodySchema,
+        ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
         (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
@@ -510,6 +555,24 @@ async fn add_recusal(
     ApiJson(request): ApiJson<Recusal>,
 ) -> ApiResult<Json<Status>> {
     caller.require(&["admin", "supervisor"])?;
+    // A recusal of someone or something the bureau does not know would never be consulted, and
+    // would hide a typo in the id that was meant.
+    let (officer, entity) = (request.officer_id.clone(), request.entity_id.clone());
+    let (account, entity) = state.blocking(move |store| Ok((store.account(&officer)?, store.entity(&entity)?))).await?;
+    if account.is_none() {
+        return Err(ApiError::Unprocessable {
+            code: "unknown_officer",
+            message: format!("no officer {}", request.officer_id),
+            details: Some(serde_json::json!({ "officer_id": request.officer_id })),
+        });
+    }
+    if entity.is_none() {
+        return Err(ApiError::Unprocessable {
+            code: "unknown_entity",
+            message: format!("no entity {} in the registry", request.entity_id),
+            details: Some(serde_json::json!({ "entity_id": request.entity_id })),
+        });
+    }
     state.blocking(move |store| store.add_recusal(&request.officer_id, &request.entity_id, &request.ground)).await?;
     Ok(Json(Status { status: "recorded" }))
 }

@@ -470,7 +470,10 @@ const CAMPAIGN_422: &str = "`invalid_campaign`: an id, the period label, a date,
     department is not acceptable, the period ends before it starts, no tier is given, a quota names neither or \
     both of `per_mille` and `count` or more than 1000 per mille, or `max_tasks_per_officer` is 0. \
     `unknown_matter`: the matter is not in the matter list. `tier_not_targeted`: the matter does not target a \
-    tier. `team_too_small`: `team_size` is below 2 (P1). `duplicate_tier`: a tier is named twice.";
+    tier. `team_too_small`: `team_size` is below 2 (P1). `team_too_large`: `team_size` is above \
+    `Config::max_team_size` (10 by default). `list_too_long`: `tiers`, `divisions` or `joint_departments` has more \
+    than `Config::max_campaign_list_items` (100 by default) items. `period_ended`: `ends_on` is before today in \
+    the bureau's time zone. `duplicate_tier`: a tier is named twice.";
 
 /// Creates a campaign and publishes its commitment: for supervisors. The server draws a secret
 /// seed, freezes the eligible entities, officers and recusals, and answers with what is public
@@ -528,7 +531,9 @@ async fn create(
     };
     let campaign_id = request.campaign_id.unwrap_or_else(|| format!("C-{}", uuid::Uuid::new_v4()));
     let (by, now, seed) = (caller.officer_id.clone(), now_ms(), identity::random_bytes::<32>());
-    let created = state.blocking(move |store| Ok(rules::create(store, &campaign_id, spec, seed, &by, now))).await??;
+    let limits = rules::CampaignLimits::of(&state.config);
+    let created =
+        state.blocking(move |store| Ok(rules::create(store, &campaign_id, spec, seed, &by, now, &limits))).await??;
     Ok(Json(view(created, Vec::new())))
 }
 
@@ -754,13 +759,74 @@ async fn overdue(
     Ok(Json(report))
 }
 
-async fn public_campaigns(state: &AppState, campaign_id: Option<String>) -> ApiResult<Vec<PublicCampaign>> {
+/// Which campaigns the public asks for.
+enum PublicSelection {
+    One(String),
+    /// A page of the listing: at most `limit`, by campaign id, after `after`.
+    Page {
+        after: Option<String>,
+        limit: usize,
+    },
+}
+
+/// A page of the public listing: `?limit=` (1 to `Config::max_public_page`, which is also the
+/// default) campaigns by campaign id, `?after=` the last campaign id of the previous page.
+#[derive(Deserialize)]
+pub struct PublicPageQuery {
+    pub limit: Option<usize>,
+    pub after: Option<String>,
+}
+
+impl PublicPageQuery {
+    /// The page's `after` and `limit`, the limit checked against `config`.
+    fn page(self, config: &crate::Config) -> ApiResult<(Option<String>, usize)> {
+        let max = config.max_public_page;
+        let limit = self.limit.unwrap_or(max);
+        if !(1..=max).contains(&limit) {
+            return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {max}")));
+        }
+        Ok((self.after, limit))
+    }
+}
+
+/// The campaigns of one public page, and the `after` of the next page when there is one.
+async fn public_page_of(state: &AppState, query: PublicPageQuery) -> ApiResult<(Vec<PublicCampaign>, Option<String>)> {
+    let (after, limit) = query.page(&state.config)?;
+    let mut campaigns = public_campaigns(state, PublicSelection::Page { after, limit }).await?;
+    let next = (campaigns.len() > limit).then(|| {
+        campaigns.truncate(limit);
+        campaigns.last().map(|c| c.campaign_id.clone()).unwrap_or_default()
+    });
+    Ok((campaigns, next))
+}
+
+/// A `Link` header to the page after `after`.
+fn next_link(path: &str, after: &str, limit: Option<usize>) -> (header::HeaderName, String) {
+    let mut target = format!("{path}?after={}", percent_encoded(after));
+    if let Some(limit) = limit {
+        target.push_str(&format!("&limit={limit}"));
+    }
+    (header::LINK, format!("<{target}>; rel=\"next\""))
+}
+
+/// `text` with everything but unreserved characters percent-encoded, for a query value.
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+async fn public_campaigns(state: &AppState, selection: PublicSelection) -> ApiResult<Vec<PublicCampaign>> {
     let today = today()?;
     let campaigns = state
         .blocking(move |store| {
-            let campaigns = match &campaign_id {
-                Some(id) => store.campaign(id)?.into_iter().collect(),
-                None => store.campaigns()?,
+            let campaigns = match &selection {
+                PublicSelection::One(id) => store.campaign(id)?.into_iter().collect(),
+                // One more than the page, to know whether another follows.
+                PublicSelection::Page { after, limit } => store.campaigns_after(after.as_deref(), limit + 1)?,
             };
             Ok(campaigns
                 .into_iter()
@@ -775,23 +841,46 @@ async fn public_campaigns(state: &AppState, campaign_id: Option<String>) -> ApiR
     Ok(campaigns)
 }
 
-/// Every campaign as the public sees it (一公开), no sign-in needed.
+/// The campaigns as the public sees them (一公开), a page at a time, no sign-in needed.
 #[utoipa::path(
     get,
     path = "/v1/public/campaigns",
     tag = "campaigns",
+    params(
+        (
+            "limit" = Option<usize>, Query,
+            description = "Most campaigns in the page, 1 to `Config::max_public_page` (20 by default), which is \
+                also the default.",
+            minimum = 1,
+        ),
+        ("after" = Option<String>, Query, description = "The last campaign id of the previous page."),
+    ),
     responses(
         (
             status = 200,
-            description = "Each campaign's commitment; its draw with the revealed inputs once its period has ended \
-                or every result is public; its published results.",
+            description = "A page of campaigns by campaign id: each campaign's commitment; its draw with the \
+                revealed inputs once its period has ended or every result is public; its published results. \
+                When more follow, a `Link: <...?after=...>; rel=\"next\"` header names the next page.",
             body = Vec<PublicCampaign>,
+            headers(("link" = String, description = "The next page, when there is one (RFC 8288).")),
+        ),
+        (
+            status = 400,
+            description = "`invalid_query`: `limit` is not a number from 1 to `Config::max_public_page`.",
+            body = ErrorBodySchema,
         ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
     ),
 )]
-async fn public_list(State(state): State<AppState>) -> ApiResult<Json<Vec<PublicCampaign>>> {
-    Ok(Json(public_campaigns(&state, None).await?))
+async fn public_list(State(state): State<AppState>, ApiQuery(query): ApiQuery<PublicPageQuery>) -> ApiResult<Response> {
+    let limit = query.limit;
+    let (campaigns, next) = public_page_of(&state, query).await?;
+    let mut response = Json(campaigns).into_response();
+    if let Some(after) = next {
+        let (name, value) = next_link("/v1/public/campaigns", &after, limit);
+        response.headers_mut().insert(name, value.parse().map_err(|_| ApiError::Internal("a link".into()))?);
+    }
+    Ok(response)
 }
 
 /// One campaign as the public sees it, no sign-in needed.
@@ -807,7 +896,7 @@ async fn public_list(State(state): State<AppState>) -> ApiResult<Json<Vec<Public
     ),
 )]
 async fn public_one(State(state): State<AppState>, Path(campaign_id): Path<String>) -> ApiResult<Json<PublicCampaign>> {
-    let mut found = public_campaigns(&state, Some(campaign_id)).await?;
+    let mut found = public_campaigns(&state, PublicSelection::One(campaign_id)).await?;
     Ok(Json(found.pop().ok_or(ApiError::NotFound { what: "campaign" })?))
 }
 
@@ -890,14 +979,46 @@ pub fn render_page(campaigns: &[PublicCampaign]) -> String {
     get,
     path = "/public/campaigns",
     tag = "campaigns",
+    params(
+        (
+            "limit" = Option<usize>, Query,
+            description = "Most campaigns on the page, 1 to `Config::max_public_page` (20 by default), which is \
+                also the default.",
+            minimum = 1,
+        ),
+        ("after" = Option<String>, Query, description = "The last campaign id of the previous page."),
+    ),
     responses(
-        (status = 200, description = "The public listing, server-rendered HTML.", content_type = "text/html"),
+        (
+            status = 200,
+            description = "A page of the public listing, server-rendered HTML, with a link to the next page when \
+                more follow (and the same `Link` header as `/v1/public/campaigns`).",
+            content_type = "text/html",
+        ),
+        (
+            status = 400,
+            description = "`invalid_query`: `limit` is not a number from 1 to `Config::max_public_page`.",
+            body = ErrorBodySchema,
+        ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
     ),
 )]
-async fn public_page(State(state): State<AppState>) -> ApiResult<Response> {
-    let campaigns = public_campaigns(&state, None).await?;
-    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], render_page(&campaigns)).into_response())
+async fn public_page(State(state): State<AppState>, ApiQuery(query): ApiQuery<PublicPageQuery>) -> ApiResult<Response> {
+    let limit = query.limit;
+    let (campaigns, next) = public_page_of(&state, query).await?;
+    let mut page = render_page(&campaigns);
+    let mut response_headers = vec![(header::CONTENT_TYPE, "text/html; charset=utf-8".to_string())];
+    if let Some(after) = next {
+        let (name, value) = next_link("/public/campaigns", &after, limit);
+        let target = value.trim_start_matches('<').split('>').next().unwrap_or_default().to_string();
+        page = page.replace("</body>", &format!("<p><a href=\"{}\">next page</a></p>\n</body>", escape(&target)));
+        response_headers.push((name, value));
+    }
+    let mut response = page.into_response();
+    for (name, value) in response_headers {
+        response.headers_mut().insert(name, value.parse().map_err(|_| ApiError::Internal("a header".into()))?);
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -47,6 +47,12 @@ pub struct Challenge {
     responses(
         (status = 200, description = "A challenge, valid for five minutes; any request body is ignored.", body = Challenge),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (
+            status = 429,
+            description = "`too_many_challenges`: the caller holds `Config::max_open_challenges_per_officer` (5) \
+                unused, unexpired challenges; answer one or wait for them to expire.",
+            body = ErrorBodySchema,
+        ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
         (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
@@ -55,9 +61,21 @@ pub struct Challenge {
 async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Challenge>> {
     caller.require(&["officer"])?;
     let nonce = identity::random_bytes::<32>();
-    let expires_at_ms = now_ms() + CHALLENGE_SECONDS * 1000;
-    let officer = caller.officer_id.clone();
-    state.blocking(move |store| store.store_challenge(&nonce, &officer, expires_at_ms)).await?;
+    let now = now_ms();
+    let expires_at_ms = now + CHALLENGE_SECONDS * 1000;
+    let (officer, max_open) = (caller.officer_id.clone(), state.config.max_open_challenges_per_officer);
+    state
+        .blocking(move |store| match store.store_challenge(&nonce, &officer, now, expires_at_ms, max_open) {
+            Err(crate::store::StoreError::LimitReached { limit, .. }) => Ok(Err(limit)),
+            other => other.map(Ok),
+        })
+        .await?
+        .map_err(|limit| ApiError::Refused {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+            code: "too_many_challenges",
+            message: format!("at most {limit} unanswered challenges at once"),
+            details: Some(serde_json::json!({ "limit": limit })),
+        })?;
     Ok(Json(Challenge { challenge: STANDARD.encode(nonce), expires_at_ms }))
 }
 
@@ -114,7 +132,9 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
         (
             status = 409,
             description = "`device_key_in_use`: this public key or actor id is already enrolled. \
-                `reserved_actor`: the actor id is the genesis actor of a record.",
+                `reserved_actor`: the actor id is the genesis actor of a record. \
+                `too_many_devices`: the caller has `Config::max_devices_per_officer` (5) devices not revoked; \
+                `details.limit` says how many.",
             body = ErrorBodySchema,
         ),
         (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
@@ -163,6 +183,16 @@ async fn enroll(
             message: "this actor id is the genesis actor of a record; a device's actor id must be its own".into(),
         });
     }
+    // Checked before the challenge is spent, and again as the device is stored (a race).
+    let (officer, max_devices) = (caller.officer_id.clone(), state.config.max_devices_per_officer);
+    let active = state
+        .blocking(move |store| {
+            Ok(store.devices()?.iter().filter(|d| d.officer_id == officer && d.revoked_at_ms.is_none()).count())
+        })
+        .await?;
+    if active >= max_devices {
+        return Err(too_many_devices(max_devices));
+    }
     let officer = caller.officer_id.clone();
     let now = now_ms();
     let taken = state.blocking(move |store| store.take_challenge(&challenge, &officer, now)).await?;
@@ -181,16 +211,32 @@ async fn enroll(
         revoked_at_ms: None,
     };
     let stored = device.clone();
-    state.blocking(move |store| store.enroll_device(&stored)).await.map_err(|error| match error {
-        ApiError::Conflict { .. } => ApiError::Conflict {
-            code: "device_key_in_use",
-            message: "this public key or actor id is already enrolled".into(),
-        },
-        other => other,
-    })?;
+    state
+        .blocking(move |store| match store.enroll_device(&stored, max_devices) {
+            Err(crate::store::StoreError::LimitReached { limit, .. }) => Ok(Err(limit)),
+            other => other.map(Ok),
+        })
+        .await
+        .map_err(|error| match error {
+            ApiError::Conflict { .. } => ApiError::Conflict {
+                code: "device_key_in_use",
+                message: "this public key or actor id is already enrolled".into(),
+            },
+            other => other,
+        })?
+        .map_err(too_many_devices)?;
     Metrics::add(&state.metrics.log_leaves_appended, 1);
     let tokens = issue_tokens(&state, &caller.officer_id, Some(device.device_id.clone()), None, false).await?;
     Ok(Json(Enrolled { device_id: device.device_id, tokens }))
+}
+
+fn too_many_devices(limit: usize) -> ApiError {
+    ApiError::Refused {
+        status: axum::http::StatusCode::CONFLICT,
+        code: "too_many_devices",
+        message: format!("at most {limit} devices per officer: revoke one first"),
+        details: Some(serde_json::json!({ "limit": limit })),
+    }
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -92,7 +92,9 @@ fn check_entry(signed: &SignedEntry, payload: &[u8], device_id: &str, key: &Veri
                 the device is flagged), or `refused` with a code: `not_own_device` (the entry names \
                 another device), `invalid_entry` (seq 0, or a field over its limit), `bad_signature` \
                 (the signature does not verify strictly against the device's enrolled key), \
-                `payload_mismatch` (the payload does not hash to `payload_hash`). Nothing is written \
+                `payload_mismatch` (the payload does not hash to `payload_hash`), `too_many_held` (it \
+                would be held, but the device has `Config::max_held_log_entries_per_device` (1000) entries \
+                held already; send it again once the gap is filled). Nothing is written \
                 for a refused entry. Committed before the answer.",
             content(
                 (LogUploadResponseSchema = "application/cbor"),
@@ -205,7 +207,8 @@ async fn upload(
             checkpoint,
         }
     } else {
-        state.blocking(move |store| store.append_log_entries(&device_id, checked, now)).await?
+        let max_held = state.config.max_held_log_entries_per_device;
+        state.blocking(move |store| store.append_log_entries(&device_id, checked, now, max_held)).await?
     };
 
     let metrics = &state.metrics;
@@ -230,6 +233,17 @@ async fn upload(
                 EntryPlacement::Fork => {
                     Metrics::add(&metrics.log_entries_forked, 1);
                     EntryOutcome::Fork { seq }
+                }
+                EntryPlacement::TooManyHeld => {
+                    Metrics::add(&metrics.log_entries_refused, 1);
+                    EntryOutcome::Refused {
+                        seq,
+                        code: "too_many_held".into(),
+                        message: format!(
+                            "this device has {} entries waiting for an earlier one; send the earlier ones first",
+                            state.config.max_held_log_entries_per_device
+                        ),
+                    }
                 }
             },
         };

@@ -1,9 +1,10 @@
 //! The HTTP API: one module per feature, each exposing `router()`, merged here
-//! with the layers every request passes (body limit, request id, trace, metrics).
+//! with the layers every request passes (body limits and timeout, request id, trace, metrics).
 
 pub mod admin;
 pub mod auth;
 pub mod blobs;
+pub mod bodies;
 pub mod campaigns;
 pub mod devices;
 pub mod log;
@@ -48,6 +49,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), bodies::guard))
+        .layer(middleware::from_fn(refuse_non_utf8_path))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -56,6 +59,37 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Answers a path whose percent-decoding is not UTF-8 with the JSON error body, `invalid_path`,
+/// before any route sees it (axum's own path extractor would answer in plain text).
+async fn refuse_non_utf8_path(request: Request, next: Next) -> Response {
+    if percent_decoded(request.uri().path()).is_err() {
+        return ApiError::bad_request("invalid_path", "the path is not UTF-8 once percent-decoded").into_response();
+    }
+    next.run(request).await
+}
+
+/// `path` with its `%XX` escapes decoded, as UTF-8. A `%` not followed by two hex digits is kept
+/// as it is, as axum keeps it.
+fn percent_decoded(path: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[at], bytes.get(at + 1).copied().and_then(hex), bytes.get(at + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push((high * 16 + low) as u8);
+                at += 3;
+            }
+            (byte, _, _) => {
+                decoded.push(byte);
+                at += 1;
+            }
+        }
+    }
+    String::from_utf8(decoded)
 }
 
 async fn count_requests(

@@ -37,6 +37,9 @@ pub enum StoreError {
     Closed,
     #[error("sqlite: {0}")]
     Sqlite(String),
+    /// A bound from the bureau's settings that this write would pass; nothing was written.
+    #[error("{what}: the limit of {limit} is reached")]
+    LimitReached { what: &'static str, limit: usize },
     #[error("{0}")]
     Other(String),
 }
@@ -347,6 +350,9 @@ pub enum EntryPlacement {
     /// It conflicts with the chain (another entry at its seq, or another previous entry): it is
     /// kept beside the chain and its device is flagged.
     Fork,
+    /// It would be held, but its device has as many entries held as it may: not kept; the device
+    /// sends it again once its gap is filled.
+    TooManyHeld,
 }
 
 /// What appending a device's entries did.
@@ -600,13 +606,23 @@ pub trait Store: Send + Sync + 'static {
     fn use_refresh_token(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<RefreshUse>;
     fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<()>;
     fn refresh_family_of(&self, token_hash: &[u8]) -> StoreResult<Option<String>>;
-    fn store_challenge(&self, nonce: &[u8], officer_id: &str, expires_at_ms: i64) -> StoreResult<()>;
+    /// Keeps a challenge issued to `officer_id`, after purging every expired one; refused with
+    /// [`StoreError::LimitReached`] when the officer holds `max_open` unused, unexpired ones.
+    fn store_challenge(
+        &self,
+        nonce: &[u8],
+        officer_id: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+        max_open: usize,
+    ) -> StoreResult<()>;
     /// Marks a challenge used; true if it was issued to `officer_id`, unused and unexpired.
     fn take_challenge(&self, nonce: &[u8], officer_id: &str, now_ms: i64) -> StoreResult<bool>;
 
     // Devices.
-    /// Enrolls a device and appends its enrollment to the transparency log.
-    fn enroll_device(&self, device: &Device) -> StoreResult<()>;
+    /// Enrolls a device and appends its enrollment to the transparency log; refused with
+    /// [`StoreError::LimitReached`] when its officer has `max_active` devices not revoked.
+    fn enroll_device(&self, device: &Device, max_active: usize) -> StoreResult<()>;
     fn device(&self, device_id: &str) -> StoreResult<Option<Device>>;
     fn devices(&self) -> StoreResult<Vec<Device>>;
     fn revoke_device(&self, device_id: &str, now_ms: i64) -> StoreResult<()>;
@@ -639,6 +655,9 @@ pub trait Store: Send + Sync + 'static {
     fn campaign(&self, campaign_id: &str) -> StoreResult<Option<StoredCampaign>>;
     /// Every campaign, by creation.
     fn campaigns(&self) -> StoreResult<Vec<StoredCampaign>>;
+    /// At most `limit` campaigns by campaign id, those after `after` when given: one page of the
+    /// public listing.
+    fn campaigns_after(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<StoredCampaign>>;
     /// Stores a campaign's draw and creates its tasks (as [`Store::create_task`] does), all in
     /// one write. False, and nothing written, if the campaign was drawn already.
     fn store_draw(&self, campaign_id: &str, draw: &StoredDraw, tasks: &[Task]) -> StoreResult<bool>;
@@ -765,12 +784,15 @@ pub trait Store: Send + Sync + 'static {
     /// Places `entries` of `device_id`'s chain in chain order, in one write transaction: an entry
     /// that extends the chain is stored and appended to the log (and held entries it unblocks
     /// follow), a duplicate changes nothing, one after a gap is held, a conflicting one is kept
-    /// as a fork. Signs a checkpoint when the tree grew, or when none was ever signed.
+    /// as a fork. Signs a checkpoint when the tree grew, or when none was ever signed. A device
+    /// holds at most `max_held` entries: one more that would be held is not kept
+    /// ([`EntryPlacement::TooManyHeld`]).
     fn append_log_entries(
         &self,
         device_id: &str,
         entries: Vec<CheckedEntry>,
         received_ms: i64,
+        max_held: usize,
     ) -> StoreResult<LogAppend>;
     /// The chain entries naming `record_id` from devices of `officers`, by device and seq.
     fn record_log(&self, record_id: &str, officers: &[String]) -> StoreResult<Vec<ChainEntry>>;

@@ -588,6 +588,8 @@ fn chain_hash(conn: &Connection, device_id: &str, seq: u64) -> StoreResult<Optio
 struct Placing<'a> {
     conn: &'a Connection,
     device_id: &'a str,
+    /// Most entries the device may have held.
+    max_held: usize,
     roots: BTreeMap<u64, Option<Hash>>,
     append: LogAppend,
 }
@@ -650,6 +652,19 @@ impl Placing<'_> {
             }
             Placement::Duplicate => EntryPlacement::Duplicate,
             Placement::Gap => {
+                let held_already = self
+                    .conn
+                    .prepare_cached("SELECT 1 FROM log_held WHERE device_id = ?1 AND seq = ?2 AND entry_hash = ?3")?
+                    .exists(params![self.device_id, seq as i64, hash.as_slice()])?;
+                if !held_already {
+                    let held: i64 = self
+                        .conn
+                        .prepare_cached("SELECT COUNT(*) FROM log_held WHERE device_id = ?1")?
+                        .query_row([self.device_id], |r| r.get(0))?;
+                    if held as usize >= self.max_held {
+                        return Ok(EntryPlacement::TooManyHeld);
+                    }
+                }
                 keep("log_held")?;
                 return Ok(EntryPlacement::Held);
             }
@@ -688,7 +703,7 @@ impl Placing<'_> {
                         extended = true;
                     }
                     EntryPlacement::Fork => self.append.promoted_forks += 1,
-                    EntryPlacement::Duplicate | EntryPlacement::Held => {}
+                    EntryPlacement::Duplicate | EntryPlacement::Held | EntryPlacement::TooManyHeld => {}
                 }
             }
             if !extended {
@@ -718,10 +733,12 @@ fn append_log_entries(
     device_id: &str,
     entries: &[CheckedEntry],
     received_ms: i64,
+    max_held: usize,
 ) -> StoreResult<LogAppend> {
     let mut placing = Placing {
         conn,
         device_id,
+        max_held,
         roots: BTreeMap::new(),
         append: LogAppend {
             placements: Vec::with_capacity(entries.len()),
@@ -1123,9 +1140,26 @@ impl Store for SqliteStore {
         })
     }
 
-    fn store_challenge(&self, nonce: &[u8], officer_id: &str, expires_at_ms: i64) -> StoreResult<()> {
+    fn store_challenge(
+        &self,
+        nonce: &[u8],
+        officer_id: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+        max_open: usize,
+    ) -> StoreResult<()> {
         let (nonce, officer) = (nonce.to_vec(), officer_id.to_string());
         self.write(move |tx| {
+            // An expired challenge can never be answered: it goes, used or not.
+            tx.execute("DELETE FROM challenges WHERE expires_at_ms <= ?1", [now_ms])?;
+            let open: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM challenges WHERE officer_id = ?1 AND used_at_ms IS NULL",
+                [&officer],
+                |r| r.get(0),
+            )?;
+            if open as usize >= max_open {
+                return Err(StoreError::LimitReached { what: "open enrollment challenges", limit: max_open });
+            }
             tx.execute(
                 "INSERT INTO challenges (nonce, officer_id, expires_at_ms) VALUES (?1, ?2, ?3)",
                 params![nonce, officer, expires_at_ms],
@@ -1146,9 +1180,17 @@ impl Store for SqliteStore {
         })
     }
 
-    fn enroll_device(&self, device: &Device) -> StoreResult<()> {
+    fn enroll_device(&self, device: &Device, max_active: usize) -> StoreResult<()> {
         let device = device.clone();
         self.write(move |tx| {
+            let active: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM devices WHERE officer_id = ?1 AND revoked_at_ms IS NULL",
+                [&device.officer_id],
+                |r| r.get(0),
+            )?;
+            if active as usize >= max_active {
+                return Err(StoreError::LimitReached { what: "devices of the officer", limit: max_active });
+            }
             tx.execute(
                 &format!("INSERT INTO devices ({DEVICE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                 params![
@@ -1275,6 +1317,10 @@ impl Store for SqliteStore {
 
     fn campaigns(&self) -> StoreResult<Vec<StoredCampaign>> {
         self.read(campaigns::campaigns)
+    }
+
+    fn campaigns_after(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<StoredCampaign>> {
+        self.read(|conn| campaigns::campaigns_after(conn, after, limit))
     }
 
     fn store_draw(&self, campaign_id: &str, draw: &StoredDraw, tasks: &[Task]) -> StoreResult<bool> {
@@ -1773,9 +1819,10 @@ impl Store for SqliteStore {
         device_id: &str,
         entries: Vec<CheckedEntry>,
         received_ms: i64,
+        max_held: usize,
     ) -> StoreResult<LogAppend> {
         let device_id = device_id.to_string();
-        self.write(move |tx| append_log_entries(tx, &device_id, &entries, received_ms))
+        self.write(move |tx| append_log_entries(tx, &device_id, &entries, received_ms, max_held))
     }
 
     fn record_log(&self, record_id: &str, officers: &[String]) -> StoreResult<Vec<ChainEntry>> {
@@ -2153,7 +2200,7 @@ mod tests {
             enrolled_at_ms: 10,
             revoked_at_ms: None,
         };
-        store.enroll_device(&device).unwrap();
+        store.enroll_device(&device, usize::MAX).unwrap();
         // A device row from before the log: written straight, with no leaf.
         store
             .write(|tx| {
@@ -2466,7 +2513,7 @@ mod tests {
             let (_dir, store) = open();
             let entries = chain(5);
             let pick = |seqs: &[u64]| seqs.iter().map(|&s| entries[s as usize - 1].clone()).collect::<Vec<_>>();
-            let first = store.append_log_entries("D1", pick(&[4, 1, 2]), 10).unwrap();
+            let first = store.append_log_entries("D1", pick(&[4, 1, 2]), 10, usize::MAX).unwrap();
             assert_eq!(
                 first.placements,
                 [
@@ -2478,10 +2525,10 @@ mod tests {
             );
             assert_eq!((first.checkpoint.size, first.leaves), (2, 2), "signed at the grown size");
             assert_eq!(count(&store, "log_held"), 1);
-            let again = store.append_log_entries("D1", pick(&[2, 4]), 11).unwrap();
+            let again = store.append_log_entries("D1", pick(&[2, 4]), 11, usize::MAX).unwrap();
             assert_eq!(again.placements, [EntryPlacement::Duplicate, EntryPlacement::Held]);
             assert_eq!(again.checkpoint, first.checkpoint, "nothing appended: the checkpoint stays");
-            let filled = store.append_log_entries("D1", pick(&[3]), 12).unwrap();
+            let filled = store.append_log_entries("D1", pick(&[3]), 12, usize::MAX).unwrap();
             assert_eq!(filled.placements, [EntryPlacement::Accepted { leaf_index: 2 }]);
             assert_eq!((filled.promoted, filled.leaves, filled.checkpoint.size), (1, 2, 4));
             assert_eq!(count(&store, "log_held"), 0, "the held entry joined the chain");
@@ -2501,18 +2548,18 @@ mod tests {
         fn a_conflicting_entry_is_kept_as_a_fork_and_nothing_is_dropped() {
             let (_dir, store) = open();
             let entries = chain(4);
-            store.append_log_entries("D1", entries[..2].to_vec(), 10).unwrap();
+            store.append_log_entries("D1", entries[..2].to_vec(), 10, usize::MAX).unwrap();
             // Another entry at a stored seq, and a held entry that turns out to name another previous.
             let other = other_at(&entries, 2);
             let mut stray = entries[3].clone();
             stray.signed.entry.previous = [9; 32];
-            let placed = store.append_log_entries("D1", vec![other.clone(), stray], 11).unwrap();
+            let placed = store.append_log_entries("D1", vec![other.clone(), stray], 11, usize::MAX).unwrap();
             assert_eq!(placed.placements, [EntryPlacement::Fork, EntryPlacement::Held]);
-            let filled = store.append_log_entries("D1", vec![entries[2].clone()], 12).unwrap();
+            let filled = store.append_log_entries("D1", vec![entries[2].clone()], 12, usize::MAX).unwrap();
             assert_eq!(filled.placements, [EntryPlacement::Accepted { leaf_index: 2 }]);
             assert_eq!((filled.promoted, filled.promoted_forks), (0, 1));
             assert_eq!((count(&store, "log_chain"), count(&store, "log_forks"), count(&store, "log_held")), (3, 2, 0));
-            let again = store.append_log_entries("D1", vec![other], 13).unwrap();
+            let again = store.append_log_entries("D1", vec![other], 13, usize::MAX).unwrap();
             assert_eq!(again.placements, [EntryPlacement::Fork]);
             assert_eq!(count(&store, "log_forks"), 2, "a fork sent again is kept once");
         }

@@ -84,6 +84,28 @@ fn campaign(id: &str, special: u32, starts: i64, ends: i64, max_tasks: u32) -> V
     })
 }
 
+/// Creates campaign `id` (as [`campaign`] describes it) through the store as it would have been
+/// created `ago` days ago.
+fn created_days_ago(server: &TestServer, id: &str, special: u32, starts: i64, ends: i64, ago: i64) {
+    let spec = server::store::CampaignSpec {
+        matter: "M06".into(),
+        tiers: vec![sync_core::draw::TierQuota {
+            tier: "special".into(),
+            quota: sync_core::draw::Quota::Count { count: special },
+        }],
+        divisions: vec![],
+        period: "2026-Q3".into(),
+        starts_on: day(starts).parse().unwrap(),
+        ends_on: day(ends).parse().unwrap(),
+        team_size: 2,
+        max_tasks_per_officer: 1,
+        joint_departments: vec!["柳州市应急管理局".into()],
+    };
+    let limits = server::campaigns::CampaignLimits::of(&server::Config::new(server.dir.path().to_path_buf()));
+    let then = server::now_ms() - ago * DAY;
+    server::campaigns::create(server.store.as_ref(), id, spec, rand::random(), "SUP", then, &limits).unwrap();
+}
+
 async fn json_of(response: reqwest::Response) -> Value {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
@@ -160,8 +182,10 @@ async fn a_campaign_commits_draws_reaches_its_teams_and_is_verified_once_public(
     assert!(public["draw"].is_null(), "{public}");
     assert!(!public.to_string().contains(task["entity_id"].as_str().unwrap()));
 
-    // A campaign whose period has ended: its draw is public, and verifies.
-    let ended = json_of(server.post("/v1/campaigns", &supervisor, campaign("C-Q3", 2, -60, -2, 1)).await).await;
+    // A campaign whose period has ended: its draw is public, and verifies. It was created in its
+    // period, ninety days ago (the API refuses a campaign whose period has ended).
+    created_days_ago(&server, "C-Q3", 2, -60, -2, 90);
+    let ended = json_of(server.get("/v1/campaigns/C-Q3", &supervisor).await).await;
     json_of(server.post("/v1/campaigns/C-Q3/draw", &supervisor, json!({})).await).await;
     let public = json_of(anonymous.get(server.url("/v1/public/campaigns/C-Q3")).send().await.unwrap()).await;
     assert!(public["draw_public_on"].as_str() > public["ends_on"].as_str(), "public from the day after the period");
@@ -404,4 +428,84 @@ async fn an_inspected_tasks_result_is_overdue_until_published_and_then_public() 
     assert!(public["results"][0]["public_on"].is_string());
     assert_eq!(public["draw_public_on"], public["results"][0]["public_on"]);
     assert_eq!(public["draw"]["draw"], drawn["published"]["draw"]);
+}
+
+#[tokio::test]
+async fn a_campaign_out_of_bounds_is_refused_with_its_code_and_stores_nothing() {
+    let (server, _) = bureau(4).await;
+    let supervisor = server.token("SUP", PASSWORD).await;
+    let before = server.snapshot();
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut body = campaign("C-EDGE", 1, 0, 30, 1);
+        change(&mut body);
+        body
+    };
+    let departments = |n: usize| Value::from((0..n).map(|i| format!("部门{i}")).collect::<Vec<_>>());
+    let cases: [(&str, Value, u16, &str); 6] = [
+        ("a team of a million", with(&|b| b["team_size"] = 1_000_000.into()), 422, "team_too_large"),
+        ("a team of eleven", with(&|b| b["team_size"] = 11.into()), 422, "team_too_large"),
+        (
+            "a period that ended yesterday",
+            with(&|b| {
+                b["starts_on"] = day(-30).into();
+                b["ends_on"] = day(-1).into();
+            }),
+            422,
+            "period_ended",
+        ),
+        ("a thousand joint departments", with(&|b| b["joint_departments"] = departments(1_000)), 422, "list_too_long"),
+        ("a thousand divisions", with(&|b| b["divisions"] = Value::from(vec!["450223"; 1_000])), 422, "list_too_long"),
+        // The 100,000 departments of the attack do not even fit in a form's body.
+        (
+            "a hundred thousand joint departments",
+            with(&|b| b["joint_departments"] = departments(100_000)),
+            413,
+            "body_too_large",
+        ),
+    ];
+    for (what, body, status, code) in cases {
+        let (got, error) = error_code(server.post("/v1/campaigns", &supervisor, body).await).await;
+        assert_eq!((got, error.as_str()), (status, code), "{what}");
+        assert_eq!(server.snapshot(), before, "{what}: nothing stored");
+    }
+    // At the bounds, and ending today, a campaign is created.
+    let at_bounds = with(&|b| {
+        b["ends_on"] = day(0).into();
+        b["team_size"] = 10.into();
+        b["joint_departments"] = departments(100);
+    });
+    let (status, code) = error_code(server.post("/v1/campaigns", &supervisor, at_bounds).await).await;
+    assert_eq!((status, code.as_str()), (200, ""));
+}
+
+#[tokio::test]
+async fn the_public_listing_comes_a_page_at_a_time() {
+    let (server, _) = bureau(4).await;
+    let supervisor = server.token("SUP", PASSWORD).await;
+    for id in ["C-A", "C-B", "C-C"] {
+        json_of(server.post("/v1/campaigns", &supervisor, campaign(id, 1, 0, 30, 1)).await).await;
+    }
+    let anonymous = reqwest::Client::new();
+    let ids = |page: &Value| -> Vec<String> {
+        page.as_array().unwrap().iter().map(|c| c["campaign_id"].as_str().unwrap().to_string()).collect()
+    };
+    let first = anonymous.get(server.url("/v1/public/campaigns?limit=2")).send().await.unwrap();
+    let next = first.headers()["link"].to_str().unwrap().to_string();
+    assert_eq!(next, r#"</v1/public/campaigns?after=C-B&limit=2>; rel="next""#);
+    assert_eq!(ids(&json_of(first).await), ["C-A", "C-B"]);
+    let target = next.trim_start_matches('<').split('>').next().unwrap();
+    let last = anonymous.get(server.url(target)).send().await.unwrap();
+    assert!(last.headers().get("link").is_none(), "the last page links to none");
+    assert_eq!(ids(&json_of(last).await), ["C-C"]);
+    // The default page is the largest there is (20); more is refused, as is none.
+    assert_eq!(ids(&json_of(anonymous.get(server.url("/v1/public/campaigns")).send().await.unwrap()).await).len(), 3);
+    for query in ["limit=21", "limit=0", "limit=many"] {
+        let response = anonymous.get(server.url(&format!("/v1/public/campaigns?{query}"))).send().await.unwrap();
+        assert_eq!(error_code(response).await, (400, "invalid_query".to_string()), "{query}");
+    }
+    // The HTML page too, with a link to the next.
+    let page = anonymous.get(server.url("/public/campaigns?limit=1")).send().await.unwrap();
+    assert!(page.headers()["link"].to_str().unwrap().contains("after=C-A"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("href=\"/public/campaigns?after=C-A&amp;limit=1\""), "{html}");
 }

@@ -24,7 +24,12 @@ const PASSWORD: &str = "correct horse battery";
 /// A city with a supervisor, a reviewer, an administrator, three certified officers and task T1
 /// for O1 and O2 (O3 is on no team).
 async fn city() -> TestServer {
-    let server = TestServer::start().await;
+    city_with(|_| {}).await
+}
+
+/// [`city`] with its server configured by `configure`.
+async fn city_with(configure: impl FnOnce(&mut server::Config)) -> TestServer {
+    let server = TestServer::start_with(configure).await;
     server.entities(3);
     server.account("SUP", PASSWORD, &["supervisor"]);
     server.account("REV", PASSWORD, &["reviewer"]);
@@ -344,6 +349,38 @@ async fn an_entry_after_a_gap_is_held_and_joins_the_chain_when_the_gap_is_filled
     }
     assert_eq!(metric(&server, "fieldsync_log_entries_held_total").await, 3);
     assert_eq!(metric(&server, "fieldsync_log_entries_accepted_total").await, 4);
+}
+
+#[tokio::test]
+async fn a_device_holds_a_bounded_number_of_entries_after_a_gap() {
+    let server = city_with(|c| c.max_held_log_entries_per_device = 2).await;
+    let mut phone = enroll(&server, "O1", PASSWORD).await;
+    let id = record(&server, &mut phone, 1, &[]).await;
+    let mut chain = Chain::of(&phone);
+    let entries: Vec<UploadedEntry> =
+        (0..6).map(|n| chain.next(EntryKind::PartyQuestioned, Some(&id), format!("问话 {n}").as_bytes())).collect();
+    // Seqs 4, 5 and 6 with 1 to 3 missing: two are held, the third is not kept.
+    let answer = upload(&server, &phone.token, entries[3..].to_vec()).await;
+    assert!(
+        matches!(
+            &answer.outcomes[..],
+            [EntryOutcome::Held { seq: 4 }, EntryOutcome::Held { seq: 5 }, EntryOutcome::Refused { seq: 6, code, .. }]
+                if code == "too_many_held"
+        ),
+        "{:?}",
+        answer.outcomes
+    );
+    assert_eq!(server.query("SELECT seq FROM log_held ORDER BY seq"), [["4"], ["5"]]);
+    // A held entry sent again is still held, not refused.
+    let again = upload(&server, &phone.token, vec![entries[4].clone()]).await;
+    assert_eq!(again.outcomes, [EntryOutcome::Held { seq: 5 }]);
+    // The gap filled, the held ones join the chain, and the refused one is taken when sent again.
+    let filled = upload(&server, &phone.token, entries[..3].to_vec()).await;
+    assert!(filled.outcomes.iter().all(|o| matches!(o, EntryOutcome::Accepted { .. })), "{:?}", filled.outcomes);
+    assert!(server.query("SELECT * FROM log_held").is_empty());
+    let last = upload(&server, &phone.token, vec![entries[5].clone()]).await;
+    accepted(&last.outcomes[0]);
+    assert_eq!(server.query("SELECT COUNT(*) FROM log_chain"), [["6"]]);
 }
 
 #[tokio::test]

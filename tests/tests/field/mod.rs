@@ -15,6 +15,7 @@ use sync_core::document::{Edit, SignOutcome};
 mod cli;
 mod evidence;
 mod processes;
+mod tls;
 
 const PASSWORD: &str = "correct horse battery";
 

@@ -52,7 +52,7 @@ impl Drop for ServerProcess {
 
 /// A data folder with the bureau of `super::bureau`, made through the store as
 /// `fieldsync-server init` and the admin commands would.
-fn bureau_folder() -> TestServer {
+pub(super) fn bureau_folder() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&server::Config::new(dir.path().to_path_buf()).database_path()).unwrap();
     store.add_signing_key(server::admin::new_signing_key(server::now_ms())).unwrap();

@@ -232,6 +232,20 @@ pub(super) fn campaigns(conn: &Connection) -> StoreResult<Vec<StoredCampaign>> {
     rows.into_iter().map(campaign_from).collect()
 }
 
+pub(super) fn campaigns_after(
+    conn: &Connection,
+    after: Option<&str>,
+    limit: usize,
+) -> StoreResult<Vec<StoredCampaign>> {
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {CAMPAIGN_COLUMNS} FROM campaigns WHERE ?1 IS NULL OR campaign_id > ?1 ORDER BY campaign_id LIMIT ?2"
+        ))?
+        .query_map(params![after, limit.min(i64::MAX as usize) as i64], campaign_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(campaign_from).collect()
+}
+
 pub(super) fn store_draw(conn: &Connection, campaign_id: &str, draw: &StoredDraw, tasks: &[Task]) -> StoreResult<bool> {
     let drawn = conn.execute(
         "UPDATE campaigns SET public_value = ?2, draw = ?3, drawn_by = ?4, drawn_at_ms = ?5
