@@ -315,16 +315,33 @@ pub fn accept_held(
     let held_hash: ChangeHash = change_hash.parse().map_err(|_| StoreError::Other("a stored hash".into()))?;
     context.reviewed.insert(held_hash);
     context.refused.remove(&held_hash);
-    let built_on: Vec<Change> = rows
+    // Only the device's changes refused because they build, directly or not, on the held one.
+    let mut candidates: Vec<Change> = rows
         .iter()
         .filter(|row| row.device_id == held.device_id && !row.final_verdict && row.review.is_none() && row.is_whole())
         .filter_map(|row| Change::from_bytes(row.change.clone()).ok())
         .collect();
+    let mut descendants: std::collections::BTreeSet<ChangeHash> = std::collections::BTreeSet::from([held_hash]);
+    let mut built_on = Vec::new();
+    loop {
+        let (next, rest): (Vec<Change>, Vec<Change>) =
+            candidates.into_iter().partition(|c| c.deps().iter().any(|d| descendants.contains(d)));
+        if next.is_empty() {
+            break;
+        }
+        descendants.extend(next.iter().map(Change::hash));
+        built_on.extend(next);
+        candidates = rest;
+    }
     let held_change =
         Change::from_bytes(held.change.clone()).map_err(|_| StoreError::Other("a stored change".into()))?;
     let mut incoming = vec![held_change];
     incoming.extend(built_on);
-    let validation = sync_core::validate::validate(record_id, &doc, incoming, &context);
+    // A device's bytes go through Automerge under a guard, here as in every exchange.
+    let validation = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sync_core::validate::validate(record_id, &doc, incoming, &context)
+    }))
+    .map_err(|_| StoreError::Other("Automerge could not apply a held change".into()))?;
     if let Some(refusal) = validation.refused.iter().find(|r| r.change.hash() == held_hash) {
         return Ok(Err(ReviewRefusal::Rules(refusal.reason.clone())));
     }
@@ -386,13 +403,17 @@ fn remember_quarantine(
             .unwrap_or_default(),
             None => row.reason.clone(),
         };
-        let deps = if row.is_whole() {
+        // A verdict that depended on the sender or on another change is judged again each time.
+        if !row.final_verdict && row.review.is_none() {
+            continue;
+        }
+        // Rows written before the dependencies were kept beside them hold the whole change.
+        let deps = if row.dependencies.is_empty() && row.is_whole() {
             Change::from_bytes(row.change.clone()).map(|c| c.deps().to_vec()).unwrap_or_default()
         } else {
             row.dependencies.iter().filter_map(|d| d.parse().ok()).collect()
         };
-        // A verdict that depended on the sender or on another change is judged again each time.
-        if row.final_verdict {
+        if row.final_verdict || row.review.is_some() {
             let reason = serde_json::from_value(reason)
                 .unwrap_or(RejectionReason::SchemaViolation { detail: "refused earlier".into() });
             context.refused.insert(hash, reason);

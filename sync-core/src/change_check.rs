@@ -9,7 +9,7 @@
 //! on the record they produce:
 //!
 //! - [`check_structure`]: its size, its dependencies, its sequence number (one more than the
-//!   latest change of its actor among its ancestors), and its first operation counter (above every
+//!   latest change of its actor, which it builds on), and its first operation counter (above every
 //!   counter it builds on).
 //! - [`check_operations`]: below the genesis, a record's schema allows only scalar writes into the
 //!   genesis containers, single characters inserted into or deleted from the observations, and the
@@ -19,7 +19,7 @@
 //! if its saved bytes load again (`session`): these checks give precise reasons, the guard and the
 //! reload make sure no input they miss can brick a record.
 
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::legacy::{ElementId, Key, ObjectId, OpId, OpType};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType, ScalarValue};
@@ -53,11 +53,19 @@ struct Meta {
 pub struct Lineage<'a> {
     doc: &'a Automerge,
     admitted: BTreeMap<ChangeHash, Meta>,
+    /// Each actor's latest change (its sequence number and hash), in the document and the batch:
+    /// read once per batch from the document's change metadata, so that no change's check walks
+    /// the history.
+    latest: Option<BTreeMap<ActorId, (u64, ChangeHash)>>,
 }
+
+/// Most changes visited to confirm that a change builds on its actor's previous one: the changes
+/// made since that one, which for an honest device are a handful.
+pub const MAX_ANCESTRY_VISITS: usize = 4096;
 
 impl<'a> Lineage<'a> {
     pub fn new(doc: &'a Automerge) -> Self {
-        Self { doc, admitted: BTreeMap::new() }
+        Self { doc, admitted: BTreeMap::new(), latest: None }
     }
 
     /// Adds a change that passed, so that later changes of the batch can build on it.
@@ -68,7 +76,25 @@ impl<'a> Lineage<'a> {
             max_op: change.max_op(),
             deps: change.deps().to_vec(),
         };
+        let latest = self.latest();
+        if latest.get(&meta.actor).is_none_or(|(seq, _)| *seq < meta.seq) {
+            latest.insert(meta.actor.clone(), (meta.seq, change.hash()));
+        }
         self.admitted.insert(change.hash(), meta);
+    }
+
+    fn latest(&mut self) -> &mut BTreeMap<ActorId, (u64, ChangeHash)> {
+        let doc = self.doc;
+        self.latest.get_or_insert_with(|| {
+            let mut latest: BTreeMap<ActorId, (u64, ChangeHash)> = BTreeMap::new();
+            for meta in doc.get_changes_meta(&[]) {
+                let entry = latest.entry(meta.actor.clone().into_owned()).or_insert((0, meta.hash));
+                if meta.seq > entry.0 {
+                    *entry = (meta.seq, meta.hash);
+                }
+            }
+            latest
+        })
     }
 
     fn meta(&self, hash: &ChangeHash) -> Option<Meta> {
@@ -83,45 +109,30 @@ impl<'a> Lineage<'a> {
         })
     }
 
-    /// The sequence number of the latest change by `actor` among the ancestors of `deps`.
-    ///
-    /// Ancestors are visited in decreasing order of their last operation counter: along one
-    /// actor's chain counters only grow (each change starts above what it builds on, and builds on
-    /// its actor's previous change), so the first change of `actor` met holds the highest counter
-    /// of its chain among the ancestors; changes with no operations share their counter with their
-    /// dependency, so every change at that counter is looked at before deciding. The walk covers
-    /// what was made since that change, not the whole history.
-    fn latest_seq_of(&self, actor: &ActorId, deps: &[ChangeHash]) -> Option<u64> {
-        let mut queue: BinaryHeap<(u64, ChangeHash)> = BinaryHeap::new();
+    /// Whether `ancestor` is among the ancestors of `deps` (or one of them). Only changes whose
+    /// last counter is at least the ancestor's can lead to it (counters grow along every path), so
+    /// the walk covers what was made since it; past [`MAX_ANCESTRY_VISITS`] it answers `None`.
+    fn builds_on(&self, ancestor: &ChangeHash, deps: &[ChangeHash]) -> Option<bool> {
+        let floor = self.meta(ancestor)?.max_op;
+        let mut stack: Vec<ChangeHash> = deps.to_vec();
         let mut seen: BTreeSet<ChangeHash> = BTreeSet::new();
-        for dep in deps {
-            if seen.insert(*dep)
-                && let Some(meta) = self.meta(dep)
-            {
-                queue.push((meta.max_op, *dep));
+        while let Some(hash) = stack.pop() {
+            if hash == *ancestor {
+                return Some(true);
             }
-        }
-        let mut found: Option<(u64, u64)> = None;
-        while let Some((max_op, hash)) = queue.pop() {
-            if let Some((found_at, _)) = found
-                && max_op < found_at
-            {
-                break;
-            }
-            let Some(meta) = self.meta(&hash) else { continue };
-            if &meta.actor == actor {
-                found = Some(found.map_or((max_op, meta.seq), |(at, seq)| (at, seq.max(meta.seq))));
+            if !seen.insert(hash) {
                 continue;
             }
-            for dep in &meta.deps {
-                if seen.insert(*dep)
-                    && let Some(dep_meta) = self.meta(dep)
-                {
-                    queue.push((dep_meta.max_op, *dep));
-                }
+            if seen.len() > MAX_ANCESTRY_VISITS {
+                return None;
             }
+            let Some(meta) = self.meta(&hash) else { continue };
+            if meta.max_op < floor {
+                continue;
+            }
+            stack.extend(meta.deps);
         }
-        found.map(|(_, seq)| seq)
+        Some(false)
     }
 }
 
@@ -140,7 +151,7 @@ fn limit(what: &str, limit: usize, found: usize) -> RejectionReason {
 /// Checks a change's size, dependencies, sequence number and operation counters against the
 /// graph it builds on. A change whose dependencies are not all known yet passes the checks that
 /// need them: it waits for them, and is checked again when they arrive.
-pub fn check_structure(lineage: &Lineage<'_>, change: &Change) -> Result<(), RejectionReason> {
+pub fn check_structure(lineage: &mut Lineage<'_>, change: &Change) -> Result<(), RejectionReason> {
     let bytes = change.raw_bytes().len();
     if bytes > MAX_CHANGE_BYTES {
         return Err(limit("change_bytes", MAX_CHANGE_BYTES, bytes));
@@ -179,22 +190,37 @@ pub fn check_structure(lineage: &Lineage<'_>, change: &Change) -> Result<(), Rej
             "the change's operations start at counter {start}, more than {MAX_OPERATION_GAP} past counter {built_on} of the changes it builds on"
         )));
     }
-    if change.seq() > 1 {
-        match lineage.latest_seq_of(change.actor_id(), deps) {
-            Some(previous) if previous + 1 == change.seq() => {}
-            Some(previous) => {
+    // One past the actor's latest change, which it builds on: Automerge never makes another.
+    let latest = lineage.latest().get(change.actor_id()).copied();
+    match latest {
+        None if change.seq() == 1 => {}
+        None => {
+            return Err(malformed(format!(
+                "the change is number {} of its actor, which has no earlier change here",
+                change.seq()
+            )));
+        }
+        Some((previous, _)) if previous + 1 != change.seq() => {
+            return Err(malformed(format!(
+                "the change is number {} of its actor, whose latest change here is number {previous}",
+                change.seq()
+            )));
+        }
+        Some((previous, hash)) => match lineage.builds_on(&hash, deps) {
+            Some(true) => {}
+            Some(false) => {
                 return Err(malformed(format!(
-                    "the change is number {} of its actor, but builds on number {previous}",
-                    change.seq()
+                    "the change does not build on number {previous} of its actor, its previous change"
                 )));
             }
             None => {
-                return Err(malformed(format!(
-                    "the change is number {} of its actor, but builds on none of its actor's changes",
-                    change.seq()
-                )));
+                return Err(RejectionReason::LimitExceeded {
+                    what: "changes_since_the_actors_previous".into(),
+                    limit: MAX_ANCESTRY_VISITS as u64,
+                    found: MAX_ANCESTRY_VISITS as u64 + 1,
+                });
             }
-        }
+        },
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 //!
 //! 1. the change on its own ([`precheck`], before Automerge applies anything): only the
 //!    record's genesis is by the genesis actor, and a record whose genesis actor is a device's
-//!    is never created; its size, dependencies, sequence number and operation counters
+//!    is never created; its actor is an enrolled device's; its size, dependencies, sequence number and operation counters
 //!    ([`change_check::check_structure`]); every operation allowed by the record's schema, every
 //!    value within its bounds, and a resolution only in the name of the change's own officer
 //!    ([`change_check::check_operations`]);
@@ -135,8 +135,11 @@ pub fn precheck(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context
             Some(RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() })
         } else if change.actor_id() == &genesis {
             (!is_genesis_change(record_id, &change)).then_some(RejectionReason::NotGenesis)
+        } else if !context.actors.contains_key(change.actor_id()) {
+            // Cheapest first: an actor no device has writes nothing, whatever it carries.
+            Some(RejectionReason::UnknownActor)
         } else {
-            change_check::check_structure(&lineage, &change)
+            change_check::check_structure(&mut lineage, &change)
                 .and_then(|()| change_check::decode(&change))
                 .and_then(|expanded| {
                     change_check::check_operations(&containers, &change, &expanded)?;

@@ -405,3 +405,24 @@ proptest! {
         read_record(&id, &reloaded).expect("a stored record always reads");
     }
 }
+
+/// Changes under actors no device has, numbered as if they had earlier changes, are refused on
+/// their actor before anything looks at the history; a device's change numbered past its own
+/// latest is refused on its number.
+#[test]
+fn unknown_actor_and_malformed_change_for_made_up_lineages() {
+    let s = scene(false);
+    let id = s.on_a.record_id().to_string();
+    let doc = s.on_a.automerge();
+    let heads = doc.get_heads();
+    let max_op = heads.iter().map(|h| doc.get_change_meta_by_hash(h).unwrap().max_op).max().unwrap();
+    let made_up: Vec<Change> = (10..40u8).map(|n| change(&actor(n), 2, max_op + 1, heads.clone(), vec![])).collect();
+    let mut stored = s.stored.clone();
+    let (codes, _) = send(&mut stored, &id, &mut team_context(&s), &made_up);
+    assert_eq!(codes.len(), made_up.len());
+    assert!(codes.iter().all(|c| c == "unknown_actor"), "{codes:?}");
+    let own = doc.get_changes(&[]).iter().filter(|c| c.actor_id() == &s.a.actor).count() as u64;
+    let skipping = change(&s.a.actor, own + 5, max_op + 1, heads, vec![]);
+    assert_eq!(send(&mut stored, &id, &mut team_context(&s), &[skipping]).0, ["malformed_change"]);
+    loads_unchanged(&s.stored, &stored, &id);
+}

@@ -123,7 +123,8 @@ async fn sync(
     let cursor_of = |position: u64| encode_cursor(epoch, position);
     let mut request = request;
     let reconcile = match request.since.map(decode_cursor) {
-        Some((their_epoch, position)) if their_epoch == epoch => {
+        // Cursors made before they carried an epoch (epoch 0) are of the first one, 1.
+        Some((their_epoch, position)) if their_epoch == epoch || (their_epoch == 0 && epoch == 1) => {
             request.since = Some(position);
             false
         }

@@ -363,8 +363,8 @@ pub const MIGRATIONS: &[&str] = &[
     INSERT INTO quarantine_by_sender
         (id, record_id, change_hash, device_id, officer_id, reason, final, deps, change, change_bytes, received_at_ms)
     SELECT id, record_id, change_hash, device_id, officer_id, reason,
-        json_extract(reason, '$.code')
-            NOT IN ('actor_not_bound_to_device', 'depends_on_refused_change', 'missing_dependency'),
+        COALESCE(json_extract(reason, '$.code')
+            NOT IN ('actor_not_bound_to_device', 'depends_on_refused_change', 'missing_dependency'), 1),
         '', change, length(change), received_at_ms
     FROM quarantine;
     DROP TABLE quarantine;
@@ -587,11 +587,15 @@ mod tests {
             conn.execute_batch(sql).unwrap();
             conn.pragma_update(None, "user_version", (index + 1) as i64).unwrap();
         }
-        for (hash, code) in [("c1", "actor_not_bound_to_device"), ("c2", "timestamp_in_future")] {
+        for (hash, reason) in [
+            ("c1", r#"{"code":"actor_not_bound_to_device"}"#),
+            ("c2", r#"{"code":"timestamp_in_future"}"#),
+            ("c3", "null"),
+        ] {
             conn.execute(
                 "INSERT INTO quarantine (record_id, change_hash, device_id, officer_id, reason, change, received_at_ms)
                  VALUES ('R', ?1, 'D1', NULL, ?2, x'0102', 7)",
-                rusqlite::params![hash, format!(r#"{{"code":"{code}"}}"#)],
+                rusqlite::params![hash, reason],
             )
             .unwrap();
         }
@@ -603,7 +607,8 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(rows, [("c1".to_string(), false, 2), ("c2".to_string(), true, 2)]);
+        // A reason that names no code (stored as `null` by an older server) is final.
+        assert_eq!(rows, [("c1".to_string(), false, 2), ("c2".to_string(), true, 2), ("c3".to_string(), true, 2)]);
         // The same change from another device is a row of its own; from the same device, not.
         let insert = |device: &str| {
             conn.execute(

@@ -171,6 +171,11 @@ pub struct QuarantinedChange {
     pub review: Option<ReviewDecision>,
 }
 
+/// Most refused changes kept per record and sending device: past it a device's further refusals
+/// are answered but not kept, so that no device grows the quarantine (which every exchange of the
+/// record reads) without bound.
+pub const QUARANTINE_ROWS_PER_DEVICE: usize = 1_000;
+
 /// Most bytes of a refused change kept whole in quarantine.
 pub const QUARANTINE_WHOLE_BYTES: usize = 64 << 10;
 /// Bytes kept of a larger refused change: its header (hash inputs, actor, dependencies) and

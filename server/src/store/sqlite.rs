@@ -827,7 +827,9 @@ impl SyncTx for Connection {
         self.prepare_cached(
             "INSERT INTO quarantine (record_id, change_hash, device_id, officer_id, reason, final, deps, change,
                  change_bytes, received_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+             WHERE (SELECT COUNT(*) FROM quarantine WHERE record_id = ?1 AND device_id = ?3) < ?11
+                OR EXISTS (SELECT 1 FROM quarantine WHERE change_hash = ?2 AND device_id = ?3)
              ON CONFLICT (change_hash, device_id) DO UPDATE SET reason = excluded.reason, final = excluded.final",
         )?
         .execute(params![
@@ -840,7 +842,8 @@ impl SyncTx for Connection {
             change.dependencies.join(","),
             change.change,
             change.change_bytes,
-            change.received_at_ms
+            change.received_at_ms,
+            QUARANTINE_ROWS_PER_DEVICE as i64
         ])?;
         Ok(())
     }
@@ -2271,6 +2274,39 @@ mod tests {
         assert!(store.commit_sync(refusal).unwrap().is_some());
         assert_eq!(store.commit_sync(accepting).unwrap(), None, "a refusal was committed since its snapshot");
         assert_eq!(store.record("R").unwrap().unwrap().document, b"first");
+    }
+
+    #[test]
+    fn a_device_keeps_a_bounded_number_of_refusals_per_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db.sqlite3")).unwrap();
+        let refusal = |n: usize, device: &str, code: &str| QuarantinedChange {
+            record_id: "R".into(),
+            change_hash: format!("c{n}"),
+            device_id: device.into(),
+            officer_id: None,
+            reason: serde_json::json!({ "code": code }),
+            final_verdict: true,
+            dependencies: Vec::new(),
+            change: vec![1],
+            change_bytes: 1,
+            received_at_ms: 1,
+            review: None,
+        };
+        let job: SyncJob = Box::new(move |tx| {
+            for n in 0..QUARANTINE_ROWS_PER_DEVICE + 5 {
+                tx.quarantine(&refusal(n, "D1", "timestamp_in_future"))?;
+            }
+            // A kept refusal's verdict is brought up to date; another device has its own bound.
+            tx.quarantine(&refusal(0, "D1", "record_locked"))?;
+            tx.quarantine(&refusal(0, "D2", "record_locked"))?;
+            Ok(empty_response())
+        });
+        store.sync_exchange(job).unwrap();
+        let rows = store.quarantined(Some("R")).unwrap();
+        assert_eq!(rows.iter().filter(|r| r.device_id == "D1").count(), QUARANTINE_ROWS_PER_DEVICE);
+        assert_eq!(rows.iter().filter(|r| r.device_id == "D2").count(), 1);
+        assert_eq!(rows[0].reason["code"], "record_locked");
     }
 
     fn upload(upload_id: &str, device_id: &str, sha256: &str) -> Upload {
