@@ -73,8 +73,13 @@ enum Command {
     /// Recompute a published random-inspection draw (双随机) from its inputs and say whether it
     /// matches. Needs no device and no network.
     VerifyDraw {
-        /// A published draw: `{"inputs": ..., "draw": ...}` as JSON.
+        /// A published draw: `{"inputs", "draw", "commitment", "committed_at_ms", "drawn_at_ms"}`
+        /// as JSON.
         file: PathBuf,
+        /// Check only that the draw follows from its inputs, not that its seed was committed to
+        /// before the draw (which alone shows the seed was not chosen after the fact).
+        #[arg(long)]
+        without_commitment: bool,
     },
     /// Check an evidence package offline, item by item: the server's signed checkpoint, every
     /// inclusion proof, the devices' enrolments, every log entry's signature and chain, the
@@ -379,7 +384,7 @@ async fn run(cli: Cli) -> ClientResult<Output> {
             }
             Ok(Output { value: json!(status), text })
         }
-        Command::VerifyDraw { file } => verify_draw(&file),
+        Command::VerifyDraw { file, without_commitment } => verify_draw(&file, without_commitment),
         Command::Verify { package, log_key, max_skew_seconds } => {
             verify_evidence(&package, log_key.as_deref(), max_skew_seconds * 1000)
         }
@@ -421,40 +426,43 @@ fn verify_evidence(package: &std::path::Path, log_key: Option<&str>, max_skew_ms
     Ok(Output { value: json!(report), text })
 }
 
-fn verify_draw(file: &std::path::Path) -> ClientResult<Output> {
+fn verify_draw(file: &std::path::Path, without_commitment: bool) -> ClientResult<Output> {
+    use sync_core::draw::PublishedDrawError;
     let text = std::fs::read_to_string(file)
         .map_err(|e| ClientError::Io { path: file.to_path_buf(), error: e.to_string() })?;
-    let published: PublishedDraw = serde_json::from_str(&text)
+    let published: sync_core::draw::PublishedDraw = serde_json::from_str(&text)
         .map_err(|e| ClientError::InvalidInput { what: "published draw".into(), detail: e.to_string() })?;
-    let recomputed = sync_core::draw::draw(&published.inputs).map_err(|e| ClientError::InvalidInput {
-        what: "published draw".into(),
-        detail: format!("its inputs do not make a draw: {e}"),
+    let verified = if without_commitment {
+        sync_core::draw::verify_inputs(&published)
+    } else {
+        sync_core::draw::verify_published(&published)
+    };
+    let recomputed = verified.map_err(|error| match error {
+        PublishedDrawError::Mismatch(detail) => ClientError::DrawMismatch { detail },
+        PublishedDrawError::Inputs(_) => {
+            ClientError::InvalidInput { what: "published draw".into(), detail: error.to_string() }
+        }
+        PublishedDrawError::CommitmentMissing => ClientError::CommitmentMissing,
+        other => ClientError::CommitmentInvalid { detail: other.to_string() },
     })?;
-    if recomputed != published.draw {
-        let first = recomputed.tasks.iter().zip(&published.draw.tasks).position(|(a, b)| a != b);
-        return Err(ClientError::DrawMismatch {
-            detail: match first {
-                Some(index) => format!("task {index} differs"),
-                None if recomputed.seed != published.draw.seed => "the seed differs".into(),
-                None => "the number of tasks differs".into(),
-            },
-        });
-    }
+    let commitment = if without_commitment {
+        "its commitment not checked".to_string()
+    } else {
+        "the revealed seed hashes to the commitment, published before the draw".to_string()
+    };
     Ok(Output {
-        value: json!({ "matches": true, "seed": hex::encode(recomputed.seed), "tasks": recomputed.tasks.len() }),
+        value: json!({
+            "matches": true,
+            "commitment_checked": !without_commitment,
+            "seed": hex::encode(recomputed.seed),
+            "tasks": recomputed.tasks.len(),
+        }),
         text: format!(
-            "the draw matches its inputs: {} tasks, seed {}",
+            "the draw matches its inputs: {} tasks, seed {}; {commitment}",
             recomputed.tasks.len(),
             hex::encode(recomputed.seed)
         ),
     })
-}
-
-/// A draw as it is published: its inputs and its result.
-#[derive(serde::Deserialize)]
-struct PublishedDraw {
-    inputs: sync_core::draw::DrawInputs,
-    draw: sync_core::draw::Draw,
 }
 
 fn log_command(dir: &std::path::Path, record: Option<&str>, command: LogCommand) -> ClientResult<Output> {

@@ -62,6 +62,10 @@ pub enum ClientError {
     StoreTooNew { found: usize, known: usize },
     #[error("the published draw does not match its inputs: {detail}")]
     DrawMismatch { detail: String },
+    #[error("the published draw carries no commitment to its seed (or not its times)")]
+    CommitmentMissing,
+    #[error("the published draw's commitment does not hold: {detail}")]
+    CommitmentInvalid { detail: String },
     #[error("the evidence package does not verify: {items:?} fail\n{report}")]
     EvidenceInvalid { items: Vec<String>, report: String },
     #[error("the device store failed: {0}")]
@@ -97,6 +101,8 @@ impl ClientError {
             ClientError::CorruptStore { .. } => "corrupt_store",
             ClientError::StoreTooNew { .. } => "store_too_new",
             ClientError::DrawMismatch { .. } => "draw_mismatch",
+            ClientError::CommitmentMissing => "commitment_missing",
+            ClientError::CommitmentInvalid { .. } => "commitment_invalid",
             ClientError::EvidenceInvalid { .. } => "evidence_invalid",
             ClientError::Store(_) => "store",
         }

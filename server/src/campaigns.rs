@@ -401,6 +401,23 @@ pub struct PublishedDraw {
     /// `sync_core::draw::Draw`.
     #[schema(value_type = Object)]
     pub draw: Draw,
+    /// SHA-256 of the server's seed, hex, published when the campaign was created.
+    pub commitment: String,
+    /// When the commitment was published, Unix milliseconds.
+    pub committed_at_ms: i64,
+    /// When the draw was made and the seed revealed, Unix milliseconds.
+    pub drawn_at_ms: i64,
+}
+
+/// A stored draw as it is published (`sync_core::draw::verify_published` checks it).
+pub fn published_draw(campaign: &StoredCampaign, drawn: &StoredDraw) -> PublishedDraw {
+    PublishedDraw {
+        inputs: inputs(campaign, &drawn.public_value),
+        draw: drawn.draw.clone(),
+        commitment: campaign.published.commitment.clone(),
+        committed_at_ms: campaign.published.published_at_ms,
+        drawn_at_ms: drawn.drawn_at_ms,
+    }
 }
 
 /// A campaign task's inspection: its locked record.
@@ -523,10 +540,7 @@ pub fn public_view(
     let spec = &campaign.spec;
     let (draw, public_on) = match &campaign.drawn {
         Some(drawn) => match draw_public_on(spec, tasks, today) {
-            Some(day) => (
-                Some(PublishedDraw { inputs: inputs(campaign, &drawn.public_value), draw: drawn.draw.clone() }),
-                Some(day),
-            ),
+            Some(day) => (Some(published_draw(campaign, drawn)), Some(day)),
             None => (None, None),
         },
         None => (None, None),

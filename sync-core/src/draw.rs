@@ -3,6 +3,9 @@
 //!
 //! # The algorithm, version `fieldsync-draw/v1`
 //!
+//! `sync-core/docs/draw-v1.md` is the complete specification for a third party (byte encodings,
+//! the published JSON, how its commitment is checked, every error, a test vector); in short:
+//!
 //! 1. **Seed.** SHA-256 over the prefix `fieldsync/draw/v1\0` followed by, each as a 4-byte
 //!    big-endian length and the bytes: the algorithm name; the campaign's canonical encoding
 //!    ([`Campaign::canonical`]); the SHA-256 of the eligible entities' canonical encoding; the
@@ -196,6 +199,74 @@ pub fn seed(inputs: &DrawInputs) -> [u8; 32] {
     field(&mut encoded, &inputs.server_seed);
     field(&mut encoded, inputs.public_value.as_bytes());
     Sha256::digest(encoded).into()
+}
+
+/// A draw as it is published, for anyone to check offline: its inputs (the server's seed
+/// revealed), its result, and the commitment to the seed published before it, with both times.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedDraw {
+    pub inputs: DrawInputs,
+    pub draw: Draw,
+    /// SHA-256 of the server's seed, hex, as published when the campaign was created.
+    #[serde(default)]
+    pub commitment: Option<String>,
+    /// When the commitment was published, Unix milliseconds.
+    #[serde(default)]
+    pub committed_at_ms: Option<i64>,
+    /// When the draw was made (the seed revealed), Unix milliseconds.
+    #[serde(default)]
+    pub drawn_at_ms: Option<i64>,
+}
+
+/// Why a published draw does not hold.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PublishedDrawError {
+    #[error("the published draw carries no commitment to its seed, or not its times")]
+    CommitmentMissing,
+    #[error("SHA-256 of the revealed seed is {revealed}, not the commitment {published}")]
+    CommitmentMismatch { published: String, revealed: String },
+    #[error("the commitment was published at {committed_at_ms}, not before the draw at {drawn_at_ms}")]
+    CommittedAfterDraw { committed_at_ms: i64, drawn_at_ms: i64 },
+    #[error("its inputs do not make a draw: {0}")]
+    Inputs(DrawError),
+    #[error("the draw does not follow from its inputs: {0}")]
+    Mismatch(String),
+}
+
+/// Checks a published draw: the revealed seed hashes to the commitment, the commitment was
+/// published before the draw, and the draw is what its inputs make. Returns the recomputed draw.
+pub fn verify_published(published: &PublishedDraw) -> Result<Draw, PublishedDrawError> {
+    let (Some(commitment_hex), Some(committed_at_ms), Some(drawn_at_ms)) =
+        (&published.commitment, published.committed_at_ms, published.drawn_at_ms)
+    else {
+        return Err(PublishedDrawError::CommitmentMissing);
+    };
+    let revealed = hex_lower(&commitment(&published.inputs.server_seed));
+    if &revealed != commitment_hex {
+        return Err(PublishedDrawError::CommitmentMismatch { published: commitment_hex.clone(), revealed });
+    }
+    if committed_at_ms >= drawn_at_ms {
+        return Err(PublishedDrawError::CommittedAfterDraw { committed_at_ms, drawn_at_ms });
+    }
+    verify_inputs(published)
+}
+
+/// Checks only that a published draw is what its inputs make (no commitment).
+pub fn verify_inputs(published: &PublishedDraw) -> Result<Draw, PublishedDrawError> {
+    let recomputed = draw(&published.inputs).map_err(PublishedDrawError::Inputs)?;
+    if recomputed != published.draw {
+        let first = recomputed.tasks.iter().zip(&published.draw.tasks).position(|(a, b)| a != b);
+        return Err(PublishedDrawError::Mismatch(match first {
+            Some(index) => format!("task {index} differs"),
+            None if recomputed.seed != published.draw.seed => "the seed differs".into(),
+            None => "the number of tasks differs".into(),
+        }));
+    }
+    Ok(recomputed)
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The SHA-256 of a server seed: what a campaign publishes before the draw.

@@ -247,7 +247,13 @@ fn the_golden_draw_is_recomputed_exactly() {
     let inputs = DrawInputs { public_value: "20261126".into(), ..inputs };
     let computed = draw(&inputs).unwrap();
     if std::env::var("FIELDSYNC_WRITE_GOLDEN").is_ok() {
-        let golden = serde_json::json!({ "inputs": inputs, "draw": computed });
+        let golden = serde_json::json!({
+            "inputs": inputs,
+            "draw": computed,
+            "commitment": hex::encode(sync_core::draw::commitment(&inputs.server_seed)),
+            "committed_at_ms": 1_764_115_200_000_i64,
+            "drawn_at_ms": 1_764_201_600_000_i64,
+        });
         std::fs::write(path, serde_json::to_string_pretty(&golden).unwrap() + "\n").unwrap();
     }
     let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -256,4 +262,17 @@ fn the_golden_draw_is_recomputed_exactly() {
     assert_eq!(frozen_inputs, inputs, "the golden inputs");
     assert_eq!(draw(&frozen_inputs).unwrap(), frozen_draw, "recomputed from the published inputs");
     check_rules(&frozen_inputs, &frozen_draw);
+    // The published form: its commitment holds, and each way of breaking it is named.
+    let published: sync_core::draw::PublishedDraw = serde_json::from_value(golden).unwrap();
+    assert_eq!(sync_core::draw::verify_published(&published).unwrap(), frozen_draw);
+    use sync_core::draw::PublishedDrawError as E;
+    let broken = |change: &dyn Fn(&mut sync_core::draw::PublishedDraw)| {
+        let mut copy = published.clone();
+        change(&mut copy);
+        sync_core::draw::verify_published(&copy).unwrap_err()
+    };
+    assert!(matches!(broken(&|p| p.inputs.server_seed[0] ^= 1), E::CommitmentMismatch { .. }));
+    assert!(matches!(broken(&|p| p.committed_at_ms = p.drawn_at_ms), E::CommittedAfterDraw { .. }));
+    assert_eq!(broken(&|p| p.commitment = None), E::CommitmentMissing);
+    assert!(matches!(broken(&|p| p.draw.tasks.reverse()), E::Mismatch(_)));
 }

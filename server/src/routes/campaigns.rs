@@ -450,10 +450,7 @@ fn view(campaign: StoredCampaign, tasks: Vec<crate::store::CampaignTask>) -> Cam
             }
         })
         .collect();
-    let draw = campaign
-        .drawn
-        .as_ref()
-        .map(|d| PublishedDraw { inputs: rules::inputs(&campaign, &d.public_value), draw: d.draw.clone() });
+    let draw = campaign.drawn.as_ref().map(|d| rules::published_draw(&campaign, d));
     CampaignView {
         campaign_id: campaign.campaign_id,
         spec: campaign.spec,
@@ -664,7 +661,7 @@ async fn draw(
     let (campaign, tasks) =
         state.blocking(move |store| Ok(rules::make_draw(store, &campaign_id, &public_value, &by, now))).await??;
     let drawn = campaign.drawn.as_ref().ok_or_else(|| ApiError::Internal("a draw was stored without one".into()))?;
-    let published = PublishedDraw { inputs: rules::inputs(&campaign, &drawn.public_value), draw: drawn.draw.clone() };
+    let published = rules::published_draw(&campaign, drawn);
     Ok(Json(DrawResult { published, tasks }))
 }
 

@@ -172,6 +172,20 @@ async fn a_published_draw_is_verified_offline_and_an_altered_one_is_not() {
     assert_eq!(refused.error_code(), "draw_mismatch");
     assert!(refused.stderr.contains("task 0"), "{}", refused.stderr);
 
+    // A seed that does not hash to the commitment, and no commitment at all.
+    let mut published: Value = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
+    published["commitment"] = Value::String("00".repeat(32));
+    std::fs::write(&altered, published.to_string()).unwrap();
+    let forged = fieldsync(nowhere.path(), true, &["verify-draw", altered.to_str().unwrap()]).await;
+    assert_eq!(forged.error_code(), "commitment_invalid");
+    published.as_object_mut().unwrap().remove("commitment");
+    std::fs::write(&altered, published.to_string()).unwrap();
+    let bare = fieldsync(nowhere.path(), true, &["verify-draw", altered.to_str().unwrap()]).await;
+    assert_eq!(bare.error_code(), "commitment_missing");
+    let inputs_only =
+        fieldsync(nowhere.path(), true, &["verify-draw", altered.to_str().unwrap(), "--without-commitment"]).await;
+    assert_eq!(inputs_only.json()["commitment_checked"], false);
+
     let mut published: Value = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
     published["inputs"]["public_value"] = Value::String("another lottery number".into());
     std::fs::write(&altered, published.to_string()).unwrap();
