@@ -11,6 +11,7 @@
 //! # Layout
 //!
 //! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
+//! - [`access`]: who may read what; every read path asks it.
 //! - [`identity`]: passwords, tokens, rate limits, the [`identity::Caller`] extractor.
 //! - [`error`]: [`error::ApiError`], the one error type of the API.
 //! - [`routes`]: the handlers, one module per feature, each with a `router()`.
@@ -19,6 +20,7 @@
 //! - [`admin`]: the operations the admin subcommands and the admin API share.
 //! - [`cli`]: the `fieldsync-server` program: `serve` and the admin subcommands.
 
+pub mod access;
 pub mod admin;
 pub mod campaigns;
 pub mod cli;

@@ -4,6 +4,8 @@
 //! Modules:
 //! The harness (starting a server, seeding a city, enrolling devices, syncing) is `fieldsync_tests::harness`.
 //!
+//! - `access` (in `end_to_end/access.rs`): every route asked by a reviewer for a confidential
+//!   campaign task's data, which none may give (`server::access`).
 //! - `health`: the server starts on the embedded default, answers, and stops cleanly.
 //! - `identity`: login, tokens, refresh rotation and reuse, rate limits, device enrollment and revocation.
 //! - `roles`: every endpoint, for the roles allowed and each role refused.
@@ -20,6 +22,8 @@
 //!   offline, merged in every order, refused, on a failing network, killed with SIGKILL, and
 //!   driven through the `fieldsync` program.
 
+#[path = "end_to_end/access.rs"]
+mod access;
 #[path = "end_to_end/campaigns.rs"]
 mod campaigns;
 mod field;
