@@ -9,6 +9,13 @@
 //!   on every use; presenting a used one revokes its whole family.
 //! - A token issued to a device names it; a revoked device's tokens stop
 //!   working at once because every request checks the device.
+//! - An access token names its session (`sid`, the family of its refresh tokens). A session
+//!   ended by a logout, a password change, a reused refresh token or its device's revocation is
+//!   written to the store's `revoked_sessions` in the transaction that revokes its refresh
+//!   tokens; [`SessionRevocations`] keeps the recent ones in memory, so that the session's access
+//!   tokens are refused at once (`session_revoked`) without a read per request. It reads what it
+//!   has not seen from the table at most once every [`REVOCATIONS_REFRESH_MS`] and at once after
+//!   this server ends a session, so that servers sharing one database share the set.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -80,6 +87,9 @@ pub struct Claims {
     /// The device the token was issued to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev: Option<String>,
+    /// The session: the family of the refresh tokens issued with it. A token without one is refused.
+    #[serde(default)]
+    pub sid: String,
 }
 
 /// Signs an access token with the newest active key.
@@ -111,6 +121,7 @@ pub fn verify_access_token(keys: &[SigningKey], token: &str) -> ApiResult<Claims
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     match jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.secret), &validation) {
+        Ok(data) if data.claims.sid.is_empty() => Err(invalid("the token names no session")),
         Ok(data) => Ok(data.claims),
         Err(error) => Err(match error.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
@@ -170,12 +181,67 @@ impl RateLimiter {
     }
 }
 
+/// How often the revoked sessions are read again from the store when no session ended here: the
+/// longest a session ended by another server sharing the database stays usable on this one.
+pub const REVOCATIONS_REFRESH_MS: i64 = 1_000;
+
+/// The sessions ended recently, kept in memory (see the module's overview).
+#[derive(Default)]
+pub struct SessionRevocations {
+    state: Mutex<Revoked>,
+}
+
+#[derive(Default)]
+struct Revoked {
+    /// Session id and when it ended.
+    sessions: HashMap<String, i64>,
+    /// When the table was last read (0: never), in the server's clock.
+    read_at_ms: i64,
+    /// The newest end read from the table: the next read starts a little before it.
+    newest_ms: i64,
+}
+
+impl SessionRevocations {
+    /// Whether `sid` has ended, as far as the last read knows.
+    pub fn is_revoked(&self, sid: &str) -> bool {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sessions.contains_key(sid)
+    }
+
+    /// Whether the table should be read again at `now_ms`.
+    pub fn due(&self, now_ms: i64) -> bool {
+        let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.read_at_ms == 0 || now_ms - state.read_at_ms >= REVOCATIONS_REFRESH_MS
+    }
+
+    /// Reads the sessions ended since the last read (all those the table keeps, the first time)
+    /// and forgets those ended before any access token still valid was issued.
+    pub fn refresh(&self, store: &dyn crate::store::Store, now_ms: i64) -> Result<(), crate::store::StoreError> {
+        let since = {
+            let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Another server's clock may lag ours: read a minute back, which costs a few rows.
+            if state.read_at_ms == 0 { 0 } else { state.newest_ms - 60_000 }
+        };
+        let ended = store.revoked_sessions(since)?;
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (sid, at) in ended {
+            state.newest_ms = state.newest_ms.max(at);
+            state.sessions.insert(sid, at);
+        }
+        let forget_before = now_ms - (ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS as i64) * 1000 - 60_000;
+        state.sessions.retain(|_, at| *at >= forget_before);
+        state.read_at_ms = now_ms.max(1);
+        Ok(())
+    }
+}
+
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub officer_id: String,
     pub roles: Vec<String>,
     pub device_id: Option<String>,
+    /// The session the access token belongs to.
+    pub session_id: String,
 }
 
 impl Caller {
@@ -219,8 +285,13 @@ impl FromRequestParts<AppState> for Caller {
         }
         let claims = verify_access_token(&keys, token)?;
         let (officer, device) = (claims.sub.clone(), claims.dev.clone());
+        let now = crate::now_ms();
+        let revocations = state.sessions.clone();
         let (account, device) = state
             .blocking(move |store| {
+                if revocations.due(now) {
+                    revocations.refresh(store, now)?;
+                }
                 let account = store.account(&officer)?;
                 let device = match device {
                     Some(id) => match store.device(&id)? {
@@ -251,7 +322,10 @@ impl FromRequestParts<AppState> for Caller {
             Ok(Some(device)) => Some(device.device_id),
             Err(_) => return Err(ApiError::unauthorized("device_revoked", "this device is not enrolled")),
         };
+        if state.sessions.is_revoked(&claims.sid) {
+            return Err(ApiError::unauthorized("session_revoked", "this session has ended: log in again"));
+        }
         // Roles are read from the store, not the token, so that a revoked role stops at once.
-        Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id })
+        Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id, session_id: claims.sid })
     }
 }

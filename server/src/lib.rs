@@ -170,6 +170,8 @@ pub struct AppState {
     keys: Arc<std::sync::RwLock<Option<Arc<Vec<SigningKey>>>>>,
     pub account_limiter: Arc<RateLimiter>,
     pub address_limiter: Arc<RateLimiter>,
+    /// The sessions ended recently, refused at once (see [`identity::SessionRevocations`]).
+    pub sessions: Arc<identity::SessionRevocations>,
     pub metrics: Arc<Metrics>,
     /// The transparency log's public identity, read once (see [`AppState::log_identity`]).
     log: Arc<std::sync::OnceLock<Arc<LogPublic>>>,
@@ -199,6 +201,7 @@ impl AppState {
             keys: Arc::new(std::sync::RwLock::new(None)),
             account_limiter: Arc::new(RateLimiter::new(per_account, Duration::from_secs(60))),
             address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),
+            sessions: Arc::new(identity::SessionRevocations::default()),
             metrics: Arc::new(Metrics::default()),
             log: Arc::new(std::sync::OnceLock::new()),
         }
@@ -234,6 +237,13 @@ impl AppState {
         let keys = Arc::new(self.blocking(|store| store.signing_keys()).await?);
         *self.keys.write().map_err(|_| ApiError::Internal("poisoned".into()))? = Some(keys.clone());
         Ok(keys)
+    }
+
+    /// Reads the ended sessions again now: after this server ended one, so that its access
+    /// tokens are refused from the next request on.
+    pub async fn sessions_ended(&self) -> ApiResult<()> {
+        let sessions = self.sessions.clone();
+        self.blocking(move |store| sessions.refresh(store, now_ms())).await
     }
 
     /// Runs a store operation off the async runtime, at most

@@ -37,7 +37,9 @@ pub const CALLER_401: &str = "Not authenticated. \
     from another issuer or for another audience, or its account no longer exists, \
     or its device belongs to another officer. \
     `token_expired`: the access token has expired; refresh it. \
-    `device_revoked`: the token's device has been revoked or is not enrolled.";
+    `device_revoked`: the token's device has been revoked or is not enrolled. \
+    `session_revoked`: the token's session has ended (logout, password change, reused refresh token, \
+    device revoked); log in again.";
 
 /// [`CALLER_401`] followed by the 401 codes of the operation itself.
 pub fn caller_401(more: &str) -> String {

@@ -94,7 +94,7 @@ const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// The 401 codes of every operation that takes an access token.
-const CALLER_CODES: &[&str] = &["missing_token", "invalid_token", "token_expired", "device_revoked"];
+const CALLER_CODES: &[&str] = &["missing_token", "invalid_token", "token_expired", "device_revoked", "session_revoked"];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -238,7 +238,6 @@ async fn the_operations_that_take_a_token_say_so() {
         "/openapi.json",
         "/v1/auth/login",
         "/v1/auth/refresh",
-        "/v1/auth/logout",
         "/v1/log/checkpoint",
         "/v1/log/key",
         "/v1/log/proofs/consistency",

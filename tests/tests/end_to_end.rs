@@ -18,6 +18,8 @@
 //! - `campaigns` (in `end_to_end/campaigns.rs`): random inspection over the synthetic city: the
 //!   commitment before the draw, the draw's tasks on their teams, the public listing, the draw
 //!   verified with `fieldsync verify-draw` and `fieldsync-server draw verify`, the registry's history.
+//! - `session_end` (in `end_to_end/session_end.rs`): logout, a password change, a reused refresh token
+//!   and a device's revocation end their sessions' access tokens at once.
 //! - `field` (in `field/`): officers' devices (`field-client`, each with its own SQLite store)
 //!   offline, merged in every order, refused, on a failing network, killed with SIGKILL, and
 //!   driven through the `fieldsync` program.
@@ -29,6 +31,8 @@ mod campaigns;
 mod field;
 #[path = "end_to_end/operations.rs"]
 mod operations;
+#[path = "end_to_end/session_end.rs"]
+mod session_end;
 #[path = "end_to_end/transparency.rs"]
 mod transparency;
 
@@ -65,6 +69,7 @@ mod identity {
         let now = server::now_ms() / 1000;
         serde_json::json!({
             "iss": "fieldsync-server", "aud": aud, "sub": "O1", "iat": now, "exp": now + exp_offset_s, "roles": ["admin"],
+            "sid": "a-session",
         })
     }
 
@@ -140,7 +145,8 @@ mod identity {
         let out = server
             .client
             .post(server.url("/v1/auth/logout"))
-            .json(&serde_json::json!({ "refresh_token": fourth["refresh_token"] }))
+            .bearer_auth(fourth["access_token"].as_str().unwrap())
+            .json(&serde_json::json!({}))
             .send()
             .await
             .unwrap();

@@ -72,6 +72,7 @@ pub async fn issue_tokens(
         .await?
         .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"))?;
     let now = now_ms();
+    let family = family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let claims = Claims {
         iss: identity::ISSUER.into(),
         aud: identity::AUDIENCE.into(),
@@ -80,10 +81,10 @@ pub async fn issue_tokens(
         exp: now / 1000 + identity::ACCESS_TOKEN_SECONDS,
         roles: account.roles.clone(),
         dev: device_id.clone(),
+        sid: family.clone(),
     };
     let access_token = identity::issue_access_token(&state.signing_keys().await?, &claims)?;
     let (refresh_token, hash) = identity::new_refresh_token();
-    let family = family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let officer = account.officer_id.clone();
     state
         .blocking(move |store| {
@@ -250,44 +251,40 @@ async fn refresh(
             let must_change = account.await?.is_some_and(|a| a.must_change_password);
             Ok(Json(issue_tokens(&state, &officer_id, device_id, Some(family), must_change).await?))
         }
-        RefreshUse::Reused { .. } => Err(ApiError::unauthorized(
-            "refresh_token_reused",
-            "this refresh token was used before; every token of its family is now revoked",
-        )),
+        RefreshUse::Reused { .. } => {
+            // The family's session ended with the reuse: its access tokens stop now too.
+            state.sessions_ended().await?;
+            Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "this refresh token was used before; every token of its family is now revoked",
+            ))
+        }
         RefreshUse::Expired => Err(ApiError::unauthorized("refresh_token_expired", "the refresh token has expired")),
         RefreshUse::Revoked => Err(ApiError::unauthorized("refresh_token_revoked", "the refresh token was revoked")),
         RefreshUse::Unknown => Err(ApiError::unauthorized("invalid_token", "unknown refresh token")),
     }
 }
 
-/// Revokes the refresh token's whole family; an unknown token is not an error.
+/// Ends the caller's session: its refresh tokens are revoked, and its access tokens are refused
+/// from the next request on. Only the session's own access token can end it; a body is ignored.
 #[utoipa::path(
     post,
     path = "/v1/auth/logout",
     tag = "auth",
-    request_body = RefreshRequest,
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"logged_out\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
-        (status = 422, description = openapi::invalid_body_422("RefreshRequest", ""), body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
         (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
     ),
 )]
-async fn logout(State(state): State<AppState>, ApiJson(request): ApiJson<RefreshRequest>) -> ApiResult<Json<Status>> {
-    let hash = identity::refresh_token_hash(&request.refresh_token);
+async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Status>> {
     let now = now_ms();
-    state
-        .blocking(move |store| {
-            if let Some(family) = store.refresh_family_of(&hash)? {
-                store.revoke_refresh_family(&family, now)?;
-            }
-            Ok(())
-        })
-        .await?;
+    let session = caller.session_id.clone();
+    state.blocking(move |store| store.end_session(&session, "logout", now)).await?;
+    state.sessions_ended().await?;
     Ok(Json(Status { status: "logged_out" }))
 }
 
@@ -298,7 +295,8 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// Changes the caller's own password; needed after a one-time password.
+/// Changes the caller's own password; needed after a one-time password. Every session of the
+/// officer ends, this one too: log in again with the new password.
 #[utoipa::path(
     post,
     path = "/v1/auth/password",
@@ -350,5 +348,7 @@ async fn change_password(
     .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "the current password is wrong"))?;
     let officer = caller.officer_id.clone();
     state.blocking(move |store| store.set_password(&officer, &new_hash, false)).await?;
+    // Every session of the officer ended with the old password, this one too.
+    state.sessions_ended().await?;
     Ok(Json(Status { status: "changed" }))
 }

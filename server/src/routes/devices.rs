@@ -262,5 +262,7 @@ async fn revoke(
         ApiError::NotFound { .. } => ApiError::NotFound { what: "device" },
         other => other,
     })?;
+    // The device's sessions ended with it.
+    state.sessions_ended().await?;
     Ok(Json(DeviceRevoked { status: "revoked", revoked_at_ms: now }))
 }
