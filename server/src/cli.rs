@@ -51,7 +51,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Login and refresh attempts allowed per account per minute.
+        /// Refresh attempts allowed per refresh token per minute (failed passwords back off per
+        /// account instead: 5 free, then 1 s doubling up to 15 min).
         #[arg(long, env = "FIELDSYNC_AUTH_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
         auth_attempts_per_minute: u32,
         /// Login and refresh attempts allowed per client address per minute.

@@ -70,8 +70,16 @@ pub struct Config {
     pub max_changed_per_sync: usize,
     /// How far ahead of the server's clock a change's time may be.
     pub max_clock_skew_ms: i64,
-    /// Login and refresh attempts allowed per account (or refresh token) per minute.
+    /// Refresh attempts allowed per refresh token per minute.
     pub auth_attempts_per_minute: u32,
+    /// Failed passwords an account may have in a row before it backs off (see
+    /// [`identity::LoginBackoff`]); counted after the address's limit.
+    pub auth_free_failures: u32,
+    /// An account's first wait after its free failures, in milliseconds; each further failure
+    /// doubles it.
+    pub auth_backoff_base_ms: u64,
+    /// An account's longest wait, in milliseconds.
+    pub auth_backoff_max_ms: u64,
     /// Login and refresh attempts allowed per client address per minute: higher, since a whole
     /// unit's phones may share one address behind a NAT.
     pub auth_attempts_per_minute_per_address: u32,
@@ -110,6 +118,9 @@ impl Config {
             max_changes_per_document: 10_000,
             max_clock_skew_ms: 5 * 60_000,
             auth_attempts_per_minute: 10,
+            auth_free_failures: 5,
+            auth_backoff_base_ms: 1_000,
+            auth_backoff_max_ms: 15 * 60_000,
             auth_attempts_per_minute_per_address: 300,
             max_blob_bytes: 64 << 20,
             max_uploads_per_device: 4,
@@ -170,6 +181,10 @@ pub struct AppState {
     keys: Arc<std::sync::RwLock<Option<Arc<Vec<SigningKey>>>>>,
     pub account_limiter: Arc<RateLimiter>,
     pub address_limiter: Arc<RateLimiter>,
+    /// Per-account back-off on failed passwords.
+    pub login_backoff: Arc<identity::LoginBackoff>,
+    /// Open challenges for a device's proof at login.
+    pub login_challenges: Arc<identity::LoginChallenges>,
     /// The sessions ended recently, refused at once (see [`identity::SessionRevocations`]).
     pub sessions: Arc<identity::SessionRevocations>,
     pub metrics: Arc<Metrics>,
@@ -192,6 +207,11 @@ impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         let (per_account, per_address) = (config.auth_attempts_per_minute, config.auth_attempts_per_minute_per_address);
         let sync_slots = config.max_concurrent_syncs.max(1);
+        let backoff = identity::BackoffPolicy {
+            free_failures: config.auth_free_failures,
+            base: Duration::from_millis(config.auth_backoff_base_ms),
+            max: Duration::from_millis(config.auth_backoff_max_ms),
+        };
         let store_slots = config.max_concurrent_store_jobs.max(1);
         Self {
             config: Arc::new(config),
@@ -201,6 +221,8 @@ impl AppState {
             keys: Arc::new(std::sync::RwLock::new(None)),
             account_limiter: Arc::new(RateLimiter::new(per_account, Duration::from_secs(60))),
             address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),
+            login_backoff: Arc::new(identity::LoginBackoff::new(backoff)),
+            login_challenges: Arc::new(identity::LoginChallenges::default()),
             sessions: Arc::new(identity::SessionRevocations::default()),
             metrics: Arc::new(Metrics::default()),
             log: Arc::new(std::sync::OnceLock::new()),

@@ -180,6 +180,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::ops::metrics,
         routes::ops::openapi_json,
         routes::auth::login,
+        routes::auth::login_challenge,
         routes::auth::refresh,
         routes::auth::logout,
         routes::auth::change_password,

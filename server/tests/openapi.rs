@@ -24,6 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     // auth
     ("post", "/v1/auth/login"),
+    ("post", "/v1/auth/challenge"),
     ("post", "/v1/auth/refresh"),
     ("post", "/v1/auth/logout"),
     ("post", "/v1/auth/password"),
@@ -237,6 +238,7 @@ async fn the_operations_that_take_a_token_say_so() {
         "/metrics",
         "/openapi.json",
         "/v1/auth/login",
+        "/v1/auth/challenge",
         "/v1/auth/refresh",
         "/v1/log/checkpoint",
         "/v1/log/key",

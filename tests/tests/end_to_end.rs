@@ -18,6 +18,8 @@
 //! - `campaigns` (in `end_to_end/campaigns.rs`): random inspection over the synthetic city: the
 //!   commitment before the draw, the draw's tasks on their teams, the public listing, the draw
 //!   verified with `fieldsync verify-draw` and `fieldsync-server draw verify`, the registry's history.
+//! - `lockout` (in `end_to_end/lockout.rs`): a password guesser from other addresses slows
+//!   itself and the account's password logins, not the officer's enrolled device.
 //! - `session_end` (in `end_to_end/session_end.rs`): logout, a password change, a reused refresh token
 //!   and a device's revocation end their sessions' access tokens at once.
 //! - `field` (in `field/`): officers' devices (`field-client`, each with its own SQLite store)
@@ -29,6 +31,8 @@ mod access;
 #[path = "end_to_end/campaigns.rs"]
 mod campaigns;
 mod field;
+#[path = "end_to_end/lockout.rs"]
+mod lockout;
 #[path = "end_to_end/operations.rs"]
 mod operations;
 #[path = "end_to_end/session_end.rs"]
@@ -163,7 +167,8 @@ mod identity {
     #[tokio::test]
     async fn logins_are_rate_limited_per_account_and_per_address_with_retry_after() {
         let server = TestServer::start_with(|c| {
-            c.auth_attempts_per_minute = 3;
+            c.auth_free_failures = 2;
+            c.auth_backoff_base_ms = 60_000;
             c.auth_attempts_per_minute_per_address = 5;
         })
         .await;

@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &str, Class)] = &[
     ("get", "/metrics", Class::Read(&[""])),
     ("get", "/openapi.json", Class::Read(&[""])),
     ("post", "/v1/auth/login", Class::Refused),
+    ("post", "/v1/auth/challenge", Class::Read(&[""])),
     ("post", "/v1/auth/refresh", Class::Refused),
     ("post", "/v1/auth/logout", Class::Session),
     ("post", "/v1/auth/password", Class::Session),
