@@ -58,6 +58,14 @@ enum Command {
         /// Login and refresh attempts allowed per client address per minute.
         #[arg(long, env = "FIELDSYNC_AUTH_ATTEMPTS_PER_MINUTE_PER_ADDRESS", default_value_t = 300)]
         auth_attempts_per_minute_per_address: u32,
+        /// Serve `/metrics` alone on this address (one the monitoring system reaches and the
+        /// public does not) and not on the API's address, unless --metrics-token is given too.
+        #[arg(long, env = "FIELDSYNC_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        /// Serve `/metrics` on the API's address only to requests bearing this token
+        /// (`Authorization: Bearer`). With neither option, `/metrics` is not served at all.
+        #[arg(long, env = "FIELDSYNC_METRICS_TOKEN")]
+        metrics_token: Option<String>,
     },
     /// Create the database, the server's signing key and the first administrator.
     Init {
@@ -239,7 +247,13 @@ async fn run_command() -> anyhow::Result<()> {
     let now = now_ms();
     let by = "cli";
     match cli.command {
-        Command::Serve { listen, auth_attempts_per_minute, auth_attempts_per_minute_per_address } => {
+        Command::Serve {
+            listen,
+            auth_attempts_per_minute,
+            auth_attempts_per_minute_per_address,
+            metrics_listen,
+            metrics_token,
+        } => {
             if store.signing_keys()?.is_empty() {
                 store.add_signing_key(admin::new_signing_key(now))?;
             }
@@ -256,9 +270,31 @@ async fn run_command() -> anyhow::Result<()> {
             config.log_origin = log.origin;
             config.auth_attempts_per_minute = auth_attempts_per_minute;
             config.auth_attempts_per_minute_per_address = auth_attempts_per_minute_per_address;
+            // The metrics are public on the API's address only when neither option says where
+            // they go: least exposure is the default (issue 14).
+            config.metrics_on_api = metrics_token.is_some();
+            config.metrics_token = metrics_token;
             let state = crate::AppState::new(config, store.clone());
+            let metrics = match metrics_listen {
+                Some(address) => {
+                    let listener = tokio::net::TcpListener::bind(address)
+                        .await
+                        .with_context(|| format!("binding {address} for the metrics"))?;
+                    tracing::info!(metrics = %listener.local_addr()?, "serving metrics");
+                    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                    let serving = tokio::spawn(crate::routes::ops::serve_metrics(listener, state.clone(), async {
+                        let _ = stopped.await;
+                    }));
+                    Some((stop, serving))
+                }
+                None => None,
+            };
             let shutdown = shutdown_signal()?;
             crate::run(listener, state, shutdown).await?;
+            if let Some((stop, serving)) = metrics {
+                let _ = stop.send(());
+                serving.await.context("the metrics listener")??;
+            }
             store.close();
             tracing::info!("stopped");
         }

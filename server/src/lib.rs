@@ -97,6 +97,11 @@ pub struct Config {
     /// stored with the log's key when the database first needs one and never changes after: a
     /// database that has one keeps it, whatever this says.
     pub log_origin: String,
+    /// Whether `/metrics` is served on the API's listener; the program turns it off when the
+    /// metrics have an address of their own (`--metrics-listen`) and no token.
+    pub metrics_on_api: bool,
+    /// A token `/metrics` on the API's listener requires (`Authorization: Bearer`), if any.
+    pub metrics_token: Option<String>,
     /// Most entries in one upload of a device's enforcement log.
     pub max_log_entries_per_upload: usize,
     /// Largest payload of one enforcement-log entry, in bytes.
@@ -126,6 +131,8 @@ impl Config {
             max_uploads_per_device: 4,
             upload_expiry_ms: 3 * 24 * 3_600_000,
             log_origin: DEFAULT_LOG_ORIGIN.to_string(),
+            metrics_on_api: true,
+            metrics_token: None,
             max_log_entries_per_upload: 1_000,
             max_log_payload_bytes: sync_core::enforcement_log::MAX_PAYLOAD_BYTES,
         }

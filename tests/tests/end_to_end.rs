@@ -18,6 +18,9 @@
 //! - `campaigns` (in `end_to_end/campaigns.rs`): random inspection over the synthetic city: the
 //!   commitment before the draw, the draw's tasks on their teams, the public listing, the draw
 //!   verified with `fieldsync verify-draw` and `fieldsync-server draw verify`, the registry's history.
+//! - `exposure` (in `end_to_end/exposure.rs`): inclusion proofs without the leaf's data for those
+//!   who may not read its subject, `/metrics` behind a token or on its own address, security
+//!   headers on HTML pages.
 //! - `lockout` (in `end_to_end/lockout.rs`): a password guesser from other addresses slows
 //!   itself and the account's password logins, not the officer's enrolled device.
 //! - `session_end` (in `end_to_end/session_end.rs`): logout, a password change, a reused refresh token
@@ -30,6 +33,8 @@
 mod access;
 #[path = "end_to_end/campaigns.rs"]
 mod campaigns;
+#[path = "end_to_end/exposure.rs"]
+mod exposure;
 mod field;
 #[path = "end_to_end/lockout.rs"]
 mod lockout;
