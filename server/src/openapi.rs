@@ -41,6 +41,21 @@ pub const CALLER_401: &str = "Not authenticated. \
     `session_revoked`: the token's session has ended (logout, password change, reused refresh token, \
     device revoked); log in again.";
 
+/// A role an account may hold, as the API names it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Role)]
+#[allow(dead_code)]
+pub enum RoleSchema {
+    #[schema(rename = "officer")]
+    Officer,
+    #[schema(rename = "supervisor")]
+    Supervisor,
+    #[schema(rename = "reviewer")]
+    Reviewer,
+    #[schema(rename = "admin")]
+    Admin,
+}
+
 /// [`CALLER_401`] followed by the 401 codes of the operation itself.
 pub fn caller_401(more: &str) -> String {
     format!("{CALLER_401} {more}")
@@ -241,7 +256,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::campaigns::public_one,
         routes::campaigns::public_page,
     ),
-    components(schemas(ErrorBodySchema)),
+    components(schemas(ErrorBodySchema, RoleSchema)),
     modifiers(&BearerScheme),
     tags(
         (name = "ops", description = "Liveness, readiness, metrics and this description."),

@@ -18,6 +18,9 @@
 //! - `campaigns` (in `end_to_end/campaigns.rs`): random inspection over the synthetic city: the
 //!   commitment before the draw, the draw's tasks on their teams, the public listing, the draw
 //!   verified with `fieldsync verify-draw` and `fieldsync-server draw verify`, the registry's history.
+//! - `contract` (in `end_to_end/contract.rs`): every operation answers only the statuses its
+//!   OpenAPI document lists and refuses what its parameters' schemas forbid; `schemathesis` (in
+//!   `end_to_end/schemathesis.rs`) runs the property-based fuzzer over the served document.
 //! - `exposure` (in `end_to_end/exposure.rs`): inclusion proofs without the leaf's data for those
 //!   who may not read its subject, `/metrics` behind a token or on its own address, security
 //!   headers on HTML pages.
@@ -33,6 +36,8 @@
 mod access;
 #[path = "end_to_end/campaigns.rs"]
 mod campaigns;
+#[path = "end_to_end/contract.rs"]
+mod contract;
 #[path = "end_to_end/exposure.rs"]
 mod exposure;
 mod field;

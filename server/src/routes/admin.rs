@@ -32,12 +32,20 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewOfficer {
+    /// An identifier: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub officer_id: String,
+    /// One line of 1 to 200 characters, not only spaces, no control character.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        max_length = 200
+    )]
     pub name: String,
     #[serde(default)]
     pub unit: String,
     /// Some of `officer`, `supervisor`, `reviewer`, `admin`; `officer` when empty.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::openapi::RoleSchema>)]
     pub roles: Vec<String>,
 }
 
@@ -158,8 +166,10 @@ async fn list_officers(State(state): State<AppState>, caller: Caller) -> ApiResu
 
 #[derive(Deserialize, ToSchema)]
 pub struct RoleChange {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub officer_id: String,
     /// One of `officer`, `supervisor`, `reviewer`, `admin`.
+    #[schema(value_type = crate::openapi::RoleSchema)]
     pub role: String,
 }
 

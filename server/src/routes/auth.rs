@@ -80,28 +80,18 @@ fn limit_address(state: &AppState, address: &std::net::SocketAddr) -> ApiResult<
 }
 
 /// Whether the login request proves possession of its device's key: `Ok(None)` when it names no
-/// proof, `Ok(Some(device))` for a good one (an unexpired challenge of this server, answered once,
+/// proof (fewer than all of `device_id`, `device_challenge` and `device_signature`), `Ok(Some(device))` for a good one (an unexpired challenge of this server, answered once,
 /// signed by the key of a device enrolled to the officer and not revoked); any other proof is
 /// refused with `invalid_device_proof`, which says nothing of the password.
 async fn device_proof(state: &AppState, request: &LoginRequest) -> ApiResult<Option<String>> {
     use base64::Engine as _;
-    let (challenge, signature) = match (&request.device_challenge, &request.device_signature) {
-        (None, None) => return Ok(None),
-        (Some(challenge), Some(signature)) => (challenge, signature),
-        _ => {
-            return Err(ApiError::unprocessable(
-                "invalid_device_proof",
-                "a device proof needs device_id, device_challenge and device_signature",
-            ));
-        }
+    // A proof needs all three fields; with fewer there is none, and the back-off applies.
+    let (Some(device_id), Some(challenge), Some(signature)) =
+        (request.device_id.clone(), &request.device_challenge, &request.device_signature)
+    else {
+        return Ok(None);
     };
     let refused = || ApiError::unauthorized("invalid_device_proof", "the device proof does not verify");
-    let device_id = request.device_id.clone().ok_or_else(|| {
-        ApiError::unprocessable(
-            "invalid_device_proof",
-            "a device proof needs device_id, device_challenge and device_signature",
-        )
-    })?;
     let engine = base64::engine::general_purpose::STANDARD;
     let (Ok(challenge), Ok(signature)) = (engine.decode(challenge), engine.decode(signature)) else {
         return Err(refused());
@@ -194,15 +184,7 @@ pub async fn issue_tokens(
         ),
         (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
         (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
-        (
-            status = 422,
-            description = openapi::invalid_body_422(
-                "LoginRequest",
-                "`invalid_device_proof`: a device proof without all of `device_id`, `device_challenge` and \
-                 `device_signature`.",
-            ),
-            body = ErrorBodySchema,
-        ),
+        (status = 422, description = openapi::invalid_body_422("LoginRequest", ""), body = ErrorBodySchema),
         (
             status = 429,
             description = "`rate_limited`: too many attempts from this address, or the account backs off \

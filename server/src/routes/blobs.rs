@@ -240,8 +240,10 @@ async fn own_upload(state: &AppState, caller: &Caller, upload_id: &str) -> ApiRe
 #[derive(Deserialize, ToSchema)]
 pub struct NewUpload {
     /// Lowercase hex SHA-256 of the whole blob.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
-    /// Its size in bytes.
+    /// Its size in bytes, at least 1.
+    #[schema(minimum = 1)]
     pub size: u64,
     /// A record the device's officer may write that references `sha256` among its photos.
     pub record_id: String,

@@ -47,6 +47,7 @@ pub struct Challenge {
     responses(
         (status = 200, description = "A challenge, valid for five minutes; any request body is ignored.", body = Challenge),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
+        (status = 403, description = "`role_required`: the caller is not an `officer`.", body = ErrorBodySchema),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
         (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
@@ -111,6 +112,7 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
             ),
             body = ErrorBodySchema,
         ),
+        (status = 403, description = "`role_required`: the caller is not an `officer`.", body = ErrorBodySchema),
         (
             status = 409,
             description = "`device_key_in_use`: this public key or actor id is already enrolled.",

@@ -390,8 +390,10 @@ async fn inclusion(
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// The smaller tree's size, at least 1.
+    #[param(minimum = 1)]
     pub from: u64,
-    /// The larger tree's size, at most the log's.
+    /// The larger tree's size, at least `from`, at most the log's.
+    #[param(minimum = 1)]
     pub to: u64,
 }
 
@@ -518,6 +520,7 @@ async fn record_log(
 #[into_params(parameter_in = Query)]
 pub struct EvidenceQuery {
     /// `include` (the default): the blobs' bytes are in the package; `hashes`: only their hashes.
+    #[param(pattern = "^(include|hashes)$")]
     pub blobs: Option<String>,
 }
 

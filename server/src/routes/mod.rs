@@ -157,10 +157,38 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let mut value = match axum::Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        integral_numbers(&mut value);
+        serde_json::from_value(value).map(ApiJson).map_err(|error| ApiError::Unprocessable {
+            code: "invalid_body",
+            message: "the body does not match the expected shape".into(),
+            details: Some(serde_json::json!({ "error": error.to_string() })),
+        })
+    }
+}
+
+/// Writes every number with no fractional part (`2.0`, `1e3`) as an integer, in place.
+///
+/// JSON Schema calls `2.0` an integer, and so do the OpenAPI document's `integer` fields; serde
+/// would refuse it for an integer field. A number too large for 64 bits stays as it is (and is
+/// refused where an integer is expected).
+pub fn integral_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64().filter(|f| f.fract() == 0.0) {
+                if (0.0..18_446_744_073_709_551_616.0).contains(&float) {
+                    *number = serde_json::Number::from(float as u64);
+                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&float) {
+                    *number = serde_json::Number::from(float as i64);
+                }
+            }
         }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
     }
 }
 

@@ -76,8 +76,8 @@ async fn one(
 }
 
 /// The 400 answer of a query string that does not parse.
-const QUERY_400: &str = "`invalid_query`: the query string does not parse (a `limit` that is not a number, a \
-    parameter given twice).";
+const QUERY_400: &str = "`invalid_query`: the query string does not parse (a `limit` that is not a number \
+    from 1 to 1000, a parameter given twice).";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -93,6 +93,7 @@ pub struct ListQuery {
     /// The last record id of the previous page.
     pub after: Option<String>,
     /// Records per page, 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -132,7 +133,10 @@ async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<RecordPage>> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to 1000, not {limit}")));
+    }
     let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");
     let filter = RecordFilter {
         task_id: query.task,

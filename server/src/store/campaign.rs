@@ -50,16 +50,26 @@ pub struct Matter {
 /// The random-check matter list as the bureau publishes it (U1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MatterList {
-    /// The list's format version.
+    /// The list's format version: 1, the only one this server reads.
+    #[schema(minimum = 1, maximum = 1)]
     pub version: u32,
     #[serde(default)]
     pub note: String,
     pub matters: Vec<Matter>,
-    /// The bureau's inspection ratios per level and tier, as published (data, not rules).
-    #[serde(default)]
+    /// The bureau's inspection ratios per level and tier, as published (data, not rules); `{}`
+    /// when the list has none.
+    #[serde(default = "no_ratios")]
     #[schema(value_type = Object)]
     pub ratios: serde_json::Value,
 }
+
+/// A matter list's ratios when it names none: an empty object, as the schema says, never `null`.
+fn no_ratios() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// The matter-list format version this server reads.
+pub const MATTER_LIST_VERSION: u32 = 1;
 
 /// What a supervisor asked for when creating a campaign, kept as it was accepted; the campaign's
 /// views show it as it is.

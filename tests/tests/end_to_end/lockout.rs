@@ -87,7 +87,8 @@ async fn a_guesser_elsewhere_slows_itself_not_the_officers_device() {
     assert_eq!(code(login(&server, &officer, elsewhere).await).await, (401, "invalid_device_proof".into()));
     let half =
         json!({ "officer_id": "O1", "password": PASSWORD, "device_id": phone.device_id, "device_challenge": "AA==" });
-    assert_eq!(code(login(&server, &officer, half).await).await, (422, "invalid_device_proof".into()));
+    // Half a proof is none: the account's back-off applies.
+    assert_eq!(code(login(&server, &officer, half).await).await, (429, "rate_limited".into()));
 
     // A password alone waits for the account, whoever sends it; another account does not.
     let password_only = login(&server, &officer, json!({ "officer_id": "O1", "password": PASSWORD })).await;
