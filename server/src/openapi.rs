@@ -41,6 +41,12 @@ pub const CALLER_401: &str = "Not authenticated. \
     `session_revoked`: the token's session has ended (logout, password change, reused refresh token, \
     device revoked); log in again.";
 
+/// An identifier: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Identifier, pattern = "^[A-Za-z0-9._-]{1,64}$")]
+#[allow(dead_code)]
+pub struct IdentifierSchema(String);
+
 /// A role an account may hold, as the API names it.
 #[derive(utoipa::ToSchema)]
 #[schema(as = Role)]
@@ -256,7 +262,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::campaigns::public_one,
         routes::campaigns::public_page,
     ),
-    components(schemas(ErrorBodySchema, RoleSchema)),
+    components(schemas(ErrorBodySchema, RoleSchema, IdentifierSchema)),
     modifiers(&BearerScheme),
     tags(
         (name = "ops", description = "Liveness, readiness, metrics and this description."),

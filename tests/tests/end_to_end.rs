@@ -45,6 +45,8 @@ mod field;
 mod lockout;
 #[path = "end_to_end/operations.rs"]
 mod operations;
+#[path = "end_to_end/schemathesis.rs"]
+mod schemathesis;
 #[path = "end_to_end/session_end.rs"]
 mod session_end;
 #[path = "end_to_end/transparency.rs"]

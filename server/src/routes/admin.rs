@@ -230,7 +230,15 @@ async fn grant_role(
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
         (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
-        (status = 422, description = openapi::invalid_body_422("RoleChange", ""), body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "RoleChange",
+                "`unknown_role`: the role is not one of the four. `invalid_officer`: the officer id is not an \
+                 identifier.",
+            ),
+            body = ErrorBodySchema,
+        ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
         (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
@@ -242,6 +250,9 @@ async fn revoke_role(
     ApiJson(request): ApiJson<RoleChange>,
 ) -> ApiResult<Json<Status>> {
     caller.require(&["admin"])?;
+    check_roles(std::slice::from_ref(&request.role))?;
+    sync_core::input::identifier("officer_id", &request.officer_id)
+        .map_err(|e| ApiError::unprocessable("invalid_officer", e.to_string()))?;
     state.blocking(move |store| store.revoke_role(&request.officer_id, &request.role)).await?;
     Ok(Json(Status { status: "revoked" }))
 }

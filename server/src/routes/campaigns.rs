@@ -306,8 +306,8 @@ pub struct Inspector {
     path = "/v1/inspectors",
     tag = "campaigns",
     params(
-        ("at" = Option<String>, Query, description = "First day, `YYYY-MM-DD`; today when absent."),
-        ("until" = Option<String>, Query, description = "Last day, `YYYY-MM-DD`; `at` when absent."),
+        ("at" = Option<String>, Query, format = Date, description = "First day, `YYYY-MM-DD`; today when absent."),
+        ("until" = Option<String>, Query, format = Date, description = "Last day, `YYYY-MM-DD`, not before `at`; `at` when absent."),
     ),
     security(("bearer" = [])),
     responses(
@@ -405,8 +405,10 @@ pub struct NewCampaign {
     /// The period's label, for example `2026-Q4`.
     pub period: String,
     /// First day, `YYYY-MM-DD`, in the bureau's time zone (UTC+8).
+    #[schema(format = Date)]
     pub starts_on: String,
-    /// Last day, `YYYY-MM-DD`.
+    /// Last day, `YYYY-MM-DD`, not before the first.
+    #[schema(format = Date)]
     pub ends_on: String,
     /// Officers per team, at least 2 (P1).
     pub team_size: u32,
@@ -734,7 +736,7 @@ pub struct OverdueQuery {
     get,
     path = "/v1/campaigns/overdue",
     tag = "campaigns",
-    params(("today" = Option<String>, Query, description = "The day to judge on, `YYYY-MM-DD`; today when absent.")),
+    params(("today" = Option<String>, Query, format = Date, description = "The day to judge on, `YYYY-MM-DD`; today when absent.")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Results overdue or published late.", body = Vec<OverdueResult>),

@@ -65,13 +65,17 @@ async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<J
 /// What a device sends to enroll.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct Enrollment {
-    /// The challenge from `/v1/devices/challenge`, base64.
+    /// The challenge from `/v1/devices/challenge`, 32 bytes, base64.
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
     pub challenge: String,
     /// Ed25519 public key, 32 bytes, base64.
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
     pub public_key: String,
     /// The device's Automerge actor id, 16 random bytes, hex.
+    #[schema(pattern = "^[0-9a-fA-F]{32}$")]
     pub actor_id: String,
-    /// Ed25519 signature, base64, over [`enrollment_message`].
+    /// Ed25519 signature, 64 bytes, base64, over [`enrollment_message`].
+    #[schema(pattern = "^[A-Za-z0-9+/]{85}[AQgw]==$")]
     pub signature: String,
 }
 

@@ -173,17 +173,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 /// Writes every number with no fractional part (`2.0`, `1e3`) as an integer, in place.
 ///
 /// JSON Schema calls `2.0` an integer, and so do the OpenAPI document's `integer` fields; serde
-/// would refuse it for an integer field. A number too large for 64 bits stays as it is (and is
-/// refused where an integer is expected).
+/// would refuse it for an integer field. Only numbers a float holds exactly (below 2^53) are
+/// rewritten: a larger one came from text that may have been rounded (`-9223372036854775809`
+/// reads as the float of `i64::MIN`) and stays a float, refused where an integer is expected.
 pub fn integral_numbers(value: &mut serde_json::Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
     match value {
         serde_json::Value::Number(number) if number.is_f64() => {
-            if let Some(float) = number.as_f64().filter(|f| f.fract() == 0.0) {
-                if (0.0..18_446_744_073_709_551_616.0).contains(&float) {
-                    *number = serde_json::Number::from(float as u64);
-                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&float) {
-                    *number = serde_json::Number::from(float as i64);
-                }
+            if let Some(float) = number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < EXACT) {
+                *number = serde_json::Number::from(float as i64);
             }
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),

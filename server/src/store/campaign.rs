@@ -31,16 +31,26 @@ pub struct EntityChange {
 /// `../shared/data/matters.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Matter {
-    /// The matter's code, for example `M01`.
+    /// The matter's code, for example `M01`: an identifier, unique in the list.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub code: String,
-    /// Its name in Chinese.
+    /// Its name in Chinese: one line of 1 to 200 characters.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        max_length = 200
+    )]
     pub zh: String,
     /// Its name in English.
     #[serde(default)]
     pub en: String,
-    /// The tiers of the target registry it applies to.
+    /// The tiers of the target registry it applies to: at least one, each an identifier.
+    #[schema(min_items = 1, inline, value_type = Vec<crate::openapi::IdentifierSchema>)]
     pub targets: Vec<String>,
-    /// Its legal basis.
+    /// Its legal basis: one line of 1 to 200 characters.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        max_length = 200
+    )]
     pub basis: String,
     /// The checklist item codes it inspects.
     #[serde(default)]
