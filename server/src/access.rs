@@ -145,7 +145,7 @@ impl<'a> Access<'a> {
             };
             let page = self.store.records(&filter)?;
             for record in &page {
-                if crate::routes::blobs::record_photos(record).is_ok_and(|photos| photos.iter().any(|p| p == sha256))
+                if record_photos(record).is_ok_and(|photos| photos.iter().any(|p| p == sha256))
                     && self.record(record)?
                 {
                     return Ok(true);
@@ -180,4 +180,12 @@ impl<'a> Access<'a> {
             LeafItem::Blob { sha256, .. } => self.blob(&hex::encode(sha256)),
         }
     }
+}
+
+/// The photo hashes a stored record references, read as `GET /v1/records/{record_id}` reads it.
+pub fn record_photos(stored: &StoredRecord) -> StoreResult<Vec<String>> {
+    let doc = automerge::Automerge::load(&stored.document).map_err(|e| StoreError::Other(e.to_string()))?;
+    let record =
+        sync_core::document::read_record(&stored.record_id, &doc).map_err(|e| StoreError::Other(e.to_string()))?;
+    Ok(record.photos.into_iter().map(|photo| photo.sha256).collect())
 }

@@ -37,7 +37,6 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use automerge::Automerge;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -210,12 +209,9 @@ pub fn sniff_media_type(head: &[u8]) -> &'static str {
     }
 }
 
-/// The photo hashes a stored record references, read as `GET /v1/records/{record_id}` reads it.
-pub(crate) fn record_photos(stored: &StoredRecord) -> Result<Vec<String>, ApiError> {
-    let doc = Automerge::load(&stored.document).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let record =
-        sync_core::document::read_record(&stored.record_id, &doc).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(record.photos.into_iter().map(|photo| photo.sha256).collect())
+/// The photo hashes a stored record references ([`crate::access::record_photos`]).
+fn record_photos(stored: &StoredRecord) -> Result<Vec<String>, ApiError> {
+    crate::access::record_photos(stored).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn photos_of(stored: StoredRecord) -> ApiResult<Vec<String>> {

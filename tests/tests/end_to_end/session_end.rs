@@ -119,3 +119,26 @@ async fn a_token_that_names_no_session_is_refused() {
     let token = jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(&key.secret)).unwrap();
     assert_eq!(works(&server, &token).await, (401, "invalid_token".into()));
 }
+
+#[tokio::test]
+async fn an_ended_session_stays_ended_on_another_server_sharing_the_database() {
+    let server = TestServer::start().await;
+    server.account("O1", PASSWORD, &["officer"]);
+    let (access, _) = login(&server, "O1", PASSWORD).await;
+    let (other, _) = login(&server, "O1", PASSWORD).await;
+    assert_eq!(logout(&server, Some(&access), json!({})).await.status(), 200);
+    // The server program on the same database: it reads the ended sessions at its first request.
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_e2e-fieldsync-server"));
+    let (mut child, address) =
+        fieldsync_tests::harness::spawn_server(program, server.dir.path(), "127.0.0.1:0", &[]).expect("serving");
+    let ask = |token: String| {
+        let url = format!("http://{address}/v1/tasks");
+        async move { code(reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap()).await }
+    };
+    let ended = ask(access.clone()).await;
+    let going_on = ask(other.clone()).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ended, (401, "session_revoked".into()));
+    assert_eq!(going_on, (200, String::new()));
+}
