@@ -55,9 +55,11 @@ async fn schemathesis_finds_no_mismatch_between_the_document_and_the_server() {
     let seconds = std::env::var("FIELDSYNC_SCHEMATHESIS_SECONDS").unwrap_or_else(|_| "60".into());
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis/schemathesis.toml");
     let run = tokio::task::spawn_blocking({
-        let (base, token) = (base.clone(), token.clone());
+        let (base, token, folder) = (base.clone(), token.clone(), data.path().to_path_buf());
         move || {
             Command::new("st")
+                // Its cache of crashes goes into the test's folder, not the source tree.
+                .current_dir(folder)
                 .args(["--no-color", "--config-file", config, "run"])
                 .arg(format!("{base}/openapi.json"))
                 .args(["--header", &format!("Authorization: Bearer {token}")])
