@@ -607,8 +607,10 @@ async fn one(
 /// What a draw may be given.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct DrawRequest {
-    /// A value published by someone else at draw time (a lottery number), mixed into the seed.
+    /// A value published by someone else at draw time (a lottery number), mixed into the seed:
+    /// at most 200 characters, no control character but line breaks and tabs.
     #[serde(default)]
+    #[schema(pattern = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$", max_length = 200)]
     pub public_value: Option<String>,
 }
 

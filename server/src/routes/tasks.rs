@@ -25,11 +25,17 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewTask {
-    /// The task's id; `T-` and a random UUID when absent.
+    /// The task's id, an identifier; `T-` and a random UUID when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub task_id: Option<String>,
     /// An entity of the imported registry.
     pub entity_id: String,
+    /// One line of 1 to 200 characters.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        max_length = 200
+    )]
     pub matter: String,
     /// Officer ids: at least two with a valid certificate at the window's start, none recused.
     pub team: Vec<String>,
