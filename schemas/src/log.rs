@@ -148,8 +148,14 @@ pub enum EntryOutcome {
 pub struct InclusionProof {
     pub leaf_index: u64,
     pub tree_size: u64,
-    /// The leaf's data (its encoding, `sync-core`'s `transparency::Leaf`), hex.
-    pub leaf: String,
+    /// The leaf's data (its encoding, `sync-core`'s `transparency::Leaf`), hex; absent when the
+    /// caller may not read what the leaf is about (a device, a record, a blob), whose proof then
+    /// still checks with `leaf_hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf: Option<String>,
+    /// The leaf's RFC 6962 hash (SHA-256 of `0x00 || data`), hex.
+    #[serde(default)]
+    pub leaf_hash: String,
     /// Sibling hashes from the leaf up, hex (RFC 9162 §2.1.3).
     pub proof: Vec<String>,
 }

@@ -6,8 +6,11 @@ use serde::{Deserialize, Serialize};
 /// An enforcement certificate (执法证) and its life cycle (P3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Certificate {
-    /// Certificate number, for example `GX20214502090001`; P1 counts distinct numbers.
+    /// Certificate number, for example `GX20214502090001`; P1 counts distinct numbers. An
+    /// identifier: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub number: String,
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub officer_id: String,
     pub issuing_authority: String,
     /// First instant of validity, Unix milliseconds.

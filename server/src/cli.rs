@@ -81,7 +81,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, env = "FIELDSYNC_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Login and refresh attempts allowed per account per minute.
+        /// Refresh attempts allowed per refresh token per minute (failed passwords back off per
+        /// account instead: 5 free, then 1 s doubling up to 15 min).
         #[arg(long, env = "FIELDSYNC_AUTH_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
         auth_attempts_per_minute: u32,
         /// Login and refresh attempts allowed per client address per minute.
@@ -96,6 +97,14 @@ enum Command {
         /// The private key of --tls-cert (PEM: PKCS #8, PKCS #1 or SEC1).
         #[arg(long, env = "FIELDSYNC_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Serve `/metrics` alone on this address (one the monitoring system reaches and the
+        /// public does not) and not on the API's address, unless --metrics-token is given too.
+        #[arg(long, env = "FIELDSYNC_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
+        /// Serve `/metrics` on the API's address only to requests bearing this token
+        /// (`Authorization: Bearer`). With neither option, `/metrics` is not served at all.
+        #[arg(long, env = "FIELDSYNC_METRICS_TOKEN")]
+        metrics_token: Option<String>,
     },
     /// Create the database, the server's signing key and the first administrator.
     Init {
@@ -284,6 +293,8 @@ async fn run_command() -> anyhow::Result<()> {
             connections,
             tls_cert,
             tls_key,
+            metrics_listen,
+            metrics_token,
         } => {
             if store.signing_keys()?.is_empty() {
                 store.add_signing_key(admin::new_signing_key(now))?;
@@ -308,9 +319,31 @@ async fn run_command() -> anyhow::Result<()> {
                 crate::connections::tls_acceptor(&files)?;
                 config.tls = Some(files);
             }
+            // The metrics are public on the API's address only when neither option says where
+            // they go: least exposure is the default (issue 14).
+            config.metrics_on_api = metrics_token.is_some();
+            config.metrics_token = metrics_token;
             let state = crate::AppState::new(config, store.clone());
+            let metrics = match metrics_listen {
+                Some(address) => {
+                    let listener = tokio::net::TcpListener::bind(address)
+                        .await
+                        .with_context(|| format!("binding {address} for the metrics"))?;
+                    tracing::info!(metrics = %listener.local_addr()?, "serving metrics");
+                    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                    let serving = tokio::spawn(crate::routes::ops::serve_metrics(listener, state.clone(), async {
+                        let _ = stopped.await;
+                    }));
+                    Some((stop, serving))
+                }
+                None => None,
+            };
             let shutdown = shutdown_signal()?;
             crate::run(listener, state, shutdown).await?;
+            if let Some((stop, serving)) = metrics {
+                let _ = stop.send(());
+                serving.await.context("the metrics listener")??;
+            }
             store.close();
             tracing::info!("stopped");
         }

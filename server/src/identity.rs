@@ -9,6 +9,13 @@
 //!   on every use; presenting a used one revokes its whole family.
 //! - A token issued to a device names it; a revoked device's tokens stop
 //!   working at once because every request checks the device.
+//! - An access token names its session (`sid`, the family of its refresh tokens). A session
+//!   ended by a logout, a password change, a reused refresh token or its device's revocation is
+//!   written to the store's `revoked_sessions` in the transaction that revokes its refresh
+//!   tokens; [`SessionRevocations`] keeps the recent ones in memory, so that the session's access
+//!   tokens are refused at once (`session_revoked`) without a read per request. It reads what it
+//!   has not seen from the table at most once every [`REVOCATIONS_REFRESH_MS`] and at once after
+//!   this server ends a session, so that servers sharing one database share the set.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -80,6 +87,9 @@ pub struct Claims {
     /// The device the token was issued to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dev: Option<String>,
+    /// The session: the family of the refresh tokens issued with it. A token without one is refused.
+    #[serde(default)]
+    pub sid: String,
 }
 
 /// Signs an access token with the newest active key.
@@ -111,6 +121,7 @@ pub fn verify_access_token(keys: &[SigningKey], token: &str) -> ApiResult<Claims
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     match jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.secret), &validation) {
+        Ok(data) if data.claims.sid.is_empty() => Err(invalid("the token names no session")),
         Ok(data) => Ok(data.claims),
         Err(error) => Err(match error.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
@@ -170,12 +181,197 @@ impl RateLimiter {
     }
 }
 
+/// How often the revoked sessions are read again from the store when no session ended here: the
+/// longest a session ended by another server sharing the database stays usable on this one.
+pub const REVOCATIONS_REFRESH_MS: i64 = 1_000;
+
+/// The sessions ended recently, kept in memory (see the module's overview).
+#[derive(Default)]
+pub struct SessionRevocations {
+    state: Mutex<Revoked>,
+}
+
+#[derive(Default)]
+struct Revoked {
+    /// Session id and when it ended.
+    sessions: HashMap<String, i64>,
+    /// When the table was last read (0: never), in the server's clock.
+    read_at_ms: i64,
+    /// The newest end read from the table: the next read starts a little before it.
+    newest_ms: i64,
+}
+
+impl SessionRevocations {
+    /// Whether `sid` has ended, as far as the last read knows.
+    pub fn is_revoked(&self, sid: &str) -> bool {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sessions.contains_key(sid)
+    }
+
+    /// Whether the table should be read again at `now_ms`.
+    pub fn due(&self, now_ms: i64) -> bool {
+        let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.read_at_ms == 0 || now_ms - state.read_at_ms >= REVOCATIONS_REFRESH_MS
+    }
+
+    /// Reads the sessions ended since the last read (all those the table keeps, the first time)
+    /// and forgets those ended before any access token still valid was issued.
+    pub fn refresh(&self, store: &dyn crate::store::Store, now_ms: i64) -> Result<(), crate::store::StoreError> {
+        let since = {
+            let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Another server's clock may lag ours: read a minute back, which costs a few rows.
+            if state.read_at_ms == 0 { 0 } else { state.newest_ms - 60_000 }
+        };
+        let ended = store.revoked_sessions(since)?;
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (sid, at) in ended {
+            state.newest_ms = state.newest_ms.max(at);
+            state.sessions.insert(sid, at);
+        }
+        let forget_before = now_ms - (ACCESS_TOKEN_SECONDS + LEEWAY_SECONDS as i64) * 1000 - 60_000;
+        state.sessions.retain(|_, at| *at >= forget_before);
+        state.read_at_ms = now_ms.max(1);
+        Ok(())
+    }
+}
+
+/// Settings of the per-account back-off on failed passwords.
+#[derive(Clone, Copy, Debug)]
+pub struct BackoffPolicy {
+    /// Failed passwords an account may have before it backs off.
+    pub free_failures: u32,
+    /// The first wait; each further failure doubles it.
+    pub base: Duration,
+    /// The longest wait.
+    pub max: Duration,
+}
+
+/// Per-account exponential back-off on failed passwords: after [`BackoffPolicy::free_failures`]
+/// failures in a row, each failure makes the account wait twice as long as the one before
+/// (`base`, `2 base`, `4 base`, ... up to `max`) before a password is tried again; a success
+/// clears it. An attacker guessing one account from many addresses is slowed to a trickle, and
+/// the officer is not locked out for a fixed minute per ten guesses: a device that proves its
+/// key ([`LoginChallenges`]) logs in past the back-off.
+pub struct LoginBackoff {
+    policy: BackoffPolicy,
+    accounts: Mutex<HashMap<String, AccountFailures>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct AccountFailures {
+    /// Failures in a row.
+    count: u32,
+    /// No password is tried before this.
+    blocked_until: Instant,
+}
+
+/// Most accounts the back-off tracks at once; past it, those whose wait has ended are forgotten.
+const BACKOFF_ACCOUNTS: usize = 100_000;
+
+impl LoginBackoff {
+    pub fn new(policy: BackoffPolicy) -> Self {
+        Self { policy, accounts: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether a password may be tried for `account` at `now`; if not, the seconds to wait.
+    pub fn check(&self, account: &str, now: Instant) -> Result<(), u64> {
+        let accounts = self.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match accounts.get(account) {
+            Some(failures) if failures.blocked_until > now => {
+                let wait = failures.blocked_until - now;
+                Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed password for `account` at `now`; the wait it now has, if any.
+    pub fn failed(&self, account: &str, now: Instant) -> Option<Duration> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if accounts.len() >= BACKOFF_ACCOUNTS {
+            accounts.retain(|_, failures| failures.blocked_until > now);
+        }
+        let failures = accounts.entry(account.to_string()).or_insert(AccountFailures { count: 0, blocked_until: now });
+        failures.count = failures.count.saturating_add(1);
+        let over = failures.count.checked_sub(self.policy.free_failures)?.checked_sub(1);
+        let wait = match over {
+            None => return None,
+            Some(doublings) => self
+                .policy
+                .base
+                .checked_mul(1u32.checked_shl(doublings).unwrap_or(u32::MAX))
+                .unwrap_or(self.policy.max)
+                .min(self.policy.max),
+        };
+        failures.blocked_until = now + wait;
+        Some(wait)
+    }
+
+    /// Clears `account`'s failures after a good password.
+    pub fn succeeded(&self, account: &str) {
+        self.accounts.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(account);
+    }
+}
+
+/// The domain of the message a device signs to prove its key at login.
+pub const DEVICE_LOGIN_DOMAIN: &[u8] = b"fieldsync/device-login/v1\0";
+
+/// What a device signs to log in past the account's back-off: the domain, the challenge, then
+/// the device id and the officer id, each followed by a zero byte.
+pub fn device_login_message(challenge: &[u8], device_id: &str, officer_id: &str) -> Vec<u8> {
+    let mut message = DEVICE_LOGIN_DOMAIN.to_vec();
+    message.extend_from_slice(challenge);
+    message.extend_from_slice(device_id.as_bytes());
+    message.push(0);
+    message.extend_from_slice(officer_id.as_bytes());
+    message.push(0);
+    message
+}
+
+/// How long a login challenge may be answered.
+pub const LOGIN_CHALLENGE_MS: u64 = 60_000;
+
+/// Most login challenges outstanding at once: a flood of challenge requests is refused past it
+/// rather than growing memory.
+const LOGIN_CHALLENGES: usize = 100_000;
+
+/// Challenges for a device's proof at login, kept in memory only (issue 14: an unauthenticated
+/// endpoint must not write to the database), each answerable once until it expires.
+#[derive(Default)]
+pub struct LoginChallenges {
+    open: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl LoginChallenges {
+    /// A new challenge, or `None` when too many are open.
+    pub fn issue(&self, now: Instant) -> Option<[u8; 32]> {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if open.len() >= LOGIN_CHALLENGES {
+            open.retain(|_, expires| *expires > now);
+            if open.len() >= LOGIN_CHALLENGES {
+                return None;
+            }
+        }
+        let challenge = random_bytes::<32>();
+        open.insert(challenge, now + Duration::from_millis(LOGIN_CHALLENGE_MS));
+        Some(challenge)
+    }
+
+    /// Uses up `challenge`; true if it was issued here and has not expired.
+    pub fn take(&self, challenge: &[u8], now: Instant) -> bool {
+        let Ok(challenge) = <[u8; 32]>::try_from(challenge) else { return false };
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        open.remove(&challenge).is_some_and(|expires| expires > now)
+    }
+}
+
 /// The authenticated caller of a request.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub officer_id: String,
     pub roles: Vec<String>,
     pub device_id: Option<String>,
+    /// The session the access token belongs to.
+    pub session_id: String,
 }
 
 impl Caller {
@@ -222,8 +418,13 @@ impl FromRequestParts<AppState> for Caller {
         }
         let claims = verify_access_token(&keys, token)?;
         let (officer, device) = (claims.sub.clone(), claims.dev.clone());
+        let now = crate::now_ms();
+        let revocations = state.sessions.clone();
         let (account, device) = state
             .blocking(move |store| {
+                if revocations.due(now) {
+                    revocations.refresh(store, now)?;
+                }
                 let account = store.account(&officer)?;
                 let device = match device {
                     Some(id) => match store.device(&id)? {
@@ -254,7 +455,43 @@ impl FromRequestParts<AppState> for Caller {
             Ok(Some(device)) => Some(device.device_id),
             Err(_) => return Err(ApiError::unauthorized("device_revoked", "this device is not enrolled")),
         };
+        if state.sessions.is_revoked(&claims.sid) {
+            return Err(ApiError::unauthorized("session_revoked", "this session has ended: log in again"));
+        }
         // Roles are read from the store, not the token, so that a revoked role stops at once.
-        Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id })
+        Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id, session_id: claims.sid })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accounts_wait_doubles_after_its_free_failures_and_a_success_clears_it() {
+        let policy = BackoffPolicy { free_failures: 3, base: Duration::from_secs(1), max: Duration::from_secs(10) };
+        let backoff = LoginBackoff::new(policy);
+        let now = Instant::now();
+        let waits: Vec<Option<u64>> = (0..8).map(|_| backoff.failed("O1", now).map(|d| d.as_secs())).collect();
+        assert_eq!(waits, [None, None, None, Some(1), Some(2), Some(4), Some(8), Some(10)]);
+        assert_eq!(backoff.check("O1", now), Err(10));
+        assert_eq!(backoff.check("O1", now + Duration::from_millis(9_500)), Err(1));
+        assert_eq!(backoff.check("O1", now + Duration::from_secs(10)), Ok(()));
+        assert_eq!(backoff.check("O2", now), Ok(()), "one account's failures are its own");
+        backoff.succeeded("O1");
+        assert_eq!(backoff.check("O1", now), Ok(()));
+        assert_eq!(backoff.failed("O1", now), None, "free failures again");
+    }
+
+    #[test]
+    fn a_login_challenge_is_answered_once_and_not_after_it_expires() {
+        let challenges = LoginChallenges::default();
+        let now = Instant::now();
+        let challenge = challenges.issue(now).unwrap();
+        assert!(challenges.take(&challenge, now));
+        assert!(!challenges.take(&challenge, now), "once");
+        let late = challenges.issue(now).unwrap();
+        assert!(!challenges.take(&late, now + Duration::from_millis(LOGIN_CHALLENGE_MS)));
+        assert!(!challenges.take(b"short", now));
     }
 }

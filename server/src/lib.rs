@@ -11,6 +11,7 @@
 //! # Layout
 //!
 //! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
+//! - [`access`]: who may read what; every read path asks it.
 //! - [`identity`]: passwords, tokens, rate limits, the [`identity::Caller`] extractor.
 //! - [`error`]: [`error::ApiError`], the one error type of the API.
 //! - [`routes`]: the handlers, one module per feature, each with a `router()`.
@@ -20,6 +21,7 @@
 //! - [`cli`]: the `fieldsync-server` program: `serve` and the admin subcommands.
 //! - [`connections`]: the accept loop: timeouts, the per-address cap, TLS.
 
+pub mod access;
 pub mod admin;
 pub mod campaigns;
 pub mod cli;
@@ -70,8 +72,16 @@ pub struct Config {
     pub max_changed_per_sync: usize,
     /// How far ahead of the server's clock a change's time may be.
     pub max_clock_skew_ms: i64,
-    /// Login and refresh attempts allowed per account (or refresh token) per minute.
+    /// Refresh attempts allowed per refresh token per minute.
     pub auth_attempts_per_minute: u32,
+    /// Failed passwords an account may have in a row before it backs off (see
+    /// [`identity::LoginBackoff`]); counted after the address's limit.
+    pub auth_free_failures: u32,
+    /// An account's first wait after its free failures, in milliseconds; each further failure
+    /// doubles it.
+    pub auth_backoff_base_ms: u64,
+    /// An account's longest wait, in milliseconds.
+    pub auth_backoff_max_ms: u64,
     /// Login and refresh attempts allowed per client address per minute: higher, since a whole
     /// unit's phones may share one address behind a NAT.
     pub auth_attempts_per_minute_per_address: u32,
@@ -89,6 +99,11 @@ pub struct Config {
     /// stored with the log's key when the database first needs one and never changes after: a
     /// database that has one keeps it, whatever this says.
     pub log_origin: String,
+    /// Whether `/metrics` is served on the API's listener; the program turns it off when the
+    /// metrics have an address of their own (`--metrics-listen`) and no token.
+    pub metrics_on_api: bool,
+    /// A token `/metrics` on the API's listener requires (`Authorization: Bearer`), if any.
+    pub metrics_token: Option<String>,
     /// Most entries in one upload of a device's enforcement log.
     pub max_log_entries_per_upload: usize,
     /// Largest payload of one enforcement-log entry, in bytes.
@@ -165,11 +180,16 @@ impl Config {
             max_changes_per_document: 10_000,
             max_clock_skew_ms: 5 * 60_000,
             auth_attempts_per_minute: 10,
+            auth_free_failures: 5,
+            auth_backoff_base_ms: 1_000,
+            auth_backoff_max_ms: 15 * 60_000,
             auth_attempts_per_minute_per_address: 300,
             max_blob_bytes: 64 << 20,
             max_uploads_per_device: 4,
             upload_expiry_ms: 3 * 24 * 3_600_000,
             log_origin: DEFAULT_LOG_ORIGIN.to_string(),
+            metrics_on_api: true,
+            metrics_token: None,
             max_log_entries_per_upload: 1_000,
             max_log_payload_bytes: sync_core::enforcement_log::MAX_PAYLOAD_BYTES,
             max_small_body_bytes: 4 << 10,
@@ -239,6 +259,12 @@ pub struct AppState {
     keys: Arc<std::sync::RwLock<Option<Arc<Vec<SigningKey>>>>>,
     pub account_limiter: Arc<RateLimiter>,
     pub address_limiter: Arc<RateLimiter>,
+    /// Per-account back-off on failed passwords.
+    pub login_backoff: Arc<identity::LoginBackoff>,
+    /// Open challenges for a device's proof at login.
+    pub login_challenges: Arc<identity::LoginChallenges>,
+    /// The sessions ended recently, refused at once (see [`identity::SessionRevocations`]).
+    pub sessions: Arc<identity::SessionRevocations>,
     pub metrics: Arc<Metrics>,
     /// The transparency log's public identity, read once (see [`AppState::log_identity`]).
     log: Arc<std::sync::OnceLock<Arc<LogPublic>>>,
@@ -261,6 +287,11 @@ impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         let (per_account, per_address) = (config.auth_attempts_per_minute, config.auth_attempts_per_minute_per_address);
         let sync_slots = config.max_concurrent_syncs.max(1);
+        let backoff = identity::BackoffPolicy {
+            free_failures: config.auth_free_failures,
+            base: Duration::from_millis(config.auth_backoff_base_ms),
+            max: Duration::from_millis(config.auth_backoff_max_ms),
+        };
         let store_slots = config.max_concurrent_store_jobs.max(1);
         let body_memory = config.max_body_memory_bytes.min(tokio::sync::Semaphore::MAX_PERMITS);
         Self {
@@ -271,6 +302,9 @@ impl AppState {
             keys: Arc::new(std::sync::RwLock::new(None)),
             account_limiter: Arc::new(RateLimiter::new(per_account, Duration::from_secs(60))),
             address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),
+            login_backoff: Arc::new(identity::LoginBackoff::new(backoff)),
+            login_challenges: Arc::new(identity::LoginChallenges::default()),
+            sessions: Arc::new(identity::SessionRevocations::default()),
             metrics: Arc::new(Metrics::default()),
             log: Arc::new(std::sync::OnceLock::new()),
             body_memory: Arc::new(tokio::sync::Semaphore::new(body_memory)),
@@ -307,6 +341,13 @@ impl AppState {
         let keys = Arc::new(self.blocking(|store| store.signing_keys()).await?);
         *self.keys.write().map_err(|_| ApiError::Internal("poisoned".into()))? = Some(keys.clone());
         Ok(keys)
+    }
+
+    /// Reads the ended sessions again now: after this server ended one, so that its access
+    /// tokens are refused from the next request on.
+    pub async fn sessions_ended(&self) -> ApiResult<()> {
+        let sessions = self.sessions.clone();
+        self.blocking(move |store| sessions.refresh(store, now_ms())).await
     }
 
     /// Runs a store operation off the async runtime, at most

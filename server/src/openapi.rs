@@ -37,7 +37,30 @@ pub const CALLER_401: &str = "Not authenticated. \
     from another issuer or for another audience, or its account no longer exists, \
     or its device belongs to another officer. \
     `token_expired`: the access token has expired; refresh it. \
-    `device_revoked`: the token's device has been revoked or is not enrolled.";
+    `device_revoked`: the token's device has been revoked or is not enrolled. \
+    `session_revoked`: the token's session has ended (logout, password change, reused refresh token, \
+    device revoked); log in again.";
+
+/// An identifier: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Identifier, pattern = "^[A-Za-z0-9._-]{1,64}$")]
+#[allow(dead_code)]
+pub struct IdentifierSchema(String);
+
+/// A role an account may hold, as the API names it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Role)]
+#[allow(dead_code)]
+pub enum RoleSchema {
+    #[schema(rename = "officer")]
+    Officer,
+    #[schema(rename = "supervisor")]
+    Supervisor,
+    #[schema(rename = "reviewer")]
+    Reviewer,
+    #[schema(rename = "admin")]
+    Admin,
+}
 
 /// [`CALLER_401`] followed by the 401 codes of the operation itself.
 pub fn caller_401(more: &str) -> String {
@@ -193,6 +216,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::ops::metrics,
         routes::ops::openapi_json,
         routes::auth::login,
+        routes::auth::login_challenge,
         routes::auth::refresh,
         routes::auth::logout,
         routes::auth::change_password,
@@ -256,7 +280,7 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::campaigns::public_one,
         routes::campaigns::public_page,
     ),
-    components(schemas(ErrorBodySchema)),
+    components(schemas(ErrorBodySchema, RoleSchema, IdentifierSchema)),
     modifiers(&BearerScheme),
     tags(
         (name = "ops", description = "Liveness, readiness, metrics and this description."),

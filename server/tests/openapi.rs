@@ -24,6 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
     // auth
     ("post", "/v1/auth/login"),
+    ("post", "/v1/auth/challenge"),
     ("post", "/v1/auth/refresh"),
     ("post", "/v1/auth/logout"),
     ("post", "/v1/auth/password"),
@@ -97,7 +98,7 @@ const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// The 401 codes of every operation that takes an access token.
-const CALLER_CODES: &[&str] = &["missing_token", "invalid_token", "token_expired", "device_revoked"];
+const CALLER_CODES: &[&str] = &["missing_token", "invalid_token", "token_expired", "device_revoked", "session_revoked"];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
@@ -240,8 +241,8 @@ async fn the_operations_that_take_a_token_say_so() {
         "/metrics",
         "/openapi.json",
         "/v1/auth/login",
+        "/v1/auth/challenge",
         "/v1/auth/refresh",
-        "/v1/auth/logout",
         "/v1/log/checkpoint",
         "/v1/log/key",
         "/v1/log/proofs/consistency",

@@ -4,6 +4,8 @@
 //! Modules:
 //! The harness (starting a server, seeding a city, enrolling devices, syncing) is `fieldsync_tests::harness`.
 //!
+//! - `access` (in `end_to_end/access.rs`): every route asked by a reviewer for a confidential
+//!   campaign task's data, which none may give (`server::access`).
 //! - `health`: the server starts on the embedded default, answers, and stops cleanly.
 //! - `identity`: login, tokens, refresh rotation and reuse, rate limits, device enrollment and revocation.
 //! - `roles`: every endpoint, for the roles allowed and each role refused.
@@ -30,25 +32,47 @@
 //! - `registry` (in `end_to_end/registry.rs`): the entity registry imported from a spreadsheet's
 //!   CSV export (UTF-8 with or without BOM, GB18030, CRLF, quoted fields), bad lines named by
 //!   line and column.
+//! - `contract` (in `end_to_end/contract.rs`): every operation answers only the statuses its
+//!   OpenAPI document lists and refuses what its parameters' schemas forbid; `schemathesis` (in
+//!   `end_to_end/schemathesis.rs`) runs the property-based fuzzer over the served document.
+//! - `exposure` (in `end_to_end/exposure.rs`): inclusion proofs without the leaf's data for those
+//!   who may not read its subject, `/metrics` behind a token or on its own address, security
+//!   headers on HTML pages.
+//! - `lockout` (in `end_to_end/lockout.rs`): a password guesser from other addresses slows
+//!   itself and the account's password logins, not the officer's enrolled device.
+//! - `session_end` (in `end_to_end/session_end.rs`): logout, a password change, a reused refresh token
+//!   and a device's revocation end their sessions' access tokens at once.
 //! - `field` (in `field/`): officers' devices (`field-client`, each with its own SQLite store)
 //!   offline, merged in every order, refused, on a failing network, killed with SIGKILL, and
 //!   driven through the `fieldsync` program.
 
+#[path = "end_to_end/access.rs"]
+mod access;
 #[path = "end_to_end/campaigns.rs"]
 mod campaigns;
 #[path = "end_to_end/caps.rs"]
 mod caps;
 #[path = "end_to_end/connections.rs"]
 mod connections;
+#[path = "end_to_end/contract.rs"]
+mod contract;
 #[path = "end_to_end/edges.rs"]
 mod edges;
+#[path = "end_to_end/exposure.rs"]
+mod exposure;
 mod field;
 #[path = "end_to_end/hostile_changes.rs"]
 mod hostile_changes;
+#[path = "end_to_end/lockout.rs"]
+mod lockout;
 #[path = "end_to_end/operations.rs"]
 mod operations;
 #[path = "end_to_end/registry.rs"]
 mod registry;
+#[path = "end_to_end/schemathesis.rs"]
+mod schemathesis;
+#[path = "end_to_end/session_end.rs"]
+mod session_end;
 #[path = "end_to_end/transparency.rs"]
 mod transparency;
 
@@ -85,6 +109,7 @@ mod identity {
         let now = server::now_ms() / 1000;
         serde_json::json!({
             "iss": "fieldsync-server", "aud": aud, "sub": "O1", "iat": now, "exp": now + exp_offset_s, "roles": ["admin"],
+            "sid": "a-session",
         })
     }
 
@@ -160,7 +185,8 @@ mod identity {
         let out = server
             .client
             .post(server.url("/v1/auth/logout"))
-            .json(&serde_json::json!({ "refresh_token": fourth["refresh_token"] }))
+            .bearer_auth(fourth["access_token"].as_str().unwrap())
+            .json(&serde_json::json!({}))
             .send()
             .await
             .unwrap();
@@ -177,7 +203,8 @@ mod identity {
     #[tokio::test]
     async fn logins_are_rate_limited_per_account_and_per_address_with_retry_after() {
         let server = TestServer::start_with(|c| {
-            c.auth_attempts_per_minute = 3;
+            c.auth_free_failures = 2;
+            c.auth_backoff_base_ms = 60_000;
             c.auth_attempts_per_minute_per_address = 5;
         })
         .await;

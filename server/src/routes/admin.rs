@@ -32,12 +32,20 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewOfficer {
+    /// An identifier: 1 to 64 of `A-Z a-z 0-9 . _ -`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub officer_id: String,
+    /// One line of 1 to 200 characters, not only spaces, no control character.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        max_length = 200
+    )]
     pub name: String,
     #[serde(default)]
     pub unit: String,
     /// Some of `officer`, `supervisor`, `reviewer`, `admin`; `officer` when empty.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::openapi::RoleSchema>)]
     pub roles: Vec<String>,
 }
 
@@ -158,8 +166,10 @@ async fn list_officers(State(state): State<AppState>, caller: Caller) -> ApiResu
 
 #[derive(Deserialize, ToSchema)]
 pub struct RoleChange {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub officer_id: String,
     /// One of `officer`, `supervisor`, `reviewer`, `admin`.
+    #[schema(value_type = crate::openapi::RoleSchema)]
     pub role: String,
 }
 
@@ -220,7 +230,15 @@ async fn grant_role(
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
         (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
-        (status = 422, description = openapi::invalid_body_422("RoleChange", ""), body = ErrorBodySchema),
+        (
+            status = 422,
+            description = openapi::invalid_body_422(
+                "RoleChange",
+                "`unknown_role`: the role is not one of the four. `invalid_officer`: the officer id is not an \
+                 identifier.",
+            ),
+            body = ErrorBodySchema,
+        ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
         (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
@@ -232,6 +250,9 @@ async fn revoke_role(
     ApiJson(request): ApiJson<RoleChange>,
 ) -> ApiResult<Json<Status>> {
     caller.require(&["admin"])?;
+    check_roles(std::slice::from_ref(&request.role))?;
+    sync_core::input::identifier("officer_id", &request.officer_id)
+        .map_err(|e| ApiError::unprocessable("invalid_officer", e.to_string()))?;
     state.blocking(move |store| store.revoke_role(&request.officer_id, &request.role)).await?;
     Ok(Json(Status { status: "revoked" }))
 }
@@ -337,7 +358,8 @@ fn check_validity_instant(field: &'static str, ms: i64) -> ApiResult<()> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct Renewal {
-    /// The new first instant after validity, Unix milliseconds.
+    /// The new first instant after validity, Unix milliseconds (1970-01-01 to 2100-01-01).
+    #[schema(minimum = 0, maximum = 4_102_444_800_000_i64)]
     pub valid_until_ms: i64,
 }
 

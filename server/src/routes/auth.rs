@@ -16,6 +16,7 @@ use crate::{AppState, Metrics, now_ms};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/auth/login", post(login))
+        .route("/v1/auth/challenge", post(login_challenge))
         .route("/v1/auth/refresh", post(refresh))
         .route("/v1/auth/logout", post(logout))
         .route("/v1/auth/password", post(change_password))
@@ -28,6 +29,23 @@ pub struct LoginRequest {
     /// Log in on an enrolled device: the tokens are bound to it.
     #[serde(default)]
     pub device_id: Option<String>,
+    /// A challenge from `POST /v1/auth/challenge` (base64), signed by the device's key in
+    /// `device_signature`: a device that proves its key logs in past the account's back-off.
+    #[serde(default)]
+    pub device_challenge: Option<String>,
+    /// The device's Ed25519 signature (base64) of `fieldsync/device-login/v1\0 || challenge ||
+    /// device_id || 0x00 || officer_id || 0x00`.
+    #[serde(default)]
+    pub device_signature: Option<String>,
+}
+
+/// A challenge for a device to sign at login.
+#[derive(Serialize, Deserialize, Debug, Clone, ToSchema)]
+pub struct LoginChallenge {
+    /// 32 random bytes, base64; answerable once.
+    pub challenge: String,
+    /// Milliseconds it may be answered in.
+    pub expires_in_ms: u64,
 }
 
 /// A pair of tokens.
@@ -49,13 +67,48 @@ fn client_key(address: &std::net::SocketAddr) -> String {
     format!("ip:{}", address.ip())
 }
 
-/// Counts an attempt against the client's address, then against the account (or refresh token).
-/// The address comes first, so that a flood from one address is refused before it can fill the
-/// per-account table; account keys are at most an identifier's length.
+/// Counts an attempt against the client's address, then against the refresh token. The address
+/// comes first, so that a flood from one address is refused before it can fill the per-token table.
 fn limit(state: &AppState, account_key: String, address: &std::net::SocketAddr) -> ApiResult<()> {
-    let refuse = |retry_after_s| ApiError::RateLimited { retry_after_s };
-    state.address_limiter.attempt(&client_key(address)).map_err(refuse)?;
-    state.account_limiter.attempt(&account_key).map_err(refuse)
+    limit_address(state, address)?;
+    state.account_limiter.attempt(&account_key).map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })
+}
+
+/// Counts an attempt against the client's address.
+fn limit_address(state: &AppState, address: &std::net::SocketAddr) -> ApiResult<()> {
+    state.address_limiter.attempt(&client_key(address)).map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })
+}
+
+/// Whether the login request proves possession of its device's key: `Ok(None)` when it names no
+/// proof (fewer than all of `device_id`, `device_challenge` and `device_signature`), `Ok(Some(device))` for a good one (an unexpired challenge of this server, answered once,
+/// signed by the key of a device enrolled to the officer and not revoked); any other proof is
+/// refused with `invalid_device_proof`, which says nothing of the password.
+async fn device_proof(state: &AppState, request: &LoginRequest) -> ApiResult<Option<String>> {
+    use base64::Engine as _;
+    // A proof needs all three fields; with fewer there is none, and the back-off applies.
+    let (Some(device_id), Some(challenge), Some(signature)) =
+        (request.device_id.clone(), &request.device_challenge, &request.device_signature)
+    else {
+        return Ok(None);
+    };
+    let refused = || ApiError::unauthorized("invalid_device_proof", "the device proof does not verify");
+    let engine = base64::engine::general_purpose::STANDARD;
+    let (Ok(challenge), Ok(signature)) = (engine.decode(challenge), engine.decode(signature)) else {
+        return Err(refused());
+    };
+    if !state.login_challenges.take(&challenge, std::time::Instant::now()) {
+        return Err(refused());
+    }
+    let id = device_id.clone();
+    let device = state.blocking(move |store| store.device(&id)).await?.ok_or_else(refused)?;
+    let message = identity::device_login_message(&challenge, &device_id, &request.officer_id);
+    if device.officer_id != request.officer_id
+        || device.revoked_at_ms.is_some()
+        || !identity::verify_device_signature(&device.public_key, &message, &signature)
+    {
+        return Err(refused());
+    }
+    Ok(Some(device_id))
 }
 
 /// Issues an access token and a refresh token of `family` (a new family when `None`).
@@ -72,6 +125,7 @@ pub async fn issue_tokens(
         .await?
         .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"))?;
     let now = now_ms();
+    let family = family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let claims = Claims {
         iss: identity::ISSUER.into(),
         aud: identity::AUDIENCE.into(),
@@ -80,10 +134,10 @@ pub async fn issue_tokens(
         exp: now / 1000 + identity::ACCESS_TOKEN_SECONDS,
         roles: account.roles.clone(),
         dev: device_id.clone(),
+        sid: family.clone(),
     };
     let access_token = identity::issue_access_token(&state.signing_keys().await?, &claims)?;
     let (refresh_token, hash) = identity::new_refresh_token();
-    let family = family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let officer = account.officer_id.clone();
     state
         .blocking(move |store| {
@@ -118,7 +172,9 @@ pub async fn issue_tokens(
         (
             status = 401,
             description = "`invalid_credentials`: unknown officer or wrong password. \
-                `device_revoked`: the named device has been revoked.",
+                `device_revoked`: the named device has been revoked. \
+                `invalid_device_proof`: the device proof does not verify (an unknown, used or expired \
+                challenge, another officer's or a revoked device, a bad signature).",
             body = ErrorBodySchema,
         ),
         (
@@ -131,8 +187,9 @@ pub async fn issue_tokens(
         (status = 422, description = openapi::invalid_body_422("LoginRequest", ""), body = ErrorBodySchema),
         (
             status = 429,
-            description = "`rate_limited`: too many attempts for this account or from this address \
-                (`details.retry_after_s`).",
+            description = "`rate_limited`: too many attempts from this address, or the account backs off \
+                after failed passwords (5 free, then a wait from 1 s doubling to 15 min; a device proof \
+                logs in past it) (`details.retry_after_s`).",
             body = ErrorBodySchema,
             headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
         ),
@@ -146,12 +203,21 @@ async fn login(
     ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<Tokens>> {
+    // The address first: a flood from one address stops here, before any per-account state.
+    limit_address(&state, &address)?;
     if sync_core::input::identifier("officer_id", &request.officer_id).is_err() {
-        limit(&state, "account:-".into(), &address)?;
         Metrics::add(&state.metrics.logins_failed, 1);
         return Err(ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"));
     }
-    limit(&state, format!("account:{}", request.officer_id), &address)?;
+    // A device that proves its key is not held back by the account's back-off, which guessers
+    // from other addresses may have run up: the officer with their phone still logs in.
+    let proven = device_proof(&state, &request).await?.is_some();
+    if !proven {
+        state
+            .login_backoff
+            .check(&request.officer_id, std::time::Instant::now())
+            .map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })?;
+    }
     let officer = request.officer_id.clone();
     let account = state.blocking(move |store| store.account(&officer)).await?;
     let password = request.password.clone();
@@ -169,8 +235,15 @@ async fn login(
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let Some(account) = account.filter(|_| verified) else {
         Metrics::add(&state.metrics.logins_failed, 1);
+        if !proven {
+            state.login_backoff.failed(&request.officer_id, std::time::Instant::now());
+        }
         return Err(ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"));
     };
+    // A proven device's login leaves the back-off others ran up in place.
+    if !proven {
+        state.login_backoff.succeeded(&account.officer_id);
+    }
     if let Some(device_id) = &request.device_id {
         let id = device_id.clone();
         let device = state.blocking(move |store| store.device(&id)).await?;
@@ -184,6 +257,37 @@ async fn login(
         }
     }
     Ok(Json(issue_tokens(&state, &account.officer_id, request.device_id, None, account.must_change_password).await?))
+}
+
+/// A challenge for an enrolled device to sign at login (`LoginRequest::device_challenge`).
+#[utoipa::path(
+    post,
+    path = "/v1/auth/challenge",
+    tag = "auth",
+    responses(
+        (status = 200, description = "A challenge, answerable once within `expires_in_ms`.", body = LoginChallenge),
+        (
+            status = 429,
+            description = "`rate_limited`: too many attempts from this address, or too many challenges open \
+                (`details.retry_after_s`).",
+            body = ErrorBodySchema,
+            headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
+        ),
+        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+    ),
+)]
+async fn login_challenge(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
+) -> ApiResult<Json<LoginChallenge>> {
+    use base64::Engine as _;
+    limit_address(&state, &address)?;
+    let challenge =
+        state.login_challenges.issue(std::time::Instant::now()).ok_or(ApiError::RateLimited { retry_after_s: 60 })?;
+    Ok(Json(LoginChallenge {
+        challenge: base64::engine::general_purpose::STANDARD.encode(challenge),
+        expires_in_ms: identity::LOGIN_CHALLENGE_MS,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -250,44 +354,40 @@ async fn refresh(
             let must_change = account.await?.is_some_and(|a| a.must_change_password);
             Ok(Json(issue_tokens(&state, &officer_id, device_id, Some(family), must_change).await?))
         }
-        RefreshUse::Reused { .. } => Err(ApiError::unauthorized(
-            "refresh_token_reused",
-            "this refresh token was used before; every token of its family is now revoked",
-        )),
+        RefreshUse::Reused { .. } => {
+            // The family's session ended with the reuse: its access tokens stop now too.
+            state.sessions_ended().await?;
+            Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "this refresh token was used before; every token of its family is now revoked",
+            ))
+        }
         RefreshUse::Expired => Err(ApiError::unauthorized("refresh_token_expired", "the refresh token has expired")),
         RefreshUse::Revoked => Err(ApiError::unauthorized("refresh_token_revoked", "the refresh token was revoked")),
         RefreshUse::Unknown => Err(ApiError::unauthorized("invalid_token", "unknown refresh token")),
     }
 }
 
-/// Revokes the refresh token's whole family; an unknown token is not an error.
+/// Ends the caller's session: its refresh tokens are revoked, and its access tokens are refused
+/// from the next request on. Only the session's own access token can end it; a body is ignored.
 #[utoipa::path(
     post,
     path = "/v1/auth/logout",
     tag = "auth",
-    request_body = RefreshRequest,
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"logged_out\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
-        (status = 422, description = openapi::invalid_body_422("RefreshRequest", ""), body = ErrorBodySchema),
+        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
         (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
     ),
 )]
-async fn logout(State(state): State<AppState>, ApiJson(request): ApiJson<RefreshRequest>) -> ApiResult<Json<Status>> {
-    let hash = identity::refresh_token_hash(&request.refresh_token);
+async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Status>> {
     let now = now_ms();
-    state
-        .blocking(move |store| {
-            if let Some(family) = store.refresh_family_of(&hash)? {
-                store.revoke_refresh_family(&family, now)?;
-            }
-            Ok(())
-        })
-        .await?;
+    let session = caller.session_id.clone();
+    state.blocking(move |store| store.end_session(&session, "logout", now)).await?;
+    state.sessions_ended().await?;
     Ok(Json(Status { status: "logged_out" }))
 }
 
@@ -298,7 +398,8 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// Changes the caller's own password; needed after a one-time password.
+/// Changes the caller's own password; needed after a one-time password. Every session of the
+/// officer ends, this one too: log in again with the new password.
 #[utoipa::path(
     post,
     path = "/v1/auth/password",
@@ -350,5 +451,7 @@ async fn change_password(
     .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "the current password is wrong"))?;
     let officer = caller.officer_id.clone();
     state.blocking(move |store| store.set_password(&officer, &new_hash, false)).await?;
+    // Every session of the officer ended with the old password, this one too.
+    state.sessions_ended().await?;
     Ok(Json(Status { status: "changed" }))
 }

@@ -37,7 +37,6 @@ use std::pin::Pin;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
-use automerge::Automerge;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -50,11 +49,12 @@ use utoipa::ToSchema;
 
 use super::records::readable;
 use super::{ApiBytes, ApiJson};
+use crate::access::Access;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::media::{self, ClaimedMetadata, Examination};
 use crate::openapi::{self, ErrorBodySchema};
-use crate::store::{Blob, BlobMetadata, RecordFilter, Store, StoredRecord, Upload, UploadStart};
+use crate::store::{Blob, BlobMetadata, Store, StoredRecord, Upload, UploadStart};
 use crate::{AppState, Config, Metrics, now_ms};
 
 /// The header that carries an upload's offset, in requests and answers.
@@ -209,12 +209,9 @@ pub fn sniff_media_type(head: &[u8]) -> &'static str {
     }
 }
 
-/// The photo hashes a stored record references, read as `GET /v1/records/{record_id}` reads it.
+/// The photo hashes a stored record references ([`crate::access::record_photos`]).
 fn record_photos(stored: &StoredRecord) -> Result<Vec<String>, ApiError> {
-    let doc = Automerge::load(&stored.document).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let record =
-        sync_core::document::read_record(&stored.record_id, &doc).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(record.photos.into_iter().map(|photo| photo.sha256).collect())
+    crate::access::record_photos(stored).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 async fn photos_of(stored: StoredRecord) -> ApiResult<Vec<String>> {
@@ -239,8 +236,10 @@ async fn own_upload(state: &AppState, caller: &Caller, upload_id: &str) -> ApiRe
 #[derive(Deserialize, ToSchema)]
 pub struct NewUpload {
     /// Lowercase hex SHA-256 of the whole blob.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub sha256: String,
-    /// Its size in bytes.
+    /// Its size in bytes, at least 1.
+    #[schema(minimum = 1)]
     pub size: u64,
     /// A record the device's officer may write that references `sha256` among its photos.
     pub record_id: String,
@@ -900,39 +899,10 @@ fn examined(store: &dyn Store, config: &Config, blob: &Blob) -> ApiResult<BlobMe
     Ok(store.blob_metadata(&blob.sha256)?.unwrap_or(metadata))
 }
 
-/// Whether the caller may read a record that references the blob: supervisors and reviewers
-/// read every record; an officer, the records of their tasks.
+/// Whether the caller may read a record that references the blob ([`crate::access::Access::blob`]).
 async fn may_read_blob(state: &AppState, caller: &Caller, sha256: &str) -> ApiResult<bool> {
-    if caller.has_role("supervisor") || caller.has_role("reviewer") {
-        return Ok(true);
-    }
-    let (sha256, officer_id) = (sha256.to_string(), caller.officer_id.clone());
-    state
-        .blocking(move |store| {
-            if store.blob_linked_for_officer(&sha256, &officer_id)? {
-                return Ok(true);
-            }
-            // Not linked yet: a record of the officer's tasks may reference a blob another record
-            // brought. Read them a page at a time.
-            let mut after = None;
-            loop {
-                let filter = RecordFilter {
-                    visible_to: Some(officer_id.clone()),
-                    after: after.take(),
-                    limit: 100,
-                    ..RecordFilter::default()
-                };
-                let page = store.records(&filter)?;
-                if page.iter().any(|record| record_photos(record).is_ok_and(|photos| photos.contains(&sha256))) {
-                    return Ok(true);
-                }
-                if page.len() < filter.limit {
-                    return Ok(false);
-                }
-                after = page.last().map(|record| record.record_id.clone());
-            }
-        })
-        .await
+    let (sha256, caller) = (sha256.to_string(), caller.clone());
+    state.blocking(move |store| Access::new(store, &caller, crate::access::today()?).blob(&sha256)).await
 }
 
 /// A stored blob the caller may read; any other is not found, whether it exists or not.

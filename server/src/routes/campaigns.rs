@@ -78,8 +78,12 @@ fn parse_date(field: &str, text: &str) -> ApiResult<Date> {
     ),
 )]
 async fn public_matters(State(state): State<AppState>) -> ApiResult<Json<MatterList>> {
-    let list = state.blocking(|store| store.matters()).await?;
-    Ok(Json(list.ok_or(ApiError::NotFound { what: "matter list" })?))
+    let mut list = state.blocking(|store| store.matters()).await?.ok_or(ApiError::NotFound { what: "matter list" })?;
+    // A list imported before ratios were required to be an object may hold `null`.
+    if !list.ratios.is_object() {
+        list.ratios = serde_json::Value::Object(serde_json::Map::new());
+    }
+    Ok(Json(list))
 }
 
 /// How many matters an import holds.
@@ -102,8 +106,9 @@ pub struct ImportedMatters {
         (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
         (
             status = 422,
-            description = "`invalid_matters`: the body is not a matter list, a code is not an identifier or \
-                appears twice, a name or basis is empty, or a matter targets no tier; nothing was imported.",
+            description = "`invalid_matters`: the body is not a matter list, its version is not 1, its ratios \
+                are not an object, a code is not an identifier or appears twice, a name or basis is empty, or a \
+                matter targets no tier; nothing was imported.",
             body = ErrorBodySchema,
         ),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
@@ -117,7 +122,11 @@ async fn import_matters(
     body: ApiBytes,
 ) -> ApiResult<Json<ImportedMatters>> {
     caller.require(&["admin"])?;
-    let list = rules::parse_matters(&body.0).map_err(|e| ApiError::unprocessable("invalid_matters", e))?;
+    let invalid = |e: String| ApiError::unprocessable("invalid_matters", e);
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&body.0).map_err(|e| invalid(format!("not a matter list: {e}")))?;
+    super::integral_numbers(&mut value);
+    let list = rules::parse_matters(&serde_json::to_vec(&value).unwrap_or_default()).map_err(invalid)?;
     let (by, now) = (caller.officer_id.clone(), now_ms());
     let matters = state.blocking(move |store| store.import_matters(&list, &by, now)).await?;
     Ok(Json(ImportedMatters { matters }))
@@ -159,10 +168,10 @@ async fn entity_history(
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CalendarYear {
     /// Weekdays off (法定节假日), `YYYY-MM-DD`, all in the year.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<String>, format = Date)]
     pub holidays: Vec<Date>,
     /// Saturdays and Sundays worked (调休上班), `YYYY-MM-DD`, all in the year.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<String>, format = Date)]
     pub working_weekends: Vec<Date>,
 }
 
@@ -178,7 +187,7 @@ fn year_of(text: &str) -> ApiResult<i16> {
     get,
     path = "/v1/admin/calendar/{year}",
     tag = "campaigns",
-    params(("year" = String, Path, description = "The year, for example `2026`.")),
+    params(("year" = i16, Path, minimum = 1, maximum = 9999, description = "The year, for example `2026`.")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The year's holidays and worked weekend days.", body = CalendarYear),
@@ -213,7 +222,7 @@ async fn calendar_year(
     put,
     path = "/v1/admin/calendar/{year}",
     tag = "campaigns",
-    params(("year" = String, Path, description = "The year, for example `2026`.")),
+    params(("year" = i16, Path, minimum = 1, maximum = 9999, description = "The year, for example `2026`.")),
     request_body = CalendarYear,
     security(("bearer" = [])),
     responses(
@@ -297,8 +306,8 @@ pub struct Inspector {
     path = "/v1/inspectors",
     tag = "campaigns",
     params(
-        ("at" = Option<String>, Query, description = "First day, `YYYY-MM-DD`; today when absent."),
-        ("until" = Option<String>, Query, description = "Last day, `YYYY-MM-DD`; `at` when absent."),
+        ("at" = Option<String>, Query, format = Date, description = "First day, `YYYY-MM-DD`; today when absent."),
+        ("until" = Option<String>, Query, format = Date, description = "Last day, `YYYY-MM-DD`, not before `at`; `at` when absent."),
     ),
     security(("bearer" = [])),
     responses(
@@ -396,8 +405,10 @@ pub struct NewCampaign {
     /// The period's label, for example `2026-Q4`.
     pub period: String,
     /// First day, `YYYY-MM-DD`, in the bureau's time zone (UTC+8).
+    #[schema(format = Date)]
     pub starts_on: String,
-    /// Last day, `YYYY-MM-DD`.
+    /// Last day, `YYYY-MM-DD`, not before the first.
+    #[schema(format = Date)]
     pub ends_on: String,
     /// Officers per team, at least 2 (P1).
     pub team_size: u32,
@@ -598,8 +609,10 @@ async fn one(
 /// What a draw may be given.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct DrawRequest {
-    /// A value published by someone else at draw time (a lottery number), mixed into the seed.
+    /// A value published by someone else at draw time (a lottery number), mixed into the seed:
+    /// at most 200 characters, no control character but line breaks and tabs.
     #[serde(default)]
+    #[schema(pattern = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$", max_length = 200)]
     pub public_value: Option<String>,
 }
 
@@ -727,7 +740,7 @@ pub struct OverdueQuery {
     get,
     path = "/v1/campaigns/overdue",
     tag = "campaigns",
-    params(("today" = Option<String>, Query, description = "The day to judge on, `YYYY-MM-DD`; today when absent.")),
+    params(("today" = Option<String>, Query, format = Date, description = "The day to judge on, `YYYY-MM-DD`; today when absent.")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Results overdue or published late.", body = Vec<OverdueResult>),
@@ -849,6 +862,7 @@ async fn public_campaigns(state: &AppState, selection: PublicSelection) -> ApiRe
             description = "Most campaigns in the page, 1 to `Config::max_public_page` (20 by default), which is \
                 also the default.",
             minimum = 1,
+            maximum = 20,
         ),
         ("after" = Option<String>, Query, description = "The last campaign id of the previous page."),
     ),
@@ -982,6 +996,7 @@ pub fn render_page(campaigns: &[PublicCampaign]) -> String {
             description = "Most campaigns on the page, 1 to `Config::max_public_page` (20 by default), which is \
                 also the default.",
             minimum = 1,
+            maximum = 20,
         ),
         ("after" = Option<String>, Query, description = "The last campaign id of the previous page."),
     ),

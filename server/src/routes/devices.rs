@@ -53,6 +53,7 @@ pub struct Challenge {
                 unused, unexpired challenges; answer one or wait for them to expire.",
             body = ErrorBodySchema,
         ),
+        (status = 403, description = "`role_required`: the caller is not an `officer`.", body = ErrorBodySchema),
         (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
         (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
         (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
@@ -82,13 +83,17 @@ async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<J
 /// What a device sends to enroll.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct Enrollment {
-    /// The challenge from `/v1/devices/challenge`, base64.
+    /// The challenge from `/v1/devices/challenge`, 32 bytes, base64.
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
     pub challenge: String,
     /// Ed25519 public key, 32 bytes, base64.
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
     pub public_key: String,
     /// The device's Automerge actor id, 16 random bytes, hex.
+    #[schema(pattern = "^[0-9a-fA-F]{32}$")]
     pub actor_id: String,
-    /// Ed25519 signature, base64, over [`enrollment_message`].
+    /// Ed25519 signature, 64 bytes, base64, over [`enrollment_message`].
+    #[schema(pattern = "^[A-Za-z0-9+/]{85}[AQgw]==$")]
     pub signature: String,
 }
 
@@ -129,6 +134,7 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
             ),
             body = ErrorBodySchema,
         ),
+        (status = 403, description = "`role_required`: the caller is not an `officer`.", body = ErrorBodySchema),
         (
             status = 409,
             description = "`device_key_in_use`: this public key or actor id is already enrolled. \
@@ -323,5 +329,7 @@ async fn revoke(
         ApiError::NotFound { .. } => ApiError::NotFound { what: "device" },
         other => other,
     })?;
+    // The device's sessions ended with it.
+    state.sessions_ended().await?;
     Ok(Json(DeviceRevoked { status: "revoked", revoked_at_ms: now }))
 }

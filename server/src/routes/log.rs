@@ -26,6 +26,7 @@ use utoipa::IntoParams;
 
 use super::records::{load, readable};
 use super::{ApiBytes, ApiQuery, BodyFormat};
+use crate::access::Access;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::openapi::{
@@ -343,8 +344,9 @@ pub struct InclusionQuery {
     responses(
         (
             status = 200,
-            description = "The leaf's data (hex) and its RFC 9162 inclusion proof in the tree of `tree_size` \
-                leaves, built from the stored subtrees.",
+            description = "The leaf's hash, its data (hex) when the caller may read what it is about (a \
+                device, a record, a blob: `server::access`), and its RFC 9162 inclusion proof in the tree of \
+                `tree_size` leaves, built from the stored subtrees.",
             body = InclusionProofSchema,
         ),
         (status = 400, description = QUERY_400, body = ErrorBodySchema),
@@ -361,7 +363,7 @@ pub struct InclusionQuery {
 )]
 async fn inclusion(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     ApiQuery(query): ApiQuery<InclusionQuery>,
 ) -> ApiResult<Json<InclusionProof>> {
     let (tree_size, latest) =
@@ -378,14 +380,21 @@ async fn inclusion(
             details: Some(serde_json::json!({ "index": index, "size": size })),
         });
     }
-    let (leaf, proof) = state
-        .blocking(move |store| store.log_inclusion(index, size))
+    let (leaf, readable, proof) = state
+        .blocking(move |store| {
+            let Some((leaf, proof)) = store.log_inclusion(index, size)? else { return Ok(None) };
+            // A leaf names a device's officer, a record or a blob: its data goes only to those
+            // who may read that; anyone signed in gets the proof, with the leaf's hash.
+            let readable = Access::new(store, &caller, crate::access::today()?).leaf(&leaf.data)?;
+            Ok(Some((leaf, readable, proof)))
+        })
         .await?
         .ok_or_else(|| ApiError::Internal(format!("no inclusion proof of {index} in {size} leaves")))?;
     Ok(Json(InclusionProof {
         leaf_index: index,
         tree_size: size,
-        leaf: hex::encode(leaf.data),
+        leaf_hash: hex::encode(sync_core::merkle::leaf_hash(&leaf.data)),
+        leaf: readable.then(|| hex::encode(&leaf.data)),
         proof: hex_hashes(proof),
     }))
 }
@@ -395,8 +404,10 @@ async fn inclusion(
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// The smaller tree's size, at least 1.
+    #[param(minimum = 1)]
     pub from: u64,
-    /// The larger tree's size, at most the log's.
+    /// The larger tree's size, at least `from`, at most the log's.
+    #[param(minimum = 1)]
     pub to: u64,
 }
 
@@ -544,6 +555,7 @@ pub(crate) async fn proven_entries(
 #[into_params(parameter_in = Query)]
 pub struct EvidenceQuery {
     /// `include` (the default): the blobs' bytes are in the package; `hashes`: only their hashes.
+    #[param(pattern = "^(include|hashes)$")]
     pub blobs: Option<String>,
 }
 

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(campaigns::router())
         .fallback(|| async { ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn_with_state(state.clone(), bodies::guard))
         .layer(middleware::from_fn(refuse_non_utf8_path))
@@ -90,6 +91,31 @@ fn percent_decoded(path: &str) -> Result<String, std::string::FromUtf8Error> {
         }
     }
     String::from_utf8(decoded)
+}
+
+/// The Content-Security-Policy of every HTML page: the server's pages are plain server-rendered
+/// HTML with no script, no style sheet, no image and no form, so nothing may load, nothing may
+/// frame them, and nothing may be submitted from them.
+pub const HTML_CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Adds headers that keep browsers from misreading answers: every answer is `nosniff` and sends
+/// no referrer; an HTML page also gets [`HTML_CONTENT_SECURITY_POLICY`] and may not be framed.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    if html {
+        headers.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(HTML_CONTENT_SECURITY_POLICY));
+        headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
+    }
+    response
 }
 
 async fn count_requests(
@@ -169,10 +195,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let mut value = match axum::Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(axum::Json(value)) => value,
+            Err(rejection) => return Err(json_rejection(rejection)),
+        };
+        integral_numbers(&mut value);
+        serde_json::from_value(value).map(ApiJson).map_err(|error| ApiError::Unprocessable {
+            code: "invalid_body",
+            message: "the body does not match the expected shape".into(),
+            details: Some(serde_json::json!({ "error": error.to_string() })),
+        })
+    }
+}
+
+/// Writes every number with no fractional part (`2.0`, `1e3`) as an integer, in place.
+///
+/// JSON Schema calls `2.0` an integer, and so do the OpenAPI document's `integer` fields; serde
+/// would refuse it for an integer field. Only numbers a float holds exactly (below 2^53) are
+/// rewritten: a larger one came from text that may have been rounded (`-9223372036854775809`
+/// reads as the float of `i64::MIN`) and stays a float, refused where an integer is expected.
+pub fn integral_numbers(value: &mut serde_json::Value) {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            if let Some(float) = number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < EXACT) {
+                *number = serde_json::Number::from(float as i64);
+            }
         }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
     }
 }
 

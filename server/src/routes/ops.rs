@@ -3,10 +3,11 @@
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use sha2::{Digest, Sha256};
 
 use super::Status;
 use crate::AppState;
@@ -64,9 +65,59 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
             Prometheus text format 0.0.4.",
         body = String,
         content_type = "text/plain; version=0.0.4",
+    ),
+    (
+        status = 401,
+        description = "`metrics_token_required`: the server keeps its metrics behind a token \
+            (`--metrics-token`): send it as `Authorization: Bearer`.",
+        body = openapi::ErrorBodySchema,
+    ),
+    (
+        status = 404,
+        description = "`not_found`: the server serves its metrics on another address (`--metrics-listen`) \
+            and not here.",
+        body = openapi::ErrorBodySchema,
     )),
 )]
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if !state.config.metrics_on_api {
+        return Err(ApiError::NotFound { what: "route" });
+    }
+    if let Some(token) = &state.config.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .unwrap_or_default();
+        // Compared by hash, so that the time taken says nothing of how much of it matched.
+        if Sha256::digest(presented.as_bytes()) != Sha256::digest(token.as_bytes()) {
+            return Err(ApiError::unauthorized(
+                "metrics_token_required",
+                "the metrics need the metrics token as Authorization: Bearer",
+            ));
+        }
+    }
+    Ok(exposition(&state))
+}
+
+/// Serves the metrics alone on `listener` (`--metrics-listen`: an address the monitoring system
+/// reaches and the public does not) until `shutdown` completes.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/metrics", get(|State(state): State<AppState>| async move { exposition(&state) }))
+        .fallback(|| async { ApiError::NotFound { what: "route" } })
+        .with_state(state);
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// The Prometheus text exposition of the counters.
+fn exposition(state: &AppState) -> Response {
     let m = &state.metrics;
     let counters = [
         ("fieldsync_http_requests_total", "HTTP requests received.", m.requests.load(Ordering::Relaxed)),
@@ -122,7 +173,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     for (name, help, value) in counters {
         text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"));
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// This OpenAPI 3.1 description of the API.

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ApiQuery;
 use crate::AppState;
+use crate::access::Access;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::openapi::{self, ErrorBodySchema, InspectionRecordSchema};
@@ -24,25 +25,18 @@ pub fn router() -> Router<AppState> {
         .route("/v1/quarantine", get(quarantine))
 }
 
-/// Whether the caller may read records of `task_id`: supervisors and reviewers all, officers their own.
-pub(crate) async fn may_read(state: &AppState, caller: &Caller, task_id: Option<&str>) -> ApiResult<bool> {
-    if caller.has_role("supervisor") || caller.has_role("reviewer") {
-        return Ok(true);
-    }
-    let Some(task_id) = task_id.map(str::to_string) else { return Ok(false) };
-    let task = state.blocking(move |store| store.task(&task_id)).await?;
-    Ok(task.is_some_and(|t| t.team.contains(&caller.officer_id)))
-}
-
-/// The stored record, if the caller may read it; `not_found` alike when it does not exist and
-/// when the caller may not read it, so that ids cannot be probed.
+/// The stored record, if the caller may read it ([`crate::access::Access::record`]); `not_found`
+/// alike when it does not exist and when the caller may not read it, so that ids cannot be probed.
 pub(crate) async fn readable(state: &AppState, caller: &Caller, record_id: String) -> ApiResult<StoredRecord> {
-    let stored =
-        state.blocking(move |store| store.record(&record_id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
-    if !may_read(state, caller, stored.task_id.as_deref()).await? {
-        return Err(ApiError::NotFound { what: "record" });
-    }
-    Ok(stored)
+    let caller = caller.clone();
+    state
+        .blocking(move |store| {
+            let today = crate::access::today()?;
+            let Some(stored) = store.record(&record_id)? else { return Ok(None) };
+            Ok(Access::new(store, &caller, today).record(&stored)?.then_some(stored))
+        })
+        .await?
+        .ok_or(ApiError::NotFound { what: "record" })
 }
 
 pub(crate) async fn load(state: &AppState, caller: &Caller, record_id: String) -> ApiResult<(StoredRecord, Automerge)> {
@@ -82,8 +76,8 @@ async fn one(
 }
 
 /// The 400 answer of a query string that does not parse.
-const QUERY_400: &str = "`invalid_query`: the query string does not parse (a `limit` that is not a number, a \
-    parameter given twice).";
+const QUERY_400: &str = "`invalid_query`: the query string does not parse (a `limit` that is not a number \
+    from 1 to 1000, a parameter given twice).";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -99,6 +93,7 @@ pub struct ListQuery {
     /// The last record id of the previous page.
     pub after: Option<String>,
     /// Records per page, 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -138,7 +133,10 @@ async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<RecordPage>> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to 1000, not {limit}")));
+    }
     let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");
     let filter = RecordFilter {
         task_id: query.task,
@@ -149,11 +147,21 @@ async fn list(
         after: query.after,
         limit: limit + 1,
     };
-    let mut rows = state.blocking(move |store| store.records(&filter)).await?;
-    let next = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        rows.last().map(|r| r.record_id.clone()).unwrap_or_default()
-    });
+    let (mut rows, next) = state
+        .blocking(move |store| {
+            let mut rows = store.records(&filter)?;
+            let next = (rows.len() > limit).then(|| {
+                rows.truncate(limit);
+                rows.last().map(|r| r.record_id.clone()).unwrap_or_default()
+            });
+            // The page is cut before the records the caller may not read are left out, so that
+            // `next` still follows the store's order; a page may then hold fewer than `limit`.
+            let hidden = Access::new(store, &caller, crate::access::today()?).hidden_tasks()?.clone();
+            rows.retain(|r| r.task_id.as_ref().is_none_or(|task| !hidden.contains(task)));
+            Ok((rows, next))
+        })
+        .await?;
+    rows.truncate(limit);
     Ok(Json(RecordPage {
         records: rows
             .into_iter()
@@ -270,5 +278,19 @@ async fn quarantine(
     ApiQuery(query): ApiQuery<QuarantineQuery>,
 ) -> ApiResult<Json<Vec<QuarantinedChange>>> {
     caller.require(&["reviewer", "supervisor"])?;
-    Ok(Json(state.blocking(move |store| store.quarantined(query.record.as_deref())).await?))
+    Ok(Json(
+        state
+            .blocking(move |store| {
+                let access = Access::new(store, &caller, crate::access::today()?);
+                let mut readable = std::collections::BTreeMap::new();
+                let mut changes = store.quarantined(query.record.as_deref())?;
+                changes.retain(|change| {
+                    *readable
+                        .entry(change.record_id.clone())
+                        .or_insert_with(|| access.record_id(&change.record_id).unwrap_or(false))
+                });
+                Ok(changes)
+            })
+            .await?,
+    ))
 }

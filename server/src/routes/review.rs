@@ -129,6 +129,8 @@ pub struct Decided {
     responses(
         (status = 200, description = "The decision, and what it merged.", body = Decided),
         (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
+        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
+        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: only reviewers decide.", body = ErrorBodySchema),
         (

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::ApiJson;
+use crate::access::Access;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::openapi::{self, ErrorBodySchema, TaskSchema, TaskTeamSchema};
@@ -24,11 +25,17 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct NewTask {
-    /// The task's id; `T-` and a random UUID when absent.
+    /// The task's id, an identifier; `T-` and a random UUID when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub task_id: Option<String>,
     /// An entity of the imported registry.
     pub entity_id: String,
+    /// One line of 1 to 200 characters.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        max_length = 200
+    )]
     pub matter: String,
     /// Officer ids: at least two with a valid certificate at the window's start, none recused.
     pub team: Vec<String>,
@@ -145,28 +152,16 @@ async fn create(
 )]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Task>>> {
     let officer = (!caller.has_role("supervisor") && !caller.has_role("reviewer")).then(|| caller.officer_id.clone());
-    let tasks = state.blocking(move |store| store.tasks(officer.as_deref())).await?;
-    if caller.has_role("supervisor") || !caller.has_role("reviewer") {
-        return Ok(Json(tasks));
-    }
-    // A reviewer sees a campaign's drawn tasks once the draw is public; a team member its own.
-    let today = today()?;
-    let me = caller.officer_id.clone();
     Ok(Json(
         state
             .blocking(move |store| {
-                let hidden = crate::campaigns::confidential_tasks(store, today)?;
-                let mut visible = tasks;
-                visible.retain(|task| task.team.contains(&me) || !hidden.contains(&task.task_id));
-                Ok(visible)
+                let mut tasks = store.tasks(officer.as_deref())?;
+                let hidden = Access::new(store, &caller, crate::access::today()?).hidden_tasks()?.clone();
+                tasks.retain(|task| !hidden.contains(&task.task_id));
+                Ok(tasks)
             })
             .await?,
     ))
-}
-
-fn today() -> ApiResult<sync_core::calendar::Date> {
-    sync_core::campaign::date_of_ms(crate::now_ms())
-        .ok_or_else(|| ApiError::Internal("the clock is out of range".into()))
 }
 
 /// The task, if the caller may see it: supervisors see every task, reviewers every task but a
@@ -174,17 +169,14 @@ fn today() -> ApiResult<sync_core::calendar::Date> {
 /// includes them. A task the caller may not see is `not_found`, like
 /// one that does not exist, so that its existence is not revealed.
 async fn visible_task(state: &AppState, caller: &Caller, task_id: String) -> ApiResult<Task> {
-    let task = state.blocking(move |store| store.task(&task_id)).await?.ok_or(ApiError::NotFound { what: "task" })?;
-    if caller.has_role("supervisor") || task.team.contains(&caller.officer_id) {
-        return Ok(task);
-    }
-    let today = today()?;
-    let id = task.task_id.clone();
-    let confidential = state.blocking(move |store| crate::campaigns::confidential(store, &id, today)).await?;
-    if !caller.has_role("reviewer") || confidential {
-        return Err(ApiError::NotFound { what: "task" });
-    }
-    Ok(task)
+    let caller = caller.clone();
+    state
+        .blocking(move |store| {
+            let Some(task) = store.task(&task_id)? else { return Ok(None) };
+            Ok(Access::new(store, &caller, crate::access::today()?).task(&task)?.then_some(task))
+        })
+        .await?
+        .ok_or(ApiError::NotFound { what: "task" })
 }
 
 /// One task, if the caller may see it.

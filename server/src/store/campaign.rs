@@ -31,16 +31,26 @@ pub struct EntityChange {
 /// `../shared/data/matters.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Matter {
-    /// The matter's code, for example `M01`.
+    /// The matter's code, for example `M01`: an identifier, unique in the list.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub code: String,
-    /// Its name in Chinese.
+    /// Its name in Chinese: one line of 1 to 200 characters.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        max_length = 200
+    )]
     pub zh: String,
     /// Its name in English.
     #[serde(default)]
     pub en: String,
-    /// The tiers of the target registry it applies to.
+    /// The tiers of the target registry it applies to: at least one, each an identifier.
+    #[schema(min_items = 1, inline, value_type = Vec<crate::openapi::IdentifierSchema>)]
     pub targets: Vec<String>,
-    /// Its legal basis.
+    /// Its legal basis: one line of 1 to 200 characters.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        max_length = 200
+    )]
     pub basis: String,
     /// The checklist item codes it inspects.
     #[serde(default)]
@@ -50,16 +60,26 @@ pub struct Matter {
 /// The random-check matter list as the bureau publishes it (U1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MatterList {
-    /// The list's format version.
+    /// The list's format version: 1, the only one this server reads.
+    #[schema(minimum = 1, maximum = 1)]
     pub version: u32,
     #[serde(default)]
     pub note: String,
     pub matters: Vec<Matter>,
-    /// The bureau's inspection ratios per level and tier, as published (data, not rules).
-    #[serde(default)]
+    /// The bureau's inspection ratios per level and tier, as published (data, not rules); `{}`
+    /// when the list has none.
+    #[serde(default = "no_ratios")]
     #[schema(value_type = Object)]
     pub ratios: serde_json::Value,
 }
+
+/// A matter list's ratios when it names none: an empty object, as the schema says, never `null`.
+fn no_ratios() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// The matter-list format version this server reads.
+pub const MATTER_LIST_VERSION: u32 = 1;
 
 /// What a supervisor asked for when creating a campaign, kept as it was accepted; the campaign's
 /// views show it as it is.

@@ -374,6 +374,22 @@ pub const MIGRATIONS: &[&str] = &[
     -- so that a database restored from it knows every device's cursor and sync state stale.
     INSERT INTO counters (name, value) VALUES ('sync_epoch', 1);
     "#,
+    // 7: ended sessions (issue 14).
+    //
+    // An access token names its session, the family of its refresh tokens. A session ended by a
+    // logout, a password change, a reused refresh token or its device's revocation is a row here,
+    // written in the transaction that revokes its refresh tokens; each server keeps the recent
+    // rows in memory and refuses the session's access tokens at once. Rows older than an access
+    // token's lifetime are of no more use (every token they refuse has expired) and are purged.
+    r#"
+    CREATE TABLE revoked_sessions (
+        session_id TEXT PRIMARY KEY,
+        officer_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        revoked_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX revoked_sessions_time ON revoked_sessions(revoked_at_ms);
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.
@@ -447,6 +463,7 @@ mod tests {
             "campaigns",
             "campaign_tasks",
             "calendar_years",
+            "revoked_sessions",
         ] {
             assert!(made.iter().any(|t| t == table), "{table} in {made:?}");
         }

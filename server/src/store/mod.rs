@@ -87,6 +87,10 @@ pub struct SigningKey {
 /// the way), as long as nothing issued since in its family has been used.
 pub const REFRESH_RETRY_GRACE_MS: i64 = 60_000;
 
+/// How long an ended session is kept in `revoked_sessions`: longer than an access token lives
+/// (ten minutes, with 30 s of leeway), after which no token it would refuse is valid anyway.
+pub const REVOKED_SESSIONS_KEPT_MS: i64 = 3_600_000;
+
 /// What presenting a refresh token found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RefreshUse {
@@ -610,6 +614,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     fn use_refresh_token(&self, token_hash: &[u8], now_ms: i64) -> StoreResult<RefreshUse>;
     fn revoke_refresh_family(&self, family: &str, now_ms: i64) -> StoreResult<()>;
+    /// Ends the session `family`: its refresh tokens are revoked and it is recorded among the
+    /// revoked sessions with `reason`, in one transaction.
+    fn end_session(&self, family: &str, reason: &str, now_ms: i64) -> StoreResult<()>;
+    /// The sessions ended at or after `since_ms`, with when.
+    fn revoked_sessions(&self, since_ms: i64) -> StoreResult<Vec<(String, i64)>>;
     fn refresh_family_of(&self, token_hash: &[u8]) -> StoreResult<Option<String>>;
     /// Keeps a challenge issued to `officer_id`, after purging every expired one; refused with
     /// [`StoreError::LimitReached`] when the officer holds `max_open` unused, unexpired ones.

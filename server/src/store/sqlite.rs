@@ -484,6 +484,27 @@ fn enrolment_leaf(device: &Device, received_ms: i64) -> StoreResult<Leaf> {
     })
 }
 
+/// Ends the sessions (refresh families) of the refresh tokens matching `condition` on `?1`
+/// (`family = ?1`, `officer_id = ?1`, `device_id = ?1`): each is recorded in `revoked_sessions`
+/// with `reason`, and its tokens are revoked. Rows too old to refuse any unexpired access token
+/// are purged on the way.
+fn end_sessions(tx: &Connection, condition: &str, value: &str, reason: &str, now_ms: i64) -> StoreResult<()> {
+    tx.execute(
+        &format!(
+            "INSERT OR IGNORE INTO revoked_sessions (session_id, officer_id, reason, revoked_at_ms)
+             SELECT DISTINCT family, officer_id, ?2, ?3 FROM refresh_tokens
+             WHERE {condition} AND (revoked_at_ms IS NULL OR ?1 = family)"
+        ),
+        params![value, reason, now_ms],
+    )?;
+    tx.execute(
+        &format!("UPDATE refresh_tokens SET revoked_at_ms = ?2 WHERE {condition} AND revoked_at_ms IS NULL"),
+        params![value, now_ms],
+    )?;
+    tx.execute("DELETE FROM revoked_sessions WHERE revoked_at_ms < ?1", [now_ms - super::REVOKED_SESSIONS_KEPT_MS])?;
+    Ok(())
+}
+
 /// What a leaf is about, for finding the leaves of an evidence package; entries are found
 /// through their chain instead.
 fn leaf_subject(item: &LeafItem) -> Option<String> {
@@ -958,12 +979,9 @@ impl Store for SqliteStore {
                 return Err(StoreError::NotFound(officer_id));
             }
             // A new password ends every session opened with the old one.
-            tx.execute(
-                "UPDATE refresh_tokens SET revoked_at_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000
-                 WHERE officer_id = ?1 AND revoked_at_ms IS NULL",
-                [&officer_id],
-            )?;
-            Ok(())
+            let now_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            end_sessions(tx, "officer_id = ?1", &officer_id, "password_changed", now_ms)
         })
     }
 
@@ -1110,10 +1128,7 @@ impl Store for SqliteStore {
                     )?;
                     return Ok(RefreshUse::Valid { officer_id, device_id, family });
                 }
-                tx.execute(
-                    "UPDATE refresh_tokens SET revoked_at_ms = ?2 WHERE family = ?1 AND revoked_at_ms IS NULL",
-                    params![family, now_ms],
-                )?;
+                end_sessions(tx, "family = ?1", &family, "refresh_token_reused", now_ms)?;
                 return Ok(RefreshUse::Reused { family });
             }
             if expires <= now_ms {
@@ -1132,6 +1147,20 @@ impl Store for SqliteStore {
                 params![family, now_ms],
             )?;
             Ok(())
+        })
+    }
+
+    fn end_session(&self, family: &str, reason: &str, now_ms: i64) -> StoreResult<()> {
+        let (family, reason) = (family.to_string(), reason.to_string());
+        self.write(move |tx| end_sessions(tx, "family = ?1", &family, &reason, now_ms))
+    }
+
+    fn revoked_sessions(&self, since_ms: i64) -> StoreResult<Vec<(String, i64)>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT session_id, revoked_at_ms FROM revoked_sessions WHERE revoked_at_ms >= ?1")?
+                .query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?)
         })
     }
 
@@ -1239,11 +1268,7 @@ impl Store for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::NotFound(device_id));
             }
-            tx.execute(
-                "UPDATE refresh_tokens SET revoked_at_ms = ?2 WHERE device_id = ?1 AND revoked_at_ms IS NULL",
-                params![device_id, now_ms],
-            )?;
-            Ok(())
+            end_sessions(tx, "device_id = ?1", &device_id, "device_revoked", now_ms)
         })
     }
 

@@ -144,7 +144,7 @@ async fn inclusion(server: &TestServer, token: &str, index: u64, size: Option<u6
 /// Checks an inclusion proof against a checkpoint, as a reviewer would, and decodes the leaf.
 fn proven_leaf(proof: &InclusionProof, checkpoint: &Checkpoint) -> Leaf {
     assert_eq!(proof.tree_size, checkpoint.size);
-    let data = hex::decode(&proof.leaf).unwrap();
+    let data = hex::decode(proof.leaf.as_ref().expect("the leaf's data")).unwrap();
     let path: Vec<Vec<u8>> = proof.proof.iter().map(|h| hex::decode(h).unwrap()).collect();
     verify_inclusion(proof.leaf_index, proof.tree_size, &leaf_hash(&data), &path, &checkpoint.root).unwrap();
     Leaf::from_bytes(&data).unwrap()
