@@ -161,6 +161,28 @@ fn split_note(note: &str) -> (&str, &str) {
     }
 }
 
+/// Which log key the verifier trusts: there is no default, so that no caller trusts a package's
+/// own key without saying so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyTrust<'a> {
+    /// The bureau's published note verifier key of the transparency log, as the reviewer holds
+    /// it: the package's key must be this one.
+    Published(&'a str),
+    /// The key the package carries, trusted as told: proves only that the package is what that
+    /// key's holder signed, so the key must still be compared with the bureau's.
+    PackageKey,
+}
+
+/// How the verdict's key came to be trusted, as reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustedBy {
+    /// The reviewer gave the bureau's published key.
+    PublishedKey,
+    /// The reviewer told the verifier to trust the package's own key.
+    PackageKey,
+}
+
 /// One thing the verifier checked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -177,6 +199,8 @@ pub struct Verification {
     pub tree_size: Option<u64>,
     /// The log key the checkpoint was checked with.
     pub log_key: Option<String>,
+    /// Why that key was trusted.
+    pub trusted_by: Option<TrustedBy>,
     pub checks: Vec<Check>,
     /// The rules the record's entries break (R2, R3, P2): findings, not failures of the package.
     pub findings: Vec<LogFinding>,
@@ -256,11 +280,15 @@ fn canonical<T: serde::de::DeserializeOwned + Serialize>(bytes: &[u8]) -> Result
     Ok(value)
 }
 
-/// Checks a package offline. `trusted_log_key` is the bureau's published note verifier key of
-/// the transparency log, if the reviewer has it; without it the package's own key is used and
-/// reported, for the reviewer to compare. `max_skew_ms` is the clock skew allowed before a
+/// Checks a package offline. `trust` says which log key the checkpoint must verify with: the
+/// bureau's published note verifier key, or the package's own when the reviewer says so
+/// (reported, for the reviewer to compare). `max_skew_ms` is the clock skew allowed before a
 /// claimed time outside its proven interval is flagged.
-pub fn verify_package(package: &[u8], trusted_log_key: Option<&str>, max_skew_ms: i64) -> Verification {
+pub fn verify_package(package: &[u8], trust: KeyTrust<'_>, max_skew_ms: i64) -> Verification {
+    let trusted_log_key = match trust {
+        KeyTrust::Published(key) => Some(key),
+        KeyTrust::PackageKey => None,
+    };
     let mut report = Verification::default();
     let (members, error) = read_members(package);
 
@@ -409,6 +437,8 @@ fn check_contents(
                     return None;
                 }
                 report.log_key = Some(line.to_string());
+                report.trusted_by =
+                    Some(if trusted_log_key.is_some() { TrustedBy::PublishedKey } else { TrustedBy::PackageKey });
                 Some((line.to_string(), name, key))
             }
             Err(e) => {
@@ -461,7 +491,9 @@ fn check_contents(
     {
         let detail = match trusted_log_key {
             Some(_) => "is the trusted key".to_string(),
-            None => format!("{line}: compare it with the bureau's published key"),
+            None => {
+                format!("{line}: the package's own key, trusted as told: compare it with the bureau's published key")
+            }
         };
         report.check(LOG_KEY, true, detail);
     }

@@ -15,8 +15,8 @@ use sync_core::checkpoint::{Checkpoint, sign_note, verifier_key};
 use sync_core::document::Edit;
 use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, payload_hash};
 use sync_core::evidence::{
-    ARCHIVE_END, BLOBS, CHECKPOINT, DEVICES, DOCUMENT, ENTRIES, LOG_KEY, MANIFEST, PROOFS, PackageContents, RECORD,
-    verify_package, write_package,
+    ARCHIVE_END, BLOBS, CHECKPOINT, DEVICES, DOCUMENT, ENTRIES, KeyTrust, LOG_KEY, MANIFEST, PROOFS, PackageContents,
+    RECORD, TrustedBy, verify_package, write_package,
 };
 use sync_core::merkle::{SubtreeCache, consistency_proof_of, inclusion_proof_of, root_of};
 use sync_core::sample::{SampleInspection, inspection_record};
@@ -278,7 +278,7 @@ fn package() -> (Vec<u8>, String) {
 #[test]
 fn a_package_verifies_offline_item_by_item() {
     let (package, key) = package();
-    let report = verify_package(&package, Some(&key), SKEW);
+    let report = verify_package(&package, KeyTrust::Published(&key), SKEW);
     let failed: Vec<_> = report.checks.iter().filter(|c| !c.holds).collect();
     assert!(report.holds(), "{failed:#?}");
     let checked: BTreeSet<&str> = report.checks.iter().map(|c| c.item.as_str()).collect();
@@ -294,16 +294,18 @@ fn a_package_verifies_offline_item_by_item() {
     assert_eq!(report.findings, vec![]);
     // The five photos the server never received are said to be unproven, not to hold.
     assert_eq!(report.unproven.len(), 5, "{:?}", report.unproven);
-    // Without the bureau's key the package's own is used, and said to be compared.
-    let untrusted = verify_package(&package, None, SKEW);
+    assert_eq!(report.trusted_by, Some(TrustedBy::PublishedKey));
+    // Told to trust the package's own key, the verdict names that key and how it was trusted.
+    let untrusted = verify_package(&package, KeyTrust::PackageKey, SKEW);
     assert!(untrusted.holds());
     assert_eq!(untrusted.log_key.as_deref(), Some(key.as_str()));
+    assert_eq!(untrusted.trusted_by, Some(TrustedBy::PackageKey));
 }
 
 #[test]
 fn a_claimed_time_after_the_server_received_the_entry_is_flagged() {
     let (package, key) = package_with(T0 + 3_600_000);
-    let report = verify_package(&package, Some(&key), SKEW);
+    let report = verify_package(&package, KeyTrust::Published(&key), SKEW);
     assert!(report.holds());
     let flagged: Vec<_> = report.intervals.iter().filter(|(_, _, i)| i.claim_outside).collect();
     assert_eq!(flagged.len(), 1, "{flagged:?}");
@@ -314,7 +316,7 @@ fn a_claimed_time_after_the_server_received_the_entry_is_flagged() {
 fn another_log_key_than_the_trusted_one_fails() {
     let (package, _) = package();
     let other = verifier_key(ORIGIN, &SigningKey::from_bytes(&[43; 32]).verifying_key()).unwrap();
-    let report = verify_package(&package, Some(&other), SKEW);
+    let report = verify_package(&package, KeyTrust::Published(&other), SKEW);
     assert!(!report.holds());
     assert!(report.failed_items().contains(LOG_KEY));
 }
@@ -323,7 +325,7 @@ fn another_log_key_than_the_trusted_one_fails() {
 fn truncated_and_empty_packages_fail() {
     let (package, key) = package();
     for cut in [0, 100, 512, package.len() / 2, package.len() - 1024, package.len() - 1] {
-        let report = verify_package(&package[..cut], Some(&key), SKEW);
+        let report = verify_package(&package[..cut], KeyTrust::Published(&key), SKEW);
         assert!(!report.holds(), "cut at {cut}");
         assert!(!report.failed_items().is_empty());
     }
@@ -376,7 +378,7 @@ fn changing_any_single_byte_fails_and_names_its_member() {
     for (offset, member) in positions {
         let mut changed = package.clone();
         changed[offset] ^= if offset % 2 == 0 { 0x01 } else { 0x80 };
-        let report = verify_package(&changed, Some(&key), SKEW);
+        let report = verify_package(&changed, KeyTrust::Published(&key), SKEW);
         assert!(!report.holds(), "byte {offset} of {member} changed and the package still verifies");
         let failed = report.failed_items();
         assert!(failed.contains(member.as_str()), "byte {offset} of {member} changed; failures name {failed:?}");
@@ -392,7 +394,7 @@ fn a_record_whose_signatures_are_not_in_the_log_fails() {
         let leaf = Leaf::from_bytes(&hex::decode(&proof.leaf).unwrap()).unwrap();
         !matches!(leaf.item, LeafItem::RecordSigned { .. } | LeafItem::RecordLocked { .. })
     });
-    let report = verify_package(&write_package(&contents).unwrap(), Some(&key), SKEW);
+    let report = verify_package(&write_package(&contents).unwrap(), KeyTrust::Published(&key), SKEW);
     assert_eq!(report.failed_items(), BTreeSet::from([DOCUMENT]));
     let details: Vec<&str> = report.checks.iter().filter(|c| !c.holds).map(|c| c.detail.as_str()).collect();
     assert!(details.iter().any(|d| d.contains("signature of O001")), "{details:?}");
@@ -406,7 +408,7 @@ fn a_swapped_payload_and_an_unlisted_photo_fail() {
     let (mut contents, key) = contents_with(T0 + 8_000);
     contents.entries[2].payload = Some(STANDARD.encode("另一段录像".as_bytes()));
     contents.blobs.retain(|(blob, _)| blob.leaf_index.is_none());
-    let report = verify_package(&write_package(&contents).unwrap(), Some(&key), SKEW);
+    let report = verify_package(&write_package(&contents).unwrap(), KeyTrust::Published(&key), SKEW);
     assert_eq!(report.failed_items(), BTreeSet::from([ENTRIES, BLOBS]));
 }
 
@@ -426,7 +428,7 @@ fn a_document_changed_after_its_logged_lock_fails() {
         tx.put(&header, "conclusion", "未发现问题").unwrap();
         tx.commit();
         contents.document = doc.save();
-        let report = verify_package(&write_package(&contents).unwrap(), Some(&key), SKEW);
+        let report = verify_package(&write_package(&contents).unwrap(), KeyTrust::Published(&key), SKEW);
         assert!(report.failed_items().contains(DOCUMENT), "{:?}", report.checks);
         let details: Vec<&str> = report.checks.iter().filter(|c| !c.holds).map(|c| c.detail.as_str()).collect();
         assert!(details.iter().any(|d| d.contains("does not end where the log")), "{details:?}");
@@ -458,6 +460,6 @@ fn a_member_outside_the_format_fails() {
     encoded.push(b'\n');
     members[0].1 = encoded;
     let forged = sync_core::evidence::archive(&members, manifest.exported_at_ms).unwrap();
-    let report = verify_package(&forged, Some(&key), SKEW);
+    let report = verify_package(&forged, KeyTrust::Published(&key), SKEW);
     assert_eq!(report.failed_items(), BTreeSet::from(["record/notes.txt"]));
 }

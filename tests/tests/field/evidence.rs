@@ -7,7 +7,7 @@ use std::process::Command;
 use field_client::Device;
 use schemas::log::{EntryKind, RecordLog};
 use sync_core::document::SignOutcome;
-use sync_core::evidence::{DOCUMENT, verify_package};
+use sync_core::evidence::{DOCUMENT, KeyTrust, verify_package};
 
 use super::{bureau, phone, reviewer, shared_record, sync};
 
@@ -86,7 +86,7 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-tar");
     let package = response.bytes().await.unwrap().to_vec();
-    let report = verify_package(&package, Some(&key), 300_000);
+    let report = verify_package(&package, KeyTrust::Published(&key), 300_000);
     assert!(report.holds(), "{:#?}", report.checks.iter().filter(|c| !c.holds).collect::<Vec<_>>());
     assert_eq!(report.record_id.as_deref(), Some(record_id.as_str()));
     // Every entry of the record, from both devices, with an interval.
@@ -97,6 +97,19 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     let (ok, output) = verify(vec![file.display().to_string(), "--log-key".into(), key.clone()]).await;
     assert!(ok, "{output}");
     assert!(output["checks"].as_array().unwrap().iter().all(|c| c["holds"] == true));
+    assert_eq!(output["log_key"], key.trim());
+    assert_eq!(output["trusted_by"], "published_key");
+
+    // No key given: nothing is trusted silently. The refusal names the package's key.
+    let (ok, output) = verify(vec![file.display().to_string()]).await;
+    assert!(!ok);
+    assert_eq!(output["code"], "untrusted_key", "{output}");
+    assert_eq!(output["details"]["package_key"], key.trim());
+    // Told to trust the package's key, it verifies and the verdict names that key.
+    let (ok, output) = verify(vec![file.display().to_string(), "--trust-package-key".into()]).await;
+    assert!(ok, "{output}");
+    assert_eq!(output["log_key"], key.trim());
+    assert_eq!(output["trusted_by"], "package_key");
 
     // One byte of the photo changed: the package fails and names the photo.
     let photo_bytes = std::fs::read(&photo).unwrap();
@@ -116,7 +129,7 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     assert_eq!(response.status(), 200);
     let hashes_only = response.bytes().await.unwrap().to_vec();
     assert!(hashes_only.len() + photo_bytes.len() / 2 < package.len());
-    assert!(verify_package(&hashes_only, Some(&key), 300_000).holds());
+    assert!(verify_package(&hashes_only, KeyTrust::Published(&key), 300_000).holds());
     let response = server.get(&format!("/v1/records/{record_id}/evidence?blobs=some"), &reviewer).await;
     assert_eq!(response.status(), 400);
 
@@ -126,7 +139,7 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     command.arg("--data").arg(server.dir.path()).args(["evidence", "export", &record_id, "--to"]).arg(&exported);
     let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report = verify_package(&std::fs::read(&exported).unwrap(), Some(&key), 300_000);
+    let report = verify_package(&std::fs::read(&exported).unwrap(), KeyTrust::Published(&key), 300_000);
     assert!(report.holds(), "{:#?}", report.checks.iter().filter(|c| !c.holds).collect::<Vec<_>>());
     assert!(report.checks.iter().any(|c| c.item == DOCUMENT && c.holds));
 }
