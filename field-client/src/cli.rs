@@ -389,6 +389,11 @@ fn verify_evidence(package: &std::path::Path, trust: KeyTrust<'_>, max_skew_ms: 
             interval.claimed_ms, interval.not_before_ms, interval.not_after_ms
         ));
     }
+    for sha256 in &report.not_included {
+        text.push_str(&format!(
+            "\nnot included: photo {sha256}: this package carries only its hash, not the photo itself"
+        ));
+    }
     for unproven in &report.unproven {
         text.push_str(&format!("\nnot proven: {unproven}"));
     }

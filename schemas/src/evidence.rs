@@ -13,6 +13,7 @@
 //! | `record/record.json` | the record as read from that document ([`crate::InspectionRecord`]) |
 //! | `devices.json` | the devices whose changes or entries are in the package ([`PackageDevice`]) |
 //! | `log/entries.json` | the devices' enforcement-log entries ([`PackageEntry`]) |
+//! | `record/state.json` | the record's latest state in the log: the items that belong to it ([`PackageRecordState`]) |
 //! | `blobs.json` | the blobs the record and its entries name ([`PackageBlob`]) |
 //! | `blobs/<sha256>` | a blob's bytes, unless the package carries hashes only |
 //! | `proofs.json` | inclusion proofs of every leaf the package relies on ([`PackageProofs`]) |
@@ -82,6 +83,42 @@ pub struct PackageEntry {
     /// The payload, base64; `None` for entries of other records.
     pub payload: Option<String>,
     pub leaf_index: u64,
+}
+
+/// The record's state as the log last recorded it in the package's checkpoint: its leaf and
+/// the items the leaf's hash binds. The package must hold exactly these items.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageRecordState {
+    /// The record-state leaf (`sync_core::transparency`, item code 6).
+    pub leaf_index: u64,
+    pub items: RecordItems,
+}
+
+/// The items that belong to a record, as the log binds them in a record-state leaf (its
+/// encoding and hash: `sync_core::transparency::record_items_hash`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordItems {
+    /// Each device with entries of the record, by device id.
+    pub devices: Vec<DeviceItems>,
+    /// SHA-256 (hex, lowercase) of each photo an entry of the record took, ascending.
+    pub photos: Vec<String>,
+    /// The leaves of the record's signatures and lock, ascending.
+    pub anchors: Vec<u64>,
+}
+
+/// A device's entries of a record: the first and last, how many, and the last one's hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceItems {
+    pub device_id: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// How many entries of the record the device's chain holds between the first and the last.
+    pub entries: u64,
+    /// SHA-256 of the last entry (hex, lowercase).
+    pub last_entry_hash: String,
 }
 
 /// A blob the record or its entries name.

@@ -6,7 +6,9 @@
 use automerge::Automerge;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use schemas::evidence::{LeafProof, PackageBlob, PackageDevice, PackageEntry, PackageProofs, SeenCheckpointProof};
+use schemas::evidence::{
+    LeafProof, PackageBlob, PackageDevice, PackageEntry, PackageProofs, PackageRecordState, SeenCheckpointProof,
+};
 use sync_core::document::{genesis_actor, read_record};
 use sync_core::evidence::{PackageContents, write_package};
 
@@ -123,6 +125,7 @@ pub fn export(
             })
             .collect(),
         blobs: package_blobs,
+        state: source.state.map(|(leaf_index, items)| PackageRecordState { leaf_index, items }),
         proofs: PackageProofs {
             tree_size: source.checkpoint.size,
             leaves: source

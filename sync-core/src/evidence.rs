@@ -22,6 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::VerifyingKey;
 use schemas::evidence::{
     EVIDENCE_FORMAT, LeafProof, Manifest, ManifestItem, PackageBlob, PackageDevice, PackageEntry, PackageProofs,
+    PackageRecordState,
 };
 use schemas::log::{LogFinding, TimeInterval};
 use serde::Serialize;
@@ -33,6 +34,8 @@ use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, pay
 use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use crate::transparency::{Leaf, LeafItem, interval};
 
+mod completeness;
+
 pub const MANIFEST: &str = "manifest.json";
 pub const CHECKPOINT: &str = "checkpoint.txt";
 pub const LOG_KEY: &str = "log-key.txt";
@@ -41,6 +44,7 @@ pub const RECORD: &str = "record/record.json";
 pub const DEVICES: &str = "devices.json";
 pub const ENTRIES: &str = "log/entries.json";
 pub const BLOBS: &str = "blobs.json";
+pub const STATE: &str = "record/state.json";
 pub const PROOFS: &str = "proofs.json";
 /// The name of an archive-level problem that belongs to no member (the end-of-archive blocks).
 pub const ARCHIVE_END: &str = "(end of archive)";
@@ -65,6 +69,9 @@ pub struct PackageContents {
     pub entries: Vec<PackageEntry>,
     /// Each blob, with its bytes when the package includes them.
     pub blobs: Vec<(PackageBlob, Option<Vec<u8>>)>,
+    /// The record's latest state in the checkpoint (`None` when the log holds none: the package
+    /// then lacks `record/state.json` and cannot verify as complete).
+    pub state: Option<PackageRecordState>,
     pub proofs: PackageProofs,
 }
 
@@ -98,7 +105,9 @@ pub fn write_package(contents: &PackageContents) -> Result<Vec<u8>, PackageError
     let record = read_record(&contents.record_id, &doc).map_err(|e| PackageError::Record(e.to_string()))?;
     let (text, _) = split_note(&contents.checkpoint_note);
     let checkpoint = Checkpoint::parse_body(text).map_err(|e| PackageError::Checkpoint(e.to_string()))?;
-    let blobs_included = contents.blobs.iter().all(|(_, bytes)| bytes.is_some());
+    // Blobs the server lacks have no bytes to include: the flag says whether the stored ones are in.
+    let blobs_included =
+        contents.blobs.iter().filter(|(blob, _)| blob.leaf_index.is_some()).all(|(_, bytes)| bytes.is_some());
     let mut members: Vec<(String, Vec<u8>)> = vec![
         (CHECKPOINT.into(), contents.checkpoint_note.as_bytes().to_vec()),
         (LOG_KEY.into(), format!("{}\n", contents.log_key.trim_end()).into_bytes()),
@@ -106,8 +115,11 @@ pub fn write_package(contents: &PackageContents) -> Result<Vec<u8>, PackageError
         (RECORD.into(), json(&record)),
         (DEVICES.into(), json(&contents.devices)),
         (ENTRIES.into(), json(&contents.entries)),
-        (BLOBS.into(), json(&contents.blobs.iter().map(|(blob, _)| blob).collect::<Vec<_>>())),
     ];
+    if let Some(state) = &contents.state {
+        members.push((STATE.into(), json(state)));
+    }
+    members.push((BLOBS.into(), json(&contents.blobs.iter().map(|(blob, _)| blob).collect::<Vec<_>>())));
     for (blob, bytes) in &contents.blobs {
         if let Some(bytes) = bytes {
             members.push((blob_path(&blob.sha256), bytes.clone()));
@@ -209,6 +221,9 @@ pub struct Verification {
     /// What the package names but cannot prove (a photo the server never received): neither
     /// holding nor failing, said so.
     pub unproven: Vec<String>,
+    /// The photos the server holds whose bytes this package does not carry (a package made
+    /// with hashes only): proven by hash, not shown.
+    pub not_included: Vec<String>,
 }
 
 impl Verification {
@@ -363,8 +378,8 @@ pub fn verify_package(package: &[u8], trust: KeyTrust<'_>, max_skew_ms: i64) -> 
         report.fail(MANIFEST, format!("lists members {listed:?}, the archive holds {present:?}"));
     }
     for member in &members[1..] {
-        let fixed =
-            [CHECKPOINT, LOG_KEY, DOCUMENT, RECORD, DEVICES, ENTRIES, BLOBS, PROOFS].contains(&member.path.as_str());
+        let fixed = [CHECKPOINT, LOG_KEY, DOCUMENT, RECORD, DEVICES, ENTRIES, STATE, BLOBS, PROOFS]
+            .contains(&member.path.as_str());
         let blob = member.path.strip_prefix("blobs/").is_some_and(|sha| {
             sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         });
@@ -612,6 +627,7 @@ fn check_contents(
 
     // The entries: signed, chained, logged.
     let mut record_entries = Vec::new();
+    let mut record_chains: completeness::RecordChains = BTreeMap::new();
     let mut photos_logged: BTreeSet<String> = BTreeSet::new();
     if let Some(bytes) = member(report, ENTRIES) {
         match canonical::<Vec<PackageEntry>>(&bytes) {
@@ -676,6 +692,10 @@ fn check_contents(
                             ));
                         }
                         record_entries.push(entry.clone());
+                        record_chains
+                            .entry(entry.device_id.clone())
+                            .or_default()
+                            .insert(entry.seq, (hash, packaged.leaf_index));
                     }
                     chains.entry(entry.device_id.as_str()).or_default().push(packaged);
                 }
@@ -745,7 +765,11 @@ fn check_contents(
                         None if manifest.blobs_included && blob.leaf_index.is_some() => {
                             report.fail(&path, "missing from the package");
                         }
+                        None if blob.leaf_index.is_some() => report.not_included.push(blob.sha256.clone()),
                         None => {}
+                    }
+                    if files.contains_key(path.as_str()) && !manifest.blobs_included {
+                        report.fail(&path, "included in a package whose manifest says blobs are not included");
                     }
                 }
                 for sha256 in &photos_logged {
@@ -754,7 +778,19 @@ fn check_contents(
                     }
                 }
                 if report.checks[before..].iter().filter(|c| c.item == BLOBS).all(|c| c.holds) {
-                    report.check(BLOBS, true, format!("{} blobs", blobs.len()));
+                    let stored = blobs.iter().filter(|b| b.leaf_index.is_some()).count();
+                    report.check(
+                        BLOBS,
+                        true,
+                        format!(
+                            "{} blobs listed: {} stored by the server, of which {} included and {} by hash only (not included); {} the server does not hold",
+                            blobs.len(),
+                            stored,
+                            stored - report.not_included.len(),
+                            report.not_included.len(),
+                            blobs.len() - stored
+                        ),
+                    );
                 }
             }
         }
@@ -764,6 +800,17 @@ fn check_contents(
             report.fail(path, format!("not listed in {BLOBS}"));
         }
     }
+
+    // Completeness: the package holds exactly the items of the record's latest state.
+    let state_heads = completeness::check(
+        report,
+        manifest,
+        files.get(STATE).copied(),
+        &leaves,
+        &record_chains,
+        &blobs_listed,
+        devices.keys().map(String::as_str).collect(),
+    );
 
     // The record: its document, its signatures in the log, its typed view.
     let Some(document) = member(report, DOCUMENT) else { return };
@@ -819,6 +866,15 @@ fn check_contents(
             if logged != held {
                 report.fail(DOCUMENT, "does not end where the log's latest signature or lock of the record does");
             }
+        }
+    }
+    if let Some(heads) = state_heads.filter(|heads| !heads.is_empty()) {
+        let mut named = heads;
+        let mut held: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        named.sort();
+        held.sort();
+        if named != held {
+            report.fail(DOCUMENT, "does not end at the heads the record's latest state in the log names");
         }
     }
     let held_signatures = signature_entries(&doc);

@@ -7,7 +7,10 @@ use automerge::{ActorId, ReadDoc};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::SigningKey;
-use schemas::evidence::{LeafProof, PackageBlob, PackageDevice, PackageEntry, PackageProofs, SeenCheckpointProof};
+use schemas::evidence::{
+    LeafProof, PackageBlob, PackageDevice, PackageEntry, PackageProofs, PackageRecordState, RecordItems,
+    SeenCheckpointProof,
+};
 use schemas::log::{EntryKind, LogEntry, SeenCheckpoint, SignedEntry};
 use schemas::{Certificate, EntityRef};
 use sha2::{Digest, Sha256};
@@ -16,25 +19,35 @@ use sync_core::document::Edit;
 use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, payload_hash};
 use sync_core::evidence::{
     ARCHIVE_END, BLOBS, CHECKPOINT, DEVICES, DOCUMENT, ENTRIES, KeyTrust, LOG_KEY, MANIFEST, PROOFS, PackageContents,
-    RECORD, TrustedBy, verify_package, write_package,
+    RECORD, STATE, TrustedBy, verify_package, write_package,
 };
 use sync_core::merkle::{SubtreeCache, consistency_proof_of, inclusion_proof_of, root_of};
 use sync_core::sample::{SampleInspection, inspection_record};
-use sync_core::transparency::{Leaf, LeafItem};
+use sync_core::transparency::{Leaf, LeafItem, add_anchor, add_entry, record_items_hash};
 
 const T0: i64 = 1_790_000_000_000;
 const ORIGIN: &str = "fieldsync.test/transparency-log";
 const SKEW: i64 = 60_000;
 const RECORD_ID: &str = "0190f2a4-7c1e-7000-8000-0000000000e1";
 
-/// The server's transparency log, in memory.
+/// The server's transparency log, in memory, with the record's items as the server keeps them.
 #[derive(Default)]
 struct Log {
     leaves: Vec<Vec<u8>>,
     tree: SubtreeCache,
+    items: RecordItems,
+    heads: Vec<[u8; 32]>,
+    state: Option<u64>,
 }
 
 impl Log {
+    /// Appends the record's next state after an item joined it, as the store does.
+    fn append_state(&mut self, received_ms: i64) {
+        let items_hash = record_items_hash(RECORD_ID, &self.items).unwrap();
+        let item = LeafItem::RecordState { record_id: RECORD_ID.into(), heads: self.heads.clone(), items_hash };
+        self.state = Some(self.append(received_ms, item));
+    }
+
     fn append(&mut self, received_ms: i64, item: LeafItem) -> u64 {
         let leaf = Leaf { received_ms, item };
         self.tree.push(leaf.hash());
@@ -193,6 +206,14 @@ fn contents_with(last_claim_ms: i64) -> (PackageContents, String) {
                 },
             );
             let ours = signed.entry.record_id.as_deref() == Some(RECORD_ID);
+            if ours {
+                let photo = match &signed.entry.kind {
+                    EntryKind::PhotoTaken { sha256 } => Some(sha256.as_str()),
+                    _ => None,
+                };
+                add_entry(&mut log.items, &phone.device_id, signed.entry.seq, &signed.entry.hash(), photo);
+                log.append_state(received);
+            }
             entries.push(PackageEntry {
                 signed: signed.clone(),
                 payload: ours.then(|| STANDARD.encode(payload)),
@@ -208,7 +229,7 @@ fn contents_with(last_claim_ms: i64) -> (PackageContents, String) {
         let signatures = doc.get(automerge::ROOT, "signatures").unwrap().unwrap().1;
         let signature = doc.get(&signatures, officer).unwrap().unwrap().0.into_string().unwrap();
         let heads = doc.get_heads().iter().map(|h| h.0).collect::<Vec<_>>();
-        log.append(
+        let signed = log.append(
             at + 1_000,
             LeafItem::RecordSigned {
                 record_id: RECORD_ID.into(),
@@ -217,8 +238,13 @@ fn contents_with(last_claim_ms: i64) -> (PackageContents, String) {
                 heads: heads.clone(),
             },
         );
+        log.heads = heads.clone();
+        add_anchor(&mut log.items, signed);
+        log.append_state(at + 1_000);
         if officer == "O002" {
-            log.append(at + 1_000, LeafItem::RecordLocked { record_id: RECORD_ID.into(), heads });
+            let locked = log.append(at + 1_000, LeafItem::RecordLocked { record_id: RECORD_ID.into(), heads });
+            add_anchor(&mut log.items, locked);
+            log.append_state(at + 1_000);
         }
     }
 
@@ -228,8 +254,14 @@ fn contents_with(last_claim_ms: i64) -> (PackageContents, String) {
     let Ok(consistency) = consistency_proof_of(&log.tree, size, 2);
     let Ok(inclusion) = inclusion_proof_of(&log.tree, 2, 1);
     let (consistency, inclusion) = (consistency.unwrap(), inclusion.unwrap());
-    let mut leaves: Vec<LeafProof> = (0..size).map(|index| log.proof(index, size)).collect();
-    leaves.retain(|proof| !proof.leaf.is_empty());
+    // Every leaf but the record's earlier states, as the server exports.
+    let leaves: Vec<LeafProof> = (0..size)
+        .filter(|index| {
+            let leaf = Leaf::from_bytes(&log.leaves[*index as usize]).unwrap();
+            !matches!(leaf.item, LeafItem::RecordState { .. }) || Some(*index) == log.state
+        })
+        .map(|index| log.proof(index, size))
+        .collect();
     let mut blobs: Vec<(PackageBlob, Option<Vec<u8>>)> = record
         .read()
         .unwrap()
@@ -251,6 +283,7 @@ fn contents_with(last_claim_ms: i64) -> (PackageContents, String) {
         devices,
         entries,
         blobs,
+        state: Some(PackageRecordState { leaf_index: log.state.unwrap(), items: log.items.clone() }),
         proofs: PackageProofs {
             tree_size: size,
             leaves,
@@ -282,7 +315,7 @@ fn a_package_verifies_offline_item_by_item() {
     let failed: Vec<_> = report.checks.iter().filter(|c| !c.holds).collect();
     assert!(report.holds(), "{failed:#?}");
     let checked: BTreeSet<&str> = report.checks.iter().map(|c| c.item.as_str()).collect();
-    for item in [MANIFEST, CHECKPOINT, LOG_KEY, DOCUMENT, RECORD, DEVICES, ENTRIES, BLOBS, PROOFS] {
+    for item in [MANIFEST, CHECKPOINT, LOG_KEY, DOCUMENT, RECORD, DEVICES, ENTRIES, STATE, BLOBS, PROOFS] {
         assert!(checked.contains(item), "{item} was not checked");
     }
     // The record's entries: A's six and B's two; B's entry of another record is only a link.
@@ -395,7 +428,7 @@ fn a_record_whose_signatures_are_not_in_the_log_fails() {
         !matches!(leaf.item, LeafItem::RecordSigned { .. } | LeafItem::RecordLocked { .. })
     });
     let report = verify_package(&write_package(&contents).unwrap(), KeyTrust::Published(&key), SKEW);
-    assert_eq!(report.failed_items(), BTreeSet::from([DOCUMENT]));
+    assert_eq!(report.failed_items(), BTreeSet::from([DOCUMENT, PROOFS]));
     let details: Vec<&str> = report.checks.iter().filter(|c| !c.holds).map(|c| c.detail.as_str()).collect();
     assert!(details.iter().any(|d| d.contains("signature of O001")), "{details:?}");
     assert!(details.iter().any(|d| d.contains("no lock")), "{details:?}");
@@ -462,4 +495,107 @@ fn a_member_outside_the_format_fails() {
     let forged = sync_core::evidence::archive(&members, manifest.exported_at_ms).unwrap();
     let report = verify_package(&forged, KeyTrust::Published(&key), SKEW);
     assert_eq!(report.failed_items(), BTreeSet::from(["record/notes.txt"]));
+}
+
+/// The failures of a package rebuilt from `contents`: (member, detail) of every failing check.
+fn failures(contents: &PackageContents, key: &str) -> Vec<(String, String)> {
+    let report = verify_package(&write_package(contents).unwrap(), KeyTrust::Published(key), SKEW);
+    report.checks.iter().filter(|c| !c.holds).map(|c| (c.item.clone(), c.detail.clone())).collect()
+}
+
+fn names(failures: &[(String, String)], member: &str, words: &str) -> bool {
+    failures.iter().any(|(item, detail)| item == member && detail.contains(words))
+}
+
+/// Each way of leaving something out of a genuine package, the rest rebuilt to match, fails
+/// and names what is missing: the log's latest state of the record lists every item.
+#[test]
+fn a_package_missing_any_item_of_the_record_fails_naming_it() {
+    let (genuine, key) = contents_with(T0 + 8_000);
+    assert_eq!(failures(&genuine, &key), vec![]);
+    let leaf_of = |proof: &LeafProof| Leaf::from_bytes(&hex::decode(&proof.leaf).unwrap()).unwrap();
+
+    // The last entries of one device's chain (the seal and the recording's end).
+    let mut contents = genuine.clone();
+    contents.entries.retain(|e| !(e.signed.entry.device_id == "device-1" && e.signed.entry.seq >= 5));
+    let found = failures(&contents, &key);
+    assert!(names(&found, ENTRIES, "missing: entries of device device-1 for the record up to seq 6"), "{found:#?}");
+
+    // One officer's whole chain.
+    let mut contents = genuine.clone();
+    contents.entries.retain(|e| e.signed.entry.device_id != "device-2");
+    let found = failures(&contents, &key);
+    assert!(names(&found, ENTRIES, "missing: all 2 entries of device device-2"), "{found:#?}");
+
+    // The last signature's and the lock's proofs and the document's last change: a locked record
+    // rolled back to one signature.
+    let mut contents = genuine.clone();
+    let first_signature = contents
+        .proofs
+        .leaves
+        .iter()
+        .find_map(|proof| match leaf_of(proof).item {
+            LeafItem::RecordSigned { officer_id, heads, .. } if officer_id == "O001" => Some(heads),
+            _ => None,
+        })
+        .unwrap();
+    let doc = automerge::Automerge::load(&contents.document).unwrap();
+    let heads: Vec<automerge::ChangeHash> = first_signature.iter().map(|h| automerge::ChangeHash(*h)).collect();
+    contents.document = doc.fork_at(&heads).unwrap().save();
+    let mut dropped = Vec::new();
+    contents.proofs.leaves.retain(|proof| {
+        let keep = !matches!(leaf_of(proof).item,
+            LeafItem::RecordSigned { ref officer_id, .. } if officer_id == "O002")
+            && !matches!(leaf_of(proof).item, LeafItem::RecordLocked { .. });
+        if !keep {
+            dropped.push(proof.index);
+        }
+        keep
+    });
+    assert_eq!(dropped.len(), 2);
+    let found = failures(&contents, &key);
+    for index in dropped {
+        assert!(
+            names(&found, PROOFS, &format!("missing: the signature or lock of the record at leaf {index}")),
+            "{found:#?}"
+        );
+    }
+    assert!(names(&found, DOCUMENT, "does not end at the heads the record's latest state"), "{found:#?}");
+
+    // A photo taken under a log entry, left out with `blobs_included: false`.
+    let mut contents = genuine.clone();
+    let photo = contents.blobs.iter().find(|(blob, _)| blob.leaf_index.is_some()).unwrap().0.sha256.clone();
+    contents.blobs.retain(|(blob, _)| blob.sha256 != photo);
+    let found = failures(&contents, &key);
+    assert!(names(&found, BLOBS, &format!("missing: photo {photo}")), "{found:#?}");
+
+    // The record's state itself left out: nothing proves the package complete.
+    let mut contents = genuine.clone();
+    contents.state = None;
+    let found = failures(&contents, &key);
+    assert!(names(&found, STATE, "missing"), "{found:#?}");
+
+    // A state whose items are not those its leaf binds.
+    let mut contents = genuine;
+    let state = contents.state.as_mut().unwrap();
+    state.items.anchors.pop();
+    let found = failures(&contents, &key);
+    assert!(names(&found, STATE, ""), "{found:#?}");
+}
+
+/// A package made with hashes only verifies, and names each stored photo it does not carry.
+#[test]
+fn a_package_without_blobs_names_each_photo_not_included() {
+    let (mut contents, key) = contents_with(T0 + 8_000);
+    let stored: Vec<String> =
+        contents.blobs.iter().filter(|(blob, _)| blob.leaf_index.is_some()).map(|(b, _)| b.sha256.clone()).collect();
+    for (_, bytes) in &mut contents.blobs {
+        *bytes = None;
+    }
+    let package = write_package(&contents).unwrap();
+    let report = verify_package(&package, KeyTrust::Published(&key), SKEW);
+    assert!(report.holds(), "{:#?}", report.checks.iter().filter(|c| !c.holds).collect::<Vec<_>>());
+    assert_eq!(report.not_included, stored);
+    let blobs = report.checks.iter().find(|c| c.item == BLOBS && c.holds).unwrap();
+    assert!(blobs.detail.contains("1 by hash only (not included)"), "{}", blobs.detail);
 }

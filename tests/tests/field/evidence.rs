@@ -129,7 +129,17 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     assert_eq!(response.status(), 200);
     let hashes_only = response.bytes().await.unwrap().to_vec();
     assert!(hashes_only.len() + photo_bytes.len() / 2 < package.len());
-    assert!(verify_package(&hashes_only, KeyTrust::Published(&key), 300_000).holds());
+    let report = verify_package(&hashes_only, KeyTrust::Published(&key), 300_000);
+    assert!(report.holds());
+    assert_eq!(report.not_included, vec![sha256.clone()]);
+    let file = a_dir.path().join("hashes-only.tar");
+    std::fs::write(&file, &hashes_only).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-fieldsync"));
+    command.arg("verify").arg(&file).args(["--log-key", &key]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains(&format!("not included: photo {sha256}: this package carries only its hash")), "{text}");
     let response = server.get(&format!("/v1/records/{record_id}/evidence?blobs=some"), &reviewer).await;
     assert_eq!(response.status(), 400);
 
