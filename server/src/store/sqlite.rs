@@ -499,12 +499,11 @@ fn leaf_subject(item: &LeafItem) -> Option<String> {
     }
 }
 
-/// The latest state of a record's items below `size`: its leaf, items and anchor heads.
-fn record_state(
-    conn: &Connection,
-    record_id: &str,
-    size: u64,
-) -> StoreResult<Option<(u64, RecordItems, Vec<[u8; 32]>)>> {
+/// A record's state in the log: its leaf, its items and the heads of its latest anchor.
+type RecordState = (u64, RecordItems, Vec<[u8; 32]>);
+
+/// The latest state of a record's items below `size`.
+fn record_state(conn: &Connection, record_id: &str, size: u64) -> StoreResult<Option<RecordState>> {
     let row: Option<(i64, String, Vec<u8>)> = conn
         .prepare_cached(
             "SELECT leaf_index, items, heads FROM log_record_states
