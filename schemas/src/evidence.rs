@@ -20,6 +20,22 @@
 //!
 //! JSON members are written pretty-printed with two-space indents and a final newline, and
 //! each must be exactly that encoding of its content.
+//!
+//! A package has one encoding, so that its SHA-256 identifies it; a verifier refuses any other
+//! and blames the member whose bytes differ:
+//!
+//! - members in the order of the table above, the `blobs/<sha256>` members in ascending order
+//!   of hash, right after `blobs.json` (`record/state.json` is absent only when the log holds no
+//!   state of the record, and such a package does not verify as complete);
+//! - every hex string (hashes, keys, actor ids, leaves, proofs) in lowercase;
+//! - `devices.json` in ascending order of device id, `log/entries.json` of device id then
+//!   seq, `blobs.json` of SHA-256, the proofs' leaves of index and seen checkpoints of size,
+//!   each element once;
+//! - `record/document.automerge` exactly Automerge's uncompressed save (`save_nocompress`) of
+//!   the document it loads as;
+//! - `exported_at_ms` no earlier than the receipt time of any leaf in `proofs.json` (rounded
+//!   down to whole seconds): the checkpoint was signed after those leaves arrived, and the
+//!   package after the checkpoint.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

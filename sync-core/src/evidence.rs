@@ -34,6 +34,7 @@ use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, pay
 use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use crate::transparency::{Leaf, LeafItem, interval};
 
+mod canonical_form;
 mod completeness;
 
 pub const MANIFEST: &str = "manifest.json";
@@ -102,6 +103,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Writes a package in its canonical form.
 pub fn write_package(contents: &PackageContents) -> Result<Vec<u8>, PackageError> {
     let doc = Automerge::load(&contents.document).map_err(|e| PackageError::Document(e.to_string()))?;
+    // The one encoding of each list and of the document, whatever the caller's order.
+    let mut contents = contents.clone();
+    canonical_form::sort_lists(&mut contents.devices, &mut contents.entries, &mut contents.blobs, &mut contents.proofs);
+    contents.document = doc.save_nocompress();
+    let contents = &contents;
     let record = read_record(&contents.record_id, &doc).map_err(|e| PackageError::Record(e.to_string()))?;
     let (text, _) = split_note(&contents.checkpoint_note);
     let checkpoint = Checkpoint::parse_body(text).map_err(|e| PackageError::Checkpoint(e.to_string()))?;
@@ -371,6 +377,19 @@ pub fn verify_package(package: &[u8], trust: KeyTrust<'_>, max_skew_ms: i64) -> 
         Err(e) => report.fail(ARCHIVE_END, format!("the members cannot be re-encoded: {e}")),
     }
 
+    // The members in their one order: the manifest, and the first member out of place.
+    let present: Vec<&str> = members[1..].iter().map(|m| m.path.as_str()).collect();
+    let ordered = canonical_form::member_order(&present);
+    if let Some(at) = present.iter().zip(&ordered).position(|(a, b)| a != b) {
+        let detail = |other: &str| format!("is not in the canonical member order (it stands where {other} belongs)");
+        report.fail(MANIFEST, format!("lists the members out of their canonical order: {present:?}"));
+        report.fail(present[at], detail(ordered[at]));
+        report.fail(
+            ordered[at],
+            format!("is not in the canonical member order (it belongs where {} stands)", present[at]),
+        );
+    }
+
     // The manifest lists the members, in order, with their sizes and hashes.
     let listed: Vec<&str> = manifest.items.iter().map(|i| i.path.as_str()).collect();
     let present: Vec<&str> = members[1..].iter().map(|m| m.path.as_str()).collect();
@@ -520,6 +539,9 @@ fn check_contents(
         match canonical::<PackageProofs>(&bytes) {
             Err(problem) => report.fail(PROOFS, problem),
             Ok(proofs) => {
+                if let Some(problem) = canonical_form::proofs_problem(&proofs) {
+                    report.fail(PROOFS, problem);
+                }
                 let mut good = proofs.tree_size == manifest.tree_size;
                 if !good {
                     report.fail(
@@ -579,12 +601,30 @@ fn check_contents(
         }
     }
 
+    // The export time: the checkpoint was signed after its last leaf in the package arrived, and
+    // the package after the checkpoint, so no earlier export time is true.
+    let latest = leaves.iter().map(|(index, leaf)| (leaf.received_ms, *index)).max();
+    if let Some((received_ms, index)) = latest
+        && manifest.exported_at_ms.saturating_add(999) < received_ms
+    {
+        report.fail(
+            MANIFEST,
+            format!(
+                "the export time {} ms is before leaf {index} of the package was received ({received_ms} ms)",
+                manifest.exported_at_ms
+            ),
+        );
+    }
+
     // The devices: each enrolment is a leaf.
     let mut devices: BTreeMap<String, (PackageDevice, Option<VerifyingKey>)> = BTreeMap::new();
     if let Some(bytes) = member(report, DEVICES) {
         match canonical::<Vec<PackageDevice>>(&bytes) {
             Err(problem) => report.fail(DEVICES, problem),
             Ok(list) => {
+                if let Some(problem) = canonical_form::devices_problem(&list) {
+                    report.fail(DEVICES, problem);
+                }
                 let mut good = true;
                 for device in list {
                     let key = hex::decode(&device.public_key)
@@ -633,6 +673,9 @@ fn check_contents(
         match canonical::<Vec<PackageEntry>>(&bytes) {
             Err(problem) => report.fail(ENTRIES, problem),
             Ok(entries) => {
+                if let Some(problem) = canonical_form::entries_problem(&entries) {
+                    report.fail(ENTRIES, problem);
+                }
                 let before = report.checks.len();
                 let mut chains: BTreeMap<&str, Vec<&PackageEntry>> = BTreeMap::new();
                 for packaged in &entries {
@@ -732,6 +775,9 @@ fn check_contents(
         match canonical::<Vec<PackageBlob>>(&bytes) {
             Err(problem) => report.fail(BLOBS, problem),
             Ok(blobs) => {
+                if let Some(problem) = canonical_form::blobs_problem(&blobs) {
+                    report.fail(BLOBS, problem);
+                }
                 let before = report.checks.len();
                 for blob in &blobs {
                     blobs_listed.insert(blob.sha256.clone());
@@ -821,6 +867,9 @@ fn check_contents(
             return;
         }
     };
+    if doc.save_nocompress() != document {
+        report.fail(DOCUMENT, "is not the canonical encoding (Automerge's uncompressed save of the document)");
+    }
     let record_id = manifest.record_id.as_str();
     if doc.get_change_by_hash(&genesis_change_hash(record_id)).is_none() {
         report.fail(MANIFEST, format!("names record {record_id}, whose genesis the document does not hold"));

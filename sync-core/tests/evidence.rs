@@ -599,3 +599,150 @@ fn a_package_without_blobs_names_each_photo_not_included() {
     let blobs = report.checks.iter().find(|c| c.item == BLOBS && c.holds).unwrap();
     assert!(blobs.detail.contains("1 by hash only (not included)"), "{}", blobs.detail);
 }
+
+/// The members of a package, path and bytes, in archive order.
+fn members_of(package: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut members = Vec::new();
+    let mut archive = tar::Archive::new(package);
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        members.push((path, bytes));
+    }
+    members
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(value).unwrap();
+    out.push(b'\n');
+    out
+}
+
+/// A package re-made by someone who changed members and then made everything else agree: the
+/// manifest lists the members as they now are, in their new order, and the archive is encoded
+/// canonically around them.
+fn remade(
+    package: &[u8],
+    change: impl FnOnce(&mut Vec<(String, Vec<u8>)>, &mut schemas::evidence::Manifest),
+) -> Vec<u8> {
+    use schemas::evidence::{Manifest, ManifestItem};
+    let mut members = members_of(package);
+    let mut manifest: Manifest = serde_json::from_slice(&members.remove(0).1).unwrap();
+    change(&mut members, &mut manifest);
+    manifest.items = members
+        .iter()
+        .map(|(path, bytes)| ManifestItem {
+            path: path.clone(),
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(bytes)),
+        })
+        .collect();
+    members.insert(0, ("manifest.json".into(), pretty(&manifest)));
+    sync_core::evidence::archive(&members, manifest.exported_at_ms).unwrap()
+}
+
+/// Changes the typed content of one JSON member.
+fn edit<T: serde::de::DeserializeOwned + serde::Serialize>(
+    members: &mut [(String, Vec<u8>)],
+    path: &str,
+    change: impl FnOnce(&mut T),
+) {
+    let member = members.iter_mut().find(|(p, _)| p == path).unwrap();
+    let mut value: T = serde_json::from_slice(&member.1).unwrap();
+    change(&mut value);
+    member.1 = pretty(&value);
+}
+
+/// Every way of encoding the same content differently fails and blames the member whose bytes
+/// differ: hex case, the order of a member's lists, the order of the members, a re-saved
+/// document, and an export time before the log received what the package holds.
+#[test]
+fn only_the_canonical_encoding_of_a_package_verifies() {
+    use schemas::evidence::{PackageBlob, PackageDevice, PackageEntry, PackageProofs, PackageRecordState};
+    type Change = Box<dyn FnOnce(&mut Vec<(String, Vec<u8>)>, &mut schemas::evidence::Manifest)>;
+    let (package, key) = package();
+    assert!(verify_package(&remade(&package, |_, _| {}), KeyTrust::Published(&key), SKEW).holds());
+    let upper = |text: &mut String| *text = text.to_uppercase();
+    let cases: Vec<(&str, &str, Change)> = vec![
+        (
+            "hex case in proofs.json",
+            PROOFS,
+            Box::new(move |m, _| edit(m, PROOFS, |p: &mut PackageProofs| upper(&mut p.leaves[0].proof[0]))),
+        ),
+        (
+            "hex case in a seen checkpoint",
+            PROOFS,
+            Box::new(move |m, _| edit(m, PROOFS, |p: &mut PackageProofs| upper(&mut p.seen_checkpoints[0].root))),
+        ),
+        (
+            "hex case in devices.json",
+            DEVICES,
+            Box::new(move |m, _| edit(m, DEVICES, |d: &mut Vec<PackageDevice>| upper(&mut d[0].public_key))),
+        ),
+        (
+            "hex case in blobs.json",
+            BLOBS,
+            Box::new(move |m, _| {
+                edit(m, BLOBS, |b: &mut Vec<PackageBlob>| {
+                    let lettered = b.iter_mut().find(|b| b.sha256.bytes().any(|c| c.is_ascii_alphabetic())).unwrap();
+                    upper(&mut lettered.sha256)
+                })
+            }),
+        ),
+        (
+            "hex case in record/state.json",
+            STATE,
+            Box::new(move |m, _| {
+                edit(m, STATE, |s: &mut PackageRecordState| upper(&mut s.items.devices[0].last_entry_hash))
+            }),
+        ),
+        (
+            "hex case in log/entries.json",
+            ENTRIES,
+            Box::new(|m, _| {
+                let member = m.iter_mut().find(|(p, _)| p == ENTRIES).unwrap();
+                let text = String::from_utf8(member.1.clone()).unwrap();
+                let at = text.find("\"payload_hash\": \"").unwrap() + 17;
+                member.1 =
+                    format!("{}{}{}", &text[..at], text[at..at + 64].to_uppercase(), &text[at + 64..]).into_bytes();
+            }),
+        ),
+        ("devices out of order", DEVICES, Box::new(|m, _| edit(m, DEVICES, |d: &mut Vec<PackageDevice>| d.reverse()))),
+        ("entries out of order", ENTRIES, Box::new(|m, _| edit(m, ENTRIES, |e: &mut Vec<PackageEntry>| e.reverse()))),
+        ("blobs out of order", BLOBS, Box::new(|m, _| edit(m, BLOBS, |b: &mut Vec<PackageBlob>| b.reverse()))),
+        ("leaves out of order", PROOFS, Box::new(|m, _| edit(m, PROOFS, |p: &mut PackageProofs| p.leaves.reverse()))),
+        (
+            "members reordered with the manifest",
+            DEVICES,
+            Box::new(|m, _| {
+                let devices = m.iter().position(|(p, _)| p == DEVICES).unwrap();
+                m.swap(devices, devices + 1);
+            }),
+        ),
+        (
+            "the document re-saved",
+            DOCUMENT,
+            Box::new(|m, _| {
+                let member = m.iter_mut().find(|(p, _)| p == DOCUMENT).unwrap();
+                member.1 = automerge::Automerge::load(&member.1).unwrap().save();
+            }),
+        ),
+        (
+            "exported a year before the inspection",
+            MANIFEST,
+            Box::new(|_, manifest| {
+                manifest.exported_at_ms -= 365 * 86_400_000;
+            }),
+        ),
+    ];
+    for (what, member, change) in cases {
+        let changed = remade(&package, change);
+        assert!(changed != package, "{what}: nothing changed");
+        let report = verify_package(&changed, KeyTrust::Published(&key), SKEW);
+        let failed = report.failed_items();
+        assert!(!report.holds(), "{what}: still verifies");
+        assert!(failed.contains(member), "{what}: blames {failed:?}, not {member}");
+    }
+}
