@@ -14,7 +14,7 @@ use schemas::{ChecklistResult, PersonPresent, PersonRole};
 use serde_json::json;
 use sync_core::document::{Edit, SignOutcome};
 use sync_core::enforcement_log::EntryEncoding;
-use sync_core::evidence::{KeyTrust, TrustedBy};
+use sync_core::evidence::{KeyTrust, TrustedBy, utc_text as utc};
 
 #[derive(Parser)]
 #[command(name = "fieldsync", version, about = "The officer's offline inspection device")]
@@ -382,6 +382,23 @@ fn verify_evidence(package: &std::path::Path, trust: KeyTrust<'_>, max_skew_ms: 
     });
     for check in &report.checks {
         text.push_str(&format!("\n{} {}: {}", if check.holds { "ok  " } else { "FAIL" }, check.item, check.detail));
+    }
+    for interval in &report.item_intervals {
+        let not_before = match interval.not_before_ms {
+            Some(ms) => format!("after {}", utc(ms)),
+            None => "no lower bound".to_string(),
+        };
+        let claimed = interval.claimed_ms.map_or(String::new(), |ms| format!("; claimed {}", utc(ms)));
+        text.push_str(&format!(
+            "\ninterval: {}: {not_before}, by {}{claimed}",
+            interval.item,
+            utc(interval.not_after_ms)
+        ));
+    }
+    for (device_id, seq, _) in report.intervals.iter().filter(|(_, _, i)| i.not_before_ms.is_none()) {
+        text.push_str(&format!(
+            "\nno lower bound: entry {seq} of {device_id} names no checkpoint the log proves, so nothing proves it was not written earlier"
+        ));
     }
     for (device_id, seq, interval) in report.intervals.iter().filter(|(_, _, i)| i.claim_outside) {
         text.push_str(&format!(

@@ -147,6 +147,11 @@ pub struct PackageBlob {
     pub size: Option<u64>,
     /// The leaf recording that the server stored it; `None` when the server lacks the blob.
     pub leaf_index: Option<u64>,
+    /// When the photo's EXIF says it was taken, as the server read it (`2026-05-04T10:20:30`,
+    /// with its `+08:00` offset when the file states one): a claim, compared with the interval
+    /// the log proves for the entry that took the photo. Absent when the file claims none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exif_taken_at: Option<String>,
 }
 
 /// The proofs, all against the checkpoint of the package.

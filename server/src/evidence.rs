@@ -89,9 +89,14 @@ pub fn export(
                     ),
                     Blobs::HashesOnly => None,
                 };
-                (PackageBlob { sha256, size: Some(blob.size), leaf_index: Some(leaf) }, bytes)
+                // The photo's own claim of when it was taken, as the server read it from its EXIF.
+                let exif_taken_at = store.blob_metadata(&sha256)?.and_then(|metadata| {
+                    let offset = metadata.claimed.offset.unwrap_or_default();
+                    metadata.claimed.taken_at.map(|taken_at| format!("{taken_at}{offset}"))
+                });
+                (PackageBlob { sha256, size: Some(blob.size), leaf_index: Some(leaf), exif_taken_at }, bytes)
             }
-            None => (PackageBlob { sha256, size: None, leaf_index: None }, None),
+            None => (PackageBlob { sha256, size: None, leaf_index: None, exif_taken_at: None }, None),
         };
         package_blobs.push((blob, bytes));
     }

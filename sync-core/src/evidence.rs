@@ -36,6 +36,9 @@ use crate::transparency::{Leaf, LeafItem, interval};
 
 mod canonical_form;
 mod completeness;
+mod time;
+
+pub use time::{ItemInterval, exif_time_ms, utc_text};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const CHECKPOINT: &str = "checkpoint.txt";
@@ -224,6 +227,9 @@ pub struct Verification {
     pub findings: Vec<LogFinding>,
     /// Each entry of the record with the interval the log proves for it.
     pub intervals: Vec<(String, u64, TimeInterval)>,
+    /// Every item the log can bound in time (enrolments, entries, photos, signatures, the
+    /// lock), with its proven interval and its claimed time.
+    pub item_intervals: Vec<ItemInterval>,
     /// What the package names but cannot prove (a photo the server never received): neither
     /// holding nor failing, said so.
     pub unproven: Vec<String>,
@@ -656,6 +662,14 @@ fn check_contents(
                             },
                         );
                     }
+                    if let Some(Leaf { received_ms, .. }) = device.leaf_index.and_then(|i| leaves.get(&i)) {
+                        report.item_intervals.push(ItemInterval {
+                            item: format!("enrolment of device {}", device.device_id),
+                            not_before_ms: None,
+                            not_after_ms: *received_ms,
+                            claimed_ms: None,
+                        });
+                    }
                     devices.insert(device.device_id.clone(), (device, key));
                 }
                 if good {
@@ -669,6 +683,8 @@ fn check_contents(
     let mut record_entries = Vec::new();
     let mut record_chains: completeness::RecordChains = BTreeMap::new();
     let mut photos_logged: BTreeSet<String> = BTreeSet::new();
+    // Each photo entry of the record: photo, device, seq, proven interval.
+    let mut photo_entries: Vec<(String, String, u64, Option<i64>, i64)> = Vec::new();
     if let Some(bytes) = member(report, ENTRIES) {
         match canonical::<Vec<PackageEntry>>(&bytes) {
             Err(problem) => report.fail(ENTRIES, problem),
@@ -733,6 +749,21 @@ fn check_contents(
                                 entry.seq,
                                 interval(entry.device_time_ms, not_before, *received_ms, max_skew_ms),
                             ));
+                            report.item_intervals.push(ItemInterval {
+                                item: format!("entry {} of device {}", entry.seq, entry.device_id),
+                                not_before_ms: not_before,
+                                not_after_ms: *received_ms,
+                                claimed_ms: Some(entry.device_time_ms),
+                            });
+                            if let schemas::log::EntryKind::PhotoTaken { sha256 } = &entry.kind {
+                                photo_entries.push((
+                                    sha256.clone(),
+                                    entry.device_id.clone(),
+                                    entry.seq,
+                                    not_before,
+                                    *received_ms,
+                                ));
+                            }
                         }
                         record_entries.push(entry.clone());
                         record_chains
@@ -771,6 +802,7 @@ fn check_contents(
 
     // The blobs: each stored one is a leaf; included bytes have their hash.
     let mut blobs_listed: BTreeSet<String> = BTreeSet::new();
+    let mut listed_blobs: Vec<PackageBlob> = Vec::new();
     if let Some(bytes) = member(report, BLOBS) {
         match canonical::<Vec<PackageBlob>>(&bytes) {
             Err(problem) => report.fail(BLOBS, problem),
@@ -823,6 +855,20 @@ fn check_contents(
                         report.fail(BLOBS, format!("the photo {sha256} of a log entry is not listed"));
                     }
                 }
+                // A photo: made after the entry that took it could have been written, and held
+                // by the server by the earlier of that entry's and the blob's receipt.
+                for (sha256, device_id, seq, not_before, entry_received) in &photo_entries {
+                    let stored = blobs.iter().find(|b| b.sha256 == *sha256).and_then(|b| b.leaf_index);
+                    let blob_received = stored.and_then(|i| leaves.get(&i)).map(|leaf| leaf.received_ms);
+                    let exif = blobs.iter().find(|b| b.sha256 == *sha256).and_then(|b| b.exif_taken_at.as_deref());
+                    report.item_intervals.push(ItemInterval {
+                        item: format!("photo {sha256} (entry {seq} of device {device_id})"),
+                        not_before_ms: *not_before,
+                        not_after_ms: blob_received.map_or(*entry_received, |b| b.min(*entry_received)),
+                        claimed_ms: exif.and_then(exif_time_ms),
+                    });
+                }
+                listed_blobs = blobs.clone();
                 if report.checks[before..].iter().filter(|c| c.item == BLOBS).all(|c| c.holds) {
                     let stored = blobs.iter().filter(|b| b.leaf_index.is_some()).count();
                     report.check(
@@ -926,6 +972,22 @@ fn check_contents(
             report.fail(DOCUMENT, "does not end at the heads the record's latest state in the log names");
         }
     }
+    for leaf in leaves.values() {
+        let (item, claimed_ms) = match &leaf.item {
+            LeafItem::RecordSigned { record_id: r, officer_id, signature, .. } if r == record_id => {
+                let claimed = serde_json::from_str::<schemas::OfficerSignature>(signature).ok().map(|s| s.signed_at_ms);
+                (format!("signature of {officer_id}"), claimed)
+            }
+            LeafItem::RecordLocked { record_id: r, .. } if r == record_id => ("lock of the record".to_string(), None),
+            _ => continue,
+        };
+        report.item_intervals.push(ItemInterval {
+            item,
+            not_before_ms: None,
+            not_after_ms: leaf.received_ms,
+            claimed_ms,
+        });
+    }
     let held_signatures = signature_entries(&doc);
     for (officer_id, _, signature) in &anchors {
         let Some(signature) = signature else { continue };
@@ -970,6 +1032,7 @@ fn check_contents(
             }
             let present: Vec<String> = record.officers_present.iter().map(|o| o.officer_id.clone()).collect();
             report.findings = check_record(&record_entries, &present);
+            report.findings.extend(time::photo_findings(&photo_entries, &listed_blobs, max_skew_ms));
         }
         Err(e) => report.fail(DOCUMENT, format!("is not a valid record: {e}")),
     }

@@ -123,6 +123,11 @@ fn certificate(officer_id: &str, number: &str) -> Certificate {
 /// running recording, one photo stored and five only referenced, and `last_claim_ms` as the
 /// claimed time of the last entry; built as the server would.
 fn contents_with(last_claim_ms: i64) -> (PackageContents, String) {
+    contents_with_exif(last_claim_ms, None)
+}
+
+/// As [`contents_with`], with the stored photo's EXIF time as the server read it.
+fn contents_with_exif(last_claim_ms: i64, exif_taken_at: Option<&str>) -> (PackageContents, String) {
     let server_key = SigningKey::from_bytes(&[42; 32]);
     let log_key = verifier_key(ORIGIN, &server_key.verifying_key()).unwrap();
     let mut log = Log::default();
@@ -268,10 +273,15 @@ fn contents_with(last_claim_ms: i64) -> (PackageContents, String) {
         .photos
         .iter()
         .filter(|p| p.sha256 != photo_sha)
-        .map(|p| (PackageBlob { sha256: p.sha256.clone(), size: None, leaf_index: None }, None))
+        .map(|p| (PackageBlob { sha256: p.sha256.clone(), size: None, leaf_index: None, exif_taken_at: None }, None))
         .collect();
     blobs.push((
-        PackageBlob { sha256: photo_sha.clone(), size: Some(photo.len() as u64), leaf_index: Some(blob_leaf) },
+        PackageBlob {
+            sha256: photo_sha.clone(),
+            size: Some(photo.len() as u64),
+            leaf_index: Some(blob_leaf),
+            exif_taken_at: exif_taken_at.map(str::to_string),
+        },
         Some(photo.clone()),
     ));
     let contents = PackageContents {
@@ -745,4 +755,51 @@ fn only_the_canonical_encoding_of_a_package_verifies() {
         assert!(!report.holds(), "{what}: still verifies");
         assert!(failed.contains(member), "{what}: blames {failed:?}, not {member}");
     }
+}
+
+/// Every item the log can bound gets its interval: entries, the photo (after the checkpoint its
+/// entry names, by the blob's receipt), signatures, the lock and enrolments; an entry naming no
+/// checkpoint has no lower bound; a photo whose EXIF time is 400 days before the interval of the
+/// entry that took it is a finding, and one inside it is not.
+#[test]
+fn every_item_gets_its_proven_interval_and_an_old_photo_is_a_finding() {
+    use schemas::log::LogFinding;
+    // T0 + 100 s in the bureau's time, with and without the offset stated.
+    for exif in ["2026-09-21T22:15:00+08:00", "2026-09-21T22:15:00"] {
+        let (contents, key) = contents_with_exif(T0 + 8_000, Some(exif));
+        let report = verify_package(&write_package(&contents).unwrap(), KeyTrust::Published(&key), SKEW);
+        assert!(report.holds());
+        assert_eq!(report.findings, vec![], "{exif}");
+        let photo = report.item_intervals.iter().find(|i| i.item.starts_with("photo ")).unwrap();
+        assert_eq!((photo.not_before_ms, photo.not_after_ms), (Some(T0), T0 + 500_000), "{photo:?}");
+        assert_eq!(photo.claimed_ms, Some(T0 + 100_000));
+    }
+    let (contents, key) = contents_with_exif(T0 + 8_000, Some("2025-08-17T22:13:20+08:00"));
+    let report = verify_package(&write_package(&contents).unwrap(), KeyTrust::Published(&key), SKEW);
+    assert!(report.holds(), "a finding, not a broken package");
+    assert!(
+        matches!(report.findings.as_slice(), [LogFinding::PhotoTimeOutsideInterval { device_id, seq: 4, exif_ms, .. }]
+            if device_id == "device-1" && *exif_ms == T0 - 400 * 86_400_000),
+        "{:?}",
+        report.findings
+    );
+    let items: Vec<&str> = report.item_intervals.iter().map(|i| i.item.as_str()).collect();
+    for expected in [
+        "enrolment of device device-1",
+        "enrolment of device device-2",
+        "entry 1 of device device-1",
+        "signature of O001",
+        "signature of O002",
+        "lock of the record",
+    ] {
+        assert!(items.contains(&expected), "{expected} not in {items:?}");
+    }
+    // Device 2's entries name no checkpoint: no lower bound.
+    let unbounded: Vec<&str> = report
+        .item_intervals
+        .iter()
+        .filter(|i| i.not_before_ms.is_none() && i.item.starts_with("entry "))
+        .map(|i| i.item.as_str())
+        .collect();
+    assert_eq!(unbounded, ["entry 1 of device device-2", "entry 3 of device device-2"]);
 }

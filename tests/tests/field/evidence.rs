@@ -140,6 +140,10 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{text}");
     assert!(text.contains(&format!("not included: photo {sha256}: this package carries only its hash")), "{text}");
+    // Each item's proven interval is printed: the photo after the checkpoint its entry names.
+    assert!(text.contains(&format!("interval: photo {sha256} (entry ")), "{text}");
+    assert!(text.contains("interval: signature of O1: no lower bound, by "), "{text}");
+    assert!(text.contains("interval: lock of the record: "), "{text}");
     let response = server.get(&format!("/v1/records/{record_id}/evidence?blobs=some"), &reviewer).await;
     assert_eq!(response.status(), 400);
 
