@@ -30,10 +30,11 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{Checkpoint, open_note, parse_verifier_key};
 use crate::document::{genesis_actor, genesis_change_hash, is_genesis_change, read_record, signature_entries};
-use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, payload_hash};
+use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, payload_hash, read_payload};
 use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use crate::transparency::{Leaf, LeafItem, interval};
 
+mod authorship;
 mod canonical_form;
 mod completeness;
 mod time;
@@ -681,6 +682,8 @@ fn check_contents(
 
     // The entries: signed, chained, logged.
     let mut record_entries = Vec::new();
+    // The heads each device signed in its entries of the record (content-bound payloads).
+    let mut signed_heads: BTreeMap<String, Vec<[u8; 32]>> = BTreeMap::new();
     let mut record_chains: completeness::RecordChains = BTreeMap::new();
     let mut photos_logged: BTreeSet<String> = BTreeSet::new();
     // Each photo entry of the record: photo, device, seq, proven interval.
@@ -715,7 +718,11 @@ fn check_contents(
                     let for_record = entry.record_id.as_deref() == Some(manifest.record_id.as_str());
                     match &packaged.payload {
                         Some(payload) => match STANDARD.decode(payload) {
-                            Ok(payload) if payload_hash(&payload) == entry.payload_hash => {}
+                            Ok(payload) if payload_hash(&payload) == entry.payload_hash => {
+                                if let (true, (Some(heads), _)) = (for_record, read_payload(&payload)) {
+                                    signed_heads.entry(entry.device_id.clone()).or_default().extend(heads);
+                                }
+                            }
                             _ => report.fail(ENTRIES, format!("{name}: the payload does not have the entry's hash")),
                         },
                         None if for_record => report.fail(ENTRIES, format!("{name}: the payload is missing")),
@@ -988,6 +995,19 @@ fn check_contents(
             claimed_ms,
         });
     }
+    let actor_devices: BTreeMap<Vec<u8>, String> = devices
+        .values()
+        .filter_map(|(d, _)| hex::decode(&d.actor_id).ok().map(|actor| (actor, d.device_id.clone())))
+        .collect();
+    let lock_heads: Vec<[u8; 32]> = leaves
+        .values()
+        .filter_map(|leaf| match &leaf.item {
+            LeafItem::RecordLocked { record_id: r, heads } if r == record_id => Some(heads.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    authorship::check(report, &doc, record_id, &actor_devices, &signed_heads, &lock_heads);
     let held_signatures = signature_entries(&doc);
     for (officer_id, _, signature) in &anchors {
         let Some(signature) = signature else { continue };

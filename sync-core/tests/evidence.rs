@@ -16,7 +16,7 @@ use schemas::{Certificate, EntityRef};
 use sha2::{Digest, Sha256};
 use sync_core::checkpoint::{Checkpoint, sign_note, verifier_key};
 use sync_core::document::Edit;
-use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, payload_hash};
+use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, content_payload, payload_hash};
 use sync_core::evidence::{
     ARCHIVE_END, BLOBS, CHECKPOINT, DEVICES, DOCUMENT, ENTRIES, KeyTrust, LOG_KEY, MANIFEST, PROOFS, PackageContents,
     RECORD, STATE, TrustedBy, verify_package, write_package,
@@ -183,18 +183,22 @@ fn contents_with_exif(last_claim_ms: i64, exif_taken_at: Option<&str>) -> (Packa
         log.append(T0 + 500_000, LeafItem::Blob { sha256: Sha256::digest(&photo).into(), size: photo.len() as u64 });
 
     let t = T0 + 2_000;
-    a.append(t, EntryKind::Arrive, RECORD_ID, b"", Some(seen));
+    // Device 1 holds the record and signs its heads in each entry (content-bound payloads);
+    // device 2 writes notes alone, as devices did before.
+    let held: Vec<[u8; 32]> = record.automerge().get_heads().iter().map(|h| h.0).collect();
+    let bound = |note: &[u8]| content_payload(&held, note);
+    a.append(t, EntryKind::Arrive, RECORD_ID, &bound(b""), Some(seen));
     a.append(
         t + 1_000,
         EntryKind::CertificatesShown { officer_ids: vec!["O001".into(), "O002".into()] },
         RECORD_ID,
-        b"",
+        &bound(b""),
         Some(seen),
     );
-    a.append(t + 2_000, EntryKind::RecordingStarted, RECORD_ID, "执法记录仪开始录像".as_bytes(), Some(seen));
-    a.append(t + 3_000, EntryKind::PhotoTaken { sha256: photo_sha.clone() }, RECORD_ID, b"", Some(seen));
-    a.append(t + 4_000, EntryKind::SealOrSeizure, RECORD_ID, "查封废水处理设备一套".as_bytes(), Some(seen));
-    a.append(t + 5_000, EntryKind::RecordingStopped { reason: "检查结束".into() }, RECORD_ID, b"", Some(seen));
+    a.append(t + 2_000, EntryKind::RecordingStarted, RECORD_ID, &bound("执法记录仪开始录像".as_bytes()), Some(seen));
+    a.append(t + 3_000, EntryKind::PhotoTaken { sha256: photo_sha.clone() }, RECORD_ID, &bound(b""), Some(seen));
+    a.append(t + 4_000, EntryKind::SealOrSeizure, RECORD_ID, &bound("查封废水处理设备一套".as_bytes()), Some(seen));
+    a.append(t + 5_000, EntryKind::RecordingStopped { reason: "检查结束".into() }, RECORD_ID, &bound(b""), Some(seen));
     b.append(t + 500, EntryKind::Arrive, RECORD_ID, b"", None);
     b.append(t + 900, EntryKind::PartyQuestioned, "0190f2a4-7c1e-7000-8000-0000000000ff", "另一记录".as_bytes(), None);
     b.append(last_claim_ms, EntryKind::Left, RECORD_ID, b"", None);
@@ -252,6 +256,26 @@ fn contents_with_exif(last_claim_ms: i64, exif_taken_at: Option<&str>) -> (Packa
             log.append_state(at + 1_000);
         }
     }
+
+    // Device 1 made both signatures' changes and the lock: its next entry signs those heads.
+    let held: Vec<[u8; 32]> = record.automerge().get_heads().iter().map(|h| h.0).collect();
+    let signed_at = T0 + 720_000;
+    a.append(
+        signed_at,
+        EntryKind::Signed { officer_id: "O001".into() },
+        RECORD_ID,
+        &content_payload(&held, b""),
+        Some(seen),
+    );
+    let (signed, payload) = a.chain.last().unwrap().clone();
+    let entry_hash = signed.entry.hash();
+    let leaf_index = log.append(
+        signed_at + 1_000,
+        LeafItem::LogEntry { device_id: a.device_id.clone(), seq: signed.entry.seq, entry_hash },
+    );
+    add_entry(&mut log.items, &a.device_id, signed.entry.seq, &entry_hash, None);
+    log.append_state(signed_at + 1_000);
+    entries.push(PackageEntry { signed, payload: Some(STANDARD.encode(payload)), leaf_index });
 
     let size = log.leaves.len() as u64;
     let checkpoint = Checkpoint { origin: ORIGIN.into(), size, root: log.root(size) };
@@ -328,8 +352,8 @@ fn a_package_verifies_offline_item_by_item() {
     for item in [MANIFEST, CHECKPOINT, LOG_KEY, DOCUMENT, RECORD, DEVICES, ENTRIES, STATE, BLOBS, PROOFS] {
         assert!(checked.contains(item), "{item} was not checked");
     }
-    // The record's entries: A's six and B's two; B's entry of another record is only a link.
-    assert_eq!(report.intervals.len(), 8);
+    // The record's entries: A's seven and B's two; B's entry of another record is only a link.
+    assert_eq!(report.intervals.len(), 9);
     assert!(report.intervals.iter().all(|(_, _, i)| !i.claim_outside));
     // A's entries name the checkpoint of size 2, whose last leaf was received at T0.
     assert!(report.intervals.iter().filter(|(d, ..)| d == "device-1").all(|(_, _, i)| i.not_before_ms == Some(T0)));
@@ -337,6 +361,12 @@ fn a_package_verifies_offline_item_by_item() {
     assert_eq!(report.findings, vec![]);
     // The five photos the server never received are said to be unproven, not to hold.
     assert_eq!(report.unproven.len(), 5, "{:?}", report.unproven);
+    // Every change of device 1 lies in the history of heads its entries signed.
+    assert!(
+        report.checks.iter().any(|c| c.item == DOCUMENT && c.holds && c.detail.contains("heads their device signed")),
+        "{:#?}",
+        report.checks
+    );
     assert_eq!(report.trusted_by, Some(TrustedBy::PublishedKey));
     // Told to trust the package's own key, the verdict names that key and how it was trusted.
     let untrusted = verify_package(&package, KeyTrust::PackageKey, SKEW);
@@ -462,9 +492,9 @@ fn a_swapped_payload_and_an_unlisted_photo_fail() {
 #[test]
 fn a_document_changed_after_its_logged_lock_fails() {
     use automerge::transaction::Transactable;
-    let (mut contents, key) = contents_with(T0 + 8_000);
     for actor in [sync_core::document::genesis_actor(RECORD_ID), ActorId::from([1u8; 16])] {
-        let mut doc = automerge::Automerge::load(&contents.document).unwrap().with_actor(actor);
+        let (mut contents, key) = contents_with(T0 + 8_000);
+        let mut doc = automerge::Automerge::load(&contents.document).unwrap().with_actor(actor.clone());
         let mut tx = doc.transaction();
         tx.put(automerge::ROOT, "locked", false).unwrap();
         let header = tx.get(automerge::ROOT, "header").unwrap().unwrap().1;
@@ -475,6 +505,10 @@ fn a_document_changed_after_its_logged_lock_fails() {
         assert!(report.failed_items().contains(DOCUMENT), "{:?}", report.checks);
         let details: Vec<&str> = report.checks.iter().filter(|c| !c.holds).map(|c| c.detail.as_str()).collect();
         assert!(details.iter().any(|d| d.contains("does not end where the log")), "{details:?}");
+        // Under a device's actor, the device's own signed heads expose it, whatever the log says.
+        if actor == ActorId::from([1u8; 16]) {
+            assert!(details.iter().any(|d| d.contains("someone else wrote it")), "{details:?}");
+        }
     }
 }
 
@@ -528,8 +562,9 @@ fn a_package_missing_any_item_of_the_record_fails_naming_it() {
     // The last entries of one device's chain (the seal and the recording's end).
     let mut contents = genuine.clone();
     contents.entries.retain(|e| !(e.signed.entry.device_id == "device-1" && e.signed.entry.seq >= 5));
+    assert_eq!(contents.entries.iter().filter(|e| e.signed.entry.device_id == "device-1").count(), 4);
     let found = failures(&contents, &key);
-    assert!(names(&found, ENTRIES, "missing: entries of device device-1 for the record up to seq 6"), "{found:#?}");
+    assert!(names(&found, ENTRIES, "missing: entries of device device-1 for the record up to seq 7"), "{found:#?}");
 
     // One officer's whole chain.
     let mut contents = genuine.clone();

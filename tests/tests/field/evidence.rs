@@ -89,6 +89,13 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     let report = verify_package(&package, KeyTrust::Published(&key), 300_000);
     assert!(report.holds(), "{:#?}", report.checks.iter().filter(|c| !c.holds).collect::<Vec<_>>());
     assert_eq!(report.record_id.as_deref(), Some(record_id.as_str()));
+    // Each device's entries signed the record's heads: every change is its device's own.
+    assert!(
+        report.checks.iter().any(|c| c.item == DOCUMENT && c.holds && c.detail.contains("heads their device signed")),
+        "{:#?}",
+        report.checks
+    );
+    assert!(report.unproven.iter().all(|u| !u.contains("changes of device")), "{:?}", report.unproven);
     // Every entry of the record, from both devices, with an interval.
     let entries = a.log(Some(&record_id)).unwrap().len() + b.log(Some(&record_id)).unwrap().len();
     assert_eq!(report.intervals.len(), entries);
