@@ -497,6 +497,14 @@ fn check_contents(
                             CHECKPOINT,
                             format!("is of size {}, the manifest says {}", checkpoint.size, manifest.tree_size),
                         );
+                        // Either may be the one changed: the two disagree, so both are named.
+                        report.fail(
+                            MANIFEST,
+                            format!(
+                                "says tree size {}, the checkpoint is of size {}",
+                                manifest.tree_size, checkpoint.size
+                            ),
+                        );
                         None
                     }
                     Ok(checkpoint) if checkpoint.origin != *name => {
