@@ -14,6 +14,7 @@ use schemas::{ChecklistResult, PersonPresent, PersonRole};
 use serde_json::json;
 use sync_core::document::{Edit, SignOutcome};
 use sync_core::enforcement_log::EntryEncoding;
+use sync_core::evidence::{KeyTrust, TrustedBy, utc_text as utc};
 
 #[derive(Parser)]
 #[command(name = "fieldsync", version, about = "The officer's offline inspection device")]
@@ -88,10 +89,14 @@ enum Command {
     Verify {
         /// The package (a `.tar` file exported by the server).
         package: PathBuf,
-        /// The bureau's published transparency-log key (a note verifier key); without it the
-        /// package's own key is used and printed, to be compared.
-        #[arg(long)]
+        /// The bureau's published transparency-log key (a note verifier key). Without it the
+        /// package is not verified (`untrusted_key`) unless `--trust-package-key` is given.
+        #[arg(long, conflicts_with = "trust_package_key")]
         log_key: Option<String>,
+        /// Trust the log key the package carries: the verdict then proves only that the package
+        /// is what that key's holder signed, and names the key to be compared with the bureau's.
+        #[arg(long)]
+        trust_package_key: bool,
         /// Clock skew allowed before a claimed time outside its proven interval is flagged, in seconds.
         #[arg(long, default_value_t = 300)]
         max_skew_seconds: i64,
@@ -385,30 +390,75 @@ async fn run(cli: Cli) -> ClientResult<Output> {
             Ok(Output { value: json!(status), text })
         }
         Command::VerifyDraw { file, without_commitment } => verify_draw(&file, without_commitment),
-        Command::Verify { package, log_key, max_skew_seconds } => {
-            verify_evidence(&package, log_key.as_deref(), max_skew_seconds * 1000)
+        Command::Verify { package, log_key, trust_package_key, max_skew_seconds } => {
+            let trust = match (&log_key, trust_package_key) {
+                (Some(key), _) => KeyTrust::Published(key),
+                (None, true) => KeyTrust::PackageKey,
+                (None, false) => return Err(untrusted_key(&package)),
+            };
+            verify_evidence(&package, trust, max_skew_seconds * 1000)
         }
         Command::Record { record, command } => record_command(&dir, record.as_deref(), command),
         Command::Log { record, command } => log_command(&dir, record.as_deref(), command),
     }
 }
 
-fn verify_evidence(package: &std::path::Path, log_key: Option<&str>, max_skew_ms: i64) -> ClientResult<Output> {
+/// The refusal to verify with no trusted key: names the key the package carries, for the
+/// reviewer to compare with the bureau's published one.
+fn untrusted_key(package: &std::path::Path) -> ClientError {
+    let package_key = std::fs::read(package)
+        .ok()
+        .and_then(|bytes| sync_core::evidence::verify_package(&bytes, KeyTrust::PackageKey, 0).log_key);
+    ClientError::UntrustedKey { package_key }
+}
+
+fn verify_evidence(package: &std::path::Path, trust: KeyTrust<'_>, max_skew_ms: i64) -> ClientResult<Output> {
     let bytes =
         std::fs::read(package).map_err(|e| ClientError::Io { path: package.to_path_buf(), error: e.to_string() })?;
-    let report = sync_core::evidence::verify_package(&bytes, log_key, max_skew_ms);
+    let report = sync_core::evidence::verify_package(&bytes, trust, max_skew_ms);
     let mut text = format!(
         "evidence package of record {} against the log at size {}",
         report.record_id.as_deref().unwrap_or("?"),
         report.tree_size.map_or("?".to_string(), |s| s.to_string())
     );
+    text.push_str(&match (&report.log_key, report.trusted_by) {
+        (Some(key), Some(TrustedBy::PublishedKey)) => {
+            format!("\ntrusted key: {key} (the bureau's published key, given)")
+        }
+        (Some(key), Some(TrustedBy::PackageKey)) => format!(
+            "\ntrusted key: {key} (the package's own key, trusted as told: compare it with the bureau's published key)"
+        ),
+        _ => "\ntrusted key: none (the package's key could not be read)".to_string(),
+    });
     for check in &report.checks {
         text.push_str(&format!("\n{} {}: {}", if check.holds { "ok  " } else { "FAIL" }, check.item, check.detail));
+    }
+    for interval in &report.item_intervals {
+        let not_before = match interval.not_before_ms {
+            Some(ms) => format!("after {}", utc(ms)),
+            None => "no lower bound".to_string(),
+        };
+        let claimed = interval.claimed_ms.map_or(String::new(), |ms| format!("; claimed {}", utc(ms)));
+        text.push_str(&format!(
+            "\ninterval: {}: {not_before}, by {}{claimed}",
+            interval.item,
+            utc(interval.not_after_ms)
+        ));
+    }
+    for (device_id, seq, _) in report.intervals.iter().filter(|(_, _, i)| i.not_before_ms.is_none()) {
+        text.push_str(&format!(
+            "\nno lower bound: entry {seq} of {device_id} names no checkpoint the log proves, so nothing proves it was not written earlier"
+        ));
     }
     for (device_id, seq, interval) in report.intervals.iter().filter(|(_, _, i)| i.claim_outside) {
         text.push_str(&format!(
             "\nflagged: entry {seq} of {device_id} claims {} ms, the log proves {:?}..{} ms",
             interval.claimed_ms, interval.not_before_ms, interval.not_after_ms
+        ));
+    }
+    for sha256 in &report.not_included {
+        text.push_str(&format!(
+            "\nnot included: photo {sha256}: this package carries only its hash, not the photo itself"
         ));
     }
     for unproven in &report.unproven {

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use sync_core::document::{Edit, EditError, RecordDocument, SignOutcome, new_record_id};
 use sync_core::enforcement_log::{
     EntryEncoding, EntryKind, GENESIS_PREVIOUS, LogEntry, LogFinding, MAX_PAYLOAD_BYTES, SignedEntry, check_fields,
-    check_record, payload_hash,
+    check_record, content_payload, payload_hash,
 };
 use sync_core::rules::{CertificateStanding, certificate_valid_on};
 
@@ -125,6 +125,21 @@ impl Device {
         let refused = |e: sync_core::enforcement_log::EntryError| ClientError::InvalidInput {
             what: "log entry".into(),
             detail: e.to_string(),
+        };
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(refused(sync_core::enforcement_log::EntryError::PayloadTooLarge { found: payload.len() }));
+        }
+        // An entry of a record the device holds signs the record's heads with its note
+        // (`content_payload`): the device's key then vouches for the content it had.
+        let bound;
+        let payload = match record_id.map(|id| self.load(id)) {
+            Some(Ok((document, _, _))) => {
+                let heads: Vec<[u8; 32]> = document.automerge().get_heads().iter().map(|h| h.0).collect();
+                bound = content_payload(&heads, payload);
+                bound.as_slice()
+            }
+            Some(Err(ClientError::UnknownRecord { .. })) | None => payload,
+            Some(Err(e)) => return Err(e),
         };
         if payload.len() > MAX_PAYLOAD_BYTES {
             return Err(refused(sync_core::enforcement_log::EntryError::PayloadTooLarge { found: payload.len() }));

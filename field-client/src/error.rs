@@ -68,6 +68,11 @@ pub enum ClientError {
     CommitmentInvalid { detail: String },
     #[error("the evidence package does not verify: {items:?} fail\n{report}")]
     EvidenceInvalid { items: Vec<String>, report: String },
+    #[error(
+        "no trusted log key: give the bureau's published key with --log-key, or --trust-package-key to trust the package's own ({})",
+        package_key.as_deref().unwrap_or("unreadable")
+    )]
+    UntrustedKey { package_key: Option<String> },
     #[error("the device store failed: {0}")]
     Store(#[from] rusqlite::Error),
 }
@@ -104,6 +109,7 @@ impl ClientError {
             ClientError::CommitmentMissing => "commitment_missing",
             ClientError::CommitmentInvalid { .. } => "commitment_invalid",
             ClientError::EvidenceInvalid { .. } => "evidence_invalid",
+            ClientError::UntrustedKey { .. } => "untrusted_key",
             ClientError::Store(_) => "store",
         }
     }
@@ -115,6 +121,7 @@ impl ClientError {
             ClientError::Server { status, code, .. } => serde_json::json!({ "status": status, "code": code }),
             ClientError::UnknownTask { task_id } => serde_json::json!({ "task_id": task_id }),
             ClientError::EvidenceInvalid { items, .. } => serde_json::json!({ "failed_items": items }),
+            ClientError::UntrustedKey { package_key } => serde_json::json!({ "package_key": package_key }),
             ClientError::UnknownRecord { record_id } => serde_json::json!({ "record_id": record_id }),
             _ => serde_json::Value::Null,
         }

@@ -13,12 +13,29 @@
 //! | `record/record.json` | the record as read from that document ([`crate::InspectionRecord`]) |
 //! | `devices.json` | the devices whose changes or entries are in the package ([`PackageDevice`]) |
 //! | `log/entries.json` | the devices' enforcement-log entries ([`PackageEntry`]) |
+//! | `record/state.json` | the record's latest state in the log: the items that belong to it ([`PackageRecordState`]) |
 //! | `blobs.json` | the blobs the record and its entries name ([`PackageBlob`]) |
 //! | `blobs/<sha256>` | a blob's bytes, unless the package carries hashes only |
 //! | `proofs.json` | inclusion proofs of every leaf the package relies on ([`PackageProofs`]) |
 //!
 //! JSON members are written pretty-printed with two-space indents and a final newline, and
 //! each must be exactly that encoding of its content.
+//!
+//! A package has one encoding, so that its SHA-256 identifies it; a verifier refuses any other
+//! and blames the member whose bytes differ:
+//!
+//! - members in the order of the table above, the `blobs/<sha256>` members in ascending order
+//!   of hash, right after `blobs.json` (`record/state.json` is absent only when the log holds no
+//!   state of the record, and such a package does not verify as complete);
+//! - every hex string (hashes, keys, actor ids, leaves, proofs) in lowercase;
+//! - `devices.json` in ascending order of device id, `log/entries.json` of device id then
+//!   seq, `blobs.json` of SHA-256, the proofs' leaves of index and seen checkpoints of size,
+//!   each element once;
+//! - `record/document.automerge` exactly Automerge's uncompressed save (`save_nocompress`) of
+//!   the document it loads as;
+//! - `exported_at_ms` no earlier than the receipt time of any leaf in `proofs.json` (rounded
+//!   down to whole seconds): the checkpoint was signed after those leaves arrived, and the
+//!   package after the checkpoint.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -84,6 +101,42 @@ pub struct PackageEntry {
     pub leaf_index: u64,
 }
 
+/// The record's state as the log last recorded it in the package's checkpoint: its leaf and
+/// the items the leaf's hash binds. The package must hold exactly these items.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PackageRecordState {
+    /// The record-state leaf (`sync_core::transparency`, item code 6).
+    pub leaf_index: u64,
+    pub items: RecordItems,
+}
+
+/// The items that belong to a record, as the log binds them in a record-state leaf (its
+/// encoding and hash: `sync_core::transparency::record_items_hash`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordItems {
+    /// Each device with entries of the record, by device id.
+    pub devices: Vec<DeviceItems>,
+    /// SHA-256 (hex, lowercase) of each photo an entry of the record took, ascending.
+    pub photos: Vec<String>,
+    /// The leaves of the record's signatures and lock, ascending.
+    pub anchors: Vec<u64>,
+}
+
+/// A device's entries of a record: the first and last, how many, and the last one's hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceItems {
+    pub device_id: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// How many entries of the record the device's chain holds between the first and the last.
+    pub entries: u64,
+    /// SHA-256 of the last entry (hex, lowercase).
+    pub last_entry_hash: String,
+}
+
 /// A blob the record or its entries name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +147,11 @@ pub struct PackageBlob {
     pub size: Option<u64>,
     /// The leaf recording that the server stored it; `None` when the server lacks the blob.
     pub leaf_index: Option<u64>,
+    /// When the photo's EXIF says it was taken, as the server read it (`2026-05-04T10:20:30`,
+    /// with its `+08:00` offset when the file states one): a claim, compared with the interval
+    /// the log proves for the entry that took the photo. Absent when the file claims none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exif_taken_at: Option<String>,
 }
 
 /// The proofs, all against the checkpoint of the package.

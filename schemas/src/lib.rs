@@ -62,5 +62,6 @@ pub fn json_schemas() -> Vec<(&'static str, serde_json::Value)> {
         ("consistency_proof.json", schema::<log::ConsistencyProof>()),
         ("record_log.json", schema::<log::RecordLog>()),
         ("evidence_manifest.json", schema::<evidence::Manifest>()),
+        ("evidence_record_state.json", schema::<evidence::PackageRecordState>()),
     ]
 }

@@ -99,6 +99,9 @@ pub enum LogFinding {
     RecordingStoppedWithoutReason { device_id: String, seq: u64 },
     /// P2: an officer present without a "certificates shown" entry.
     CertificateNotShown { officer_id: String },
+    /// A photo whose EXIF time (Unix ms) lies outside the interval the log proves for the entry
+    /// that took it: the photo may not be from the inspection.
+    PhotoTimeOutsideInterval { sha256: String, device_id: String, seq: u64, exif_ms: i64 },
 }
 
 /// A device's upload of its chain: entries in any order, each with its payload.

@@ -174,9 +174,9 @@ impl<'a> Access<'a> {
             LeafItem::DeviceEnrolled { device_id, .. } | LeafItem::LogEntry { device_id, .. } => {
                 Ok(self.store.device(&device_id)?.is_some_and(|device| self.device(&device)))
             }
-            LeafItem::RecordSigned { record_id, .. } | LeafItem::RecordLocked { record_id, .. } => {
-                self.record_id(&record_id)
-            }
+            LeafItem::RecordSigned { record_id, .. }
+            | LeafItem::RecordLocked { record_id, .. }
+            | LeafItem::RecordState { record_id, .. } => self.record_id(&record_id),
             LeafItem::Blob { sha256, .. } => self.blob(&hex::encode(sha256)),
         }
     }

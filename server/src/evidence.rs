@@ -6,7 +6,9 @@
 use automerge::Automerge;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use schemas::evidence::{LeafProof, PackageBlob, PackageDevice, PackageEntry, PackageProofs, SeenCheckpointProof};
+use schemas::evidence::{
+    LeafProof, PackageBlob, PackageDevice, PackageEntry, PackageProofs, PackageRecordState, SeenCheckpointProof,
+};
 use sync_core::document::{genesis_actor, read_record};
 use sync_core::evidence::{PackageContents, write_package};
 
@@ -87,9 +89,14 @@ pub fn export(
                     ),
                     Blobs::HashesOnly => None,
                 };
-                (PackageBlob { sha256, size: Some(blob.size), leaf_index: Some(leaf) }, bytes)
+                // The photo's own claim of when it was taken, as the server read it from its EXIF.
+                let exif_taken_at = store.blob_metadata(&sha256)?.and_then(|metadata| {
+                    let offset = metadata.claimed.offset.unwrap_or_default();
+                    metadata.claimed.taken_at.map(|taken_at| format!("{taken_at}{offset}"))
+                });
+                (PackageBlob { sha256, size: Some(blob.size), leaf_index: Some(leaf), exif_taken_at }, bytes)
             }
-            None => (PackageBlob { sha256, size: None, leaf_index: None }, None),
+            None => (PackageBlob { sha256, size: None, leaf_index: None, exif_taken_at: None }, None),
         };
         package_blobs.push((blob, bytes));
     }
@@ -123,6 +130,7 @@ pub fn export(
             })
             .collect(),
         blobs: package_blobs,
+        state: source.state.map(|(leaf_index, items)| PackageRecordState { leaf_index, items }),
         proofs: PackageProofs {
             tree_size: source.checkpoint.size,
             leaves: source

@@ -226,7 +226,8 @@ pub fn exchange(
         if status != RecordStatus::Draft {
             for leaf in signing_leaves(record_id, doc, status, docs.signed_before.get(record_id), input.now_ms) {
                 tx.append_leaf(&leaf)?;
-                counts.leaves_appended += 1;
+                // The store follows a signature or lock with the record's state leaf.
+                counts.leaves_appended += 2;
             }
         }
     }

@@ -18,6 +18,14 @@
 //! boot id, kind code (one byte) and the kind's own fields, record id (optional), payload hash
 //! (32 bytes), latest checkpoint seen (optional: size, root). The payload itself is not in the
 //! encoding, only its SHA-256, so an entry can be checked without it.
+//!
+//! The payload, version 2 (content-bound): the prefix `fieldsync/entry-payload/v2\0`, the
+//! record's Automerge heads as the device held them when it wrote the entry (a 4-byte
+//! big-endian count and each head's 32 bytes, in ascending order), then the entry's note. An
+//! entry of a record signs its payload's hash, so the device's key signs the record's content
+//! as it stood (and a photo entry its photo's hash, which is in the entry itself). A payload
+//! without the prefix is version 1: a note alone, bound to no content. [`content_payload`]
+//! writes one, [`read_payload`] reads either.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -126,6 +134,37 @@ impl EntryEncoding for LogEntry {
     fn sign(self, key: &SigningKey) -> SignedEntry {
         let signature = key.sign(&self.signing_bytes()).to_bytes();
         SignedEntry { entry: self, signature }
+    }
+}
+
+/// Domain separation of a content-bound payload (version 2).
+pub const CONTENT_PAYLOAD_DOMAIN: &[u8] = b"fieldsync/entry-payload/v2\0";
+
+/// A content-bound payload: the record's heads as the device holds them, and the note.
+pub fn content_payload(heads: &[[u8; 32]], note: &[u8]) -> Vec<u8> {
+    let mut heads = heads.to_vec();
+    heads.sort();
+    let mut out = CONTENT_PAYLOAD_DOMAIN.to_vec();
+    out.extend((heads.len() as u32).to_be_bytes());
+    for head in &heads {
+        out.extend(head);
+    }
+    out.extend(note);
+    out
+}
+
+/// A payload's heads (`None` for a version 1 payload, or a version 2 one cut short) and its
+/// note.
+pub fn read_payload(payload: &[u8]) -> (Option<Vec<[u8; 32]>>, &[u8]) {
+    let Some(rest) = payload.strip_prefix(CONTENT_PAYLOAD_DOMAIN) else { return (None, payload) };
+    let Some((count, rest)) = rest.split_first_chunk::<4>() else { return (None, payload) };
+    let count = u32::from_be_bytes(*count) as usize;
+    match count.checked_mul(32).filter(|bytes| *bytes <= rest.len()) {
+        Some(bytes) => {
+            let heads = rest[..bytes].chunks_exact(32).map(|h| h.try_into().expect("32 bytes")).collect();
+            (Some(heads), &rest[bytes..])
+        }
+        None => (None, payload),
     }
 }
 
@@ -318,6 +357,21 @@ pub fn check_record(entries: &[LogEntry], officers_present: &[String]) -> Vec<Lo
         }
     }
     findings
+}
+
+#[cfg(test)]
+mod payload_tests {
+    use super::*;
+
+    #[test]
+    fn content_payloads_read_back_and_old_ones_stay_notes() {
+        let payload = content_payload(&[[2; 32], [1; 32]], "查封".as_bytes());
+        assert_eq!(payload.len(), CONTENT_PAYLOAD_DOMAIN.len() + 4 + 64 + "查封".len());
+        assert_eq!(read_payload(&payload), (Some(vec![[1; 32], [2; 32]]), "查封".as_bytes()));
+        assert_eq!(read_payload(b"a note"), (None, &b"a note"[..]));
+        let cut = &payload[..CONTENT_PAYLOAD_DOMAIN.len() + 4 + 40];
+        assert_eq!(read_payload(cut).0, None);
+    }
 }
 
 #[cfg(test)]

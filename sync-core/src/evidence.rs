@@ -22,6 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::VerifyingKey;
 use schemas::evidence::{
     EVIDENCE_FORMAT, LeafProof, Manifest, ManifestItem, PackageBlob, PackageDevice, PackageEntry, PackageProofs,
+    PackageRecordState,
 };
 use schemas::log::{LogFinding, TimeInterval};
 use serde::Serialize;
@@ -29,9 +30,16 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{Checkpoint, open_note, parse_verifier_key};
 use crate::document::{genesis_actor, genesis_change_hash, is_genesis_change, read_record, signature_entries};
-use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, payload_hash};
+use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, payload_hash, read_payload};
 use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use crate::transparency::{Leaf, LeafItem, interval};
+
+mod authorship;
+mod canonical_form;
+mod completeness;
+mod time;
+
+pub use time::{ItemInterval, exif_time_ms, utc_text};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const CHECKPOINT: &str = "checkpoint.txt";
@@ -41,6 +49,7 @@ pub const RECORD: &str = "record/record.json";
 pub const DEVICES: &str = "devices.json";
 pub const ENTRIES: &str = "log/entries.json";
 pub const BLOBS: &str = "blobs.json";
+pub const STATE: &str = "record/state.json";
 pub const PROOFS: &str = "proofs.json";
 /// The name of an archive-level problem that belongs to no member (the end-of-archive blocks).
 pub const ARCHIVE_END: &str = "(end of archive)";
@@ -65,6 +74,9 @@ pub struct PackageContents {
     pub entries: Vec<PackageEntry>,
     /// Each blob, with its bytes when the package includes them.
     pub blobs: Vec<(PackageBlob, Option<Vec<u8>>)>,
+    /// The record's latest state in the checkpoint (`None` when the log holds none: the package
+    /// then lacks `record/state.json` and cannot verify as complete).
+    pub state: Option<PackageRecordState>,
     pub proofs: PackageProofs,
 }
 
@@ -95,10 +107,17 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Writes a package in its canonical form.
 pub fn write_package(contents: &PackageContents) -> Result<Vec<u8>, PackageError> {
     let doc = Automerge::load(&contents.document).map_err(|e| PackageError::Document(e.to_string()))?;
+    // The one encoding of each list and of the document, whatever the caller's order.
+    let mut contents = contents.clone();
+    canonical_form::sort_lists(&mut contents.devices, &mut contents.entries, &mut contents.blobs, &mut contents.proofs);
+    contents.document = doc.save_nocompress();
+    let contents = &contents;
     let record = read_record(&contents.record_id, &doc).map_err(|e| PackageError::Record(e.to_string()))?;
     let (text, _) = split_note(&contents.checkpoint_note);
     let checkpoint = Checkpoint::parse_body(text).map_err(|e| PackageError::Checkpoint(e.to_string()))?;
-    let blobs_included = contents.blobs.iter().all(|(_, bytes)| bytes.is_some());
+    // Blobs the server lacks have no bytes to include: the flag says whether the stored ones are in.
+    let blobs_included =
+        contents.blobs.iter().filter(|(blob, _)| blob.leaf_index.is_some()).all(|(_, bytes)| bytes.is_some());
     let mut members: Vec<(String, Vec<u8>)> = vec![
         (CHECKPOINT.into(), contents.checkpoint_note.as_bytes().to_vec()),
         (LOG_KEY.into(), format!("{}\n", contents.log_key.trim_end()).into_bytes()),
@@ -106,8 +125,11 @@ pub fn write_package(contents: &PackageContents) -> Result<Vec<u8>, PackageError
         (RECORD.into(), json(&record)),
         (DEVICES.into(), json(&contents.devices)),
         (ENTRIES.into(), json(&contents.entries)),
-        (BLOBS.into(), json(&contents.blobs.iter().map(|(blob, _)| blob).collect::<Vec<_>>())),
     ];
+    if let Some(state) = &contents.state {
+        members.push((STATE.into(), json(state)));
+    }
+    members.push((BLOBS.into(), json(&contents.blobs.iter().map(|(blob, _)| blob).collect::<Vec<_>>())));
     for (blob, bytes) in &contents.blobs {
         if let Some(bytes) = bytes {
             members.push((blob_path(&blob.sha256), bytes.clone()));
@@ -161,6 +183,28 @@ fn split_note(note: &str) -> (&str, &str) {
     }
 }
 
+/// Which log key the verifier trusts: there is no default, so that no caller trusts a package's
+/// own key without saying so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyTrust<'a> {
+    /// The bureau's published note verifier key of the transparency log, as the reviewer holds
+    /// it: the package's key must be this one.
+    Published(&'a str),
+    /// The key the package carries, trusted as told: proves only that the package is what that
+    /// key's holder signed, so the key must still be compared with the bureau's.
+    PackageKey,
+}
+
+/// How the verdict's key came to be trusted, as reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustedBy {
+    /// The reviewer gave the bureau's published key.
+    PublishedKey,
+    /// The reviewer told the verifier to trust the package's own key.
+    PackageKey,
+}
+
 /// One thing the verifier checked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -177,14 +221,22 @@ pub struct Verification {
     pub tree_size: Option<u64>,
     /// The log key the checkpoint was checked with.
     pub log_key: Option<String>,
+    /// Why that key was trusted.
+    pub trusted_by: Option<TrustedBy>,
     pub checks: Vec<Check>,
     /// The rules the record's entries break (R2, R3, P2): findings, not failures of the package.
     pub findings: Vec<LogFinding>,
     /// Each entry of the record with the interval the log proves for it.
     pub intervals: Vec<(String, u64, TimeInterval)>,
+    /// Every item the log can bound in time (enrolments, entries, photos, signatures, the
+    /// lock), with its proven interval and its claimed time.
+    pub item_intervals: Vec<ItemInterval>,
     /// What the package names but cannot prove (a photo the server never received): neither
     /// holding nor failing, said so.
     pub unproven: Vec<String>,
+    /// The photos the server holds whose bytes this package does not carry (a package made
+    /// with hashes only): proven by hash, not shown.
+    pub not_included: Vec<String>,
 }
 
 impl Verification {
@@ -256,11 +308,15 @@ fn canonical<T: serde::de::DeserializeOwned + Serialize>(bytes: &[u8]) -> Result
     Ok(value)
 }
 
-/// Checks a package offline. `trusted_log_key` is the bureau's published note verifier key of
-/// the transparency log, if the reviewer has it; without it the package's own key is used and
-/// reported, for the reviewer to compare. `max_skew_ms` is the clock skew allowed before a
+/// Checks a package offline. `trust` says which log key the checkpoint must verify with: the
+/// bureau's published note verifier key, or the package's own when the reviewer says so
+/// (reported, for the reviewer to compare). `max_skew_ms` is the clock skew allowed before a
 /// claimed time outside its proven interval is flagged.
-pub fn verify_package(package: &[u8], trusted_log_key: Option<&str>, max_skew_ms: i64) -> Verification {
+pub fn verify_package(package: &[u8], trust: KeyTrust<'_>, max_skew_ms: i64) -> Verification {
+    let trusted_log_key = match trust {
+        KeyTrust::Published(key) => Some(key),
+        KeyTrust::PackageKey => None,
+    };
     let mut report = Verification::default();
     let (members, error) = read_members(package);
 
@@ -328,6 +384,19 @@ pub fn verify_package(package: &[u8], trusted_log_key: Option<&str>, max_skew_ms
         Err(e) => report.fail(ARCHIVE_END, format!("the members cannot be re-encoded: {e}")),
     }
 
+    // The members in their one order: the manifest, and the first member out of place.
+    let present: Vec<&str> = members[1..].iter().map(|m| m.path.as_str()).collect();
+    let ordered = canonical_form::member_order(&present);
+    if let Some(at) = present.iter().zip(&ordered).position(|(a, b)| a != b) {
+        let detail = |other: &str| format!("is not in the canonical member order (it stands where {other} belongs)");
+        report.fail(MANIFEST, format!("lists the members out of their canonical order: {present:?}"));
+        report.fail(present[at], detail(ordered[at]));
+        report.fail(
+            ordered[at],
+            format!("is not in the canonical member order (it belongs where {} stands)", present[at]),
+        );
+    }
+
     // The manifest lists the members, in order, with their sizes and hashes.
     let listed: Vec<&str> = manifest.items.iter().map(|i| i.path.as_str()).collect();
     let present: Vec<&str> = members[1..].iter().map(|m| m.path.as_str()).collect();
@@ -335,8 +404,8 @@ pub fn verify_package(package: &[u8], trusted_log_key: Option<&str>, max_skew_ms
         report.fail(MANIFEST, format!("lists members {listed:?}, the archive holds {present:?}"));
     }
     for member in &members[1..] {
-        let fixed =
-            [CHECKPOINT, LOG_KEY, DOCUMENT, RECORD, DEVICES, ENTRIES, BLOBS, PROOFS].contains(&member.path.as_str());
+        let fixed = [CHECKPOINT, LOG_KEY, DOCUMENT, RECORD, DEVICES, ENTRIES, STATE, BLOBS, PROOFS]
+            .contains(&member.path.as_str());
         let blob = member.path.strip_prefix("blobs/").is_some_and(|sha| {
             sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         });
@@ -409,6 +478,8 @@ fn check_contents(
                     return None;
                 }
                 report.log_key = Some(line.to_string());
+                report.trusted_by =
+                    Some(if trusted_log_key.is_some() { TrustedBy::PublishedKey } else { TrustedBy::PackageKey });
                 Some((line.to_string(), name, key))
             }
             Err(e) => {
@@ -425,6 +496,14 @@ fn check_contents(
                         report.fail(
                             CHECKPOINT,
                             format!("is of size {}, the manifest says {}", checkpoint.size, manifest.tree_size),
+                        );
+                        // Either may be the one changed: the two disagree, so both are named.
+                        report.fail(
+                            MANIFEST,
+                            format!(
+                                "says tree size {}, the checkpoint is of size {}",
+                                manifest.tree_size, checkpoint.size
+                            ),
                         );
                         None
                     }
@@ -461,7 +540,9 @@ fn check_contents(
     {
         let detail = match trusted_log_key {
             Some(_) => "is the trusted key".to_string(),
-            None => format!("{line}: compare it with the bureau's published key"),
+            None => {
+                format!("{line}: the package's own key, trusted as told: compare it with the bureau's published key")
+            }
         };
         report.check(LOG_KEY, true, detail);
     }
@@ -473,6 +554,9 @@ fn check_contents(
         match canonical::<PackageProofs>(&bytes) {
             Err(problem) => report.fail(PROOFS, problem),
             Ok(proofs) => {
+                if let Some(problem) = canonical_form::proofs_problem(&proofs) {
+                    report.fail(PROOFS, problem);
+                }
                 let mut good = proofs.tree_size == manifest.tree_size;
                 if !good {
                     report.fail(
@@ -532,12 +616,30 @@ fn check_contents(
         }
     }
 
+    // The export time: the checkpoint was signed after its last leaf in the package arrived, and
+    // the package after the checkpoint, so no earlier export time is true.
+    let latest = leaves.iter().map(|(index, leaf)| (leaf.received_ms, *index)).max();
+    if let Some((received_ms, index)) = latest
+        && manifest.exported_at_ms.saturating_add(999) < received_ms
+    {
+        report.fail(
+            MANIFEST,
+            format!(
+                "the export time {} ms is before leaf {index} of the package was received ({received_ms} ms)",
+                manifest.exported_at_ms
+            ),
+        );
+    }
+
     // The devices: each enrolment is a leaf.
     let mut devices: BTreeMap<String, (PackageDevice, Option<VerifyingKey>)> = BTreeMap::new();
     if let Some(bytes) = member(report, DEVICES) {
         match canonical::<Vec<PackageDevice>>(&bytes) {
             Err(problem) => report.fail(DEVICES, problem),
             Ok(list) => {
+                if let Some(problem) = canonical_form::devices_problem(&list) {
+                    report.fail(DEVICES, problem);
+                }
                 let mut good = true;
                 for device in list {
                     let key = hex::decode(&device.public_key)
@@ -569,6 +671,14 @@ fn check_contents(
                             },
                         );
                     }
+                    if let Some(Leaf { received_ms, .. }) = device.leaf_index.and_then(|i| leaves.get(&i)) {
+                        report.item_intervals.push(ItemInterval {
+                            item: format!("enrolment of device {}", device.device_id),
+                            not_before_ms: None,
+                            not_after_ms: *received_ms,
+                            claimed_ms: None,
+                        });
+                    }
                     devices.insert(device.device_id.clone(), (device, key));
                 }
                 if good {
@@ -580,11 +690,19 @@ fn check_contents(
 
     // The entries: signed, chained, logged.
     let mut record_entries = Vec::new();
+    // The heads each device signed in its entries of the record (content-bound payloads).
+    let mut signed_heads: BTreeMap<String, Vec<[u8; 32]>> = BTreeMap::new();
+    let mut record_chains: completeness::RecordChains = BTreeMap::new();
     let mut photos_logged: BTreeSet<String> = BTreeSet::new();
+    // Each photo entry of the record: photo, device, seq, proven interval.
+    let mut photo_entries: Vec<(String, String, u64, Option<i64>, i64)> = Vec::new();
     if let Some(bytes) = member(report, ENTRIES) {
         match canonical::<Vec<PackageEntry>>(&bytes) {
             Err(problem) => report.fail(ENTRIES, problem),
             Ok(entries) => {
+                if let Some(problem) = canonical_form::entries_problem(&entries) {
+                    report.fail(ENTRIES, problem);
+                }
                 let before = report.checks.len();
                 let mut chains: BTreeMap<&str, Vec<&PackageEntry>> = BTreeMap::new();
                 for packaged in &entries {
@@ -608,7 +726,11 @@ fn check_contents(
                     let for_record = entry.record_id.as_deref() == Some(manifest.record_id.as_str());
                     match &packaged.payload {
                         Some(payload) => match STANDARD.decode(payload) {
-                            Ok(payload) if payload_hash(&payload) == entry.payload_hash => {}
+                            Ok(payload) if payload_hash(&payload) == entry.payload_hash => {
+                                if let (true, (Some(heads), _)) = (for_record, read_payload(&payload)) {
+                                    signed_heads.entry(entry.device_id.clone()).or_default().extend(heads);
+                                }
+                            }
                             _ => report.fail(ENTRIES, format!("{name}: the payload does not have the entry's hash")),
                         },
                         None if for_record => report.fail(ENTRIES, format!("{name}: the payload is missing")),
@@ -642,8 +764,27 @@ fn check_contents(
                                 entry.seq,
                                 interval(entry.device_time_ms, not_before, *received_ms, max_skew_ms),
                             ));
+                            report.item_intervals.push(ItemInterval {
+                                item: format!("entry {} of device {}", entry.seq, entry.device_id),
+                                not_before_ms: not_before,
+                                not_after_ms: *received_ms,
+                                claimed_ms: Some(entry.device_time_ms),
+                            });
+                            if let schemas::log::EntryKind::PhotoTaken { sha256 } = &entry.kind {
+                                photo_entries.push((
+                                    sha256.clone(),
+                                    entry.device_id.clone(),
+                                    entry.seq,
+                                    not_before,
+                                    *received_ms,
+                                ));
+                            }
                         }
                         record_entries.push(entry.clone());
+                        record_chains
+                            .entry(entry.device_id.clone())
+                            .or_default()
+                            .insert(entry.seq, (hash, packaged.leaf_index));
                     }
                     chains.entry(entry.device_id.as_str()).or_default().push(packaged);
                 }
@@ -676,10 +817,14 @@ fn check_contents(
 
     // The blobs: each stored one is a leaf; included bytes have their hash.
     let mut blobs_listed: BTreeSet<String> = BTreeSet::new();
+    let mut listed_blobs: Vec<PackageBlob> = Vec::new();
     if let Some(bytes) = member(report, BLOBS) {
         match canonical::<Vec<PackageBlob>>(&bytes) {
             Err(problem) => report.fail(BLOBS, problem),
             Ok(blobs) => {
+                if let Some(problem) = canonical_form::blobs_problem(&blobs) {
+                    report.fail(BLOBS, problem);
+                }
                 let before = report.checks.len();
                 for blob in &blobs {
                     blobs_listed.insert(blob.sha256.clone());
@@ -713,7 +858,11 @@ fn check_contents(
                         None if manifest.blobs_included && blob.leaf_index.is_some() => {
                             report.fail(&path, "missing from the package");
                         }
+                        None if blob.leaf_index.is_some() => report.not_included.push(blob.sha256.clone()),
                         None => {}
+                    }
+                    if files.contains_key(path.as_str()) && !manifest.blobs_included {
+                        report.fail(&path, "included in a package whose manifest says blobs are not included");
                     }
                 }
                 for sha256 in &photos_logged {
@@ -721,8 +870,34 @@ fn check_contents(
                         report.fail(BLOBS, format!("the photo {sha256} of a log entry is not listed"));
                     }
                 }
+                // A photo: made after the entry that took it could have been written, and held
+                // by the server by the earlier of that entry's and the blob's receipt.
+                for (sha256, device_id, seq, not_before, entry_received) in &photo_entries {
+                    let stored = blobs.iter().find(|b| b.sha256 == *sha256).and_then(|b| b.leaf_index);
+                    let blob_received = stored.and_then(|i| leaves.get(&i)).map(|leaf| leaf.received_ms);
+                    let exif = blobs.iter().find(|b| b.sha256 == *sha256).and_then(|b| b.exif_taken_at.as_deref());
+                    report.item_intervals.push(ItemInterval {
+                        item: format!("photo {sha256} (entry {seq} of device {device_id})"),
+                        not_before_ms: *not_before,
+                        not_after_ms: blob_received.map_or(*entry_received, |b| b.min(*entry_received)),
+                        claimed_ms: exif.and_then(exif_time_ms),
+                    });
+                }
+                listed_blobs = blobs.clone();
                 if report.checks[before..].iter().filter(|c| c.item == BLOBS).all(|c| c.holds) {
-                    report.check(BLOBS, true, format!("{} blobs", blobs.len()));
+                    let stored = blobs.iter().filter(|b| b.leaf_index.is_some()).count();
+                    report.check(
+                        BLOBS,
+                        true,
+                        format!(
+                            "{} blobs listed: {} stored by the server, of which {} included and {} by hash only (not included); {} the server does not hold",
+                            blobs.len(),
+                            stored,
+                            stored - report.not_included.len(),
+                            report.not_included.len(),
+                            blobs.len() - stored
+                        ),
+                    );
                 }
             }
         }
@@ -733,6 +908,17 @@ fn check_contents(
         }
     }
 
+    // Completeness: the package holds exactly the items of the record's latest state.
+    let state_heads = completeness::check(
+        report,
+        manifest,
+        files.get(STATE).copied(),
+        &leaves,
+        &record_chains,
+        &blobs_listed,
+        devices.keys().map(String::as_str).collect(),
+    );
+
     // The record: its document, its signatures in the log, its typed view.
     let Some(document) = member(report, DOCUMENT) else { return };
     let doc = match Automerge::load(&document) {
@@ -742,6 +928,9 @@ fn check_contents(
             return;
         }
     };
+    if doc.save_nocompress() != document {
+        report.fail(DOCUMENT, "is not the canonical encoding (Automerge's uncompressed save of the document)");
+    }
     let record_id = manifest.record_id.as_str();
     if doc.get_change_by_hash(&genesis_change_hash(record_id)).is_none() {
         report.fail(MANIFEST, format!("names record {record_id}, whose genesis the document does not hold"));
@@ -789,6 +978,44 @@ fn check_contents(
             }
         }
     }
+    if let Some(heads) = state_heads.filter(|heads| !heads.is_empty()) {
+        let mut named = heads;
+        let mut held: Vec<[u8; 32]> = doc.get_heads().iter().map(|h| h.0).collect();
+        named.sort();
+        held.sort();
+        if named != held {
+            report.fail(DOCUMENT, "does not end at the heads the record's latest state in the log names");
+        }
+    }
+    for leaf in leaves.values() {
+        let (item, claimed_ms) = match &leaf.item {
+            LeafItem::RecordSigned { record_id: r, officer_id, signature, .. } if r == record_id => {
+                let claimed = serde_json::from_str::<schemas::OfficerSignature>(signature).ok().map(|s| s.signed_at_ms);
+                (format!("signature of {officer_id}"), claimed)
+            }
+            LeafItem::RecordLocked { record_id: r, .. } if r == record_id => ("lock of the record".to_string(), None),
+            _ => continue,
+        };
+        report.item_intervals.push(ItemInterval {
+            item,
+            not_before_ms: None,
+            not_after_ms: leaf.received_ms,
+            claimed_ms,
+        });
+    }
+    let actor_devices: BTreeMap<Vec<u8>, String> = devices
+        .values()
+        .filter_map(|(d, _)| hex::decode(&d.actor_id).ok().map(|actor| (actor, d.device_id.clone())))
+        .collect();
+    let lock_heads: Vec<[u8; 32]> = leaves
+        .values()
+        .filter_map(|leaf| match &leaf.item {
+            LeafItem::RecordLocked { record_id: r, heads } if r == record_id => Some(heads.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    authorship::check(report, &doc, record_id, &actor_devices, &signed_heads, &lock_heads);
     let held_signatures = signature_entries(&doc);
     for (officer_id, _, signature) in &anchors {
         let Some(signature) = signature else { continue };
@@ -833,6 +1060,7 @@ fn check_contents(
             }
             let present: Vec<String> = record.officers_present.iter().map(|o| o.officer_id.clone()).collect();
             report.findings = check_record(&record_entries, &present);
+            report.findings.extend(time::photo_findings(&photo_entries, &listed_blobs, max_skew_ms));
         }
         Err(e) => report.fail(DOCUMENT, format!("is not a valid record: {e}")),
     }

@@ -23,11 +23,31 @@
 //! | 3 | record signed | record id, officer id, the signature entry (JSON text as stored), heads (list of 32) |
 //! | 4 | record locked | record id, heads (list of 32) |
 //! | 5 | blob stored | SHA-256 (32), size |
+//! | 6 | record state | record id, heads (list of 32), items hash (32) |
+//!
+//! A record-state leaf follows, in the same transaction, every item that joins a record: an
+//! entry of the record (code 2), a signature or the lock (3, 4). Its heads are those of the
+//! record's latest signature or lock (none before the first), and its items hash is
+//! [`record_items_hash`] of the record's items so far ([`RecordItems`]), which an evidence
+//! package carries whole: the package must hold exactly those items, so that leaving one out
+//! fails and names it.
+//!
+//! The items' encoding, hashed with SHA-256: the prefix `fieldsync/record-items/v1\0`, the
+//! record id (text), the devices as a list (each: device id as text, first seq, last seq,
+//! number of entries, last entry hash (32)) in ascending order of device id, the photos as a
+//! list of SHA-256 (32) in ascending order, and the anchors (the leaves of the record's
+//! signatures and lock) as a list of leaf indexes (8 bytes each) in ascending order. Integers,
+//! texts and lists as above.
 
+use schemas::evidence::{DeviceItems, RecordItems};
 use schemas::log::TimeInterval;
+use sha2::{Digest, Sha256};
 
 use crate::enforcement_log::bytes as put_bytes;
 use crate::merkle::{Hash, leaf_hash};
+
+/// Domain separation of a record's items list, hashed into its record-state leaf.
+pub const RECORD_ITEMS_DOMAIN: &[u8] = b"fieldsync/record-items/v1\0";
 
 /// Domain separation: a leaf's data starts with these bytes and nothing else does.
 pub const LEAF_DOMAIN: &[u8] = b"fieldsync/transparency-leaf/v1\0";
@@ -54,6 +74,9 @@ pub enum LeafItem {
     RecordLocked { record_id: String, heads: Vec<[u8; 32]> },
     /// A blob (a photo, ...) was stored.
     Blob { sha256: [u8; 32], size: u64 },
+    /// The items that belong to a record changed: the heads of its latest signature or lock,
+    /// and [`record_items_hash`] of its items.
+    RecordState { record_id: String, heads: Vec<[u8; 32]>, items_hash: [u8; 32] },
 }
 
 /// Why bytes are not a leaf.
@@ -107,6 +130,12 @@ impl Leaf {
                 out.extend(sha256);
                 out.extend(size.to_be_bytes());
             }
+            LeafItem::RecordState { record_id, heads, items_hash } => {
+                out.push(6);
+                put_bytes(&mut out, record_id.as_bytes());
+                put_hashes(&mut out, heads);
+                out.extend(items_hash);
+            }
         }
         out
     }
@@ -141,12 +170,102 @@ impl Leaf {
             },
             4 => LeafItem::RecordLocked { record_id: reader.text()?, heads: reader.hashes()? },
             5 => LeafItem::Blob { sha256: reader.array()?, size: u64::from_be_bytes(reader.array()?) },
+            6 => LeafItem::RecordState {
+                record_id: reader.text()?,
+                heads: reader.hashes()?,
+                items_hash: reader.array()?,
+            },
             code => return Err(LeafError::UnknownItem { code }),
         };
         if !reader.rest.is_empty() {
             return Err(LeafError::TrailingBytes { extra: reader.rest.len() });
         }
         Ok(Leaf { received_ms, item })
+    }
+}
+
+/// Why a record's items cannot be encoded: a hash that is not 64 lowercase hex digits, or a list
+/// out of its order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the record's items are not canonical: {0}")]
+pub struct ItemsError(pub String);
+
+fn hash_from_hex(hex_text: &str) -> Result<[u8; 32], ItemsError> {
+    let canonical = hex_text.len() == 64 && hex_text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    hex::decode(hex_text)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .filter(|_| canonical)
+        .ok_or_else(|| ItemsError(format!("{hex_text:?} is not a lowercase hex SHA-256")))
+}
+
+/// The items' encoding (see the module's documentation), refusing any list out of order.
+pub fn record_items_bytes(record_id: &str, items: &RecordItems) -> Result<Vec<u8>, ItemsError> {
+    let ascending = |ok: bool, what: &str| if ok { Ok(()) } else { Err(ItemsError(format!("{what} not ascending"))) };
+    ascending(items.devices.windows(2).all(|w| w[0].device_id < w[1].device_id), "devices")?;
+    ascending(items.photos.windows(2).all(|w| w[0] < w[1]), "photos")?;
+    ascending(items.anchors.windows(2).all(|w| w[0] < w[1]), "anchors")?;
+    let mut out = RECORD_ITEMS_DOMAIN.to_vec();
+    put_bytes(&mut out, record_id.as_bytes());
+    out.extend((items.devices.len() as u32).to_be_bytes());
+    for device in &items.devices {
+        put_bytes(&mut out, device.device_id.as_bytes());
+        out.extend(device.first_seq.to_be_bytes());
+        out.extend(device.last_seq.to_be_bytes());
+        out.extend(device.entries.to_be_bytes());
+        out.extend(hash_from_hex(&device.last_entry_hash)?);
+    }
+    out.extend((items.photos.len() as u32).to_be_bytes());
+    for photo in &items.photos {
+        out.extend(hash_from_hex(photo)?);
+    }
+    out.extend((items.anchors.len() as u32).to_be_bytes());
+    for anchor in &items.anchors {
+        out.extend(anchor.to_be_bytes());
+    }
+    Ok(out)
+}
+
+/// SHA-256 of the items' encoding: what a record-state leaf binds.
+pub fn record_items_hash(record_id: &str, items: &RecordItems) -> Result<[u8; 32], ItemsError> {
+    Ok(Sha256::digest(record_items_bytes(record_id, items)?).into())
+}
+
+/// An entry of the record joins its items: entries of one device arrive in chain order, so it
+/// becomes the device's last; a photo entry adds its photo when it names a SHA-256 in lowercase
+/// hex (any other text is the device's to answer for, and the entry itself stays an item).
+pub fn add_entry(items: &mut RecordItems, device_id: &str, seq: u64, entry_hash: &[u8; 32], photo: Option<&str>) {
+    let last_entry_hash = hex::encode(entry_hash);
+    match items.devices.binary_search_by(|d| d.device_id.as_str().cmp(device_id)) {
+        Ok(at) => {
+            let device = &mut items.devices[at];
+            device.last_seq = seq;
+            device.entries += 1;
+            device.last_entry_hash = last_entry_hash;
+        }
+        Err(at) => items.devices.insert(
+            at,
+            DeviceItems {
+                device_id: device_id.to_string(),
+                first_seq: seq,
+                last_seq: seq,
+                entries: 1,
+                last_entry_hash,
+            },
+        ),
+    }
+    if let Some(photo) = photo
+        && hash_from_hex(photo).is_ok()
+        && let Err(at) = items.photos.binary_search_by(|p| p.as_str().cmp(photo))
+    {
+        items.photos.insert(at, photo.to_string());
+    }
+}
+
+/// A signature or lock leaf of the record joins its items.
+pub fn add_anchor(items: &mut RecordItems, leaf_index: u64) {
+    if let Err(at) = items.anchors.binary_search(&leaf_index) {
+        items.anchors.insert(at, leaf_index);
     }
 }
 
@@ -232,6 +351,10 @@ mod tests {
             },
             Leaf { received_ms: at, item: LeafItem::RecordLocked { record_id: "r".into(), heads: vec![] } },
             Leaf { received_ms: -1, item: LeafItem::Blob { sha256: [4; 32], size: 10_000_000 } },
+            Leaf {
+                received_ms: at,
+                item: LeafItem::RecordState { record_id: "r".into(), heads: vec![[5; 32]], items_hash: [6; 32] },
+            },
         ]
     }
 
@@ -256,6 +379,42 @@ mod tests {
         let mut unknown = data;
         unknown[LEAF_DOMAIN.len() + 8] = 99;
         assert_eq!(Leaf::from_bytes(&unknown), Err(LeafError::UnknownItem { code: 99 }));
+    }
+
+    /// The items' encoding, byte for byte as documented, and lists out of order refused.
+    #[test]
+    fn record_items_encode_as_documented() {
+        let mut items = RecordItems::default();
+        add_entry(&mut items, "d2", 4, &[2; 32], None);
+        add_entry(&mut items, "d1", 7, &[1; 32], Some(&"ab".repeat(32)));
+        add_entry(&mut items, "d1", 8, &[3; 32], None);
+        add_anchor(&mut items, 40);
+        add_anchor(&mut items, 12);
+        let mut expected = b"fieldsync/record-items/v1\0".to_vec();
+        expected.extend([0, 0, 0, 1, b'r']);
+        expected.extend([0, 0, 0, 2]);
+        expected.extend([0, 0, 0, 2, b'd', b'1']);
+        expected.extend(7u64.to_be_bytes());
+        expected.extend(8u64.to_be_bytes());
+        expected.extend(2u64.to_be_bytes());
+        expected.extend([3; 32]);
+        expected.extend([0, 0, 0, 2, b'd', b'2']);
+        expected.extend(4u64.to_be_bytes());
+        expected.extend(4u64.to_be_bytes());
+        expected.extend(1u64.to_be_bytes());
+        expected.extend([2; 32]);
+        expected.extend([0, 0, 0, 1]);
+        expected.extend([0xab; 32]);
+        expected.extend([0, 0, 0, 2]);
+        expected.extend(12u64.to_be_bytes());
+        expected.extend(40u64.to_be_bytes());
+        assert_eq!(record_items_bytes("r", &items), Ok(expected));
+        let mut unordered = items.clone();
+        unordered.anchors.reverse();
+        assert!(record_items_bytes("r", &unordered).is_err());
+        let mut upper = items;
+        upper.photos[0] = "AB".repeat(32);
+        assert!(record_items_bytes("r", &upper).is_err());
     }
 
     #[test]

@@ -390,6 +390,19 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX revoked_sessions_time ON revoked_sessions(revoked_at_ms);
     "#,
+    // 8: each record's states in the transparency log: the items that belonged to it when each
+    // record-state leaf was appended (`RecordItems` as JSON) and the heads of its latest
+    // signature or lock then (32 bytes each), so that an evidence package carries the state its
+    // checkpoint holds and the next state builds on the last.
+    r#"
+    CREATE TABLE log_record_states (
+        leaf_index INTEGER PRIMARY KEY,
+        record_id TEXT NOT NULL,
+        items TEXT NOT NULL,
+        heads BLOB NOT NULL
+    );
+    CREATE INDEX log_record_states_record ON log_record_states(record_id, leaf_index);
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.

@@ -428,6 +428,9 @@ pub struct EvidenceSource {
     /// Every leaf the package names, with its inclusion proof at the checkpoint's size.
     pub leaves: Vec<(StoredLeaf, Vec<Hash>)>,
     pub seen: Vec<SeenTree>,
+    /// The record's latest state in the checkpoint: its leaf and items (`None` if the log has
+    /// none yet).
+    pub state: Option<(u64, schemas::evidence::RecordItems)>,
 }
 
 /// An entry of a device's chain, as a record's log lists it.

@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use schemas::evidence::RecordItems;
 use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
 use sync_core::checkpoint::{Checkpoint, sign_note};
 use sync_core::enforcement_log::{EntryEncoding, Placement, place};
 use sync_core::merkle::{self, Subtrees};
-use sync_core::transparency::LeafItem;
+use sync_core::transparency::{self, LeafItem};
 
 use super::*;
 
@@ -514,8 +515,64 @@ fn leaf_subject(item: &LeafItem) -> Option<String> {
             Some(format!("record:{record_id}"))
         }
         LeafItem::Blob { sha256, .. } => Some(format!("blob:{}", hex::encode(sha256))),
-        LeafItem::LogEntry { .. } => None,
+        // A package carries only the latest state, found through `log_record_states`.
+        LeafItem::LogEntry { .. } | LeafItem::RecordState { .. } => None,
     }
+}
+
+/// A record's state in the log: its leaf, its items and the heads of its latest anchor.
+type RecordState = (u64, RecordItems, Vec<[u8; 32]>);
+
+/// The latest state of a record's items below `size`.
+fn record_state(conn: &Connection, record_id: &str, size: u64) -> StoreResult<Option<RecordState>> {
+    let row: Option<(i64, String, Vec<u8>)> = conn
+        .prepare_cached(
+            "SELECT leaf_index, items, heads FROM log_record_states
+             WHERE record_id = ?1 AND leaf_index < ?2 ORDER BY leaf_index DESC LIMIT 1",
+        )?
+        .query_row(params![record_id, size as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    row.map(|(index, items, heads)| {
+        let items = serde_json::from_str(&items).map_err(|e| StoreError::Other(format!("a record state: {e}")))?;
+        let heads = heads.chunks_exact(32).map(|h| h.try_into().expect("32 bytes")).collect();
+        Ok((index as u64, items, heads))
+    })
+    .transpose()
+}
+
+/// What joins a record's items.
+enum RecordItem<'a> {
+    Entry { device_id: &'a str, seq: u64, entry_hash: [u8; 32], photo: Option<&'a str> },
+    Anchor { leaf_index: u64, heads: &'a [[u8; 32]] },
+}
+
+/// Appends the record's next state leaf with `item` among its items, in the transaction that
+/// committed the item, so that the log always names every item of the record.
+fn record_item_added(conn: &Connection, record_id: &str, received_ms: i64, item: RecordItem<'_>) -> StoreResult<()> {
+    let (mut items, mut heads) = match record_state(conn, record_id, u64::MAX >> 1)? {
+        Some((_, items, heads)) => (items, heads),
+        None => (RecordItems::default(), Vec::new()),
+    };
+    match item {
+        RecordItem::Entry { device_id, seq, entry_hash, photo } => {
+            transparency::add_entry(&mut items, device_id, seq, &entry_hash, photo)
+        }
+        RecordItem::Anchor { leaf_index, heads: anchor_heads } => {
+            transparency::add_anchor(&mut items, leaf_index);
+            heads = anchor_heads.to_vec();
+        }
+    }
+    let items_hash = transparency::record_items_hash(record_id, &items)
+        .map_err(|e| StoreError::Other(format!("record {record_id}: {e}")))?;
+    let leaf = Leaf {
+        received_ms,
+        item: LeafItem::RecordState { record_id: record_id.to_string(), heads: heads.clone(), items_hash },
+    };
+    let leaf_index = append_leaf(conn, &leaf)?;
+    let json = serde_json::to_string(&items).map_err(|e| StoreError::Other(e.to_string()))?;
+    conn.prepare_cached("INSERT INTO log_record_states (leaf_index, record_id, items, heads) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![leaf_index as i64, record_id, json, heads.concat()])?;
+    Ok(())
 }
 
 /// The leaves about `subject` below `size`, in order.
@@ -526,8 +583,17 @@ fn leaves_about(conn: &Connection, subject: &str, size: u64) -> StoreResult<Vec<
         .collect::<rusqlite::Result<_>>()?)
 }
 
-/// Appends a leaf and every subtree it completes; returns its index.
+/// Appends a leaf and every subtree it completes; returns its index. A signature or lock of a
+/// record is followed by the record's next state.
 fn append_leaf(conn: &Connection, leaf: &Leaf) -> StoreResult<u64> {
+    let index = append_leaf_alone(conn, leaf)?;
+    if let LeafItem::RecordSigned { record_id, heads, .. } | LeafItem::RecordLocked { record_id, heads } = &leaf.item {
+        record_item_added(conn, record_id, leaf.received_ms, RecordItem::Anchor { leaf_index: index, heads })?;
+    }
+    Ok(index)
+}
+
+fn append_leaf_alone(conn: &Connection, leaf: &Leaf) -> StoreResult<u64> {
     let index = log_size(conn)?;
     let data = leaf.to_bytes();
     conn.prepare_cached("INSERT INTO log_leaves (idx, data, received_at_ms, subject) VALUES (?1, ?2, ?3, ?4)")?
@@ -664,6 +730,15 @@ impl Placing<'_> {
                         received_ms,
                         leaf_index as i64
                     ])?;
+                if let Some(record_id) = &signed.entry.record_id {
+                    let photo = match &signed.entry.kind {
+                        schemas::log::EntryKind::PhotoTaken { sha256 } => Some(sha256.as_str()),
+                        _ => None,
+                    };
+                    let item = RecordItem::Entry { device_id: self.device_id, seq, entry_hash: hash, photo };
+                    record_item_added(self.conn, record_id, received_ms, item)?;
+                    self.append.leaves += 1;
+                }
                 if let Some(seen) = &signed.entry.seen_checkpoint
                     && self.root_at(seen.size)? != Some(seen.root)
                 {
@@ -1937,10 +2012,14 @@ impl Store for SqliteStore {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
+            // The record's state names every device with entries of it: those are all in.
+            let state = record_state(conn, &request.record_id, size)?;
+            let named: BTreeSet<&str> =
+                state.iter().flat_map(|(_, items, _)| items.devices.iter().map(|d| d.device_id.as_str())).collect();
             let mut entries = Vec::new();
             let mut device_ids: BTreeSet<String> = BTreeSet::new();
             for (device_id, officer_id, first, _) in ranges {
-                if !request.officers.contains(&officer_id) {
+                if !request.officers.contains(&officer_id) && !named.contains(device_id.as_str()) {
                     continue;
                 }
                 // Up to the device's newest entry the checkpoint holds, so that no entry of the
@@ -1982,6 +2061,7 @@ impl Store for SqliteStore {
 
             // The record's signatures and lock, and the blobs it and its entries name.
             leaf_indexes.extend(leaves_about(conn, &format!("record:{}", request.record_id), size)?);
+            leaf_indexes.extend(state.as_ref().map(|(index, ..)| *index));
             let mut wanted: BTreeSet<String> = request.blobs.iter().cloned().collect();
             for entry in &entries {
                 if entry.signed.entry.record_id.as_deref() == Some(request.record_id.as_str())
@@ -2031,7 +2111,17 @@ impl Store for SqliteStore {
                 let consistency = merkle::consistency_proof_of(&tree, size, seen_size)?.unwrap_or_default();
                 seen.push(SeenTree { size: seen_size, root, last, inclusion, consistency });
             }
-            Ok(Some(EvidenceSource { document: record.document, checkpoint, devices, entries, blobs, leaves, seen }))
+            let state = state.map(|(index, items, _)| (index, items));
+            Ok(Some(EvidenceSource {
+                document: record.document,
+                checkpoint,
+                devices,
+                entries,
+                blobs,
+                leaves,
+                seen,
+                state,
+            }))
         })
     }
 
@@ -2259,13 +2349,14 @@ mod tests {
         assert!(store.commit_sync(first).unwrap().is_some());
         assert_eq!(store.commit_sync(second).unwrap(), None, "the record changed since its snapshot");
         assert_eq!(store.log_size().unwrap(), 0, "a plan not committed appends nothing");
-        // Run again inside the writer, the exchange appends its leaf with its record.
+        // Run again inside the writer, the exchange appends its leaf with its record, and the
+        // record's state after it.
         store.sync_exchange(locking(b"second")).unwrap();
-        assert_eq!(store.log_size().unwrap(), 1);
+        assert_eq!(store.log_size().unwrap(), 2);
         let (_, third) = store.prepare_sync("O1", locking(b"third")).unwrap();
         assert!(store.commit_sync(third).unwrap().is_some());
-        assert_eq!(store.log_size().unwrap(), 2, "a committed plan appends its leaf");
-        let (leaf, _) = store.log_inclusion(1, 2).unwrap().unwrap();
+        assert_eq!(store.log_size().unwrap(), 4, "a committed plan appends its leaf");
+        let (leaf, _) = store.log_inclusion(2, 4).unwrap().unwrap();
         assert_eq!(
             Leaf::from_bytes(&leaf.data).unwrap().item,
             LeafItem::RecordLocked { record_id: "R".into(), heads: vec![] }
@@ -2580,18 +2671,18 @@ mod tests {
                 [
                     EntryPlacement::Held,
                     EntryPlacement::Accepted { leaf_index: 0 },
-                    EntryPlacement::Accepted { leaf_index: 1 }
+                    EntryPlacement::Accepted { leaf_index: 2 }
                 ],
-                "placed in chain order, answered in upload order"
+                "placed in chain order, answered in upload order; each entry followed by its record's state"
             );
-            assert_eq!((first.checkpoint.size, first.leaves), (2, 2), "signed at the grown size");
+            assert_eq!((first.checkpoint.size, first.leaves), (4, 4), "signed at the grown size");
             assert_eq!(count(&store, "log_held"), 1);
             let again = store.append_log_entries("D1", pick(&[2, 4]), 11, usize::MAX).unwrap();
             assert_eq!(again.placements, [EntryPlacement::Duplicate, EntryPlacement::Held]);
             assert_eq!(again.checkpoint, first.checkpoint, "nothing appended: the checkpoint stays");
             let filled = store.append_log_entries("D1", pick(&[3]), 12, usize::MAX).unwrap();
-            assert_eq!(filled.placements, [EntryPlacement::Accepted { leaf_index: 2 }]);
-            assert_eq!((filled.promoted, filled.leaves, filled.checkpoint.size), (1, 2, 4));
+            assert_eq!(filled.placements, [EntryPlacement::Accepted { leaf_index: 4 }]);
+            assert_eq!((filled.promoted, filled.leaves, filled.checkpoint.size), (1, 4, 8));
             assert_eq!(count(&store, "log_held"), 0, "the held entry joined the chain");
             assert_eq!(count(&store, "log_chain"), 4);
             // The promoted entry keeps its own receipt time.
@@ -2617,7 +2708,7 @@ mod tests {
             let placed = store.append_log_entries("D1", vec![other.clone(), stray], 11, usize::MAX).unwrap();
             assert_eq!(placed.placements, [EntryPlacement::Fork, EntryPlacement::Held]);
             let filled = store.append_log_entries("D1", vec![entries[2].clone()], 12, usize::MAX).unwrap();
-            assert_eq!(filled.placements, [EntryPlacement::Accepted { leaf_index: 2 }]);
+            assert_eq!(filled.placements, [EntryPlacement::Accepted { leaf_index: 4 }]);
             assert_eq!((filled.promoted, filled.promoted_forks), (0, 1));
             assert_eq!((count(&store, "log_chain"), count(&store, "log_forks"), count(&store, "log_held")), (3, 2, 0));
             let again = store.append_log_entries("D1", vec![other], 13, usize::MAX).unwrap();

@@ -11,7 +11,7 @@ use schemas::{DocumentSyncMessage, RecordStatus, SYNC_PROTOCOL_VERSION, SyncRequ
 use server::store::Store;
 use sync_core::change_check::containers;
 use sync_core::document::{Edit, RecordDocument, genesis_actor, new_record_id};
-use sync_core::evidence::verify_package;
+use sync_core::evidence::{KeyTrust, verify_package};
 
 use fieldsync_tests::harness::{Phone, TestServer, enroll, error_code};
 
@@ -136,7 +136,7 @@ async fn still_whole(server: &TestServer, record_id: &str, before: &schemas::Ins
     let key = server.client.get(server.url("/v1/log/key")).send().await.unwrap().text().await.unwrap();
     let package = server.get(&format!("/v1/records/{record_id}/evidence"), &reviewer).await;
     assert_eq!(package.status(), 200);
-    let report = verify_package(&package.bytes().await.unwrap(), Some(&key), 300_000);
+    let report = verify_package(&package.bytes().await.unwrap(), KeyTrust::Published(&key), 300_000);
     assert!(report.holds(), "{:#?}", report.checks.iter().filter(|c| !c.holds).collect::<Vec<_>>());
     let admin = server.token("ADM", PASSWORD).await;
     let check: serde_json::Value = server.get("/v1/admin/check", &admin).await.json().await.unwrap();

@@ -535,8 +535,12 @@ async fn an_enrolment_a_blob_a_signature_and_a_lock_each_append_a_leaf() {
     assert!(b.sync(&server).await.is_empty());
     let on_server: schemas::InspectionRecord =
         server.get(&format!("/v1/records/{id}"), &reviewer).await.json().await.unwrap();
+    // The record's state follows the signature, naming it among the record's items.
+    let state = last_leaf(&server, &reviewer, &key).await;
+    assert!(matches!(state.item, LeafItem::RecordState { ref record_id, .. } if *record_id == id), "{state:?}");
+    let with_state = checkpoint(&server, &key).await;
     let LeafItem::RecordSigned { record_id, officer_id, signature, heads: signed_heads } =
-        last_leaf(&server, &reviewer, &key).await.item
+        proven_leaf(&inclusion(&server, &reviewer, with_state.size - 2, None).await, &with_state).item
     else {
         panic!("not a signature leaf");
     };
@@ -552,11 +556,16 @@ async fn an_enrolment_a_blob_a_signature_and_a_lock_each_append_a_leaf() {
     a.session.record_changed(&id);
     assert!(a.sync(&server).await.is_empty());
     let after = checkpoint(&server, &key).await;
-    assert_eq!(after.size, size + 2, "one signature and one lock");
+    assert_eq!(after.size, size + 4, "one signature and one lock, each followed by the record's state");
     let signed = proven_leaf(&inclusion(&server, &reviewer, size, None).await, &after);
     assert!(matches!(signed.item, LeafItem::RecordSigned { ref officer_id, .. } if officer_id == "O1"));
-    let locked = proven_leaf(&inclusion(&server, &reviewer, size + 1, None).await, &after);
+    let locked = proven_leaf(&inclusion(&server, &reviewer, size + 2, None).await, &after);
     assert_eq!(locked.item, LeafItem::RecordLocked { record_id: id.clone(), heads: heads(&server) });
+    for index in [size + 1, size + 3] {
+        let state = proven_leaf(&inclusion(&server, &reviewer, index, None).await, &after);
+        let LeafItem::RecordState { heads: state_heads, .. } = state.item else { panic!("not a record state") };
+        assert_eq!(state_heads, heads(&server));
+    }
     // Syncing again, or a draft record, appends nothing.
     assert!(b.sync(&server).await.is_empty());
     record(&server, &mut b, 2, &[]).await;

@@ -7,7 +7,7 @@ use std::process::Command;
 use field_client::Device;
 use schemas::log::{EntryKind, RecordLog};
 use sync_core::document::SignOutcome;
-use sync_core::evidence::{DOCUMENT, verify_package};
+use sync_core::evidence::{DOCUMENT, KeyTrust, verify_package};
 
 use super::{bureau, phone, reviewer, shared_record, sync};
 
@@ -86,9 +86,16 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-tar");
     let package = response.bytes().await.unwrap().to_vec();
-    let report = verify_package(&package, Some(&key), 300_000);
+    let report = verify_package(&package, KeyTrust::Published(&key), 300_000);
     assert!(report.holds(), "{:#?}", report.checks.iter().filter(|c| !c.holds).collect::<Vec<_>>());
     assert_eq!(report.record_id.as_deref(), Some(record_id.as_str()));
+    // Each device's entries signed the record's heads: every change is its device's own.
+    assert!(
+        report.checks.iter().any(|c| c.item == DOCUMENT && c.holds && c.detail.contains("heads their device signed")),
+        "{:#?}",
+        report.checks
+    );
+    assert!(report.unproven.iter().all(|u| !u.contains("changes of device")), "{:?}", report.unproven);
     // Every entry of the record, from both devices, with an interval.
     let entries = a.log(Some(&record_id)).unwrap().len() + b.log(Some(&record_id)).unwrap().len();
     assert_eq!(report.intervals.len(), entries);
@@ -97,6 +104,19 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     let (ok, output) = verify(vec![file.display().to_string(), "--log-key".into(), key.clone()]).await;
     assert!(ok, "{output}");
     assert!(output["checks"].as_array().unwrap().iter().all(|c| c["holds"] == true));
+    assert_eq!(output["log_key"], key.trim());
+    assert_eq!(output["trusted_by"], "published_key");
+
+    // No key given: nothing is trusted silently. The refusal names the package's key.
+    let (ok, output) = verify(vec![file.display().to_string()]).await;
+    assert!(!ok);
+    assert_eq!(output["code"], "untrusted_key", "{output}");
+    assert_eq!(output["details"]["package_key"], key.trim());
+    // Told to trust the package's key, it verifies and the verdict names that key.
+    let (ok, output) = verify(vec![file.display().to_string(), "--trust-package-key".into()]).await;
+    assert!(ok, "{output}");
+    assert_eq!(output["log_key"], key.trim());
+    assert_eq!(output["trusted_by"], "package_key");
 
     // One byte of the photo changed: the package fails and names the photo.
     let photo_bytes = std::fs::read(&photo).unwrap();
@@ -116,7 +136,21 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     assert_eq!(response.status(), 200);
     let hashes_only = response.bytes().await.unwrap().to_vec();
     assert!(hashes_only.len() + photo_bytes.len() / 2 < package.len());
-    assert!(verify_package(&hashes_only, Some(&key), 300_000).holds());
+    let report = verify_package(&hashes_only, KeyTrust::Published(&key), 300_000);
+    assert!(report.holds());
+    assert_eq!(report.not_included, vec![sha256.clone()]);
+    let file = a_dir.path().join("hashes-only.tar");
+    std::fs::write(&file, &hashes_only).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_e2e-fieldsync"));
+    command.arg("verify").arg(&file).args(["--log-key", &key]);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains(&format!("not included: photo {sha256}: this package carries only its hash")), "{text}");
+    // Each item's proven interval is printed: the photo after the checkpoint its entry names.
+    assert!(text.contains(&format!("interval: photo {sha256} (entry ")), "{text}");
+    assert!(text.contains("interval: signature of O1: no lower bound, by "), "{text}");
+    assert!(text.contains("interval: lock of the record: "), "{text}");
     let response = server.get(&format!("/v1/records/{record_id}/evidence?blobs=some"), &reviewer).await;
     assert_eq!(response.status(), 400);
 
@@ -126,7 +160,7 @@ async fn an_inspection_exported_as_evidence_verifies_offline_and_a_changed_byte_
     command.arg("--data").arg(server.dir.path()).args(["evidence", "export", &record_id, "--to"]).arg(&exported);
     let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let report = verify_package(&std::fs::read(&exported).unwrap(), Some(&key), 300_000);
+    let report = verify_package(&std::fs::read(&exported).unwrap(), KeyTrust::Published(&key), 300_000);
     assert!(report.holds(), "{:#?}", report.checks.iter().filter(|c| !c.holds).collect::<Vec<_>>());
     assert!(report.checks.iter().any(|c| c.item == DOCUMENT && c.holds));
 }
