@@ -70,6 +70,16 @@ async fn locked_record(server: &TestServer, a: &mut Phone, b: &mut Phone) -> Str
     id
 }
 
+/// A new draft of T1 made on `phone` and synced: its record id.
+async fn new_draft(server: &TestServer, phone: &mut Phone, n: u8) -> String {
+    let now = server::now_ms();
+    let id = new_record_id(now as u64, [n; 10]);
+    phone.records.insert(RecordDocument::create(&id, phone.actor.clone(), "T1", now).unwrap());
+    phone.session.record_changed(&id);
+    assert!(phone.sync(server).await.is_empty());
+    id
+}
+
 /// Sends `changes` for `record_id` as `phone`'s device, in one hand-made sync message.
 async fn send(server: &TestServer, phone: &Phone, record_id: &str, changes: &[Change]) -> SyncResponse {
     let mut heads: Vec<ChangeHash> = changes.iter().map(Change::hash).collect();
@@ -169,11 +179,7 @@ async fn malformed_change_a_lamport_violation_bricks_nothing_on_a_draft_or_a_loc
     assert!(b.sync(&server).await.is_empty());
 
     // The same on a draft of another record: refused, and the draft still loads and syncs.
-    let now = server::now_ms();
-    let draft = new_record_id(now as u64, [8; 10]);
-    a.records.insert(RecordDocument::create(&draft, a.actor.clone(), "T1", now).unwrap());
-    a.session.record_changed(&draft);
-    assert!(a.sync(&server).await.is_empty());
+    let draft = new_draft(&server, &mut a, 8).await;
     assert!(b.sync(&server).await.is_empty());
     let hostile = hand_made(&b, &draft, -3, vec![put_conclusion(&draft, "伪造")]);
     assert_eq!(codes(&send(&server, &b, &draft, &[hostile]).await.rejections), ["malformed_change"]);
@@ -222,11 +228,7 @@ async fn record_locked_an_empty_change_and_a_rewrite_of_the_same_value_after_the
 async fn reserved_actor_a_device_cannot_enroll_as_a_records_genesis_actor() {
     let server = city().await;
     let mut a = enroll(&server, "O1", PASSWORD).await;
-    let now = server::now_ms();
-    let id = new_record_id(now as u64, [9; 10]);
-    a.records.insert(RecordDocument::create(&id, a.actor.clone(), "T1", now).unwrap());
-    a.session.record_changed(&id);
-    assert!(a.sync(&server).await.is_empty());
+    let id = new_draft(&server, &mut a, 9).await;
 
     let token = server.token("O2", PASSWORD).await;
     let challenge: serde_json::Value =
@@ -275,11 +277,7 @@ async fn actor_not_bound_to_device_a_relayed_change_stays_deliverable_by_its_own
     let server = city().await;
     let mut a = enroll(&server, "O1", PASSWORD).await;
     let mut b = enroll(&server, "O2", PASSWORD).await;
-    let now = server::now_ms();
-    let id = new_record_id(now as u64, [11; 10]);
-    a.records.insert(RecordDocument::create(&id, a.actor.clone(), "T1", now).unwrap());
-    a.session.record_changed(&id);
-    assert!(a.sync(&server).await.is_empty());
+    let id = new_draft(&server, &mut a, 11).await;
     assert!(b.sync(&server).await.is_empty());
     // A's change reaches B's phone but not the server (as after a restore from an older backup).
     let x =
@@ -300,11 +298,7 @@ async fn actor_not_bound_to_device_a_relayed_change_stays_deliverable_by_its_own
 async fn check_reports_a_stored_record_that_does_not_load() {
     let server = city().await;
     let mut a = enroll(&server, "O1", PASSWORD).await;
-    let now = server::now_ms();
-    let id = new_record_id(now as u64, [12; 10]);
-    a.records.insert(RecordDocument::create(&id, a.actor.clone(), "T1", now).unwrap());
-    a.session.record_changed(&id);
-    assert!(a.sync(&server).await.is_empty());
+    let id = new_draft(&server, &mut a, 12).await;
     // An operator's mistake, or a bug of an older server: bytes that are not a document.
     let conn = rusqlite::Connection::open(server.dir.path().join("fieldsync.sqlite3")).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
@@ -323,11 +317,7 @@ async fn officer_recused_after_the_task_exists_writes_nothing_more() {
     let server = city().await;
     let mut a = enroll(&server, "O1", PASSWORD).await;
     let mut b = enroll(&server, "O2", PASSWORD).await;
-    let now = server::now_ms();
-    let id = new_record_id(now as u64, [13; 10]);
-    a.records.insert(RecordDocument::create(&id, a.actor.clone(), "T1", now).unwrap());
-    a.session.record_changed(&id);
-    assert!(a.sync(&server).await.is_empty());
+    let id = new_draft(&server, &mut a, 13).await;
     assert!(b.sync(&server).await.is_empty());
     let admin = server.token("ADM", PASSWORD).await;
     let response = server
@@ -358,11 +348,7 @@ async fn officer_recused_after_the_task_exists_writes_nothing_more() {
 async fn officer_present_not_on_team_and_entity_not_of_task_from_a_hostile_device() {
     let server = city().await;
     let mut a = enroll(&server, "O1", PASSWORD).await;
-    let now = server::now_ms();
-    let id = new_record_id(now as u64, [14; 10]);
-    a.records.insert(RecordDocument::create(&id, a.actor.clone(), "T1", now).unwrap());
-    a.session.record_changed(&id);
-    assert!(a.sync(&server).await.is_empty());
+    let id = new_draft(&server, &mut a, 14).await;
     let stored = server.store.record(&id).unwrap().unwrap().document;
     let outsider = schemas::OfficerPresent {
         officer_id: "O3".into(),
