@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::config::{Config, DEFAULT_LOG_ORIGIN};
+use crate::service::{admin, auth as identity, now_ms};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Account, Store};
-use crate::{Config, DEFAULT_LOG_ORIGIN, admin, identity, now_ms};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
@@ -141,13 +142,13 @@ enum Command {
     Evidence(EvidenceCommand),
     /// The random-check matter list.
     #[command(subcommand)]
-    Matters(crate::campaigns::commands::MattersCommand),
+    Matters(crate::service::campaigns::commands::MattersCommand),
     /// The bureau's working-day calendar.
     #[command(subcommand)]
-    Calendar(crate::campaigns::commands::CalendarCommand),
+    Calendar(crate::service::campaigns::commands::CalendarCommand),
     /// Random-inspection draws.
     #[command(subcommand)]
-    Draw(crate::campaigns::commands::DrawCommand),
+    Draw(crate::service::campaigns::commands::DrawCommand),
 }
 
 #[derive(Subcommand)]
@@ -250,14 +251,14 @@ fn date_ms(date: &str) -> anyhow::Result<i64> {
 fn open_store(data: &std::path::Path) -> anyhow::Result<Arc<SqliteStore>> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let config = Config::new(data.to_path_buf());
-    SqliteStore::open(&config.database_path()).map_err(|e| anyhow::anyhow!("opening the database: {e}"))
+    SqliteStore::open_in(&config.data_dir).map_err(|e| anyhow::anyhow!("opening the database: {e}"))
 }
 
 /// The transparency log's identity in `store`, made with `origin` (or the default) if it has
 /// none; refuses an origin given explicitly that differs from the one stored, since the log's
 /// checkpoints name it.
 fn log_identity(store: &dyn Store, origin: Option<&str>) -> anyhow::Result<crate::store::LogIdentity> {
-    let identity = crate::ensure_log_identity(store, origin.unwrap_or(DEFAULT_LOG_ORIGIN))?;
+    let identity = crate::service::ensure_log_identity(store, origin.unwrap_or(DEFAULT_LOG_ORIGIN))?;
     if let Some(origin) = origin
         && origin != identity.origin
     {
@@ -314,16 +315,16 @@ async fn run_command() -> anyhow::Result<()> {
             config.auth_attempts_per_minute_per_address = auth_attempts_per_minute_per_address;
             connections.apply(&mut config);
             if let (Some(certificate_chain), Some(private_key)) = (tls_cert, tls_key) {
-                let files = crate::TlsFiles { certificate_chain, private_key };
+                let files = crate::config::TlsFiles { certificate_chain, private_key };
                 // Checked before serving, so that a bad file stops the program with its reason.
-                crate::connections::tls_acceptor(&files)?;
+                crate::http::connections::tls_acceptor(&files)?;
                 config.tls = Some(files);
             }
             // The metrics are public on the API's address only when neither option says where
             // they go: least exposure is the default (issue 14).
             config.metrics_on_api = metrics_token.is_some();
             config.metrics_token = metrics_token;
-            let state = crate::AppState::new(config, store.clone());
+            let state = crate::http::AppState::new(config, store.clone());
             let metrics = match metrics_listen {
                 Some(address) => {
                     let listener = tokio::net::TcpListener::bind(address)
@@ -331,15 +332,16 @@ async fn run_command() -> anyhow::Result<()> {
                         .with_context(|| format!("binding {address} for the metrics"))?;
                     tracing::info!(metrics = %listener.local_addr()?, "serving metrics");
                     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-                    let serving = tokio::spawn(crate::routes::ops::serve_metrics(listener, state.clone(), async {
-                        let _ = stopped.await;
-                    }));
+                    let serving =
+                        tokio::spawn(crate::http::routes::ops::serve_metrics(listener, state.clone(), async {
+                            let _ = stopped.await;
+                        }));
                     Some((stop, serving))
                 }
                 None => None,
             };
             let shutdown = shutdown_signal()?;
-            crate::run(listener, state, shutdown).await?;
+            crate::http::run(listener, state, shutdown).await?;
             if let Some((stop, serving)) = metrics {
                 let _ = stop.send(());
                 serving.await.context("the metrics listener")??;
@@ -413,21 +415,25 @@ async fn run_command() -> anyhow::Result<()> {
         Command::Evidence(EvidenceCommand::Export { record, to, hashes_only }) => {
             let mut config = Config::new(cli.data.clone());
             config.log_origin = log_identity(store.as_ref(), cli.log_origin.as_deref())?.origin;
-            let blobs = if hashes_only { crate::evidence::Blobs::HashesOnly } else { crate::evidence::Blobs::Include };
-            let package = crate::evidence::export(store.as_ref(), &config, &record, blobs, now)?;
+            let blobs = if hashes_only {
+                crate::service::evidence::Blobs::HashesOnly
+            } else {
+                crate::service::evidence::Blobs::Include
+            };
+            let package = crate::service::evidence::export(store.as_ref(), &config, &record, blobs, now)?;
             std::fs::write(&to, &package).with_context(|| format!("writing {}", to.display()))?;
             println!("evidence package of record {record}: {} bytes in {}", package.len(), to.display());
         }
-        Command::Matters(command) => crate::campaigns::commands::matters(store.as_ref(), command, by, now)?,
-        Command::Calendar(command) => crate::campaigns::commands::calendar(store.as_ref(), command, by, now)?,
-        Command::Draw(command) => crate::campaigns::commands::draw(store.as_ref(), command)?,
+        Command::Matters(command) => crate::service::campaigns::commands::matters(store.as_ref(), command, by, now)?,
+        Command::Calendar(command) => crate::service::campaigns::commands::calendar(store.as_ref(), command, by, now)?,
+        Command::Draw(command) => crate::service::campaigns::commands::draw(store.as_ref(), command)?,
         Command::Backup { to } => {
             store.backup(&to)?;
             println!("backed up to {}", to.display());
         }
         Command::Check => {
             let config = Config::new(cli.data.clone());
-            let report = admin::check(store.as_ref(), |sha256| crate::routes::blobs::blob_path(&config, sha256))?;
+            let report = admin::check(store.as_ref(), |sha256| crate::service::blobs::blob_path(&config, sha256))?;
             let say = |what: &str, problems: &[String]| {
                 if problems.is_empty() {
                     println!("{what}: ok");

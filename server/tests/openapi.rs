@@ -106,7 +106,7 @@ const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "p
 fn app() -> (Router, Arc<SqliteStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = server::Config::new(dir.path().to_path_buf());
-    let store = SqliteStore::open(&config.database_path()).unwrap();
+    let store = SqliteStore::open(&server::store::sqlite::database_path(&config.data_dir)).unwrap();
     let state = server::AppState::new(config, store.clone() as Arc<dyn Store>);
     (server::app(state), store, dir)
 }

@@ -59,11 +59,11 @@ async fn main() {
 
     // A bureau: devices officers with certificates, tasks for pairs, the entity registry.
     let dir = tempfile::tempdir().unwrap();
-    let database = server::Config::new(dir.path().to_path_buf()).database_path();
+    let database = server::store::sqlite::database_path(dir.path());
     let store = SqliteStore::open(&database).unwrap();
-    store.add_signing_key(server::admin::new_signing_key(server::now_ms())).unwrap();
+    store.add_signing_key(server::service::admin::new_signing_key(server::now_ms())).unwrap();
     let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv")).unwrap();
-    store.import_entities(&server::admin::parse_entities_csv(&csv).unwrap(), server::now_ms()).unwrap();
+    store.import_entities(&server::service::admin::parse_entities_csv(&csv).unwrap(), server::now_ms()).unwrap();
     let city = City::load();
     let seeding = TestServer::external(String::new(), store.clone(), tempfile::tempdir().unwrap());
     for n in 0..devices {

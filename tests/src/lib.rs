@@ -38,8 +38,8 @@ pub mod harness {
             let dir = tempfile::tempdir().unwrap();
             let mut config = server::Config::new(dir.path().to_path_buf());
             configure(&mut config);
-            let store = SqliteStore::open(&config.database_path()).unwrap();
-            store.add_signing_key(server::admin::new_signing_key(server::now_ms())).unwrap();
+            let store = SqliteStore::open_in(&config.data_dir).unwrap();
+            store.add_signing_key(server::service::admin::new_signing_key(server::now_ms())).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let base = format!("http://{}", listener.local_addr().unwrap());
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -76,7 +76,7 @@ pub mod harness {
                         officer_id: officer_id.into(),
                         name: officer_id.into(),
                         unit: "支队".into(),
-                        password_hash: Some(server::identity::hash_password(password)),
+                        password_hash: Some(server::service::auth::hash_password(password)),
                         must_change_password: false,
                         roles: roles.iter().map(|r| r.to_string()).collect(),
                     },
@@ -105,7 +105,7 @@ pub mod harness {
             let csv = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/entities.csv"))
                 .expect("../shared/data beside the project");
             let text: String = csv.lines().take(n + 1).collect::<Vec<_>>().join("\n");
-            let entities = server::admin::parse_entities_csv(&text).unwrap();
+            let entities = server::service::admin::parse_entities_csv(&text).unwrap();
             self.store.import_entities(&entities, server::now_ms()).unwrap();
         }
 
@@ -392,7 +392,7 @@ pub mod harness {
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let actor_bytes: [u8; 16] = rand::random();
         let public = key.verifying_key().to_bytes();
-        let signature = key.sign(&server::routes::devices::enrollment_message(&challenge, &public, &actor_bytes));
+        let signature = key.sign(&schemas::device::enrollment_message(&challenge, &public, &actor_bytes));
         let response = server
             .post(
                 "/v1/devices",

@@ -5,7 +5,7 @@
 //! The harness (starting a server, seeding a city, enrolling devices, syncing) is `fieldsync_tests::harness`.
 //!
 //! - `access` (in `end_to_end/access.rs`): every route asked by a reviewer for a confidential
-//!   campaign task's data, which none may give (`server::access`).
+//!   campaign task's data, which none may give (`server::service::access`).
 //! - `health`: the server starts on the embedded default, answers, and stops cleanly.
 //! - `identity`: login, tokens, refresh rotation and reuse, rate limits, device enrollment and revocation.
 //! - `roles`: every endpoint, for the roles allowed and each role refused.
@@ -677,7 +677,7 @@ mod sessions {
                     officer_id: "ADM".into(),
                     name: "管理员".into(),
                     unit: String::new(),
-                    password_hash: Some(server::identity::hash_password("one-time-pass")),
+                    password_hash: Some(server::service::auth::hash_password("one-time-pass")),
                     must_change_password: true,
                     roles: vec!["admin".into()],
                 },
@@ -1056,7 +1056,7 @@ mod concurrency {
 mod blobs {
     use fieldsync_tests::harness::{Phone, TestServer, enroll};
     use serde_json::{Value, json};
-    use server::routes::blobs::content_address;
+    use server::service::blobs::content_address;
     use sync_core::document::{Edit, RecordDocument, new_record_id};
     use tokio::io::AsyncWriteExt;
 

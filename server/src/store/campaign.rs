@@ -44,7 +44,7 @@ pub struct Matter {
     #[serde(default)]
     pub en: String,
     /// The tiers of the target registry it applies to: at least one, each an identifier.
-    #[schema(min_items = 1, inline, value_type = Vec<crate::openapi::IdentifierSchema>)]
+    #[schema(min_items = 1, inline, value_type = Vec<crate::http::openapi::IdentifierSchema>)]
     pub targets: Vec<String>,
     /// Its legal basis: one line of 1 to 200 characters.
     #[schema(

@@ -18,7 +18,7 @@ use schemas::{Certificate, CertificateStatusChange};
 use sync_core::merkle::Hash;
 use sync_core::transparency::Leaf;
 
-use crate::media::{ClaimedMetadata, Examination};
+use crate::service::media::{ClaimedMetadata, Examination};
 
 pub use campaign::{
     CampaignCommitment, CampaignSpec, CampaignTask, EntityChange, Matter, MatterList, StoredCampaign, StoredDraw,
@@ -157,7 +157,7 @@ pub struct QuarantinedChange {
     pub device_id: String,
     /// The officer of the change's actor, when it is an enrolled device's.
     pub officer_id: Option<String>,
-    #[schema(value_type = crate::openapi::RejectionReasonSchema)]
+    #[schema(value_type = crate::http::openapi::RejectionReasonSchema)]
     pub reason: serde_json::Value,
     /// Whether the refusal holds whoever sends the change again; a refusal that depended on the
     /// sender or on another change's verdict (`sync_core::validate::refusal_is_final`) does not.
@@ -249,7 +249,7 @@ pub struct Blob {
     pub uploaded_at_ms: i64,
 }
 
-/// What the server read from a stored blob ([`crate::media::examine`]), kept beside it.
+/// What the server read from a stored blob ([`crate::service::media::examine`]), kept beside it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlobMetadata {
     pub sha256: String,

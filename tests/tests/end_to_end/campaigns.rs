@@ -41,7 +41,7 @@ async fn bureau(officers: usize) -> (TestServer, Vec<String>) {
                     officer_id: id.clone(),
                     name,
                     unit,
-                    password_hash: Some(server::identity::hash_password(PASSWORD)),
+                    password_hash: Some(server::service::auth::hash_password(PASSWORD)),
                     must_change_password: false,
                     roles: vec!["officer".into()],
                 },
@@ -101,9 +101,9 @@ fn created_days_ago(server: &TestServer, id: &str, special: u32, starts: i64, en
         max_tasks_per_officer: 1,
         joint_departments: vec!["柳州市应急管理局".into()],
     };
-    let limits = server::campaigns::CampaignLimits::of(&server::Config::new(server.dir.path().to_path_buf()));
+    let limits = server::service::campaigns::CampaignLimits::of(&server::Config::new(server.dir.path().to_path_buf()));
     let then = server::now_ms() - ago * DAY;
-    server::campaigns::create(server.store.as_ref(), id, spec, rand::random(), "SUP", then, &limits).unwrap();
+    server::service::campaigns::create(server.store.as_ref(), id, spec, rand::random(), "SUP", then, &limits).unwrap();
 }
 
 async fn json_of(response: reqwest::Response) -> Value {

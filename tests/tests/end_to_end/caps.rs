@@ -34,8 +34,7 @@ async fn an_officer_has_a_bounded_number_of_devices_until_one_is_revoked() {
     let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     let (public, actor) = (key.verifying_key().to_bytes(), [9u8; 16]);
     let nonce = STANDARD.decode(challenge["challenge"].as_str().unwrap()).unwrap();
-    let signature =
-        ed25519_dalek::Signer::sign(&key, &server::routes::devices::enrollment_message(&nonce, &public, &actor));
+    let signature = ed25519_dalek::Signer::sign(&key, &schemas::device::enrollment_message(&nonce, &public, &actor));
     let enrollment = serde_json::json!({
         "challenge": challenge["challenge"], "public_key": STANDARD.encode(public),
         "actor_id": hex::encode(actor), "signature": STANDARD.encode(signature.to_bytes()),

@@ -278,8 +278,8 @@ async fn many_stalled_bodies_hold_no_more_memory_than_the_budget() {
     const DECLARED: usize = 4 << 20;
     const SENT: usize = 3_500 << 10;
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&server::Config::new(dir.path().to_path_buf()).database_path()).unwrap();
-    store.add_signing_key(server::admin::new_signing_key(server::now_ms())).unwrap();
+    let store = SqliteStore::open(&server::store::sqlite::database_path(dir.path())).unwrap();
+    store.add_signing_key(server::service::admin::new_signing_key(server::now_ms())).unwrap();
     let seeding = TestServer::external(String::new(), store, dir);
     seeding.account("ADM", PASSWORD, &["admin"]);
     let program = Path::new(env!("CARGO_BIN_EXE_e2e-fieldsync-server"));

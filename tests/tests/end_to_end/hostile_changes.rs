@@ -238,7 +238,7 @@ async fn reserved_actor_a_device_cannot_enroll_as_a_records_genesis_actor() {
     let actor = genesis_actor(&id).to_bytes().to_vec();
     let public = key.verifying_key().to_bytes();
     use ed25519_dalek::Signer;
-    let signature = key.sign(&server::routes::devices::enrollment_message(&challenge, &public, &actor));
+    let signature = key.sign(&schemas::device::enrollment_message(&challenge, &public, &actor));
     let before = server.snapshot();
     let response = server
         .post(

@@ -32,7 +32,7 @@ async fn proof(
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     let challenge = STANDARD.decode(body["challenge"].as_str().unwrap()).unwrap();
-    let message = server::identity::device_login_message(&challenge, &phone.device_id, officer_id);
+    let message = server::service::auth::device_login_message(&challenge, &phone.device_id, officer_id);
     (STANDARD.encode(&challenge), STANDARD.encode(phone.key.sign(&message).to_bytes()))
 }
 

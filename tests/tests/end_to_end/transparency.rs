@@ -9,7 +9,7 @@ use schemas::log::{
     RecordLog, SeenCheckpoint, UploadedEntry,
 };
 use serde_json::{Value, json};
-use server::routes::blobs::content_address;
+use server::service::blobs::content_address;
 use server::store::Store;
 use sync_core::checkpoint::{Checkpoint, open_note, parse_verifier_key};
 use sync_core::document::{Edit, RecordDocument, new_record_id};

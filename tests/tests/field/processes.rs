@@ -54,8 +54,8 @@ impl Drop for ServerProcess {
 /// `fieldsync-server init` and the admin commands would.
 pub(super) fn bureau_folder() -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&server::Config::new(dir.path().to_path_buf()).database_path()).unwrap();
-    store.add_signing_key(server::admin::new_signing_key(server::now_ms())).unwrap();
+    let store = SqliteStore::open(&server::store::sqlite::database_path(dir.path())).unwrap();
+    store.add_signing_key(server::service::admin::new_signing_key(server::now_ms())).unwrap();
     let seeding = TestServer::external(String::new(), store, dir);
     seeding.entities(5);
     for officer in ["O1", "O2"] {

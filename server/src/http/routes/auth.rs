@@ -6,12 +6,13 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiJson, Status};
-use crate::error::{ApiError, ApiResult};
-use crate::identity::{self, Caller, Claims};
-use crate::openapi::{self, ErrorBodySchema};
+use crate::http::AppState;
+use crate::http::openapi::{self, ErrorBodySchema};
+use crate::http::{ApiJson, Status};
+use crate::service::auth::{self, Caller, Claims};
+use crate::service::error::{ApiError, ApiResult};
+use crate::service::{Metrics, now_ms};
 use crate::store::RefreshUse;
-use crate::{AppState, Metrics, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -101,10 +102,10 @@ async fn device_proof(state: &AppState, request: &LoginRequest) -> ApiResult<Opt
     }
     let id = device_id.clone();
     let device = state.blocking(move |store| store.device(&id)).await?.ok_or_else(refused)?;
-    let message = identity::device_login_message(&challenge, &device_id, &request.officer_id);
+    let message = auth::device_login_message(&challenge, &device_id, &request.officer_id);
     if device.officer_id != request.officer_id
         || device.revoked_at_ms.is_some()
-        || !identity::verify_device_signature(&device.public_key, &message, &signature)
+        || !auth::verify_device_signature(&device.public_key, &message, &signature)
     {
         return Err(refused());
     }
@@ -127,17 +128,17 @@ pub async fn issue_tokens(
     let now = now_ms();
     let family = family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let claims = Claims {
-        iss: identity::ISSUER.into(),
-        aud: identity::AUDIENCE.into(),
+        iss: auth::ISSUER.into(),
+        aud: auth::AUDIENCE.into(),
         sub: account.officer_id.clone(),
         iat: now / 1000,
-        exp: now / 1000 + identity::ACCESS_TOKEN_SECONDS,
+        exp: now / 1000 + auth::ACCESS_TOKEN_SECONDS,
         roles: account.roles.clone(),
         dev: device_id.clone(),
         sid: family.clone(),
     };
-    let access_token = identity::issue_access_token(&state.signing_keys().await?, &claims)?;
-    let (refresh_token, hash) = identity::new_refresh_token();
+    let access_token = auth::issue_access_token(&state.signing_keys().await?, &claims)?;
+    let (refresh_token, hash) = auth::new_refresh_token();
     let officer = account.officer_id.clone();
     state
         .blocking(move |store| {
@@ -147,7 +148,7 @@ pub async fn issue_tokens(
                 &officer,
                 device_id.as_deref(),
                 now,
-                now + identity::REFRESH_TOKEN_SECONDS * 1000,
+                now + auth::REFRESH_TOKEN_SECONDS * 1000,
             )
         })
         .await?;
@@ -155,7 +156,7 @@ pub async fn issue_tokens(
         access_token,
         refresh_token,
         token_type: "Bearer".into(),
-        expires_in: identity::ACCESS_TOKEN_SECONDS,
+        expires_in: auth::ACCESS_TOKEN_SECONDS,
         must_change_password,
     })
 }
@@ -224,10 +225,10 @@ async fn login(
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     // Verify even for an unknown account, so that timing does not tell which accounts exist.
     let verified = tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => identity::verify_password(&hash, &password),
+        Some(hash) => auth::verify_password(&hash, &password),
         None => {
             static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            identity::verify_password(DUMMY.get_or_init(|| identity::hash_password("not a password")), &password);
+            auth::verify_password(DUMMY.get_or_init(|| auth::hash_password("not a password")), &password);
             false
         }
     })
@@ -286,7 +287,7 @@ async fn login_challenge(
         state.login_challenges.issue(std::time::Instant::now()).ok_or(ApiError::RateLimited { retry_after_s: 60 })?;
     Ok(Json(LoginChallenge {
         challenge: base64::engine::general_purpose::STANDARD.encode(challenge),
-        expires_in_ms: identity::LOGIN_CHALLENGE_MS,
+        expires_in_ms: auth::LOGIN_CHALLENGE_MS,
     }))
 }
 
@@ -336,7 +337,7 @@ async fn refresh(
     ConnectInfo(address): ConnectInfo<std::net::SocketAddr>,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<Tokens>> {
-    let hash = identity::refresh_token_hash(&request.refresh_token);
+    let hash = auth::refresh_token_hash(&request.refresh_token);
     limit(&state, format!("refresh:{}", hex::encode(&hash[..8])), &address)?;
     let now = now_ms();
     match state.blocking(move |store| store.use_refresh_token(&hash, now)).await? {
@@ -443,12 +444,11 @@ async fn change_password(
         state.blocking(move |store| store.account(&officer)).await?.ok_or(ApiError::NotFound { what: "account" })?;
     let (current, new) = (request.current_password, request.new_password);
     let hash = account.password_hash.unwrap_or_default();
-    let new_hash = tokio::task::spawn_blocking(move || {
-        identity::verify_password(&hash, &current).then(|| identity::hash_password(&new))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "the current password is wrong"))?;
+    let new_hash =
+        tokio::task::spawn_blocking(move || auth::verify_password(&hash, &current).then(|| auth::hash_password(&new)))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "the current password is wrong"))?;
     let officer = caller.officer_id.clone();
     state.blocking(move |store| store.set_password(&officer, &new_hash, false)).await?;
     // Every session of the officer ended with the old password, this one too.

@@ -7,7 +7,7 @@
 //! its verifier key and consistency proofs; signed-in callers may read inclusion proofs, which
 //! carry a leaf's data; a record's readers may read its log with the time interval the
 //! transparency log proves for each entry and the rules its entries break, and its evidence
-//! package ([`crate::evidence`]), which anyone can check offline with `fieldsync verify`.
+//! package ([`crate::service::evidence`]), which anyone can check offline with `fieldsync verify`.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -25,16 +25,17 @@ use sync_core::transparency::interval;
 use utoipa::IntoParams;
 
 use super::records::{load, readable};
-use super::{ApiBytes, ApiQuery, BodyFormat};
-use crate::access::Access;
-use crate::error::{ApiError, ApiResult};
-use crate::identity::Caller;
-use crate::openapi::{
+use crate::http::AppState;
+use crate::http::openapi::{
     self, ConsistencyProofSchema, ErrorBodySchema, InclusionProofSchema, LogUploadResponseSchema, LogUploadSchema,
     RecordLogSchema,
 };
+use crate::http::{ApiBytes, ApiQuery, BodyFormat};
+use crate::service::access::Access;
+use crate::service::auth::Caller;
+use crate::service::error::{ApiError, ApiResult};
+use crate::service::{Metrics, now_ms};
 use crate::store::{CheckedEntry, EntryPlacement, LogAppend};
-use crate::{AppState, Metrics, now_ms};
 
 /// The routes of the enforcement log and the transparency log.
 pub fn router() -> Router<AppState> {
@@ -385,7 +386,7 @@ async fn inclusion(
             let Some((leaf, proof)) = store.log_inclusion(index, size)? else { return Ok(None) };
             // A leaf names a device's officer, a record or a blob: its data goes only to those
             // who may read that; anyone signed in gets the proof, with the leaf's hash.
-            let readable = Access::new(store, &caller, crate::access::today()?).leaf(&leaf.data)?;
+            let readable = Access::new(store, &caller, crate::service::access::today()?).leaf(&leaf.data)?;
             Ok(Some((leaf, readable, proof)))
         })
         .await?
@@ -595,8 +596,8 @@ async fn evidence(
     ApiQuery(query): ApiQuery<EvidenceQuery>,
 ) -> ApiResult<Response> {
     let blobs = match query.blobs.as_deref() {
-        None | Some("include") => crate::evidence::Blobs::Include,
-        Some("hashes") => crate::evidence::Blobs::HashesOnly,
+        None | Some("include") => crate::service::evidence::Blobs::Include,
+        Some("hashes") => crate::service::evidence::Blobs::HashesOnly,
         Some(other) => {
             return Err(ApiError::bad_request(
                 "invalid_query",
@@ -607,14 +608,15 @@ async fn evidence(
     readable(&state, &caller, record_id.clone()).await?;
     let (store, config) = (state.store.clone(), state.config.clone());
     let id = record_id.clone();
-    let package =
-        tokio::task::spawn_blocking(move || crate::evidence::export(store.as_ref(), &config, &id, blobs, now_ms()))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| match e {
-                crate::evidence::ExportError::UnknownRecord(_) => ApiError::NotFound { what: "record" },
-                other => ApiError::Internal(other.to_string()),
-            })?;
+    let package = tokio::task::spawn_blocking(move || {
+        crate::service::evidence::export(store.as_ref(), &config, &id, blobs, now_ms())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| match e {
+        crate::service::evidence::ExportError::UnknownRecord(_) => ApiError::NotFound { what: "record" },
+        other => ApiError::Internal(other.to_string()),
+    })?;
     let disposition = format!("attachment; filename=\"evidence-{record_id}.tar\"");
     Ok((
         StatusCode::OK,

@@ -1,19 +1,25 @@
-//! The HTTP API: one module per feature, each exposing `router()`, merged here
-//! with the layers every request passes (body limits and timeout, request id, trace, metrics).
+//! The HTTP API over the use cases of [`crate::service`]: the router with the layers every
+//! request passes (body limits and timeout, request id, trace, metrics, security headers), the
+//! extractors, the error answers, the OpenAPI description and the accept loop.
+//!
+//! One module per resource under [`routes`], each exposing `router()`; a handler parses, calls
+//! one service function, and maps its answer.
 
-pub mod admin;
-pub mod auth;
-pub mod blobs;
 pub mod bodies;
-pub mod campaigns;
-pub mod devices;
-pub mod log;
-pub mod ops;
-pub mod records;
-pub mod recusals;
-pub mod review;
-pub mod sync;
-pub mod tasks;
+pub mod caller;
+pub mod connections;
+pub mod error;
+pub mod openapi;
+pub mod rate_limit;
+pub mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use self::routes::{admin, auth, blobs, campaigns, devices, log, ops, records, recusals, review, sync, tasks};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
@@ -25,10 +31,68 @@ use serde::de::DeserializeOwned;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::error::ApiError;
-use crate::{AppState, Metrics};
+use crate::config::Config;
+use crate::service::{ApiError, Context, Metrics};
+use crate::store::Store;
+use rate_limit::RateLimiter;
 
 const REQUEST_ID: &str = "x-request-id";
+
+/// Shared state of the handlers: the use cases' [`Context`] (which it dereferences to) and what
+/// only HTTP needs: the attempt limits per account and address, and the memory request bodies
+/// may hold.
+#[derive(Clone)]
+pub struct AppState {
+    pub context: Context,
+    pub account_limiter: Arc<RateLimiter>,
+    pub address_limiter: Arc<RateLimiter>,
+    /// One permit per byte of request body held in memory (see [`Config::max_body_memory_bytes`]).
+    pub body_memory: Arc<tokio::sync::Semaphore>,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        let (per_account, per_address) = (config.auth_attempts_per_minute, config.auth_attempts_per_minute_per_address);
+        let body_memory = config.max_body_memory_bytes.min(tokio::sync::Semaphore::MAX_PERMITS);
+        Self {
+            context: Context::new(config, store),
+            account_limiter: Arc::new(RateLimiter::new(per_account, Duration::from_secs(60))),
+            address_limiter: Arc::new(RateLimiter::new(per_address, Duration::from_secs(60))),
+            body_memory: Arc::new(tokio::sync::Semaphore::new(body_memory)),
+        }
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        &self.context
+    }
+}
+
+/// The HTTP routes.
+pub fn app(state: AppState) -> Router {
+    router(state)
+}
+
+/// Serves `app(state)` on `listener` until `shutdown` completes, then finishes in-flight requests.
+///
+/// Connections are served by [`connections`]: HTTP/1.1 with the timeouts and the per-address cap
+/// of [`Config`], over TLS when [`Config::tls`] names a certificate and key.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = match &state.config.tls {
+        Some(files) => Some(connections::tls_acceptor(files)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %listener.local_addr()?, %scheme, data = %state.config.data_dir.display(), "listening");
+    let config = state.config.clone();
+    connections::serve(listener, app(state), config, tls, shutdown).await
+}
 
 /// Every route, with its layers.
 pub fn router(state: AppState) -> Router {

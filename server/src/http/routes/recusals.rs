@@ -8,10 +8,10 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::AppState;
-use crate::error::ApiResult;
-use crate::identity::Caller;
-use crate::openapi::{self, ErrorBodySchema};
+use crate::http::AppState;
+use crate::http::openapi::{self, ErrorBodySchema};
+use crate::service::auth::Caller;
+use crate::service::error::ApiResult;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/recusals/tasks", get(recused_teams))

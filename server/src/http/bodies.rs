@@ -29,8 +29,9 @@ use axum::response::{IntoResponse, Response};
 use http_body::{Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::error::ApiError;
-use crate::{AppState, Config};
+use crate::config::Config;
+use crate::http::AppState;
+use crate::service::error::ApiError;
 
 /// Seconds a client refused for [`BodyFailure::MemoryFull`] is asked to wait.
 const RETRY_AFTER_FULL_S: u64 = 2;
@@ -68,7 +69,7 @@ impl BodyFailure {
     fn into_response(self) -> Response {
         let mut response = match self {
             BodyFailure::TimedOut => ApiError::Refused {
-                status: StatusCode::REQUEST_TIMEOUT,
+                status: StatusCode::REQUEST_TIMEOUT.as_u16(),
                 code: "body_timeout",
                 message: self.to_string(),
                 details: None,
@@ -77,7 +78,7 @@ impl BodyFailure {
             BodyFailure::TooLarge { limit } => ApiError::TooLarge { limit }.into_response(),
             BodyFailure::MemoryFull => {
                 let mut response = ApiError::Refused {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    status: StatusCode::SERVICE_UNAVAILABLE.as_u16(),
                     code: "server_busy",
                     message: self.to_string(),
                     details: Some(serde_json::json!({ "retry_after_s": RETRY_AFTER_FULL_S })),

@@ -9,13 +9,14 @@ use axum::routing::post;
 use schemas::{SYNC_PROTOCOL_VERSION, SyncRequest};
 use sync_core::session::{decode_cursor, encode_cursor};
 
-use super::{ApiBytes, BodyFormat};
-use crate::error::{ApiError, ApiResult};
-use crate::identity::Caller;
-use crate::openapi::{self, ErrorBodySchema, SyncRequestSchema, SyncResponseSchema};
+use crate::http::AppState;
+use crate::http::openapi::{self, ErrorBodySchema, SyncRequestSchema, SyncResponseSchema};
+use crate::http::{ApiBytes, BodyFormat};
+use crate::service::auth::Caller;
+use crate::service::error::{ApiError, ApiResult};
+use crate::service::sync::{ExchangeCounts, ExchangeInput, exchange};
+use crate::service::{Metrics, now_ms};
 use crate::store::{StoreError, SyncJob};
-use crate::sync::{ExchangeCounts, ExchangeInput, exchange};
-use crate::{AppState, Metrics, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/sync", post(sync))

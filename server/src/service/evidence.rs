@@ -12,7 +12,7 @@ use schemas::evidence::{
 use sync_core::document::{genesis_actor, read_record};
 use sync_core::evidence::{PackageContents, write_package};
 
-use crate::Config;
+use crate::config::Config;
 use crate::store::{EvidenceRequest, Store, StoreError};
 
 /// Why a package could not be made.
@@ -72,7 +72,7 @@ pub fn export(
         actor_ids,
         blobs: record.photos.iter().map(|photo| photo.sha256.clone()).collect(),
     };
-    let identity = crate::ensure_log_identity(store, &config.log_origin)?;
+    let identity = crate::service::ensure_log_identity(store, &config.log_origin)?;
     store.checkpoint(now_ms)?;
     let source = store.evidence(&request)?.ok_or_else(unknown)?;
     let log_key = sync_core::checkpoint::verifier_key(&identity.origin, &identity.key.verifying_key())
@@ -84,7 +84,7 @@ pub fn export(
             Some((blob, leaf)) => {
                 let bytes = match blobs {
                     Blobs::Include => Some(
-                        std::fs::read(crate::routes::blobs::blob_path(config, &sha256))
+                        std::fs::read(crate::service::blobs::blob_path(config, &sha256))
                             .map_err(|error| ExportError::Blob { sha256: sha256.clone(), error })?,
                     ),
                     Blobs::HashesOnly => None,

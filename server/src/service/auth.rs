@@ -1,5 +1,6 @@
-//! Who is calling: passwords, access tokens, refresh tokens, rate limits,
-//! and the [`Caller`] extractor every protected handler takes.
+//! Who is calling: passwords, access tokens, refresh tokens, the sessions they belong to, the
+//! login backoff and device challenges, and [`authenticate`], which turns an access token into
+//! the [`Caller`] every protected use case takes (the HTTP extractor is `http::caller`).
 //!
 //! - Passwords are hashed with Argon2id, 19 MiB, t=2, p=1 (OWASP's minimum).
 //! - Access tokens are JWTs signed with HS256 and a key id (`kid`) so keys can
@@ -23,8 +24,6 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
@@ -32,8 +31,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::AppState;
-use crate::error::{ApiError, ApiResult};
+use super::{ApiError, ApiResult, Context};
 use crate::store::SigningKey;
 
 /// Issuer of every access token.
@@ -147,38 +145,6 @@ pub fn new_refresh_token() -> (String, Vec<u8>) {
 
 pub fn refresh_token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
-}
-
-/// Fixed-window attempt counters, per key (an account, a client address).
-pub struct RateLimiter {
-    limit: u32,
-    window: Duration,
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    pub fn new(limit: u32, window: Duration) -> Self {
-        Self { limit, window, windows: Mutex::new(HashMap::new()) }
-    }
-
-    /// Counts an attempt under `key`; refuses it with the seconds until the window reopens.
-    pub fn attempt(&self, key: &str) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap();
-        if windows.len() > 10_000 {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < self.window);
-        }
-        let entry = windows.entry(key.to_string()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        if entry.1 >= self.limit {
-            let remaining = self.window.saturating_sub(now.duration_since(entry.0));
-            return Err(remaining.as_secs().max(1));
-        }
-        entry.1 += 1;
-        Ok(())
-    }
 }
 
 /// How often the revoked sessions are read again from the store when no session ended here: the
@@ -394,73 +360,63 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing_token", "an Authorization: Bearer token is required"))?;
-        // The scheme's name is case-insensitive (RFC 9110, section 11.1): `bearer` is `Bearer`.
-        let token = header
-            .split_once(' ')
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim_start_matches(' '))
-            .ok_or_else(|| ApiError::unauthorized("missing_token", "an Authorization: Bearer token is required"))?;
-        let mut keys = state.signing_keys().await?;
-        if let Ok(header) = jsonwebtoken::decode_header(token)
-            && let Some(kid) = header.kid
-            && !keys.iter().any(|k| k.kid == kid)
-        {
-            keys = state.reload_signing_keys().await?;
-        }
-        let claims = verify_access_token(&keys, token)?;
-        let (officer, device) = (claims.sub.clone(), claims.dev.clone());
-        let now = crate::now_ms();
-        let revocations = state.sessions.clone();
-        let (account, device) = state
-            .blocking(move |store| {
-                if revocations.due(now) {
-                    revocations.refresh(store, now)?;
-                }
-                let account = store.account(&officer)?;
-                let device = match device {
-                    Some(id) => match store.device(&id)? {
-                        Some(device) => Ok(Some(device)),
-                        None => Err(id),
-                    },
-                    None => Ok(None),
-                };
-                Ok((account, device))
-            })
-            .await?;
-        let account = account.ok_or_else(|| ApiError::unauthorized("invalid_token", "the account no longer exists"))?;
-        // A one-time password is good for one thing: setting a password of one's own.
-        if account.must_change_password && parts.uri.path() != "/v1/auth/password" {
-            return Err(ApiError::forbidden(
-                "password_change_required",
-                "set a password of your own first (POST /v1/auth/password)",
-            ));
-        }
-        let device_id = match device {
-            Ok(None) => None,
-            Ok(Some(device)) if device.revoked_at_ms.is_some() => {
-                return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
-            }
-            Ok(Some(device)) if device.officer_id != account.officer_id => {
-                return Err(ApiError::unauthorized("invalid_token", "the device belongs to another officer"));
-            }
-            Ok(Some(device)) => Some(device.device_id),
-            Err(_) => return Err(ApiError::unauthorized("device_revoked", "this device is not enrolled")),
-        };
-        if state.sessions.is_revoked(&claims.sid) {
-            return Err(ApiError::unauthorized("session_revoked", "this session has ended: log in again"));
-        }
-        // Roles are read from the store, not the token, so that a revoked role stops at once.
-        Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id, session_id: claims.sid })
+/// The caller an access token names, checked as every protected request is: the token's
+/// signature (reading the keys again when it names one not kept yet), its account (which must
+/// exist and, unless `changing_password`, not owe a password change), its device (enrolled,
+/// not revoked, the account's own), and its session (not ended). Roles are read from the store,
+/// not the token, so that a revoked role stops at once.
+pub async fn authenticate(state: &Context, token: &str, changing_password: bool) -> ApiResult<Caller> {
+    let mut keys = state.signing_keys().await?;
+    if let Ok(header) = jsonwebtoken::decode_header(token)
+        && let Some(kid) = header.kid
+        && !keys.iter().any(|k| k.kid == kid)
+    {
+        keys = state.reload_signing_keys().await?;
     }
+    let claims = verify_access_token(&keys, token)?;
+    let (officer, device) = (claims.sub.clone(), claims.dev.clone());
+    let now = super::now_ms();
+    let revocations = state.sessions.clone();
+    let (account, device) = state
+        .blocking(move |store| {
+            if revocations.due(now) {
+                revocations.refresh(store, now)?;
+            }
+            let account = store.account(&officer)?;
+            let device = match device {
+                Some(id) => match store.device(&id)? {
+                    Some(device) => Ok(Some(device)),
+                    None => Err(id),
+                },
+                None => Ok(None),
+            };
+            Ok((account, device))
+        })
+        .await?;
+    let account = account.ok_or_else(|| ApiError::unauthorized("invalid_token", "the account no longer exists"))?;
+    // A one-time password is good for one thing: setting a password of one's own.
+    if account.must_change_password && !changing_password {
+        return Err(ApiError::forbidden(
+            "password_change_required",
+            "set a password of your own first (POST /v1/auth/password)",
+        ));
+    }
+    let device_id = match device {
+        Ok(None) => None,
+        Ok(Some(device)) if device.revoked_at_ms.is_some() => {
+            return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
+        }
+        Ok(Some(device)) if device.officer_id != account.officer_id => {
+            return Err(ApiError::unauthorized("invalid_token", "the device belongs to another officer"));
+        }
+        Ok(Some(device)) => Some(device.device_id),
+        Err(_) => return Err(ApiError::unauthorized("device_revoked", "this device is not enrolled")),
+    };
+    if state.sessions.is_revoked(&claims.sid) {
+        return Err(ApiError::unauthorized("session_revoked", "this session has ended: log in again"));
+    }
+    // Roles are read from the store, not the token, so that a revoked role stops at once.
+    Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id, session_id: claims.sid })
 }
 
 #[cfg(test)]

@@ -65,7 +65,17 @@ fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// The database file inside a server's data folder.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("fieldsync.sqlite3")
+}
+
 impl SqliteStore {
+    /// Opens (creating if needed) the database of the data folder `data_dir` ([`database_path`]).
+    pub fn open_in(data_dir: &Path) -> Result<Arc<Self>, StoreError> {
+        Self::open(&database_path(data_dir))
+    }
+
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
         let mut conn = open(path, false)?;
@@ -2537,7 +2547,7 @@ mod tests {
     }
 
     fn examined_for_nothing() -> BlobMetadata {
-        BlobMetadata::of("", crate::media::Examination::not_an_image("video/mp4"), 1)
+        BlobMetadata::of("", crate::service::media::Examination::not_an_image("video/mp4"), 1)
     }
 
     fn blob_leaf(n: u64) -> Leaf {

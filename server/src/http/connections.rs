@@ -36,7 +36,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
-use crate::{Config, TlsFiles};
+use crate::config::{Config, TlsFiles};
 
 /// Accepts connections on `listener` and serves `router` on each until `shutdown` completes;
 /// then lets each finish the request it is serving, and returns once all are closed.

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeSet;
 
-use crate::identity;
 use crate::store::{Account, Entity, RecordFilter, SigningKey, Store, StoreError, StoreResult};
 
 /// What `init` made.
@@ -23,13 +22,13 @@ pub fn init(store: &dyn Store, admin_id: &str, admin_name: &str, now_ms: i64) ->
     if store.signing_keys()?.is_empty() {
         store.add_signing_key(new_signing_key(now_ms))?;
     }
-    let password = identity::one_time_password();
+    let password = super::auth::one_time_password();
     store.create_account(
         Account {
             officer_id: admin_id.to_string(),
             name: admin_name.to_string(),
             unit: String::new(),
-            password_hash: Some(identity::hash_password(&password)),
+            password_hash: Some(super::auth::hash_password(&password)),
             must_change_password: true,
             roles: vec!["admin".into()],
         },
@@ -41,8 +40,8 @@ pub fn init(store: &dyn Store, admin_id: &str, admin_name: &str, now_ms: i64) ->
 /// A fresh access-token key.
 pub fn new_signing_key(now_ms: i64) -> SigningKey {
     SigningKey {
-        kid: hex::encode(identity::random_bytes::<8>()),
-        secret: identity::random_bytes::<32>().to_vec(),
+        kid: hex::encode(super::auth::random_bytes::<8>()),
+        secret: super::auth::random_bytes::<32>().to_vec(),
         created_at_ms: now_ms,
         retired_at_ms: None,
     }

@@ -20,7 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes;
+use crate::http::routes;
 
 /// The name of the bearer-token security scheme that protected operations require
 /// (`security(("bearer" = []))`: utoipa takes only a literal there).

@@ -9,12 +9,12 @@ use schemas::InspectionRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::ApiQuery;
-use crate::AppState;
-use crate::access::Access;
-use crate::error::{ApiError, ApiResult};
-use crate::identity::Caller;
-use crate::openapi::{self, ErrorBodySchema, InspectionRecordSchema};
+use crate::http::ApiQuery;
+use crate::http::AppState;
+use crate::http::openapi::{self, ErrorBodySchema, InspectionRecordSchema};
+use crate::service::access::Access;
+use crate::service::auth::Caller;
+use crate::service::error::{ApiError, ApiResult};
 use crate::store::{QuarantinedChange, RecordFilter, StoredRecord};
 
 pub fn router() -> Router<AppState> {
@@ -25,13 +25,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/quarantine", get(quarantine))
 }
 
-/// The stored record, if the caller may read it ([`crate::access::Access::record`]); `not_found`
+/// The stored record, if the caller may read it ([`crate::service::access::Access::record`]); `not_found`
 /// alike when it does not exist and when the caller may not read it, so that ids cannot be probed.
 pub(crate) async fn readable(state: &AppState, caller: &Caller, record_id: String) -> ApiResult<StoredRecord> {
     let caller = caller.clone();
     state
         .blocking(move |store| {
-            let today = crate::access::today()?;
+            let today = crate::service::access::today()?;
             let Some(stored) = store.record(&record_id)? else { return Ok(None) };
             Ok(Access::new(store, &caller, today).record(&stored)?.then_some(stored))
         })
@@ -156,7 +156,7 @@ async fn list(
             });
             // The page is cut before the records the caller may not read are left out, so that
             // `next` still follows the store's order; a page may then hold fewer than `limit`.
-            let hidden = Access::new(store, &caller, crate::access::today()?).hidden_tasks()?.clone();
+            let hidden = Access::new(store, &caller, crate::service::access::today()?).hidden_tasks()?.clone();
             rows.retain(|r| r.task_id.as_ref().is_none_or(|task| !hidden.contains(task)));
             Ok((rows, next))
         })
@@ -281,7 +281,7 @@ async fn quarantine(
     Ok(Json(
         state
             .blocking(move |store| {
-                let access = Access::new(store, &caller, crate::access::today()?);
+                let access = Access::new(store, &caller, crate::service::access::today()?);
                 let mut readable = std::collections::BTreeMap::new();
                 let mut changes = store.quarantined(query.record.as_deref())?;
                 changes.retain(|change| {

@@ -9,10 +9,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sha2::{Digest, Sha256};
 
-use super::Status;
-use crate::AppState;
-use crate::error::{ApiError, ApiResult};
-use crate::openapi;
+use crate::http::AppState;
+use crate::http::Status;
+use crate::http::openapi;
+use crate::service::error::{ApiError, ApiResult};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -1,7 +1,7 @@
 //! Random inspection (双随机、一公开): the registries it draws from (the entity registry's
 //! history, the random-check matter list, the inspector registry), campaigns with their
 //! commit–reveal draw, the publication of results, the public listing, the bureau's calendar
-//! and the report of results not public in time. The rules are in [`crate::campaigns`].
+//! and the report of results not public in time. The rules are in [`crate::service::campaigns`].
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -13,13 +13,14 @@ use sync_core::calendar::{Date, WorkingCalendar};
 use sync_core::draw::{Quota, TierQuota};
 use utoipa::ToSchema;
 
-use super::{ApiBytes, ApiJson, ApiQuery};
-use crate::campaigns::{self as rules, CampaignError, OverdueResult, PublicCampaign, PublishedDraw};
-use crate::error::{ApiError, ApiResult};
-use crate::identity::{self, Caller};
-use crate::openapi::{self, ErrorBodySchema, TaskSchema};
+use crate::http::AppState;
+use crate::http::openapi::{self, ErrorBodySchema, TaskSchema};
+use crate::http::{ApiBytes, ApiJson, ApiQuery};
+use crate::service::auth::{self, Caller};
+use crate::service::campaigns::{self as rules, CampaignError, OverdueResult, PublicCampaign, PublishedDraw};
+use crate::service::error::{ApiError, ApiResult};
+use crate::service::now_ms;
 use crate::store::{CampaignCommitment, CampaignSpec, EntityChange, MatterList, StoredCampaign, Task};
-use crate::{AppState, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -125,7 +126,7 @@ async fn import_matters(
     let invalid = |e: String| ApiError::unprocessable("invalid_matters", e);
     let mut value: serde_json::Value =
         serde_json::from_slice(&body.0).map_err(|e| invalid(format!("not a matter list: {e}")))?;
-    super::integral_numbers(&mut value);
+    crate::http::integral_numbers(&mut value);
     let list = rules::parse_matters(&serde_json::to_vec(&value).unwrap_or_default()).map_err(invalid)?;
     let (by, now) = (caller.officer_id.clone(), now_ms());
     let matters = state.blocking(move |store| store.import_matters(&list, &by, now)).await?;
@@ -538,7 +539,7 @@ async fn create(
         joint_departments: request.joint_departments,
     };
     let campaign_id = request.campaign_id.unwrap_or_else(|| format!("C-{}", uuid::Uuid::new_v4()));
-    let (by, now, seed) = (caller.officer_id.clone(), now_ms(), identity::random_bytes::<32>());
+    let (by, now, seed) = (caller.officer_id.clone(), now_ms(), auth::random_bytes::<32>());
     let limits = rules::CampaignLimits::of(&state.config);
     let created =
         state.blocking(move |store| Ok(rules::create(store, &campaign_id, spec, seed, &by, now, &limits))).await??;
@@ -789,7 +790,7 @@ pub struct PublicPageQuery {
 
 impl PublicPageQuery {
     /// The page's `after` and `limit`, the limit checked against `config`.
-    fn page(self, config: &crate::Config) -> ApiResult<(Option<String>, usize)> {
+    fn page(self, config: &crate::config::Config) -> ApiResult<(Option<String>, usize)> {
         let max = config.max_public_page;
         let limit = self.limit.unwrap_or(max);
         if !(1..=max).contains(&limit) {

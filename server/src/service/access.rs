@@ -19,7 +19,7 @@
 //! - a device (its enrolment leaf, its log entries' leaves) is read by administrators,
 //!   supervisors, reviewers and its own officer.
 //!
-//! The functions take the store and run inside a store job ([`crate::AppState::blocking`]); a
+//! The functions take the store and run inside a store job ([`crate::http::AppState::blocking`]); a
 //! thing the caller may not read is answered `not_found`, like one that does not exist, so that
 //! ids cannot be probed.
 
@@ -28,14 +28,14 @@ use std::collections::BTreeSet;
 use sync_core::calendar::Date;
 use sync_core::transparency::{Leaf, LeafItem};
 
-use crate::identity::Caller;
+use crate::service::auth::Caller;
 use crate::store::{Device, RecordFilter, Store, StoreError, StoredRecord, Task};
 
 type StoreResult<T> = Result<T, StoreError>;
 
 /// The bureau's date now (UTC+8), the day confidentiality is judged on.
 pub fn today() -> StoreResult<Date> {
-    sync_core::campaign::date_of_ms(crate::now_ms())
+    sync_core::campaign::date_of_ms(crate::service::now_ms())
         .ok_or_else(|| StoreError::Other("the clock is out of range".into()))
 }
 
@@ -75,7 +75,7 @@ impl<'a> Access<'a> {
         }
         let mut hidden = BTreeSet::new();
         if !self.supervisor() {
-            for task_id in crate::campaigns::confidential_tasks(self.store, self.today)? {
+            for task_id in crate::service::campaigns::confidential_tasks(self.store, self.today)? {
                 let on_team = self.store.task(&task_id)?.is_some_and(|t| t.team.contains(&self.caller.officer_id));
                 if !on_team {
                     hidden.insert(task_id);
@@ -93,7 +93,7 @@ impl<'a> Access<'a> {
         if !self.reviewer() {
             return Ok(false);
         }
-        Ok(!crate::campaigns::confidential(self.store, &task.task_id, self.today)?)
+        Ok(!crate::service::campaigns::confidential(self.store, &task.task_id, self.today)?)
     }
 
     /// Whether the caller may read the records of the task `task_id` (`None`: a record with no task).

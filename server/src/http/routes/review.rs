@@ -10,15 +10,16 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
 use super::log::proven_entries;
 use super::records::readable;
-use crate::error::{ApiError, ApiResult};
-use crate::identity::Caller;
-use crate::openapi::{self, ErrorBodySchema, RecordLogEntrySchema, RejectionReasonSchema};
+use crate::http::ApiJson;
+use crate::http::AppState;
+use crate::http::openapi::{self, ErrorBodySchema, RecordLogEntrySchema, RejectionReasonSchema};
+use crate::service::auth::Caller;
+use crate::service::error::{ApiError, ApiResult};
+use crate::service::now_ms;
+use crate::service::sync::{ExchangeInput, ReviewRefusal, accept_held, refuse_held};
 use crate::store::{ReviewDecision, StoreError, SyncJob};
-use crate::sync::{ExchangeInput, ReviewRefusal, accept_held, refuse_held};
-use crate::{AppState, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -66,7 +66,7 @@ pub struct CampaignLimits {
 }
 
 impl CampaignLimits {
-    pub fn of(config: &crate::Config) -> Self {
+    pub fn of(config: &crate::config::Config) -> Self {
         Self { max_team_size: config.max_team_size, max_list_items: config.max_campaign_list_items }
     }
 }

@@ -9,13 +9,14 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiJson;
 use super::auth::{Tokens, issue_tokens};
-use crate::error::{ApiError, ApiResult};
-use crate::identity::{self, Caller};
-use crate::openapi::{self, ErrorBodySchema};
+use crate::http::ApiJson;
+use crate::http::AppState;
+use crate::http::openapi::{self, ErrorBodySchema};
+use crate::service::auth::{self, Caller};
+use crate::service::error::{ApiError, ApiResult};
+use crate::service::{Metrics, now_ms};
 use crate::store::Device;
-use crate::{AppState, Metrics, now_ms};
 
 pub use schemas::device::{ENROLLMENT_DOMAIN, enrollment_message};
 
@@ -61,7 +62,7 @@ pub struct Challenge {
 )]
 async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Challenge>> {
     caller.require(&["officer"])?;
-    let nonce = identity::random_bytes::<32>();
+    let nonce = auth::random_bytes::<32>();
     let now = now_ms();
     let expires_at_ms = now + CHALLENGE_SECONDS * 1000;
     let (officer, max_open) = (caller.officer_id.clone(), state.config.max_open_challenges_per_officer);
@@ -72,7 +73,7 @@ async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<J
         })
         .await?
         .map_err(|limit| ApiError::Refused {
-            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS.as_u16(),
             code: "too_many_challenges",
             message: format!("at most {limit} unanswered challenges at once"),
             details: Some(serde_json::json!({ "limit": limit })),
@@ -168,11 +169,8 @@ async fn enroll(
     let public_key = decode("public_key", &request.public_key, 32)?;
     let actor_id = decode("actor_id", &request.actor_id, 16)?;
     let signature = decode("signature", &request.signature, 64)?;
-    if !identity::verify_device_signature(
-        &public_key,
-        &enrollment_message(&challenge, &public_key, &actor_id),
-        &signature,
-    ) {
+    if !auth::verify_device_signature(&public_key, &enrollment_message(&challenge, &public_key, &actor_id), &signature)
+    {
         return Err(ApiError::unauthorized("invalid_signature", "the challenge signature does not verify"));
     }
     // The genesis actor of a record is derived from its id, so anyone can write as it: it is
@@ -238,7 +236,7 @@ async fn enroll(
 
 fn too_many_devices(limit: usize) -> ApiError {
     ApiError::Refused {
-        status: axum::http::StatusCode::CONFLICT,
+        status: axum::http::StatusCode::CONFLICT.as_u16(),
         code: "too_many_devices",
         message: format!("at most {limit} devices per officer: revoke one first"),
         details: Some(serde_json::json!({ "limit": limit })),

@@ -9,13 +9,14 @@ use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiBytes, ApiJson, Status};
-use crate::admin::{self, ROLES};
-use crate::error::{ApiError, ApiResult};
-use crate::identity::{self, Caller};
-use crate::openapi::{self, CertificateSchema, CertificateStatusSchema, ErrorBodySchema};
+use crate::http::AppState;
+use crate::http::openapi::{self, CertificateSchema, CertificateStatusSchema, ErrorBodySchema};
+use crate::http::{ApiBytes, ApiJson, Status};
+use crate::service::admin::{self, ROLES};
+use crate::service::auth::{self, Caller};
+use crate::service::error::{ApiError, ApiResult};
+use crate::service::now_ms;
 use crate::store::Account;
-use crate::{AppState, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -45,7 +46,7 @@ pub struct NewOfficer {
     pub unit: String,
     /// Some of `officer`, `supervisor`, `reviewer`, `admin`; `officer` when empty.
     #[serde(default)]
-    #[schema(value_type = Vec<crate::openapi::RoleSchema>)]
+    #[schema(value_type = Vec<crate::http::openapi::RoleSchema>)]
     pub roles: Vec<String>,
 }
 
@@ -108,10 +109,10 @@ async fn create_officer(
     roles.sort();
     roles.dedup();
     check_roles(&roles)?;
-    let password = identity::one_time_password();
+    let password = auth::one_time_password();
     let hash = {
         let password = password.clone();
-        tokio::task::spawn_blocking(move || identity::hash_password(&password))
+        tokio::task::spawn_blocking(move || auth::hash_password(&password))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
     };
@@ -169,7 +170,7 @@ pub struct RoleChange {
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub officer_id: String,
     /// One of `officer`, `supervisor`, `reviewer`, `admin`.
-    #[schema(value_type = crate::openapi::RoleSchema)]
+    #[schema(value_type = crate::http::openapi::RoleSchema)]
     pub role: String,
 }
 
@@ -623,7 +624,7 @@ async fn check(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<
     caller.require(&["admin"])?;
     let config = state.config.clone();
     let report = state
-        .blocking(move |store| admin::check(store, |sha256| crate::routes::blobs::blob_path(&config, sha256)))
+        .blocking(move |store| admin::check(store, |sha256| crate::service::blobs::blob_path(&config, sha256)))
         .await?;
     Ok(Json(report))
 }

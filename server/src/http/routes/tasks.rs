@@ -8,13 +8,14 @@ use schemas::{TaskTeam, TeamMember};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::ApiJson;
-use crate::access::Access;
-use crate::error::{ApiError, ApiResult};
-use crate::identity::Caller;
-use crate::openapi::{self, ErrorBodySchema, TaskSchema, TaskTeamSchema};
+use crate::http::ApiJson;
+use crate::http::AppState;
+use crate::http::openapi::{self, ErrorBodySchema, TaskSchema, TaskTeamSchema};
+use crate::service::access::Access;
+use crate::service::auth::Caller;
+use crate::service::error::{ApiError, ApiResult};
+use crate::service::now_ms;
 use crate::store::{StoreError, Task};
-use crate::{AppState, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -156,7 +157,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
         state
             .blocking(move |store| {
                 let mut tasks = store.tasks(officer.as_deref())?;
-                let hidden = Access::new(store, &caller, crate::access::today()?).hidden_tasks()?.clone();
+                let hidden = Access::new(store, &caller, crate::service::access::today()?).hidden_tasks()?.clone();
                 tasks.retain(|task| !hidden.contains(&task.task_id));
                 Ok(tasks)
             })
@@ -173,7 +174,7 @@ async fn visible_task(state: &AppState, caller: &Caller, task_id: String) -> Api
     state
         .blocking(move |store| {
             let Some(task) = store.task(&task_id)? else { return Ok(None) };
-            Ok(Access::new(store, &caller, crate::access::today()?).task(&task)?.then_some(task))
+            Ok(Access::new(store, &caller, crate::service::access::today()?).task(&task)?.then_some(task))
         })
         .await?
         .ok_or(ApiError::NotFound { what: "task" })

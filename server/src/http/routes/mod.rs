@@ -1,0 +1,14 @@
+//! The handlers, one module per resource, each exposing `router()`.
+
+pub mod admin;
+pub mod auth;
+pub mod blobs;
+pub mod campaigns;
+pub mod devices;
+pub mod log;
+pub mod ops;
+pub mod records;
+pub mod recusals;
+pub mod review;
+pub mod sync;
+pub mod tasks;
