@@ -248,10 +248,11 @@ fn date_ms(date: &str) -> anyhow::Result<i64> {
     Ok((era * 146_097 + doe - 719_468) * 86_400_000 - 8 * 3_600_000)
 }
 
-fn open_store(data: &std::path::Path) -> anyhow::Result<Arc<SqliteStore>> {
+fn open_store(data: &std::path::Path) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let config = Config::new(data.to_path_buf());
-    SqliteStore::open_in(&config.data_dir).map_err(|e| anyhow::anyhow!("opening the database: {e}"))
+    let store = SqliteStore::open_in(&config.data_dir).map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
+    Ok(store)
 }
 
 /// The transparency log's identity in `store`, made with `origin` (or the default) if it has

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fieldsync_tests::harness::{City, Phone, TestServer, enroll, spawn_server};
-use server::store::Store;
+use server::store::prelude::*;
 use server::store::sqlite::SqliteStore;
 use sync_core::document::new_record_id;
 

@@ -13,6 +13,7 @@ pub mod harness {
     use base64::engine::general_purpose::STANDARD;
     use ed25519_dalek::{Signer, SigningKey};
     use schemas::{Certificate, SyncResponse};
+    use server::store::prelude::*;
     use server::store::sqlite::SqliteStore;
     use server::store::{Account, Store};
     use sync_core::session::{DeviceRecords, DeviceSession, SessionConfig};

@@ -78,6 +78,8 @@ mod transparency;
 
 mod health {
     use fieldsync_tests::harness::TestServer;
+    #[allow(unused_imports)]
+    use server::store::prelude::*;
 
     #[tokio::test]
     async fn server_answers_on_a_real_port_and_stops_on_shutdown() {
@@ -101,7 +103,8 @@ mod health {
 mod identity {
     use base64::Engine as _;
     use jsonwebtoken::{EncodingKey, Header};
-    use server::store::Store;
+    #[allow(unused_imports)]
+    use server::store::prelude::*;
 
     use fieldsync_tests::harness::{TestServer, enroll, error_code as code};
 
@@ -265,7 +268,9 @@ mod identity {
 mod records {
     use schemas::{ChecklistResult, RecordStatus};
     use schemas::{TaskTeam, TeamMember};
-    use server::store::{Account, Store};
+    use server::store::Account;
+    #[allow(unused_imports)]
+    use server::store::prelude::*;
     use sync_core::document::{Edit, RecordDocument, new_record_id};
 
     use fieldsync_tests::harness::{DAY, Phone, TestServer, enroll};
@@ -583,6 +588,8 @@ mod records {
 
 mod bad_input {
     use fieldsync_tests::harness::{TestServer, enroll, error_code as code};
+    #[allow(unused_imports)]
+    use server::store::prelude::*;
 
     const PASSWORD: &str = "correct horse battery";
 
@@ -661,7 +668,9 @@ mod bad_input {
 }
 
 mod sessions {
-    use server::store::{Account, Store};
+    use server::store::Account;
+    #[allow(unused_imports)]
+    use server::store::prelude::*;
 
     use fieldsync_tests::harness::{TestServer, enroll, error_code as code};
 
@@ -748,6 +757,8 @@ mod sessions {
 
 mod roles {
     use fieldsync_tests::harness::{TestServer, enroll};
+    #[allow(unused_imports)]
+    use server::store::prelude::*;
 
     const PASSWORD: &str = "correct horse battery";
 
@@ -874,7 +885,8 @@ mod roles {
 }
 
 mod durability {
-    use server::store::Store;
+    #[allow(unused_imports)]
+    use server::store::prelude::*;
     use sync_core::document::{Edit, RecordDocument, new_record_id};
 
     use fieldsync_tests::harness::{TestServer, enroll};
@@ -997,7 +1009,8 @@ mod durability {
 }
 
 mod concurrency {
-    use server::store::Store;
+    #[allow(unused_imports)]
+    use server::store::prelude::*;
     use sync_core::document::{Edit, RecordDocument, new_record_id};
 
     use fieldsync_tests::harness::{TestServer, enroll};
@@ -1057,6 +1070,8 @@ mod blobs {
     use fieldsync_tests::harness::{Phone, TestServer, enroll};
     use serde_json::{Value, json};
     use server::service::blobs::content_address;
+    #[allow(unused_imports)]
+    use server::store::prelude::*;
     use sync_core::document::{Edit, RecordDocument, new_record_id};
     use tokio::io::AsyncWriteExt;
 

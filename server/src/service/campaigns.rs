@@ -107,8 +107,8 @@ impl CampaignError {
 /// every code an identifier and once, every name and basis short text, at least one target.
 pub fn parse_matters(json: &[u8]) -> Result<MatterList, String> {
     let list: MatterList = serde_json::from_slice(json).map_err(|e| format!("not a matter list: {e}"))?;
-    if list.version != crate::store::campaign::MATTER_LIST_VERSION {
-        return Err(format!("version {} is not {}", list.version, crate::store::campaign::MATTER_LIST_VERSION));
+    if list.version != crate::store::campaigns::MATTER_LIST_VERSION {
+        return Err(format!("version {} is not {}", list.version, crate::store::campaigns::MATTER_LIST_VERSION));
     }
     if !list.ratios.is_object() {
         return Err("ratios is not an object".into());

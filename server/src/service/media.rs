@@ -16,6 +16,7 @@
 //! blocking pool when an upload finishes (`routes::blobs`), at most
 //! [`MAX_CONCURRENT_DECODES`] at once, so that decoding bounds memory too.
 
+pub use crate::store::{ClaimedMetadata, Examination, MediaError};
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -25,8 +26,6 @@ use image::codecs::jpeg::JpegEncoder;
 use image::error::{ImageError, LimitErrorKind};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// A thumbnail fits in a square of this many pixels a side.
 pub const THUMBNAIL_SIDE: u32 = 320;
@@ -52,76 +51,6 @@ pub const MAX_CONCURRENT_DECODES: usize = 2;
 /// Longest text kept from a claimed field, in characters.
 const MAX_CLAIMED_TEXT: usize = 128;
 
-/// What a photo's EXIF claims. The device that took the photo wrote it, and anyone may have
-/// edited it since: nothing checks it, and nothing should rely on it without saying so.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ClaimedMetadata {
-    /// When the photo was taken, in the device's local time (ISO 8601 without an offset, for
-    /// example `2026-05-04T10:20:30`), from `DateTimeOriginal`, or else `DateTime`.
-    pub taken_at: Option<String>,
-    /// The offset of that local time from UTC (`+08:00`), from `OffsetTimeOriginal`, or else
-    /// `OffsetTime`.
-    pub offset: Option<String>,
-    /// Decimal degrees, north positive, from `GPSLatitude` and `GPSLatitudeRef`.
-    pub latitude: Option<f64>,
-    /// Decimal degrees, east positive, from `GPSLongitude` and `GPSLongitudeRef`.
-    pub longitude: Option<f64>,
-    /// The camera's maker (`Make`).
-    pub make: Option<String>,
-    /// The camera's model (`Model`).
-    pub model: Option<String>,
-    /// Why the EXIF could not be read whole; absent when the file has none or it read well.
-    pub exif_error: Option<String>,
-}
-
-impl ClaimedMetadata {
-    /// Whether the file claims nothing at all.
-    pub fn is_empty(&self) -> bool {
-        let Self { taken_at, offset, latitude, longitude, make, model, exif_error: _ } = self;
-        taken_at.is_none()
-            && offset.is_none()
-            && latitude.is_none()
-            && longitude.is_none()
-            && make.is_none()
-            && model.is_none()
-    }
-}
-
-/// Why a blob has no thumbnail.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum MediaError {
-    /// Not an image, or a format this server does not decode (only JPEG and PNG).
-    #[error("not an image this server decodes: {0}")]
-    Unsupported(String),
-    /// Larger than [`MAX_IMAGE_SIDE`] a side, more than [`MAX_IMAGE_PIXELS`], or more than
-    /// [`MAX_DECODE_BYTES`] decoded: refused
-    /// before anything is allocated for it.
-    #[error("the image is too large to decode: {0}")]
-    TooLarge(String),
-    /// The bytes do not decode as the image they start as (truncated, corrupt).
-    #[error("the image does not decode: {0}")]
-    Corrupt(String),
-    /// The thumbnail did not encode.
-    #[error("the thumbnail did not encode: {0}")]
-    Encode(String),
-    /// A decoder panicked: a bug of the decoder, caught.
-    #[error("the image decoder failed")]
-    Panicked,
-}
-
-impl MediaError {
-    /// A stable, machine-readable code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            MediaError::Unsupported(_) => "unsupported_image",
-            MediaError::TooLarge(_) => "image_too_large",
-            MediaError::Corrupt(_) => "corrupt_image",
-            MediaError::Encode(_) => "thumbnail_failed",
-            MediaError::Panicked => "decoder_panicked",
-        }
-    }
-}
-
 impl From<ImageError> for MediaError {
     fn from(error: ImageError) -> Self {
         match error {
@@ -132,29 +61,6 @@ impl From<ImageError> for MediaError {
             }),
             ImageError::Unsupported(unsupported) => MediaError::Unsupported(unsupported.to_string()),
             other => MediaError::Corrupt(other.to_string()),
-        }
-    }
-}
-
-/// Everything the server keeps from one image: its claims, its size in pixels and a thumbnail
-/// (or why there is none).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Examination {
-    pub claimed: ClaimedMetadata,
-    /// The image's width and height in pixels as stored (before any EXIF orientation), when its
-    /// header reads, even if it is too large to decode.
-    pub dimensions: Option<(u32, u32)>,
-    /// A JPEG at most [`THUMBNAIL_SIDE`] pixels a side, turned upright by the EXIF orientation.
-    pub thumbnail: Result<Vec<u8>, MediaError>,
-}
-
-impl Examination {
-    /// A blob that is not an image (a recording, a document): nothing claimed, no thumbnail.
-    pub fn not_an_image(media_type: &str) -> Self {
-        Self {
-            claimed: ClaimedMetadata::default(),
-            dimensions: None,
-            thumbnail: Err(MediaError::Unsupported(format!("a {media_type} blob"))),
         }
     }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use schemas::log::{EntryKind, LogEntry, LogUpload, UploadedEntry};
 use serde_json::{Value, json};
 use server::service::blobs::content_address;
-use server::store::Store;
+use server::store::prelude::*;
 use sync_core::document::{Edit, RecordDocument, new_record_id};
 use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, payload_hash};
 

@@ -8,7 +8,8 @@ use std::process::Command;
 
 use fieldsync_tests::harness::{DAY, TestServer, error_code};
 use serde_json::{Value, json};
-use server::store::{Account, Store};
+use server::store::Account;
+use server::store::prelude::*;
 use sha2::{Digest, Sha256};
 
 const PASSWORD: &str = "correct horse battery";

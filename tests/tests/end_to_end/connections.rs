@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fieldsync_tests::harness::{TestServer, error_code, spawn_server};
-use server::store::Store;
+use server::store::prelude::*;
 use server::store::sqlite::SqliteStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

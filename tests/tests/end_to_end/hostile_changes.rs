@@ -8,12 +8,12 @@ use automerge::{Change, ChangeHash, ExpandedChange, ReadDoc, ScalarValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use schemas::{DocumentSyncMessage, RecordStatus, SYNC_PROTOCOL_VERSION, SyncRequest, SyncResponse};
-use server::store::Store;
 use sync_core::change_check::containers;
 use sync_core::document::{Edit, RecordDocument, genesis_actor, new_record_id};
 use sync_core::evidence::{KeyTrust, verify_package};
 
 use fieldsync_tests::harness::{Phone, TestServer, enroll, error_code};
+use server::store::prelude::*;
 
 const PASSWORD: &str = "correct horse battery";
 

@@ -109,7 +109,7 @@ async fn a_revoked_devices_sessions_end() {
 async fn a_token_that_names_no_session_is_refused() {
     let server = TestServer::start().await;
     server.account("O1", PASSWORD, &["officer"]);
-    let key = server::store::Store::signing_keys(server.store.as_ref()).unwrap().remove(0);
+    let key = server::store::Accounts::signing_keys(server.store.as_ref()).unwrap().remove(0);
     let now = server::now_ms() / 1000;
     let claims = json!({
         "iss": "fieldsync-server", "aud": "fieldsync-api", "sub": "O1", "iat": now, "exp": now + 600, "roles": ["officer"],

@@ -10,7 +10,7 @@ use schemas::log::{
 };
 use serde_json::{Value, json};
 use server::service::blobs::content_address;
-use server::store::Store;
+use server::store::prelude::*;
 use sync_core::checkpoint::{Checkpoint, open_note, parse_verifier_key};
 use sync_core::document::{Edit, RecordDocument, new_record_id};
 use sync_core::enforcement_log::{EntryEncoding, GENESIS_PREVIOUS, payload_hash};

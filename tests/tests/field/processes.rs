@@ -9,7 +9,7 @@ use std::time::Duration;
 use field_client::Device;
 use field_client::remote::SyncOptions;
 use fieldsync_tests::harness::{TestServer, spawn_server};
-use server::store::Store;
+use server::store::prelude::*;
 use server::store::sqlite::SqliteStore;
 use sync_core::document::Edit;
 

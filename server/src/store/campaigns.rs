@@ -174,3 +174,27 @@ pub struct CampaignTask {
     pub published_at_ms: Option<i64>,
     pub published_by: Option<String>,
 }
+
+use super::{StoreResult, Task};
+
+/// Random-inspection campaigns: their frozen snapshot, draw, tasks and published results.
+pub trait Campaigns {
+    /// Stores a new campaign (without a draw); a campaign with its id is a conflict.
+    fn create_campaign(&self, campaign: &StoredCampaign) -> StoreResult<()>;
+    fn campaign(&self, campaign_id: &str) -> StoreResult<Option<StoredCampaign>>;
+    /// Every campaign, by creation.
+    fn campaigns(&self) -> StoreResult<Vec<StoredCampaign>>;
+    /// At most `limit` campaigns by campaign id, those after `after` when given: one page of the
+    /// public listing.
+    fn campaigns_after(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<StoredCampaign>>;
+    /// Stores a campaign's draw and creates its tasks (as [`Store::create_task`] does), all in
+    /// one write. False, and nothing written, if the campaign was drawn already.
+    fn store_draw(&self, campaign_id: &str, draw: &StoredDraw, tasks: &[Task]) -> StoreResult<bool>;
+    /// The tasks of a campaign's draw, in the draw's order.
+    fn campaign_tasks(&self, campaign_id: &str) -> StoreResult<Vec<CampaignTask>>;
+    /// The campaign task `task_id`, if a draw made it.
+    fn campaign_task(&self, task_id: &str) -> StoreResult<Option<CampaignTask>>;
+    /// Publishes a campaign task's result from its locked record `record_id`. False, and nothing
+    /// written, if it was published already.
+    fn publish_result(&self, task_id: &str, record_id: &str, by: &str, now_ms: i64) -> StoreResult<bool>;
+}

@@ -1,0 +1,254 @@
+//! Inspection records, the refused changes kept in quarantine, and the sync exchange that writes both.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use sync_core::transparency::Leaf;
+
+use super::*;
+
+/// A stored record's row.
+#[derive(Clone, Debug)]
+pub struct StoredRecord {
+    pub record_id: String,
+    pub task_id: Option<String>,
+    pub document: Vec<u8>,
+    pub status: String,
+    pub seq: i64,
+    pub updated_at_ms: i64,
+}
+
+/// A refused change kept in quarantine, once per change and sending device.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct QuarantinedChange {
+    pub record_id: String,
+    pub change_hash: String,
+    /// The device that sent it.
+    pub device_id: String,
+    /// The officer of the change's actor, when it is an enrolled device's.
+    pub officer_id: Option<String>,
+    #[schema(value_type = crate::http::openapi::RejectionReasonSchema)]
+    pub reason: serde_json::Value,
+    /// Whether the refusal holds whoever sends the change again; a refusal that depended on the
+    /// sender or on another change's verdict (`sync_core::validate::refusal_is_final`) does not.
+    pub final_verdict: bool,
+    /// Hex hashes of the changes it builds on.
+    pub dependencies: Vec<String>,
+    /// The change's bytes, whole up to `QUARANTINE_WHOLE_BYTES`, else their first
+    /// `QUARANTINE_PREFIX_BYTES`: a refusal is evidence, not a store for anything a device sends.
+    #[serde(skip)]
+    pub change: Vec<u8>,
+    /// The change's whole length in bytes.
+    pub change_bytes: i64,
+    pub received_at_ms: i64,
+    /// A reviewer's decision on a change held for review, once made.
+    pub review: Option<ReviewDecision>,
+}
+
+/// Most refused changes kept per record and sending device: past it a device's further refusals
+/// are answered but not kept, so that no device grows the quarantine (which every exchange of the
+/// record reads) without bound.
+pub const QUARANTINE_ROWS_PER_DEVICE: usize = 1_000;
+
+/// Most bytes of a refused change kept whole in quarantine.
+pub const QUARANTINE_WHOLE_BYTES: usize = 64 << 10;
+
+/// Bytes kept of a larger refused change: its header (hash inputs, actor, dependencies) and
+/// the start of its operations.
+pub const QUARANTINE_PREFIX_BYTES: usize = 4 << 10;
+
+impl QuarantinedChange {
+    /// Whether the whole change is kept (not only its first bytes).
+    pub fn is_whole(&self) -> bool {
+        self.change.len() as i64 == self.change_bytes
+    }
+}
+
+/// What a reviewer decided about a change held for review.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ReviewDecision {
+    /// `accepted` (the change was merged) or `refused`.
+    pub decision: String,
+    pub reviewer_id: String,
+    pub decided_at_ms: i64,
+    pub note: String,
+}
+
+/// Filters of the record list.
+#[derive(Clone, Debug, Default)]
+pub struct RecordFilter {
+    pub task_id: Option<String>,
+    pub entity_id: Option<String>,
+    pub status: Option<String>,
+    pub officer_id: Option<String>,
+    /// Only records of tasks this officer is on (for officers who are not supervisors or reviewers).
+    pub visible_to: Option<String>,
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+/// What one sync exchange reads and writes, inside one write transaction.
+pub trait SyncTx {
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>>;
+    fn sync_state(&self, device_id: &str, record_id: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Records of tasks `officer_id` is on, changed after `since`, oldest change first, at most `limit`.
+    fn changed_since(&self, officer_id: &str, since: u64, limit: usize) -> StoreResult<Vec<(String, u64)>>;
+    fn record_seq_head(&self) -> StoreResult<u64>;
+    /// Stores a record's document and moves it to the head of the change sequence.
+    fn put_record(
+        &self,
+        record_id: &str,
+        task_id: Option<&str>,
+        document: &[u8],
+        status: &str,
+        now_ms: i64,
+    ) -> StoreResult<u64>;
+    fn put_sync_state(&self, device_id: &str, record_id: &str, state: &[u8]) -> StoreResult<()>;
+    fn quarantine(&self, change: &QuarantinedChange) -> StoreResult<()>;
+    /// Refused changes of a record, from every sending device.
+    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<QuarantinedChange>>;
+    /// Records a reviewer's decision on a held change (every row of it, whoever sent it).
+    fn decide_held(&self, record_id: &str, change_hash: &str, decision: &ReviewDecision) -> StoreResult<()>;
+    /// Appends a leaf to the transparency log, in the transaction that stores what it attests.
+    fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()>;
+}
+
+/// One sync exchange, to run inside one write transaction or against a snapshot.
+pub type SyncJob = Box<dyn FnOnce(&dyn SyncTx) -> StoreResult<schemas::SyncResponse> + Send>;
+
+/// A write an exchange made against a snapshot, applied later by [`Store::commit_sync`].
+#[derive(Clone, Debug)]
+pub enum SyncWrite {
+    Record { record_id: String, task_id: Option<String>, document: Vec<u8>, status: String, now_ms: i64 },
+    State { device_id: String, record_id: String, state: Vec<u8> },
+    Quarantine(QuarantinedChange),
+    Leaf(Leaf),
+}
+
+/// What an exchange run against a snapshot read and would write.
+#[derive(Clone, Debug, Default)]
+pub struct SyncPlan {
+    pub officer_id: String,
+    /// The change sequence's head in the snapshot.
+    pub head_before: Option<u64>,
+    /// Each record read, with its position in the change sequence then (`None`: absent).
+    pub read_seqs: BTreeMap<String, Option<u64>>,
+    /// The newest quarantine entry in the snapshot: a refusal committed since, for a record this
+    /// exchange writes, means its verdicts may disagree with it.
+    pub quarantine_mark: i64,
+    pub writes: Vec<SyncWrite>,
+}
+
+/// A [`SyncTx`] over a snapshot that records the exchange's writes instead of making them, so
+/// that many exchanges can merge and validate at once, off the writer.
+pub struct RecordingTx<'a> {
+    inner: &'a dyn SyncTx,
+    plan: RefCell<SyncPlan>,
+}
+
+impl<'a> RecordingTx<'a> {
+    pub fn new(inner: &'a dyn SyncTx, officer_id: &str) -> Self {
+        Self { inner, plan: RefCell::new(SyncPlan { officer_id: officer_id.to_string(), ..SyncPlan::default() }) }
+    }
+
+    pub fn into_plan(self) -> SyncPlan {
+        self.plan.into_inner()
+    }
+}
+
+impl SyncTx for RecordingTx<'_> {
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>> {
+        let record = self.inner.record(record_id)?;
+        self.plan.borrow_mut().read_seqs.entry(record_id.to_string()).or_insert(record.as_ref().map(|r| r.seq as u64));
+        Ok(record)
+    }
+    fn sync_state(&self, device_id: &str, record_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        self.inner.sync_state(device_id, record_id)
+    }
+    fn changed_since(&self, officer_id: &str, since: u64, limit: usize) -> StoreResult<Vec<(String, u64)>> {
+        self.inner.changed_since(officer_id, since, limit)
+    }
+    fn record_seq_head(&self) -> StoreResult<u64> {
+        let head = self.inner.record_seq_head()?;
+        self.plan.borrow_mut().head_before.get_or_insert(head);
+        Ok(head)
+    }
+    fn put_record(
+        &self,
+        record_id: &str,
+        task_id: Option<&str>,
+        document: &[u8],
+        status: &str,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        let mut plan = self.plan.borrow_mut();
+        plan.writes.push(SyncWrite::Record {
+            record_id: record_id.to_string(),
+            task_id: task_id.map(str::to_string),
+            document: document.to_vec(),
+            status: status.to_string(),
+            now_ms,
+        });
+        let written = plan.writes.iter().filter(|w| matches!(w, SyncWrite::Record { .. })).count() as u64;
+        Ok(plan.head_before.unwrap_or(0) + written)
+    }
+    fn put_sync_state(&self, device_id: &str, record_id: &str, state: &[u8]) -> StoreResult<()> {
+        self.plan.borrow_mut().writes.push(SyncWrite::State {
+            device_id: device_id.to_string(),
+            record_id: record_id.to_string(),
+            state: state.to_vec(),
+        });
+        Ok(())
+    }
+    fn quarantine(&self, change: &QuarantinedChange) -> StoreResult<()> {
+        self.plan.borrow_mut().writes.push(SyncWrite::Quarantine(change.clone()));
+        Ok(())
+    }
+    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<QuarantinedChange>> {
+        self.inner.quarantined_changes(record_id)
+    }
+    fn decide_held(&self, _: &str, _: &str, _: &ReviewDecision) -> StoreResult<()> {
+        Err(StoreError::Other("a review decision is made in the writer, never against a snapshot".into()))
+    }
+    fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()> {
+        self.plan.borrow_mut().writes.push(SyncWrite::Leaf(leaf.clone()));
+        Ok(())
+    }
+}
+
+/// Inspection records, the refused changes kept in quarantine, and the sync exchange that writes both.
+pub trait Records {
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>>;
+    /// The task of a stored record, without reading its document.
+    fn record_task(&self, record_id: &str) -> StoreResult<Option<String>>;
+    fn records(&self, filter: &RecordFilter) -> StoreResult<Vec<StoredRecord>>;
+    /// The id of every stored record.
+    fn record_ids(&self) -> StoreResult<Vec<String>>;
+    fn quarantined(&self, record_id: Option<&str>) -> StoreResult<Vec<QuarantinedChange>>;
+    /// Runs one sync exchange in one write transaction: nothing of it is visible, or acknowledged,
+    /// before it is committed.
+    fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse>;
+    /// Runs one sync exchange against a consistent snapshot, off the writer, recording what it
+    /// would write. Nothing is stored until [`Store::commit_sync`].
+    fn prepare_sync(&self, officer_id: &str, exchange: SyncJob) -> StoreResult<(schemas::SyncResponse, SyncPlan)>;
+    /// Applies a prepared exchange's writes in one write transaction, provided that no record it
+    /// writes has changed since its snapshot; returns the cursor to answer with (the new head, or
+    /// the snapshot's head when other records of the officer changed meanwhile), or `None` when
+    /// a record changed and the exchange must run again inside the writer.
+    fn commit_sync(&self, plan: SyncPlan) -> StoreResult<Option<u64>>;
+    /// Whether any record of `officer_id`'s tasks changed after `since`, and the change sequence's
+    /// head: what a sync with nothing to send needs, answered from a read, without the writer.
+    fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)>;
+    /// The record change sequence's head as this process last wrote it, read from memory: never
+    /// below the committed head (every record is written by this process's writer, which notes
+    /// the head after each job; a job rolled back later leaves it above). A no-op sync whose
+    /// cursor equals it has nothing to receive. `None` when the backend does not keep it.
+    /// The epoch of the change sequence, which every cursor handed to a device carries
+    /// (`sync_core::session::encode_cursor`); a backup is given another.
+    fn sync_epoch(&self) -> u16 {
+        0
+    }
+    fn known_record_head(&self) -> Option<u64> {
+        None
+    }
+}

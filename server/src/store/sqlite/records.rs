@@ -1,0 +1,318 @@
+//! The SQL of records, sync states and the quarantine.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::*;
+
+pub(super) const RECORD_COLUMNS: &str = "record_id, task_id, document, status, seq, updated_at_ms";
+
+pub(super) fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+    Ok(StoredRecord {
+        record_id: row.get(0)?,
+        task_id: row.get(1)?,
+        document: row.get(2)?,
+        status: row.get(3)?,
+        seq: row.get(4)?,
+        updated_at_ms: row.get(5)?,
+    })
+}
+
+/// The columns [`quarantined_from`] reads, in its order.
+pub(super) const QUARANTINE_COLUMNS: &str = "record_id, change_hash, device_id, officer_id, reason, final, deps, change, \
+     change_bytes, received_at_ms, decision, decided_by, decided_at_ms, decision_note";
+
+pub(super) fn quarantined_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<QuarantinedChange> {
+    let reason: String = row.get(4)?;
+    let deps: String = row.get(6)?;
+    let decision: Option<String> = row.get(10)?;
+    Ok(QuarantinedChange {
+        record_id: row.get(0)?,
+        change_hash: row.get(1)?,
+        device_id: row.get(2)?,
+        officer_id: row.get(3)?,
+        reason: serde_json::from_str(&reason).unwrap_or(serde_json::Value::String(reason)),
+        final_verdict: row.get(5)?,
+        dependencies: deps.split(',').filter(|d| !d.is_empty()).map(str::to_string).collect(),
+        change: row.get(7)?,
+        change_bytes: row.get(8)?,
+        received_at_ms: row.get(9)?,
+        review: match decision {
+            Some(decision) => Some(ReviewDecision {
+                decision,
+                reviewer_id: row.get(11)?,
+                decided_at_ms: row.get(12)?,
+                note: row.get(13)?,
+            }),
+            None => None,
+        },
+    })
+}
+
+/// Records of tasks `officer_id` is on, changed after `since`, oldest change first.
+pub(super) fn changed_since(
+    conn: &Connection,
+    officer_id: &str,
+    since: u64,
+    limit: usize,
+) -> StoreResult<Vec<(String, u64)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT r.record_id, r.seq FROM records r JOIN task_team t ON t.task_id = r.task_id
+         WHERE t.officer_id = ?1 AND r.seq > ?2 ORDER BY r.seq LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![officer_id, since as i64, limit as i64], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(super) fn record_seq_head(conn: &Connection) -> StoreResult<u64> {
+    Ok(conn.query_row("SELECT value FROM counters WHERE name = 'record_seq'", [], |row| row.get::<_, i64>(0))? as u64)
+}
+
+impl SyncTx for Connection {
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>> {
+        Ok(self
+            .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE record_id = ?1"))?
+            .query_row([record_id], record_from)
+            .optional()?)
+    }
+    fn sync_state(&self, device_id: &str, record_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .prepare_cached("SELECT state FROM sync_states WHERE device_id = ?1 AND record_id = ?2")?
+            .query_row([device_id, record_id], |row| row.get(0))
+            .optional()?)
+    }
+    fn changed_since(&self, officer_id: &str, since: u64, limit: usize) -> StoreResult<Vec<(String, u64)>> {
+        changed_since(self, officer_id, since, limit)
+    }
+    fn record_seq_head(&self) -> StoreResult<u64> {
+        record_seq_head(self)
+    }
+    fn put_record(
+        &self,
+        record_id: &str,
+        task_id: Option<&str>,
+        document: &[u8],
+        status: &str,
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        self.execute("UPDATE counters SET value = value + 1 WHERE name = 'record_seq'", [])?;
+        let seq = self.record_seq_head()?;
+        self.prepare_cached(
+            "INSERT INTO records (record_id, task_id, document, status, seq, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (record_id) DO UPDATE SET task_id = excluded.task_id, document = excluded.document,
+               status = excluded.status, seq = excluded.seq, updated_at_ms = excluded.updated_at_ms",
+        )?
+        .execute(params![record_id, task_id, document, status, seq as i64, now_ms])?;
+        Ok(seq)
+    }
+    fn put_sync_state(&self, device_id: &str, record_id: &str, state: &[u8]) -> StoreResult<()> {
+        self.prepare_cached(
+            "INSERT INTO sync_states (device_id, record_id, state) VALUES (?1, ?2, ?3)
+             ON CONFLICT (device_id, record_id) DO UPDATE SET state = excluded.state",
+        )?
+        .execute(params![device_id, record_id, state])?;
+        Ok(())
+    }
+    fn quarantine(&self, change: &QuarantinedChange) -> StoreResult<()> {
+        self.prepare_cached(
+            "INSERT INTO quarantine (record_id, change_hash, device_id, officer_id, reason, final, deps, change,
+                 change_bytes, received_at_ms)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+             WHERE (SELECT COUNT(*) FROM quarantine WHERE record_id = ?1 AND device_id = ?3) < ?11
+                OR EXISTS (SELECT 1 FROM quarantine WHERE change_hash = ?2 AND device_id = ?3)
+             ON CONFLICT (change_hash, device_id) DO UPDATE SET reason = excluded.reason, final = excluded.final",
+        )?
+        .execute(params![
+            change.record_id,
+            change.change_hash,
+            change.device_id,
+            change.officer_id,
+            change.reason.to_string(),
+            change.final_verdict,
+            change.dependencies.join(","),
+            change.change,
+            change.change_bytes,
+            change.received_at_ms,
+            QUARANTINE_ROWS_PER_DEVICE as i64
+        ])?;
+        Ok(())
+    }
+    fn quarantined_changes(&self, record_id: &str) -> StoreResult<Vec<QuarantinedChange>> {
+        let mut statement = self
+            .prepare_cached(&format!("SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE record_id = ?1 ORDER BY id"))?;
+        let rows = statement.query_map([record_id], quarantined_from)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+    fn decide_held(&self, record_id: &str, change_hash: &str, decision: &ReviewDecision) -> StoreResult<()> {
+        self.prepare_cached(
+            "UPDATE quarantine SET decision = ?3, decided_by = ?4, decided_at_ms = ?5, decision_note = ?6
+             WHERE record_id = ?1 AND change_hash = ?2 AND decision IS NULL",
+        )?
+        .execute(params![
+            record_id,
+            change_hash,
+            decision.decision,
+            decision.reviewer_id,
+            decision.decided_at_ms,
+            decision.note
+        ])?;
+        Ok(())
+    }
+    fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()> {
+        append_leaf(self, leaf)?;
+        Ok(())
+    }
+}
+
+impl Records for SqliteStore {
+    fn record_task(&self, record_id: &str) -> StoreResult<Option<String>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT task_id FROM records WHERE record_id = ?1")?
+                .query_row([record_id], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten())
+        })
+    }
+    fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE record_id = ?1"))?
+                .query_row([record_id], record_from)
+                .optional()?)
+        })
+    }
+    fn records(&self, filter: &RecordFilter) -> StoreResult<Vec<StoredRecord>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {RECORD_COLUMNS} FROM records r
+                 WHERE (?1 IS NULL OR r.task_id = ?1)
+                   AND (?2 IS NULL OR r.task_id IN (SELECT task_id FROM tasks WHERE entity_id = ?2))
+                   AND (?3 IS NULL OR r.status = ?3)
+                   AND (?4 IS NULL OR r.task_id IN (SELECT task_id FROM task_team WHERE officer_id = ?4))
+                   AND (?5 IS NULL OR r.task_id IN (SELECT task_id FROM task_team WHERE officer_id = ?5))
+                   AND (?6 IS NULL OR r.record_id > ?6)
+                 ORDER BY r.record_id LIMIT ?7"
+            ))?;
+            let rows = statement.query_map(
+                params![
+                    filter.task_id,
+                    filter.entity_id,
+                    filter.status,
+                    filter.officer_id,
+                    filter.visible_to,
+                    filter.after,
+                    filter.limit as i64
+                ],
+                record_from,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+    fn record_ids(&self) -> StoreResult<Vec<String>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached("SELECT record_id FROM records ORDER BY record_id")?;
+            let rows = statement.query_map([], |row| row.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+    fn quarantined(&self, record_id: Option<&str>) -> StoreResult<Vec<QuarantinedChange>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE ?1 IS NULL OR record_id = ?1 ORDER BY id"
+            ))?;
+            let rows = statement.query_map([record_id], quarantined_from)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+    fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse> {
+        let head = self.head.clone();
+        self.write(move |tx| {
+            let response = exchange(&**tx)?;
+            head.store(record_seq_head(tx)?, std::sync::atomic::Ordering::SeqCst);
+            Ok(response)
+        })
+    }
+    fn known_record_head(&self) -> Option<u64> {
+        Some(self.head.load(std::sync::atomic::Ordering::SeqCst))
+    }
+    fn sync_epoch(&self) -> u16 {
+        self.epoch
+    }
+    fn prepare_sync(&self, officer_id: &str, exchange: SyncJob) -> StoreResult<(schemas::SyncResponse, SyncPlan)> {
+        self.read(|conn| {
+            // One read transaction: the exchange sees one consistent snapshot.
+            conn.execute_batch("BEGIN")?;
+            let mark = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM quarantine", [], |r| r.get::<_, i64>(0));
+            let recording = RecordingTx::new(conn, officer_id);
+            let result = exchange(&recording);
+            conn.execute_batch("COMMIT")?;
+            let mut plan = recording.into_plan();
+            plan.quarantine_mark = mark?;
+            Ok((result?, plan))
+        })
+    }
+    fn commit_sync(&self, plan: SyncPlan) -> StoreResult<Option<u64>> {
+        let head = self.head.clone();
+        self.write(move |tx| {
+            let conn: &Connection = tx;
+            // Every record this exchange stores or quarantines for must be as the snapshot saw it,
+            // and nobody may have quarantined a change of it since: else the verdicts may disagree
+            // (one exchange refusing what another accepts), and the exchange runs in the writer.
+            for write in &plan.writes {
+                let record_id = match write {
+                    SyncWrite::Record { record_id, .. } => record_id,
+                    SyncWrite::Quarantine(change) => &change.record_id,
+                    SyncWrite::State { .. } | SyncWrite::Leaf(_) => continue,
+                };
+                let now: Option<u64> = conn
+                    .prepare_cached("SELECT seq FROM records WHERE record_id = ?1")?
+                    .query_row([record_id], |r| r.get::<_, i64>(0))
+                    .optional()?
+                    .map(|seq| seq as u64);
+                if plan.read_seqs.get(record_id).copied().flatten() != now {
+                    return Ok(None);
+                }
+                let refused_since: bool = conn
+                    .prepare_cached("SELECT COUNT(*) > 0 FROM quarantine WHERE record_id = ?1 AND id > ?2")?
+                    .query_row(params![record_id, plan.quarantine_mark], |r| r.get(0))?;
+                if refused_since {
+                    return Ok(None);
+                }
+            }
+            let head_before = plan.head_before.unwrap_or(0);
+            let others_changed = !changed_since(conn, &plan.officer_id, head_before, 1)?.is_empty();
+            for write in plan.writes {
+                match write {
+                    SyncWrite::Record { record_id, task_id, document, status, now_ms } => {
+                        conn.put_record(&record_id, task_id.as_deref(), &document, &status, now_ms)?;
+                    }
+                    SyncWrite::State { device_id, record_id, state } => {
+                        conn.put_sync_state(&device_id, &record_id, &state)?
+                    }
+                    SyncWrite::Quarantine(change) => conn.quarantine(&change)?,
+                    SyncWrite::Leaf(leaf) => {
+                        append_leaf(conn, &leaf)?;
+                    }
+                }
+            }
+            let now = record_seq_head(conn)?;
+            head.store(now, std::sync::atomic::Ordering::SeqCst);
+            Ok(Some(if others_changed { head_before } else { now }))
+        })
+    }
+    fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)> {
+        self.read(|conn| {
+            // One read transaction, so that the head and the list agree.
+            conn.execute_batch("BEGIN")?;
+            let result = changed_since(conn, officer_id, since, 1).and_then(|changed| {
+                let head = record_seq_head(conn)?;
+                Ok((!changed.is_empty(), head))
+            });
+            conn.execute_batch("COMMIT")?;
+            result
+        })
+    }
+}
