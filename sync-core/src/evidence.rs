@@ -20,26 +20,24 @@ use automerge::{Automerge, ReadDoc};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::VerifyingKey;
-use schemas::evidence::{
-    EVIDENCE_FORMAT, LeafProof, Manifest, ManifestItem, PackageBlob, PackageDevice, PackageEntry, PackageProofs,
-    PackageRecordState,
-};
+use schemas::evidence::{EVIDENCE_FORMAT, Manifest, PackageBlob, PackageDevice, PackageEntry};
 use schemas::log::{LogFinding, TimeInterval};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::checkpoint::{Checkpoint, open_note, parse_verifier_key};
 use crate::document::{genesis_actor, genesis_change_hash, is_genesis_change, read_record, signature_entries};
 use crate::enforcement_log::{EntryEncoding, EntryVerification, check_record, payload_hash, read_payload};
-use crate::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
 use crate::transparency::{Leaf, LeafItem, interval};
 
 mod authorship;
 mod canonical_form;
 mod completeness;
+mod proofs;
 mod time;
+mod write;
 
 pub use time::{ItemInterval, exif_time_ms, utc_text};
+pub use write::{PackageContents, PackageError, archive, write_package};
+use write::{json, sha256_hex};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const CHECKPOINT: &str = "checkpoint.txt";
@@ -57,130 +55,6 @@ pub const ARCHIVE_END: &str = "(end of archive)";
 /// The member holding a blob's bytes.
 pub fn blob_path(sha256: &str) -> String {
     format!("blobs/{sha256}")
-}
-
-/// What the server gathered for one record's package.
-#[derive(Clone, Debug)]
-pub struct PackageContents {
-    pub record_id: String,
-    pub exported_at_ms: i64,
-    /// The signed note of the checkpoint every proof is against.
-    pub checkpoint_note: String,
-    /// The log's note verifier key.
-    pub log_key: String,
-    /// The record's Automerge document (`save`).
-    pub document: Vec<u8>,
-    pub devices: Vec<PackageDevice>,
-    pub entries: Vec<PackageEntry>,
-    /// Each blob, with its bytes when the package includes them.
-    pub blobs: Vec<(PackageBlob, Option<Vec<u8>>)>,
-    /// The record's latest state in the checkpoint (`None` when the log holds none: the package
-    /// then lacks `record/state.json` and cannot verify as complete).
-    pub state: Option<PackageRecordState>,
-    pub proofs: PackageProofs,
-}
-
-/// Why a package could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum PackageError {
-    #[error("the record's document does not load: {0}")]
-    Document(String),
-    #[error("the record does not read as a record: {0}")]
-    Record(String),
-    #[error("the checkpoint note does not name a tree size: {0}")]
-    Checkpoint(String),
-    #[error("the archive could not be written: {0}")]
-    Archive(String),
-}
-
-/// A JSON member's one accepted encoding.
-fn json<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(value).expect("package members serialize");
-    out.push(b'\n');
-    out
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Writes a package in its canonical form.
-pub fn write_package(contents: &PackageContents) -> Result<Vec<u8>, PackageError> {
-    let doc = Automerge::load(&contents.document).map_err(|e| PackageError::Document(e.to_string()))?;
-    // The one encoding of each list and of the document, whatever the caller's order.
-    let mut contents = contents.clone();
-    canonical_form::sort_lists(&mut contents.devices, &mut contents.entries, &mut contents.blobs, &mut contents.proofs);
-    contents.document = doc.save_nocompress();
-    let contents = &contents;
-    let record = read_record(&contents.record_id, &doc).map_err(|e| PackageError::Record(e.to_string()))?;
-    let (text, _) = split_note(&contents.checkpoint_note);
-    let checkpoint = Checkpoint::parse_body(text).map_err(|e| PackageError::Checkpoint(e.to_string()))?;
-    // Blobs the server lacks have no bytes to include: the flag says whether the stored ones are in.
-    let blobs_included =
-        contents.blobs.iter().filter(|(blob, _)| blob.leaf_index.is_some()).all(|(_, bytes)| bytes.is_some());
-    let mut members: Vec<(String, Vec<u8>)> = vec![
-        (CHECKPOINT.into(), contents.checkpoint_note.as_bytes().to_vec()),
-        (LOG_KEY.into(), format!("{}\n", contents.log_key.trim_end()).into_bytes()),
-        (DOCUMENT.into(), contents.document.clone()),
-        (RECORD.into(), json(&record)),
-        (DEVICES.into(), json(&contents.devices)),
-        (ENTRIES.into(), json(&contents.entries)),
-    ];
-    if let Some(state) = &contents.state {
-        members.push((STATE.into(), json(state)));
-    }
-    members.push((BLOBS.into(), json(&contents.blobs.iter().map(|(blob, _)| blob).collect::<Vec<_>>())));
-    for (blob, bytes) in &contents.blobs {
-        if let Some(bytes) = bytes {
-            members.push((blob_path(&blob.sha256), bytes.clone()));
-        }
-    }
-    members.push((PROOFS.into(), json(&contents.proofs)));
-    let manifest = Manifest {
-        format: EVIDENCE_FORMAT.into(),
-        record_id: contents.record_id.clone(),
-        exported_at_ms: contents.exported_at_ms.div_euclid(1000) * 1000,
-        tree_size: checkpoint.size,
-        blobs_included,
-        items: members
-            .iter()
-            .map(|(path, bytes)| ManifestItem {
-                path: path.clone(),
-                size: bytes.len() as u64,
-                sha256: sha256_hex(bytes),
-            })
-            .collect(),
-    };
-    members.insert(0, (MANIFEST.into(), json(&manifest)));
-    archive(&members, contents.exported_at_ms).map_err(|e| PackageError::Archive(e.to_string()))
-}
-
-/// The canonical tar encoding of `members` (path and bytes, in order), with the export time as
-/// every member's modification time: what [`write_package`] writes and what the verifier
-/// compares a package with.
-pub fn archive(members: &[(String, Vec<u8>)], exported_at_ms: i64) -> std::io::Result<Vec<u8>> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, bytes) in members {
-        let mut header = tar::Header::new_ustar();
-        header.set_path(path)?;
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(exported_at_ms.max(0) as u64 / 1000);
-        header.set_entry_type(tar::EntryType::Regular);
-        header.set_cksum();
-        builder.append(&header, bytes.as_slice())?;
-    }
-    builder.into_inner()
-}
-
-/// The text of a signed note (up to and including the blank line's first newline) and the rest.
-fn split_note(note: &str) -> (&str, &str) {
-    match note.rfind("\n\n") {
-        Some(split) => (&note[..split + 1], &note[split + 2..]),
-        None => (note, ""),
-    }
 }
 
 /// Which log key the verifier trusts: there is no default, so that no caller trusts a package's
@@ -292,11 +166,6 @@ fn read_members(package: &[u8]) -> (Vec<Member>, Option<String>) {
         members.push(Member { path, bytes, header_at });
     }
     (members, None)
-}
-
-/// Decodes a list of hex hashes.
-fn hashes(hexes: &[String]) -> Option<Vec<Hash>> {
-    hexes.iter().map(|h| hex::decode(h).ok().and_then(|b| b.try_into().ok())).collect()
 }
 
 /// Reads a JSON member that must be in its canonical encoding.
@@ -449,172 +318,9 @@ fn check_contents(
     trusted_log_key: Option<&str>,
     max_skew_ms: i64,
 ) {
-    let member = |report: &mut Verification, path: &str| -> Option<Vec<u8>> {
-        match files.get(path) {
-            Some(bytes) => Some(bytes.to_vec()),
-            None => {
-                report.fail(path, "missing from the package");
-                None
-            }
-        }
-    };
-
-    // The log key and the checkpoint.
-    let key = member(report, LOG_KEY).and_then(|bytes| {
-        let Ok(text) = String::from_utf8(bytes) else {
-            report.fail(LOG_KEY, "not UTF-8");
-            return None;
-        };
-        let Some(line) = text.strip_suffix('\n').filter(|line| !line.contains('\n')) else {
-            report.fail(LOG_KEY, "not one line of text");
-            return None;
-        };
-        match parse_verifier_key(line) {
-            Ok((name, key)) => {
-                if let Some(trusted) = trusted_log_key
-                    && trusted.trim() != line
-                {
-                    report.fail(LOG_KEY, format!("is not the trusted key {trusted:?}"));
-                    return None;
-                }
-                report.log_key = Some(line.to_string());
-                report.trusted_by =
-                    Some(if trusted_log_key.is_some() { TrustedBy::PublishedKey } else { TrustedBy::PackageKey });
-                Some((line.to_string(), name, key))
-            }
-            Err(e) => {
-                report.fail(LOG_KEY, format!("not a note verifier key: {e}"));
-                None
-            }
-        }
-    });
-    let checkpoint = match (member(report, CHECKPOINT), &key) {
-        (Some(note), Some((_, name, key))) => match String::from_utf8(note) {
-            Ok(note) => match open_note(&note, &[(name.as_str(), *key)]) {
-                Ok((text, _)) => match Checkpoint::parse_body(&text) {
-                    Ok(checkpoint) if checkpoint.size != manifest.tree_size => {
-                        report.fail(
-                            CHECKPOINT,
-                            format!("is of size {}, the manifest says {}", checkpoint.size, manifest.tree_size),
-                        );
-                        // Either may be the one changed: the two disagree, so both are named.
-                        report.fail(
-                            MANIFEST,
-                            format!(
-                                "says tree size {}, the checkpoint is of size {}",
-                                manifest.tree_size, checkpoint.size
-                            ),
-                        );
-                        None
-                    }
-                    Ok(checkpoint) if checkpoint.origin != *name => {
-                        report.fail(CHECKPOINT, format!("names log {:?}, the key {name:?}", checkpoint.origin));
-                        None
-                    }
-                    Ok(checkpoint) => {
-                        report.check(CHECKPOINT, true, format!("signed by {name}, {} leaves", checkpoint.size));
-                        Some(checkpoint)
-                    }
-                    Err(e) => {
-                        report.fail(CHECKPOINT, format!("not a checkpoint: {e}"));
-                        None
-                    }
-                },
-                Err(e) => {
-                    report.fail(CHECKPOINT, format!("does not verify with the log key: {e}"));
-                    if trusted_log_key.is_none() {
-                        report.fail(LOG_KEY, "the checkpoint does not verify with this key");
-                    }
-                    None
-                }
-            },
-            Err(_) => {
-                report.fail(CHECKPOINT, "not UTF-8");
-                None
-            }
-        },
-        _ => None,
-    };
-    if let Some((line, ..)) = &key
-        && checkpoint.is_some()
-    {
-        let detail = match trusted_log_key {
-            Some(_) => "is the trusted key".to_string(),
-            None => {
-                format!("{line}: the package's own key, trusted as told: compare it with the bureau's published key")
-            }
-        };
-        report.check(LOG_KEY, true, detail);
-    }
-
-    // The proofs: every leaf in the checkpoint's tree.
-    let mut leaves: BTreeMap<u64, Leaf> = BTreeMap::new();
-    let mut seen_bounds: BTreeMap<(u64, Hash), i64> = BTreeMap::new();
-    if let Some(bytes) = member(report, PROOFS) {
-        match canonical::<PackageProofs>(&bytes) {
-            Err(problem) => report.fail(PROOFS, problem),
-            Ok(proofs) => {
-                if let Some(problem) = canonical_form::proofs_problem(&proofs) {
-                    report.fail(PROOFS, problem);
-                }
-                let mut good = proofs.tree_size == manifest.tree_size;
-                if !good {
-                    report.fail(
-                        PROOFS,
-                        format!("proofs are against size {}, not {}", proofs.tree_size, manifest.tree_size),
-                    );
-                }
-                if let Some(checkpoint) = &checkpoint {
-                    for LeafProof { index, leaf, proof } in &proofs.leaves {
-                        let data = hex::decode(leaf).ok();
-                        let decoded = data.as_deref().map(Leaf::from_bytes);
-                        let verified = match (&data, hashes(proof)) {
-                            (Some(data), Some(proof)) => {
-                                verify_inclusion(*index, checkpoint.size, &leaf_hash(data), &proof, &checkpoint.root)
-                                    .map_err(|e| e.to_string())
-                            }
-                            _ => Err("not hex".to_string()),
-                        };
-                        match (verified, decoded) {
-                            (Ok(()), Some(Ok(decoded))) => {
-                                leaves.insert(*index, decoded);
-                            }
-                            (Err(e), _) => {
-                                good = false;
-                                report.fail(PROOFS, format!("leaf {index}: {e}"));
-                            }
-                            (_, decoded) => {
-                                good = false;
-                                report.fail(PROOFS, format!("leaf {index} does not decode: {decoded:?}"));
-                            }
-                        }
-                    }
-                    for seen in &proofs.seen_checkpoints {
-                        match seen_checkpoint_bound(seen, checkpoint) {
-                            Ok((root, received_ms)) => {
-                                seen_bounds.insert((seen.size, root), received_ms);
-                            }
-                            Err(problem) => {
-                                good = false;
-                                report.fail(PROOFS, format!("seen checkpoint of size {}: {problem}", seen.size));
-                            }
-                        }
-                    }
-                    if good {
-                        report.check(
-                            PROOFS,
-                            true,
-                            format!(
-                                "{} leaves and {} earlier checkpoints proven",
-                                proofs.leaves.len(),
-                                proofs.seen_checkpoints.len()
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-    }
+    let member = |report: &mut Verification, path: &str| required_member(report, files, path);
+    // The log key, the checkpoint and the proofs: every leaf in the checkpoint's tree.
+    let proofs::Proven { leaves, seen_bounds } = proofs::check(report, manifest, files, trusted_log_key);
 
     // The export time: the checkpoint was signed after its last leaf in the package arrived, and
     // the package after the checkpoint, so no earlier export time is true.
@@ -1081,21 +787,13 @@ fn check_contents(
     }
 }
 
-/// Checks a seen checkpoint against the package's: its last leaf is in it and it is a prefix
-/// of the package's tree. Returns its root and that leaf's receipt time.
-fn seen_checkpoint_bound(
-    seen: &schemas::evidence::SeenCheckpointProof,
-    checkpoint: &Checkpoint,
-) -> Result<(Hash, i64), String> {
-    let root: Hash = hex::decode(&seen.root).ok().and_then(|b| b.try_into().ok()).ok_or("root is not hex")?;
-    let last = hex::decode(&seen.last_leaf).map_err(|_| "last leaf is not hex")?;
-    let inclusion = hashes(&seen.inclusion).ok_or("inclusion proof is not hex")?;
-    let consistency = hashes(&seen.consistency).ok_or("consistency proof is not hex")?;
-    if seen.size == 0 {
-        return Err("an empty checkpoint bounds nothing".into());
+/// A member's bytes; a member missing from the package fails.
+fn required_member(report: &mut Verification, files: &BTreeMap<&str, &[u8]>, path: &str) -> Option<Vec<u8>> {
+    match files.get(path) {
+        Some(bytes) => Some(bytes.to_vec()),
+        None => {
+            report.fail(path, "missing from the package");
+            None
+        }
     }
-    verify_inclusion(seen.size - 1, seen.size, &leaf_hash(&last), &inclusion, &root).map_err(|e| e.to_string())?;
-    verify_consistency(seen.size, checkpoint.size, &consistency, &root, &checkpoint.root).map_err(|e| e.to_string())?;
-    let leaf = Leaf::from_bytes(&last).map_err(|e| e.to_string())?;
-    Ok((root, leaf.received_ms))
 }

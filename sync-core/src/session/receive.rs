@@ -2,8 +2,16 @@
 //! own before Automerge sees it, applied to a copy under a panic guard, validated, and kept only
 //! if the record then loads again from its saved bytes.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::sync::{self, Message, SyncDoc};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
+use schemas::RejectionReason;
+
 use super::wire::message_changes;
-use super::*;
+use super::{ChangeGate, MAX_HELD_CHANGES};
+use crate::validate::{Refusal, Validation};
+
 /// Runs `f` on input from a device, under a panic guard: Automerge panics on some inputs it
 /// decodes (repeated operation ids, some action and value pairs), and a device's bytes must
 /// never take a request down. A panic is that input's refusal.

@@ -2,7 +2,8 @@
 //! Automerge 0.12 trusts), the storage chunks a message carries, and the heads of a saved
 //! document read from its header.
 
-use super::*;
+use automerge::sync::Message;
+use automerge::{Automerge, Change, ChangeHash};
 /// Most hash probes a received Bloom filter may ask for; Automerge makes 7.
 pub(super) const MAX_BLOOM_PROBES: u64 = 64;
 /// Most bits per entry a received Bloom filter may declare; Automerge uses 10.
@@ -161,4 +162,132 @@ pub fn document_heads(bytes: &[u8]) -> Option<Vec<ChangeHash>> {
         contents = tail;
     }
     Some(heads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::ActorId;
+    use automerge::transaction::Transactable;
+    use proptest::prelude::*;
+
+    /// A document with two actors, concurrent edits (two heads) and text long enough for Automerge
+    /// to compress its columns.
+    fn two_headed_document() -> Automerge {
+        let mut a = Automerge::new().with_actor(ActorId::from([1u8; 16]));
+        a.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(automerge::ROOT, "note", "现场检查".repeat(200))?;
+            Ok(())
+        })
+        .unwrap();
+        let mut b = a.fork().with_actor(ActorId::from([2u8; 16]));
+        a.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(automerge::ROOT, "a", 1).map(|_| ())).unwrap();
+        b.transact::<_, _, automerge::AutomergeError>(|tx| tx.put(automerge::ROOT, "b", 2).map(|_| ())).unwrap();
+        a.merge(&mut b).unwrap();
+        a
+    }
+
+    #[test]
+    fn leb128_numbers_are_read_whole_or_refused() {
+        let read = |bytes: &[u8]| {
+            let mut rest = bytes;
+            read_uleb(&mut rest).map(|value| (value, rest.len()))
+        };
+        assert_eq!(read(&[0x00]), Some((0, 0)));
+        assert_eq!(read(&[0xe5, 0x8e, 0x26, 0xff]), Some((624_485, 1)));
+        let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert_eq!(read(&max), Some((u64::MAX, 0)));
+        // A tenth byte with bits beyond the 64th, an eleventh byte, and a number cut short.
+        let mut overlong = max;
+        overlong[9] = 0x02;
+        assert_eq!(read(&overlong), None);
+        assert_eq!(read(&[0x80; 11]), None);
+        assert_eq!(read(&[0x80, 0x80]), None);
+    }
+
+    #[test]
+    fn the_heads_of_a_saved_document_are_read_without_loading_it() {
+        let doc = two_headed_document();
+        assert_eq!(doc.get_heads().len(), 2);
+        let compressed = doc.save();
+        let plain = doc.save_nocompress();
+        assert!(compressed.len() < plain.len(), "the columns were compressed");
+        assert_eq!(document_heads(&compressed), Some(doc.get_heads()));
+        assert_eq!(document_heads(&plain), Some(doc.get_heads()));
+        assert_eq!(document_heads(&Automerge::new().save()), Some(vec![]));
+    }
+
+    #[test]
+    fn anything_but_one_intact_document_chunk_has_no_heads() {
+        let doc = two_headed_document();
+        let saved = doc.save_nocompress();
+        // Every single changed byte of the header and the heads breaks the checksum or the magic.
+        for at in 0..80.min(saved.len()) {
+            let mut changed = saved.clone();
+            changed[at] ^= 0x01;
+            assert_eq!(document_heads(&changed), None, "byte {at} changed");
+        }
+        for cut in [0, 4, 9, saved.len() / 2, saved.len() - 1] {
+            assert_eq!(document_heads(&saved[..cut]), None, "cut at {cut}");
+        }
+        let change = doc.get_last_local_change().unwrap();
+        assert_eq!(document_heads(change.raw_bytes()), None, "a change chunk");
+        let mut appended = saved.clone();
+        appended.extend(change.raw_bytes());
+        assert_eq!(document_heads(&appended), None, "a document with a change after it");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_heads_reader(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = document_heads(&bytes);
+            let _ = storage_chunks(&bytes);
+        }
+
+        #[test]
+        fn a_valid_header_with_arbitrary_contents_is_read_or_refused(contents in proptest::collection::vec(any::<u8>(), 0..200)) {
+            use sha2::{Digest, Sha256};
+            let mut chunk = CHUNK_MAGIC.to_vec();
+            let mut hashed = vec![DOCUMENT_CHUNK, contents.len() as u8 | if contents.len() > 127 { 0x80 } else { 0 }];
+            if contents.len() > 127 {
+                hashed.push((contents.len() >> 7) as u8);
+            }
+            hashed.extend(&contents);
+            chunk.extend(&Sha256::digest(&hashed)[..4]);
+            chunk.extend(&hashed);
+            // Whatever the contents, the reader answers without panicking, and what it reads fits.
+            if let Some(heads) = document_heads(&chunk) {
+                prop_assert!(heads.len() * 32 <= contents.len());
+            }
+        }
+    }
+
+    /// A sync message with one `have` whose Bloom filter is `bloom`, and no changes.
+    fn message_with_bloom(bloom: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0x42, 0x00, 0x00, 0x01, 0x00, bloom.len() as u8];
+        bytes.extend_from_slice(bloom);
+        bytes.push(0x00);
+        bytes
+    }
+
+    /// Regression: such a filter made Automerge divide by zero (found by `hostile_bytes`).
+    #[test]
+    fn a_bloom_filter_with_entries_but_no_bits_is_refused() {
+        let bytes = message_with_bloom(&[0x01, 0x00, 0x07]);
+        assert!(Message::decode(&bytes).is_ok(), "Automerge itself accepts it");
+        assert!(decode_message(&bytes).unwrap_err().contains("0 bits per entry"));
+    }
+
+    #[test]
+    fn a_bloom_filter_asking_for_billions_of_probes_is_refused() {
+        let bytes = message_with_bloom(&[0x01, 0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x00]);
+        assert!(Message::decode(&bytes).is_ok(), "Automerge itself accepts it");
+        assert!(decode_message(&bytes).unwrap_err().contains("probes"));
+    }
+
+    #[test]
+    fn a_real_bloom_filter_passes() {
+        let bytes = message_with_bloom(&[0x01, 0x0a, 0x07, 0x12, 0x34]);
+        assert!(decode_message(&bytes).is_ok());
+    }
 }
