@@ -305,7 +305,7 @@ async fn run_command() -> anyhow::Result<()> {
                 tracing::warn!("no administrator yet: run `fieldsync-server init` to create one");
             }
             let log = log_identity(store.as_ref(), cli.log_origin.as_deref())?;
-            let logged = store.log_unlogged_enrolments(now)?;
+            let logged = crate::service::transparency::log_unlogged_enrolments(store.as_ref(), now)?;
             if logged > 0 {
                 tracing::info!(devices = logged, "enrolments from before the transparency log are now in it");
             }

@@ -121,7 +121,7 @@ pub fn check(store: &dyn Store, blob_path: impl Fn(&str) -> std::path::PathBuf) 
         }
     }
     let (records_checked, records) = check_records(store)?;
-    let transparency_log = store.log_check()?;
+    let transparency_log = crate::service::transparency::log_check(store)?;
     let ok = database.is_empty() && blobs.is_empty() && records.is_empty() && transparency_log.is_empty();
     Ok(CheckReport { ok, database, blobs_checked: stored.len(), blobs, records_checked, records, transparency_log })
 }

@@ -73,8 +73,8 @@ pub fn export(
         blobs: record.photos.iter().map(|photo| photo.sha256.clone()).collect(),
     };
     let identity = crate::service::ensure_log_identity(store, &config.log_origin)?;
-    store.checkpoint(now_ms)?;
-    let source = store.evidence(&request)?.ok_or_else(unknown)?;
+    crate::service::transparency::checkpoint(store, now_ms)?;
+    let source = crate::service::evidence_source::evidence(store, &request)?.ok_or_else(unknown)?;
     let log_key = sync_core::checkpoint::verifier_key(&identity.origin, &identity.key.verifying_key())
         .map_err(|e| ExportError::Package(e.to_string()))?;
 

@@ -11,8 +11,11 @@ pub mod blobs;
 pub mod campaigns;
 pub mod error;
 pub mod evidence;
+pub mod evidence_source;
 pub mod media;
 pub mod sync;
+pub mod sync_commit;
+pub mod transparency;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -172,7 +175,7 @@ pub fn ensure_log_identity(store: &dyn Store, origin: &str) -> Result<LogIdentit
     // An origin that cannot name a key would make every checkpoint unsignable: refused before it is kept.
     sync_core::checkpoint::verifier_key(origin, &key.verifying_key())
         .map_err(|e| StoreError::Other(format!("the log origin {origin:?} is not usable: {e}")))?;
-    store.log_identity(origin, key.to_bytes(), now_ms())
+    crate::service::transparency::log_identity(store, origin, key.to_bytes(), now_ms())
 }
 
 /// The server's clock, in Unix milliseconds.

@@ -1,7 +1,11 @@
 //! The transparency log (leaves, subtrees, checkpoints) and the devices' enforcement-log chains.
 
+use std::any::Any;
+
+use schemas::evidence::RecordItems;
 use schemas::log::SignedEntry;
-use sync_core::merkle::Hash;
+use sync_core::merkle::{self, Hash, Subtrees};
+use sync_core::transparency::{self, Leaf, LeafItem};
 
 use super::*;
 
@@ -157,59 +161,252 @@ pub struct ChainEntry {
     pub seen_tree: Option<(Hash, Option<i64>)>,
 }
 
-/// The transparency log (leaves, subtrees, checkpoints) and the devices' enforcement-log chains.
-pub trait TransparencyLog {
-    /// Appends an enrolment leaf, stamped `now_ms`, for every device that has none (enrolled
-    /// before the database had a transparency log), so that evidence packages can prove their
-    /// keys from then on. Returns how many were appended.
-    fn log_unlogged_enrolments(&self, now_ms: i64) -> StoreResult<usize>;
-    /// The log's origin and signing key. The first call stores `origin` and the key `secret`;
-    /// every later call answers what was stored, whatever it is given.
-    fn log_identity(&self, origin: &str, secret: [u8; 32], now_ms: i64) -> StoreResult<LogIdentity>;
+/// Where an entry that does not extend its chain is kept: held until its gap is filled, or kept
+/// as a fork of the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BesideChain {
+    Held,
+    Fork,
+}
+
+/// An entry kept beside its device's chain, as stored.
+#[derive(Clone, Debug)]
+pub struct KeptEntry {
+    /// The signed entry as JSON.
+    pub entry: String,
+    pub payload: Vec<u8>,
+    pub received_at_ms: i64,
+}
+
+/// An entry of a device's chain as stored: the signed entry as JSON, its payload, its leaf.
+#[derive(Clone, Debug)]
+pub struct ChainRow {
+    pub entry: String,
+    pub payload: Vec<u8>,
+    pub leaf_index: u64,
+}
+
+/// A record's state in the log: its leaf, its items and the heads of its latest anchor.
+pub type RecordState = (u64, RecordItems, Vec<[u8; 32]>);
+
+/// The transparency log's and the chains' rows, read and written inside one transaction: each
+/// method is one statement. The algorithms over them (the leaf append below, checkpoints, chain
+/// placement, evidence assembly, the log's check) are written once, over this trait.
+pub trait LogTx {
     /// How many leaves the log holds.
     fn log_size(&self) -> StoreResult<u64>;
-    /// The log's root at `size` leaves; `None` beyond the current size.
-    fn log_root(&self, size: u64) -> StoreResult<Option<Hash>>;
-    /// Leaf `index` and its inclusion proof in the tree of `size` leaves, read from the stored
-    /// subtrees; `None` unless `index < size <= ` the current size.
-    fn log_inclusion(&self, index: u64, size: u64) -> StoreResult<Option<(StoredLeaf, Vec<Hash>)>>;
-    /// The proof that the tree of `from` leaves is a prefix of the tree of `to`; `None` unless
-    /// `0 < from <= to <= ` the current size.
-    fn log_consistency(&self, from: u64, to: u64) -> StoreResult<Option<Vec<Hash>>>;
-    /// The latest signed checkpoint, if any was signed.
+    /// The stored complete subtree at `level` and `index` (level 0: a leaf's hash).
+    fn subtree(&self, level: u32, index: u64) -> StoreResult<Option<Hash>>;
+    fn insert_subtree(&self, level: u32, index: u64, hash: &Hash) -> StoreResult<()>;
+    /// Every stored subtree above the leaves, by level and index.
+    fn inner_subtrees(&self) -> StoreResult<Vec<(u32, u64, Hash)>>;
+    /// Stores leaf `index`, with what it is about (`device:…`, `record:…`, `blob:…`).
+    fn insert_leaf(&self, index: u64, data: &[u8], received_ms: i64, subject: Option<&str>) -> StoreResult<()>;
+    fn leaf(&self, index: u64) -> StoreResult<Option<StoredLeaf>>;
+    /// Every leaf, by index.
+    fn leaves(&self) -> StoreResult<Vec<StoredLeaf>>;
+    /// The leaves about `subject` below `size`, in order.
+    fn leaves_about(&self, subject: &str, size: u64) -> StoreResult<Vec<u64>>;
     fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;
-    /// The checkpoint of the current tree: the latest stored one if the tree has not grown since,
-    /// else a new one signed now (needs [`Store::log_identity`] to have been called once).
-    fn checkpoint(&self, now_ms: i64) -> StoreResult<StoredCheckpoint>;
-    /// Places `entries` of `device_id`'s chain in chain order, in one write transaction: an entry
-    /// that extends the chain is stored and appended to the log (and held entries it unblocks
-    /// follow), a duplicate changes nothing, one after a gap is held, a conflicting one is kept
-    /// as a fork. Signs a checkpoint when the tree grew, or when none was ever signed. A device
-    /// holds at most `max_held` entries: one more that would be held is not kept
-    /// ([`EntryPlacement::TooManyHeld`]).
-    fn append_log_entries(
+    /// Every signed checkpoint, by size.
+    fn checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>>;
+    fn insert_checkpoint(&self, checkpoint: &StoredCheckpoint) -> StoreResult<()>;
+    fn log_identity(&self) -> StoreResult<Option<LogIdentity>>;
+    /// Keeps the log's origin and key unless it has them already.
+    fn insert_log_identity(&self, origin: &str, secret: &[u8; 32], now_ms: i64) -> StoreResult<()>;
+    /// The latest state of a record's items below `size`.
+    fn record_state(&self, record_id: &str, size: u64) -> StoreResult<Option<RecordState>>;
+    fn insert_record_state(
+        &self,
+        leaf_index: u64,
+        record_id: &str,
+        items: &RecordItems,
+        heads: &[[u8; 32]],
+    ) -> StoreResult<()>;
+    /// The hash of the entry at `seq` of `device_id`'s chain.
+    fn chain_hash(&self, device_id: &str, seq: u64) -> StoreResult<Option<[u8; 32]>>;
+    /// Adds an entry to its device's chain, with its leaf.
+    fn insert_chain_entry(
         &self,
         device_id: &str,
-        entries: Vec<CheckedEntry>,
+        entry: &CheckedEntry,
         received_ms: i64,
-        max_held: usize,
-    ) -> StoreResult<LogAppend>;
-    /// The chain entries naming `record_id` from devices of `officers`, by device and seq.
-    fn record_log(&self, record_id: &str, officers: &[String]) -> StoreResult<Vec<ChainEntry>>;
-    /// Of the devices of `officers` with entries naming `record_id` (in their chains or forks),
-    /// those whose chain has a fork, in order.
-    fn forked_devices(&self, record_id: &str, officers: &[String]) -> StoreResult<Vec<String>>;
-    /// What an evidence package of a record holds, read in one snapshot against the latest
-    /// signed checkpoint: the document; the entries naming the record from devices of
-    /// `request.officers`, with each device's chain from its first such entry to its newest
-    /// entry below the checkpoint; the
-    /// devices of those entries and of `request.actor_ids`, with their enrolment leaves; the
-    /// record's signature and lock leaves; `request.blobs` with their leaves where stored; every
-    /// such leaf with its inclusion proof; and each checkpoint the entries name that the log had.
-    /// `None` if the record is unknown; an error if no checkpoint was ever signed.
-    fn evidence(&self, request: &EvidenceRequest) -> StoreResult<Option<EvidenceSource>>;
-    /// The transparency log checked against itself: each leaf's hash is its stored level-0
-    /// subtree, each stored subtree the node over its two children, and each signed checkpoint's
-    /// root the tree's at its size, signed by the log's key. The problems found, if any.
-    fn log_check(&self) -> StoreResult<Vec<String>>;
+        leaf_index: u64,
+    ) -> StoreResult<()>;
+    /// Keeps an entry beside its chain (nothing if the same entry is kept there already).
+    fn keep_beside_chain(
+        &self,
+        place: BesideChain,
+        device_id: &str,
+        entry: &CheckedEntry,
+        received_ms: i64,
+    ) -> StoreResult<()>;
+    /// Whether this very entry is held.
+    fn is_held(&self, device_id: &str, seq: u64, entry_hash: &[u8; 32]) -> StoreResult<bool>;
+    /// How many entries of the device are held.
+    fn held_count(&self, device_id: &str) -> StoreResult<usize>;
+    /// The entries of the device held at `seq`, oldest first.
+    fn held_at(&self, device_id: &str, seq: u64) -> StoreResult<Vec<KeptEntry>>;
+    fn remove_held(&self, device_id: &str, seq: u64, entry_hash: &[u8; 32]) -> StoreResult<()>;
+    /// The entries naming `record_id`, with their device's officer, by device and seq.
+    fn record_chain(&self, record_id: &str) -> StoreResult<Vec<(String, KeptEntry, u64)>>;
+    /// For each device with entries naming `record_id` below leaf `size`: the device, its officer
+    /// and the first such entry's seq, by device.
+    fn record_chain_starts(&self, record_id: &str, size: u64) -> StoreResult<Vec<(String, String, u64)>>;
+    /// The newest seq of the device's chain below leaf `size`.
+    fn chain_last_seq(&self, device_id: &str, size: u64) -> StoreResult<Option<u64>>;
+    /// The device's chain from `first` to `last`, by seq.
+    fn chain_range(&self, device_id: &str, first: u64, last: u64) -> StoreResult<Vec<ChainRow>>;
+    /// Of the devices with entries naming `record_id` (in their chains or forks), those whose
+    /// chain has a fork, with their officer, in order.
+    fn forked_record_devices(&self, record_id: &str) -> StoreResult<Vec<(String, String)>>;
+    /// Devices with no enrolment leaf, by enrolment.
+    fn devices_without_leaf(&self) -> StoreResult<Vec<Device>>;
+    /// Every device, by id.
+    fn all_devices(&self) -> StoreResult<Vec<Device>>;
+    /// A stored record (for its document).
+    fn stored_record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>>;
+    /// A stored blob's row.
+    fn stored_blob(&self, sha256: &str) -> StoreResult<Option<Blob>>;
+}
+
+/// A job over the log, run in one transaction; its answer travels type-erased
+/// ([`write_log`] and [`read_log`] give it back its type).
+pub type LogJob = Box<dyn FnOnce(&dyn LogTx) -> StoreResult<Box<dyn Any + Send>> + Send>;
+
+/// The transparency log and the devices' enforcement-log chains: jobs over [`LogTx`].
+pub trait TransparencyLog {
+    /// Runs `job` in one write transaction; returns once it is committed.
+    fn log_write(&self, job: LogJob) -> StoreResult<Box<dyn Any + Send>>;
+    /// Runs `job` against one consistent snapshot; nothing it writes is kept.
+    fn log_read(&self, job: &mut dyn FnMut(&dyn LogTx) -> StoreResult<()>) -> StoreResult<()>;
+}
+
+/// Runs `job` in one write transaction of the log.
+pub fn write_log<R: Send + 'static>(
+    store: &(impl TransparencyLog + ?Sized),
+    job: impl FnOnce(&dyn LogTx) -> StoreResult<R> + Send + 'static,
+) -> StoreResult<R> {
+    let answer = store.log_write(Box::new(move |tx| job(tx).map(|r| Box::new(r) as Box<dyn Any + Send>)))?;
+    answer.downcast::<R>().map(|r| *r).map_err(|_| StoreError::Other("a log job answered another type".into()))
+}
+
+/// Runs `job` against one consistent snapshot of the log.
+pub fn read_log<R>(
+    store: &(impl TransparencyLog + ?Sized),
+    job: impl FnOnce(&dyn LogTx) -> StoreResult<R>,
+) -> StoreResult<R> {
+    let (mut job, mut answer) = (Some(job), None);
+    store.log_read(&mut |tx| {
+        let job = job.take().ok_or_else(|| StoreError::Other("a log job ran twice".into()))?;
+        answer = Some(job(tx)?);
+        Ok(())
+    })?;
+    answer.ok_or_else(|| StoreError::Other("a log job did not run".into()))
+}
+
+/// The log's stored complete subtrees, read through one transaction: every root and proof is
+/// of one consistent tree, built from O(log² n) lookups.
+pub struct StoredTree<'a>(pub &'a dyn LogTx);
+
+impl Subtrees for StoredTree<'_> {
+    type Error = StoreError;
+    fn subtree(&self, level: u32, index: u64) -> StoreResult<Hash> {
+        self.0
+            .subtree(level, index)?
+            .ok_or_else(|| StoreError::Other(format!("the log lacks its subtree ({level}, {index})")))
+    }
+}
+
+/// What a leaf is about, for finding the leaves of an evidence package; entries are found
+/// through their chain instead.
+pub fn leaf_subject(item: &LeafItem) -> Option<String> {
+    match item {
+        LeafItem::DeviceEnrolled { device_id, .. } => Some(format!("device:{device_id}")),
+        LeafItem::RecordSigned { record_id, .. } | LeafItem::RecordLocked { record_id, .. } => {
+            Some(format!("record:{record_id}"))
+        }
+        LeafItem::Blob { sha256, .. } => Some(format!("blob:{}", hex::encode(sha256))),
+        // A package carries only the latest state, found through the record states.
+        LeafItem::LogEntry { .. } | LeafItem::RecordState { .. } => None,
+    }
+}
+
+/// The transparency-log leaf of a device's enrolment, received at `received_ms`.
+pub fn enrolment_leaf(device: &Device, received_ms: i64) -> StoreResult<Leaf> {
+    let public_key: [u8; 32] = device
+        .public_key
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Other("a device key is not 32 bytes".into()))?;
+    Ok(Leaf {
+        received_ms,
+        item: LeafItem::DeviceEnrolled {
+            device_id: device.device_id.clone(),
+            officer_id: device.officer_id.clone(),
+            public_key,
+            actor_id: device.actor_id.clone(),
+        },
+    })
+}
+
+/// What joins a record's items.
+pub enum RecordItem<'a> {
+    Entry { device_id: &'a str, seq: u64, entry_hash: [u8; 32], photo: Option<&'a str> },
+    Anchor { leaf_index: u64, heads: &'a [[u8; 32]] },
+}
+
+/// Appends a leaf and every subtree it completes; returns its index. A signature or lock of a
+/// record is followed by the record's next state.
+///
+/// Every write that adds to the log calls it inside its own transaction, whatever the backend:
+/// the log then always holds what the store acknowledged, and nothing else.
+pub fn append_leaf(tx: &dyn LogTx, leaf: &Leaf) -> StoreResult<u64> {
+    let index = append_leaf_alone(tx, leaf)?;
+    if let LeafItem::RecordSigned { record_id, heads, .. } | LeafItem::RecordLocked { record_id, heads } = &leaf.item {
+        record_item_added(tx, record_id, leaf.received_ms, RecordItem::Anchor { leaf_index: index, heads })?;
+    }
+    Ok(index)
+}
+
+fn append_leaf_alone(tx: &dyn LogTx, leaf: &Leaf) -> StoreResult<u64> {
+    let index = tx.log_size()?;
+    let data = leaf.to_bytes();
+    tx.insert_leaf(index, &data, leaf.received_ms, leaf_subject(&leaf.item).as_deref())?;
+    let mut hash = merkle::leaf_hash(&data);
+    tx.insert_subtree(0, index, &hash)?;
+    let tree = StoredTree(tx);
+    // Each completed subtree is the node over its left half (stored) and the one just completed.
+    for (level, at) in merkle::subtrees_completed_by(index) {
+        let left = tree.subtree(level - 1, 2 * at)?;
+        hash = merkle::node_hash(&left, &hash);
+        tx.insert_subtree(level, at, &hash)?;
+    }
+    Ok(index)
+}
+
+/// Appends the record's next state leaf with `item` among its items, in the transaction that
+/// committed the item, so that the log always names every item of the record.
+pub fn record_item_added(tx: &dyn LogTx, record_id: &str, received_ms: i64, item: RecordItem<'_>) -> StoreResult<()> {
+    let (mut items, mut heads) = match tx.record_state(record_id, u64::MAX >> 1)? {
+        Some((_, items, heads)) => (items, heads),
+        None => (RecordItems::default(), Vec::new()),
+    };
+    match item {
+        RecordItem::Entry { device_id, seq, entry_hash, photo } => {
+            transparency::add_entry(&mut items, device_id, seq, &entry_hash, photo)
+        }
+        RecordItem::Anchor { leaf_index, heads: anchor_heads } => {
+            transparency::add_anchor(&mut items, leaf_index);
+            heads = anchor_heads.to_vec();
+        }
+    }
+    let items_hash = transparency::record_items_hash(record_id, &items)
+        .map_err(|e| StoreError::Other(format!("record {record_id}: {e}")))?;
+    let leaf = Leaf {
+        received_ms,
+        item: LeafItem::RecordState { record_id: record_id.to_string(), heads: heads.clone(), items_hash },
+    };
+    let leaf_index = append_leaf_alone(tx, &leaf)?;
+    tx.insert_record_state(leaf_index, record_id, &items, &heads)
 }

@@ -111,7 +111,23 @@ pub trait SyncTx {
     fn decide_held(&self, record_id: &str, change_hash: &str, decision: &ReviewDecision) -> StoreResult<()>;
     /// Appends a leaf to the transparency log, in the transaction that stores what it attests.
     fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()>;
+    /// A record's position in the change sequence, without its document.
+    fn record_seq(&self, record_id: &str) -> StoreResult<Option<u64>> {
+        Ok(self.record(record_id)?.map(|record| record.seq as u64))
+    }
+    /// The newest quarantine row's position (0 when empty): a refusal kept after it is newer.
+    fn quarantine_mark(&self) -> StoreResult<i64> {
+        Err(StoreError::Other("this transaction cannot read the quarantine's mark".into()))
+    }
+    /// Whether a change of `record_id` was quarantined after `mark`.
+    fn refused_since(&self, record_id: &str, mark: i64) -> StoreResult<bool> {
+        let _ = (record_id, mark);
+        Err(StoreError::Other("this transaction cannot read the quarantine".into()))
+    }
 }
+
+/// A job over [`SyncTx`], run in one transaction; its answer travels type-erased.
+pub type SyncTxJob = Box<dyn FnOnce(&dyn SyncTx) -> StoreResult<Box<dyn std::any::Any + Send>> + Send>;
 
 /// One sync exchange, to run inside one write transaction or against a snapshot.
 pub type SyncJob = Box<dyn FnOnce(&dyn SyncTx) -> StoreResult<schemas::SyncResponse> + Send>;
@@ -225,17 +241,11 @@ pub trait Records {
     /// The id of every stored record.
     fn record_ids(&self) -> StoreResult<Vec<String>>;
     fn quarantined(&self, record_id: Option<&str>) -> StoreResult<Vec<QuarantinedChange>>;
-    /// Runs one sync exchange in one write transaction: nothing of it is visible, or acknowledged,
-    /// before it is committed.
-    fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse>;
-    /// Runs one sync exchange against a consistent snapshot, off the writer, recording what it
-    /// would write. Nothing is stored until [`Store::commit_sync`].
-    fn prepare_sync(&self, officer_id: &str, exchange: SyncJob) -> StoreResult<(schemas::SyncResponse, SyncPlan)>;
-    /// Applies a prepared exchange's writes in one write transaction, provided that no record it
-    /// writes has changed since its snapshot; returns the cursor to answer with (the new head, or
-    /// the snapshot's head when other records of the officer changed meanwhile), or `None` when
-    /// a record changed and the exchange must run again inside the writer.
-    fn commit_sync(&self, plan: SyncPlan) -> StoreResult<Option<u64>>;
+    /// Runs `job` in one write transaction (the sync exchanges' writer); returns once it is
+    /// committed, after noting the change sequence's new head ([`Records::known_record_head`]).
+    fn sync_write(&self, job: SyncTxJob) -> StoreResult<Box<dyn std::any::Any + Send>>;
+    /// Runs `job` against one consistent snapshot, off the writer; nothing it writes is kept.
+    fn sync_read(&self, job: &mut dyn FnMut(&dyn SyncTx) -> StoreResult<()>) -> StoreResult<()>;
     /// Whether any record of `officer_id`'s tasks changed after `since`, and the change sequence's
     /// head: what a sync with nothing to send needs, answered from a read, without the writer.
     fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)>;

@@ -195,9 +195,9 @@ async fn upload(
     let append = if checked.is_empty() {
         // Nothing to place: the answer needs only a checkpoint, read unless none was ever signed.
         let checkpoint = state
-            .blocking(move |store| match store.latest_checkpoint()? {
+            .blocking(move |store| match crate::service::transparency::latest_checkpoint(store)? {
                 Some(latest) => Ok(latest),
-                None => store.checkpoint(now),
+                None => crate::service::transparency::checkpoint(store, now),
             })
             .await?;
         LogAppend {
@@ -210,7 +210,11 @@ async fn upload(
         }
     } else {
         let max_held = state.config.max_held_log_entries_per_device;
-        state.blocking(move |store| store.append_log_entries(&device_id, checked, now, max_held)).await?
+        state
+            .blocking(move |store| {
+                crate::service::transparency::append_log_entries(store, &device_id, checked, now, max_held)
+            })
+            .await?
     };
 
     let metrics = &state.metrics;
@@ -279,7 +283,7 @@ async fn upload(
 async fn checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
     state.log_identity().await?;
     let now = now_ms();
-    let checkpoint = state.blocking(move |store| store.checkpoint(now)).await?;
+    let checkpoint = state.blocking(move |store| crate::service::transparency::checkpoint(store, now)).await?;
     Ok(text(checkpoint.note))
 }
 
@@ -367,8 +371,14 @@ async fn inclusion(
     caller: Caller,
     ApiQuery(query): ApiQuery<InclusionQuery>,
 ) -> ApiResult<Json<InclusionProof>> {
-    let (tree_size, latest) =
-        state.blocking(|store| Ok((store.log_size()?, store.latest_checkpoint()?.map(|c| c.size)))).await?;
+    let (tree_size, latest) = state
+        .blocking(|store| {
+            Ok((
+                crate::service::transparency::log_size(store)?,
+                crate::service::transparency::latest_checkpoint(store)?.map(|c| c.size),
+            ))
+        })
+        .await?;
     let size = query.size.or(latest).unwrap_or(tree_size);
     if size > tree_size {
         return Err(size_out_of_range(size, tree_size));
@@ -383,7 +393,9 @@ async fn inclusion(
     }
     let (leaf, readable, proof) = state
         .blocking(move |store| {
-            let Some((leaf, proof)) = store.log_inclusion(index, size)? else { return Ok(None) };
+            let Some((leaf, proof)) = crate::service::transparency::log_inclusion(store, index, size)? else {
+                return Ok(None);
+            };
             // A leaf names a device's officer, a record or a blob: its data goes only to those
             // who may read that; anyone signed in gets the proof, with the leaf's hash.
             let readable = Access::new(store, &caller, crate::service::access::today()?).leaf(&leaf.data)?;
@@ -449,12 +461,12 @@ async fn consistency(
             details: Some(serde_json::json!({ "from": from, "to": to })),
         });
     }
-    let tree_size = state.blocking(|store| store.log_size()).await?;
+    let tree_size = state.blocking(crate::service::transparency::log_size).await?;
     if to > tree_size {
         return Err(size_out_of_range(to, tree_size));
     }
     let proof = state
-        .blocking(move |store| store.log_consistency(from, to))
+        .blocking(move |store| crate::service::transparency::log_consistency(store, from, to))
         .await?
         .ok_or_else(|| ApiError::Internal(format!("no consistency proof from {from} to {to}")))?;
     Ok(Json(ConsistencyProof { from, to, proof: hex_hashes(proof) }))
@@ -511,7 +523,7 @@ async fn record_log(
                 Some(task_id) => store.task(&task_id)?.map(|task| task.team).unwrap_or_default(),
                 None => Vec::new(),
             };
-            store.forked_devices(&id, &team)
+            crate::service::transparency::forked_devices(store, &id, &team)
         })
         .await?;
     let entries = proven_entries(&state, &record_id, stored.task_id.clone()).await?;
@@ -534,7 +546,7 @@ pub(crate) async fn proven_entries(
                 Some(task_id) => store.task(&task_id)?.map(|task| task.team).unwrap_or_default(),
                 None => Vec::new(),
             };
-            store.record_log(&id, &team)
+            crate::service::transparency::record_log(store, &id, &team)
         })
         .await?;
     let skew = state.config.max_clock_skew_ms;

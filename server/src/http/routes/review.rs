@@ -215,7 +215,7 @@ async fn decide(
             more: false,
         })
     });
-    state.blocking(move |store| store.sync_exchange(job)).await?;
+    state.blocking(move |store| crate::service::sync_commit::run_in_writer(store, job)).await?;
     let result = outcome.lock().map_err(|_| ApiError::Internal("poisoned".into()))?.take();
     match result {
         Some(Ok(outcome)) => Ok(Json(Decided {

@@ -210,8 +210,9 @@ async fn sync(
     let _slot = state.sync_slots.acquire().await.map_err(|_| ApiError::Unavailable)?;
     let prepared = job(input.clone(), request.clone(), counts.clone());
     let officer = caller.officer_id.clone();
-    let (mut response, plan) = state.blocking(move |store| store.prepare_sync(&officer, prepared)).await?;
-    match state.blocking(move |store| store.commit_sync(plan)).await? {
+    let (mut response, plan) =
+        state.blocking(move |store| crate::service::sync_commit::prepare(store, &officer, prepared)).await?;
+    match state.blocking(move |store| crate::service::sync_commit::commit(store, plan)).await? {
         Some(cursor) => {
             if !response.more {
                 response.cursor = cursor;
@@ -220,7 +221,7 @@ async fn sync(
         None => {
             Metrics::add(&state.metrics.sync_retries, 1);
             let again = job(input, request, counts.clone());
-            response = state.blocking(move |store| store.sync_exchange(again)).await?;
+            response = state.blocking(move |store| crate::service::sync_commit::run_in_writer(store, again)).await?;
         }
     }
     response.cursor = cursor_of(response.cursor);

@@ -160,7 +160,7 @@ impl Blobs for SqliteStore {
                     .ok()
                     .and_then(|bytes| bytes.try_into().ok())
                     .ok_or_else(|| StoreError::Other(format!("blob {} is not named by a SHA-256", blob.sha256)))?;
-                append_leaf(tx, &Leaf { received_ms: now_ms, item: LeafItem::Blob { sha256, size: blob.size } })?;
+                append_leaf(&**tx, &Leaf { received_ms: now_ms, item: LeafItem::Blob { sha256, size: blob.size } })?;
             }
             link_blob(tx, &blob.sha256, &record_id)?;
             tx.execute(

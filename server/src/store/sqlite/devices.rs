@@ -41,7 +41,7 @@ impl Devices for SqliteStore {
                 ],
             )?;
             let leaf = enrolment_leaf(&device, device.enrolled_at_ms)?;
-            append_leaf(tx, &leaf)?;
+            append_leaf(&**tx, &leaf)?;
             Ok(())
         })
     }

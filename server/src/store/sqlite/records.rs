@@ -160,6 +160,21 @@ impl SyncTx for Connection {
         ])?;
         Ok(())
     }
+    fn record_seq(&self, record_id: &str) -> StoreResult<Option<u64>> {
+        Ok(self
+            .prepare_cached("SELECT seq FROM records WHERE record_id = ?1")?
+            .query_row([record_id], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|seq| seq as u64))
+    }
+    fn quarantine_mark(&self) -> StoreResult<i64> {
+        Ok(self.query_row("SELECT COALESCE(MAX(id), 0) FROM quarantine", [], |r| r.get::<_, i64>(0))?)
+    }
+    fn refused_since(&self, record_id: &str, mark: i64) -> StoreResult<bool> {
+        Ok(self
+            .prepare_cached("SELECT COUNT(*) > 0 FROM quarantine WHERE record_id = ?1 AND id > ?2")?
+            .query_row(params![record_id, mark], |r| r.get(0))?)
+    }
     fn append_leaf(&self, leaf: &Leaf) -> StoreResult<()> {
         append_leaf(self, leaf)?;
         Ok(())
@@ -227,81 +242,22 @@ impl Records for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
-    fn sync_exchange(&self, exchange: SyncJob) -> StoreResult<schemas::SyncResponse> {
+    fn sync_write(&self, job: SyncTxJob) -> StoreResult<Box<dyn std::any::Any + Send>> {
         let head = self.head.clone();
         self.write(move |tx| {
-            let response = exchange(&**tx)?;
+            let answer = job(&**tx)?;
             head.store(record_seq_head(tx)?, std::sync::atomic::Ordering::SeqCst);
-            Ok(response)
+            Ok(answer)
         })
+    }
+    fn sync_read(&self, job: &mut dyn FnMut(&dyn SyncTx) -> StoreResult<()>) -> StoreResult<()> {
+        self.read_snapshot(|conn| job(conn))
     }
     fn known_record_head(&self) -> Option<u64> {
         Some(self.head.load(std::sync::atomic::Ordering::SeqCst))
     }
     fn sync_epoch(&self) -> u16 {
         self.epoch
-    }
-    fn prepare_sync(&self, officer_id: &str, exchange: SyncJob) -> StoreResult<(schemas::SyncResponse, SyncPlan)> {
-        self.read(|conn| {
-            // One read transaction: the exchange sees one consistent snapshot.
-            conn.execute_batch("BEGIN")?;
-            let mark = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM quarantine", [], |r| r.get::<_, i64>(0));
-            let recording = RecordingTx::new(conn, officer_id);
-            let result = exchange(&recording);
-            conn.execute_batch("COMMIT")?;
-            let mut plan = recording.into_plan();
-            plan.quarantine_mark = mark?;
-            Ok((result?, plan))
-        })
-    }
-    fn commit_sync(&self, plan: SyncPlan) -> StoreResult<Option<u64>> {
-        let head = self.head.clone();
-        self.write(move |tx| {
-            let conn: &Connection = tx;
-            // Every record this exchange stores or quarantines for must be as the snapshot saw it,
-            // and nobody may have quarantined a change of it since: else the verdicts may disagree
-            // (one exchange refusing what another accepts), and the exchange runs in the writer.
-            for write in &plan.writes {
-                let record_id = match write {
-                    SyncWrite::Record { record_id, .. } => record_id,
-                    SyncWrite::Quarantine(change) => &change.record_id,
-                    SyncWrite::State { .. } | SyncWrite::Leaf(_) => continue,
-                };
-                let now: Option<u64> = conn
-                    .prepare_cached("SELECT seq FROM records WHERE record_id = ?1")?
-                    .query_row([record_id], |r| r.get::<_, i64>(0))
-                    .optional()?
-                    .map(|seq| seq as u64);
-                if plan.read_seqs.get(record_id).copied().flatten() != now {
-                    return Ok(None);
-                }
-                let refused_since: bool = conn
-                    .prepare_cached("SELECT COUNT(*) > 0 FROM quarantine WHERE record_id = ?1 AND id > ?2")?
-                    .query_row(params![record_id, plan.quarantine_mark], |r| r.get(0))?;
-                if refused_since {
-                    return Ok(None);
-                }
-            }
-            let head_before = plan.head_before.unwrap_or(0);
-            let others_changed = !changed_since(conn, &plan.officer_id, head_before, 1)?.is_empty();
-            for write in plan.writes {
-                match write {
-                    SyncWrite::Record { record_id, task_id, document, status, now_ms } => {
-                        conn.put_record(&record_id, task_id.as_deref(), &document, &status, now_ms)?;
-                    }
-                    SyncWrite::State { device_id, record_id, state } => {
-                        conn.put_sync_state(&device_id, &record_id, &state)?
-                    }
-                    SyncWrite::Quarantine(change) => conn.quarantine(&change)?,
-                    SyncWrite::Leaf(leaf) => {
-                        append_leaf(conn, &leaf)?;
-                    }
-                }
-            }
-            let now = record_seq_head(conn)?;
-            head.store(now, std::sync::atomic::Ordering::SeqCst);
-            Ok(Some(if others_changed { head_before } else { now }))
-        })
     }
     fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)> {
         self.read(|conn| {

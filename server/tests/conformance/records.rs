@@ -1,0 +1,233 @@
+//! Records and the sync exchange: the snapshot → commit check, the quarantine's bound,
+//! concurrent writers and the change feed.
+
+use std::sync::Arc;
+
+use server::service::{sync_commit, transparency};
+use server::store::{QUARANTINE_ROWS_PER_DEVICE, QuarantinedChange, Store, SyncJob, SyncTx, SyncWrite, Task};
+use sync_core::transparency::{Leaf, LeafItem};
+
+use super::{Backend, officer};
+
+fn empty_response() -> schemas::SyncResponse {
+    schemas::SyncResponse {
+        protocol: schemas::SYNC_PROTOCOL_VERSION,
+        cursor: 0,
+        documents: vec![],
+        rejections: vec![],
+        more: false,
+    }
+}
+
+/// An exchange that reads record R and stores `document` as it.
+fn writing(document: &'static [u8]) -> SyncJob {
+    Box::new(move |tx| {
+        tx.record("R")?;
+        tx.record_seq_head()?;
+        tx.put_record("R", None, document, "draft", 1)?;
+        Ok(empty_response())
+    })
+}
+
+/// An exchange that stores the record and appends a leaf for it.
+fn locking(document: &'static [u8]) -> SyncJob {
+    Box::new(move |tx| {
+        tx.record("R")?;
+        tx.record_seq_head()?;
+        tx.put_record("R", None, document, "locked", 1)?;
+        tx.append_leaf(&Leaf {
+            received_ms: 1,
+            item: LeafItem::RecordLocked { record_id: "R".into(), heads: vec![] },
+        })?;
+        Ok(empty_response())
+    })
+}
+
+fn refusal(n: usize, device: &str, code: &str) -> QuarantinedChange {
+    QuarantinedChange {
+        record_id: "R".into(),
+        change_hash: format!("c{n}"),
+        device_id: device.into(),
+        officer_id: None,
+        reason: serde_json::json!({ "code": code }),
+        final_verdict: true,
+        dependencies: Vec::new(),
+        change: vec![1],
+        change_bytes: 1,
+        received_at_ms: 1,
+        review: None,
+    }
+}
+
+pub fn a_prepared_exchange_whose_record_changed_meanwhile_is_not_committed(backend: Backend) {
+    let (_guard, store) = backend();
+    let store = store.as_ref();
+    let (_, first) = sync_commit::prepare(store, "O1", writing(b"first")).unwrap();
+    let (_, second) = sync_commit::prepare(store, "O1", writing(b"second")).unwrap();
+    assert!(first.writes.iter().any(|w| matches!(w, SyncWrite::Record { .. })), "nothing written yet");
+    assert!(store.record("R").unwrap().is_none(), "a prepared exchange stores nothing");
+    assert_eq!(sync_commit::commit(store, first).unwrap(), Some(1));
+    assert_eq!(sync_commit::commit(store, second).unwrap(), None, "the record changed since its snapshot");
+    assert_eq!(store.record("R").unwrap().unwrap().document, b"first");
+    // Run again inside the writer, the second exchange sees the first and goes in.
+    sync_commit::run_in_writer(store, writing(b"second")).unwrap();
+    assert_eq!(store.record("R").unwrap().unwrap().document, b"second");
+}
+
+pub fn a_prepared_exchanges_leaves_are_appended_with_its_writes_and_only_then(backend: Backend) {
+    let (_guard, store) = backend();
+    let store = store.as_ref();
+    let (_, first) = sync_commit::prepare(store, "O1", writing(b"first")).unwrap();
+    let (_, second) = sync_commit::prepare(store, "O1", locking(b"second")).unwrap();
+    assert!(second.writes.iter().any(|w| matches!(w, SyncWrite::Leaf(_))));
+    assert_eq!(transparency::log_size(store).unwrap(), 0, "a prepared exchange appends nothing");
+    assert!(sync_commit::commit(store, first).unwrap().is_some());
+    assert_eq!(sync_commit::commit(store, second).unwrap(), None, "the record changed since its snapshot");
+    assert_eq!(transparency::log_size(store).unwrap(), 0, "a plan not committed appends nothing");
+    // Run again inside the writer, the exchange appends its leaf with its record, and the
+    // record's state after it.
+    sync_commit::run_in_writer(store, locking(b"second")).unwrap();
+    assert_eq!(transparency::log_size(store).unwrap(), 2);
+    let (_, third) = sync_commit::prepare(store, "O1", locking(b"third")).unwrap();
+    assert!(sync_commit::commit(store, third).unwrap().is_some());
+    assert_eq!(transparency::log_size(store).unwrap(), 4, "a committed plan appends its leaf");
+    let (leaf, _) = transparency::log_inclusion(store, 2, 4).unwrap().unwrap();
+    assert_eq!(
+        Leaf::from_bytes(&leaf.data).unwrap().item,
+        LeafItem::RecordLocked { record_id: "R".into(), heads: vec![] }
+    );
+}
+
+pub fn an_exchange_prepared_before_a_refusal_of_its_record_runs_again_in_the_writer(backend: Backend) {
+    let (_guard, store) = backend();
+    let store = store.as_ref();
+    sync_commit::run_in_writer(store, writing(b"first")).unwrap();
+    let (_, accepting) = sync_commit::prepare(store, "O1", writing(b"with the change")).unwrap();
+    let refusing: SyncJob = Box::new(|tx| {
+        tx.record("R")?;
+        tx.quarantine(&refusal(0, "D1", "timestamp_in_future"))?;
+        Ok(empty_response())
+    });
+    let (_, refused) = sync_commit::prepare(store, "O1", refusing).unwrap();
+    assert!(sync_commit::commit(store, refused).unwrap().is_some());
+    assert_eq!(sync_commit::commit(store, accepting).unwrap(), None, "a refusal was committed since its snapshot");
+    assert_eq!(store.record("R").unwrap().unwrap().document, b"first");
+}
+
+pub fn a_device_keeps_a_bounded_number_of_refusals_per_record(backend: Backend) {
+    let (_guard, store) = backend();
+    let job: SyncJob = Box::new(move |tx| {
+        for n in 0..QUARANTINE_ROWS_PER_DEVICE + 5 {
+            tx.quarantine(&refusal(n, "D1", "timestamp_in_future"))?;
+        }
+        // A kept refusal's verdict is brought up to date; another device has its own bound.
+        tx.quarantine(&refusal(0, "D1", "record_locked"))?;
+        tx.quarantine(&refusal(0, "D2", "record_locked"))?;
+        Ok(empty_response())
+    });
+    sync_commit::run_in_writer(store.as_ref(), job).unwrap();
+    let rows = store.quarantined(Some("R")).unwrap();
+    assert_eq!(rows.iter().filter(|r| r.device_id == "D1").count(), QUARANTINE_ROWS_PER_DEVICE);
+    assert_eq!(rows.iter().filter(|r| r.device_id == "D2").count(), 1);
+    assert_eq!(rows[0].reason["code"], "record_locked");
+}
+
+/// An exchange that reads record `record_id` (a counter) and stores it one higher.
+fn incrementing(record_id: String) -> SyncJob {
+    Box::new(move |tx| {
+        let now = match tx.record(&record_id)? {
+            Some(stored) => u64::from_be_bytes(stored.document.try_into().unwrap()),
+            None => 0,
+        };
+        tx.record_seq_head()?;
+        tx.put_record(&record_id, Some("T1"), &(now + 1).to_be_bytes(), "draft", 1)?;
+        Ok(empty_response())
+    })
+}
+
+/// Many writers on one record at once, each through the snapshot → commit protocol (running
+/// again in the writer when its record changed meanwhile), lose no write.
+pub fn concurrent_writers_on_one_record_lose_no_write(backend: Backend) {
+    let (_guard, store) = backend();
+    let (writers, each) = (6, 15);
+    std::thread::scope(|scope| {
+        for _ in 0..writers {
+            let store: Arc<dyn Store> = store.clone();
+            scope.spawn(move || {
+                for _ in 0..each {
+                    let store = store.as_ref();
+                    let (_, plan) = sync_commit::prepare(store, "O1", incrementing("R".into())).unwrap();
+                    if sync_commit::commit(store, plan).unwrap().is_none() {
+                        sync_commit::run_in_writer(store, incrementing("R".into())).unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let stored = store.record("R").unwrap().unwrap();
+    assert_eq!(u64::from_be_bytes(stored.document.try_into().unwrap()), writers * each, "every write counted once");
+}
+
+/// Records written by many writers at once are all listed by the change feed, each once, at its
+/// latest position, however the feed is paged.
+pub fn the_change_feed_never_skips_a_record(backend: Backend) {
+    let (_guard, store) = backend();
+    store.create_account(officer("O1"), 1).unwrap();
+    store.import_entities_by(&[super::registry::entity("E1", "甲厂")], "cli", 1).unwrap();
+    let task = Task {
+        task_id: "T1".into(),
+        entity_id: "E1".into(),
+        matter: "M01".into(),
+        window_start_ms: 0,
+        window_end_ms: 10,
+        team: vec!["O1".into()],
+        created_by: "SUP".into(),
+        created_at_ms: 1,
+    };
+    store.create_task(&task).unwrap();
+    std::thread::scope(|scope| {
+        for writer in 0..4 {
+            let store: Arc<dyn Store> = store.clone();
+            scope.spawn(move || {
+                for n in 0..25 {
+                    // Each writer writes its own records and writes some of them twice.
+                    let record_id = format!("R{writer}-{}", n % 20);
+                    sync_commit::run_in_writer(store.as_ref(), incrementing(record_id)).unwrap();
+                }
+            });
+        }
+    });
+    let head = snapshot(store.as_ref(), |tx| tx.record_seq_head());
+    let mut seen = std::collections::BTreeMap::new();
+    let (mut cursor, mut pages) = (0, 0);
+    loop {
+        let page = snapshot(store.as_ref(), |tx| tx.changed_since("O1", cursor, 7));
+        if page.is_empty() {
+            break;
+        }
+        pages += 1;
+        for (record_id, seq) in page {
+            assert!(seq > cursor, "the feed goes forward");
+            cursor = seq;
+            assert!(seen.insert(record_id, seq).is_none(), "each record once");
+        }
+    }
+    assert_eq!(seen.len(), 80, "every record written");
+    assert_eq!(cursor, head, "the feed ends at the head");
+    assert!(pages >= 80 / 7, "paged");
+    for (record_id, seq) in seen {
+        assert_eq!(store.record(&record_id).unwrap().unwrap().seq as u64, seq, "{record_id} at its latest position");
+    }
+}
+
+/// What `read` answers from one snapshot of the records.
+fn snapshot<R>(store: &dyn Store, read: impl Fn(&dyn SyncTx) -> server::store::StoreResult<R>) -> R {
+    let mut answer = None;
+    store
+        .sync_read(&mut |tx| {
+            answer = Some(read(tx)?);
+            Ok(())
+        })
+        .unwrap();
+    answer.unwrap()
+}
