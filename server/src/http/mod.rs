@@ -12,6 +12,7 @@ pub mod error;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
+pub mod store_schemas;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -350,15 +350,18 @@ pub fn log_check(store: &(impl TransparencyLog + ?Sized)) -> StoreResult<Vec<Str
         let mut problems = Vec::new();
         let tree = StoredTree(tx);
         let mut expected = 0u64;
-        for leaf in tx.leaves()? {
-            let index = leaf.index;
+        for (index, data) in tx.leaf_data()? {
             if index != expected {
                 problems.push(format!("leaf {expected} is missing"));
                 expected = index;
             }
             expected += 1;
+            let Some(data) = data else {
+                problems.push(format!("leaf {index} is not bytes"));
+                continue;
+            };
             match tx.subtree(0, index) {
-                Ok(Some(hash)) if hash == merkle::leaf_hash(&leaf.data) => {}
+                Ok(Some(hash)) if hash == merkle::leaf_hash(&data) => {}
                 Ok(Some(_)) => problems.push(format!("leaf {index} does not hash to its stored subtree")),
                 Ok(None) | Err(_) => problems.push(format!("leaf {index} has no stored subtree")),
             }

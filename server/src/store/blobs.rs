@@ -1,7 +1,6 @@
 //! Blobs and their resumable uploads, and what was read from each blob.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::*;
 
@@ -121,7 +120,7 @@ pub trait Blobs {
 
 /// What a photo's EXIF claims. The device that took the photo wrote it, and anyone may have
 /// edited it since: nothing checks it, and nothing should rely on it without saying so.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClaimedMetadata {
     /// When the photo was taken, in the device's local time (ISO 8601 without an offset, for
     /// example `2026-05-04T10:20:30`), from `DateTimeOriginal`, or else `DateTime`.

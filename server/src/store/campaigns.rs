@@ -5,10 +5,9 @@
 use serde::{Deserialize, Serialize};
 use sync_core::calendar::Date;
 use sync_core::draw::{Campaign, Draw, EligibleEntity, TierQuota};
-use utoipa::ToSchema;
 
 /// One change an import made to an entity of the registry.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EntityChange {
     /// Position in the registry's history, increasing.
     pub seq: i64,
@@ -16,10 +15,8 @@ pub struct EntityChange {
     /// `added` or `changed`.
     pub change: String,
     /// The entity before the change; absent when the import added it.
-    #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
     /// The entity after the change.
-    #[schema(value_type = Object)]
     pub after: serde_json::Value,
     /// When the import ran, Unix milliseconds.
     pub at_ms: i64,
@@ -29,28 +26,18 @@ pub struct EntityChange {
 
 /// One matter of the random-check matter list (随机抽查事项清单), in the shape of
 /// `../shared/data/matters.json`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matter {
     /// The matter's code, for example `M01`: an identifier, unique in the list.
-    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub code: String,
     /// Its name in Chinese: one line of 1 to 200 characters.
-    #[schema(
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
-        max_length = 200
-    )]
     pub zh: String,
     /// Its name in English.
     #[serde(default)]
     pub en: String,
     /// The tiers of the target registry it applies to: at least one, each an identifier.
-    #[schema(min_items = 1, inline, value_type = Vec<crate::http::openapi::IdentifierSchema>)]
     pub targets: Vec<String>,
     /// Its legal basis: one line of 1 to 200 characters.
-    #[schema(
-        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
-        max_length = 200
-    )]
     pub basis: String,
     /// The checklist item codes it inspects.
     #[serde(default)]
@@ -58,10 +45,9 @@ pub struct Matter {
 }
 
 /// The random-check matter list as the bureau publishes it (U1).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MatterList {
     /// The list's format version: 1, the only one this server reads.
-    #[schema(minimum = 1, maximum = 1)]
     pub version: u32,
     #[serde(default)]
     pub note: String,
@@ -69,7 +55,6 @@ pub struct MatterList {
     /// The bureau's inspection ratios per level and tier, as published (data, not rules); `{}`
     /// when the list has none.
     #[serde(default = "no_ratios")]
-    #[schema(value_type = Object)]
     pub ratios: serde_json::Value,
 }
 
@@ -83,23 +68,20 @@ pub const MATTER_LIST_VERSION: u32 = 1;
 
 /// What a supervisor asked for when creating a campaign, kept as it was accepted; the campaign's
 /// views show it as it is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignSpec {
     /// The matter's code in the matter list.
     pub matter: String,
     /// Quotas per tier, in draw order; the tiers are the target filter:
     /// `{"tier", "quota": "per_mille" | "count", "per_mille" | "count"}`.
-    #[schema(value_type = Vec<Object>)]
     pub tiers: Vec<TierQuota>,
     /// Division codes the targets are limited to; empty for every division.
     pub divisions: Vec<String>,
     /// The period's label, for example `2026-Q4`.
     pub period: String,
     /// First day of the period (inspections may start), in the bureau's time zone.
-    #[schema(value_type = String, format = Date)]
     pub starts_on: Date,
     /// Last day of the period.
-    #[schema(value_type = String, format = Date)]
     pub ends_on: Date,
     pub team_size: u32,
     pub max_tasks_per_officer: u32,
@@ -109,7 +91,7 @@ pub struct CampaignSpec {
 
 /// What a campaign publishes when it is created, before the draw: the commitment to its secret
 /// seed and the hashes of the snapshot it will draw from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignCommitment {
     /// The draw's algorithm, `fieldsync-draw/v1`.
     pub algorithm: String,

@@ -203,8 +203,8 @@ pub trait LogTx {
     /// Stores leaf `index`, with what it is about (`device:…`, `record:…`, `blob:…`).
     fn insert_leaf(&self, index: u64, data: &[u8], received_ms: i64, subject: Option<&str>) -> StoreResult<()>;
     fn leaf(&self, index: u64) -> StoreResult<Option<StoredLeaf>>;
-    /// Every leaf, by index.
-    fn leaves(&self) -> StoreResult<Vec<StoredLeaf>>;
+    /// Every leaf's index and data, by index; `None` where what is stored is not bytes.
+    fn leaf_data(&self) -> StoreResult<Vec<(u64, Option<Vec<u8>>)>>;
     /// The leaves about `subject` below `size`, in order.
     fn leaves_about(&self, subject: &str, size: u64) -> StoreResult<Vec<u64>>;
     fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;

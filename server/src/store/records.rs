@@ -19,7 +19,7 @@ pub struct StoredRecord {
 }
 
 /// A refused change kept in quarantine, once per change and sending device.
-#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct QuarantinedChange {
     pub record_id: String,
     pub change_hash: String,
@@ -27,7 +27,6 @@ pub struct QuarantinedChange {
     pub device_id: String,
     /// The officer of the change's actor, when it is an enrolled device's.
     pub officer_id: Option<String>,
-    #[schema(value_type = crate::http::openapi::RejectionReasonSchema)]
     pub reason: serde_json::Value,
     /// Whether the refusal holds whoever sends the change again; a refusal that depended on the
     /// sender or on another change's verdict (`sync_core::validate::refusal_is_final`) does not.
@@ -65,7 +64,7 @@ impl QuarantinedChange {
 }
 
 /// What a reviewer decided about a change held for review.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReviewDecision {
     /// `accepted` (the change was merged) or `refused`.
     pub decision: String,

@@ -53,12 +53,10 @@ impl LogTx for Connection {
             .query_row([index as i64], |r| Ok(StoredLeaf { index, data: r.get(0)?, received_at_ms: r.get(1)? }))
             .optional()?)
     }
-    fn leaves(&self) -> StoreResult<Vec<StoredLeaf>> {
+    fn leaf_data(&self) -> StoreResult<Vec<(u64, Option<Vec<u8>>)>> {
         Ok(self
-            .prepare("SELECT idx, data, received_at_ms FROM log_leaves ORDER BY idx")?
-            .query_map([], |r| {
-                Ok(StoredLeaf { index: r.get::<_, i64>(0)? as u64, data: r.get(1)?, received_at_ms: r.get(2)? })
-            })?
+            .prepare("SELECT idx, data FROM log_leaves ORDER BY idx")?
+            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get_ref(1)?.as_blob().ok().map(<[u8]>::to_vec))))?
             .collect::<rusqlite::Result<_>>()?)
     }
     fn leaves_about(&self, subject: &str, size: u64) -> StoreResult<Vec<u64>> {
