@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use self::routes::{admin, auth, blobs, campaigns, devices, log, ops, records, recusals, review, sync, tasks};
+use self::routes::{
+    admin, auth, blobs, campaigns, devices, enforcement_log, ops, records, recusals, review, sync, tasks, transparency,
+};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
@@ -108,7 +110,8 @@ pub fn router(state: AppState) -> Router {
         .merge(recusals::router())
         .merge(sync::router())
         .merge(blobs::router())
-        .merge(log::router())
+        .merge(enforcement_log::router())
+        .merge(transparency::router())
         .merge(campaigns::router())
         .fallback(|| async { ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

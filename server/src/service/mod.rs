@@ -9,10 +9,16 @@ pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod campaigns;
+pub mod devices;
+pub mod enforcement_log;
 pub mod error;
 pub mod evidence;
 pub mod media;
+pub mod records;
+pub mod recusals;
+pub mod review;
 pub mod sync;
+pub mod tasks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

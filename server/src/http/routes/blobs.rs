@@ -43,7 +43,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::records::readable;
 use crate::http::AppState;
 use crate::http::openapi::{self, ErrorBodySchema};
 use crate::http::{ApiBytes, ApiJson};
@@ -52,6 +51,7 @@ use crate::service::auth::Caller;
 use crate::service::blobs::*;
 use crate::service::error::{ApiError, ApiResult};
 use crate::service::media::ClaimedMetadata;
+use crate::service::records::readable;
 use crate::service::{Metrics, now_ms};
 use crate::store::{Blob, BlobMetadata, Upload, UploadStart};
 
