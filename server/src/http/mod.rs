@@ -10,6 +10,7 @@ pub mod caller;
 pub mod connections;
 pub mod error;
 pub mod openapi;
+pub mod pages;
 pub mod rate_limit;
 pub mod routes;
 

@@ -12,13 +12,14 @@
 //! descriptions many operations share.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ObjectBuilder, RefOr, Schema};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder, Schema};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::http::routes;
 
@@ -95,6 +96,82 @@ pub const UNAVAILABLE_503: &str = "`unavailable`: the server is shutting down an
 
 /// A 507 answer of every operation that writes to the store.
 pub const STORAGE_FULL_507: &str = "`storage_full`: the disk is full; nothing was written.";
+
+/// An error answer described by `description`, with an [`ErrorBodySchema`] body: what
+/// `(status = .., description = .., body = ErrorBodySchema)` makes in a `responses(...)` list.
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+        .build()
+        .into()
+}
+
+/// Declares a set of error answers that many operations share, for their `responses(...)` list
+/// (`responses((status = 200, ...), CallerErrors, WriteErrors)`): each status with its
+/// description, and the sets it includes. An operation whose answer to one of these statuses
+/// says more writes that row itself and does not list the set.
+macro_rules! error_set {
+    ($(#[$doc:meta])* $set:ident { $($status:literal => $description:expr),* $(,)? } $(+ $($inner:ident),+)?) => {
+        $(#[$doc])*
+        pub struct $set;
+
+        impl IntoResponses for $set {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                #[allow(unused_mut)]
+                let mut responses = BTreeMap::new();
+                $($(responses.append(&mut $inner::responses());)+)?
+                $(responses.insert($status.to_string(), error_response($description));)*
+                responses
+            }
+        }
+    };
+}
+
+error_set!(
+    /// 401: the caller's access token is missing or refused.
+    Unauthenticated { "401" => CALLER_401 }
+);
+error_set!(
+    /// 500: an unexpected failure.
+    InternalError { "500" => INTERNAL_500 }
+);
+error_set!(
+    /// 401 and 500: every operation that takes the caller's access token.
+    CallerErrors {} + Unauthenticated, InternalError
+);
+error_set!(
+    /// 503: the store takes no more writes.
+    Unavailable { "503" => UNAVAILABLE_503 }
+);
+error_set!(
+    /// 507: the disk is full.
+    StorageFull { "507" => STORAGE_FULL_507 }
+);
+error_set!(
+    /// 503 and 507: every operation that writes to the store.
+    WriteErrors {} + Unavailable, StorageFull
+);
+error_set!(
+    /// 400: the body is not JSON.
+    MalformedJson { "400" => JSON_400 }
+);
+error_set!(
+    /// 413: the body is larger than the operation takes.
+    BodyTooLarge { "413" => BODY_413 }
+);
+error_set!(
+    /// 415: the body is not sent as JSON.
+    NotJson { "415" => JSON_415 }
+);
+error_set!(
+    /// 400, 413 and 415: every operation that reads a JSON body.
+    JsonBodyErrors {} + MalformedJson, BodyTooLarge, NotJson
+);
+error_set!(
+    /// 404: the operations on one record.
+    RecordNotFound { "404" => RECORD_404 }
+);
 
 /// The extension that marks a stand-in schema, valued with the Rust type it stands for.
 const STAND_IN: &str = "x-fieldsync-stand-in";

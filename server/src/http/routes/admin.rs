@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::AppState;
-use crate::http::openapi::{self, CertificateSchema, CertificateStatusSchema, ErrorBodySchema};
+use crate::http::openapi::{
+    self, CallerErrors, CertificateSchema, CertificateStatusSchema, ErrorBodySchema, JsonBodyErrors, Unauthenticated,
+    WriteErrors,
+};
 use crate::http::{ApiBytes, ApiJson, Status};
 use crate::service::admin;
 use crate::service::auth::Caller;
@@ -64,12 +67,8 @@ pub struct CreatedOfficer {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account, with its one-time password.", body = CreatedOfficer),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 409, description = "`already_exists`: an account with this officer id exists.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -79,9 +78,7 @@ pub struct CreatedOfficer {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors,
     ),
 )]
 async fn create_officer(
@@ -111,13 +108,12 @@ pub struct OfficerView {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every account.", body = Vec<OfficerView>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
             description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn list_officers(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<OfficerView>>> {
@@ -148,12 +144,8 @@ pub struct RoleChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"granted\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 404, description = "`not_found`: no such officer.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -162,9 +154,7 @@ pub struct RoleChange {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors,
     ),
 )]
 async fn grant_role(
@@ -186,11 +176,7 @@ async fn grant_role(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"revoked\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -200,9 +186,7 @@ async fn grant_role(
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors,
     ),
 )]
 async fn revoke_role(
@@ -224,8 +208,6 @@ async fn revoke_role(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The certificate as recorded.", body = CertificateSchema),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 404, description = "`not_found`: no such officer.", body = ErrorBodySchema),
         (
@@ -233,8 +215,6 @@ async fn revoke_role(
             description = "`already_exists`: a certificate with this number exists.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -245,9 +225,7 @@ async fn revoke_role(
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors,
     ),
 )]
 async fn issue_certificate(
@@ -266,13 +244,12 @@ async fn issue_certificate(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every certificate with its status history.", body = Vec<CertificateSchema>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
             description = "`role_required`: the caller is not an `admin`, a `supervisor` or a `reviewer`.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn list_certificates(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Certificate>>> {
@@ -296,12 +273,8 @@ pub struct Renewal {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The certificate as it now is.", body = CertificateSchema),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 404, description = "`not_found`: no such certificate.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -310,9 +283,7 @@ pub struct Renewal {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors,
     ),
 )]
 async fn renew_certificate(
@@ -345,16 +316,10 @@ pub struct StatusChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The certificate with its new status history.", body = CertificateSchema),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 404, description = "`not_found`: no such certificate.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (status = 422, description = openapi::invalid_body_422("StatusChange", ""), body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors,
     ),
 )]
 async fn change_certificate_status(
@@ -398,7 +363,6 @@ pub struct Imported {
                 byte that is neither.",
             body = ErrorBodySchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (
             status = 409,
@@ -413,9 +377,7 @@ pub struct Imported {
                 `column`, 1-based, and `field`, the header's name, are there when one field is at fault).",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors,
     ),
 )]
 async fn import_entities(State(state): State<AppState>, caller: Caller, body: ApiBytes) -> ApiResult<Json<Imported>> {
@@ -442,15 +404,11 @@ pub struct Recusal {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"recorded\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
             description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -459,9 +417,7 @@ pub struct Recusal {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors,
     ),
 )]
 async fn add_recusal(
@@ -489,9 +445,8 @@ async fn add_recusal(
                 subtrees and checkpoints.",
             body = admin::CheckReport,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn check(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<admin::CheckReport>> {
@@ -517,13 +472,13 @@ pub struct BackupMade {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The backup's file and size.", body = BackupMade),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: the backup could not be written (the disk full, a permission).",
             body = ErrorBodySchema,
         ),
+        Unauthenticated,
     ),
 )]
 async fn backup(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<BackupMade>> {

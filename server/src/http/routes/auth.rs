@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema};
+use crate::http::openapi::{self, CallerErrors, ErrorBodySchema, InternalError, JsonBodyErrors, WriteErrors};
 use crate::http::{ApiJson, Status};
 use crate::service::auth::{self, Caller};
 use crate::service::error::{ApiError, ApiResult};
@@ -98,7 +98,6 @@ impl From<auth::Tokens> for Tokens {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "The new pair of tokens.", body = Tokens),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
         (
             status = 401,
             description = "`invalid_credentials`: unknown officer or wrong password. \
@@ -112,8 +111,6 @@ impl From<auth::Tokens> for Tokens {
             description = "`device_not_yours`: the named device is not enrolled to this officer.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (status = 422, description = openapi::invalid_body_422("LoginRequest", ""), body = ErrorBodySchema),
         (
             status = 429,
@@ -123,9 +120,7 @@ impl From<auth::Tokens> for Tokens {
             body = ErrorBodySchema,
             headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        JsonBodyErrors, WriteErrors, InternalError,
     ),
 )]
 async fn login(
@@ -154,7 +149,7 @@ async fn login(
             body = ErrorBodySchema,
             headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        InternalError,
     ),
 )]
 async fn login_challenge(
@@ -184,7 +179,6 @@ pub struct RefreshRequest {
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "The next pair of tokens, in the same family.", body = Tokens),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
         (
             status = 401,
             description = "`invalid_token`: unknown refresh token. \
@@ -197,8 +191,6 @@ pub struct RefreshRequest {
                 `invalid_credentials`: the token's account no longer exists.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (status = 422, description = openapi::invalid_body_422("RefreshRequest", ""), body = ErrorBodySchema),
         (
             status = 429,
@@ -207,9 +199,7 @@ pub struct RefreshRequest {
             body = ErrorBodySchema,
             headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        JsonBodyErrors, WriteErrors, InternalError,
     ),
 )]
 async fn refresh(
@@ -231,10 +221,7 @@ async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"logged_out\"}`.", body = Status),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors,
     ),
 )]
 async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Status>> {
@@ -259,15 +246,12 @@ pub struct PasswordChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"changed\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
         (
             status = 401,
             description = openapi::caller_401("`invalid_credentials`: the current password is wrong."),
             body = ErrorBodySchema,
         ),
         (status = 404, description = "`not_found`: the caller's account no longer exists.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -276,9 +260,7 @@ pub struct PasswordChange {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        JsonBodyErrors, WriteErrors, InternalError,
     ),
 )]
 async fn change_password(

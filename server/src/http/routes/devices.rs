@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::auth::Tokens;
 use crate::http::ApiJson;
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema};
+use crate::http::openapi::{self, CallerErrors, ErrorBodySchema, InternalError, JsonBodyErrors, WriteErrors};
 use crate::service::auth::Caller;
 use crate::service::devices;
 use crate::service::error::ApiResult;
@@ -44,7 +44,6 @@ pub struct Challenge {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A challenge, valid for five minutes; any request body is ignored.", body = Challenge),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 429,
             description = "`too_many_challenges`: the caller holds `Config::max_open_challenges_per_officer` (5) \
@@ -52,9 +51,7 @@ pub struct Challenge {
             body = ErrorBodySchema,
         ),
         (status = 403, description = "`role_required`: the caller is not an `officer`.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors,
     ),
 )]
 async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Challenge>> {
@@ -96,7 +93,6 @@ pub struct Enrolled {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new device's id and a pair of tokens bound to it.", body = Enrolled),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
         (
             status = 401,
             description = openapi::caller_401(
@@ -116,8 +112,6 @@ pub struct Enrolled {
                 `details.limit` says how many.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -126,9 +120,7 @@ pub struct Enrolled {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        JsonBodyErrors, WriteErrors, InternalError,
     ),
 )]
 async fn enroll(
@@ -176,9 +168,8 @@ impl From<Device> for DeviceView {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every device.", body = Vec<DeviceView>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<DeviceView>>> {
@@ -206,12 +197,9 @@ pub struct DeviceRevoked {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The device is revoked (revoking twice is not an error).", body = DeviceRevoked),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 404, description = "`not_found`: no such device.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors,
     ),
 )]
 async fn revoke(

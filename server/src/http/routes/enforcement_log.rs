@@ -10,7 +10,10 @@ use axum::{Json, Router};
 use schemas::log::RecordLog;
 
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema, LogUploadResponseSchema, LogUploadSchema, RecordLogSchema};
+use crate::http::openapi::{
+    BodyTooLarge, CallerErrors, ErrorBodySchema, LogUploadResponseSchema, LogUploadSchema, RecordLogSchema,
+    RecordNotFound, Unauthenticated, WriteErrors,
+};
 use crate::http::{ApiBytes, BodyFormat};
 use crate::service::auth::Caller;
 use crate::service::enforcement_log;
@@ -62,14 +65,12 @@ pub fn router() -> Router<AppState> {
                 (`details.error` says why). `unreadable_body`: the body could not be read.",
             body = ErrorBodySchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
             description = "`role_required`: the caller is not an `officer`. \
                 `device_required`: the access token was not issued to an enrolled device.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
         (
             status = 415,
             description = "`unsupported_content_type`: the body is neither `application/cbor` nor `application/json`.",
@@ -82,9 +83,7 @@ pub fn router() -> Router<AppState> {
                 (`details.limit` bytes, 64 KiB by default; `details.seq`). Nothing is written.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, BodyTooLarge,
     ),
 )]
 async fn upload(
@@ -124,13 +123,12 @@ async fn upload(
                 `forked_devices`: those of these devices whose chain has a fork.",
             body = RecordLogSchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure, or the stored document or an entry does not read.",
             body = ErrorBodySchema,
         ),
+        Unauthenticated, RecordNotFound,
     ),
 )]
 async fn record_log(

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::http::ApiQuery;
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema, InspectionRecordSchema};
+use crate::http::openapi::{CallerErrors, ErrorBodySchema, InspectionRecordSchema, RecordNotFound, Unauthenticated};
 use crate::service::auth::Caller;
 use crate::service::error::ApiResult;
 use crate::service::records::{self, HistoryChange, RecordQuery};
@@ -34,13 +34,12 @@ pub fn router() -> Router<AppState> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The record as the server has merged it.", body = InspectionRecordSchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure, or the stored document does not load or read.",
             body = ErrorBodySchema,
         ),
+        Unauthenticated, RecordNotFound,
     ),
 )]
 async fn one(
@@ -100,8 +99,7 @@ pub struct RecordPage {
     responses(
         (status = 200, description = "One page of records.", body = RecordPage),
         (status = 400, description = QUERY_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn list(
@@ -162,13 +160,12 @@ pub struct HistoryEntry {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The record's changes.", body = Vec<HistoryEntry>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure, or the stored document does not load.",
             body = ErrorBodySchema,
         ),
+        Unauthenticated, RecordNotFound,
     ),
 )]
 async fn history(
@@ -222,13 +219,12 @@ pub struct QuarantineQuery {
     responses(
         (status = 200, description = "Refused changes in the order they were received.", body = Vec<QuarantinedChange>),
         (status = 400, description = QUERY_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
             description = "`role_required`: the caller is neither a `reviewer` nor a `supervisor`.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn quarantine(

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema};
+use crate::http::openapi::{CallerErrors, ErrorBodySchema};
 use crate::service::auth::Caller;
 use crate::service::error::ApiResult;
 use crate::service::recusals;
@@ -43,9 +43,8 @@ pub struct RecusedOfficer {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The tasks to reassign, by task id.", body = Vec<RecusedTeam>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: supervisors and administrators only.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn recused_teams(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RecusedTeam>>> {

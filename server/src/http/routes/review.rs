@@ -9,7 +9,10 @@ use utoipa::ToSchema;
 
 use crate::http::ApiJson;
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema, RecordLogEntrySchema, RejectionReasonSchema};
+use crate::http::openapi::{
+    CallerErrors, ErrorBodySchema, JsonBodyErrors, RecordLogEntrySchema, RecordNotFound, RejectionReasonSchema,
+    Unavailable,
+};
 use crate::service::auth::Caller;
 use crate::service::error::ApiResult;
 use crate::service::review;
@@ -52,9 +55,7 @@ pub struct HeldChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The held changes, oldest first.", body = Vec<HeldChange>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, RecordNotFound,
     ),
 )]
 async fn held(
@@ -113,10 +114,6 @@ pub struct Decided {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The decision, and what it merged.", body = Decided),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: only reviewers decide.", body = ErrorBodySchema),
         (
             status = 404,
@@ -130,8 +127,7 @@ pub struct Decided {
                 (`details.reason`); nothing was merged or decided.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, Unavailable,
     ),
 )]
 async fn decide(

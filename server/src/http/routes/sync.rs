@@ -8,7 +8,9 @@ use axum::response::Response;
 use axum::routing::post;
 
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema, SyncRequestSchema, SyncResponseSchema};
+use crate::http::openapi::{
+    BodyTooLarge, CallerErrors, ErrorBodySchema, SyncRequestSchema, SyncResponseSchema, WriteErrors,
+};
 use crate::http::{ApiBytes, BodyFormat};
 use crate::service;
 use crate::service::auth::Caller;
@@ -49,13 +51,11 @@ pub fn router() -> Router<AppState> {
                 (`details.error` says why). `unreadable_body`: the body could not be read.",
             body = ErrorBodySchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
             description = "`device_required`: the access token was not issued to an enrolled device.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
         (
             status = 415,
             description = "`unsupported_content_type`: the body is neither `application/cbor` nor `application/json`.",
@@ -69,9 +69,7 @@ pub fn router() -> Router<AppState> {
                 message may (`details.limit`, `details.record_id`).",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, BodyTooLarge,
     ),
 )]
 async fn sync(

@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 
 use crate::http::ApiJson;
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema, TaskSchema, TaskTeamSchema};
+use crate::http::openapi::{
+    self, CallerErrors, ErrorBodySchema, JsonBodyErrors, TaskSchema, TaskTeamSchema, WriteErrors,
+};
 use crate::service::auth::Caller;
 use crate::service::error::ApiResult;
 use crate::service::tasks;
@@ -55,12 +57,8 @@ pub struct NewTask {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The task as stored.", body = TaskSchema),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
         (status = 409, description = "`task_exists`: a task with this id exists.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -74,9 +72,7 @@ pub struct NewTask {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors,
     ),
 )]
 async fn create(
@@ -99,8 +95,7 @@ async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The tasks the caller may see.", body = Vec<TaskSchema>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Task>>> {
@@ -117,13 +112,12 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The task.", body = TaskSchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 404,
             description = "`not_found`: no such task, or the caller is an officer not on its team.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn one(State(state): State<AppState>, caller: Caller, Path(task_id): Path<String>) -> ApiResult<Json<Task>> {
@@ -144,13 +138,12 @@ async fn one(State(state): State<AppState>, caller: Caller, Path(task_id): Path<
             description = "The task, and each officer of its team with their name and certificates.",
             body = TaskTeamSchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 404,
             description = "`not_found`: no such task, or the caller is an officer not on its team.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn team(State(state): State<AppState>, caller: Caller, Path(task_id): Path<String>) -> ApiResult<Json<TaskTeam>> {

@@ -12,7 +12,10 @@ use schemas::log::{ConsistencyProof, InclusionProof};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::http::openapi::{self, ConsistencyProofSchema, ErrorBodySchema, InclusionProofSchema};
+use crate::http::openapi::{
+    CallerErrors, ConsistencyProofSchema, ErrorBodySchema, InclusionProofSchema, InternalError, RecordNotFound,
+    Unauthenticated, WriteErrors,
+};
 use crate::http::{ApiQuery, AppState};
 use crate::service::auth::Caller;
 use crate::service::error::{ApiError, ApiResult};
@@ -41,9 +44,7 @@ pub fn router() -> Router<AppState> {
             body = String,
             content_type = "text/plain; charset=utf-8",
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        WriteErrors, InternalError,
     ),
 )]
 async fn checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
@@ -64,9 +65,7 @@ async fn checkpoint(State(state): State<AppState>) -> ApiResult<Response> {
             body = String,
             content_type = "text/plain; charset=utf-8",
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        WriteErrors, InternalError,
     ),
 )]
 async fn key(State(state): State<AppState>) -> ApiResult<Response> {
@@ -105,7 +104,6 @@ pub struct InclusionQuery {
             body = InclusionProofSchema,
         ),
         (status = 400, description = QUERY_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 422,
             description = "`size_out_of_range`: `size` is larger than the log (`details.size`, \
@@ -113,7 +111,7 @@ pub struct InclusionQuery {
                 (`details.index`, `details.size`).",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn inclusion(
@@ -158,7 +156,7 @@ pub struct ConsistencyQuery {
                 (`details.from`, `details.to`).",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        InternalError,
     ),
 )]
 async fn consistency(
@@ -200,14 +198,13 @@ pub struct EvidenceQuery {
             content_type = "application/x-tar",
         ),
         (status = 400, description = "`invalid_query`: `blobs` is neither `include` nor `hashes`.", body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure: the stored document, an entry or a blob's file \
                 does not read.",
             body = ErrorBodySchema,
         ),
+        Unauthenticated, RecordNotFound,
     ),
 )]
 async fn evidence(
