@@ -97,6 +97,154 @@ pub const UNAVAILABLE_503: &str = "`unavailable`: the server is shutting down an
 /// A 507 answer of every operation that writes to the store.
 pub const STORAGE_FULL_507: &str = "`storage_full`: the disk is full; nothing was written.";
 
+// The service's answers, as the document describes them: the service knows nothing of OpenAPI,
+// so each answer it returns as it is has a stand-in here with the same fields, documentation and
+// name. They are kept in step by hand: a field added to one goes into the other.
+
+/// A draw as anyone may check it: exactly what `fieldsync verify-draw` reads.
+#[derive(utoipa::ToSchema)]
+#[schema(as = PublishedDraw)]
+#[allow(dead_code)]
+pub struct PublishedDrawSchema {
+    /// `sync_core::draw::DrawInputs`, the seed revealed.
+    #[schema(value_type = Object)]
+    pub inputs: sync_core::draw::DrawInputs,
+    /// `sync_core::draw::Draw`.
+    #[schema(value_type = Object)]
+    pub draw: sync_core::draw::Draw,
+    /// SHA-256 of the server's seed, hex, published when the campaign was created.
+    pub commitment: String,
+    /// When the commitment was published, Unix milliseconds.
+    pub committed_at_ms: i64,
+    /// When the draw was made and the seed revealed, Unix milliseconds.
+    pub drawn_at_ms: i64,
+}
+
+/// A task's published result, as the public sees it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = PublicResult)]
+#[allow(dead_code)]
+pub struct PublicResultSchema {
+    pub task_id: String,
+    pub entity_id: String,
+    /// The locked inspection record the result is taken from.
+    pub record_id: String,
+    /// The day the inspection ended, in the bureau's time zone.
+    #[schema(value_type = String, format = Date)]
+    pub inspected_on: sync_core::calendar::Date,
+    /// The record's conclusion.
+    pub conclusion: Option<String>,
+    /// The day the result became public.
+    #[schema(value_type = String, format = Date)]
+    pub public_on: sync_core::calendar::Date,
+    pub published_at_ms: i64,
+}
+
+/// A campaign as the public sees it: what was published at creation, and once its results are
+/// all public or its period has ended, the draw with its revealed inputs.
+#[derive(utoipa::ToSchema)]
+#[schema(as = PublicCampaign)]
+#[allow(dead_code)]
+pub struct PublicCampaignSchema {
+    pub campaign_id: String,
+    #[serde(flatten)]
+    pub spec: crate::store::CampaignSpec,
+    /// Published at creation, before the draw.
+    pub commitment: crate::store::CampaignCommitment,
+    /// When the draw was made, if it was.
+    pub drawn_at_ms: Option<i64>,
+    /// The draw with its inputs (the seed revealed), once public.
+    pub draw: Option<PublishedDrawSchema>,
+    /// The day the draw became public.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub draw_public_on: Option<sync_core::calendar::Date>,
+    /// The published results of inspected tasks, in the draw's order.
+    pub results: Vec<PublicResultSchema>,
+}
+
+/// An inspected task whose result was not public within the deadline.
+#[derive(utoipa::ToSchema)]
+#[schema(as = OverdueResult)]
+#[allow(dead_code)]
+pub struct OverdueResultSchema {
+    pub campaign_id: String,
+    pub task_id: String,
+    pub entity_id: String,
+    pub record_id: String,
+    #[schema(value_type = String, format = Date)]
+    pub ended_on: sync_core::calendar::Date,
+    /// The last day the result could be published in time.
+    #[schema(value_type = String, format = Date)]
+    pub deadline: sync_core::calendar::Date,
+    /// `overdue` (not published yet) or `late` (published after the deadline).
+    pub state: String,
+    /// Working days past the deadline: until today, or until publication.
+    pub working_days_late: u32,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub published_on: Option<sync_core::calendar::Date>,
+}
+
+/// What a photo's EXIF claims. The device that took the photo wrote it, and anyone may have
+/// edited it since: nothing checks it, and nothing should rely on it without saying so.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ClaimedMetadata)]
+#[allow(dead_code)]
+pub struct ClaimedMetadataSchema {
+    /// When the photo was taken, in the device's local time (ISO 8601 without an offset, for
+    /// example `2026-05-04T10:20:30`), from `DateTimeOriginal`, or else `DateTime`.
+    pub taken_at: Option<String>,
+    /// The offset of that local time from UTC (`+08:00`), from `OffsetTimeOriginal`, or else
+    /// `OffsetTime`.
+    pub offset: Option<String>,
+    /// Decimal degrees, north positive, from `GPSLatitude` and `GPSLatitudeRef`.
+    pub latitude: Option<f64>,
+    /// Decimal degrees, east positive, from `GPSLongitude` and `GPSLongitudeRef`.
+    pub longitude: Option<f64>,
+    /// The camera's maker (`Make`).
+    pub make: Option<String>,
+    /// The camera's model (`Model`).
+    pub model: Option<String>,
+    /// Why the EXIF could not be read whole; absent when the file has none or it read well.
+    pub exif_error: Option<String>,
+}
+
+/// A stored record whose document does not load.
+#[derive(utoipa::ToSchema)]
+#[schema(as = RecordProblem)]
+#[allow(dead_code)]
+pub struct RecordProblemSchema {
+    pub record_id: String,
+    pub problem: String,
+}
+
+/// A stored blob whose file is not what its row says.
+#[derive(utoipa::ToSchema)]
+#[schema(as = BlobProblem)]
+#[allow(dead_code)]
+pub struct BlobProblemSchema {
+    pub sha256: String,
+    /// `missing`, `wrong_size` or `wrong_hash`, and what was found.
+    pub problem: String,
+}
+
+/// What `check` found: the database, every blob's file, and the transparency log.
+#[derive(utoipa::ToSchema)]
+#[schema(as = CheckReport)]
+#[allow(dead_code)]
+pub struct CheckReportSchema {
+    /// True when nothing below reports a problem.
+    pub ok: bool,
+    /// What SQLite's integrity check reports.
+    pub database: Vec<String>,
+    pub blobs_checked: usize,
+    pub blobs: Vec<BlobProblemSchema>,
+    pub records_checked: usize,
+    /// Stored records whose document does not load from its bytes, with Automerge's reason.
+    pub records: Vec<RecordProblemSchema>,
+    /// Leaves, subtrees and checkpoints of the transparency log that do not hold.
+    pub transparency_log: Vec<String>,
+}
+
 /// An error answer described by `description`, with an [`ErrorBodySchema`] body: what
 /// `(status = .., description = .., body = ErrorBodySchema)` makes in a `responses(...)` list.
 fn error_response(description: &str) -> RefOr<Response> {

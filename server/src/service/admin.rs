@@ -52,14 +52,14 @@ pub fn new_signing_key(now_ms: i64) -> SigningKey {
 }
 
 /// A stored record whose document does not load.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecordProblem {
     pub record_id: String,
     pub problem: String,
 }
 
 /// A stored blob whose file is not what its row says.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlobProblem {
     pub sha256: String,
     /// `missing`, `wrong_size` or `wrong_hash`, and what was found.
@@ -67,7 +67,7 @@ pub struct BlobProblem {
 }
 
 /// What `check` found: the database, every blob's file, and the transparency log.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckReport {
     /// True when nothing below reports a problem.
     pub ok: bool,

@@ -26,7 +26,6 @@ use image::error::{ImageError, LimitErrorKind};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// A thumbnail fits in a square of this many pixels a side.
 pub const THUMBNAIL_SIDE: u32 = 320;
@@ -54,7 +53,7 @@ const MAX_CLAIMED_TEXT: usize = 128;
 
 /// What a photo's EXIF claims. The device that took the photo wrote it, and anyone may have
 /// edited it since: nothing checks it, and nothing should rely on it without saying so.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ClaimedMetadata {
     /// When the photo was taken, in the device's local time (ISO 8601 without an offset, for
     /// example `2026-05-04T10:20:30`), from `DateTimeOriginal`, or else `DateTime`.

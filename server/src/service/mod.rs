@@ -70,7 +70,7 @@ pub struct Context {
     pub sync_slots: Arc<tokio::sync::Semaphore>,
     /// Permits for store operations on the blocking pool (see [`Config::max_concurrent_store_jobs`]).
     store_slots: Arc<tokio::sync::Semaphore>,
-    /// The access-token keys, read once (see [`AppState::signing_keys`]).
+    /// The access-token keys, read once (see [`Context::signing_keys`]).
     keys: Arc<std::sync::RwLock<Option<Arc<Vec<SigningKey>>>>>,
     /// Per-account back-off on failed passwords.
     pub login_backoff: Arc<auth::LoginBackoff>,
@@ -79,7 +79,7 @@ pub struct Context {
     /// The sessions ended recently, refused at once (see [`auth::SessionRevocations`]).
     pub sessions: Arc<auth::SessionRevocations>,
     pub metrics: Arc<Metrics>,
-    /// The transparency log's public identity, read once (see [`AppState::log_identity`]).
+    /// The transparency log's public identity, read once (see [`Context::log_identity`]).
     log: Arc<std::sync::OnceLock<Arc<LogPublic>>>,
 }
 

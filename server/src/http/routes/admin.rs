@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use crate::http::AppState;
 use crate::http::openapi::{
-    self, CallerErrors, CertificateSchema, CertificateStatusSchema, ErrorBodySchema, JsonBodyErrors, Unauthenticated,
-    WriteErrors,
+    self, CallerErrors, CertificateSchema, CertificateStatusSchema, CheckReportSchema, ErrorBodySchema, JsonBodyErrors,
+    Unauthenticated, WriteErrors,
 };
 use crate::http::{ApiBytes, ApiJson, Status};
 use crate::service::admin;
@@ -443,7 +443,7 @@ async fn add_recusal(
             description = "What was checked and the problems found (`ok` is false if any): SQLite's integrity \
                 check, each blob's file (`missing`, `wrong_size`, `wrong_hash`), the transparency log's leaves, \
                 subtrees and checkpoints.",
-            body = admin::CheckReport,
+            body = CheckReportSchema,
         ),
         (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         CallerErrors,

@@ -45,7 +45,8 @@ use utoipa::ToSchema;
 
 use crate::http::AppState;
 use crate::http::openapi::{
-    self, CallerErrors, ErrorBodySchema, MalformedJson, NotJson, RecordNotFound, Unauthenticated, WriteErrors,
+    self, CallerErrors, ClaimedMetadataSchema, ErrorBodySchema, MalformedJson, NotJson, RecordNotFound,
+    Unauthenticated, WriteErrors,
 };
 use crate::http::{ApiBytes, ApiJson};
 use crate::service::auth::Caller;
@@ -145,6 +146,7 @@ pub struct MediaMetadata {
     /// Sniffed from the content's first bytes.
     pub media_type: String,
     /// The EXIF's claims; every field is null when the file makes no such claim.
+    #[schema(value_type = ClaimedMetadataSchema)]
     pub claimed: ClaimedMetadata,
     /// Width in pixels as stored (before any EXIF orientation), when the image's header reads.
     pub width: Option<u32>,

@@ -13,7 +13,8 @@ use sync_core::calendar::{Date, WorkingCalendar};
 use utoipa::ToSchema;
 
 use crate::http::openapi::{
-    self, BodyTooLarge, CallerErrors, ErrorBodySchema, InternalError, JsonBodyErrors, NotJson, TaskSchema, WriteErrors,
+    self, BodyTooLarge, CallerErrors, ErrorBodySchema, InternalError, JsonBodyErrors, NotJson, OverdueResultSchema,
+    PublicCampaignSchema, PublishedDrawSchema, TaskSchema, WriteErrors,
 };
 use crate::http::{ApiBytes, ApiJson, ApiQuery, AppState, pages};
 use crate::service::auth::Caller;
@@ -332,6 +333,7 @@ pub struct CampaignView {
     pub created_by: String,
     pub created_at_ms: i64,
     /// The draw and its revealed inputs, once drawn.
+    #[schema(value_type = Option<PublishedDrawSchema>)]
     pub draw: Option<PublishedDraw>,
     pub drawn_at_ms: Option<i64>,
     /// The drawn tasks with their publication.
@@ -482,6 +484,7 @@ pub struct DrawRequest {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct DrawResult {
     /// The draw with its revealed inputs, as `fieldsync verify-draw` reads it.
+    #[schema(value_type = PublishedDrawSchema)]
     pub published: PublishedDraw,
     /// One inspection task per drawn entity, sent to its team's devices on their next sync.
     #[schema(value_type = Vec<TaskSchema>)]
@@ -588,7 +591,7 @@ pub struct OverdueQuery {
     params(("today" = Option<String>, Query, format = Date, description = "The day to judge on, `YYYY-MM-DD`; today when absent.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Results overdue or published late.", body = Vec<OverdueResult>),
+        (status = 200, description = "Results overdue or published late.", body = Vec<OverdueResultSchema>),
         (status = 400, description = "`invalid_query`: `today` is not a date.", body = ErrorBodySchema),
         (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
         CallerErrors,
@@ -651,7 +654,7 @@ fn percent_encoded(text: &str) -> String {
             description = "A page of campaigns by campaign id: each campaign's commitment; its draw with the \
                 revealed inputs once its period has ended or every result is public; its published results. \
                 When more follow, a `Link: <...?after=...>; rel=\"next\"` header names the next page.",
-            body = Vec<PublicCampaign>,
+            body = Vec<PublicCampaignSchema>,
             headers(("link" = String, description = "The next page, when there is one (RFC 8288).")),
         ),
         (
@@ -680,7 +683,7 @@ async fn public_list(State(state): State<AppState>, ApiQuery(query): ApiQuery<Pu
     tag = "campaigns",
     params(("campaign_id" = String, Path, description = "The campaign.")),
     responses(
-        (status = 200, description = "The campaign as the public sees it.", body = PublicCampaign),
+        (status = 200, description = "The campaign as the public sees it.", body = PublicCampaignSchema),
         (status = 404, description = "`not_found`: no such campaign.", body = ErrorBodySchema),
         InternalError,
     ),

@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 use sync_core::calendar::{Date, Publication, RESULT_PUBLICATION_WORKING_DAYS, WorkingCalendar, publication};
 use sync_core::campaign::{self, RegistryEntity, TargetFilter};
 use sync_core::draw::{self, Campaign, Draw, DrawError, DrawInputs, Quota, TierQuota};
-use utoipa::ToSchema;
 
 pub mod commands;
 pub mod public;
@@ -405,13 +404,11 @@ pub fn verify(campaign: &StoredCampaign) -> Result<Verification, CampaignError> 
 }
 
 /// A draw as anyone may check it: exactly what `fieldsync verify-draw` reads.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedDraw {
     /// `sync_core::draw::DrawInputs`, the seed revealed.
-    #[schema(value_type = Object)]
     pub inputs: DrawInputs,
     /// `sync_core::draw::Draw`.
-    #[schema(value_type = Object)]
     pub draw: Draw,
     /// SHA-256 of the server's seed, hex, published when the campaign was created.
     pub commitment: String,
@@ -462,26 +459,24 @@ pub fn inspection(store: &dyn Store, task_id: &str) -> Result<Option<Inspection>
 }
 
 /// A task's published result, as the public sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicResult {
     pub task_id: String,
     pub entity_id: String,
     /// The locked inspection record the result is taken from.
     pub record_id: String,
     /// The day the inspection ended, in the bureau's time zone.
-    #[schema(value_type = String, format = Date)]
     pub inspected_on: Date,
     /// The record's conclusion.
     pub conclusion: Option<String>,
     /// The day the result became public.
-    #[schema(value_type = String, format = Date)]
     pub public_on: Date,
     pub published_at_ms: i64,
 }
 
 /// A campaign as the public sees it: what was published at creation, and once its results are
 /// all public or its period has ended, the draw with its revealed inputs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicCampaign {
     pub campaign_id: String,
     #[serde(flatten)]
@@ -493,7 +488,6 @@ pub struct PublicCampaign {
     /// The draw with its inputs (the seed revealed), once public.
     pub draw: Option<PublishedDraw>,
     /// The day the draw became public.
-    #[schema(value_type = Option<String>, format = Date)]
     pub draw_public_on: Option<Date>,
     /// The published results of inspected tasks, in the draw's order.
     pub results: Vec<PublicResult>,
@@ -642,22 +636,19 @@ pub struct InspectedTask {
 }
 
 /// An inspected task whose result was not public within the deadline.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverdueResult {
     pub campaign_id: String,
     pub task_id: String,
     pub entity_id: String,
     pub record_id: String,
-    #[schema(value_type = String, format = Date)]
     pub ended_on: Date,
     /// The last day the result could be published in time.
-    #[schema(value_type = String, format = Date)]
     pub deadline: Date,
     /// `overdue` (not published yet) or `late` (published after the deadline).
     pub state: String,
     /// Working days past the deadline: until today, or until publication.
     pub working_days_late: u32,
-    #[schema(value_type = Option<String>, format = Date)]
     pub published_on: Option<Date>,
 }
 
