@@ -256,6 +256,32 @@ impl BodyFormat {
     }
 }
 
+/// A device's body in the format its `Content-Type` names, decoded when the use case asks for
+/// it (once it knows the caller may send it); the answer takes the same format.
+pub struct DeviceBody<'a> {
+    headers: &'a HeaderMap,
+    body: axum::body::Bytes,
+    /// The format, once the body was decoded.
+    format: Option<BodyFormat>,
+}
+
+impl<'a> DeviceBody<'a> {
+    pub fn new(headers: &'a HeaderMap, body: axum::body::Bytes) -> Self {
+        Self { headers, body, format: None }
+    }
+
+    /// The body as a `T` (see [`BodyFormat::decode`]).
+    pub fn decode<T: DeserializeOwned>(&mut self, code: &'static str, what: &str) -> Result<T, ApiError> {
+        let format = *self.format.insert(BodyFormat::of(self.headers)?);
+        format.decode(&self.body, code, what)
+    }
+
+    /// A 200 answer carrying `value` in the body's format.
+    pub fn respond<T: Serialize>(&self, value: &T) -> Response {
+        self.format.unwrap_or(BodyFormat::Json).respond(value)
+    }
+}
+
 /// A JSON body whose every failure is an [`ApiError`] with a stable code.
 pub struct ApiJson<T>(pub T);
 

@@ -320,6 +320,69 @@ error_set!(
     /// 404: the operations on one record.
     RecordNotFound { "404" => RECORD_404 }
 );
+error_set!(
+    /// 403: only admins.
+    AdminOnly { "403" => "`role_required`: the caller is not an `admin`." }
+);
+error_set!(
+    /// 403: only admins and supervisors.
+    AdminOrSupervisor { "403" => "`role_required`: the caller is neither an `admin` nor a `supervisor`." }
+);
+error_set!(
+    /// 403: only supervisors.
+    SupervisorOnly { "403" => "`role_required`: the caller is not a `supervisor`." }
+);
+error_set!(
+    /// 403: only officers.
+    OfficerOnly { "403" => "`role_required`: the caller is not an `officer`." }
+);
+error_set!(
+    /// 403: the operations only a device may call.
+    DeviceOnly { "403" => "`device_required`: the access token was not issued to an enrolled device." }
+);
+error_set!(
+    /// 404: the operations on one upload.
+    UploadNotFound { "404" => "`not_found`: no such upload, or it belongs to another device (or was discarded \
+        after a hash mismatch)." }
+);
+error_set!(
+    /// 404: the operations on one officer.
+    OfficerNotFound { "404" => "`not_found`: no such officer." }
+);
+error_set!(
+    /// 404: the operations on one certificate.
+    CertificateNotFound { "404" => "`not_found`: no such certificate." }
+);
+error_set!(
+    /// 404: the operations on one campaign.
+    CampaignNotFound { "404" => "`not_found`: no such campaign." }
+);
+error_set!(
+    /// 404: the operations on one task.
+    TaskNotFound { "404" => "`not_found`: no such task, or the caller is an officer not on its team." }
+);
+error_set!(
+    /// 500: the operations that read a stored record's document.
+    UnreadableRecord { "500" => "`internal`: an unexpected failure, or the stored document does not load or read." }
+);
+error_set!(
+    /// 400: the pages of the public listing.
+    InvalidPublicPage { "400" => "`invalid_query`: `limit` is not a number from 1 to `Config::max_public_page`." }
+);
+error_set!(
+    /// 415: the devices' bodies, in CBOR or JSON.
+    NotCborOrJson { "415" => "`unsupported_content_type`: the body is neither `application/cbor` nor `application/json`." }
+);
+error_set!(
+    /// 400: a query string of the record listings that does not parse.
+    InvalidRecordQuery { "400" => "`invalid_query`: the query string does not parse (a `limit` that is not a number \
+    from 1 to 1000, a parameter given twice)." }
+);
+error_set!(
+    /// 400: a query string of the transparency log's proofs that does not parse.
+    InvalidProofQuery { "400" => "`invalid_query`: the query string does not parse (a required parameter missing, a \
+    size or index that is not a non-negative integer)." }
+);
 
 /// The extension that marks a stand-in schema, valued with the Rust type it stands for.
 const STAND_IN: &str = "x-fieldsync-stand-in";

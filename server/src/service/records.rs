@@ -92,6 +92,7 @@ pub async fn list(
 }
 
 /// One change of a record's history, with the device that made it.
+#[derive(Debug, serde::Serialize)]
 pub struct HistoryChange {
     /// Hex hash of the change.
     pub change_hash: String,
@@ -100,8 +101,11 @@ pub struct HistoryChange {
     /// The enrolled device of that actor, if any (the genesis change has none).
     pub device_id: Option<String>,
     pub officer_id: Option<String>,
+    /// When the device was revoked, if it was: what it captured before stays, marked so.
     pub device_revoked_at_ms: Option<i64>,
+    /// The change's own time, Unix milliseconds.
     pub timestamp_ms: i64,
+    /// Number of operations in the change.
     pub operations: usize,
     /// Hex hashes of the changes it builds on.
     pub dependencies: Vec<String>,

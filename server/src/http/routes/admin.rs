@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use crate::http::AppState;
 use crate::http::openapi::{
-    self, CallerErrors, CertificateSchema, CertificateStatusSchema, CheckReportSchema, ErrorBodySchema, JsonBodyErrors,
-    Unauthenticated, WriteErrors,
+    self, AdminOnly, AdminOrSupervisor, CallerErrors, CertificateNotFound, CertificateSchema, CertificateStatusSchema,
+    CheckReportSchema, ErrorBodySchema, JsonBodyErrors, OfficerNotFound, Unauthenticated, WriteErrors,
 };
 use crate::http::{ApiBytes, ApiJson, Status};
 use crate::service::admin;
@@ -67,7 +67,6 @@ pub struct CreatedOfficer {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account, with its one-time password.", body = CreatedOfficer),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 409, description = "`already_exists`: an account with this officer id exists.", body = ErrorBodySchema),
         (
             status = 422,
@@ -78,7 +77,7 @@ pub struct CreatedOfficer {
             ),
             body = ErrorBodySchema,
         ),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly,
     ),
 )]
 async fn create_officer(
@@ -108,12 +107,7 @@ pub struct OfficerView {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every account.", body = Vec<OfficerView>),
-        (
-            status = 403,
-            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
-            body = ErrorBodySchema,
-        ),
-        CallerErrors,
+        CallerErrors, AdminOrSupervisor,
     ),
 )]
 async fn list_officers(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<OfficerView>>> {
@@ -144,8 +138,6 @@ pub struct RoleChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"granted\"}`.", body = Status),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such officer.", body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -154,7 +146,7 @@ pub struct RoleChange {
             ),
             body = ErrorBodySchema,
         ),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, OfficerNotFound,
     ),
 )]
 async fn grant_role(
@@ -176,7 +168,6 @@ async fn grant_role(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"revoked\"}`.", body = Status),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -186,7 +177,7 @@ async fn grant_role(
             ),
             body = ErrorBodySchema,
         ),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly,
     ),
 )]
 async fn revoke_role(
@@ -208,8 +199,6 @@ async fn revoke_role(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The certificate as recorded.", body = CertificateSchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such officer.", body = ErrorBodySchema),
         (
             status = 409,
             description = "`already_exists`: a certificate with this number exists.",
@@ -225,7 +214,7 @@ async fn revoke_role(
             ),
             body = ErrorBodySchema,
         ),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, OfficerNotFound,
     ),
 )]
 async fn issue_certificate(
@@ -273,8 +262,6 @@ pub struct Renewal {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The certificate as it now is.", body = CertificateSchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such certificate.", body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -283,7 +270,7 @@ pub struct Renewal {
             ),
             body = ErrorBodySchema,
         ),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, CertificateNotFound,
     ),
 )]
 async fn renew_certificate(
@@ -316,10 +303,8 @@ pub struct StatusChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The certificate with its new status history.", body = CertificateSchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such certificate.", body = ErrorBodySchema),
         (status = 422, description = openapi::invalid_body_422("StatusChange", ""), body = ErrorBodySchema),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, CertificateNotFound,
     ),
 )]
 async fn change_certificate_status(
@@ -363,7 +348,6 @@ pub struct Imported {
                 byte that is neither.",
             body = ErrorBodySchema,
         ),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (
             status = 409,
             description = "`already_exists`: a credit code belongs to another entity already imported.",
@@ -377,7 +361,7 @@ pub struct Imported {
                 `column`, 1-based, and `field`, the header's name, are there when one field is at fault).",
             body = ErrorBodySchema,
         ),
-        CallerErrors, WriteErrors,
+        CallerErrors, WriteErrors, AdminOnly,
     ),
 )]
 async fn import_entities(State(state): State<AppState>, caller: Caller, body: ApiBytes) -> ApiResult<Json<Imported>> {
@@ -405,11 +389,6 @@ pub struct Recusal {
     responses(
         (status = 200, description = "`{\"status\": \"recorded\"}`.", body = Status),
         (
-            status = 403,
-            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
-            body = ErrorBodySchema,
-        ),
-        (
             status = 422,
             description = openapi::invalid_body_422(
                 "RecusalRequest",
@@ -417,7 +396,7 @@ pub struct Recusal {
             ),
             body = ErrorBodySchema,
         ),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOrSupervisor,
     ),
 )]
 async fn add_recusal(
@@ -445,8 +424,7 @@ async fn add_recusal(
                 subtrees and checkpoints.",
             body = CheckReportSchema,
         ),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, AdminOnly,
     ),
 )]
 async fn check(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<admin::CheckReport>> {
@@ -472,13 +450,12 @@ pub struct BackupMade {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The backup's file and size.", body = BackupMade),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: the backup could not be written (the disk full, a permission).",
             body = ErrorBodySchema,
         ),
-        Unauthenticated,
+        Unauthenticated, AdminOnly,
     ),
 )]
 async fn backup(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<BackupMade>> {

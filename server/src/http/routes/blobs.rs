@@ -45,8 +45,8 @@ use utoipa::ToSchema;
 
 use crate::http::AppState;
 use crate::http::openapi::{
-    self, CallerErrors, ClaimedMetadataSchema, ErrorBodySchema, MalformedJson, NotJson, RecordNotFound,
-    Unauthenticated, WriteErrors,
+    self, CallerErrors, ClaimedMetadataSchema, DeviceOnly, ErrorBodySchema, MalformedJson, NotJson, RecordNotFound,
+    Unauthenticated, UnreadableRecord, UploadNotFound, WriteErrors,
 };
 use crate::http::{ApiBytes, ApiJson};
 use crate::service::auth::Caller;
@@ -202,13 +202,6 @@ impl utoipa::PartialSchema for Binary {
 
 impl ToSchema for Binary {}
 
-/// The 403 answer of the operations only a device may call.
-const DEVICE_403: &str = "`device_required`: the access token was not issued to an enrolled device.";
-
-/// The 404 answer of the operations on one upload.
-const UPLOAD_404: &str = "`not_found`: no such upload, or it belongs to another device (or was discarded \
-    after a hash mismatch).";
-
 /// Starts (or resumes) an upload of a blob a record references.
 #[utoipa::path(
     post,
@@ -305,9 +298,7 @@ fn with_offset<T: IntoResponse>(offset: u64, answer: T) -> Response {
             body = UploadState,
             headers(("Upload-Offset" = u64, description = "Bytes the server holds.")),
         ),
-        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
-        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, DeviceOnly, UploadNotFound,
     ),
 )]
 async fn upload_state(
@@ -333,9 +324,7 @@ async fn upload_state(
             description = "No body; the offset is in the `Upload-Offset` header.",
             headers(("Upload-Offset" = u64, description = "Bytes the server holds.")),
         ),
-        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
-        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, DeviceOnly, UploadNotFound,
     ),
 )]
 async fn upload_offset(
@@ -376,8 +365,6 @@ async fn upload_offset(
                 `unreadable_body`: the body could not be read (a broken connection): nothing was appended.",
             body = ErrorBodySchema,
         ),
-        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
-        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
         (
             status = 409,
             description = "`offset_mismatch`: `Upload-Offset` is not the upload's offset (`details.offset`; \
@@ -396,7 +383,7 @@ async fn upload_offset(
             description = "`unsupported_content_type`: the body is not sent as `application/octet-stream`.",
             body = ErrorBodySchema,
         ),
-        CallerErrors, WriteErrors,
+        CallerErrors, WriteErrors, DeviceOnly, UploadNotFound,
     ),
 )]
 async fn append_upload(
@@ -437,8 +424,6 @@ async fn append_upload(
                 not ended); a file that is not a decodable image is stored all the same.",
             body = StoredBlob,
         ),
-        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
-        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
         (
             status = 409,
             description = "`upload_incomplete`: fewer bytes than the declared size were received \
@@ -451,7 +436,7 @@ async fn append_upload(
                 (`details.expected`, `details.actual`): the upload is discarded and nothing is stored.",
             body = ErrorBodySchema,
         ),
-        CallerErrors, WriteErrors,
+        CallerErrors, WriteErrors, DeviceOnly, UploadNotFound,
     ),
 )]
 async fn finish_upload(
@@ -642,12 +627,7 @@ async fn thumbnail(State(state): State<AppState>, caller: Caller, Path(sha256): 
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The record's photo hashes the server lacks.", body = MissingBlobs),
-        (
-            status = 500,
-            description = "`internal`: an unexpected failure, or the stored document does not load or read.",
-            body = ErrorBodySchema,
-        ),
-        Unauthenticated, RecordNotFound,
+        Unauthenticated, RecordNotFound, UnreadableRecord,
     ),
 )]
 async fn missing_blobs(

@@ -13,8 +13,9 @@ use sync_core::calendar::{Date, WorkingCalendar};
 use utoipa::ToSchema;
 
 use crate::http::openapi::{
-    self, BodyTooLarge, CallerErrors, ErrorBodySchema, InternalError, JsonBodyErrors, NotJson, OverdueResultSchema,
-    PublicCampaignSchema, PublishedDrawSchema, TaskSchema, WriteErrors,
+    self, AdminOnly, AdminOrSupervisor, BodyTooLarge, CallerErrors, CampaignNotFound, ErrorBodySchema, InternalError,
+    InvalidPublicPage, JsonBodyErrors, NotJson, OverdueResultSchema, PublicCampaignSchema, PublishedDrawSchema,
+    SupervisorOnly, TaskSchema, WriteErrors,
 };
 use crate::http::{ApiBytes, ApiJson, ApiQuery, AppState, pages};
 use crate::service::auth::Caller;
@@ -69,7 +70,6 @@ pub struct ImportedMatters {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "How many matters the list holds.", body = ImportedMatters),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (
             status = 422,
             description = "`invalid_matters`: the body is not a matter list, its version is not 1, its ratios \
@@ -77,7 +77,7 @@ pub struct ImportedMatters {
                 matter targets no tier; nothing was imported.",
             body = ErrorBodySchema,
         ),
-        CallerErrors, WriteErrors, BodyTooLarge,
+        CallerErrors, WriteErrors, BodyTooLarge, AdminOnly,
     ),
 )]
 async fn import_matters(
@@ -102,13 +102,8 @@ async fn import_matters(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Each change, oldest first.", body = Vec<EntityChange>),
-        (
-            status = 403,
-            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
-            body = ErrorBodySchema,
-        ),
         (status = 404, description = "`not_found`: no such entity.", body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, AdminOrSupervisor,
     ),
 )]
 async fn entity_history(
@@ -141,13 +136,8 @@ pub struct CalendarYear {
     responses(
         (status = 200, description = "The year's holidays and worked weekend days.", body = CalendarYear),
         (status = 400, description = "`invalid_year`: the path does not name a year.", body = ErrorBodySchema),
-        (
-            status = 403,
-            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
-            body = ErrorBodySchema,
-        ),
         (status = 404, description = "`not_found`: the year has no calendar yet.", body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, AdminOrSupervisor,
     ),
 )]
 async fn calendar_year(
@@ -178,7 +168,6 @@ async fn calendar_year(
                 JSON. `unreadable_body`: the body could not be read.",
             body = ErrorBodySchema,
         ),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -188,7 +177,7 @@ async fn calendar_year(
             ),
             body = ErrorBodySchema,
         ),
-        CallerErrors, WriteErrors, BodyTooLarge, NotJson,
+        CallerErrors, WriteErrors, BodyTooLarge, NotJson, AdminOnly,
     ),
 )]
 async fn put_calendar_year(
@@ -253,8 +242,7 @@ pub struct Inspector {
             description = "`invalid_query`: `at` or `until` is not a date, or `until` is before `at`.",
             body = ErrorBodySchema,
         ),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, SupervisorOnly,
     ),
 )]
 async fn inspectors(
@@ -398,10 +386,9 @@ const CAMPAIGN_422: &str = "`invalid_campaign`: an id, the period label, a date,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The campaign with its published commitment; not drawn yet.", body = CampaignView),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
         (status = 409, description = "`campaign_exists`: a campaign with this id exists.", body = ErrorBodySchema),
         (status = 422, description = openapi::invalid_body_422("NewCampaign", CAMPAIGN_422), body = ErrorBodySchema),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, SupervisorOnly,
     ),
 )]
 async fn create(
@@ -438,8 +425,7 @@ async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every campaign, by creation.", body = Vec<CampaignView>),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, SupervisorOnly,
     ),
 )]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<CampaignView>>> {
@@ -456,9 +442,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The campaign.", body = CampaignView),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such campaign.", body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, SupervisorOnly, CampaignNotFound,
     ),
 )]
 async fn one(
@@ -502,8 +486,6 @@ pub struct DrawResult {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The draw and its tasks.", body = DrawResult),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such campaign.", body = ErrorBodySchema),
         (status = 409, description = "`already_drawn`: the campaign has been drawn.", body = ErrorBodySchema),
         (
             status = 422,
@@ -518,7 +500,7 @@ pub struct DrawResult {
             ),
             body = ErrorBodySchema,
         ),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, SupervisorOnly, CampaignNotFound,
     ),
 )]
 async fn draw(
@@ -551,7 +533,6 @@ pub struct PublishedResult {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The result as published.", body = PublishedResult),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
         (
             status = 404,
             description = "`not_found`: no such campaign, or the task is not of its draw.",
@@ -559,7 +540,7 @@ pub struct PublishedResult {
         ),
         (status = 409, description = "`already_published`: the result is public already.", body = ErrorBodySchema),
         (status = 422, description = "`not_inspected`: the task has no locked record.", body = ErrorBodySchema),
-        CallerErrors, WriteErrors,
+        CallerErrors, WriteErrors, SupervisorOnly,
     ),
 )]
 async fn publish(
@@ -593,8 +574,7 @@ pub struct OverdueQuery {
     responses(
         (status = 200, description = "Results overdue or published late.", body = Vec<OverdueResultSchema>),
         (status = 400, description = "`invalid_query`: `today` is not a date.", body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, SupervisorOnly,
     ),
 )]
 async fn overdue(
@@ -657,12 +637,7 @@ fn percent_encoded(text: &str) -> String {
             body = Vec<PublicCampaignSchema>,
             headers(("link" = String, description = "The next page, when there is one (RFC 8288).")),
         ),
-        (
-            status = 400,
-            description = "`invalid_query`: `limit` is not a number from 1 to `Config::max_public_page`.",
-            body = ErrorBodySchema,
-        ),
-        InternalError,
+        InternalError, InvalidPublicPage,
     ),
 )]
 async fn public_list(State(state): State<AppState>, ApiQuery(query): ApiQuery<PublicPageQuery>) -> ApiResult<Response> {
@@ -684,8 +659,7 @@ async fn public_list(State(state): State<AppState>, ApiQuery(query): ApiQuery<Pu
     params(("campaign_id" = String, Path, description = "The campaign.")),
     responses(
         (status = 200, description = "The campaign as the public sees it.", body = PublicCampaignSchema),
-        (status = 404, description = "`not_found`: no such campaign.", body = ErrorBodySchema),
-        InternalError,
+        InternalError, CampaignNotFound,
     ),
 )]
 async fn public_one(State(state): State<AppState>, Path(campaign_id): Path<String>) -> ApiResult<Json<PublicCampaign>> {
@@ -714,12 +688,7 @@ async fn public_one(State(state): State<AppState>, Path(campaign_id): Path<Strin
                 more follow (and the same `Link` header as `/v1/public/campaigns`).",
             content_type = "text/html",
         ),
-        (
-            status = 400,
-            description = "`invalid_query`: `limit` is not a number from 1 to `Config::max_public_page`.",
-            body = ErrorBodySchema,
-        ),
-        InternalError,
+        InternalError, InvalidPublicPage,
     ),
 )]
 async fn public_page(State(state): State<AppState>, ApiQuery(query): ApiQuery<PublicPageQuery>) -> ApiResult<Response> {

@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 use super::auth::Tokens;
 use crate::http::ApiJson;
 use crate::http::AppState;
-use crate::http::openapi::{self, CallerErrors, ErrorBodySchema, InternalError, JsonBodyErrors, WriteErrors};
+use crate::http::openapi::{
+    self, AdminOnly, CallerErrors, ErrorBodySchema, InternalError, JsonBodyErrors, OfficerOnly, WriteErrors,
+};
 use crate::service::auth::Caller;
 use crate::service::devices;
 use crate::service::error::ApiResult;
@@ -50,8 +52,7 @@ pub struct Challenge {
                 unused, unexpired challenges; answer one or wait for them to expire.",
             body = ErrorBodySchema,
         ),
-        (status = 403, description = "`role_required`: the caller is not an `officer`.", body = ErrorBodySchema),
-        CallerErrors, WriteErrors,
+        CallerErrors, WriteErrors, OfficerOnly,
     ),
 )]
 async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Challenge>> {
@@ -103,7 +104,6 @@ pub struct Enrolled {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 403, description = "`role_required`: the caller is not an `officer`.", body = ErrorBodySchema),
         (
             status = 409,
             description = "`device_key_in_use`: this public key or actor id is already enrolled. \
@@ -120,7 +120,7 @@ pub struct Enrolled {
             ),
             body = ErrorBodySchema,
         ),
-        JsonBodyErrors, WriteErrors, InternalError,
+        JsonBodyErrors, WriteErrors, InternalError, OfficerOnly,
     ),
 )]
 async fn enroll(
@@ -168,8 +168,7 @@ impl From<Device> for DeviceView {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every device.", body = Vec<DeviceView>),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, AdminOnly,
     ),
 )]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<DeviceView>>> {
@@ -197,9 +196,8 @@ pub struct DeviceRevoked {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The device is revoked (revoking twice is not an error).", body = DeviceRevoked),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 404, description = "`not_found`: no such device.", body = ErrorBodySchema),
-        CallerErrors, WriteErrors,
+        CallerErrors, WriteErrors, AdminOnly,
     ),
 )]
 async fn revoke(

@@ -11,10 +11,10 @@ use schemas::log::RecordLog;
 
 use crate::http::AppState;
 use crate::http::openapi::{
-    BodyTooLarge, CallerErrors, ErrorBodySchema, LogUploadResponseSchema, LogUploadSchema, RecordLogSchema,
-    RecordNotFound, Unauthenticated, WriteErrors,
+    BodyTooLarge, CallerErrors, ErrorBodySchema, LogUploadResponseSchema, LogUploadSchema, NotCborOrJson,
+    RecordLogSchema, RecordNotFound, Unauthenticated, WriteErrors,
 };
-use crate::http::{ApiBytes, BodyFormat};
+use crate::http::{ApiBytes, DeviceBody};
 use crate::service::auth::Caller;
 use crate::service::enforcement_log;
 use crate::service::error::ApiResult;
@@ -72,18 +72,13 @@ pub fn router() -> Router<AppState> {
             body = ErrorBodySchema,
         ),
         (
-            status = 415,
-            description = "`unsupported_content_type`: the body is neither `application/cbor` nor `application/json`.",
-            body = ErrorBodySchema,
-        ),
-        (
             status = 422,
             description = "`too_many_entries`: more entries than one upload may carry (`details.limit`, \
                 1,000 by default). `payload_too_large`: an entry's payload is larger than allowed \
                 (`details.limit` bytes, 64 KiB by default; `details.seq`). Nothing is written.",
             body = ErrorBodySchema,
         ),
-        CallerErrors, WriteErrors, BodyTooLarge,
+        CallerErrors, WriteErrors, BodyTooLarge, NotCborOrJson,
     ),
 )]
 async fn upload(
@@ -92,13 +87,11 @@ async fn upload(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
-    let mut format = None;
-    let upload = || {
-        let found = *format.insert(BodyFormat::of(&headers)?);
-        found.decode(&body, "malformed_log_upload", "an enforcement-log upload")
-    };
-    let response = enforcement_log::upload(&state, &caller, upload).await?;
-    Ok(format.unwrap_or(BodyFormat::Json).respond(&response))
+    let mut body = DeviceBody::new(&headers, body);
+    let response =
+        enforcement_log::upload(&state, &caller, || body.decode("malformed_log_upload", "an enforcement-log upload"))
+            .await?;
+    Ok(body.respond(&response))
 }
 
 /// A record's enforcement log: its entries with the interval the transparency log proves for

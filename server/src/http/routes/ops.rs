@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::AppState;
 use crate::http::Status;
-use crate::http::openapi;
+use crate::http::openapi::{self, InternalError};
 use crate::service::error::{ApiError, ApiResult};
 
 pub fn router() -> Router<AppState> {
@@ -40,8 +40,8 @@ async fn healthz() -> Json<Status> {
     tag = "ops",
     responses(
         (status = 200, description = "`{\"status\": \"ready\"}`.", body = Status),
-        (status = 500, description = openapi::INTERNAL_500, body = openapi::ErrorBodySchema),
         (status = 503, description = "`unavailable`: the store does not answer or takes no more writes.", body = openapi::ErrorBodySchema),
+        InternalError,
     ),
 )]
 async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
@@ -183,7 +183,7 @@ fn exposition(state: &AppState) -> Response {
     tag = "ops",
     responses(
         (status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json"),
-        (status = 500, description = openapi::INTERNAL_500, body = openapi::ErrorBodySchema),
+        InternalError,
     ),
 )]
 async fn openapi_json() -> ApiResult<Json<&'static serde_json::Value>> {

@@ -10,7 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::http::ApiQuery;
 use crate::http::AppState;
-use crate::http::openapi::{CallerErrors, ErrorBodySchema, InspectionRecordSchema, RecordNotFound, Unauthenticated};
+use crate::http::openapi::{
+    CallerErrors, ErrorBodySchema, InspectionRecordSchema, InvalidRecordQuery, RecordNotFound, Unauthenticated,
+    UnreadableRecord,
+};
 use crate::service::auth::Caller;
 use crate::service::error::ApiResult;
 use crate::service::records::{self, HistoryChange, RecordQuery};
@@ -34,12 +37,7 @@ pub fn router() -> Router<AppState> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The record as the server has merged it.", body = InspectionRecordSchema),
-        (
-            status = 500,
-            description = "`internal`: an unexpected failure, or the stored document does not load or read.",
-            body = ErrorBodySchema,
-        ),
-        Unauthenticated, RecordNotFound,
+        Unauthenticated, RecordNotFound, UnreadableRecord,
     ),
 )]
 async fn one(
@@ -49,10 +47,6 @@ async fn one(
 ) -> ApiResult<Json<InspectionRecord>> {
     Ok(Json(records::record(&state, &caller, record_id).await?))
 }
-
-/// The 400 answer of a query string that does not parse.
-const QUERY_400: &str = "`invalid_query`: the query string does not parse (a `limit` that is not a number \
-    from 1 to 1000, a parameter given twice).";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -98,8 +92,7 @@ pub struct RecordPage {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of records.", body = RecordPage),
-        (status = 400, description = QUERY_400, body = ErrorBodySchema),
-        CallerErrors,
+        CallerErrors, InvalidRecordQuery,
     ),
 )]
 async fn list(
@@ -130,8 +123,10 @@ async fn list(
     }))
 }
 
+// The document's name of the service's `HistoryChange`, whose fields it repeats.
 /// One change of a record's history.
-#[derive(Serialize, Deserialize, ToSchema)]
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct HistoryEntry {
     /// Hex hash of the change.
     pub change_hash: String,
@@ -172,34 +167,8 @@ async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Path(record_id): Path<String>,
-) -> ApiResult<Json<Vec<HistoryEntry>>> {
-    let changes = records::history(&state, &caller, record_id).await?;
-    Ok(Json(changes.into_iter().map(HistoryEntry::from).collect()))
-}
-
-impl From<HistoryChange> for HistoryEntry {
-    fn from(change: HistoryChange) -> Self {
-        let HistoryChange {
-            change_hash,
-            actor,
-            device_id,
-            officer_id,
-            device_revoked_at_ms,
-            timestamp_ms,
-            operations,
-            dependencies,
-        } = change;
-        HistoryEntry {
-            change_hash,
-            actor,
-            device_id,
-            officer_id,
-            device_revoked_at_ms,
-            timestamp_ms,
-            operations,
-            dependencies,
-        }
-    }
+) -> ApiResult<Json<Vec<HistoryChange>>> {
+    Ok(Json(records::history(&state, &caller, record_id).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -218,13 +187,12 @@ pub struct QuarantineQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Refused changes in the order they were received.", body = Vec<QuarantinedChange>),
-        (status = 400, description = QUERY_400, body = ErrorBodySchema),
         (
             status = 403,
             description = "`role_required`: the caller is neither a `reviewer` nor a `supervisor`.",
             body = ErrorBodySchema,
         ),
-        CallerErrors,
+        CallerErrors, InvalidRecordQuery,
     ),
 )]
 async fn quarantine(

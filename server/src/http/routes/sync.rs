@@ -9,9 +9,9 @@ use axum::routing::post;
 
 use crate::http::AppState;
 use crate::http::openapi::{
-    BodyTooLarge, CallerErrors, ErrorBodySchema, SyncRequestSchema, SyncResponseSchema, WriteErrors,
+    BodyTooLarge, CallerErrors, ErrorBodySchema, NotCborOrJson, SyncRequestSchema, SyncResponseSchema, WriteErrors,
 };
-use crate::http::{ApiBytes, BodyFormat};
+use crate::http::{ApiBytes, DeviceBody};
 use crate::service;
 use crate::service::auth::Caller;
 use crate::service::error::ApiResult;
@@ -57,11 +57,6 @@ pub fn router() -> Router<AppState> {
             body = ErrorBodySchema,
         ),
         (
-            status = 415,
-            description = "`unsupported_content_type`: the body is neither `application/cbor` nor `application/json`.",
-            body = ErrorBodySchema,
-        ),
-        (
             status = 422,
             description = "`unsupported_protocol`: the request's `protocol` is not the server's \
                 (`details.supported`). `too_many_documents`: more records than one request may carry \
@@ -69,7 +64,7 @@ pub fn router() -> Router<AppState> {
                 message may (`details.limit`, `details.record_id`).",
             body = ErrorBodySchema,
         ),
-        CallerErrors, WriteErrors, BodyTooLarge,
+        CallerErrors, WriteErrors, BodyTooLarge, NotCborOrJson,
     ),
 )]
 async fn sync(
@@ -78,11 +73,8 @@ async fn sync(
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
-    let mut format = None;
-    let request = || {
-        let found = *format.insert(BodyFormat::of(&headers)?);
-        found.decode(&body, "malformed_sync_request", "a sync request")
-    };
-    let response = service::sync::sync(&state, &caller, request).await?;
-    Ok(format.unwrap_or(BodyFormat::Json).respond(&response))
+    let mut body = DeviceBody::new(&headers, body);
+    let response =
+        service::sync::sync(&state, &caller, || body.decode("malformed_sync_request", "a sync request")).await?;
+    Ok(body.respond(&response))
 }

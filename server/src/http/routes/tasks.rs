@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 use crate::http::ApiJson;
 use crate::http::AppState;
 use crate::http::openapi::{
-    self, CallerErrors, ErrorBodySchema, JsonBodyErrors, TaskSchema, TaskTeamSchema, WriteErrors,
+    self, CallerErrors, ErrorBodySchema, JsonBodyErrors, SupervisorOnly, TaskNotFound, TaskSchema, TaskTeamSchema,
+    WriteErrors,
 };
 use crate::service::auth::Caller;
 use crate::service::error::ApiResult;
@@ -57,7 +58,6 @@ pub struct NewTask {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The task as stored.", body = TaskSchema),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
         (status = 409, description = "`task_exists`: a task with this id exists.", body = ErrorBodySchema),
         (
             status = 422,
@@ -72,7 +72,7 @@ pub struct NewTask {
             ),
             body = ErrorBodySchema,
         ),
-        CallerErrors, JsonBodyErrors, WriteErrors,
+        CallerErrors, JsonBodyErrors, WriteErrors, SupervisorOnly,
     ),
 )]
 async fn create(
@@ -112,12 +112,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The task.", body = TaskSchema),
-        (
-            status = 404,
-            description = "`not_found`: no such task, or the caller is an officer not on its team.",
-            body = ErrorBodySchema,
-        ),
-        CallerErrors,
+        CallerErrors, TaskNotFound,
     ),
 )]
 async fn one(State(state): State<AppState>, caller: Caller, Path(task_id): Path<String>) -> ApiResult<Json<Task>> {
@@ -138,12 +133,7 @@ async fn one(State(state): State<AppState>, caller: Caller, Path(task_id): Path<
             description = "The task, and each officer of its team with their name and certificates.",
             body = TaskTeamSchema,
         ),
-        (
-            status = 404,
-            description = "`not_found`: no such task, or the caller is an officer not on its team.",
-            body = ErrorBodySchema,
-        ),
-        CallerErrors,
+        CallerErrors, TaskNotFound,
     ),
 )]
 async fn team(State(state): State<AppState>, caller: Caller, Path(task_id): Path<String>) -> ApiResult<Json<TaskTeam>> {

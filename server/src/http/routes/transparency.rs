@@ -13,8 +13,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::http::openapi::{
-    CallerErrors, ConsistencyProofSchema, ErrorBodySchema, InclusionProofSchema, InternalError, RecordNotFound,
-    Unauthenticated, WriteErrors,
+    CallerErrors, ConsistencyProofSchema, ErrorBodySchema, InclusionProofSchema, InternalError, InvalidProofQuery,
+    RecordNotFound, Unauthenticated, WriteErrors,
 };
 use crate::http::{ApiQuery, AppState};
 use crate::service::auth::Caller;
@@ -103,7 +103,6 @@ pub struct InclusionQuery {
                 `tree_size` leaves, built from the stored subtrees.",
             body = InclusionProofSchema,
         ),
-        (status = 400, description = QUERY_400, body = ErrorBodySchema),
         (
             status = 422,
             description = "`size_out_of_range`: `size` is larger than the log (`details.size`, \
@@ -111,7 +110,7 @@ pub struct InclusionQuery {
                 (`details.index`, `details.size`).",
             body = ErrorBodySchema,
         ),
-        CallerErrors,
+        CallerErrors, InvalidProofQuery,
     ),
 )]
 async fn inclusion(
@@ -148,7 +147,6 @@ pub struct ConsistencyQuery {
                 (empty when they are equal), built from the stored subtrees.",
             body = ConsistencyProofSchema,
         ),
-        (status = 400, description = QUERY_400, body = ErrorBodySchema),
         (
             status = 422,
             description = "`size_out_of_range`: `to` is larger than the log (`details.size`, \
@@ -156,7 +154,7 @@ pub struct ConsistencyQuery {
                 (`details.from`, `details.to`).",
             body = ErrorBodySchema,
         ),
-        InternalError,
+        InternalError, InvalidProofQuery,
     ),
 )]
 async fn consistency(
@@ -165,10 +163,6 @@ async fn consistency(
 ) -> ApiResult<Json<ConsistencyProof>> {
     Ok(Json(enforcement_log::consistency_proof(&state, query.from, query.to).await?))
 }
-
-/// The 400 answer of a query string that does not parse.
-const QUERY_400: &str = "`invalid_query`: the query string does not parse (a required parameter missing, a \
-    size or index that is not a non-negative integer).";
 
 /// What an evidence package carries of the blobs.
 #[derive(Deserialize, IntoParams)]
