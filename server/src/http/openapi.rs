@@ -75,6 +75,15 @@ pub fn invalid_body_422(shape: &str, more: &str) -> String {
     if more.is_empty() { invalid } else { format!("{invalid} {more}") }
 }
 
+/// The 400 answer of an operation that reads a device's body in CBOR or JSON, refused with
+/// `code` when it is not `what`.
+pub fn device_body_400(code: &str, what: &str) -> String {
+    format!(
+        "`{code}`: the body is not {what} in its content type (`details.error` says why). \
+         `unreadable_body`: the body could not be read."
+    )
+}
+
 /// A 400 answer of every operation that reads a JSON body.
 pub const JSON_400: &str = "`malformed_json`: the body is not valid JSON (`details.error` says where). \
     `unreadable_body`: the body could not be read.";

@@ -156,6 +156,32 @@ impl Context {
         self.blocking(move |store| sessions.refresh(store, now_ms())).await
     }
 
+    /// Whether the server can serve: the store answers and its writer runs (`unavailable` if not).
+    pub async fn ready(&self) -> ApiResult<()> {
+        let ready = self.blocking(|store| Ok(store.ready())).await?;
+        if ready { Ok(()) } else { Err(ApiError::Unavailable) }
+    }
+
+    /// Whether the metrics may be read on the API's address by a caller who `presented` this
+    /// token: `not_found` when they are not served there, `metrics_token_required` when a token
+    /// is needed and this one is not it.
+    pub fn metrics_access(&self, presented: &str) -> ApiResult<()> {
+        use sha2::{Digest, Sha256};
+        if !self.config.metrics_on_api {
+            return Err(ApiError::NotFound { what: "route" });
+        }
+        if let Some(token) = &self.config.metrics_token {
+            // Compared by hash, so that the time taken says nothing of how much of it matched.
+            if Sha256::digest(presented.as_bytes()) != Sha256::digest(token.as_bytes()) {
+                return Err(ApiError::unauthorized(
+                    "metrics_token_required",
+                    "the metrics need the metrics token as Authorization: Bearer",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Runs a store operation off the async runtime, at most
     /// [`Config::max_concurrent_store_jobs`] at once.
     pub async fn blocking<R: Send + 'static>(

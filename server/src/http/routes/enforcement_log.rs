@@ -11,7 +11,7 @@ use schemas::log::RecordLog;
 
 use crate::http::AppState;
 use crate::http::openapi::{
-    BodyTooLarge, CallerErrors, ErrorBodySchema, LogUploadResponseSchema, LogUploadSchema, NotCborOrJson,
+    self, BodyTooLarge, CallerErrors, ErrorBodySchema, LogUploadResponseSchema, LogUploadSchema, NotCborOrJson,
     RecordLogSchema, RecordNotFound, Unauthenticated, WriteErrors,
 };
 use crate::http::{ApiBytes, DeviceBody};
@@ -61,8 +61,7 @@ pub fn router() -> Router<AppState> {
         ),
         (
             status = 400,
-            description = "`malformed_log_upload`: the body is not a log upload in its content type \
-                (`details.error` says why). `unreadable_body`: the body could not be read.",
+            description = openapi::device_body_400("malformed_log_upload", "a log upload"),
             body = ErrorBodySchema,
         ),
         (

@@ -9,7 +9,8 @@ use axum::routing::post;
 
 use crate::http::AppState;
 use crate::http::openapi::{
-    BodyTooLarge, CallerErrors, ErrorBodySchema, NotCborOrJson, SyncRequestSchema, SyncResponseSchema, WriteErrors,
+    self, BodyTooLarge, CallerErrors, ErrorBodySchema, NotCborOrJson, SyncRequestSchema, SyncResponseSchema,
+    WriteErrors,
 };
 use crate::http::{ApiBytes, DeviceBody};
 use crate::service;
@@ -47,8 +48,7 @@ pub fn router() -> Router<AppState> {
         ),
         (
             status = 400,
-            description = "`malformed_sync_request`: the body is not a sync request in its content type \
-                (`details.error` says why). `unreadable_body`: the body could not be read.",
+            description = openapi::device_body_400("malformed_sync_request", "a sync request"),
             body = ErrorBodySchema,
         ),
         (
