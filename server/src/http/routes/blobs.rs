@@ -16,7 +16,8 @@
 //! Blobs are written once and never modified. The files live under `Config::data_dir`; the
 //! database holds how many bytes of each upload are synced (a crash may leave more in the file;
 //! they are cut off before the next append) and which blobs are stored (a file without its row
-//! is not served). Appends and finishes of one upload run one at a time ([`UploadLock`]).
+//! is not served). Appends and finishes of one upload run one at a time
+//! ([`crate::service::blobs::UploadLock`]); the use cases are in [`crate::service::blobs`].
 //!
 //! Refusals with their own status, code and details (`blob_too_large`, `too_many_uploads`,
 //! `offset_mismatch`, ...) are [`ApiError::Refused`].

@@ -5,6 +5,14 @@
 //! A campaign is created with a fresh secret seed and a frozen snapshot of what it draws from
 //! (eligible entities, officers and recusals); what it publishes then (the seed's SHA-256, the
 //! snapshot's hashes, the canonical campaign) binds the draw made later, which reveals the seed.
+//!
+//! This module holds the rules and the supervisors' use cases; [`registries`] the registries a
+//! draw reads (matters, entity history, calendar, inspectors), [`public`] the public listing,
+//! and [`commands`] the program's subcommands.
+
+pub mod commands;
+pub mod public;
+pub mod registries;
 
 use std::collections::BTreeSet;
 
@@ -13,10 +21,6 @@ use sha2::{Digest, Sha256};
 use sync_core::calendar::{Date, Publication, RESULT_PUBLICATION_WORKING_DAYS, WorkingCalendar, publication};
 use sync_core::campaign::{self, RegistryEntity, TargetFilter};
 use sync_core::draw::{self, Campaign, Draw, DrawError, DrawInputs, Quota, TierQuota};
-
-pub mod commands;
-pub mod public;
-pub mod registries;
 
 use crate::service::auth::{Caller, random_bytes};
 use crate::service::{ApiError, ApiResult, Context, now_ms};
