@@ -10,6 +10,7 @@ pub mod caller;
 pub mod connections;
 pub mod error;
 pub mod openapi;
+pub mod pages;
 pub mod rate_limit;
 pub mod routes;
 pub mod store_schemas;
@@ -20,7 +21,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use self::routes::{admin, auth, blobs, campaigns, devices, log, ops, records, recusals, review, sync, tasks};
+use self::routes::{
+    admin, auth, blobs, campaigns, devices, enforcement_log, ops, records, recusals, review, sync, tasks, transparency,
+};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
@@ -109,7 +112,8 @@ pub fn router(state: AppState) -> Router {
         .merge(recusals::router())
         .merge(sync::router())
         .merge(blobs::router())
-        .merge(log::router())
+        .merge(enforcement_log::router())
+        .merge(transparency::router())
         .merge(campaigns::router())
         .fallback(|| async { ApiError::NotFound { what: "route" } })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -250,6 +254,32 @@ impl BodyFormat {
             }
             BodyFormat::Json => axum::Json(value).into_response(),
         }
+    }
+}
+
+/// A device's body in the format its `Content-Type` names, decoded when the use case asks for
+/// it (once it knows the caller may send it); the answer takes the same format.
+pub struct DeviceBody<'a> {
+    headers: &'a HeaderMap,
+    body: axum::body::Bytes,
+    /// The format, once the body was decoded.
+    format: Option<BodyFormat>,
+}
+
+impl<'a> DeviceBody<'a> {
+    pub fn new(headers: &'a HeaderMap, body: axum::body::Bytes) -> Self {
+        Self { headers, body, format: None }
+    }
+
+    /// The body as a `T` (see [`BodyFormat::decode`]).
+    pub fn decode<T: DeserializeOwned>(&mut self, code: &'static str, what: &str) -> Result<T, ApiError> {
+        let format = *self.format.insert(BodyFormat::of(self.headers)?);
+        format.decode(&self.body, code, what)
+    }
+
+    /// A 200 answer carrying `value` in the body's format.
+    pub fn respond<T: Serialize>(&self, value: &T) -> Response {
+        self.format.unwrap_or(BodyFormat::Json).respond(value)
     }
 }
 

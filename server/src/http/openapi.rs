@@ -12,13 +12,14 @@
 //! descriptions many operations share.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ObjectBuilder, RefOr, Schema};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder, Schema};
+use utoipa::{IntoResponses, Modify, OpenApi};
 
 use crate::http::routes;
 
@@ -74,6 +75,15 @@ pub fn invalid_body_422(shape: &str, more: &str) -> String {
     if more.is_empty() { invalid } else { format!("{invalid} {more}") }
 }
 
+/// The 400 answer of an operation that reads a device's body in CBOR or JSON, refused with
+/// `code` when it is not `what`.
+pub fn device_body_400(code: &str, what: &str) -> String {
+    format!(
+        "`{code}`: the body is not {what} in its content type (`details.error` says why). \
+         `unreadable_body`: the body could not be read."
+    )
+}
+
 /// A 400 answer of every operation that reads a JSON body.
 pub const JSON_400: &str = "`malformed_json`: the body is not valid JSON (`details.error` says where). \
     `unreadable_body`: the body could not be read.";
@@ -95,6 +105,293 @@ pub const UNAVAILABLE_503: &str = "`unavailable`: the server is shutting down an
 
 /// A 507 answer of every operation that writes to the store.
 pub const STORAGE_FULL_507: &str = "`storage_full`: the disk is full; nothing was written.";
+
+// The service's answers, as the document describes them: the service knows nothing of OpenAPI,
+// so each answer it returns as it is has a stand-in here with the same fields, documentation and
+// name. They are kept in step by hand: a field added to one goes into the other.
+
+/// A draw as anyone may check it: exactly what `fieldsync verify-draw` reads.
+#[derive(utoipa::ToSchema)]
+#[schema(as = PublishedDraw)]
+#[allow(dead_code)]
+pub struct PublishedDrawSchema {
+    /// `sync_core::draw::DrawInputs`, the seed revealed.
+    #[schema(value_type = Object)]
+    pub inputs: sync_core::draw::DrawInputs,
+    /// `sync_core::draw::Draw`.
+    #[schema(value_type = Object)]
+    pub draw: sync_core::draw::Draw,
+    /// SHA-256 of the server's seed, hex, published when the campaign was created.
+    pub commitment: String,
+    /// When the commitment was published, Unix milliseconds.
+    pub committed_at_ms: i64,
+    /// When the draw was made and the seed revealed, Unix milliseconds.
+    pub drawn_at_ms: i64,
+}
+
+/// A task's published result, as the public sees it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = PublicResult)]
+#[allow(dead_code)]
+pub struct PublicResultSchema {
+    pub task_id: String,
+    pub entity_id: String,
+    /// The locked inspection record the result is taken from.
+    pub record_id: String,
+    /// The day the inspection ended, in the bureau's time zone.
+    #[schema(value_type = String, format = Date)]
+    pub inspected_on: sync_core::calendar::Date,
+    /// The record's conclusion.
+    pub conclusion: Option<String>,
+    /// The day the result became public.
+    #[schema(value_type = String, format = Date)]
+    pub public_on: sync_core::calendar::Date,
+    pub published_at_ms: i64,
+}
+
+/// A campaign as the public sees it: what was published at creation, and once its results are
+/// all public or its period has ended, the draw with its revealed inputs.
+#[derive(utoipa::ToSchema)]
+#[schema(as = PublicCampaign)]
+#[allow(dead_code)]
+pub struct PublicCampaignSchema {
+    pub campaign_id: String,
+    #[serde(flatten)]
+    pub spec: crate::store::CampaignSpec,
+    /// Published at creation, before the draw.
+    pub commitment: crate::store::CampaignCommitment,
+    /// When the draw was made, if it was.
+    pub drawn_at_ms: Option<i64>,
+    /// The draw with its inputs (the seed revealed), once public.
+    pub draw: Option<PublishedDrawSchema>,
+    /// The day the draw became public.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub draw_public_on: Option<sync_core::calendar::Date>,
+    /// The published results of inspected tasks, in the draw's order.
+    pub results: Vec<PublicResultSchema>,
+}
+
+/// An inspected task whose result was not public within the deadline.
+#[derive(utoipa::ToSchema)]
+#[schema(as = OverdueResult)]
+#[allow(dead_code)]
+pub struct OverdueResultSchema {
+    pub campaign_id: String,
+    pub task_id: String,
+    pub entity_id: String,
+    pub record_id: String,
+    #[schema(value_type = String, format = Date)]
+    pub ended_on: sync_core::calendar::Date,
+    /// The last day the result could be published in time.
+    #[schema(value_type = String, format = Date)]
+    pub deadline: sync_core::calendar::Date,
+    /// `overdue` (not published yet) or `late` (published after the deadline).
+    pub state: String,
+    /// Working days past the deadline: until today, or until publication.
+    pub working_days_late: u32,
+    #[schema(value_type = Option<String>, format = Date)]
+    pub published_on: Option<sync_core::calendar::Date>,
+}
+
+/// What a photo's EXIF claims. The device that took the photo wrote it, and anyone may have
+/// edited it since: nothing checks it, and nothing should rely on it without saying so.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ClaimedMetadata)]
+#[allow(dead_code)]
+pub struct ClaimedMetadataSchema {
+    /// When the photo was taken, in the device's local time (ISO 8601 without an offset, for
+    /// example `2026-05-04T10:20:30`), from `DateTimeOriginal`, or else `DateTime`.
+    pub taken_at: Option<String>,
+    /// The offset of that local time from UTC (`+08:00`), from `OffsetTimeOriginal`, or else
+    /// `OffsetTime`.
+    pub offset: Option<String>,
+    /// Decimal degrees, north positive, from `GPSLatitude` and `GPSLatitudeRef`.
+    pub latitude: Option<f64>,
+    /// Decimal degrees, east positive, from `GPSLongitude` and `GPSLongitudeRef`.
+    pub longitude: Option<f64>,
+    /// The camera's maker (`Make`).
+    pub make: Option<String>,
+    /// The camera's model (`Model`).
+    pub model: Option<String>,
+    /// Why the EXIF could not be read whole; absent when the file has none or it read well.
+    pub exif_error: Option<String>,
+}
+
+/// A stored record whose document does not load.
+#[derive(utoipa::ToSchema)]
+#[schema(as = RecordProblem)]
+#[allow(dead_code)]
+pub struct RecordProblemSchema {
+    pub record_id: String,
+    pub problem: String,
+}
+
+/// A stored blob whose file is not what its row says.
+#[derive(utoipa::ToSchema)]
+#[schema(as = BlobProblem)]
+#[allow(dead_code)]
+pub struct BlobProblemSchema {
+    pub sha256: String,
+    /// `missing`, `wrong_size` or `wrong_hash`, and what was found.
+    pub problem: String,
+}
+
+/// What `check` found: the database, every blob's file, and the transparency log.
+#[derive(utoipa::ToSchema)]
+#[schema(as = CheckReport)]
+#[allow(dead_code)]
+pub struct CheckReportSchema {
+    /// True when nothing below reports a problem.
+    pub ok: bool,
+    /// What SQLite's integrity check reports.
+    pub database: Vec<String>,
+    pub blobs_checked: usize,
+    pub blobs: Vec<BlobProblemSchema>,
+    pub records_checked: usize,
+    /// Stored records whose document does not load from its bytes, with Automerge's reason.
+    pub records: Vec<RecordProblemSchema>,
+    /// Leaves, subtrees and checkpoints of the transparency log that do not hold.
+    pub transparency_log: Vec<String>,
+}
+
+/// An error answer described by `description`, with an [`ErrorBodySchema`] body: what
+/// `(status = .., description = .., body = ErrorBodySchema)` makes in a `responses(...)` list.
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+        .build()
+        .into()
+}
+
+/// Declares a set of error answers that many operations share, for their `responses(...)` list
+/// (`responses((status = 200, ...), CallerErrors, WriteErrors)`): each status with its
+/// description, and the sets it includes. An operation whose answer to one of these statuses
+/// says more writes that row itself and does not list the set.
+macro_rules! error_set {
+    ($(#[$doc:meta])* $set:ident { $($status:literal => $description:expr),* $(,)? } $(+ $($inner:ident),+)?) => {
+        $(#[$doc])*
+        pub struct $set;
+
+        impl IntoResponses for $set {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                #[allow(unused_mut)]
+                let mut responses = BTreeMap::new();
+                $($(responses.append(&mut $inner::responses());)+)?
+                $(responses.insert($status.to_string(), error_response($description));)*
+                responses
+            }
+        }
+    };
+}
+
+error_set!(
+    /// 401: the caller's access token is missing or refused.
+    Unauthenticated { "401" => CALLER_401 }
+);
+error_set!(
+    /// 500: an unexpected failure.
+    InternalError { "500" => INTERNAL_500 }
+);
+error_set!(
+    /// 401 and 500: every operation that takes the caller's access token.
+    CallerErrors {} + Unauthenticated, InternalError
+);
+error_set!(
+    /// 503: the store takes no more writes.
+    Unavailable { "503" => UNAVAILABLE_503 }
+);
+error_set!(
+    /// 507: the disk is full.
+    StorageFull { "507" => STORAGE_FULL_507 }
+);
+error_set!(
+    /// 503 and 507: every operation that writes to the store.
+    WriteErrors {} + Unavailable, StorageFull
+);
+error_set!(
+    /// 400: the body is not JSON.
+    MalformedJson { "400" => JSON_400 }
+);
+error_set!(
+    /// 413: the body is larger than the operation takes.
+    BodyTooLarge { "413" => BODY_413 }
+);
+error_set!(
+    /// 415: the body is not sent as JSON.
+    NotJson { "415" => JSON_415 }
+);
+error_set!(
+    /// 400, 413 and 415: every operation that reads a JSON body.
+    JsonBodyErrors {} + MalformedJson, BodyTooLarge, NotJson
+);
+error_set!(
+    /// 404: the operations on one record.
+    RecordNotFound { "404" => RECORD_404 }
+);
+error_set!(
+    /// 403: only admins.
+    AdminOnly { "403" => "`role_required`: the caller is not an `admin`." }
+);
+error_set!(
+    /// 403: only admins and supervisors.
+    AdminOrSupervisor { "403" => "`role_required`: the caller is neither an `admin` nor a `supervisor`." }
+);
+error_set!(
+    /// 403: only supervisors.
+    SupervisorOnly { "403" => "`role_required`: the caller is not a `supervisor`." }
+);
+error_set!(
+    /// 403: only officers.
+    OfficerOnly { "403" => "`role_required`: the caller is not an `officer`." }
+);
+error_set!(
+    /// 403: the operations only a device may call.
+    DeviceOnly { "403" => "`device_required`: the access token was not issued to an enrolled device." }
+);
+error_set!(
+    /// 404: the operations on one upload.
+    UploadNotFound { "404" => "`not_found`: no such upload, or it belongs to another device (or was discarded \
+        after a hash mismatch)." }
+);
+error_set!(
+    /// 404: the operations on one officer.
+    OfficerNotFound { "404" => "`not_found`: no such officer." }
+);
+error_set!(
+    /// 404: the operations on one certificate.
+    CertificateNotFound { "404" => "`not_found`: no such certificate." }
+);
+error_set!(
+    /// 404: the operations on one campaign.
+    CampaignNotFound { "404" => "`not_found`: no such campaign." }
+);
+error_set!(
+    /// 404: the operations on one task.
+    TaskNotFound { "404" => "`not_found`: no such task, or the caller is an officer not on its team." }
+);
+error_set!(
+    /// 500: the operations that read a stored record's document.
+    UnreadableRecord { "500" => "`internal`: an unexpected failure, or the stored document does not load or read." }
+);
+error_set!(
+    /// 400: the pages of the public listing.
+    InvalidPublicPage { "400" => "`invalid_query`: `limit` is not a number from 1 to `Config::max_public_page`." }
+);
+error_set!(
+    /// 415: the devices' bodies, in CBOR or JSON.
+    NotCborOrJson { "415" => "`unsupported_content_type`: the body is neither `application/cbor` nor `application/json`." }
+);
+error_set!(
+    /// 400: a query string of the record listings that does not parse.
+    InvalidRecordQuery { "400" => "`invalid_query`: the query string does not parse (a `limit` that is not a number \
+    from 1 to 1000, a parameter given twice)." }
+);
+error_set!(
+    /// 400: a query string of the transparency log's proofs that does not parse.
+    InvalidProofQuery { "400" => "`invalid_query`: the query string does not parse (a required parameter missing, a \
+    size or index that is not a non-negative integer)." }
+);
 
 /// The extension that marks a stand-in schema, valued with the Rust type it stands for.
 const STAND_IN: &str = "x-fieldsync-stand-in";
@@ -257,13 +554,13 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::blobs::metadata,
         routes::blobs::thumbnail,
         routes::blobs::missing_blobs,
-        routes::log::upload,
-        routes::log::checkpoint,
-        routes::log::key,
-        routes::log::inclusion,
-        routes::log::consistency,
-        routes::log::record_log,
-        routes::log::evidence,
+        routes::enforcement_log::upload,
+        routes::transparency::checkpoint,
+        routes::transparency::key,
+        routes::transparency::inclusion,
+        routes::transparency::consistency,
+        routes::enforcement_log::record_log,
+        routes::transparency::evidence,
         routes::campaigns::public_matters,
         routes::campaigns::import_matters,
         routes::campaigns::entity_history,

@@ -19,7 +19,7 @@
 //! - a device (its enrolment leaf, its log entries' leaves) is read by administrators,
 //!   supervisors, reviewers and its own officer.
 //!
-//! The functions take the store and run inside a store job ([`crate::http::AppState::blocking`]); a
+//! The functions take the store and run inside a store job ([`crate::service::Context::blocking`]); a
 //! thing the caller may not read is answered `not_found`, like one that does not exist, so that
 //! ids cannot be probed.
 

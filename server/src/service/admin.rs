@@ -2,6 +2,10 @@
 
 use std::collections::BTreeSet;
 
+use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
+
+use crate::service::auth::{Caller, hash_password, one_time_password};
+use crate::service::{ApiError, ApiResult, Context, now_ms};
 use crate::store::{Account, Entity, RecordFilter, SigningKey, Store, StoreError, StoreResult};
 
 /// What `init` made.
@@ -48,14 +52,14 @@ pub fn new_signing_key(now_ms: i64) -> SigningKey {
 }
 
 /// A stored record whose document does not load.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecordProblem {
     pub record_id: String,
     pub problem: String,
 }
 
 /// A stored blob whose file is not what its row says.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BlobProblem {
     pub sha256: String,
     /// `missing`, `wrong_size` or `wrong_hash`, and what was found.
@@ -63,7 +67,7 @@ pub struct BlobProblem {
 }
 
 /// What `check` found: the database, every blob's file, and the transparency log.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckReport {
     /// True when nothing below reports a problem.
     pub ok: bool,
@@ -299,6 +303,253 @@ pub fn parse_entities_csv(text: &str) -> Result<Vec<Entity>, Vec<CsvProblem>> {
         }
     }
     if problems.is_empty() { Ok(entities) } else { Err(problems) }
+}
+
+// The admin API's use cases: officers, roles, certificates, the entity registry, recusals, the
+// check and backups. Every one is for admins (listings also for supervisors, and reviewers for
+// certificates).
+
+/// A new officer's account, as an admin asks for it.
+pub struct NewOfficer {
+    pub officer_id: String,
+    pub name: String,
+    pub unit: String,
+    /// `officer` when empty.
+    pub roles: Vec<String>,
+}
+
+fn check_roles(roles: &[String]) -> ApiResult<()> {
+    match roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
+        Some(role) => Err(ApiError::unprocessable("unknown_role", format!("{role} is not one of {ROLES:?}"))),
+        None => Ok(()),
+    }
+}
+
+/// Creates an officer's account with a one-time password, which it returns.
+pub async fn create_officer(context: &Context, caller: &Caller, officer: NewOfficer) -> ApiResult<String> {
+    caller.require(&["admin"])?;
+    sync_core::input::identifier("officer_id", &officer.officer_id)
+        .and_then(|()| sync_core::input::short_text("name", &officer.name))
+        .map_err(|e| ApiError::unprocessable("invalid_officer", e.to_string()))?;
+    let mut roles = officer.roles.clone();
+    if roles.is_empty() {
+        roles.push("officer".into());
+    }
+    roles.sort();
+    roles.dedup();
+    check_roles(&roles)?;
+    let password = one_time_password();
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    };
+    let account = Account {
+        officer_id: officer.officer_id.clone(),
+        name: officer.name,
+        unit: officer.unit,
+        password_hash: Some(hash),
+        must_change_password: true,
+        roles,
+    };
+    let now = now_ms();
+    context.blocking(move |store| store.create_account(account, now)).await?;
+    Ok(password)
+}
+
+/// Every account: for admins and supervisors.
+pub async fn list_officers(context: &Context, caller: &Caller) -> ApiResult<Vec<Account>> {
+    caller.require(&["admin", "supervisor"])?;
+    context.blocking(|store| store.accounts()).await
+}
+
+/// A role to grant or revoke.
+pub struct RoleChange {
+    pub officer_id: String,
+    pub role: String,
+}
+
+/// Grants a role; granting a role held already is not an error.
+pub async fn grant_role(context: &Context, caller: &Caller, change: RoleChange) -> ApiResult<()> {
+    caller.require(&["admin"])?;
+    check_roles(std::slice::from_ref(&change.role))?;
+    let officer = change.officer_id.clone();
+    if context.blocking(move |store| store.account(&officer)).await?.is_none() {
+        return Err(ApiError::NotFound { what: "officer" });
+    }
+    context.blocking(move |store| store.grant_role(&change.officer_id, &change.role)).await?;
+    Ok(())
+}
+
+/// Revokes a role; revoking a role not held, or of an unknown officer, is not an error.
+pub async fn revoke_role(context: &Context, caller: &Caller, change: RoleChange) -> ApiResult<()> {
+    caller.require(&["admin"])?;
+    check_roles(std::slice::from_ref(&change.role))?;
+    sync_core::input::identifier("officer_id", &change.officer_id)
+        .map_err(|e| ApiError::unprocessable("invalid_officer", e.to_string()))?;
+    context.blocking(move |store| store.revoke_role(&change.officer_id, &change.role)).await?;
+    Ok(())
+}
+
+/// Records an enforcement certificate issued to an officer.
+pub async fn issue_certificate(context: &Context, caller: &Caller, certificate: Certificate) -> ApiResult<Certificate> {
+    caller.require(&["admin"])?;
+    sync_core::input::identifier("number", &certificate.number)
+        .map_err(|e| ApiError::unprocessable("invalid_certificate", e.to_string()))?;
+    if certificate.valid_until_ms <= certificate.valid_from_ms {
+        return Err(ApiError::unprocessable("invalid_certificate", "valid_until_ms must be after valid_from_ms"));
+    }
+    check_validity_instant("valid_from_ms", certificate.valid_from_ms)?;
+    check_validity_instant("valid_until_ms", certificate.valid_until_ms)?;
+    let officer = certificate.officer_id.clone();
+    if context.blocking(move |store| store.account(&officer)).await?.is_none() {
+        return Err(ApiError::NotFound { what: "officer" });
+    }
+    let stored = certificate.clone();
+    let (by, now) = (caller.officer_id.clone(), now_ms());
+    context.blocking(move |store| store.issue_certificate(&stored, &by, now)).await?;
+    Ok(certificate)
+}
+
+/// Every certificate: for admins, supervisors and reviewers.
+pub async fn list_certificates(context: &Context, caller: &Caller) -> ApiResult<Vec<Certificate>> {
+    caller.require(&["admin", "supervisor", "reviewer"])?;
+    context.blocking(|store| store.certificates(None)).await
+}
+
+/// The first instant a certificate's validity may name: 1970-01-01.
+pub const EARLIEST_VALIDITY_MS: i64 = 0;
+
+/// The instant a certificate's validity must end before: 2100-01-01T00:00:00Z. A validity from
+/// the smallest to the largest i64 is a mistake, and overflows arithmetic on it.
+pub const LATEST_VALIDITY_MS: i64 = 4_102_444_800_000;
+
+/// Refuses a validity instant outside [`EARLIEST_VALIDITY_MS`]`..=`[`LATEST_VALIDITY_MS`].
+fn check_validity_instant(field: &'static str, ms: i64) -> ApiResult<()> {
+    if (EARLIEST_VALIDITY_MS..=LATEST_VALIDITY_MS).contains(&ms) {
+        return Ok(());
+    }
+    Err(ApiError::Unprocessable {
+        code: "invalid_certificate",
+        message: format!("{field} {ms} is outside 1970-01-01 to 2100-01-01"),
+        details: Some(serde_json::json!({ "field": field })),
+    })
+}
+
+/// Moves a certificate's end of validity.
+pub async fn renew_certificate(
+    context: &Context,
+    caller: &Caller,
+    number: String,
+    valid_until_ms: i64,
+) -> ApiResult<Certificate> {
+    caller.require(&["admin"])?;
+    check_validity_instant("valid_until_ms", valid_until_ms)?;
+    let n = number.clone();
+    context.blocking(move |store| store.renew_certificate(&n, valid_until_ms)).await.map_err(not_found)?;
+    let certificate = context.blocking(move |store| store.certificate(&number)).await?;
+    certificate.ok_or(ApiError::NotFound { what: "certificate" })
+}
+
+/// Records a change of a certificate's status (suspension, revocation, surrender,
+/// reinstatement), taking effect at `at_ms` (now when `None`).
+pub async fn change_certificate_status(
+    context: &Context,
+    caller: &Caller,
+    number: String,
+    status: CertificateStatus,
+    at_ms: Option<i64>,
+    reason: Option<String>,
+) -> ApiResult<Certificate> {
+    caller.require(&["admin"])?;
+    let (by, now) = (caller.officer_id.clone(), now_ms());
+    let change = CertificateStatusChange { at_ms: at_ms.unwrap_or(now), status, reason };
+    let n = number.clone();
+    context.blocking(move |store| store.change_certificate_status(&n, &change, &by, now)).await.map_err(not_found)?;
+    let certificate = context.blocking(move |store| store.certificate(&number)).await?;
+    certificate.ok_or(ApiError::NotFound { what: "certificate" })
+}
+
+fn not_found(error: ApiError) -> ApiError {
+    match error {
+        ApiError::NotFound { .. } => ApiError::NotFound { what: "certificate" },
+        other => other,
+    }
+}
+
+/// Imports the entity registry from a CSV file; any bad line refuses the whole file. How many
+/// entities were added or updated.
+pub async fn import_entities(context: &Context, caller: &Caller, body: &[u8]) -> ApiResult<usize> {
+    caller.require(&["admin"])?;
+    let body = decode_csv_text(body).map_err(|problem| ApiError::BadRequest {
+        code: "invalid_csv_encoding",
+        message: problem.problem.clone(),
+        details: Some(serde_json::json!({ "line": problem.line })),
+    })?;
+    let entities = parse_entities_csv(&body).map_err(|problems| ApiError::Unprocessable {
+        code: "invalid_csv",
+        message: format!("{} bad line(s); nothing was imported", problems.len()),
+        details: Some(serde_json::json!({ "problems": problems })),
+    })?;
+    let (by, now) = (caller.officer_id.clone(), now_ms());
+    let count = context.blocking(move |store| store.import_entities_by(&entities, &by, now)).await?;
+    Ok(count)
+}
+
+/// An officer to keep from inspecting an entity (P4), and why.
+pub struct Recusal {
+    pub officer_id: String,
+    pub entity_id: String,
+    pub ground: String,
+}
+
+/// Records that an officer is recused from an entity; recording it again replaces the ground.
+pub async fn add_recusal(context: &Context, caller: &Caller, recusal: Recusal) -> ApiResult<()> {
+    caller.require(&["admin", "supervisor"])?;
+    // A recusal of someone or something the bureau does not know would never be consulted, and
+    // would hide a typo in the id that was meant.
+    let (officer, entity) = (recusal.officer_id.clone(), recusal.entity_id.clone());
+    let (account, entity) =
+        context.blocking(move |store| Ok((store.account(&officer)?, store.entity(&entity)?))).await?;
+    if account.is_none() {
+        return Err(ApiError::Unprocessable {
+            code: "unknown_officer",
+            message: format!("no officer {}", recusal.officer_id),
+            details: Some(serde_json::json!({ "officer_id": recusal.officer_id })),
+        });
+    }
+    if entity.is_none() {
+        return Err(ApiError::Unprocessable {
+            code: "unknown_entity",
+            message: format!("no entity {} in the registry", recusal.entity_id),
+            details: Some(serde_json::json!({ "entity_id": recusal.entity_id })),
+        });
+    }
+    context.blocking(move |store| store.add_recusal(&recusal.officer_id, &recusal.entity_id, &recusal.ground)).await?;
+    Ok(())
+}
+
+/// Checks the database, every stored blob's file and the transparency log.
+pub async fn check_all(context: &Context, caller: &Caller) -> ApiResult<CheckReport> {
+    caller.require(&["admin"])?;
+    let config = context.config.clone();
+    let report =
+        context.blocking(move |store| check(store, |sha256| crate::service::blobs::blob_path(&config, sha256))).await?;
+    Ok(report)
+}
+
+/// Copies the database, consistently, while serving, into a new file under the data folder's
+/// `backups/`; the file and its size.
+pub async fn backup(context: &Context, caller: &Caller) -> ApiResult<(std::path::PathBuf, u64)> {
+    caller.require(&["admin"])?;
+    let folder = context.config.data_dir.join("backups");
+    std::fs::create_dir_all(&folder)?;
+    let path = folder.join(format!("fieldsync-{}.sqlite3", now_ms()));
+    let target = path.clone();
+    context.blocking(move |store| store.backup(&target)).await?;
+    let bytes = std::fs::metadata(&path)?.len();
+    Ok((path, bytes))
 }
 
 #[cfg(test)]

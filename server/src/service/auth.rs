@@ -31,8 +31,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{ApiError, ApiResult, Context};
-use crate::store::SigningKey;
+use super::{ApiError, ApiResult, Context, Metrics, now_ms};
+use crate::store::{RefreshUse, SigningKey};
 
 /// Issuer of every access token.
 pub const ISSUER: &str = "fieldsync-server";
@@ -417,6 +417,228 @@ pub async fn authenticate(state: &Context, token: &str, changing_password: bool)
     }
     // Roles are read from the store, not the token, so that a revoked role stops at once.
     Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id, session_id: claims.sid })
+}
+
+/// A login: the officer's password, and optionally the device it is made on with its proof.
+pub struct Login {
+    pub officer_id: String,
+    pub password: String,
+    /// Log in on an enrolled device: the tokens are bound to it.
+    pub device_id: Option<String>,
+    /// A challenge of [`LoginChallenges`] (base64), signed by the device's key in
+    /// `device_signature`: a device that proves its key logs in past the account's back-off.
+    pub device_challenge: Option<String>,
+    /// The device's Ed25519 signature (base64) of [`device_login_message`].
+    pub device_signature: Option<String>,
+}
+
+/// A new pair of tokens.
+pub struct Tokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds the access token lives.
+    pub expires_in: i64,
+    /// The password is a one-time password: it must be changed.
+    pub must_change_password: bool,
+}
+
+/// Whether the login request proves possession of its device's key: `Ok(None)` when it names no
+/// proof (fewer than all of `device_id`, `device_challenge` and `device_signature`), `Ok(Some(device))` for a good one (an unexpired challenge of this server, answered once,
+/// signed by the key of a device enrolled to the officer and not revoked); any other proof is
+/// refused with `invalid_device_proof`, which says nothing of the password.
+async fn device_proof(context: &Context, request: &Login) -> ApiResult<Option<String>> {
+    use base64::Engine as _;
+    // A proof needs all three fields; with fewer there is none, and the back-off applies.
+    let (Some(device_id), Some(challenge), Some(signature)) =
+        (request.device_id.clone(), &request.device_challenge, &request.device_signature)
+    else {
+        return Ok(None);
+    };
+    let refused = || ApiError::unauthorized("invalid_device_proof", "the device proof does not verify");
+    let engine = base64::engine::general_purpose::STANDARD;
+    let (Ok(challenge), Ok(signature)) = (engine.decode(challenge), engine.decode(signature)) else {
+        return Err(refused());
+    };
+    if !context.login_challenges.take(&challenge, std::time::Instant::now()) {
+        return Err(refused());
+    }
+    let id = device_id.clone();
+    let device = context.blocking(move |store| store.device(&id)).await?.ok_or_else(refused)?;
+    let message = device_login_message(&challenge, &device_id, &request.officer_id);
+    if device.officer_id != request.officer_id
+        || device.revoked_at_ms.is_some()
+        || !verify_device_signature(&device.public_key, &message, &signature)
+    {
+        return Err(refused());
+    }
+    Ok(Some(device_id))
+}
+
+/// Issues an access token and a refresh token of `family` (a new family when `None`).
+pub async fn issue_tokens(
+    context: &Context,
+    officer_id: &str,
+    device_id: Option<String>,
+    family: Option<String>,
+    must_change_password: bool,
+) -> ApiResult<Tokens> {
+    let officer = officer_id.to_string();
+    let account = context
+        .blocking(move |store| store.account(&officer))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"))?;
+    let now = now_ms();
+    let family = family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let claims = Claims {
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        sub: account.officer_id.clone(),
+        iat: now / 1000,
+        exp: now / 1000 + ACCESS_TOKEN_SECONDS,
+        roles: account.roles.clone(),
+        dev: device_id.clone(),
+        sid: family.clone(),
+    };
+    let access_token = issue_access_token(&context.signing_keys().await?, &claims)?;
+    let (refresh_token, hash) = new_refresh_token();
+    let officer = account.officer_id.clone();
+    context
+        .blocking(move |store| {
+            store.store_refresh_token(
+                &hash,
+                &family,
+                &officer,
+                device_id.as_deref(),
+                now,
+                now + REFRESH_TOKEN_SECONDS * 1000,
+            )
+        })
+        .await?;
+    Ok(Tokens { access_token, refresh_token, expires_in: ACCESS_TOKEN_SECONDS, must_change_password })
+}
+
+/// Logs an officer in, optionally on one of their enrolled devices. The caller has counted the
+/// attempt against the client's address first.
+pub async fn login(context: &Context, request: Login) -> ApiResult<Tokens> {
+    if sync_core::input::identifier("officer_id", &request.officer_id).is_err() {
+        Metrics::add(&context.metrics.logins_failed, 1);
+        return Err(ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"));
+    }
+    // A device that proves its key is not held back by the account's back-off, which guessers
+    // from other addresses may have run up: the officer with their phone still logs in.
+    let proven = device_proof(context, &request).await?.is_some();
+    if !proven {
+        context
+            .login_backoff
+            .check(&request.officer_id, std::time::Instant::now())
+            .map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })?;
+    }
+    let officer = request.officer_id.clone();
+    let account = context.blocking(move |store| store.account(&officer)).await?;
+    let password = request.password.clone();
+    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    // Verify even for an unknown account, so that timing does not tell which accounts exist.
+    let verified = tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => verify_password(&hash, &password),
+        None => {
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            verify_password(DUMMY.get_or_init(|| hash_password("not a password")), &password);
+            false
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(account) = account.filter(|_| verified) else {
+        Metrics::add(&context.metrics.logins_failed, 1);
+        if !proven {
+            context.login_backoff.failed(&request.officer_id, std::time::Instant::now());
+        }
+        return Err(ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"));
+    };
+    // A proven device's login leaves the back-off others ran up in place.
+    if !proven {
+        context.login_backoff.succeeded(&account.officer_id);
+    }
+    if let Some(device_id) = &request.device_id {
+        let id = device_id.clone();
+        let device = context.blocking(move |store| store.device(&id)).await?;
+        match device {
+            Some(d) if d.officer_id == account.officer_id && d.revoked_at_ms.is_none() => {}
+            // Ownership first: another officer's device says nothing about its context.
+            Some(d) if d.officer_id == account.officer_id => {
+                return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
+            }
+            _ => return Err(ApiError::forbidden("device_not_yours", "this device is not enrolled to you")),
+        }
+    }
+    issue_tokens(context, &account.officer_id, request.device_id, None, account.must_change_password).await
+}
+
+/// Trades the refresh token whose hash is `hash` for a new pair; the token is used up.
+pub async fn refresh(context: &Context, hash: Vec<u8>) -> ApiResult<Tokens> {
+    let now = now_ms();
+    match context.blocking(move |store| store.use_refresh_token(&hash, now)).await? {
+        RefreshUse::Valid { officer_id, device_id, family } => {
+            if let Some(id) = device_id.clone() {
+                let device = context.blocking(move |store| store.device(&id)).await?;
+                if device.is_none_or(|d| d.revoked_at_ms.is_some()) {
+                    return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
+                }
+            }
+            let account = context.blocking({
+                let officer = officer_id.clone();
+                move |store| store.account(&officer)
+            });
+            let must_change = account.await?.is_some_and(|a| a.must_change_password);
+            issue_tokens(context, &officer_id, device_id, Some(family), must_change).await
+        }
+        RefreshUse::Reused { .. } => {
+            // The family's session ended with the reuse: its access tokens stop now too.
+            context.sessions_ended().await?;
+            Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "this refresh token was used before; every token of its family is now revoked",
+            ))
+        }
+        RefreshUse::Expired => Err(ApiError::unauthorized("refresh_token_expired", "the refresh token has expired")),
+        RefreshUse::Revoked => Err(ApiError::unauthorized("refresh_token_revoked", "the refresh token was revoked")),
+        RefreshUse::Unknown => Err(ApiError::unauthorized("invalid_token", "unknown refresh token")),
+    }
+}
+
+/// Ends the caller's session: its refresh tokens are revoked, and its access tokens are refused
+/// from the next request on.
+pub async fn logout(context: &Context, caller: &Caller) -> ApiResult<()> {
+    let now = now_ms();
+    let session = caller.session_id.clone();
+    context.blocking(move |store| store.end_session(&session, "logout", now)).await?;
+    context.sessions_ended().await
+}
+
+/// Changes the caller's own password; every session of the officer ends, this one too.
+pub async fn change_password(
+    context: &Context,
+    caller: &Caller,
+    current_password: String,
+    new_password: String,
+) -> ApiResult<()> {
+    if new_password.chars().count() < 12 {
+        return Err(ApiError::unprocessable("weak_password", "a password has at least 12 characters"));
+    }
+    let officer = caller.officer_id.clone();
+    let account =
+        context.blocking(move |store| store.account(&officer)).await?.ok_or(ApiError::NotFound { what: "account" })?;
+    let (current, new) = (current_password, new_password);
+    let hash = account.password_hash.unwrap_or_default();
+    let new_hash = tokio::task::spawn_blocking(move || verify_password(&hash, &current).then(|| hash_password(&new)))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "the current password is wrong"))?;
+    let officer = caller.officer_id.clone();
+    context.blocking(move |store| store.set_password(&officer, &new_hash, false)).await?;
+    // Every session of the officer ended with the old password, this one too.
+    context.sessions_ended().await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,10 +15,13 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
+use super::access::{Access, today};
+use super::auth::Caller;
 use super::media::{self, Examination};
-use super::{ApiError, ApiResult, now_ms};
+use super::records::readable;
+use super::{ApiError, ApiResult, Context, Metrics, now_ms};
 use crate::config::Config;
-use crate::store::{Blob, BlobMetadata, Store, StoredRecord, Upload};
+use crate::store::{Blob, BlobMetadata, Store, StoredRecord, Upload, UploadStart};
 
 /// Bytes read from a file at a time, when hashing an upload or sending a blob.
 pub const FILE_CHUNK: usize = 256 * 1024;
@@ -336,4 +339,273 @@ pub fn examined(store: &dyn Store, config: &Config, blob: &Blob) -> ApiResult<Bl
     store.put_blob_metadata(&metadata)?;
     // Another request may have kept its examination first: answer what is stored.
     Ok(store.blob_metadata(&blob.sha256)?.unwrap_or(metadata))
+}
+
+// The use cases of uploads and blobs.
+
+/// An upload a device asks to start: the blob's hash and size, and a record that references it.
+pub struct NewUpload {
+    pub sha256: String,
+    pub size: u64,
+    pub record_id: String,
+}
+
+/// How an upload started.
+pub enum StartedUpload {
+    /// A new upload, from offset 0.
+    New(Upload),
+    /// The device's unfinished upload of the same blob, from where it stands.
+    Resumed(Upload),
+    /// The blob is stored already: nothing to send.
+    Stored(Blob),
+}
+
+/// An upload of the caller's device: someone else's is not found.
+pub async fn own_upload(context: &Context, caller: &Caller, upload_id: &str) -> ApiResult<Upload> {
+    let device_id = caller.device()?.to_string();
+    if !valid_upload_id(upload_id) {
+        return Err(upload_not_found());
+    }
+    let id = upload_id.to_string();
+    let upload = context.blocking(move |store| store.upload(&id)).await?.ok_or_else(upload_not_found)?;
+    if upload.device_id != device_id {
+        return Err(upload_not_found());
+    }
+    Ok(upload)
+}
+
+/// Starts (or resumes) an upload of a blob a record references: for the devices of officers on
+/// the record's task's team. Uploads this device abandoned long ago are expired first.
+pub async fn start_upload(context: &Context, caller: &Caller, upload: NewUpload) -> ApiResult<StartedUpload> {
+    caller.require(&["officer"])?;
+    let device_id = caller.device()?.to_string();
+    if let Err(problem) = sync_core::input::sha256_hex("sha256", &upload.sha256) {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_upload",
+            message: problem.to_string(),
+            details: Some(serde_json::json!({ "field": "sha256" })),
+        });
+    }
+    if upload.size == 0 {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_upload",
+            message: "a blob has at least one byte".into(),
+            details: Some(serde_json::json!({ "field": "size" })),
+        });
+    }
+    let record_id = upload.record_id.clone();
+    let stored =
+        context.blocking(move |store| store.record(&record_id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
+    let task_id = stored.task_id.clone();
+    let task = match task_id {
+        Some(task_id) => context.blocking(move |store| store.task(&task_id)).await?,
+        None => None,
+    };
+    if !task.is_some_and(|task| task.team.contains(&caller.officer_id)) {
+        return Err(ApiError::forbidden("not_on_team", "the officer is not on the team of the record's task"));
+    }
+    if !photos_of(stored).await?.contains(&upload.sha256) {
+        return Err(ApiError::unprocessable(
+            "blob_not_referenced",
+            "the record does not reference this SHA-256 among its photos",
+        ));
+    }
+    let limit = context.config.max_blob_bytes;
+    if upload.size > limit {
+        return Err(refused(
+            413,
+            "blob_too_large",
+            format!("a blob may have at most {limit} bytes"),
+            serde_json::json!({ "limit": limit }),
+        ));
+    }
+    let now = now_ms();
+    let upload = Upload {
+        upload_id: uuid::Uuid::new_v4().to_string(),
+        sha256: upload.sha256,
+        size: upload.size,
+        record_id: upload.record_id,
+        device_id,
+        officer_id: caller.officer_id.clone(),
+        received: 0,
+        created_at_ms: now,
+        updated_at_ms: now,
+        finished_at_ms: None,
+    };
+    // Uploads this device abandoned long ago give their places back first.
+    let (idle_before, device) = (now - context.config.upload_expiry_ms, upload.device_id.clone());
+    for expired in context.blocking(move |store| store.expire_uploads(&device, idle_before)).await? {
+        let path = uploads_dir(&context.config).join(&expired);
+        let _lock = UploadLock::acquire(path.clone()).await;
+        match std::fs::remove_file(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(upload_id = %expired, %error, "an expired upload's file stays");
+            }
+            _ => tracing::info!(upload_id = %expired, "an unfinished upload expired"),
+        }
+    }
+    let max_unfinished = context.config.max_uploads_per_device;
+    match context.blocking(move |store| store.begin_upload(&upload, max_unfinished)).await? {
+        UploadStart::Started(upload) => Ok(StartedUpload::New(upload)),
+        UploadStart::Resumed(upload) => Ok(StartedUpload::Resumed(upload)),
+        UploadStart::Stored(blob) => Ok(StartedUpload::Stored(blob)),
+        UploadStart::TooMany { unfinished } => Err(refused(
+            429,
+            "too_many_uploads",
+            format!("this device has {unfinished} unfinished uploads; finish one first"),
+            serde_json::json!({ "limit": max_unfinished }),
+        )),
+    }
+}
+
+/// Appends `chunk` to the caller's upload at the offset `offset` reads (checked once the upload is
+/// known to be the caller's); the upload as it stands after.
+pub async fn append_chunk(
+    context: &Context,
+    caller: &Caller,
+    upload_id: String,
+    offset: impl FnOnce() -> ApiResult<u64>,
+    chunk: impl AsRef<[u8]> + Send + 'static,
+) -> ApiResult<Upload> {
+    let upload = own_upload(context, caller, &upload_id).await?;
+    let offset = offset()?;
+    let path = uploads_dir(&context.config).join(&upload.upload_id);
+    let lock = UploadLock::acquire(path).await;
+    let (store, config) = (context.store.clone(), context.config.clone());
+    blocking(move || append(store.as_ref(), &config, &upload_id, offset, chunk.as_ref(), lock)).await
+}
+
+/// Finishes the caller's upload: the blob, stored. Its EXIF and thumbnail are read after, off the
+/// request's path.
+pub async fn finish_upload(context: &Context, caller: &Caller, upload_id: String) -> ApiResult<Blob> {
+    let upload = own_upload(context, caller, &upload_id).await?;
+    let lock = UploadLock::acquire(uploads_dir(&context.config).join(&upload.upload_id)).await;
+    let (store, config) = (context.store.clone(), context.config.clone());
+    let (blob, new) = blocking(move || finish(store.as_ref(), &config, &upload_id, lock)).await?;
+    if new {
+        Metrics::add(&context.metrics.log_leaves_appended, 1);
+    }
+    // The blob is stored and the answer says so, whatever its content. Its EXIF and thumbnail
+    // are read after the answer, off the request's path; a failure to keep them is logged, and
+    // the examination runs again when the metadata is asked for.
+    let (store, config, examined_blob) = (context.store.clone(), context.config.clone(), blob.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = examined(store.as_ref(), &config, &examined_blob) {
+            tracing::warn!(sha256 = %examined_blob.sha256, %error, "the blob is stored but its metadata is not");
+        }
+    });
+    Ok(blob)
+}
+
+/// Whether the caller may read a record that references the blob ([`crate::service::access::Access::blob`]).
+async fn may_read_blob(context: &Context, caller: &Caller, sha256: &str) -> ApiResult<bool> {
+    let (sha256, caller) = (sha256.to_string(), caller.clone());
+    context.blocking(move |store| Access::new(store, &caller, today()?).blob(&sha256)).await
+}
+
+/// A stored blob the caller may read; any other is not found, whether it exists or not.
+pub async fn readable_blob(context: &Context, caller: &Caller, sha256: &str) -> ApiResult<Blob> {
+    if sync_core::input::sha256_hex("sha256", sha256).is_err() {
+        return Err(blob_not_found());
+    }
+    let id = sha256.to_string();
+    let blob = context.blocking(move |store| store.blob(&id)).await?.ok_or_else(blob_not_found)?;
+    if !may_read_blob(context, caller, sha256).await? {
+        return Err(blob_not_found());
+    }
+    Ok(blob)
+}
+
+/// A readable blob's metadata, examined now if it never was.
+pub async fn readable_metadata(context: &Context, caller: &Caller, sha256: &str) -> ApiResult<(Blob, BlobMetadata)> {
+    let blob = readable_blob(context, caller, sha256).await?;
+    let (store, config, stored) = (context.store.clone(), context.config.clone(), blob.clone());
+    let metadata = blocking(move || examined(store.as_ref(), &config, &stored)).await?;
+    Ok((blob, metadata))
+}
+
+/// A stored blob the caller may read, with its file open and its length.
+pub async fn open_blob(context: &Context, caller: &Caller, sha256: &str) -> ApiResult<(Blob, File, u64)> {
+    let blob = readable_blob(context, caller, sha256).await?;
+    let path = blob_path(&context.config, sha256);
+    let (file, length) = blocking(move || {
+        let file = File::open(&path)?;
+        let length = file.metadata()?.len();
+        Ok((file, length))
+    })
+    .await?;
+    if length != blob.size {
+        return Err(ApiError::Internal(format!("blob {sha256} has {length} bytes, not {}", blob.size)));
+    }
+    Ok((blob, file, length))
+}
+
+/// A readable stored image's thumbnail, a JPEG.
+pub async fn thumbnail(context: &Context, caller: &Caller, sha256: &str) -> ApiResult<Vec<u8>> {
+    let (_, metadata) = readable_metadata(context, caller, sha256).await?;
+    metadata.thumbnail.ok_or(ApiError::NotFound { what: "thumbnail" })
+}
+
+/// The photos a record the caller may read references that the server does not hold, sorted:
+/// what its devices still have to upload.
+pub async fn missing_blobs(context: &Context, caller: &Caller, record_id: String) -> ApiResult<Vec<String>> {
+    let stored = readable(context, caller, record_id.clone()).await?;
+    let mut photos = photos_of(stored).await?;
+    photos.sort();
+    photos.dedup();
+    let asked = photos.clone();
+    let stored = context.blocking(move |store| store.stored_blobs(&asked)).await?;
+    photos.retain(|sha256| !stored.contains(sha256));
+    Ok(photos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_are_sniffed_from_magic_bytes() {
+        let cases: &[(&[u8], &str)] = &[
+            (&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F'], "image/jpeg"),
+            (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "image/png"),
+            (b"GIF89a\x01\0", "image/gif"),
+            (b"RIFF\x24\0\0\0WEBPVP8 ", "image/webp"),
+            (b"RIFF\x24\0\0\0WAVEfmt ", "audio/wav"),
+            (b"\0\0\0\x18ftypheic\0\0\0\0", "image/heic"),
+            (b"\0\0\0\x18ftypmif1\0\0\0\0", "image/heif"),
+            (b"\0\0\0\x20ftypisom\0\0\x02\0", "video/mp4"),
+            (b"\0\0\0\x14ftypqt  \0\0\0\0", "video/quicktime"),
+            (b"\0\0\0\x20ftypM4A \0\0\0\0", "audio/mp4"),
+            (b"\0\0\0\x20ftypzzzz\0\0\0\0", "application/octet-stream"),
+            (b"%PDF-1.7\n", "application/pdf"),
+            (b"ID3\x04\0", "audio/mpeg"),
+            (b"II*\0\x08\0\0\0", "image/tiff"),
+            (b"\x89PNG", "application/octet-stream"),
+            (b"", "application/octet-stream"),
+            (b"plain text", "application/octet-stream"),
+        ];
+        for (head, expected) in cases {
+            assert_eq!(sniff_media_type(head), *expected, "{head:?}");
+        }
+    }
+
+    #[test]
+    fn a_blob_is_addressed_by_the_sha256_of_its_bytes() {
+        // FIPS 180-2, appendix B.1.
+        assert_eq!(content_address(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        let bytes: Vec<u8> = (0..FILE_CHUNK * 2 + 7).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(hash_file(&path).unwrap(), (content_address(&bytes), bytes[..64].to_vec()), "read in chunks");
+    }
+
+    #[test]
+    fn only_upload_ids_the_server_issues_name_an_upload() {
+        let issued = uuid::Uuid::new_v4().to_string();
+        assert!(valid_upload_id(&issued));
+        for other in ["", "..", "../fieldsync.sqlite3", &issued.to_uppercase(), &issued.replace('-', "")] {
+            assert!(!valid_upload_id(other), "{other:?}");
+        }
+    }
 }

@@ -13,6 +13,9 @@ use sync_core::document::{genesis_actor, read_record};
 use sync_core::evidence::{PackageContents, write_package};
 
 use crate::config::Config;
+use crate::service::auth::Caller;
+use crate::service::records::readable;
+use crate::service::{ApiError, ApiResult, Context, now_ms};
 use crate::store::{EvidenceRequest, Store, StoreError};
 
 /// Why a package could not be made.
@@ -156,4 +159,17 @@ pub fn export(
         },
     };
     write_package(&contents).map_err(|e| ExportError::Package(e.to_string()))
+}
+
+/// The evidence package of `record_id`, if `caller` may read the record.
+pub async fn record_package(context: &Context, caller: &Caller, record_id: String, blobs: Blobs) -> ApiResult<Vec<u8>> {
+    readable(context, caller, record_id.clone()).await?;
+    let (store, config) = (context.store.clone(), context.config.clone());
+    tokio::task::spawn_blocking(move || export(store.as_ref(), &config, &record_id, blobs, now_ms()))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            ExportError::UnknownRecord(_) => ApiError::NotFound { what: "record" },
+            other => ApiError::Internal(other.to_string()),
+        })
 }

@@ -9,12 +9,18 @@ pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod campaigns;
+pub mod devices;
+pub mod enforcement_log;
 pub mod error;
 pub mod evidence;
 pub mod evidence_source;
 pub mod media;
+pub mod records;
+pub mod recusals;
+pub mod review;
 pub mod sync;
 pub mod sync_commit;
+pub mod tasks;
 pub mod transparency;
 
 use std::sync::Arc;
@@ -67,7 +73,7 @@ pub struct Context {
     pub sync_slots: Arc<tokio::sync::Semaphore>,
     /// Permits for store operations on the blocking pool (see [`Config::max_concurrent_store_jobs`]).
     store_slots: Arc<tokio::sync::Semaphore>,
-    /// The access-token keys, read once (see [`AppState::signing_keys`]).
+    /// The access-token keys, read once (see [`Context::signing_keys`]).
     keys: Arc<std::sync::RwLock<Option<Arc<Vec<SigningKey>>>>>,
     /// Per-account back-off on failed passwords.
     pub login_backoff: Arc<auth::LoginBackoff>,
@@ -76,7 +82,7 @@ pub struct Context {
     /// The sessions ended recently, refused at once (see [`auth::SessionRevocations`]).
     pub sessions: Arc<auth::SessionRevocations>,
     pub metrics: Arc<Metrics>,
-    /// The transparency log's public identity, read once (see [`AppState::log_identity`]).
+    /// The transparency log's public identity, read once (see [`Context::log_identity`]).
     log: Arc<std::sync::OnceLock<Arc<LogPublic>>>,
 }
 
@@ -151,6 +157,32 @@ impl Context {
     pub async fn sessions_ended(&self) -> ApiResult<()> {
         let sessions = self.sessions.clone();
         self.blocking(move |store| sessions.refresh(store, now_ms())).await
+    }
+
+    /// Whether the server can serve: the store answers and its writer runs (`unavailable` if not).
+    pub async fn ready(&self) -> ApiResult<()> {
+        let ready = self.blocking(|store| Ok(store.ready())).await?;
+        if ready { Ok(()) } else { Err(ApiError::Unavailable) }
+    }
+
+    /// Whether the metrics may be read on the API's address by a caller who `presented` this
+    /// token: `not_found` when they are not served there, `metrics_token_required` when a token
+    /// is needed and this one is not it.
+    pub fn metrics_access(&self, presented: &str) -> ApiResult<()> {
+        use sha2::{Digest, Sha256};
+        if !self.config.metrics_on_api {
+            return Err(ApiError::NotFound { what: "route" });
+        }
+        if let Some(token) = &self.config.metrics_token {
+            // Compared by hash, so that the time taken says nothing of how much of it matched.
+            if Sha256::digest(presented.as_bytes()) != Sha256::digest(token.as_bytes()) {
+                return Err(ApiError::unauthorized(
+                    "metrics_token_required",
+                    "the metrics need the metrics token as Authorization: Bearer",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Runs a store operation off the async runtime, at most

@@ -12,15 +12,17 @@
 use std::collections::BTreeMap;
 
 use automerge::{ActorId, Automerge, Change, ChangeHash};
-use schemas::{Certificate, RecordStatus, RejectionReason, SyncRequest, SyncResponse};
+use schemas::{Certificate, RecordStatus, RejectionReason, SYNC_PROTOCOL_VERSION, SyncRequest, SyncResponse};
 use sync_core::document::{read_status, read_task_id};
-use sync_core::session::{ChangedRecords, Documents, SavedRecord, ServerSession};
+use sync_core::session::{ChangedRecords, Documents, SavedRecord, ServerSession, decode_cursor, encode_cursor};
 use sync_core::transparency::{Leaf, LeafItem};
 use sync_core::validate::{ActorBinding, Refusal, ValidationContext, refusal_is_final};
 
+use crate::service::auth::Caller;
+use crate::service::{ApiError, ApiResult, Context, Metrics, now_ms};
 use crate::store::{
-    Device, QUARANTINE_PREFIX_BYTES, QUARANTINE_WHOLE_BYTES, QuarantinedChange, ReviewDecision, StoreError,
-    StoreResult, StoredRecord, SyncTx, Task,
+    Device, QUARANTINE_PREFIX_BYTES, QUARANTINE_WHOLE_BYTES, QuarantinedChange, ReviewDecision, Store, StoreError,
+    StoreResult, StoredRecord, SyncJob, SyncTx, Task,
 };
 
 /// What the exchange needs to know beyond the request, read before the write transaction.
@@ -50,6 +52,171 @@ pub struct ExchangeCounts {
     pub changes_refused: u64,
     /// Leaves appended to the transparency log (signatures and locks).
     pub leaves_appended: u64,
+}
+
+/// The devices, certificates and recusals every exchange validates against, with `tasks`,
+/// as an [`ExchangeInput`] of `officer_id` (and of `device_id`, empty for a reviewer).
+pub fn exchange_input(
+    store: &dyn Store,
+    context: &Context,
+    device_id: String,
+    officer_id: String,
+    tasks: Vec<Task>,
+) -> StoreResult<ExchangeInput> {
+    let recusals = store.recusals()?.into_iter().map(|(officer, entity, _)| (officer, entity)).collect();
+    Ok(ExchangeInput {
+        device_id,
+        officer_id,
+        devices: store.devices()?,
+        certificates: store.certificates(None)?,
+        tasks,
+        recusals,
+        now_ms: now_ms(),
+        max_clock_skew_ms: context.config.max_clock_skew_ms,
+        max_changed: 0,
+        reconcile: false,
+    })
+}
+
+/// Refuses a request past the server's limits: another protocol, too many records, or a record's
+/// message with too many changes.
+fn check_limits(context: &Context, request: &SyncRequest) -> ApiResult<()> {
+    if request.protocol != SYNC_PROTOCOL_VERSION {
+        return Err(ApiError::Unprocessable {
+            code: "unsupported_protocol",
+            message: format!("sync protocol {} is not supported", request.protocol),
+            details: Some(serde_json::json!({ "supported": SYNC_PROTOCOL_VERSION })),
+        });
+    }
+    if request.documents.len() > context.config.max_documents_per_sync {
+        return Err(ApiError::Unprocessable {
+            code: "too_many_documents",
+            message: format!("at most {} records per sync request", context.config.max_documents_per_sync),
+            details: Some(serde_json::json!({ "limit": context.config.max_documents_per_sync })),
+        });
+    }
+    let limit = context.config.max_changes_per_document;
+    for document in &request.documents {
+        // Counted without decoding the changes: every storage chunk of the message (several may
+        // stand back to back in one element) is one change, or one whole document.
+        if let Ok(message) = automerge::sync::Message::decode(&document.message)
+            && sync_core::session::message_chunk_count(&message) > limit
+        {
+            return Err(ApiError::Unprocessable {
+                code: "too_many_changes",
+                message: format!("at most {limit} changes per record in one sync message"),
+                details: Some(serde_json::json!({ "limit": limit, "record_id": document.record_id })),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An answer with nothing in it but the cursor.
+pub fn nothing_new(cursor: u64) -> SyncResponse {
+    SyncResponse { protocol: SYNC_PROTOCOL_VERSION, cursor, documents: Vec::new(), rejections: Vec::new(), more: false }
+}
+
+/// One round of the batched sync exchange of the calling device, committed before it returns.
+/// The request is decoded by `request` once the caller is known to be a device that may sync.
+pub async fn sync(
+    context: &Context,
+    caller: &Caller,
+    request: impl FnOnce() -> ApiResult<SyncRequest>,
+) -> ApiResult<SyncResponse> {
+    caller.require(&["officer"])?;
+    let device_id = caller.device()?.to_string();
+    let mut request = request()?;
+    check_limits(context, &request)?;
+    Metrics::add(&context.metrics.sync_requests, 1);
+    // The device's cursor names the change sequence's epoch: one of another epoch (a database
+    // restored from a backup) is no cursor here, and every record of the officer is reconciled.
+    let epoch = context.store.sync_epoch();
+    let cursor_of = |position: u64| encode_cursor(epoch, position);
+    let reconcile = match request.since.map(decode_cursor) {
+        // Cursors made before they carried an epoch (epoch 0) are of the first one, 1.
+        Some((their_epoch, position)) if their_epoch == epoch || (their_epoch == 0 && epoch == 1) => {
+            request.since = Some(position);
+            false
+        }
+        Some(_) => {
+            request.since = None;
+            true
+        }
+        None => false,
+    };
+    // A device with nothing to send asks only whether anything changed: answered from a read,
+    // without the writer, when nothing did.
+    if request.documents.is_empty() && !reconcile {
+        let (officer, since) = (caller.officer_id.clone(), request.since.unwrap_or(0));
+        // Nothing written since the device's cursor, for anyone: answered from memory.
+        if context.store.known_record_head() == Some(since) {
+            return Ok(nothing_new(cursor_of(since)));
+        }
+        let (changed, head) = context.blocking(move |store| store.changed_for(&officer, since)).await?;
+        // A cursor beyond the head (a database restored from a backup) goes the full way.
+        if !changed && since <= head {
+            return Ok(nothing_new(cursor_of(head)));
+        }
+    }
+
+    let officer_id = caller.officer_id.clone();
+    let record_ids: Vec<String> = request.documents.iter().map(|d| d.record_id.clone()).collect();
+    let shared = context.clone();
+    let mut input = context
+        .blocking(move |store| {
+            let mut tasks = store.tasks(Some(&officer_id))?;
+            for record_id in &record_ids {
+                if let Some(task_id) = store.record_task(record_id)?
+                    && !tasks.iter().any(|t| t.task_id == task_id)
+                    && let Some(task) = store.task(&task_id)?
+                {
+                    tasks.push(task);
+                }
+            }
+            exchange_input(store, &shared, device_id, officer_id, tasks)
+        })
+        .await?;
+    input.max_changed = context.config.max_changed_per_sync;
+    input.reconcile = reconcile;
+    // Merge and validate against a snapshot, many requests at once; then commit in the writer,
+    // unless a record written here changed meanwhile: then run again inside the writer.
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(ExchangeCounts::default()));
+    let (input, request) = (std::sync::Arc::new(input), std::sync::Arc::new(request));
+    let job = |input: std::sync::Arc<ExchangeInput>,
+               request: std::sync::Arc<SyncRequest>,
+               shared: std::sync::Arc<std::sync::Mutex<ExchangeCounts>>|
+     -> SyncJob {
+        Box::new(move |tx| {
+            let mut counts = ExchangeCounts::default();
+            let response = exchange(tx, &input, &request, &mut counts)?;
+            *shared.lock().map_err(|_| StoreError::Other("poisoned".into()))? = counts;
+            Ok(response)
+        })
+    };
+    let _slot = context.sync_slots.acquire().await.map_err(|_| ApiError::Unavailable)?;
+    let prepared = job(input.clone(), request.clone(), counts.clone());
+    let officer = caller.officer_id.clone();
+    let (mut response, plan) =
+        context.blocking(move |store| crate::service::sync_commit::prepare(store, &officer, prepared)).await?;
+    match context.blocking(move |store| crate::service::sync_commit::commit(store, plan)).await? {
+        Some(cursor) => {
+            if !response.more {
+                response.cursor = cursor;
+            }
+        }
+        None => {
+            Metrics::add(&context.metrics.sync_retries, 1);
+            let again = job(input, request, counts.clone());
+            response = context.blocking(move |store| crate::service::sync_commit::run_in_writer(store, again)).await?;
+        }
+    }
+    response.cursor = cursor_of(response.cursor);
+    let counts = counts.lock().map(|c| (c.records_merged, c.changes_refused, c.leaves_appended)).unwrap_or_default();
+    Metrics::add(&context.metrics.records_merged, counts.0);
+    Metrics::add(&context.metrics.changes_refused, counts.1);
+    Metrics::add(&context.metrics.log_leaves_appended, counts.2);
+    Ok(response)
 }
 
 /// What a stored record that was no longer a draft held when the exchange loaded it.

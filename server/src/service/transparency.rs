@@ -12,6 +12,11 @@ use sync_core::enforcement_log::{EntryEncoding, Placement, place};
 use sync_core::merkle::{self, Hash, Subtrees};
 use sync_core::transparency::{Leaf, LeafItem};
 
+use schemas::log::{ConsistencyProof, InclusionProof};
+
+use crate::service::access::Access;
+use crate::service::auth::Caller;
+use crate::service::{ApiError, ApiResult, Context, now_ms};
 use crate::store::{
     BesideChain, ChainEntry, CheckedEntry, EntryPlacement, LogAppend, LogIdentity, LogTx, RecordItem, StoreError,
     StoreResult, StoredCheckpoint, StoredLeaf, StoredTree, TransparencyLog, append_leaf, enrolment_leaf, read_log,
@@ -398,4 +403,93 @@ pub fn log_check(store: &(impl TransparencyLog + ?Sized)) -> StoreResult<Vec<Str
         }
         Ok(problems)
     })
+}
+
+/// The signed note of the current tree, signed now if the tree grew since the last one.
+pub async fn checkpoint_note(context: &Context) -> ApiResult<String> {
+    context.log_identity().await?;
+    let now = now_ms();
+    Ok(context.blocking(move |store| checkpoint(store, now)).await?.note)
+}
+
+/// The note verifier key that opens the log's checkpoints.
+pub async fn log_key(context: &Context) -> ApiResult<String> {
+    Ok(context.log_identity().await?.verifier_key.clone())
+}
+
+/// The 422 answer of a tree size beyond the log.
+fn size_out_of_range(size: u64, tree_size: u64) -> ApiError {
+    ApiError::Unprocessable {
+        code: "size_out_of_range",
+        message: format!("the log holds {tree_size} leaves, not {size}"),
+        details: Some(serde_json::json!({ "size": size, "tree_size": tree_size })),
+    }
+}
+
+fn hex_hashes(hashes: Vec<[u8; 32]>) -> Vec<String> {
+    hashes.into_iter().map(hex::encode).collect()
+}
+
+/// Leaf `index` of the transparency log with its inclusion proof in the tree of `size` leaves
+/// (the latest signed checkpoint's when `None`); its data only if `caller` may read what it is
+/// about.
+pub async fn inclusion_proof(
+    context: &Context,
+    caller: &Caller,
+    index: u64,
+    size: Option<u64>,
+) -> ApiResult<InclusionProof> {
+    let caller = caller.clone();
+    let (tree_size, latest) =
+        context.blocking(|store| Ok((log_size(store)?, latest_checkpoint(store)?.map(|c| c.size)))).await?;
+    let size = size.or(latest).unwrap_or(tree_size);
+    if size > tree_size {
+        return Err(size_out_of_range(size, tree_size));
+    }
+    if index >= size {
+        return Err(ApiError::Unprocessable {
+            code: "index_out_of_range",
+            message: format!("leaf {index} is not in a tree of {size} leaves"),
+            details: Some(serde_json::json!({ "index": index, "size": size })),
+        });
+    }
+    let (leaf, readable, proof) = context
+        .blocking(move |store| {
+            let Some((leaf, proof)) = log_inclusion(store, index, size)? else {
+                return Ok(None);
+            };
+            // A leaf names a device's officer, a record or a blob: its data goes only to those
+            // who may read that; anyone signed in gets the proof, with the leaf's hash.
+            let readable = Access::new(store, &caller, crate::service::access::today()?).leaf(&leaf.data)?;
+            Ok(Some((leaf, readable, proof)))
+        })
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("no inclusion proof of {index} in {size} leaves")))?;
+    Ok(InclusionProof {
+        leaf_index: index,
+        tree_size: size,
+        leaf_hash: hex::encode(sync_core::merkle::leaf_hash(&leaf.data)),
+        leaf: readable.then(|| hex::encode(&leaf.data)),
+        proof: hex_hashes(proof),
+    })
+}
+
+/// The proof that the tree of `from` leaves is a prefix of the tree of `to`.
+pub async fn consistency_proof(context: &Context, from: u64, to: u64) -> ApiResult<ConsistencyProof> {
+    if from == 0 || from > to {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_range",
+            message: "a consistency proof goes from a size of at least 1 to one at least as large".into(),
+            details: Some(serde_json::json!({ "from": from, "to": to })),
+        });
+    }
+    let tree_size = context.blocking(log_size).await?;
+    if to > tree_size {
+        return Err(size_out_of_range(to, tree_size));
+    }
+    let proof = context
+        .blocking(move |store| log_consistency(store, from, to))
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("no consistency proof from {from} to {to}")))?;
+    Ok(ConsistencyProof { from, to, proof: hex_hashes(proof) })
 }

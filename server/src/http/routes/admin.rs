@@ -5,18 +5,19 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
+use schemas::{Certificate, CertificateStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::AppState;
-use crate::http::openapi::{self, CertificateSchema, CertificateStatusSchema, ErrorBodySchema};
+use crate::http::openapi::{
+    self, AdminOnly, AdminOrSupervisor, CallerErrors, CertificateNotFound, CertificateSchema, CertificateStatusSchema,
+    CheckReportSchema, ErrorBodySchema, JsonBodyErrors, OfficerNotFound, Unauthenticated, WriteErrors,
+};
 use crate::http::{ApiBytes, ApiJson, Status};
-use crate::service::admin::{self, ROLES};
-use crate::service::auth::{self, Caller};
-use crate::service::error::{ApiError, ApiResult};
-use crate::service::now_ms;
-use crate::store::Account;
+use crate::service::admin;
+use crate::service::auth::Caller;
+use crate::service::error::ApiResult;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -57,13 +58,6 @@ pub struct CreatedOfficer {
     pub one_time_password: String,
 }
 
-fn check_roles(roles: &[String]) -> ApiResult<()> {
-    match roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
-        Some(role) => Err(ApiError::unprocessable("unknown_role", format!("{role} is not one of {ROLES:?}"))),
-        None => Ok(()),
-    }
-}
-
 /// Creates an officer's account with a one-time password.
 #[utoipa::path(
     post,
@@ -73,12 +67,7 @@ fn check_roles(roles: &[String]) -> ApiResult<()> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account, with its one-time password.", body = CreatedOfficer),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 409, description = "`already_exists`: an account with this officer id exists.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -88,9 +77,7 @@ fn check_roles(roles: &[String]) -> ApiResult<()> {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly,
     ),
 )]
 async fn create_officer(
@@ -98,35 +85,10 @@ async fn create_officer(
     caller: Caller,
     ApiJson(request): ApiJson<NewOfficer>,
 ) -> ApiResult<Json<CreatedOfficer>> {
-    caller.require(&["admin"])?;
-    sync_core::input::identifier("officer_id", &request.officer_id)
-        .and_then(|()| sync_core::input::short_text("name", &request.name))
-        .map_err(|e| ApiError::unprocessable("invalid_officer", e.to_string()))?;
-    let mut roles = request.roles.clone();
-    if roles.is_empty() {
-        roles.push("officer".into());
-    }
-    roles.sort();
-    roles.dedup();
-    check_roles(&roles)?;
-    let password = auth::one_time_password();
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || auth::hash_password(&password))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-    };
-    let account = Account {
-        officer_id: request.officer_id.clone(),
-        name: request.name,
-        unit: request.unit,
-        password_hash: Some(hash),
-        must_change_password: true,
-        roles,
-    };
-    let now = now_ms();
-    state.blocking(move |store| store.create_account(account, now)).await?;
-    Ok(Json(CreatedOfficer { officer_id: request.officer_id, one_time_password: password }))
+    let NewOfficer { officer_id, name, unit, roles } = request;
+    let officer = admin::NewOfficer { officer_id: officer_id.clone(), name, unit, roles };
+    let password = admin::create_officer(&state, &caller, officer).await?;
+    Ok(Json(CreatedOfficer { officer_id, one_time_password: password }))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -145,18 +107,11 @@ pub struct OfficerView {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every account.", body = Vec<OfficerView>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (
-            status = 403,
-            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
-            body = ErrorBodySchema,
-        ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, AdminOrSupervisor,
     ),
 )]
 async fn list_officers(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<OfficerView>>> {
-    caller.require(&["admin", "supervisor"])?;
-    let accounts = state.blocking(|store| store.accounts()).await?;
+    let accounts = admin::list_officers(&state, &caller).await?;
     Ok(Json(
         accounts
             .into_iter()
@@ -183,12 +138,6 @@ pub struct RoleChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"granted\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such officer.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -197,9 +146,7 @@ pub struct RoleChange {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, OfficerNotFound,
     ),
 )]
 async fn grant_role(
@@ -207,13 +154,8 @@ async fn grant_role(
     caller: Caller,
     ApiJson(request): ApiJson<RoleChange>,
 ) -> ApiResult<Json<Status>> {
-    caller.require(&["admin"])?;
-    check_roles(std::slice::from_ref(&request.role))?;
-    let officer = request.officer_id.clone();
-    if state.blocking(move |store| store.account(&officer)).await?.is_none() {
-        return Err(ApiError::NotFound { what: "officer" });
-    }
-    state.blocking(move |store| store.grant_role(&request.officer_id, &request.role)).await?;
+    let RoleChange { officer_id, role } = request;
+    admin::grant_role(&state, &caller, admin::RoleChange { officer_id, role }).await?;
     Ok(Json(Status { status: "granted" }))
 }
 
@@ -226,11 +168,6 @@ async fn grant_role(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"revoked\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -240,9 +177,7 @@ async fn grant_role(
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly,
     ),
 )]
 async fn revoke_role(
@@ -250,11 +185,8 @@ async fn revoke_role(
     caller: Caller,
     ApiJson(request): ApiJson<RoleChange>,
 ) -> ApiResult<Json<Status>> {
-    caller.require(&["admin"])?;
-    check_roles(std::slice::from_ref(&request.role))?;
-    sync_core::input::identifier("officer_id", &request.officer_id)
-        .map_err(|e| ApiError::unprocessable("invalid_officer", e.to_string()))?;
-    state.blocking(move |store| store.revoke_role(&request.officer_id, &request.role)).await?;
+    let RoleChange { officer_id, role } = request;
+    admin::revoke_role(&state, &caller, admin::RoleChange { officer_id, role }).await?;
     Ok(Json(Status { status: "revoked" }))
 }
 
@@ -267,17 +199,11 @@ async fn revoke_role(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The certificate as recorded.", body = CertificateSchema),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such officer.", body = ErrorBodySchema),
         (
             status = 409,
             description = "`already_exists`: a certificate with this number exists.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -288,9 +214,7 @@ async fn revoke_role(
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, OfficerNotFound,
     ),
 )]
 async fn issue_certificate(
@@ -298,22 +222,7 @@ async fn issue_certificate(
     caller: Caller,
     ApiJson(certificate): ApiJson<Certificate>,
 ) -> ApiResult<Json<Certificate>> {
-    caller.require(&["admin"])?;
-    sync_core::input::identifier("number", &certificate.number)
-        .map_err(|e| ApiError::unprocessable("invalid_certificate", e.to_string()))?;
-    if certificate.valid_until_ms <= certificate.valid_from_ms {
-        return Err(ApiError::unprocessable("invalid_certificate", "valid_until_ms must be after valid_from_ms"));
-    }
-    check_validity_instant("valid_from_ms", certificate.valid_from_ms)?;
-    check_validity_instant("valid_until_ms", certificate.valid_until_ms)?;
-    let officer = certificate.officer_id.clone();
-    if state.blocking(move |store| store.account(&officer)).await?.is_none() {
-        return Err(ApiError::NotFound { what: "officer" });
-    }
-    let stored = certificate.clone();
-    let (by, now) = (caller.officer_id.clone(), now_ms());
-    state.blocking(move |store| store.issue_certificate(&stored, &by, now)).await?;
-    Ok(Json(certificate))
+    Ok(Json(admin::issue_certificate(&state, &caller, certificate).await?))
 }
 
 /// Every certificate: for admins, supervisors and reviewers.
@@ -324,37 +233,16 @@ async fn issue_certificate(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every certificate with its status history.", body = Vec<CertificateSchema>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
             description = "`role_required`: the caller is not an `admin`, a `supervisor` or a `reviewer`.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn list_certificates(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Certificate>>> {
-    caller.require(&["admin", "supervisor", "reviewer"])?;
-    Ok(Json(state.blocking(|store| store.certificates(None)).await?))
-}
-
-/// The first instant a certificate's validity may name: 1970-01-01.
-pub const EARLIEST_VALIDITY_MS: i64 = 0;
-
-/// The instant a certificate's validity must end before: 2100-01-01T00:00:00Z. A validity from
-/// the smallest to the largest i64 is a mistake, and overflows arithmetic on it.
-pub const LATEST_VALIDITY_MS: i64 = 4_102_444_800_000;
-
-/// Refuses a validity instant outside [`EARLIEST_VALIDITY_MS`]`..=`[`LATEST_VALIDITY_MS`].
-fn check_validity_instant(field: &'static str, ms: i64) -> ApiResult<()> {
-    if (EARLIEST_VALIDITY_MS..=LATEST_VALIDITY_MS).contains(&ms) {
-        return Ok(());
-    }
-    Err(ApiError::Unprocessable {
-        code: "invalid_certificate",
-        message: format!("{field} {ms} is outside 1970-01-01 to 2100-01-01"),
-        details: Some(serde_json::json!({ "field": field })),
-    })
+    Ok(Json(admin::list_certificates(&state, &caller).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -374,12 +262,6 @@ pub struct Renewal {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The certificate as it now is.", body = CertificateSchema),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such certificate.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -388,9 +270,7 @@ pub struct Renewal {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, CertificateNotFound,
     ),
 )]
 async fn renew_certificate(
@@ -399,12 +279,7 @@ async fn renew_certificate(
     Path(number): Path<String>,
     ApiJson(request): ApiJson<Renewal>,
 ) -> ApiResult<Json<Certificate>> {
-    caller.require(&["admin"])?;
-    check_validity_instant("valid_until_ms", request.valid_until_ms)?;
-    let n = number.clone();
-    state.blocking(move |store| store.renew_certificate(&n, request.valid_until_ms)).await.map_err(not_found)?;
-    let certificate = state.blocking(move |store| store.certificate(&number)).await?;
-    certificate.map(Json).ok_or(ApiError::NotFound { what: "certificate" })
+    Ok(Json(admin::renew_certificate(&state, &caller, number, request.valid_until_ms).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -428,16 +303,8 @@ pub struct StatusChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The certificate with its new status history.", body = CertificateSchema),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such certificate.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (status = 422, description = openapi::invalid_body_422("StatusChange", ""), body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, CertificateNotFound,
     ),
 )]
 async fn change_certificate_status(
@@ -446,21 +313,8 @@ async fn change_certificate_status(
     Path(number): Path<String>,
     ApiJson(request): ApiJson<StatusChange>,
 ) -> ApiResult<Json<Certificate>> {
-    caller.require(&["admin"])?;
-    let (by, now) = (caller.officer_id.clone(), now_ms());
-    let change =
-        CertificateStatusChange { at_ms: request.at_ms.unwrap_or(now), status: request.status, reason: request.reason };
-    let n = number.clone();
-    state.blocking(move |store| store.change_certificate_status(&n, &change, &by, now)).await.map_err(not_found)?;
-    let certificate = state.blocking(move |store| store.certificate(&number)).await?;
-    certificate.map(Json).ok_or(ApiError::NotFound { what: "certificate" })
-}
-
-fn not_found(error: ApiError) -> ApiError {
-    match error {
-        ApiError::NotFound { .. } => ApiError::NotFound { what: "certificate" },
-        other => other,
-    }
+    let StatusChange { status, at_ms, reason } = request;
+    Ok(Json(admin::change_certificate_status(&state, &caller, number, status, at_ms, reason).await?))
 }
 
 /// The answer of an entity import.
@@ -494,8 +348,6 @@ pub struct Imported {
                 byte that is neither.",
             body = ErrorBodySchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (
             status = 409,
             description = "`already_exists`: a credit code belongs to another entity already imported.",
@@ -509,25 +361,11 @@ pub struct Imported {
                 `column`, 1-based, and `field`, the header's name, are there when one field is at fault).",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, AdminOnly,
     ),
 )]
 async fn import_entities(State(state): State<AppState>, caller: Caller, body: ApiBytes) -> ApiResult<Json<Imported>> {
-    caller.require(&["admin"])?;
-    let body = admin::decode_csv_text(&body.0).map_err(|problem| ApiError::BadRequest {
-        code: "invalid_csv_encoding",
-        message: problem.problem.clone(),
-        details: Some(serde_json::json!({ "line": problem.line })),
-    })?;
-    let entities = admin::parse_entities_csv(&body).map_err(|problems| ApiError::Unprocessable {
-        code: "invalid_csv",
-        message: format!("{} bad line(s); nothing was imported", problems.len()),
-        details: Some(serde_json::json!({ "problems": problems })),
-    })?;
-    let (by, now) = (caller.officer_id.clone(), now_ms());
-    let count = state.blocking(move |store| store.import_entities_by(&entities, &by, now)).await?;
+    let count = admin::import_entities(&state, &caller, &body.0).await?;
     Ok(Json(Imported { imported: count }))
 }
 
@@ -550,15 +388,6 @@ pub struct Recusal {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"recorded\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (
-            status = 403,
-            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
-            body = ErrorBodySchema,
-        ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -567,9 +396,7 @@ pub struct Recusal {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors, AdminOrSupervisor,
     ),
 )]
 async fn add_recusal(
@@ -577,26 +404,8 @@ async fn add_recusal(
     caller: Caller,
     ApiJson(request): ApiJson<Recusal>,
 ) -> ApiResult<Json<Status>> {
-    caller.require(&["admin", "supervisor"])?;
-    // A recusal of someone or something the bureau does not know would never be consulted, and
-    // would hide a typo in the id that was meant.
-    let (officer, entity) = (request.officer_id.clone(), request.entity_id.clone());
-    let (account, entity) = state.blocking(move |store| Ok((store.account(&officer)?, store.entity(&entity)?))).await?;
-    if account.is_none() {
-        return Err(ApiError::Unprocessable {
-            code: "unknown_officer",
-            message: format!("no officer {}", request.officer_id),
-            details: Some(serde_json::json!({ "officer_id": request.officer_id })),
-        });
-    }
-    if entity.is_none() {
-        return Err(ApiError::Unprocessable {
-            code: "unknown_entity",
-            message: format!("no entity {} in the registry", request.entity_id),
-            details: Some(serde_json::json!({ "entity_id": request.entity_id })),
-        });
-    }
-    state.blocking(move |store| store.add_recusal(&request.officer_id, &request.entity_id, &request.ground)).await?;
+    let Recusal { officer_id, entity_id, ground } = request;
+    admin::add_recusal(&state, &caller, admin::Recusal { officer_id, entity_id, ground }).await?;
     Ok(Json(Status { status: "recorded" }))
 }
 
@@ -613,19 +422,13 @@ async fn add_recusal(
             description = "What was checked and the problems found (`ok` is false if any): SQLite's integrity \
                 check, each blob's file (`missing`, `wrong_size`, `wrong_hash`), the transparency log's leaves, \
                 subtrees and checkpoints.",
-            body = admin::CheckReport,
+            body = CheckReportSchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, AdminOnly,
     ),
 )]
 async fn check(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<admin::CheckReport>> {
-    caller.require(&["admin"])?;
-    let config = state.config.clone();
-    let report = state
-        .blocking(move |store| admin::check(store, |sha256| crate::service::blobs::blob_path(&config, sha256)))
-        .await?;
+    let report = admin::check_all(&state, &caller).await?;
     Ok(Json(report))
 }
 
@@ -647,22 +450,15 @@ pub struct BackupMade {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The backup's file and size.", body = BackupMade),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: the backup could not be written (the disk full, a permission).",
             body = ErrorBodySchema,
         ),
+        Unauthenticated, AdminOnly,
     ),
 )]
 async fn backup(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<BackupMade>> {
-    caller.require(&["admin"])?;
-    let folder = state.config.data_dir.join("backups");
-    std::fs::create_dir_all(&folder)?;
-    let path = folder.join(format!("fieldsync-{}.sqlite3", now_ms()));
-    let target = path.clone();
-    state.blocking(move |store| store.backup(&target)).await?;
-    let bytes = std::fs::metadata(&path)?.len();
+    let (path, bytes) = admin::backup(&state, &caller).await?;
     Ok(Json(BackupMade { path: path.display().to_string(), bytes }))
 }

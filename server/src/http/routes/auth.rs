@@ -7,12 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema};
+use crate::http::openapi::{self, CallerErrors, ErrorBodySchema, InternalError, JsonBodyErrors, WriteErrors};
 use crate::http::{ApiJson, Status};
-use crate::service::auth::{self, Caller, Claims};
+use crate::service::auth::{self, Caller};
 use crate::service::error::{ApiError, ApiResult};
-use crate::service::{Metrics, now_ms};
-use crate::store::RefreshUse;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -80,85 +78,16 @@ fn limit_address(state: &AppState, address: &std::net::SocketAddr) -> ApiResult<
     state.address_limiter.attempt(&client_key(address)).map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })
 }
 
-/// Whether the login request proves possession of its device's key: `Ok(None)` when it names no
-/// proof (fewer than all of `device_id`, `device_challenge` and `device_signature`), `Ok(Some(device))` for a good one (an unexpired challenge of this server, answered once,
-/// signed by the key of a device enrolled to the officer and not revoked); any other proof is
-/// refused with `invalid_device_proof`, which says nothing of the password.
-async fn device_proof(state: &AppState, request: &LoginRequest) -> ApiResult<Option<String>> {
-    use base64::Engine as _;
-    // A proof needs all three fields; with fewer there is none, and the back-off applies.
-    let (Some(device_id), Some(challenge), Some(signature)) =
-        (request.device_id.clone(), &request.device_challenge, &request.device_signature)
-    else {
-        return Ok(None);
-    };
-    let refused = || ApiError::unauthorized("invalid_device_proof", "the device proof does not verify");
-    let engine = base64::engine::general_purpose::STANDARD;
-    let (Ok(challenge), Ok(signature)) = (engine.decode(challenge), engine.decode(signature)) else {
-        return Err(refused());
-    };
-    if !state.login_challenges.take(&challenge, std::time::Instant::now()) {
-        return Err(refused());
+impl From<auth::Tokens> for Tokens {
+    fn from(tokens: auth::Tokens) -> Self {
+        Tokens {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: tokens.expires_in,
+            must_change_password: tokens.must_change_password,
+        }
     }
-    let id = device_id.clone();
-    let device = state.blocking(move |store| store.device(&id)).await?.ok_or_else(refused)?;
-    let message = auth::device_login_message(&challenge, &device_id, &request.officer_id);
-    if device.officer_id != request.officer_id
-        || device.revoked_at_ms.is_some()
-        || !auth::verify_device_signature(&device.public_key, &message, &signature)
-    {
-        return Err(refused());
-    }
-    Ok(Some(device_id))
-}
-
-/// Issues an access token and a refresh token of `family` (a new family when `None`).
-pub async fn issue_tokens(
-    state: &AppState,
-    officer_id: &str,
-    device_id: Option<String>,
-    family: Option<String>,
-    must_change_password: bool,
-) -> ApiResult<Tokens> {
-    let officer = officer_id.to_string();
-    let account = state
-        .blocking(move |store| store.account(&officer))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"))?;
-    let now = now_ms();
-    let family = family.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let claims = Claims {
-        iss: auth::ISSUER.into(),
-        aud: auth::AUDIENCE.into(),
-        sub: account.officer_id.clone(),
-        iat: now / 1000,
-        exp: now / 1000 + auth::ACCESS_TOKEN_SECONDS,
-        roles: account.roles.clone(),
-        dev: device_id.clone(),
-        sid: family.clone(),
-    };
-    let access_token = auth::issue_access_token(&state.signing_keys().await?, &claims)?;
-    let (refresh_token, hash) = auth::new_refresh_token();
-    let officer = account.officer_id.clone();
-    state
-        .blocking(move |store| {
-            store.store_refresh_token(
-                &hash,
-                &family,
-                &officer,
-                device_id.as_deref(),
-                now,
-                now + auth::REFRESH_TOKEN_SECONDS * 1000,
-            )
-        })
-        .await?;
-    Ok(Tokens {
-        access_token,
-        refresh_token,
-        token_type: "Bearer".into(),
-        expires_in: auth::ACCESS_TOKEN_SECONDS,
-        must_change_password,
-    })
 }
 
 /// Logs an officer in, optionally on one of their enrolled devices.
@@ -169,7 +98,6 @@ pub async fn issue_tokens(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "The new pair of tokens.", body = Tokens),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
         (
             status = 401,
             description = "`invalid_credentials`: unknown officer or wrong password. \
@@ -183,8 +111,6 @@ pub async fn issue_tokens(
             description = "`device_not_yours`: the named device is not enrolled to this officer.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (status = 422, description = openapi::invalid_body_422("LoginRequest", ""), body = ErrorBodySchema),
         (
             status = 429,
@@ -194,9 +120,7 @@ pub async fn issue_tokens(
             body = ErrorBodySchema,
             headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        JsonBodyErrors, WriteErrors, InternalError,
     ),
 )]
 async fn login(
@@ -206,58 +130,9 @@ async fn login(
 ) -> ApiResult<Json<Tokens>> {
     // The address first: a flood from one address stops here, before any per-account state.
     limit_address(&state, &address)?;
-    if sync_core::input::identifier("officer_id", &request.officer_id).is_err() {
-        Metrics::add(&state.metrics.logins_failed, 1);
-        return Err(ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"));
-    }
-    // A device that proves its key is not held back by the account's back-off, which guessers
-    // from other addresses may have run up: the officer with their phone still logs in.
-    let proven = device_proof(&state, &request).await?.is_some();
-    if !proven {
-        state
-            .login_backoff
-            .check(&request.officer_id, std::time::Instant::now())
-            .map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })?;
-    }
-    let officer = request.officer_id.clone();
-    let account = state.blocking(move |store| store.account(&officer)).await?;
-    let password = request.password.clone();
-    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
-    // Verify even for an unknown account, so that timing does not tell which accounts exist.
-    let verified = tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => auth::verify_password(&hash, &password),
-        None => {
-            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            auth::verify_password(DUMMY.get_or_init(|| auth::hash_password("not a password")), &password);
-            false
-        }
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let Some(account) = account.filter(|_| verified) else {
-        Metrics::add(&state.metrics.logins_failed, 1);
-        if !proven {
-            state.login_backoff.failed(&request.officer_id, std::time::Instant::now());
-        }
-        return Err(ApiError::unauthorized("invalid_credentials", "unknown officer or wrong password"));
-    };
-    // A proven device's login leaves the back-off others ran up in place.
-    if !proven {
-        state.login_backoff.succeeded(&account.officer_id);
-    }
-    if let Some(device_id) = &request.device_id {
-        let id = device_id.clone();
-        let device = state.blocking(move |store| store.device(&id)).await?;
-        match device {
-            Some(d) if d.officer_id == account.officer_id && d.revoked_at_ms.is_none() => {}
-            // Ownership first: another officer's device says nothing about its state.
-            Some(d) if d.officer_id == account.officer_id => {
-                return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
-            }
-            _ => return Err(ApiError::forbidden("device_not_yours", "this device is not enrolled to you")),
-        }
-    }
-    Ok(Json(issue_tokens(&state, &account.officer_id, request.device_id, None, account.must_change_password).await?))
+    let LoginRequest { officer_id, password, device_id, device_challenge, device_signature } = request;
+    let login = auth::Login { officer_id, password, device_id, device_challenge, device_signature };
+    Ok(Json(auth::login(&state, login).await?.into()))
 }
 
 /// A challenge for an enrolled device to sign at login (`LoginRequest::device_challenge`).
@@ -274,7 +149,7 @@ async fn login(
             body = ErrorBodySchema,
             headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        InternalError,
     ),
 )]
 async fn login_challenge(
@@ -304,7 +179,6 @@ pub struct RefreshRequest {
     request_body = RefreshRequest,
     responses(
         (status = 200, description = "The next pair of tokens, in the same family.", body = Tokens),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
         (
             status = 401,
             description = "`invalid_token`: unknown refresh token. \
@@ -317,8 +191,6 @@ pub struct RefreshRequest {
                 `invalid_credentials`: the token's account no longer exists.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (status = 422, description = openapi::invalid_body_422("RefreshRequest", ""), body = ErrorBodySchema),
         (
             status = 429,
@@ -327,9 +199,7 @@ pub struct RefreshRequest {
             body = ErrorBodySchema,
             headers(("Retry-After" = u64, description = "Seconds until another attempt is counted.")),
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        JsonBodyErrors, WriteErrors, InternalError,
     ),
 )]
 async fn refresh(
@@ -339,34 +209,7 @@ async fn refresh(
 ) -> ApiResult<Json<Tokens>> {
     let hash = auth::refresh_token_hash(&request.refresh_token);
     limit(&state, format!("refresh:{}", hex::encode(&hash[..8])), &address)?;
-    let now = now_ms();
-    match state.blocking(move |store| store.use_refresh_token(&hash, now)).await? {
-        RefreshUse::Valid { officer_id, device_id, family } => {
-            if let Some(id) = device_id.clone() {
-                let device = state.blocking(move |store| store.device(&id)).await?;
-                if device.is_none_or(|d| d.revoked_at_ms.is_some()) {
-                    return Err(ApiError::unauthorized("device_revoked", "this device has been revoked"));
-                }
-            }
-            let account = state.blocking({
-                let officer = officer_id.clone();
-                move |store| store.account(&officer)
-            });
-            let must_change = account.await?.is_some_and(|a| a.must_change_password);
-            Ok(Json(issue_tokens(&state, &officer_id, device_id, Some(family), must_change).await?))
-        }
-        RefreshUse::Reused { .. } => {
-            // The family's session ended with the reuse: its access tokens stop now too.
-            state.sessions_ended().await?;
-            Err(ApiError::unauthorized(
-                "refresh_token_reused",
-                "this refresh token was used before; every token of its family is now revoked",
-            ))
-        }
-        RefreshUse::Expired => Err(ApiError::unauthorized("refresh_token_expired", "the refresh token has expired")),
-        RefreshUse::Revoked => Err(ApiError::unauthorized("refresh_token_revoked", "the refresh token was revoked")),
-        RefreshUse::Unknown => Err(ApiError::unauthorized("invalid_token", "unknown refresh token")),
-    }
+    Ok(Json(auth::refresh(&state, hash).await?.into()))
 }
 
 /// Ends the caller's session: its refresh tokens are revoked, and its access tokens are refused
@@ -378,17 +221,11 @@ async fn refresh(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"logged_out\"}`.", body = Status),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors,
     ),
 )]
 async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Status>> {
-    let now = now_ms();
-    let session = caller.session_id.clone();
-    state.blocking(move |store| store.end_session(&session, "logout", now)).await?;
-    state.sessions_ended().await?;
+    auth::logout(&state, &caller).await?;
     Ok(Json(Status { status: "logged_out" }))
 }
 
@@ -409,15 +246,12 @@ pub struct PasswordChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`{\"status\": \"changed\"}`.", body = Status),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
         (
             status = 401,
             description = openapi::caller_401("`invalid_credentials`: the current password is wrong."),
             body = ErrorBodySchema,
         ),
         (status = 404, description = "`not_found`: the caller's account no longer exists.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -426,9 +260,7 @@ pub struct PasswordChange {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        JsonBodyErrors, WriteErrors, InternalError,
     ),
 )]
 async fn change_password(
@@ -436,22 +268,6 @@ async fn change_password(
     caller: Caller,
     ApiJson(request): ApiJson<PasswordChange>,
 ) -> ApiResult<Json<Status>> {
-    if request.new_password.chars().count() < 12 {
-        return Err(ApiError::unprocessable("weak_password", "a password has at least 12 characters"));
-    }
-    let officer = caller.officer_id.clone();
-    let account =
-        state.blocking(move |store| store.account(&officer)).await?.ok_or(ApiError::NotFound { what: "account" })?;
-    let (current, new) = (request.current_password, request.new_password);
-    let hash = account.password_hash.unwrap_or_default();
-    let new_hash =
-        tokio::task::spawn_blocking(move || auth::verify_password(&hash, &current).then(|| auth::hash_password(&new)))
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "the current password is wrong"))?;
-    let officer = caller.officer_id.clone();
-    state.blocking(move |store| store.set_password(&officer, &new_hash, false)).await?;
-    // Every session of the officer ended with the old password, this one too.
-    state.sessions_ended().await?;
+    auth::change_password(&state, &caller, request.current_password, request.new_password).await?;
     Ok(Json(Status { status: "changed" }))
 }

@@ -16,7 +16,8 @@
 //! Blobs are written once and never modified. The files live under `Config::data_dir`; the
 //! database holds how many bytes of each upload are synced (a crash may leave more in the file;
 //! they are cut off before the next append) and which blobs are stored (a file without its row
-//! is not served). Appends and finishes of one upload run one at a time ([`UploadLock`]).
+//! is not served). Appends and finishes of one upload run one at a time
+//! ([`crate::service::blobs::UploadLock`]); the use cases are in [`crate::service::blobs`].
 //!
 //! Refusals with their own status, code and details (`blob_too_large`, `too_many_uploads`,
 //! `offset_mismatch`, ...) are [`ApiError::Refused`].
@@ -43,17 +44,17 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::records::readable;
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema};
+use crate::http::openapi::{
+    self, CallerErrors, ClaimedMetadataSchema, DeviceOnly, ErrorBodySchema, MalformedJson, NotJson, RecordNotFound,
+    Unauthenticated, UnreadableRecord, UploadNotFound, WriteErrors,
+};
 use crate::http::{ApiBytes, ApiJson};
-use crate::service::access::Access;
 use crate::service::auth::Caller;
-use crate::service::blobs::*;
+use crate::service::blobs::{self, FILE_CHUNK, StartedUpload};
 use crate::service::error::{ApiError, ApiResult};
 use crate::service::media::ClaimedMetadata;
-use crate::service::{Metrics, now_ms};
-use crate::store::{Blob, BlobMetadata, Upload, UploadStart};
+use crate::store::{Blob, BlobMetadata, Upload};
 
 /// The header that carries an upload's offset, in requests and answers.
 pub const UPLOAD_OFFSET: &str = "upload-offset";
@@ -70,20 +71,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/blobs/{sha256}/metadata", get(metadata))
         .route("/v1/blobs/{sha256}/thumbnail", get(thumbnail))
         .route("/v1/records/{record_id}/missing-blobs", get(missing_blobs))
-}
-
-/// An upload of the caller's device: someone else's is not found.
-async fn own_upload(state: &AppState, caller: &Caller, upload_id: &str) -> ApiResult<Upload> {
-    let device_id = caller.device()?.to_string();
-    if !valid_upload_id(upload_id) {
-        return Err(upload_not_found());
-    }
-    let id = upload_id.to_string();
-    let upload = state.blocking(move |store| store.upload(&id)).await?.ok_or_else(upload_not_found)?;
-    if upload.device_id != device_id {
-        return Err(upload_not_found());
-    }
-    Ok(upload)
 }
 
 /// Asks to upload a blob.
@@ -160,6 +147,7 @@ pub struct MediaMetadata {
     /// Sniffed from the content's first bytes.
     pub media_type: String,
     /// The EXIF's claims; every field is null when the file makes no such claim.
+    #[schema(value_type = ClaimedMetadataSchema)]
     pub claimed: ClaimedMetadata,
     /// Width in pixels as stored (before any EXIF orientation), when the image's header reads.
     pub width: Option<u32>,
@@ -215,13 +203,6 @@ impl utoipa::PartialSchema for Binary {
 
 impl ToSchema for Binary {}
 
-/// The 403 answer of the operations only a device may call.
-const DEVICE_403: &str = "`device_required`: the access token was not issued to an enrolled device.";
-
-/// The 404 answer of the operations on one upload.
-const UPLOAD_404: &str = "`not_found`: no such upload, or it belongs to another device (or was discarded \
-    after a hash mismatch).";
-
 /// Starts (or resumes) an upload of a blob a record references.
 #[utoipa::path(
     post,
@@ -242,8 +223,6 @@ const UPLOAD_404: &str = "`not_found`: no such upload, or it belongs to another 
                 device has an unfinished upload of the same blob and size: it goes on from its `offset`.",
             body = UploadState,
         ),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
             description = "`role_required`: the caller is not an `officer`. `device_required`: the access \
@@ -258,7 +237,6 @@ const UPLOAD_404: &str = "`not_found`: no such upload, or it belongs to another 
                 default; `details.limit`). `body_too_large`: the JSON body is larger than the server accepts.",
             body = ErrorBodySchema,
         ),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -275,9 +253,7 @@ const UPLOAD_404: &str = "`not_found`: no such upload, or it belongs to another 
                 uploads (4 by default; `details.limit`); finish one first.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, MalformedJson, NotJson,
     ),
 )]
 async fn create_upload(
@@ -285,78 +261,11 @@ async fn create_upload(
     caller: Caller,
     ApiJson(request): ApiJson<NewUpload>,
 ) -> ApiResult<(StatusCode, Json<UploadState>)> {
-    caller.require(&["officer"])?;
-    let device_id = caller.device()?.to_string();
-    if let Err(problem) = sync_core::input::sha256_hex("sha256", &request.sha256) {
-        return Err(ApiError::Unprocessable {
-            code: "invalid_upload",
-            message: problem.to_string(),
-            details: Some(serde_json::json!({ "field": "sha256" })),
-        });
-    }
-    if request.size == 0 {
-        return Err(ApiError::Unprocessable {
-            code: "invalid_upload",
-            message: "a blob has at least one byte".into(),
-            details: Some(serde_json::json!({ "field": "size" })),
-        });
-    }
-    let record_id = request.record_id.clone();
-    let stored =
-        state.blocking(move |store| store.record(&record_id)).await?.ok_or(ApiError::NotFound { what: "record" })?;
-    let task_id = stored.task_id.clone();
-    let task = match task_id {
-        Some(task_id) => state.blocking(move |store| store.task(&task_id)).await?,
-        None => None,
-    };
-    if !task.is_some_and(|task| task.team.contains(&caller.officer_id)) {
-        return Err(ApiError::forbidden("not_on_team", "the officer is not on the team of the record's task"));
-    }
-    if !photos_of(stored).await?.contains(&request.sha256) {
-        return Err(ApiError::unprocessable(
-            "blob_not_referenced",
-            "the record does not reference this SHA-256 among its photos",
-        ));
-    }
-    let limit = state.config.max_blob_bytes;
-    if request.size > limit {
-        return Err(refused(
-            StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
-            "blob_too_large",
-            format!("a blob may have at most {limit} bytes"),
-            serde_json::json!({ "limit": limit }),
-        ));
-    }
-    let now = now_ms();
-    let upload = Upload {
-        upload_id: uuid::Uuid::new_v4().to_string(),
-        sha256: request.sha256,
-        size: request.size,
-        record_id: request.record_id,
-        device_id,
-        officer_id: caller.officer_id.clone(),
-        received: 0,
-        created_at_ms: now,
-        updated_at_ms: now,
-        finished_at_ms: None,
-    };
-    // Uploads this device abandoned long ago give their places back first.
-    let (idle_before, device) = (now - state.config.upload_expiry_ms, upload.device_id.clone());
-    for expired in state.blocking(move |store| store.expire_uploads(&device, idle_before)).await? {
-        let path = uploads_dir(&state.config).join(&expired);
-        let _lock = UploadLock::acquire(path.clone()).await;
-        match std::fs::remove_file(&path) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-                tracing::warn!(upload_id = %expired, %error, "an expired upload's file stays");
-            }
-            _ => tracing::info!(upload_id = %expired, "an unfinished upload expired"),
-        }
-    }
-    let max_unfinished = state.config.max_uploads_per_device;
-    match state.blocking(move |store| store.begin_upload(&upload, max_unfinished)).await? {
-        UploadStart::Started(upload) => Ok((StatusCode::CREATED, Json(UploadState::of(&upload)))),
-        UploadStart::Resumed(upload) => Ok((StatusCode::OK, Json(UploadState::of(&upload)))),
-        UploadStart::Stored(blob) => Ok((
+    let NewUpload { sha256, size, record_id } = request;
+    match blobs::start_upload(&state, &caller, blobs::NewUpload { sha256, size, record_id }).await? {
+        StartedUpload::New(upload) => Ok((StatusCode::CREATED, Json(UploadState::of(&upload)))),
+        StartedUpload::Resumed(upload) => Ok((StatusCode::OK, Json(UploadState::of(&upload)))),
+        StartedUpload::Stored(blob) => Ok((
             StatusCode::OK,
             Json(UploadState {
                 upload_id: None,
@@ -365,12 +274,6 @@ async fn create_upload(
                 offset: blob.size,
                 complete: true,
             }),
-        )),
-        UploadStart::TooMany { unfinished } => Err(refused(
-            StatusCode::TOO_MANY_REQUESTS.as_u16(),
-            "too_many_uploads",
-            format!("this device has {unfinished} unfinished uploads; finish one first"),
-            serde_json::json!({ "limit": max_unfinished }),
         )),
     }
 }
@@ -396,10 +299,7 @@ fn with_offset<T: IntoResponse>(offset: u64, answer: T) -> Response {
             body = UploadState,
             headers(("Upload-Offset" = u64, description = "Bytes the server holds.")),
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
-        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, DeviceOnly, UploadNotFound,
     ),
 )]
 async fn upload_state(
@@ -407,7 +307,7 @@ async fn upload_state(
     caller: Caller,
     Path(upload_id): Path<String>,
 ) -> ApiResult<Response> {
-    let upload = own_upload(&state, &caller, &upload_id).await?;
+    let upload = blobs::own_upload(&state, &caller, &upload_id).await?;
     Ok(with_offset(upload.received, Json(UploadState::of(&upload))))
 }
 
@@ -425,10 +325,7 @@ async fn upload_state(
             description = "No body; the offset is in the `Upload-Offset` header.",
             headers(("Upload-Offset" = u64, description = "Bytes the server holds.")),
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
-        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, DeviceOnly, UploadNotFound,
     ),
 )]
 async fn upload_offset(
@@ -436,7 +333,7 @@ async fn upload_offset(
     caller: Caller,
     Path(upload_id): Path<String>,
 ) -> ApiResult<Response> {
-    let upload = own_upload(&state, &caller, &upload_id).await?;
+    let upload = blobs::own_upload(&state, &caller, &upload_id).await?;
     Ok(with_offset(upload.received, StatusCode::OK))
 }
 
@@ -469,9 +366,6 @@ async fn upload_offset(
                 `unreadable_body`: the body could not be read (a broken connection): nothing was appended.",
             body = ErrorBodySchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
-        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
         (
             status = 409,
             description = "`offset_mismatch`: `Upload-Offset` is not the upload's offset (`details.offset`; \
@@ -490,9 +384,7 @@ async fn upload_offset(
             description = "`unsupported_content_type`: the body is not sent as `application/octet-stream`.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, DeviceOnly, UploadNotFound,
     ),
 )]
 async fn append_upload(
@@ -502,21 +394,19 @@ async fn append_upload(
     headers: HeaderMap,
     body: ApiBytes,
 ) -> ApiResult<Response> {
-    let upload = own_upload(&state, &caller, &upload_id).await?;
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let content_type = content_type.split(';').next().unwrap_or("").trim();
-    if content_type != "application/octet-stream" {
-        return Err(ApiError::UnsupportedMediaType { found: content_type.to_string() });
-    }
-    let offset = headers
-        .get(UPLOAD_OFFSET)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| ApiError::bad_request("invalid_upload_offset", "the Upload-Offset header must be a number"))?;
-    let path = uploads_dir(&state.config).join(&upload.upload_id);
-    let lock = UploadLock::acquire(path).await;
-    let (store, config, chunk) = (state.store.clone(), state.config.clone(), body.0);
-    let upload = blocking(move || append(store.as_ref(), &config, &upload_id, offset, &chunk, lock)).await?;
+    let offset = || {
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let content_type = content_type.split(';').next().unwrap_or("").trim();
+        if content_type != "application/octet-stream" {
+            return Err(ApiError::UnsupportedMediaType { found: content_type.to_string() });
+        }
+        headers
+            .get(UPLOAD_OFFSET)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad_request("invalid_upload_offset", "the Upload-Offset header must be a number"))
+    };
+    let upload = blobs::append_chunk(&state, &caller, upload_id, offset, body.0).await?;
     Ok(with_offset(upload.received, Json(UploadState::of(&upload))))
 }
 
@@ -535,9 +425,6 @@ async fn append_upload(
                 not ended); a file that is not a decodable image is stored all the same.",
             body = StoredBlob,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = DEVICE_403, body = ErrorBodySchema),
-        (status = 404, description = UPLOAD_404, body = ErrorBodySchema),
         (
             status = 409,
             description = "`upload_incomplete`: fewer bytes than the declared size were received \
@@ -550,9 +437,7 @@ async fn append_upload(
                 (`details.expected`, `details.actual`): the upload is discarded and nothing is stored.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, DeviceOnly, UploadNotFound,
     ),
 )]
 async fn finish_upload(
@@ -560,50 +445,8 @@ async fn finish_upload(
     caller: Caller,
     Path(upload_id): Path<String>,
 ) -> ApiResult<Json<StoredBlob>> {
-    let upload = own_upload(&state, &caller, &upload_id).await?;
-    let lock = UploadLock::acquire(uploads_dir(&state.config).join(&upload.upload_id)).await;
-    let (store, config) = (state.store.clone(), state.config.clone());
-    let (blob, new) = blocking(move || finish(store.as_ref(), &config, &upload_id, lock)).await?;
-    if new {
-        Metrics::add(&state.metrics.log_leaves_appended, 1);
-    }
-    // The blob is stored and the answer says so, whatever its content. Its EXIF and thumbnail
-    // are read after the answer, off the request's path; a failure to keep them is logged, and
-    // the examination runs again when the metadata is asked for.
-    let (store, config, examined_blob) = (state.store.clone(), state.config.clone(), blob.clone());
-    tokio::task::spawn_blocking(move || {
-        if let Err(error) = examined(store.as_ref(), &config, &examined_blob) {
-            tracing::warn!(sha256 = %examined_blob.sha256, %error, "the blob is stored but its metadata is not");
-        }
-    });
+    let blob = blobs::finish_upload(&state, &caller, upload_id).await?;
     Ok(Json(StoredBlob::of(blob)))
-}
-
-/// Whether the caller may read a record that references the blob ([`crate::service::access::Access::blob`]).
-async fn may_read_blob(state: &AppState, caller: &Caller, sha256: &str) -> ApiResult<bool> {
-    let (sha256, caller) = (sha256.to_string(), caller.clone());
-    state.blocking(move |store| Access::new(store, &caller, crate::service::access::today()?).blob(&sha256)).await
-}
-
-/// A stored blob the caller may read; any other is not found, whether it exists or not.
-async fn readable_blob(state: &AppState, caller: &Caller, sha256: &str) -> ApiResult<Blob> {
-    if sync_core::input::sha256_hex("sha256", sha256).is_err() {
-        return Err(blob_not_found());
-    }
-    let id = sha256.to_string();
-    let blob = state.blocking(move |store| store.blob(&id)).await?.ok_or_else(blob_not_found)?;
-    if !may_read_blob(state, caller, sha256).await? {
-        return Err(blob_not_found());
-    }
-    Ok(blob)
-}
-
-/// A readable blob's metadata, examined now if it never was.
-async fn readable_metadata(state: &AppState, caller: &Caller, sha256: &str) -> ApiResult<(Blob, BlobMetadata)> {
-    let blob = readable_blob(state, caller, sha256).await?;
-    let (store, config, stored) = (state.store.clone(), state.config.clone(), blob.clone());
-    let metadata = blocking(move || examined(store.as_ref(), &config, &stored)).await?;
-    Ok((blob, metadata))
 }
 
 /// A blob's bytes, streamed from its file by a blocking reader a chunk at a time, so that a
@@ -682,28 +525,17 @@ impl HttpBody for FileBody {
             content_type = "*/*",
             body = inline(Binary),
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 404,
             description = "`not_found`: no such blob, or the caller may not read any record that references \
                 it (an officer who is neither a supervisor, a reviewer nor on the team of such a record's task).",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn blob(State(state): State<AppState>, caller: Caller, Path(sha256): Path<String>) -> ApiResult<Response> {
-    let blob = readable_blob(&state, &caller, &sha256).await?;
-    let path = blob_path(&state.config, &sha256);
-    let (file, length) = blocking(move || {
-        let file = File::open(&path)?;
-        let length = file.metadata()?.len();
-        Ok((file, length))
-    })
-    .await?;
-    if length != blob.size {
-        return Err(ApiError::Internal(format!("blob {sha256} has {length} bytes, not {}", blob.size)));
-    }
+    let (blob, file, length) = blobs::open_blob(&state, &caller, &sha256).await?;
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_str(&blob.media_type).map_err(|e| ApiError::Internal(e.to_string()))?),
         (header::ETAG, HeaderValue::from_str(&format!("\"{sha256}\"")).map_err(|e| ApiError::Internal(e.to_string()))?),
@@ -735,11 +567,8 @@ const BLOB_404: &str = "`not_found`: no such blob, or the caller may not read an
                 decodable image is answered here too, with `thumbnail` false and its `error`.",
             body = MediaMetadata,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 404, description = BLOB_404, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors,
     ),
 )]
 async fn metadata(
@@ -747,7 +576,7 @@ async fn metadata(
     caller: Caller,
     Path(sha256): Path<String>,
 ) -> ApiResult<Json<MediaMetadata>> {
-    let (blob, metadata) = readable_metadata(&state, &caller, &sha256).await?;
+    let (blob, metadata) = blobs::readable_metadata(&state, &caller, &sha256).await?;
     Ok(Json(MediaMetadata::of(blob, metadata)))
 }
 
@@ -767,7 +596,6 @@ async fn metadata(
             content_type = "image/jpeg",
             body = inline(Binary),
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 404,
             description = "`not_found`: no such blob, the caller may not read any record that references it \
@@ -776,14 +604,11 @@ async fn metadata(
                 `GET /v1/blobs/{sha256}/metadata` says why).",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors,
     ),
 )]
 async fn thumbnail(State(state): State<AppState>, caller: Caller, Path(sha256): Path<String>) -> ApiResult<Response> {
-    let (_, metadata) = readable_metadata(&state, &caller, &sha256).await?;
-    let jpeg = metadata.thumbnail.ok_or(ApiError::NotFound { what: "thumbnail" })?;
+    let jpeg = blobs::thumbnail(&state, &caller, &sha256).await?;
     let headers = [
         (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
         (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400")),
@@ -803,13 +628,7 @@ async fn thumbnail(State(state): State<AppState>, caller: Caller, Path(sha256): 
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The record's photo hashes the server lacks.", body = MissingBlobs),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
-        (
-            status = 500,
-            description = "`internal`: an unexpected failure, or the stored document does not load or read.",
-            body = ErrorBodySchema,
-        ),
+        Unauthenticated, RecordNotFound, UnreadableRecord,
     ),
 )]
 async fn missing_blobs(
@@ -817,63 +636,6 @@ async fn missing_blobs(
     caller: Caller,
     Path(record_id): Path<String>,
 ) -> ApiResult<Json<MissingBlobs>> {
-    let stored = readable(&state, &caller, record_id.clone()).await?;
-    let mut photos = photos_of(stored).await?;
-    photos.sort();
-    photos.dedup();
-    let asked = photos.clone();
-    let stored = state.blocking(move |store| store.stored_blobs(&asked)).await?;
-    photos.retain(|sha256| !stored.contains(sha256));
+    let photos = blobs::missing_blobs(&state, &caller, record_id.clone()).await?;
     Ok(Json(MissingBlobs { record_id, missing: photos }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_types_are_sniffed_from_magic_bytes() {
-        let cases: &[(&[u8], &str)] = &[
-            (&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F'], "image/jpeg"),
-            (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "image/png"),
-            (b"GIF89a\x01\0", "image/gif"),
-            (b"RIFF\x24\0\0\0WEBPVP8 ", "image/webp"),
-            (b"RIFF\x24\0\0\0WAVEfmt ", "audio/wav"),
-            (b"\0\0\0\x18ftypheic\0\0\0\0", "image/heic"),
-            (b"\0\0\0\x18ftypmif1\0\0\0\0", "image/heif"),
-            (b"\0\0\0\x20ftypisom\0\0\x02\0", "video/mp4"),
-            (b"\0\0\0\x14ftypqt  \0\0\0\0", "video/quicktime"),
-            (b"\0\0\0\x20ftypM4A \0\0\0\0", "audio/mp4"),
-            (b"\0\0\0\x20ftypzzzz\0\0\0\0", "application/octet-stream"),
-            (b"%PDF-1.7\n", "application/pdf"),
-            (b"ID3\x04\0", "audio/mpeg"),
-            (b"II*\0\x08\0\0\0", "image/tiff"),
-            (b"\x89PNG", "application/octet-stream"),
-            (b"", "application/octet-stream"),
-            (b"plain text", "application/octet-stream"),
-        ];
-        for (head, expected) in cases {
-            assert_eq!(sniff_media_type(head), *expected, "{head:?}");
-        }
-    }
-
-    #[test]
-    fn a_blob_is_addressed_by_the_sha256_of_its_bytes() {
-        // FIPS 180-2, appendix B.1.
-        assert_eq!(content_address(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("blob");
-        let bytes: Vec<u8> = (0..FILE_CHUNK * 2 + 7).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(hash_file(&path).unwrap(), (content_address(&bytes), bytes[..64].to_vec()), "read in chunks");
-    }
-
-    #[test]
-    fn only_upload_ids_the_server_issues_name_an_upload() {
-        let issued = uuid::Uuid::new_v4().to_string();
-        assert!(valid_upload_id(&issued));
-        for other in ["", "..", "../fieldsync.sqlite3", &issued.to_uppercase(), &issued.replace('-', "")] {
-            assert!(!valid_upload_id(other), "{other:?}");
-        }
-    }
 }

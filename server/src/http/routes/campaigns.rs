@@ -10,17 +10,18 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sync_core::calendar::{Date, WorkingCalendar};
-use sync_core::draw::{Quota, TierQuota};
 use utoipa::ToSchema;
 
-use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema, TaskSchema};
-use crate::http::{ApiBytes, ApiJson, ApiQuery};
-use crate::service::auth::{self, Caller};
-use crate::service::campaigns::{self as rules, CampaignError, OverdueResult, PublicCampaign, PublishedDraw};
+use crate::http::openapi::{
+    self, AdminOnly, AdminOrSupervisor, BodyTooLarge, CallerErrors, CampaignNotFound, ErrorBodySchema, InternalError,
+    InvalidPublicPage, JsonBodyErrors, NotJson, OverdueResultSchema, PublicCampaignSchema, PublishedDrawSchema,
+    SupervisorOnly, TaskSchema, WriteErrors,
+};
+use crate::http::{ApiBytes, ApiJson, ApiQuery, AppState, pages};
+use crate::service::auth::Caller;
+use crate::service::campaigns::{self, OverdueResult, PublicCampaign, PublishedDraw, public, registries};
 use crate::service::error::{ApiError, ApiResult};
-use crate::service::now_ms;
-use crate::store::{CampaignCommitment, CampaignSpec, EntityChange, MatterList, StoredCampaign, Task};
+use crate::store::{CampaignCommitment, CampaignSpec, CampaignTask, EntityChange, MatterList, StoredCampaign, Task};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,34 +40,6 @@ pub fn router() -> Router<AppState> {
         .route("/public/campaigns", get(public_page))
 }
 
-impl From<CampaignError> for ApiError {
-    fn from(error: CampaignError) -> Self {
-        let code = error.code();
-        match error {
-            CampaignError::Store(error) => ApiError::from(error),
-            CampaignError::NotFound(_) => ApiError::NotFound { what: "campaign" },
-            CampaignError::UnknownTask(_) => ApiError::NotFound { what: "campaign task" },
-            CampaignError::Exists(_) | CampaignError::AlreadyDrawn(_) | CampaignError::AlreadyPublished(_) => {
-                ApiError::Conflict { code, message: error.to_string() }
-            }
-            CampaignError::Draw(ref draw) => {
-                ApiError::Unprocessable { code, message: error.to_string(), details: serde_json::to_value(draw).ok() }
-            }
-            other => ApiError::unprocessable(code, other.to_string()),
-        }
-    }
-}
-
-/// Today in the bureau's time zone.
-fn today() -> ApiResult<Date> {
-    sync_core::campaign::date_of_ms(now_ms()).ok_or_else(|| ApiError::Internal("the clock is out of range".into()))
-}
-
-fn parse_date(field: &str, text: &str) -> ApiResult<Date> {
-    text.parse::<Date>()
-        .map_err(|_| ApiError::bad_request("invalid_query", format!("{field} {text:?} is not YYYY-MM-DD")))
-}
-
 /// The random-check matter list (U1: it is public).
 #[utoipa::path(
     get,
@@ -75,16 +48,11 @@ fn parse_date(field: &str, text: &str) -> ApiResult<Date> {
     responses(
         (status = 200, description = "The matter list as imported.", body = MatterList),
         (status = 404, description = "`not_found`: no matter list has been imported.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        InternalError,
     ),
 )]
 async fn public_matters(State(state): State<AppState>) -> ApiResult<Json<MatterList>> {
-    let mut list = state.blocking(|store| store.matters()).await?.ok_or(ApiError::NotFound { what: "matter list" })?;
-    // A list imported before ratios were required to be an object may hold `null`.
-    if !list.ratios.is_object() {
-        list.ratios = serde_json::Value::Object(serde_json::Map::new());
-    }
-    Ok(Json(list))
+    Ok(Json(registries::public_matters(&state).await?))
 }
 
 /// How many matters an import holds.
@@ -102,9 +70,6 @@ pub struct ImportedMatters {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "How many matters the list holds.", body = ImportedMatters),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
         (
             status = 422,
             description = "`invalid_matters`: the body is not a matter list, its version is not 1, its ratios \
@@ -112,9 +77,7 @@ pub struct ImportedMatters {
                 matter targets no tier; nothing was imported.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, BodyTooLarge, AdminOnly,
     ),
 )]
 async fn import_matters(
@@ -122,14 +85,11 @@ async fn import_matters(
     caller: Caller,
     body: ApiBytes,
 ) -> ApiResult<Json<ImportedMatters>> {
-    caller.require(&["admin"])?;
-    let invalid = |e: String| ApiError::unprocessable("invalid_matters", e);
-    let mut value: serde_json::Value =
-        serde_json::from_slice(&body.0).map_err(|e| invalid(format!("not a matter list: {e}")))?;
-    crate::http::integral_numbers(&mut value);
-    let list = rules::parse_matters(&serde_json::to_vec(&value).unwrap_or_default()).map_err(invalid)?;
-    let (by, now) = (caller.officer_id.clone(), now_ms());
-    let matters = state.blocking(move |store| store.import_matters(&list, &by, now)).await?;
+    let matters = serde_json::from_slice::<serde_json::Value>(&body.0).map_err(|e| e.to_string()).map(|mut value| {
+        crate::http::integral_numbers(&mut value);
+        serde_json::to_vec(&value).unwrap_or_default()
+    });
+    let matters = registries::import_matters(&state, &caller, matters).await?;
     Ok(Json(ImportedMatters { matters }))
 }
 
@@ -142,14 +102,8 @@ async fn import_matters(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Each change, oldest first.", body = Vec<EntityChange>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (
-            status = 403,
-            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
-            body = ErrorBodySchema,
-        ),
         (status = 404, description = "`not_found`: no such entity.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, AdminOrSupervisor,
     ),
 )]
 async fn entity_history(
@@ -157,11 +111,7 @@ async fn entity_history(
     caller: Caller,
     Path(entity_id): Path<String>,
 ) -> ApiResult<Json<Vec<EntityChange>>> {
-    caller.require(&["admin", "supervisor"])?;
-    let history = state.blocking(move |store| store.entity_history(&entity_id)).await?;
-    if history.is_empty() {
-        return Err(ApiError::NotFound { what: "entity" });
-    }
+    let history = registries::entity_history(&state, &caller, entity_id).await?;
     Ok(Json(history))
 }
 
@@ -176,13 +126,6 @@ pub struct CalendarYear {
     pub working_weekends: Vec<Date>,
 }
 
-fn year_of(text: &str) -> ApiResult<i16> {
-    text.parse::<i16>()
-        .ok()
-        .filter(|y| (1..=9999).contains(y))
-        .ok_or_else(|| ApiError::bad_request("invalid_year", format!("{text:?} is not a year")))
-}
-
 /// A year of the bureau's working-day calendar: for admins and supervisors.
 #[utoipa::path(
     get,
@@ -193,14 +136,8 @@ fn year_of(text: &str) -> ApiResult<i16> {
     responses(
         (status = 200, description = "The year's holidays and worked weekend days.", body = CalendarYear),
         (status = 400, description = "`invalid_year`: the path does not name a year.", body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (
-            status = 403,
-            description = "`role_required`: the caller is neither an `admin` nor a `supervisor`.",
-            body = ErrorBodySchema,
-        ),
         (status = 404, description = "`not_found`: the year has no calendar yet.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, AdminOrSupervisor,
     ),
 )]
 async fn calendar_year(
@@ -208,10 +145,7 @@ async fn calendar_year(
     caller: Caller,
     Path(year): Path<String>,
 ) -> ApiResult<Json<CalendarYear>> {
-    caller.require(&["admin", "supervisor"])?;
-    let year = year_of(&year)?;
-    let calendar = state.blocking(move |store| store.calendar_year(year)).await?;
-    let calendar = calendar.ok_or(ApiError::NotFound { what: "calendar year" })?;
+    let calendar = registries::calendar_year(&state, &caller, &year).await?;
     Ok(Json(CalendarYear {
         holidays: calendar.holidays.into_iter().collect(),
         working_weekends: calendar.working_weekends.into_iter().collect(),
@@ -234,10 +168,6 @@ async fn calendar_year(
                 JSON. `unreadable_body`: the body could not be read.",
             body = ErrorBodySchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -247,9 +177,7 @@ async fn calendar_year(
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, BodyTooLarge, NotJson, AdminOnly,
     ),
 )]
 async fn put_calendar_year(
@@ -258,15 +186,11 @@ async fn put_calendar_year(
     Path(year): Path<String>,
     ApiJson(request): ApiJson<CalendarYear>,
 ) -> ApiResult<Json<CalendarYear>> {
-    caller.require(&["admin"])?;
-    let year = year_of(&year)?;
     let calendar = WorkingCalendar {
         holidays: request.holidays.iter().copied().collect(),
         working_weekends: request.working_weekends.iter().copied().collect(),
     };
-    rules::check_calendar_year(year, &calendar).map_err(|e| ApiError::unprocessable("invalid_calendar", e))?;
-    let (by, now, stored) = (caller.officer_id.clone(), now_ms(), calendar.clone());
-    state.blocking(move |store| store.put_calendar_year(year, &stored, &by, now)).await?;
+    let calendar = registries::put_calendar_year(&state, &caller, &year, calendar).await?;
     Ok(Json(CalendarYear {
         holidays: calendar.holidays.into_iter().collect(),
         working_weekends: calendar.working_weekends.into_iter().collect(),
@@ -318,9 +242,7 @@ pub struct Inspector {
             description = "`invalid_query`: `at` or `until` is not a date, or `until` is before `at`.",
             body = ErrorBodySchema,
         ),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, SupervisorOnly,
     ),
 )]
 async fn inspectors(
@@ -328,55 +250,23 @@ async fn inspectors(
     caller: Caller,
     ApiQuery(query): ApiQuery<InspectorsQuery>,
 ) -> ApiResult<Json<Vec<Inspector>>> {
-    caller.require(&["supervisor"])?;
-    let at = match &query.at {
-        Some(text) => parse_date("at", text)?,
-        None => today()?,
-    };
-    let until = match &query.until {
-        Some(text) => parse_date("until", text)?,
-        None => at,
-    };
-    if until < at {
-        return Err(ApiError::bad_request("invalid_query", "until is before at"));
-    }
-    let (from_ms, until_ms) = sync_core::campaign::period_ms(at, until);
-    let inspectors = state
-        .blocking(move |store| {
-            let certificates = store.certificates(None)?;
-            let officers = sync_core::campaign::eligible_officers(&certificates, from_ms, until_ms);
-            let recusals = store.recusals()?;
-            let accounts = store.accounts()?;
-            Ok(officers
-                .into_iter()
-                .map(|officer_id| {
-                    let account = accounts.iter().find(|a| a.officer_id == officer_id);
-                    Inspector {
-                        name: account.map(|a| a.name.clone()).unwrap_or_default(),
-                        unit: account.map(|a| a.unit.clone()).unwrap_or_default(),
-                        certificates: certificates
-                            .iter()
-                            .filter(|c| {
-                                c.officer_id == officer_id
-                                    && sync_core::campaign::certified_throughout(c, from_ms, until_ms)
-                            })
-                            .map(|c| c.number.clone())
-                            .collect(),
-                        recusals: recusals
-                            .iter()
-                            .filter(|(o, _, _)| *o == officer_id)
-                            .map(|(_, entity_id, ground)| RecusalLink {
-                                entity_id: entity_id.clone(),
-                                ground: ground.clone(),
-                            })
-                            .collect(),
-                        officer_id,
-                    }
-                })
-                .collect())
-        })
-        .await?;
-    Ok(Json(inspectors))
+    let inspectors = registries::inspectors(&state, &caller, query.at, query.until).await?;
+    Ok(Json(
+        inspectors
+            .into_iter()
+            .map(|inspector| Inspector {
+                officer_id: inspector.officer_id,
+                name: inspector.name,
+                unit: inspector.unit,
+                certificates: inspector.certificates,
+                recusals: inspector
+                    .recusals
+                    .into_iter()
+                    .map(|(entity_id, ground)| RecusalLink { entity_id, ground })
+                    .collect(),
+            })
+            .collect(),
+    ))
 }
 
 /// A tier's quota: exactly one of `per_mille` (a share, in thousandths, rounded up) or `count`.
@@ -431,6 +321,7 @@ pub struct CampaignView {
     pub created_by: String,
     pub created_at_ms: i64,
     /// The draw and its revealed inputs, once drawn.
+    #[schema(value_type = Option<PublishedDrawSchema>)]
     pub draw: Option<PublishedDraw>,
     pub drawn_at_ms: Option<i64>,
     /// The drawn tasks with their publication.
@@ -447,7 +338,7 @@ pub struct CampaignTaskView {
     pub published_at_ms: Option<i64>,
 }
 
-fn view(campaign: StoredCampaign, tasks: Vec<crate::store::CampaignTask>) -> CampaignView {
+fn view(campaign: StoredCampaign, tasks: Vec<CampaignTask>) -> CampaignView {
     let drawn_tasks = campaign.drawn.as_ref().map(|d| d.draw.tasks.clone()).unwrap_or_default();
     let tasks = tasks
         .into_iter()
@@ -462,7 +353,7 @@ fn view(campaign: StoredCampaign, tasks: Vec<crate::store::CampaignTask>) -> Cam
             }
         })
         .collect();
-    let draw = campaign.drawn.as_ref().map(|d| rules::published_draw(&campaign, d));
+    let draw = campaign.drawn.as_ref().map(|d| campaigns::published_draw(&campaign, d));
     CampaignView {
         campaign_id: campaign.campaign_id,
         spec: campaign.spec,
@@ -495,16 +386,9 @@ const CAMPAIGN_422: &str = "`invalid_campaign`: an id, the period label, a date,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The campaign with its published commitment; not drawn yet.", body = CampaignView),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
         (status = 409, description = "`campaign_exists`: a campaign with this id exists.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (status = 422, description = openapi::invalid_body_422("NewCampaign", CAMPAIGN_422), body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors, SupervisorOnly,
     ),
 )]
 async fn create(
@@ -512,37 +396,24 @@ async fn create(
     caller: Caller,
     ApiJson(request): ApiJson<NewCampaign>,
 ) -> ApiResult<Json<CampaignView>> {
-    caller.require(&["supervisor"])?;
-    let invalid = |message: String| ApiError::unprocessable("invalid_campaign", message);
-    let date = |field: &str, text: &str| {
-        text.parse::<Date>().map_err(|_| invalid(format!("{field} {text:?} is not a date (YYYY-MM-DD)")))
-    };
-    let mut tiers = Vec::new();
-    for quota in &request.tiers {
-        sync_core::input::identifier("tier", &quota.tier).map_err(|e| invalid(e.to_string()))?;
-        let quota_of = match (quota.per_mille, quota.count) {
-            (Some(per_mille), None) => Quota::PerMille { per_mille },
-            (None, Some(count)) => Quota::Count { count },
-            _ => return Err(invalid(format!("tier {}: give exactly one of per_mille and count", quota.tier))),
-        };
-        tiers.push(TierQuota { tier: quota.tier.clone(), quota: quota_of });
-    }
-    let spec = CampaignSpec {
+    let tiers = request
+        .tiers
+        .into_iter()
+        .map(|QuotaRequest { tier, per_mille, count }| campaigns::QuotaRequest { tier, per_mille, count })
+        .collect();
+    let new = campaigns::NewCampaign {
+        campaign_id: request.campaign_id,
         matter: request.matter,
         tiers,
         divisions: request.divisions,
         period: request.period,
-        starts_on: date("starts_on", &request.starts_on)?,
-        ends_on: date("ends_on", &request.ends_on)?,
+        starts_on: request.starts_on,
+        ends_on: request.ends_on,
         team_size: request.team_size,
         max_tasks_per_officer: request.max_tasks_per_officer,
         joint_departments: request.joint_departments,
     };
-    let campaign_id = request.campaign_id.unwrap_or_else(|| format!("C-{}", uuid::Uuid::new_v4()));
-    let (by, now, seed) = (caller.officer_id.clone(), now_ms(), auth::random_bytes::<32>());
-    let limits = rules::CampaignLimits::of(&state.config);
-    let created =
-        state.blocking(move |store| Ok(rules::create(store, &campaign_id, spec, seed, &by, now, &limits))).await??;
+    let created = campaigns::create_campaign(&state, &caller, new).await?;
     Ok(Json(view(created, Vec::new())))
 }
 
@@ -554,26 +425,12 @@ async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every campaign, by creation.", body = Vec<CampaignView>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, SupervisorOnly,
     ),
 )]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<CampaignView>>> {
-    caller.require(&["supervisor"])?;
-    let campaigns = state
-        .blocking(|store| {
-            store
-                .campaigns()?
-                .into_iter()
-                .map(|c| {
-                    let tasks = store.campaign_tasks(&c.campaign_id)?;
-                    Ok(view(c, tasks))
-                })
-                .collect()
-        })
-        .await?;
-    Ok(Json(campaigns))
+    let campaigns = campaigns::campaigns(&state, &caller).await?;
+    Ok(Json(campaigns.into_iter().map(|(campaign, tasks)| view(campaign, tasks)).collect()))
 }
 
 /// One campaign with its draw and tasks: for supervisors.
@@ -585,10 +442,7 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The campaign.", body = CampaignView),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such campaign.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, SupervisorOnly, CampaignNotFound,
     ),
 )]
 async fn one(
@@ -596,15 +450,8 @@ async fn one(
     caller: Caller,
     Path(campaign_id): Path<String>,
 ) -> ApiResult<Json<CampaignView>> {
-    caller.require(&["supervisor"])?;
-    let found = state
-        .blocking(move |store| {
-            let Some(campaign) = store.campaign(&campaign_id)? else { return Ok(None) };
-            let tasks = store.campaign_tasks(&campaign_id)?;
-            Ok(Some(view(campaign, tasks)))
-        })
-        .await?;
-    Ok(Json(found.ok_or(ApiError::NotFound { what: "campaign" })?))
+    let (campaign, tasks) = campaigns::one_campaign(&state, &caller, campaign_id).await?;
+    Ok(Json(view(campaign, tasks)))
 }
 
 /// What a draw may be given.
@@ -621,6 +468,7 @@ pub struct DrawRequest {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct DrawResult {
     /// The draw with its revealed inputs, as `fieldsync verify-draw` reads it.
+    #[schema(value_type = PublishedDrawSchema)]
     pub published: PublishedDraw,
     /// One inspection task per drawn entity, sent to its team's devices on their next sync.
     #[schema(value_type = Vec<TaskSchema>)]
@@ -638,13 +486,7 @@ pub struct DrawResult {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The draw and its tasks.", body = DrawResult),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        (status = 404, description = "`not_found`: no such campaign.", body = ErrorBodySchema),
         (status = 409, description = "`already_drawn`: the campaign has been drawn.", body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -658,9 +500,7 @@ pub struct DrawResult {
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, WriteErrors, SupervisorOnly, CampaignNotFound,
     ),
 )]
 async fn draw(
@@ -669,13 +509,7 @@ async fn draw(
     Path(campaign_id): Path<String>,
     ApiJson(request): ApiJson<DrawRequest>,
 ) -> ApiResult<Json<DrawResult>> {
-    caller.require(&["supervisor"])?;
-    let public_value = request.public_value.unwrap_or_default();
-    let (by, now) = (caller.officer_id.clone(), now_ms());
-    let (campaign, tasks) =
-        state.blocking(move |store| Ok(rules::make_draw(store, &campaign_id, &public_value, &by, now))).await??;
-    let drawn = campaign.drawn.as_ref().ok_or_else(|| ApiError::Internal("a draw was stored without one".into()))?;
-    let published = rules::published_draw(&campaign, drawn);
+    let (published, tasks) = campaigns::draw_campaign(&state, &caller, campaign_id, request.public_value).await?;
     Ok(Json(DrawResult { published, tasks }))
 }
 
@@ -699,8 +533,6 @@ pub struct PublishedResult {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The result as published.", body = PublishedResult),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
         (
             status = 404,
             description = "`not_found`: no such campaign, or the task is not of its draw.",
@@ -708,9 +540,7 @@ pub struct PublishedResult {
         ),
         (status = 409, description = "`already_published`: the result is public already.", body = ErrorBodySchema),
         (status = 422, description = "`not_inspected`: the task has no locked record.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, SupervisorOnly,
     ),
 )]
 async fn publish(
@@ -718,9 +548,7 @@ async fn publish(
     caller: Caller,
     Path((campaign_id, task_id)): Path<(String, String)>,
 ) -> ApiResult<Json<PublishedResult>> {
-    caller.require(&["supervisor"])?;
-    let (by, now) = (caller.officer_id.clone(), now_ms());
-    let task = state.blocking(move |store| Ok(rules::publish(store, &campaign_id, &task_id, &by, now))).await??;
+    let (task, now) = campaigns::publish_result(&state, &caller, campaign_id, task_id).await?;
     Ok(Json(PublishedResult {
         task_id: task.task_id,
         record_id: task.record_id.unwrap_or_default(),
@@ -744,11 +572,9 @@ pub struct OverdueQuery {
     params(("today" = Option<String>, Query, format = Date, description = "The day to judge on, `YYYY-MM-DD`; today when absent.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "Results overdue or published late.", body = Vec<OverdueResult>),
+        (status = 200, description = "Results overdue or published late.", body = Vec<OverdueResultSchema>),
         (status = 400, description = "`invalid_query`: `today` is not a date.", body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not a `supervisor`.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, SupervisorOnly,
     ),
 )]
 async fn overdue(
@@ -756,28 +582,8 @@ async fn overdue(
     caller: Caller,
     ApiQuery(query): ApiQuery<OverdueQuery>,
 ) -> ApiResult<Json<Vec<OverdueResult>>> {
-    caller.require(&["supervisor"])?;
-    let today = match &query.today {
-        Some(text) => parse_date("today", text)?,
-        None => today()?,
-    };
-    let report = state
-        .blocking(move |store| {
-            let calendar = store.calendar()?;
-            Ok(rules::inspected_tasks(store).map(|tasks| rules::overdue_report(&calendar, &tasks, today)))
-        })
-        .await??;
+    let report = campaigns::overdue(&state, &caller, query.today).await?;
     Ok(Json(report))
-}
-
-/// Which campaigns the public asks for.
-enum PublicSelection {
-    One(String),
-    /// A page of the listing: at most `limit`, by campaign id, after `after`.
-    Page {
-        after: Option<String>,
-        limit: usize,
-    },
 }
 
 /// A page of the public listing: `?limit=` (1 to `Config::max_public_page`, which is also the
@@ -786,29 +592,6 @@ enum PublicSelection {
 pub struct PublicPageQuery {
     pub limit: Option<usize>,
     pub after: Option<String>,
-}
-
-impl PublicPageQuery {
-    /// The page's `after` and `limit`, the limit checked against `config`.
-    fn page(self, config: &crate::config::Config) -> ApiResult<(Option<String>, usize)> {
-        let max = config.max_public_page;
-        let limit = self.limit.unwrap_or(max);
-        if !(1..=max).contains(&limit) {
-            return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {max}")));
-        }
-        Ok((self.after, limit))
-    }
-}
-
-/// The campaigns of one public page, and the `after` of the next page when there is one.
-async fn public_page_of(state: &AppState, query: PublicPageQuery) -> ApiResult<(Vec<PublicCampaign>, Option<String>)> {
-    let (after, limit) = query.page(&state.config)?;
-    let mut campaigns = public_campaigns(state, PublicSelection::Page { after, limit }).await?;
-    let next = (campaigns.len() > limit).then(|| {
-        campaigns.truncate(limit);
-        campaigns.last().map(|c| c.campaign_id.clone()).unwrap_or_default()
-    });
-    Ok((campaigns, next))
 }
 
 /// A `Link` header to the page after `after`.
@@ -828,28 +611,6 @@ fn percent_encoded(text: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
-}
-
-async fn public_campaigns(state: &AppState, selection: PublicSelection) -> ApiResult<Vec<PublicCampaign>> {
-    let today = today()?;
-    let campaigns = state
-        .blocking(move |store| {
-            let campaigns = match &selection {
-                PublicSelection::One(id) => store.campaign(id)?.into_iter().collect(),
-                // One more than the page, to know whether another follows.
-                PublicSelection::Page { after, limit } => store.campaigns_after(after.as_deref(), limit + 1)?,
-            };
-            Ok(campaigns
-                .into_iter()
-                .map(|campaign| {
-                    let tasks = store.campaign_tasks(&campaign.campaign_id)?;
-                    let results = rules::published_results(store, &campaign, &tasks)?;
-                    Ok(rules::public_view(&campaign, &tasks, results, today))
-                })
-                .collect::<Result<Vec<_>, CampaignError>>())
-        })
-        .await??;
-    Ok(campaigns)
 }
 
 /// The campaigns as the public sees them (一公开), a page at a time, no sign-in needed.
@@ -873,20 +634,15 @@ async fn public_campaigns(state: &AppState, selection: PublicSelection) -> ApiRe
             description = "A page of campaigns by campaign id: each campaign's commitment; its draw with the \
                 revealed inputs once its period has ended or every result is public; its published results. \
                 When more follow, a `Link: <...?after=...>; rel=\"next\"` header names the next page.",
-            body = Vec<PublicCampaign>,
+            body = Vec<PublicCampaignSchema>,
             headers(("link" = String, description = "The next page, when there is one (RFC 8288).")),
         ),
-        (
-            status = 400,
-            description = "`invalid_query`: `limit` is not a number from 1 to `Config::max_public_page`.",
-            body = ErrorBodySchema,
-        ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        InternalError, InvalidPublicPage,
     ),
 )]
 async fn public_list(State(state): State<AppState>, ApiQuery(query): ApiQuery<PublicPageQuery>) -> ApiResult<Response> {
     let limit = query.limit;
-    let (campaigns, next) = public_page_of(&state, query).await?;
+    let (campaigns, next) = public::public_page(&state, query.after, query.limit).await?;
     let mut response = Json(campaigns).into_response();
     if let Some(after) = next {
         let (name, value) = next_link("/v1/public/campaigns", &after, limit);
@@ -902,88 +658,12 @@ async fn public_list(State(state): State<AppState>, ApiQuery(query): ApiQuery<Pu
     tag = "campaigns",
     params(("campaign_id" = String, Path, description = "The campaign.")),
     responses(
-        (status = 200, description = "The campaign as the public sees it.", body = PublicCampaign),
-        (status = 404, description = "`not_found`: no such campaign.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        (status = 200, description = "The campaign as the public sees it.", body = PublicCampaignSchema),
+        InternalError, CampaignNotFound,
     ),
 )]
 async fn public_one(State(state): State<AppState>, Path(campaign_id): Path<String>) -> ApiResult<Json<PublicCampaign>> {
-    let mut found = public_campaigns(&state, PublicSelection::One(campaign_id)).await?;
-    Ok(Json(found.pop().ok_or(ApiError::NotFound { what: "campaign" })?))
-}
-
-/// Escapes text for HTML.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The public listing as a plain HTML page.
-pub fn render_page(campaigns: &[PublicCampaign]) -> String {
-    let mut page = String::from(
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>双随机抽查公示</title></head><body>\n\
-         <h1>双随机、一公开 抽查公示</h1>\n",
-    );
-    for c in campaigns {
-        page.push_str(&format!(
-            "<section><h2>{} · {} · {}</h2>\n<p>{} – {}</p>\n<p>commitment <code>{}</code> ({}, published {})</p>\n",
-            escape(&c.campaign_id),
-            escape(&c.spec.matter),
-            escape(&c.spec.period),
-            c.spec.starts_on,
-            c.spec.ends_on,
-            escape(&c.commitment.commitment),
-            escape(&c.commitment.algorithm),
-            c.commitment.published_at_ms,
-        ));
-        match (&c.draw, c.draw_public_on) {
-            (Some(draw), Some(day)) => {
-                page.push_str(&format!(
-                    "<p>seed <code>{}</code>, public value {:?}, public since {day}</p>\n<ol>\n",
-                    hex::encode(draw.inputs.server_seed),
-                    escape(&draw.inputs.public_value),
-                ));
-                for task in &draw.draw.tasks {
-                    page.push_str(&format!(
-                        "<li>{} ({}): {}</li>\n",
-                        escape(&task.entity_id),
-                        escape(&task.tier),
-                        escape(&task.team.join(", "))
-                    ));
-                }
-                page.push_str("</ol>\n");
-            }
-            _ => page.push_str("<p>The draw is not public yet.</p>\n"),
-        }
-        if !c.results.is_empty() {
-            page.push_str(
-                "<table><tr><th>entity</th><th>inspected</th><th>conclusion</th><th>public since</th></tr>\n",
-            );
-            for r in &c.results {
-                page.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                    escape(&r.entity_id),
-                    r.inspected_on,
-                    escape(r.conclusion.as_deref().unwrap_or("")),
-                    r.public_on
-                ));
-            }
-            page.push_str("</table>\n");
-        }
-        page.push_str("</section>\n");
-    }
-    page.push_str("</body></html>\n");
-    page
+    Ok(Json(public::public_campaign(&state, campaign_id).await?))
 }
 
 /// The public listing as a plain HTML page, no sign-in needed.
@@ -1008,23 +688,19 @@ pub fn render_page(campaigns: &[PublicCampaign]) -> String {
                 more follow (and the same `Link` header as `/v1/public/campaigns`).",
             content_type = "text/html",
         ),
-        (
-            status = 400,
-            description = "`invalid_query`: `limit` is not a number from 1 to `Config::max_public_page`.",
-            body = ErrorBodySchema,
-        ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        InternalError, InvalidPublicPage,
     ),
 )]
 async fn public_page(State(state): State<AppState>, ApiQuery(query): ApiQuery<PublicPageQuery>) -> ApiResult<Response> {
     let limit = query.limit;
-    let (campaigns, next) = public_page_of(&state, query).await?;
-    let mut page = render_page(&campaigns);
+    let (campaigns, next) = public::public_page(&state, query.after, query.limit).await?;
+    let mut page = pages::render_page(&campaigns);
     let mut response_headers = vec![(header::CONTENT_TYPE, "text/html; charset=utf-8".to_string())];
     if let Some(after) = next {
         let (name, value) = next_link("/public/campaigns", &after, limit);
         let target = value.trim_start_matches('<').split('>').next().unwrap_or_default().to_string();
-        page = page.replace("</body>", &format!("<p><a href=\"{}\">next page</a></p>\n</body>", escape(&target)));
+        page =
+            page.replace("</body>", &format!("<p><a href=\"{}\">next page</a></p>\n</body>", pages::escape(&target)));
         response_headers.push((name, value));
     }
     let mut response = page.into_response();
@@ -1032,48 +708,4 @@ async fn public_page(State(state): State<AppState>, ApiQuery(query): ApiQuery<Pu
         response.headers_mut().insert(name, value.parse().map_err(|_| ApiError::Internal("a header".into()))?);
     }
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_page_escapes_what_it_shows() {
-        assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
-        let campaign = PublicCampaign {
-            campaign_id: "C1".into(),
-            spec: CampaignSpec {
-                matter: "<b>M01</b>".into(),
-                period: "2026-Q4".into(),
-                starts_on: "2026-10-01".parse().unwrap(),
-                ends_on: "2026-12-31".parse().unwrap(),
-                tiers: vec![],
-                divisions: vec![],
-                team_size: 2,
-                max_tasks_per_officer: 3,
-                joint_departments: vec![],
-            },
-            commitment: CampaignCommitment {
-                algorithm: "fieldsync-draw/v1".into(),
-                commitment: "ab".into(),
-                campaign_canonical: String::new(),
-                campaign_sha256: String::new(),
-                entities_hash: String::new(),
-                officers_hash: String::new(),
-                recusals_hash: String::new(),
-                entities: 0,
-                officers: 0,
-                recusals: 0,
-                published_at_ms: 0,
-            },
-            drawn_at_ms: None,
-            draw: None,
-            draw_public_on: None,
-            results: vec![],
-        };
-        let page = render_page(&[campaign]);
-        assert!(page.contains("&lt;b&gt;M01&lt;/b&gt;") && !page.contains("<b>M01"), "{page}");
-        assert!(page.contains("not public yet"));
-    }
 }

@@ -9,19 +9,18 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{Tokens, issue_tokens};
+use super::auth::Tokens;
 use crate::http::ApiJson;
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema};
-use crate::service::auth::{self, Caller};
-use crate::service::error::{ApiError, ApiResult};
-use crate::service::{Metrics, now_ms};
+use crate::http::openapi::{
+    self, AdminOnly, CallerErrors, ErrorBodySchema, InternalError, JsonBodyErrors, OfficerOnly, WriteErrors,
+};
+use crate::service::auth::Caller;
+use crate::service::devices;
+use crate::service::error::ApiResult;
 use crate::store::Device;
 
 pub use schemas::device::{ENROLLMENT_DOMAIN, enrollment_message};
-
-/// How long a challenge may be answered.
-pub const CHALLENGE_SECONDS: i64 = 300;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,37 +46,17 @@ pub struct Challenge {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A challenge, valid for five minutes; any request body is ignored.", body = Challenge),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 429,
             description = "`too_many_challenges`: the caller holds `Config::max_open_challenges_per_officer` (5) \
                 unused, unexpired challenges; answer one or wait for them to expire.",
             body = ErrorBodySchema,
         ),
-        (status = 403, description = "`role_required`: the caller is not an `officer`.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, OfficerOnly,
     ),
 )]
 async fn challenge(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Challenge>> {
-    caller.require(&["officer"])?;
-    let nonce = auth::random_bytes::<32>();
-    let now = now_ms();
-    let expires_at_ms = now + CHALLENGE_SECONDS * 1000;
-    let (officer, max_open) = (caller.officer_id.clone(), state.config.max_open_challenges_per_officer);
-    state
-        .blocking(move |store| match store.store_challenge(&nonce, &officer, now, expires_at_ms, max_open) {
-            Err(crate::store::StoreError::LimitReached { limit, .. }) => Ok(Err(limit)),
-            other => other.map(Ok),
-        })
-        .await?
-        .map_err(|limit| ApiError::Refused {
-            status: axum::http::StatusCode::TOO_MANY_REQUESTS.as_u16(),
-            code: "too_many_challenges",
-            message: format!("at most {limit} unanswered challenges at once"),
-            details: Some(serde_json::json!({ "limit": limit })),
-        })?;
+    let (nonce, expires_at_ms) = devices::challenge(&state, &caller).await?;
     Ok(Json(Challenge { challenge: STANDARD.encode(nonce), expires_at_ms }))
 }
 
@@ -104,15 +83,6 @@ pub struct Enrolled {
     pub tokens: Tokens,
 }
 
-fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> {
-    let bytes = if field == "actor_id" { hex::decode(text).ok() } else { STANDARD.decode(text).ok() };
-    bytes.filter(|b| b.len() == length).ok_or_else(|| ApiError::Unprocessable {
-        code: "invalid_enrollment",
-        message: format!("{field} must be {length} bytes"),
-        details: Some(serde_json::json!({ "field": field })),
-    })
-}
-
 /// Enrolls a device: binds its Ed25519 key and Automerge actor id to the caller, and issues
 /// tokens bound to it.
 #[utoipa::path(
@@ -124,7 +94,6 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new device's id and a pair of tokens bound to it.", body = Enrolled),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
         (
             status = 401,
             description = openapi::caller_401(
@@ -135,7 +104,6 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
             ),
             body = ErrorBodySchema,
         ),
-        (status = 403, description = "`role_required`: the caller is not an `officer`.", body = ErrorBodySchema),
         (
             status = 409,
             description = "`device_key_in_use`: this public key or actor id is already enrolled. \
@@ -144,8 +112,6 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
                 `details.limit` says how many.",
             body = ErrorBodySchema,
         ),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
         (
             status = 422,
             description = openapi::invalid_body_422(
@@ -154,9 +120,7 @@ fn decode(field: &'static str, text: &str, length: usize) -> ApiResult<Vec<u8>> 
             ),
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        JsonBodyErrors, WriteErrors, InternalError, OfficerOnly,
     ),
 )]
 async fn enroll(
@@ -164,83 +128,10 @@ async fn enroll(
     caller: Caller,
     ApiJson(request): ApiJson<Enrollment>,
 ) -> ApiResult<Json<Enrolled>> {
-    caller.require(&["officer"])?;
-    let challenge = decode("challenge", &request.challenge, 32)?;
-    let public_key = decode("public_key", &request.public_key, 32)?;
-    let actor_id = decode("actor_id", &request.actor_id, 16)?;
-    let signature = decode("signature", &request.signature, 64)?;
-    if !auth::verify_device_signature(&public_key, &enrollment_message(&challenge, &public_key, &actor_id), &signature)
-    {
-        return Err(ApiError::unauthorized("invalid_signature", "the challenge signature does not verify"));
-    }
-    // The genesis actor of a record is derived from its id, so anyone can write as it: it is
-    // never a device's (validation refuses to create a record whose genesis actor is one).
-    let reserved = actor_id.clone();
-    let is_genesis_actor = state
-        .blocking(move |store| {
-            Ok(store.record_ids()?.iter().any(|id| sync_core::document::genesis_actor(id).to_bytes() == reserved))
-        })
-        .await?;
-    if is_genesis_actor {
-        return Err(ApiError::Conflict {
-            code: "reserved_actor",
-            message: "this actor id is the genesis actor of a record; a device's actor id must be its own".into(),
-        });
-    }
-    // Checked before the challenge is spent, and again as the device is stored (a race).
-    let (officer, max_devices) = (caller.officer_id.clone(), state.config.max_devices_per_officer);
-    let active = state
-        .blocking(move |store| {
-            Ok(store.devices()?.iter().filter(|d| d.officer_id == officer && d.revoked_at_ms.is_none()).count())
-        })
-        .await?;
-    if active >= max_devices {
-        return Err(too_many_devices(max_devices));
-    }
-    let officer = caller.officer_id.clone();
-    let now = now_ms();
-    let taken = state.blocking(move |store| store.take_challenge(&challenge, &officer, now)).await?;
-    if !taken {
-        return Err(ApiError::unauthorized(
-            "invalid_challenge",
-            "the challenge is unknown, used, expired or not yours",
-        ));
-    }
-    let device = Device {
-        device_id: format!("D-{}", uuid::Uuid::new_v4()),
-        officer_id: caller.officer_id.clone(),
-        public_key,
-        actor_id,
-        enrolled_at_ms: now,
-        revoked_at_ms: None,
-    };
-    let stored = device.clone();
-    state
-        .blocking(move |store| match store.enroll_device(&stored, max_devices) {
-            Err(crate::store::StoreError::LimitReached { limit, .. }) => Ok(Err(limit)),
-            other => other.map(Ok),
-        })
-        .await
-        .map_err(|error| match error {
-            ApiError::Conflict { .. } => ApiError::Conflict {
-                code: "device_key_in_use",
-                message: "this public key or actor id is already enrolled".into(),
-            },
-            other => other,
-        })?
-        .map_err(too_many_devices)?;
-    Metrics::add(&state.metrics.log_leaves_appended, 1);
-    let tokens = issue_tokens(&state, &caller.officer_id, Some(device.device_id.clone()), None, false).await?;
-    Ok(Json(Enrolled { device_id: device.device_id, tokens }))
-}
-
-fn too_many_devices(limit: usize) -> ApiError {
-    ApiError::Refused {
-        status: axum::http::StatusCode::CONFLICT.as_u16(),
-        code: "too_many_devices",
-        message: format!("at most {limit} devices per officer: revoke one first"),
-        details: Some(serde_json::json!({ "limit": limit })),
-    }
+    let Enrollment { challenge, public_key, actor_id, signature } = request;
+    let enrollment = devices::Enrollment { challenge, public_key, actor_id, signature };
+    let (device_id, tokens) = devices::enroll(&state, &caller, enrollment).await?;
+    Ok(Json(Enrolled { device_id, tokens: tokens.into() }))
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -277,14 +168,11 @@ impl From<Device> for DeviceView {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every device.", body = Vec<DeviceView>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, AdminOnly,
     ),
 )]
 async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<DeviceView>>> {
-    caller.require(&["admin"])?;
-    let devices = state.blocking(|store| store.devices()).await?;
+    let devices = devices::list(&state, &caller).await?;
     Ok(Json(devices.into_iter().map(DeviceView::from).collect()))
 }
 
@@ -308,12 +196,8 @@ pub struct DeviceRevoked {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The device is revoked (revoking twice is not an error).", body = DeviceRevoked),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 403, description = "`role_required`: the caller is not an `admin`.", body = ErrorBodySchema),
         (status = 404, description = "`not_found`: no such device.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
-        (status = 507, description = openapi::STORAGE_FULL_507, body = ErrorBodySchema),
+        CallerErrors, WriteErrors, AdminOnly,
     ),
 )]
 async fn revoke(
@@ -321,13 +205,6 @@ async fn revoke(
     caller: Caller,
     Path(device_id): Path<String>,
 ) -> ApiResult<Json<DeviceRevoked>> {
-    caller.require(&["admin"])?;
-    let now = now_ms();
-    state.blocking(move |store| store.revoke_device(&device_id, now)).await.map_err(|error| match error {
-        ApiError::NotFound { .. } => ApiError::NotFound { what: "device" },
-        other => other,
-    })?;
-    // The device's sessions ended with it.
-    state.sessions_ended().await?;
+    let now = devices::revoke(&state, &caller, device_id).await?;
     Ok(Json(DeviceRevoked { status: "revoked", revoked_at_ms: now }))
 }

@@ -7,11 +7,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use sha2::{Digest, Sha256};
 
 use crate::http::AppState;
 use crate::http::Status;
-use crate::http::openapi;
+use crate::http::openapi::{self, InternalError};
 use crate::service::error::{ApiError, ApiResult};
 
 pub fn router() -> Router<AppState> {
@@ -40,13 +39,13 @@ async fn healthz() -> Json<Status> {
     tag = "ops",
     responses(
         (status = 200, description = "`{\"status\": \"ready\"}`.", body = Status),
-        (status = 500, description = openapi::INTERNAL_500, body = openapi::ErrorBodySchema),
         (status = 503, description = "`unavailable`: the store does not answer or takes no more writes.", body = openapi::ErrorBodySchema),
+        InternalError,
     ),
 )]
 async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
-    let ready = state.blocking(|store| Ok(store.ready())).await?;
-    if ready { Ok(Json(Status { status: "ready" })) } else { Err(ApiError::Unavailable) }
+    state.ready().await?;
+    Ok(Json(Status { status: "ready" }))
 }
 
 /// Prometheus text exposition of the server's counters.
@@ -80,25 +79,14 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
     )),
 )]
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    if !state.config.metrics_on_api {
-        return Err(ApiError::NotFound { what: "route" });
-    }
-    if let Some(token) = &state.config.metrics_token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .unwrap_or_default();
-        // Compared by hash, so that the time taken says nothing of how much of it matched.
-        if Sha256::digest(presented.as_bytes()) != Sha256::digest(token.as_bytes()) {
-            return Err(ApiError::unauthorized(
-                "metrics_token_required",
-                "the metrics need the metrics token as Authorization: Bearer",
-            ));
-        }
-    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .unwrap_or_default();
+    state.metrics_access(presented)?;
     Ok(exposition(&state))
 }
 
@@ -183,7 +171,7 @@ fn exposition(state: &AppState) -> Response {
     tag = "ops",
     responses(
         (status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json"),
-        (status = 500, description = openapi::INTERNAL_500, body = openapi::ErrorBodySchema),
+        InternalError,
     ),
 )]
 async fn openapi_json() -> ApiResult<Json<&'static serde_json::Value>> {

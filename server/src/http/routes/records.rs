@@ -1,7 +1,6 @@
 //! Reading records: the merged typed view with its open conflicts, lists, change history, and
 //! the quarantine of refused changes.
 
-use automerge::Automerge;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -11,11 +10,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::http::ApiQuery;
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema, InspectionRecordSchema};
-use crate::service::access::Access;
+use crate::http::openapi::{
+    CallerErrors, ErrorBodySchema, InspectionRecordSchema, InvalidRecordQuery, RecordNotFound, Unauthenticated,
+    UnreadableRecord,
+};
 use crate::service::auth::Caller;
-use crate::service::error::{ApiError, ApiResult};
-use crate::store::{QuarantinedChange, RecordFilter, StoredRecord};
+use crate::service::error::ApiResult;
+use crate::service::records::{self, HistoryChange, RecordQuery};
+use crate::store::QuarantinedChange;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,26 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/records/{record_id}", get(one))
         .route("/v1/records/{record_id}/history", get(history))
         .route("/v1/quarantine", get(quarantine))
-}
-
-/// The stored record, if the caller may read it ([`crate::service::access::Access::record`]); `not_found`
-/// alike when it does not exist and when the caller may not read it, so that ids cannot be probed.
-pub(crate) async fn readable(state: &AppState, caller: &Caller, record_id: String) -> ApiResult<StoredRecord> {
-    let caller = caller.clone();
-    state
-        .blocking(move |store| {
-            let today = crate::service::access::today()?;
-            let Some(stored) = store.record(&record_id)? else { return Ok(None) };
-            Ok(Access::new(store, &caller, today).record(&stored)?.then_some(stored))
-        })
-        .await?
-        .ok_or(ApiError::NotFound { what: "record" })
-}
-
-pub(crate) async fn load(state: &AppState, caller: &Caller, record_id: String) -> ApiResult<(StoredRecord, Automerge)> {
-    let stored = readable(state, caller, record_id).await?;
-    let doc = Automerge::load(&stored.document).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((stored, doc))
 }
 
 /// The merged typed view of a record, with its open conflicts.
@@ -55,13 +37,7 @@ pub(crate) async fn load(state: &AppState, caller: &Caller, record_id: String) -
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The record as the server has merged it.", body = InspectionRecordSchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
-        (
-            status = 500,
-            description = "`internal`: an unexpected failure, or the stored document does not load or read.",
-            body = ErrorBodySchema,
-        ),
+        Unauthenticated, RecordNotFound, UnreadableRecord,
     ),
 )]
 async fn one(
@@ -69,15 +45,8 @@ async fn one(
     caller: Caller,
     Path(record_id): Path<String>,
 ) -> ApiResult<Json<InspectionRecord>> {
-    let (stored, doc) = load(&state, &caller, record_id).await?;
-    let record =
-        sync_core::document::read_record(&stored.record_id, &doc).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(record))
+    Ok(Json(records::record(&state, &caller, record_id).await?))
 }
-
-/// The 400 answer of a query string that does not parse.
-const QUERY_400: &str = "`invalid_query`: the query string does not parse (a `limit` that is not a number \
-    from 1 to 1000, a parameter given twice).";
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -123,9 +92,7 @@ pub struct RecordPage {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "One page of records.", body = RecordPage),
-        (status = 400, description = QUERY_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, InvalidRecordQuery,
     ),
 )]
 async fn list(
@@ -133,35 +100,15 @@ async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<RecordPage>> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to 1000, not {limit}")));
-    }
-    let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");
-    let filter = RecordFilter {
+    let query = RecordQuery {
         task_id: query.task,
         entity_id: query.entity,
         status: query.status,
         officer_id: query.officer,
-        visible_to: (!sees_all).then(|| caller.officer_id.clone()),
         after: query.after,
-        limit: limit + 1,
+        limit: query.limit,
     };
-    let (mut rows, next) = state
-        .blocking(move |store| {
-            let mut rows = store.records(&filter)?;
-            let next = (rows.len() > limit).then(|| {
-                rows.truncate(limit);
-                rows.last().map(|r| r.record_id.clone()).unwrap_or_default()
-            });
-            // The page is cut before the records the caller may not read are left out, so that
-            // `next` still follows the store's order; a page may then hold fewer than `limit`.
-            let hidden = Access::new(store, &caller, crate::service::access::today()?).hidden_tasks()?.clone();
-            rows.retain(|r| r.task_id.as_ref().is_none_or(|task| !hidden.contains(task)));
-            Ok((rows, next))
-        })
-        .await?;
-    rows.truncate(limit);
+    let (rows, next) = records::list(&state, &caller, query).await?;
     Ok(Json(RecordPage {
         records: rows
             .into_iter()
@@ -176,8 +123,10 @@ async fn list(
     }))
 }
 
+// The document's name of the service's `HistoryChange`, whose fields it repeats.
 /// One change of a record's history.
-#[derive(Serialize, Deserialize, ToSchema)]
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct HistoryEntry {
     /// Hex hash of the change.
     pub change_hash: String,
@@ -206,44 +155,20 @@ pub struct HistoryEntry {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The record's changes.", body = Vec<HistoryEntry>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
         (
             status = 500,
             description = "`internal`: an unexpected failure, or the stored document does not load.",
             body = ErrorBodySchema,
         ),
+        Unauthenticated, RecordNotFound,
     ),
 )]
 async fn history(
     State(state): State<AppState>,
     caller: Caller,
     Path(record_id): Path<String>,
-) -> ApiResult<Json<Vec<HistoryEntry>>> {
-    let genesis = sync_core::document::genesis_actor(&record_id);
-    let (_, doc) = load(&state, &caller, record_id).await?;
-    let devices = state.blocking(|store| store.devices()).await?;
-    let entries = doc
-        .get_changes(&[])
-        .into_iter()
-        .map(|change| {
-            let actor = change.actor_id().to_bytes().to_vec();
-            // The genesis is nobody's work, whatever device may share its actor id.
-            let device =
-                (change.actor_id() != &genesis).then(|| devices.iter().find(|d| d.actor_id == actor)).flatten();
-            HistoryEntry {
-                change_hash: change.hash().to_string(),
-                actor: hex::encode(&actor),
-                device_id: device.map(|d| d.device_id.clone()),
-                officer_id: device.map(|d| d.officer_id.clone()),
-                device_revoked_at_ms: device.and_then(|d| d.revoked_at_ms),
-                timestamp_ms: change.timestamp(),
-                operations: change.len(),
-                dependencies: change.deps().iter().map(|d| d.to_string()).collect(),
-            }
-        })
-        .collect();
-    Ok(Json(entries))
+) -> ApiResult<Json<Vec<HistoryChange>>> {
+    Ok(Json(records::history(&state, &caller, record_id).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -262,14 +187,12 @@ pub struct QuarantineQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Refused changes in the order they were received.", body = Vec<QuarantinedChange>),
-        (status = 400, description = QUERY_400, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (
             status = 403,
             description = "`role_required`: the caller is neither a `reviewer` nor a `supervisor`.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, InvalidRecordQuery,
     ),
 )]
 async fn quarantine(
@@ -277,20 +200,5 @@ async fn quarantine(
     caller: Caller,
     ApiQuery(query): ApiQuery<QuarantineQuery>,
 ) -> ApiResult<Json<Vec<QuarantinedChange>>> {
-    caller.require(&["reviewer", "supervisor"])?;
-    Ok(Json(
-        state
-            .blocking(move |store| {
-                let access = Access::new(store, &caller, crate::service::access::today()?);
-                let mut readable = std::collections::BTreeMap::new();
-                let mut changes = store.quarantined(query.record.as_deref())?;
-                changes.retain(|change| {
-                    *readable
-                        .entry(change.record_id.clone())
-                        .or_insert_with(|| access.record_id(&change.record_id).unwrap_or(false))
-                });
-                Ok(changes)
-            })
-            .await?,
-    ))
+    Ok(Json(records::quarantine(&state, &caller, query.record).await?))
 }

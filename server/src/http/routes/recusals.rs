@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema};
+use crate::http::openapi::{CallerErrors, ErrorBodySchema};
 use crate::service::auth::Caller;
 use crate::service::error::ApiResult;
+use crate::service::recusals;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/v1/recusals/tasks", get(recused_teams))
@@ -42,28 +43,23 @@ pub struct RecusedOfficer {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The tasks to reassign, by task id.", body = Vec<RecusedTeam>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: supervisors and administrators only.", body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors,
     ),
 )]
 async fn recused_teams(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<RecusedTeam>>> {
-    caller.require(&["supervisor", "admin"])?;
-    let (tasks, recusals) = state.blocking(|store| Ok((store.tasks(None)?, store.recusals()?))).await?;
+    let teams = recusals::recused_teams(&state, &caller).await?;
     Ok(Json(
-        tasks
+        teams
             .into_iter()
-            .filter_map(|task| {
-                let recused: Vec<RecusedOfficer> = recusals
-                    .iter()
-                    .filter(|(officer, entity, _)| *entity == task.entity_id && task.team.contains(officer))
-                    .map(|(officer, _, ground)| RecusedOfficer { officer_id: officer.clone(), ground: ground.clone() })
-                    .collect();
-                (!recused.is_empty()).then_some(RecusedTeam {
-                    task_id: task.task_id,
-                    entity_id: task.entity_id,
-                    recused,
-                })
+            .map(|team| RecusedTeam {
+                task_id: team.task_id,
+                entity_id: team.entity_id,
+                recused: team
+                    .recused
+                    .into_iter()
+                    .map(|(officer_id, ground)| RecusedOfficer { officer_id, ground })
+                    .collect(),
             })
             .collect(),
     ))

@@ -1,8 +1,5 @@
-//! Changes held for review: work dated before a suspension or revocation of its officer's
-//! certificate that arrived after it (P3). Its date is only the device's claim, so it is neither
-//! merged nor refused silently: the record's readers see it with what the device's signed log
-//! proves about that time, and a reviewer accepts it (it is merged, if the record's rules still
-//! allow it) or refuses it, with a note; the decision is kept with the change.
+//! Changes held for review over HTTP: a record's held changes and a reviewer's decision on one
+//! ([`crate::service::review`]).
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -10,16 +7,16 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::log::proven_entries;
-use super::records::readable;
 use crate::http::ApiJson;
 use crate::http::AppState;
-use crate::http::openapi::{self, ErrorBodySchema, RecordLogEntrySchema, RejectionReasonSchema};
+use crate::http::openapi::{
+    CallerErrors, ErrorBodySchema, JsonBodyErrors, RecordLogEntrySchema, RecordNotFound, RejectionReasonSchema,
+    Unavailable,
+};
 use crate::service::auth::Caller;
-use crate::service::error::{ApiError, ApiResult};
-use crate::service::now_ms;
-use crate::service::sync::{ExchangeInput, ReviewRefusal, accept_held, refuse_held};
-use crate::store::{ReviewDecision, StoreError, SyncJob};
+use crate::service::error::ApiResult;
+use crate::service::review;
+use crate::store::ReviewDecision;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -58,9 +55,7 @@ pub struct HeldChange {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The held changes, oldest first.", body = Vec<HeldChange>),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
-        (status = 404, description = openapi::RECORD_404, body = ErrorBodySchema),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
+        CallerErrors, RecordNotFound,
     ),
 )]
 async fn held(
@@ -68,27 +63,17 @@ async fn held(
     caller: Caller,
     Path(record_id): Path<String>,
 ) -> ApiResult<Json<Vec<HeldChange>>> {
-    let stored = readable(&state, &caller, record_id.clone()).await?;
-    let id = record_id.clone();
-    let rows = state.blocking(move |store| store.quarantined(Some(&id))).await?;
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|row| row.reason.get("code").and_then(|c| c.as_str()) == Some("held_for_review"))
-        .collect();
-    if rows.is_empty() {
-        return Ok(Json(Vec::new()));
-    }
-    let entries = proven_entries(&state, &record_id, stored.task_id.clone()).await?;
+    let held = review::held_changes(&state, &caller, record_id).await?;
     Ok(Json(
-        rows.into_iter()
-            .map(|row| HeldChange {
-                device_log: entries.iter().filter(|e| e.signed.entry.device_id == row.device_id).cloned().collect(),
-                change_hash: row.change_hash,
-                device_id: row.device_id,
-                officer_id: row.officer_id,
-                reason: row.reason,
-                received_at_ms: row.received_at_ms,
-                review: row.review,
+        held.into_iter()
+            .map(|held| HeldChange {
+                device_log: held.device_log,
+                change_hash: held.change.change_hash,
+                device_id: held.change.device_id,
+                officer_id: held.change.officer_id,
+                reason: held.change.reason,
+                received_at_ms: held.change.received_at_ms,
+                review: held.change.review,
             })
             .collect(),
     ))
@@ -129,10 +114,6 @@ pub struct Decided {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The decision, and what it merged.", body = Decided),
-        (status = 400, description = openapi::JSON_400, body = ErrorBodySchema),
-        (status = 413, description = openapi::BODY_413, body = ErrorBodySchema),
-        (status = 415, description = openapi::JSON_415, body = ErrorBodySchema),
-        (status = 401, description = openapi::CALLER_401, body = ErrorBodySchema),
         (status = 403, description = "`role_required`: only reviewers decide.", body = ErrorBodySchema),
         (
             status = 404,
@@ -146,8 +127,7 @@ pub struct Decided {
                 (`details.reason`); nothing was merged or decided.",
             body = ErrorBodySchema,
         ),
-        (status = 500, description = openapi::INTERNAL_500, body = ErrorBodySchema),
-        (status = 503, description = openapi::UNAVAILABLE_503, body = ErrorBodySchema),
+        CallerErrors, JsonBodyErrors, Unavailable,
     ),
 )]
 async fn decide(
@@ -156,87 +136,16 @@ async fn decide(
     Path((record_id, change_hash)): Path<(String, String)>,
     ApiJson(request): ApiJson<Decision>,
 ) -> ApiResult<Json<Decided>> {
-    caller.require(&["reviewer"])?;
-    let note_chars = request.note.chars().count();
-    let accept = match request.decision.as_str() {
-        "accept" => true,
-        "refuse" => false,
-        _ => return Err(invalid_decision("the decision is `accept` or `refuse`")),
-    };
-    if request.note.trim().is_empty() || note_chars > 4000 {
-        return Err(invalid_decision("the note says why, in 1 to 4,000 characters"));
-    }
-    let stored = readable(&state, &caller, record_id.clone()).await?;
-    let decision = ReviewDecision {
-        decision: if accept { "accepted" } else { "refused" }.into(),
-        reviewer_id: caller.officer_id.clone(),
-        decided_at_ms: now_ms(),
-        note: request.note,
-    };
-    let not_held = || ApiError::NotFound { what: "held change" };
-    let task_id = stored.task_id.clone().filter(|_| accept);
-    let (devices, certificates, tasks, recusals) = state
-        .blocking(move |store| {
-            let tasks = match task_id {
-                Some(task_id) => store.task(&task_id)?.into_iter().collect(),
-                None => Vec::new(),
-            };
-            let recusals = store.recusals()?.into_iter().map(|(officer, entity, _)| (officer, entity)).collect();
-            Ok((store.devices()?, store.certificates(None)?, tasks, recusals))
-        })
-        .await?;
-    let input = ExchangeInput {
-        device_id: String::new(),
-        officer_id: caller.officer_id.clone(),
-        devices,
-        certificates,
-        tasks,
-        recusals,
-        now_ms: now_ms(),
-        max_clock_skew_ms: state.config.max_clock_skew_ms,
-        max_changed: 0,
-        reconcile: false,
-    };
-    let outcome = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let (shared, id, hash, accepted) = (outcome.clone(), record_id.clone(), change_hash.clone(), decision.clone());
-    // Run in the writer like a sync exchange: the record and its quarantine change together.
-    let job: SyncJob = Box::new(move |tx| {
-        let result = if accept {
-            accept_held(tx, &input, &id, &hash, &accepted)?
-        } else {
-            refuse_held(tx, &id, &hash, &accepted)?
-        };
-        *shared.lock().map_err(|_| StoreError::Other("poisoned".into()))? = Some(result);
-        Ok(schemas::SyncResponse {
-            protocol: schemas::SYNC_PROTOCOL_VERSION,
-            cursor: 0,
-            documents: Vec::new(),
-            rejections: Vec::new(),
-            more: false,
-        })
-    });
-    state.blocking(move |store| crate::service::sync_commit::run_in_writer(store, job)).await?;
-    let result = outcome.lock().map_err(|_| ApiError::Internal("poisoned".into()))?.take();
-    match result {
-        Some(Ok(outcome)) => Ok(Json(Decided {
-            decision: decision.decision,
-            merged: outcome.merged,
-            still_refused: outcome
-                .refused
-                .into_iter()
-                .map(|(hash, reason)| serde_json::json!({ "change_hash": hash, "reason": reason }))
-                .collect(),
-        })),
-        Some(Err(ReviewRefusal::NotHeld)) => Err(not_held()),
-        Some(Err(ReviewRefusal::Rules(reason))) => Err(ApiError::Unprocessable {
-            code: "refused_by_rules",
-            message: "the record's rules refuse this change now; nothing was merged or decided".into(),
-            details: Some(serde_json::json!({ "reason": reason })),
-        }),
-        None => Err(ApiError::Internal("the review job did not run".into())),
-    }
-}
-
-fn invalid_decision(message: &str) -> ApiError {
-    ApiError::Unprocessable { code: "invalid_decision", message: message.into(), details: None }
+    let Decision { decision, note } = request;
+    let decided = review::decide(&state, &caller, record_id, change_hash, &decision, note).await?;
+    Ok(Json(Decided {
+        decision: decided.decision,
+        merged: decided.outcome.merged,
+        still_refused: decided
+            .outcome
+            .refused
+            .into_iter()
+            .map(|(hash, reason)| serde_json::json!({ "change_hash": hash, "reason": reason }))
+            .collect(),
+    }))
 }

@@ -5,6 +5,14 @@
 //! A campaign is created with a fresh secret seed and a frozen snapshot of what it draws from
 //! (eligible entities, officers and recusals); what it publishes then (the seed's SHA-256, the
 //! snapshot's hashes, the canonical campaign) binds the draw made later, which reveals the seed.
+//!
+//! This module holds the rules and the supervisors' use cases; [`registries`] the registries a
+//! draw reads (matters, entity history, calendar, inspectors), [`public`] the public listing,
+//! and [`commands`] the program's subcommands.
+
+pub mod commands;
+pub mod public;
+pub mod registries;
 
 use std::collections::BTreeSet;
 
@@ -12,9 +20,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sync_core::calendar::{Date, Publication, RESULT_PUBLICATION_WORKING_DAYS, WorkingCalendar, publication};
 use sync_core::campaign::{self, RegistryEntity, TargetFilter};
-use sync_core::draw::{self, Campaign, Draw, DrawError, DrawInputs};
-use utoipa::ToSchema;
+use sync_core::draw::{self, Campaign, Draw, DrawError, DrawInputs, Quota, TierQuota};
 
+use crate::service::auth::{Caller, random_bytes};
+use crate::service::{ApiError, ApiResult, Context, now_ms};
 use crate::store::{
     CampaignCommitment, CampaignSpec, CampaignTask, MatterList, RecordFilter, Store, StoreError, StoredCampaign,
     StoredDraw, Task,
@@ -399,13 +408,11 @@ pub fn verify(campaign: &StoredCampaign) -> Result<Verification, CampaignError> 
 }
 
 /// A draw as anyone may check it: exactly what `fieldsync verify-draw` reads.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedDraw {
     /// `sync_core::draw::DrawInputs`, the seed revealed.
-    #[schema(value_type = Object)]
     pub inputs: DrawInputs,
     /// `sync_core::draw::Draw`.
-    #[schema(value_type = Object)]
     pub draw: Draw,
     /// SHA-256 of the server's seed, hex, published when the campaign was created.
     pub commitment: String,
@@ -456,26 +463,24 @@ pub fn inspection(store: &dyn Store, task_id: &str) -> Result<Option<Inspection>
 }
 
 /// A task's published result, as the public sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicResult {
     pub task_id: String,
     pub entity_id: String,
     /// The locked inspection record the result is taken from.
     pub record_id: String,
     /// The day the inspection ended, in the bureau's time zone.
-    #[schema(value_type = String, format = Date)]
     pub inspected_on: Date,
     /// The record's conclusion.
     pub conclusion: Option<String>,
     /// The day the result became public.
-    #[schema(value_type = String, format = Date)]
     pub public_on: Date,
     pub published_at_ms: i64,
 }
 
 /// A campaign as the public sees it: what was published at creation, and once its results are
 /// all public or its period has ended, the draw with its revealed inputs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicCampaign {
     pub campaign_id: String,
     #[serde(flatten)]
@@ -487,7 +492,6 @@ pub struct PublicCampaign {
     /// The draw with its inputs (the seed revealed), once public.
     pub draw: Option<PublishedDraw>,
     /// The day the draw became public.
-    #[schema(value_type = Option<String>, format = Date)]
     pub draw_public_on: Option<Date>,
     /// The published results of inspected tasks, in the draw's order.
     pub results: Vec<PublicResult>,
@@ -636,22 +640,19 @@ pub struct InspectedTask {
 }
 
 /// An inspected task whose result was not public within the deadline.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverdueResult {
     pub campaign_id: String,
     pub task_id: String,
     pub entity_id: String,
     pub record_id: String,
-    #[schema(value_type = String, format = Date)]
     pub ended_on: Date,
     /// The last day the result could be published in time.
-    #[schema(value_type = String, format = Date)]
     pub deadline: Date,
     /// `overdue` (not published yet) or `late` (published after the deadline).
     pub state: String,
     /// Working days past the deadline: until today, or until publication.
     pub working_days_late: u32,
-    #[schema(value_type = Option<String>, format = Date)]
     pub published_on: Option<Date>,
 }
 
@@ -704,6 +705,24 @@ pub fn inspected_tasks(store: &dyn Store) -> Result<Vec<InspectedTask>, Campaign
     Ok(inspected)
 }
 
+impl From<CampaignError> for ApiError {
+    fn from(error: CampaignError) -> Self {
+        let code = error.code();
+        match error {
+            CampaignError::Store(error) => ApiError::from(error),
+            CampaignError::NotFound(_) => ApiError::NotFound { what: "campaign" },
+            CampaignError::UnknownTask(_) => ApiError::NotFound { what: "campaign task" },
+            CampaignError::Exists(_) | CampaignError::AlreadyDrawn(_) | CampaignError::AlreadyPublished(_) => {
+                ApiError::Conflict { code, message: error.to_string() }
+            }
+            CampaignError::Draw(ref draw) => {
+                ApiError::Unprocessable { code, message: error.to_string(), details: serde_json::to_value(draw).ok() }
+            }
+            other => ApiError::unprocessable(code, other.to_string()),
+        }
+    }
+}
+
 /// Checks a year's calendar: every day of that year, and [`WorkingCalendar::check`].
 pub fn check_calendar_year(year: i16, calendar: &WorkingCalendar) -> Result<(), String> {
     if let Some(day) = calendar.holidays.iter().chain(&calendar.working_weekends).find(|d| d.year() != year) {
@@ -712,99 +731,148 @@ pub fn check_calendar_year(year: i16, calendar: &WorkingCalendar) -> Result<(), 
     calendar.check().map_err(|e| e.to_string())
 }
 
-/// The `fieldsync-server` subcommands of random inspection, over the same operations as the API.
-pub mod commands {
-    use std::path::PathBuf;
+/// A tier's quota as asked for: exactly one of `per_mille` or `count`.
+pub struct QuotaRequest {
+    pub tier: String,
+    pub per_mille: Option<u32>,
+    pub count: Option<u32>,
+}
 
-    use anyhow::{Context, bail};
-    use clap::Subcommand;
+/// A new campaign as a supervisor asks for it; the days are `YYYY-MM-DD`.
+pub struct NewCampaign {
+    /// `C-` and a random UUID when absent.
+    pub campaign_id: Option<String>,
+    pub matter: String,
+    pub tiers: Vec<QuotaRequest>,
+    pub divisions: Vec<String>,
+    pub period: String,
+    pub starts_on: String,
+    pub ends_on: String,
+    pub team_size: u32,
+    pub max_tasks_per_officer: u32,
+    pub joint_departments: Vec<String>,
+}
 
-    use super::*;
-
-    /// `fieldsync-server matters ...`.
-    #[derive(Subcommand)]
-    pub enum MattersCommand {
-        /// Replace the random-check matter list with FILE (the shape of shared/data/matters.json).
-        Import { file: PathBuf },
+/// Creates a campaign and publishes its commitment: for supervisors. The server draws a secret
+/// seed, freezes the eligible entities, officers and recusals; what is public from now on is in
+/// the campaign's commitment.
+pub async fn create_campaign(context: &Context, caller: &Caller, new: NewCampaign) -> ApiResult<StoredCampaign> {
+    caller.require(&["supervisor"])?;
+    let invalid = |message: String| ApiError::unprocessable("invalid_campaign", message);
+    let date = |field: &str, text: &str| {
+        text.parse::<Date>().map_err(|_| invalid(format!("{field} {text:?} is not a date (YYYY-MM-DD)")))
+    };
+    let mut tiers = Vec::new();
+    for quota in &new.tiers {
+        sync_core::input::identifier("tier", &quota.tier).map_err(|e| invalid(e.to_string()))?;
+        let quota_of = match (quota.per_mille, quota.count) {
+            (Some(per_mille), None) => Quota::PerMille { per_mille },
+            (None, Some(count)) => Quota::Count { count },
+            _ => return Err(invalid(format!("tier {}: give exactly one of per_mille and count", quota.tier))),
+        };
+        tiers.push(TierQuota { tier: quota.tier.clone(), quota: quota_of });
     }
+    let spec = CampaignSpec {
+        matter: new.matter,
+        tiers,
+        divisions: new.divisions,
+        period: new.period,
+        starts_on: date("starts_on", &new.starts_on)?,
+        ends_on: date("ends_on", &new.ends_on)?,
+        team_size: new.team_size,
+        max_tasks_per_officer: new.max_tasks_per_officer,
+        joint_departments: new.joint_departments,
+    };
+    let campaign_id = new.campaign_id.unwrap_or_else(|| format!("C-{}", uuid::Uuid::new_v4()));
+    let (by, now, seed) = (caller.officer_id.clone(), now_ms(), random_bytes::<32>());
+    let limits = CampaignLimits::of(&context.config);
+    let created =
+        context.blocking(move |store| Ok(create(store, &campaign_id, spec, seed, &by, now, &limits))).await??;
+    Ok(created)
+}
 
-    /// `fieldsync-server calendar ...`.
-    #[derive(Subcommand)]
-    pub enum CalendarCommand {
-        /// Replace a year of the bureau's calendar with FILE:
-        /// `{"holidays": ["YYYY-MM-DD", ...], "working_weekends": [...]}`.
-        Set { year: i16, file: PathBuf },
-        /// Print a year of the bureau's calendar as JSON.
-        Show { year: i16 },
-    }
+/// Every campaign with its tasks: for supervisors.
+pub async fn campaigns(context: &Context, caller: &Caller) -> ApiResult<Vec<(StoredCampaign, Vec<CampaignTask>)>> {
+    caller.require(&["supervisor"])?;
+    context
+        .blocking(|store| {
+            store
+                .campaigns()?
+                .into_iter()
+                .map(|c| {
+                    let tasks = store.campaign_tasks(&c.campaign_id)?;
+                    Ok((c, tasks))
+                })
+                .collect()
+        })
+        .await
+}
 
-    /// `fieldsync-server draw ...`.
-    #[derive(Subcommand)]
-    pub enum DrawCommand {
-        /// Recompute a campaign's stored draw from its published record (commitment, snapshot
-        /// hashes, draw); exits 1 if anything differs.
-        Verify { campaign_id: String },
-    }
+/// One campaign with its tasks: for supervisors.
+pub async fn one_campaign(
+    context: &Context,
+    caller: &Caller,
+    campaign_id: String,
+) -> ApiResult<(StoredCampaign, Vec<CampaignTask>)> {
+    caller.require(&["supervisor"])?;
+    let found = context
+        .blocking(move |store| {
+            let Some(campaign) = store.campaign(&campaign_id)? else { return Ok(None) };
+            let tasks = store.campaign_tasks(&campaign_id)?;
+            Ok(Some((campaign, tasks)))
+        })
+        .await?;
+    found.ok_or(ApiError::NotFound { what: "campaign" })
+}
 
-    /// The days of a calendar file.
-    #[derive(serde::Deserialize)]
-    struct CalendarFile {
-        holidays: Vec<Date>,
-        working_weekends: Vec<Date>,
-    }
+/// Makes a campaign's draw, once: for supervisors. Reveals the seed, draws from the frozen
+/// snapshot, and creates one task per drawn inspection; the published draw and the tasks.
+pub async fn draw_campaign(
+    context: &Context,
+    caller: &Caller,
+    campaign_id: String,
+    public_value: Option<String>,
+) -> ApiResult<(PublishedDraw, Vec<Task>)> {
+    caller.require(&["supervisor"])?;
+    let public_value = public_value.unwrap_or_default();
+    let (by, now) = (caller.officer_id.clone(), now_ms());
+    let (campaign, tasks) =
+        context.blocking(move |store| Ok(make_draw(store, &campaign_id, &public_value, &by, now))).await??;
+    let drawn = campaign.drawn.as_ref().ok_or_else(|| ApiError::Internal("a draw was stored without one".into()))?;
+    let published = published_draw(&campaign, drawn);
+    Ok((published, tasks))
+}
 
-    /// Runs `fieldsync-server matters ...`.
-    pub fn matters(store: &dyn Store, command: MattersCommand, by: &str, now_ms: i64) -> anyhow::Result<()> {
-        match command {
-            MattersCommand::Import { file } => {
-                let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-                let list = parse_matters(&bytes).map_err(anyhow::Error::msg)?;
-                println!("imported {} matters", store.import_matters(&list, by, now_ms)?);
-            }
-        }
-        Ok(())
-    }
+/// Publishes one inspected task's result (its locked record's conclusion): for supervisors. The
+/// task, and when this request was made.
+pub async fn publish_result(
+    context: &Context,
+    caller: &Caller,
+    campaign_id: String,
+    task_id: String,
+) -> ApiResult<(CampaignTask, i64)> {
+    caller.require(&["supervisor"])?;
+    let (by, now) = (caller.officer_id.clone(), now_ms());
+    let task = context.blocking(move |store| Ok(publish(store, &campaign_id, &task_id, &by, now))).await??;
+    Ok((task, now))
+}
 
-    /// Runs `fieldsync-server calendar ...`.
-    pub fn calendar(store: &dyn Store, command: CalendarCommand, by: &str, now_ms: i64) -> anyhow::Result<()> {
-        match command {
-            CalendarCommand::Set { year, file } => {
-                let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-                let days: CalendarFile = serde_json::from_str(&text).context("not a calendar file")?;
-                let calendar = WorkingCalendar {
-                    holidays: days.holidays.into_iter().collect(),
-                    working_weekends: days.working_weekends.into_iter().collect(),
-                };
-                check_calendar_year(year, &calendar).map_err(anyhow::Error::msg)?;
-                store.put_calendar_year(year, &calendar, by, now_ms)?;
-                println!(
-                    "{year}: {} holidays, {} working weekend days",
-                    calendar.holidays.len(),
-                    calendar.working_weekends.len()
-                );
-            }
-            CalendarCommand::Show { year } => {
-                let Some(calendar) = store.calendar_year(year)? else { bail!("no calendar for {year}") };
-                println!("{}", serde_json::to_string_pretty(&calendar)?);
-            }
-        }
-        Ok(())
-    }
-
-    /// Runs `fieldsync-server draw ...`.
-    pub fn draw(store: &dyn Store, command: DrawCommand) -> anyhow::Result<()> {
-        match command {
-            DrawCommand::Verify { campaign_id } => {
-                let Some(campaign) = store.campaign(&campaign_id)? else { bail!("no campaign {campaign_id}") };
-                let verification = verify(&campaign)?;
-                println!("{}", serde_json::to_string_pretty(&verification)?);
-                if !verification.matches() {
-                    bail!("the draw of campaign {campaign_id} does not match its published record");
-                }
-            }
-        }
-        Ok(())
-    }
+/// Inspected campaign tasks whose results were not public within 20 working days of the
+/// inspection's end, by the bureau's calendar, on `today` (`YYYY-MM-DD`; today when absent):
+/// for supervisors.
+pub async fn overdue(context: &Context, caller: &Caller, on: Option<String>) -> ApiResult<Vec<OverdueResult>> {
+    caller.require(&["supervisor"])?;
+    let day = match &on {
+        Some(text) => registries::parse_date("today", text)?,
+        None => registries::today()?,
+    };
+    let report = context
+        .blocking(move |store| {
+            let calendar = store.calendar()?;
+            Ok(inspected_tasks(store).map(|tasks| overdue_report(&calendar, &tasks, day)))
+        })
+        .await??;
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -1,0 +1,198 @@
+//! The server's layers, read from its sources: `http → service → store`, with the SQLite
+//! backend named only by the composition root.
+//!
+//! Every `.rs` file under `server/src` belongs to a layer by its path; the code before its
+//! `#[cfg(test)]` module (comments left out) is searched for the crates and the `crate::` modules
+//! it names, in `use` lines and in paths written inline. A name its layer may not use fails the
+//! test, with the file, the line and the rule. The layers themselves must form no circle.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The layer of a file, by its path under `server/src`.
+fn layer(relative: &Path) -> &'static str {
+    let path = relative.to_string_lossy().replace('\\', "/");
+    match path.as_str() {
+        p if p.starts_with("http/") => "http",
+        p if p.starts_with("service/") => "service",
+        p if p.starts_with("store/sqlite/") => "store::sqlite",
+        p if p.starts_with("store/") => "store",
+        "config.rs" => "config",
+        "cli.rs" | "main.rs" => "cli",
+        "lib.rs" => "lib",
+        other => panic!("{other} belongs to no layer: give it one here"),
+    }
+}
+
+/// What a layer may not name: external crates (`axum`) and modules of this crate (`crate::http`).
+fn forbidden(layer: &str) -> &'static [&'static str] {
+    const HTTP_CRATES: [&str; 5] = ["axum", "utoipa", "hyper", "tower", "tower_http"];
+    match layer {
+        "store" => &[
+            "axum",
+            "utoipa",
+            "hyper",
+            "tower",
+            "tower_http",
+            "rusqlite",
+            "tokio",
+            "crate::http",
+            "crate::service",
+            "crate::cli",
+            "crate::config",
+            "crate::store::sqlite",
+        ],
+        "store::sqlite" => {
+            &["axum", "utoipa", "hyper", "tower", "tower_http", "crate::http", "crate::service", "crate::cli"]
+        }
+        "service" => {
+            const RULE: [&str; 8] = [
+                HTTP_CRATES[0],
+                HTTP_CRATES[1],
+                HTTP_CRATES[2],
+                HTTP_CRATES[3],
+                HTTP_CRATES[4],
+                "rusqlite",
+                "crate::http",
+                "crate::cli",
+            ];
+            &RULE
+        }
+        "http" => &["rusqlite", "crate::store::sqlite", "crate::cli"],
+        "config" => &["crate::http", "crate::service", "crate::store", "crate::cli", "axum", "rusqlite"],
+        _ => &[],
+    }
+}
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The lines of a file's code before its tests, each without its comment.
+fn code_lines(text: &str) -> Vec<(usize, String)> {
+    let end = text.find("#[cfg(test)]").unwrap_or(text.len());
+    text[..end]
+        .lines()
+        .enumerate()
+        .map(|(n, line)| (n + 1, line.split("//").next().unwrap_or("").to_string()))
+        .filter(|(_, line)| !line.trim().is_empty())
+        .collect()
+}
+
+/// Whether `line` names `name` (a crate or a `crate::` module path) as a path.
+fn names(line: &str, name: &str) -> bool {
+    let mut from = 0;
+    while let Some(at) = line[from..].find(name) {
+        let start = from + at;
+        let before = line[..start].chars().next_back();
+        let after = &line[start + name.len()..];
+        let whole_before = !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+        let used_as_path = after.starts_with("::")
+            || after.starts_with(';')
+            || after.starts_with(" as ")
+            || after.starts_with(',')
+            || after.starts_with('}');
+        let in_use = line.trim_start().starts_with("use ") || line.trim_start().starts_with("pub use ");
+        if whole_before && (used_as_path || (in_use && after.trim().is_empty())) {
+            return true;
+        }
+        from = start + name.len();
+    }
+    false
+}
+
+/// The layer a `crate::` path names, if any.
+fn named_layer(path: &str) -> Option<&'static str> {
+    let rest = path.strip_prefix("crate::")?;
+    Some(match rest.split("::").next()? {
+        "http" => "http",
+        "service" => "service",
+        "store" if rest.starts_with("store::sqlite") => "store::sqlite",
+        "store" => "store",
+        "config" => "config",
+        "cli" => "cli",
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_layer_names_only_what_it_may() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    files.sort();
+    assert!(files.len() > 20, "the sources were found");
+    let mut broken = Vec::new();
+    let mut edges: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for file in &files {
+        let relative = file.strip_prefix(&root).unwrap();
+        let own = layer(relative);
+        let text = std::fs::read_to_string(file).unwrap();
+        for (number, line) in code_lines(&text) {
+            for name in forbidden(own) {
+                if names(&line, name) {
+                    broken.push(format!(
+                        "{}:{number}: the {own} layer names `{name}`: {}",
+                        relative.display(),
+                        line.trim()
+                    ));
+                }
+            }
+            for (at, _) in line.match_indices("crate::") {
+                if let Some(target) = named_layer(&line[at..])
+                    && target != own
+                {
+                    edges.entry(own).or_default().insert(target);
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "imports that break the layers:\n{}", broken.join("\n"));
+    // The composition root and the crate root may name every layer; among the others, no circle.
+    edges.remove("cli");
+    edges.remove("lib");
+    fn visit<'a>(
+        node: &'a str,
+        edges: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) {
+        if let Some(at) = path.iter().position(|n| *n == node) {
+            panic!("the layers form a circle: {} → {node}", path[at..].join(" → "));
+        }
+        if done.contains(node) {
+            return;
+        }
+        path.push(node);
+        for next in edges.get(node).into_iter().flatten() {
+            visit(next, edges, path, done);
+        }
+        path.pop();
+        done.insert(node);
+    }
+    let mut done = BTreeSet::new();
+    for node in edges.keys() {
+        visit(node, &edges, &mut Vec::new(), &mut done);
+    }
+}
+
+#[test]
+fn the_rule_reader_sees_a_forbidden_name_in_use_lines_and_inline_paths() {
+    assert!(names("use axum::Router;", "axum"));
+    assert!(names("    let x = crate::http::openapi::BEARER;", "crate::http"));
+    assert!(names("use crate::store::sqlite::SqliteStore;", "crate::store::sqlite"));
+    assert!(names("use utoipa;", "utoipa"));
+    assert!(!names("use crate::store::Store;", "crate::store::sqlite"));
+    assert!(!names("fn axum_like() {}", "axum"));
+    assert!(!names("use my_axum::Router;", "axum"));
+    assert_eq!(code_lines("use a; // use axum::x\n#[cfg(test)]\nuse axum::y;"), [(1, "use a; ".to_string())]);
+    assert_eq!(named_layer("crate::store::sqlite::SqliteStore"), Some("store::sqlite"));
+    assert_eq!(named_layer("crate::service::auth::Caller"), Some("service"));
+}
