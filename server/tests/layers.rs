@@ -122,6 +122,57 @@ fn named_layer(path: &str) -> Option<&'static str> {
     })
 }
 
+/// The crates the server depends on, by the name code uses (`tower-http` is `tower_http`).
+fn dependencies() -> BTreeSet<String> {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let mut names = BTreeSet::new();
+    let mut in_dependencies = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_dependencies = line.ends_with("dependencies]");
+        } else if in_dependencies && let Some((name, _)) = line.split_once('=') {
+            // `axum.workspace = true` names `axum`.
+            let name = name.trim().split('.').next().unwrap_or("");
+            if !name.is_empty() && !name.starts_with('#') {
+                names.insert(name.replace('-', "_"));
+            }
+        }
+    }
+    names
+}
+
+/// The only crates the store's traits and rows may use: the wire types, the rules, and the
+/// encodings and value types those rows are made of.
+const STORE_CRATES: [&str; 7] = ["schemas", "sync_core", "serde", "serde_json", "thiserror", "ed25519_dalek", "hex"];
+
+#[test]
+fn the_store_uses_the_wire_types_and_the_rules_and_no_other_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let crates = dependencies();
+    assert!(crates.contains("rusqlite") && crates.contains("axum"), "the manifest was read: {crates:?}");
+    let mut broken = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (number, line) in code_lines(&text) {
+            for name in &crates {
+                if !STORE_CRATES.contains(&name.as_str()) && names(&line, name) {
+                    broken.push(format!(
+                        "store/{}:{number}: `{name}`: {}",
+                        path.file_name().unwrap().to_string_lossy(),
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "the store names crates it may not:\n{}", broken.join("\n"));
+}
+
 #[test]
 fn every_layer_names_only_what_it_may() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
