@@ -32,7 +32,7 @@ pub struct Config {
     /// Refresh attempts allowed per refresh token per minute.
     pub auth_attempts_per_minute: u32,
     /// Failed passwords an account may have in a row before it backs off (see
-    /// [`identity::LoginBackoff`]); counted after the address's limit.
+    /// [`LoginBackoff`](crate::service::auth::LoginBackoff)); counted after the address's limit.
     pub auth_free_failures: u32,
     /// An account's first wait after its free failures, in milliseconds; each further failure
     /// doubles it.
@@ -70,7 +70,7 @@ pub struct Config {
     pub max_small_body_bytes: usize,
     /// Largest body of the other JSON forms (officers, certificates, tasks, campaigns, ...). Sync,
     /// log uploads, upload chunks and the registry, matter and calendar imports take
-    /// [`Config::max_body_bytes`] (see `routes::bodies`).
+    /// [`Config::max_body_bytes`] (see [`crate::http::bodies`]).
     pub max_form_body_bytes: usize,
     /// Most bytes of request bodies held in memory at once, all connections together: a body that
     /// would go past it is refused with 503 `server_busy`, so that many slow or large bodies

@@ -39,6 +39,18 @@
 //! - `genesis.rs`: the genesis change, the containers it makes, and their bounds ([`MAX_ENTRIES`]).
 //! - `edit.rs`: [`RecordDocument`] and every write to a record ([`Edit`], signing, locking, resolving).
 //! - `read.rs`: reading a record ([`read_record`], [`read_status`]) and the schema each value is checked against.
+//!
+//! # Status and conflicts
+//!
+//! Status is derived: `Draft` has no signature; `Signing` has one (content frozen, only
+//! signatures may be added); `Locked` has every present officer's signature, the last signature
+//! setting `locked` in the same change. When the last two signatures are made concurrently on two
+//! devices, neither locks; [`RecordDocument::lock`] does it once both are merged.
+//!
+//! The legally significant fields are the entity, the start and end times, the conclusion, the
+//! task, the measures and the officers present: an open conflict there blocks signing. Conflicts
+//! whose values are all equal are not reported. Times are Unix milliseconds everywhere, Automerge
+//! change times included.
 
 mod edit;
 mod genesis;

@@ -1,5 +1,7 @@
 //! The [`Caller`] extractor: the `Authorization: Bearer` token of a request, authenticated by
 //! [`authenticate`].
+//!
+//! The scheme is read case-insensitively (RFC 9110).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

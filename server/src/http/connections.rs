@@ -6,7 +6,7 @@
 //!
 //! - its request head must arrive within [`Config::header_read_timeout`] (hyper's own timer,
 //!   which runs whenever the connection waits for a head, so it also bounds a keep-alive wait);
-//! - its request bodies within [`Config::body_read_timeout`] (`routes::bodies`, which also holds
+//! - its request bodies within [`Config::body_read_timeout`] ([`super::bodies`], which also holds
 //!   every body's bytes against [`Config::max_body_memory_bytes`]);
 //! - with no request in progress, it is closed once no byte moved either way for
 //!   [`Config::idle_timeout`] (a client that stopped reading its answer included);

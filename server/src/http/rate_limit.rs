@@ -1,5 +1,10 @@
 //! Attempt limits on the routes anyone may call (login, refresh, device challenges): per
 //! account and per client address.
+//!
+//! Limits use `governor`'s GCRA, not a fixed window, which would let twice the limit through at a
+//! window edge: the burst is the per-minute limit, and one attempt comes back every 60 s / limit.
+//! Logins and device challenges are limited per client address; refreshes per address first, then
+//! per refresh token.
 
 use std::time::Duration;
 

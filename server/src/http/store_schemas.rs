@@ -3,7 +3,7 @@
 //! review decision, a photo's claimed metadata).
 //!
 //! The store knows nothing of OpenAPI: each row is described here by a stand-in that derives
-//! `ToSchema` under the row's own name, field for field, and [`described_by!`] makes the row's
+//! `ToSchema` under the row's own name, field for field, and `described_by!` makes the row's
 //! schema the stand-in's. The contract and schemathesis tests check answers against them.
 
 use std::borrow::Cow;

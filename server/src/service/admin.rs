@@ -1,4 +1,12 @@
 //! Operations shared by the admin subcommands of the binary and the admin API.
+//!
+//! - [`check`] (the program's `check` and `GET /v1/admin/check`) runs the backend's integrity
+//!   check, hashes every stored blob's file against its row, loads every stored record's document,
+//!   and checks the transparency log.
+//! - The entity registry is read from CSV with the `csv` crate; the text is UTF-8 (a byte-order
+//!   mark dropped) or else GB18030, as Chinese spreadsheet software exports it, and each problem
+//!   names its line, counted from the record's byte offset.
+//! - A backup is written under the data folder's `backups/`.
 
 use std::collections::BTreeSet;
 

@@ -17,6 +17,16 @@
 //!   tokens are refused at once (`session_revoked`) without a read per request. It reads what it
 //!   has not seen from the table at most once every [`REVOCATIONS_REFRESH_MS`] and at once after
 //!   this server ends a session, so that servers sharing one database share the set.
+//! - A refresh token presented again within [`REFRESH_RETRY_GRACE_MS`] of its use, while its
+//!   replacement is unused, is a retry, not a reuse: the replacement is revoked and another
+//!   issued, because an answer lost on a phone's network must not log the officer out.
+//! - Failed passwords back off per account, counted after the address's rate limit
+//!   ([`LoginBackoff`]: `Config::auth_free_failures` free, then `auth_backoff_base_ms` doubling
+//!   to `auth_backoff_max_ms`). An enrolled device passes the backoff by signing a one-use
+//!   challenge ([`LoginChallenges`], [`device_login_message`]), so that a guesser elsewhere cannot
+//!   lock the officer out.
+//!
+//! [`REFRESH_RETRY_GRACE_MS`]: crate::store::REFRESH_RETRY_GRACE_MS
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -6,6 +6,12 @@
 //! Files live under `Config::data_dir`: `uploads/<upload id>` while unfinished,
 //! `blobs/<first 2 hex>/<sha256>` once stored. The store holds how many bytes of each upload are
 //! synced and which blobs are stored; a file without its row is not served.
+//!
+//! A device starts an upload for a SHA-256 and size that a record it may write references, sends
+//! chunks at the server's offset, asks for the offset after a break, and finishes; the size and
+//! the unfinished uploads per device are capped, each with its code. An unfinished upload
+//! untouched for `Config::upload_expiry_ms` is discarded, row and file, when its device next
+//! starts one. A stored blob is read by whoever may read a record referencing it.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};

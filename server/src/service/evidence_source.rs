@@ -1,6 +1,14 @@
 //! What an evidence package of a record holds, gathered in one snapshot of the store against
 //! the log's latest signed checkpoint, over the [`LogTx`] primitives; `service::evidence` writes
 //! the package from it.
+//!
+//! It reads, against the latest checkpoint (signed first if the log grew): the document; the
+//! team's devices' entries for the record, with each device's chain from its first such entry to
+//! its newest in the checkpoint; the devices of those entries and of the document's actors, with
+//! their enrolment leaves; the record's signature and lock leaves; the blobs the record and its
+//! photo entries name; every such leaf's inclusion proof; and the proofs of each checkpoint the
+//! entries name (its last leaf, and its consistency with the package's). Leaves are found by their
+//! subject (`device:`, `record:`, `blob:`, see [`crate::store::leaf_subject`]).
 
 use std::collections::BTreeSet;
 

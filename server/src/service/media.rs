@@ -13,7 +13,7 @@
 //! never what answers.
 //!
 //! These are plain functions over bytes (no IO, no store): the server calls [`examine`] on its
-//! blocking pool when an upload finishes (`routes::blobs`), at most
+//! blocking pool when an upload finishes ([`crate::service::blobs::examine_blob`]), at most
 //! [`MAX_CONCURRENT_DECODES`] at once, so that decoding bounds memory too.
 
 pub use crate::store::{ClaimedMetadata, Examination, MediaError};

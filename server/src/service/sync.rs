@@ -1,13 +1,28 @@
-//! The sync exchange of one device request, run inside one write transaction.
+//! One round of a device's sync ([`sync`]), and the exchange itself ([`exchange`]).
 //!
-//! The validation context is built from the database (every enrolled device's
-//! actor, every certificate with its history, the teams of the officer's tasks
-//! and of the records named, the quarantined change hashes), the request goes
-//! through `sync-core`'s [`ServerSession`], and then, in the same transaction,
-//! changed records are stored and moved up the change sequence, sync states are
-//! kept, and refused changes are quarantined. Each officer signature a stored
-//! record gained, and its locking, is appended to the transparency log in that
-//! transaction too. The answer is sent only after the commit.
+//! A round with no documents is answered without the writer: from memory when its cursor is the
+//! record sequence's head as the writer last noted it ([`Records::known_record_head`], never
+//! below the committed head), else from one read when nothing changed for the officer
+//! ([`Records::changed_for`]). A cursor of another change-sequence epoch (a database restored
+//! from a backup, [`Records::sync_epoch`]) reconciles every record of the officer.
+//!
+//! Otherwise the validation context is read from the database ([`exchange_input`]: every enrolled
+//! device's actor, every certificate with its history, the teams of the officer's tasks and of
+//! the records named, every recusal, the quarantine), and [`exchange`] runs `sync-core`'s
+//! [`ServerSession`] over a [`SyncTx`]: changed records are stored and moved up the change
+//! sequence, sync states kept, refused changes quarantined, and each signature a stored record
+//! gained, and its lock, appended to the transparency log (looked for only in records whose new
+//! status is not a draft). The exchange runs against a snapshot and is committed after a check,
+//! or run again in the writer ([`crate::service::sync_commit`]); the answer is sent only after the
+//! commit.
+//!
+//! A change held for review is accepted ([`accept_held`], run in the writer like an exchange with
+//! the hold lifted for it alone) or refused ([`refuse_held`]) by a reviewer
+//! ([`crate::service::review`]).
+//!
+//! [`Records::known_record_head`]: crate::store::Records::known_record_head
+//! [`Records::changed_for`]: crate::store::Records::changed_for
+//! [`Records::sync_epoch`]: crate::store::Records::sync_epoch
 
 use std::collections::BTreeMap;
 

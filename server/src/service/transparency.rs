@@ -3,6 +3,19 @@
 //! devices' enforcement-log entries against their chains, a record's log, and the log's check
 //! against itself. The leaf append itself is [`crate::store::append_leaf`], which every write
 //! that adds to the log runs inside its own transaction.
+//!
+//! - Checkpoints are C2SP signed notes by an Ed25519 key made once with the log's origin
+//!   (`--log-origin`, fixed once stored) and kept in the database. One is signed when asked for
+//!   after the tree grew, and by every upload that grew it.
+//! - Placement: an entry that extends its chain is stored with its leaf and lets held successors
+//!   follow; one after a gap is held (`log_held`) until it can; a conflicting one is kept
+//!   (`log_forks`) and flags its device. Nothing validly signed is dropped.
+//! - Devices enrolled before the database had a log get their enrolment leaf when `serve` starts.
+//! - The checkpoint, the log's key and consistency proofs are public; inclusion proofs need a
+//!   signed-in caller, and carry the leaf's data only for one who may read what it is about
+//!   ([`crate::service::access::Access::leaf`]; others get its hash).
+//! - The log's check ([`log_check`]) holds leaves against their stored hashes, subtrees against
+//!   their children, and checkpoints against the tree and the log's key.
 
 use std::collections::BTreeMap;
 

@@ -169,8 +169,9 @@ pub trait Campaigns {
     /// At most `limit` campaigns by campaign id, those after `after` when given: one page of the
     /// public listing.
     fn campaigns_after(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<StoredCampaign>>;
-    /// Stores a campaign's draw and creates its tasks (as [`Store::create_task`] does), all in
-    /// one write. False, and nothing written, if the campaign was drawn already.
+    /// Stores a campaign's draw and creates its tasks (as
+    /// [`Tasks::create_task`](crate::store::Tasks::create_task) does), all in one write. False,
+    /// and nothing written, if the campaign was drawn already.
     fn store_draw(&self, campaign_id: &str, draw: &StoredDraw, tasks: &[Task]) -> StoreResult<bool>;
     /// The tasks of a campaign's draw, in the draw's order.
     fn campaign_tasks(&self, campaign_id: &str) -> StoreResult<Vec<CampaignTask>>;

@@ -1,4 +1,16 @@
 //! The transparency log (leaves, subtrees, checkpoints) and the devices' enforcement-log chains.
+//!
+//! [`LogTx`] is the log's and the chains' primitives, each one statement, so that a backend
+//! implements them without knowing the algorithms (those are in `service::transparency`);
+//! [`write_log`] and [`read_log`] run a job over [`TransparencyLog`].
+//!
+//! [`append_leaf`] is the one way a leaf enters the log, whatever the backend: the leaf and every
+//! subtree it completes, inside the transaction of the item it attests. Every entry, signature and
+//! lock of a record is followed, in the same transaction, by a record-state leaf
+//! ([`record_item_added`]): the record id, the heads of its latest signature or lock, and the
+//! SHA-256 of its items (each device's entries of the record, the photos they took, the leaves of
+//! its signatures and lock; `sync_core::transparency::record_items_hash`). [`StoredTree`] reads
+//! roots and proofs from the stored subtrees, never all leaves.
 
 use std::any::Any;
 
@@ -128,7 +140,7 @@ pub struct SeenTree {
     pub consistency: Vec<Hash>,
 }
 
-/// What [`Store::evidence`] read.
+/// What `service::evidence_source::evidence` read.
 #[derive(Clone, Debug)]
 pub struct EvidenceSource {
     pub document: Vec<u8>,

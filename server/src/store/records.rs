@@ -1,4 +1,13 @@
 //! Inspection records, the refused changes kept in quarantine, and the sync exchange that writes both.
+//!
+//! [`SyncTx`] is what one sync exchange reads and writes inside one transaction; [`RecordingTx`]
+//! records an exchange's writes as a [`SyncPlan`] instead of making them, for
+//! `service::sync_commit` to apply later.
+//!
+//! The quarantine keeps one row per change and sending device, at most
+//! [`QUARANTINE_ROWS_PER_DEVICE`] per record and device (further refusals are answered, not kept).
+//! A row holds the reason, whether it is final, the change's dependencies, and its bytes whole up
+//! to [`QUARANTINE_WHOLE_BYTES`], else their first [`QUARANTINE_PREFIX_BYTES`] with the length.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -131,7 +140,7 @@ pub type SyncTxJob = Box<dyn FnOnce(&dyn SyncTx) -> StoreResult<Box<dyn std::any
 /// One sync exchange, to run inside one write transaction or against a snapshot.
 pub type SyncJob = Box<dyn FnOnce(&dyn SyncTx) -> StoreResult<schemas::SyncResponse> + Send>;
 
-/// A write an exchange made against a snapshot, applied later by [`Store::commit_sync`].
+/// A write an exchange made against a snapshot, applied later by `service::sync_commit::commit`.
 #[derive(Clone, Debug)]
 pub enum SyncWrite {
     Record { record_id: String, task_id: Option<String>, document: Vec<u8>, status: String, now_ms: i64 },

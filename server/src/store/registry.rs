@@ -18,7 +18,7 @@ pub struct Entity {
 
 /// The target registry (entities and their history), recusals, the random-check matter list and the bureau's working-day calendar.
 pub trait Registry {
-    /// Imports entities as the system: [`Store::import_entities_by`] by `import`.
+    /// Imports entities as the system: [`Registry::import_entities_by`] by `import`.
     fn import_entities(&self, entities: &[Entity], now_ms: i64) -> StoreResult<usize> {
         self.import_entities_by(entities, "import", now_ms)
     }

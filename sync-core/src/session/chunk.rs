@@ -1,5 +1,9 @@
 //! Paging a backlog over several exchanges: the bounds on what one request carries, and the
 //! server's change feed with the cursor that says how far a device has caught up.
+//!
+//! A request is bounded by record count and bytes ([`SessionConfig`]); the server's answer by the
+//! caller's bound on changed records (`more`). A cursor carries the change sequence's epoch
+//! ([`encode_cursor`]), so that a database restored from a backup reconciles every device.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,11 @@
 //! The server's side of an exchange with one device: validating and applying a request, settling
 //! acknowledgements and delivering whole records without a load, and answering.
+//!
+//! A message that only acknowledges the stored heads moves the device's sync state to them and is
+//! not answered. A record listed for a device with no sync state for it is delivered whole, its
+//! stored bytes as one message, up to [`WHOLE_DELIVERY_BYTES`] of documents per answer. A change
+//! under another enrolled device's actor is refused to its sender alone (`receive.rs`): its own
+//! device may still deliver it, as teammates do after a restore.
 
 use std::collections::{BTreeMap, BTreeSet};
 

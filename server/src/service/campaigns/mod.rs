@@ -9,6 +9,13 @@
 //! This module holds the rules and the supervisors' use cases; [`registries`] the registries a
 //! draw reads (matters, entity history, calendar, inspectors), [`public`] the public listing,
 //! and [`commands`] the program's subcommands.
+//!
+//! The draw (once per campaign) runs `sync_core::draw::draw` on the stored snapshot, the revealed
+//! seed and an optional public value, checks every team as a supervisor's task is checked, and
+//! stores the draw and one task per drawn entity in one write; a draw that fails stores nothing.
+//! Reviewers do not see a campaign's tasks until its draw is public ([`confidential`]). The public
+//! listing shows the commitment from creation, and the draw, with its inputs, once the period has
+//! ended or every task's result is public ([`published_draw`]).
 
 pub mod commands;
 pub mod public;

@@ -171,7 +171,7 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (sha256, record_id)
     );
     "#,
-    // 3: what the server read from each stored blob (`server::media`).
+    // 3: what the server read from each stored blob (`service::media`).
     //
     // The `claimed_` columns are what the file's EXIF says about itself (time, offset, position,
     // device): the device wrote them and nothing checks them. A blob has a thumbnail (a small

@@ -6,6 +6,11 @@
 //! then tells each job's caller its outcome. A job that fails is rolled back
 //! to its savepoint alone. Reads use a small pool of other connections and
 //! never wait for the writer.
+//!
+//! A job that panics is rolled back to its savepoint too, and the writer goes on; `/readyz` fails
+//! if the writer thread has stopped. The writer notes the record sequence's head in memory after
+//! every job that stores records, so that a no-op sync needs no read. A backup copies the database
+//! consistently while the server runs and gives the copy a change-sequence epoch of its own.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -74,9 +79,10 @@ pub struct SqliteStore {
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     /// The record change sequence's head as the writer last left it, never below the committed
-    /// head (see [`Store::known_record_head`]).
+    /// head (see [`Records::known_record_head`](crate::store::Records::known_record_head)).
     head: Arc<std::sync::atomic::AtomicU64>,
-    /// The change sequence's epoch ([`Store::sync_epoch`]), fixed for the database's life.
+    /// The change sequence's epoch ([`Records::sync_epoch`](crate::store::Records::sync_epoch)),
+    /// fixed for the database's life.
     epoch: u16,
 }
 
