@@ -79,10 +79,22 @@ async fn main() {
     store.close();
     drop(store);
 
-    let (mut child, address) =
-        spawn_server(&binary, dir.path(), "127.0.0.1:0", &["--auth-attempts-per-minute", "1000000"]).expect(
-            "the server starts (a binary older than the database exits: cargo build --release -p fieldsync-server)",
-        );
+    let (mut child, address) = spawn_server(
+        &binary,
+        dir.path(),
+        "127.0.0.1:0",
+        // Every simulated device connects from 127.0.0.1: the per-address caps are for a
+        // unit's phones behind one NAT, not for a whole bureau on one address.
+        &[
+            "--auth-attempts-per-minute",
+            "1000000",
+            "--auth-attempts-per-minute-per-address",
+            "1000000",
+            "--max-connections-per-address",
+            "100000",
+        ],
+    )
+    .expect("the server starts (a binary older than the database exits: cargo build --release -p fieldsync-server)");
     let store = SqliteStore::open(&database).unwrap();
     let server = Arc::new(TestServer::external(format!("http://{address}"), store, dir));
 
@@ -98,7 +110,9 @@ async fn main() {
                 random[4..8].copy_from_slice(&(r as u32).to_be_bytes());
                 random
             });
-            let (me, partner) = (format!("O{n:04}"), format!("O{:04}", (n + 1) % devices));
+            // The partner is the other officer of the task's team.
+            let partner = if n % 2 == 0 { (n + 1) % devices } else { n - 1 };
+            let (me, partner) = (format!("O{n:04}"), format!("O{partner:04}"));
             let (my_certificate, partner_certificate) = (format!("GX-{me}"), format!("GX-{partner}"));
             let record = city.record(
                 n * records + r,
