@@ -65,7 +65,7 @@
 //! ```
 
 pub mod calendar;
-pub mod campaign;
+pub mod campaigns;
 pub mod change_check;
 pub mod checkpoint;
 pub mod document;

@@ -35,7 +35,7 @@ type StoreResult<T> = Result<T, StoreError>;
 
 /// The bureau's date now (UTC+8), the day confidentiality is judged on.
 pub fn today() -> StoreResult<Date> {
-    sync_core::campaign::date_of_ms(crate::service::now_ms())
+    sync_core::campaigns::date_of_ms(crate::service::now_ms())
         .ok_or_else(|| StoreError::Other("the clock is out of range".into()))
 }
 

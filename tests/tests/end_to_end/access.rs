@@ -199,7 +199,7 @@ fn entry(phone: &Phone, seq: u64, previous: [u8; 32], record_id: &str) -> Upload
 /// A confidential campaign task with everything a reviewer could read of it.
 async fn confidential(server: &TestServer) -> Secret {
     let supervisor = server.token("SUP", PASSWORD).await;
-    let today = |days: i64| sync_core::campaign::date_of_ms(server::now_ms() + days * DAY).unwrap().to_string();
+    let today = |days: i64| sync_core::campaigns::date_of_ms(server::now_ms() + days * DAY).unwrap().to_string();
     let campaign = json!({
         "campaign_id": "C-SECRET", "matter": "M06", "tiers": [{"tier": "special", "count": 1}],
         "period": "2026-Q4", "starts_on": today(0), "ends_on": today(30),

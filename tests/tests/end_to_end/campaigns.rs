@@ -73,7 +73,7 @@ async fn bureau(officers: usize) -> (TestServer, Vec<String>) {
 
 /// A day `days` from today in UTC+8, as `YYYY-MM-DD`.
 fn day(days: i64) -> String {
-    sync_core::campaign::date_of_ms(server::now_ms() + days * DAY).unwrap().to_string()
+    sync_core::campaigns::date_of_ms(server::now_ms() + days * DAY).unwrap().to_string()
 }
 
 /// A campaign of matter M06 (special and key units) drawing `special` special units.

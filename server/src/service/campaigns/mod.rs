@@ -26,7 +26,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sync_core::calendar::{Date, Publication, RESULT_PUBLICATION_WORKING_DAYS, WorkingCalendar, publication};
-use sync_core::campaign::{self, RegistryEntity, TargetFilter};
+use sync_core::campaigns::{self, RegistryEntity, TargetFilter};
 use sync_core::draw::{self, Campaign, Draw, DrawError, DrawInputs, Quota, TierQuota};
 
 use crate::service::auth::{Caller, random_bytes};
@@ -238,14 +238,14 @@ pub fn create(
     limits: &CampaignLimits,
 ) -> Result<StoredCampaign, CampaignError> {
     let today =
-        campaign::date_of_ms(now_ms).ok_or_else(|| CampaignError::Invalid("the clock is out of range".into()))?;
+        campaigns::date_of_ms(now_ms).ok_or_else(|| CampaignError::Invalid("the clock is out of range".into()))?;
     check_spec(campaign_id, &spec, store.matters()?.as_ref(), limits, today)?;
     let filter = TargetFilter {
         tiers: spec.tiers.iter().map(|t| t.tier.clone()).collect(),
         divisions: spec.divisions.iter().cloned().collect(),
     };
     let registry = store.entities()?;
-    let entities = campaign::eligible_entities(
+    let entities = campaigns::eligible_entities(
         registry.iter().map(|e| RegistryEntity {
             entity_id: &e.entity_id,
             tier: &e.tier,
@@ -253,10 +253,10 @@ pub fn create(
         }),
         &filter,
     );
-    let (from_ms, until_ms) = campaign::period_ms(spec.starts_on, spec.ends_on);
-    let officers = campaign::eligible_officers(&store.certificates(None)?, from_ms, until_ms);
+    let (from_ms, until_ms) = campaigns::period_ms(spec.starts_on, spec.ends_on);
+    let officers = campaigns::eligible_officers(&store.certificates(None)?, from_ms, until_ms);
     let all_recusals = store.recusals()?;
-    let recusals = campaign::relevant_recusals(
+    let recusals = campaigns::relevant_recusals(
         all_recusals.iter().map(|(o, e, _)| (o.as_str(), e.as_str())),
         &officers,
         &entities,
@@ -342,7 +342,7 @@ pub fn make_draw(
         .matters()?
         .and_then(|list| list.matters.into_iter().find(|m| m.code == campaign.spec.matter))
         .map_or_else(|| campaign.spec.matter.clone(), |m| format!("{} {}", m.code, m.zh));
-    let (from_ms, until_ms) = campaign::period_ms(campaign.spec.starts_on, campaign.spec.ends_on);
+    let (from_ms, until_ms) = campaigns::period_ms(campaign.spec.starts_on, campaign.spec.ends_on);
     let certificates = store.certificates(Some(&campaign.officers))?;
     let mut tasks = Vec::new();
     for (position, drawn) in made.tasks.iter().enumerate() {
@@ -511,7 +511,7 @@ pub fn draw_public_on(spec: &CampaignSpec, tasks: &[CampaignTask], today: Date) 
     let after_period = spec.ends_on.tomorrow().unwrap_or(spec.ends_on);
     let all_published = tasks
         .iter()
-        .map(|t| t.published_at_ms.and_then(campaign::date_of_ms))
+        .map(|t| t.published_at_ms.and_then(campaigns::date_of_ms))
         .collect::<Option<Vec<Date>>>()
         .and_then(|days| days.into_iter().max());
     let day = match all_published {
@@ -588,7 +588,7 @@ pub fn published_results(
             continue;
         }
         let (Some(inspected_on), Some(public_on)) =
-            (campaign::date_of_ms(inspection.ended_at_ms), campaign::date_of_ms(published_at_ms))
+            (campaigns::date_of_ms(inspection.ended_at_ms), campaigns::date_of_ms(published_at_ms))
         else {
             continue;
         };
@@ -698,14 +698,14 @@ pub fn inspected_tasks(store: &dyn Store) -> Result<Vec<InspectedTask>, Campaign
         let Some(drawn) = &campaign.drawn else { continue };
         for task in store.campaign_tasks(&campaign.campaign_id)? {
             let Some(found) = inspection(store, &task.task_id)? else { continue };
-            let Some(ended_on) = campaign::date_of_ms(found.ended_at_ms) else { continue };
+            let Some(ended_on) = campaigns::date_of_ms(found.ended_at_ms) else { continue };
             inspected.push(InspectedTask {
                 campaign_id: campaign.campaign_id.clone(),
                 task_id: task.task_id.clone(),
                 entity_id: drawn.draw.tasks.get(task.position).map(|t| t.entity_id.clone()).unwrap_or_default(),
                 record_id: found.record_id,
                 ended_on,
-                published_on: task.published_at_ms.and_then(campaign::date_of_ms),
+                published_on: task.published_at_ms.and_then(campaigns::date_of_ms),
             });
         }
     }
@@ -955,7 +955,7 @@ mod tests {
             campaign_id: "C".into(),
             position: 0,
             record_id: published.map(|_| "R".into()),
-            published_at_ms: published.map(sync_core::campaign::start_of_day_ms),
+            published_at_ms: published.map(sync_core::campaigns::start_of_day_ms),
             published_by: None,
         };
         let one_open = [task(Some(date(2026, 11, 2))), task(None)];

@@ -11,7 +11,7 @@ use crate::store::{EntityChange, MatterList};
 
 /// Today in the bureau's time zone.
 pub fn today() -> ApiResult<Date> {
-    sync_core::campaign::date_of_ms(now_ms()).ok_or_else(|| ApiError::Internal("the clock is out of range".into()))
+    sync_core::campaigns::date_of_ms(now_ms()).ok_or_else(|| ApiError::Internal("the clock is out of range".into()))
 }
 
 /// `text` as a day, `YYYY-MM-DD`; else `invalid_query`, naming `field`.
@@ -113,11 +113,11 @@ pub async fn inspectors(
     if until < at {
         return Err(ApiError::bad_request("invalid_query", "until is before at"));
     }
-    let (from_ms, until_ms) = sync_core::campaign::period_ms(at, until);
+    let (from_ms, until_ms) = sync_core::campaigns::period_ms(at, until);
     let inspectors = context
         .blocking(move |store| {
             let certificates = store.certificates(None)?;
-            let officers = sync_core::campaign::eligible_officers(&certificates, from_ms, until_ms);
+            let officers = sync_core::campaigns::eligible_officers(&certificates, from_ms, until_ms);
             let recusals = store.recusals()?;
             let accounts = store.accounts()?;
             Ok(officers
@@ -131,7 +131,7 @@ pub async fn inspectors(
                             .iter()
                             .filter(|c| {
                                 c.officer_id == officer_id
-                                    && sync_core::campaign::certified_throughout(c, from_ms, until_ms)
+                                    && sync_core::campaigns::certified_throughout(c, from_ms, until_ms)
                             })
                             .map(|c| c.number.clone())
                             .collect(),
