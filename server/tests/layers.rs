@@ -24,40 +24,67 @@ fn layer(relative: &Path) -> &'static str {
     }
 }
 
-/// What a layer may not name: external crates (`axum`) and modules of this crate (`crate::http`).
+/// What a layer may not name: external crates (`axum`) and modules of this crate (`crate::http`;
+/// `crate::AppState`, `crate::app` and `crate::run` are the crate root's re-exports of `http`).
 fn forbidden(layer: &str) -> &'static [&'static str] {
-    const HTTP_CRATES: [&str; 5] = ["axum", "utoipa", "hyper", "tower", "tower_http"];
     match layer {
         "store" => &[
             "axum",
             "utoipa",
             "hyper",
+            "hyper_util",
+            "http_body",
             "tower",
             "tower_http",
+            "governor",
             "rusqlite",
             "tokio",
             "crate::http",
+            "crate::AppState",
+            "crate::app",
+            "crate::run",
             "crate::service",
+            "crate::now_ms",
             "crate::cli",
             "crate::config",
             "crate::store::sqlite",
         ],
-        "store::sqlite" => {
-            &["axum", "utoipa", "hyper", "tower", "tower_http", "crate::http", "crate::service", "crate::cli"]
-        }
-        "service" => {
-            const RULE: [&str; 8] = [
-                HTTP_CRATES[0],
-                HTTP_CRATES[1],
-                HTTP_CRATES[2],
-                HTTP_CRATES[3],
-                HTTP_CRATES[4],
-                "rusqlite",
-                "crate::http",
-                "crate::cli",
-            ];
-            &RULE
-        }
+        "store::sqlite" => &[
+            "axum",
+            "utoipa",
+            "hyper",
+            "hyper_util",
+            "http_body",
+            "tower",
+            "tower_http",
+            "governor",
+            "crate::http",
+            "crate::AppState",
+            "crate::app",
+            "crate::run",
+            "crate::service",
+            "crate::now_ms",
+            "crate::cli",
+        ],
+        "service" => &[
+            "axum",
+            "utoipa",
+            "hyper",
+            "hyper_util",
+            "http_body",
+            "tower",
+            "tower_http",
+            "governor",
+            "rustls",
+            "tokio_rustls",
+            "rusqlite",
+            "crate::http",
+            "crate::AppState",
+            "crate::app",
+            "crate::run",
+            "crate::store::sqlite",
+            "crate::cli",
+        ],
         "http" => &["rusqlite", "crate::store::sqlite", "crate::cli"],
         "config" => &["crate::http", "crate::service", "crate::store", "crate::cli", "axum", "rusqlite"],
         _ => &[],
@@ -75,15 +102,77 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The lines of a file's code before its tests, each without its comment.
+/// The lines of a file's code before its tests, each without its comment; a `use` statement
+/// written over several lines is one line, and `crate::{a::X, b}` is written out as
+/// `crate::a::X, crate::b` so that each layer it names shows.
 fn code_lines(text: &str) -> Vec<(usize, String)> {
     let end = text.find("#[cfg(test)]").unwrap_or(text.len());
-    text[..end]
-        .lines()
-        .enumerate()
-        .map(|(n, line)| (n + 1, line.split("//").next().unwrap_or("").to_string()))
-        .filter(|(_, line)| !line.trim().is_empty())
-        .collect()
+    let mut lines = Vec::new();
+    let mut open: Option<(usize, String)> = None;
+    for (n, line) in text[..end].lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("").to_string();
+        if let Some((start, mut statement)) = open.take() {
+            statement.push(' ');
+            statement.push_str(code.trim());
+            if code.contains(';') {
+                lines.push((start, expand_groups(&statement)));
+            } else {
+                open = Some((start, statement));
+            }
+            continue;
+        }
+        let trimmed = code.trim_start();
+        if (trimmed.starts_with("use ") || trimmed.starts_with("pub use ")) && !code.contains(';') {
+            open = Some((n + 1, code));
+        } else if !code.trim().is_empty() {
+            lines.push((n + 1, expand_groups(&code)));
+        }
+    }
+    lines
+}
+
+/// `crate::{a::X, b::{Y, Z}}` as `crate::a::X, crate::b::{Y, Z}`: the first level of a group
+/// under `crate::` or `super::` written out.
+fn expand_groups(line: &str) -> String {
+    let mut out = line.to_string();
+    for prefix in ["crate::{", "super::{"] {
+        let Some(at) = out.find(prefix) else { continue };
+        let inner_start = at + prefix.len();
+        let (mut depth, mut close) = (1, None);
+        for (i, c) in out[inner_start..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(inner_start + i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(close) = close else { continue };
+        let (mut items, mut depth, mut item) = (Vec::new(), 0, String::new());
+        for c in out[inner_start..close].chars() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(std::mem::take(&mut item));
+                    continue;
+                }
+                _ => {}
+            }
+            item.push(c);
+        }
+        items.push(item);
+        let base = &prefix[..prefix.len() - 1];
+        let written: Vec<String> =
+            items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()).map(|i| format!("{base}{i}")).collect();
+        out = format!("{}{}{}", &out[..at], written.join(", "), &out[close + 1..]);
+    }
+    out
 }
 
 /// Whether `line` names `name` (a crate or a `crate::` module path) as a path.
@@ -93,7 +182,10 @@ fn names(line: &str, name: &str) -> bool {
         let start = from + at;
         let before = line[..start].chars().next_back();
         let after = &line[start + name.len()..];
-        let whole_before = !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
+        // `::axum::x` names the crate too; `my_axum` and `a::axum` do not.
+        let leading_colons = line[..start].ends_with("::")
+            && !line[..start - 2].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let whole_before = leading_colons || !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':');
         let used_as_path = after.starts_with("::")
             || after.starts_with(';')
             || after.starts_with(" as ")
@@ -244,6 +336,12 @@ fn the_rule_reader_sees_a_forbidden_name_in_use_lines_and_inline_paths() {
     assert!(!names("fn axum_like() {}", "axum"));
     assert!(!names("use my_axum::Router;", "axum"));
     assert_eq!(code_lines("use a; // use axum::x\n#[cfg(test)]\nuse axum::y;"), [(1, "use a; ".to_string())]);
+    assert!(names("let r = ::axum::Router::new();", "axum"), "a path with leading colons");
+    assert!(!names("let r = a::axum::Router::new();", "axum"), "another crate's module of that name");
+    let grouped = code_lines("use crate::{\n    http::AppState,\n    store::Store,\n};\nfn f() {}");
+    assert_eq!(grouped[0], (1, "use crate::http::AppState, crate::store::Store;".to_string()));
+    assert!(names(&grouped[0].1, "crate::http"), "a grouped import over several lines");
+    assert_eq!(expand_groups("use crate::{a::{B, C}, d};"), "use crate::a::{B, C}, crate::d;");
     assert_eq!(named_layer("crate::store::sqlite::SqliteStore"), Some("store::sqlite"));
     assert_eq!(named_layer("crate::service::auth::Caller"), Some("service"));
 }

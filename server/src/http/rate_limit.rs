@@ -11,8 +11,13 @@ use std::time::Duration;
 /// Attempt limits per key (an account, a client address): `governor`'s generic cell rate
 /// algorithm, a burst of `limit` attempts and then one more every `window / limit`, so that no
 /// window edge lets twice the limit through.
+///
+/// A refusal answers the seconds until one more attempt is allowed (`Retry-After`), not until a
+/// whole window reopens. A limit of 0 refuses every attempt.
 pub struct RateLimiter {
-    cells: governor::DefaultKeyedRateLimiter<String>,
+    /// `None` for a limit of 0.
+    cells: Option<governor::DefaultKeyedRateLimiter<String>>,
+    window: Duration,
 }
 
 /// Keys kept before the limiter forgets the keys whose attempts have all been replenished.
@@ -20,19 +25,24 @@ const RATE_LIMITER_KEYS: usize = 10_000;
 
 impl RateLimiter {
     pub fn new(limit: u32, window: Duration) -> Self {
-        let burst = std::num::NonZeroU32::new(limit.max(1)).expect("at least one");
-        let period = (window / burst.get()).max(Duration::from_nanos(1));
-        let quota = governor::Quota::with_period(period).expect("a period above zero").allow_burst(burst);
-        Self { cells: governor::RateLimiter::keyed(quota) }
+        let cells = std::num::NonZeroU32::new(limit).map(|burst| {
+            let period = (window / burst.get()).max(Duration::from_nanos(1));
+            let quota = governor::Quota::with_period(period).expect("a period above zero").allow_burst(burst);
+            governor::RateLimiter::keyed(quota)
+        });
+        Self { cells, window }
     }
 
     /// Counts an attempt under `key`; refuses it with the seconds until the next one is allowed.
     pub fn attempt(&self, key: &str) -> Result<(), u64> {
         use governor::clock::{Clock, DefaultClock};
-        if self.cells.len() > RATE_LIMITER_KEYS {
-            self.cells.retain_recent();
+        let Some(cells) = &self.cells else {
+            return Err(self.window.as_secs().max(1));
+        };
+        if cells.len() > RATE_LIMITER_KEYS {
+            cells.retain_recent();
         }
-        self.cells
+        cells
             .check_key(&key.to_string())
             .map_err(|not_until| {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -61,5 +71,6 @@ mod tests {
         assert_eq!(fast.attempt("a"), Err(1), "a wait under a second is still answered as one");
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(fast.attempt("a"), Ok(()), "a cell is back after window / limit");
+        assert_eq!(RateLimiter::new(0, Duration::from_secs(60)).attempt("a"), Err(60), "a limit of 0 refuses all");
     }
 }

@@ -1,8 +1,9 @@
 //! The enforcement log: devices' signed chains and what they prove about a record.
 //!
 //! A device uploads its signed enforcement-log chain; each entry is checked here (its device,
-//! fields, signature and payload), then placed against the device's stored chain by the store,
-//! which appends every accepted entry to the transparency log in the same transaction. A
+//! fields, signature and payload), then placed against the device's stored chain by
+//! [`crate::service::transparency::append_log_entries`], which appends every accepted entry to the
+//! transparency log in the same transaction. A
 //! record's readers may read its log with the time interval the transparency log proves for each
 //! entry and the rules its entries break.
 //!

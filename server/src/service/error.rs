@@ -79,6 +79,12 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Full => ApiError::StorageFull,
             StoreError::Closed => ApiError::Unavailable,
+            StoreError::Unsupported(what) => ApiError::Refused {
+                status: 501,
+                code: "unsupported",
+                message: format!("this server's store cannot {what}"),
+                details: None,
+            },
             StoreError::NotFound(_) => ApiError::NotFound { what: "row" },
             StoreError::Conflict(_) => {
                 ApiError::Conflict { code: "already_exists", message: "it already exists".into() }

@@ -322,11 +322,11 @@ pub fn record_log(
         let tree = StoredTree(tx);
         let mut seen_trees: BTreeMap<u64, Option<(Hash, Option<i64>)>> = BTreeMap::new();
         let mut entries = Vec::new();
-        for (officer_id, kept, leaf_index) in tx.record_chain(record_id)? {
+        for (officer_id, entry, received_at_ms, leaf_index) in tx.record_chain(record_id)? {
             if !officers.contains(&officer_id) {
                 continue;
             }
-            let signed = signed_entry(&kept.entry)?;
+            let signed = signed_entry(&entry)?;
             let seen_tree = match &signed.entry.seen_checkpoint {
                 None => None,
                 Some(seen) if seen.size > size => None,
@@ -343,7 +343,7 @@ pub fn record_log(
                     }
                 },
             };
-            entries.push(ChainEntry { signed, leaf_index, received_at_ms: kept.received_at_ms, seen_tree });
+            entries.push(ChainEntry { signed, leaf_index, received_at_ms, seen_tree });
         }
         Ok(entries)
     })
@@ -387,7 +387,7 @@ pub fn log_check(store: &(impl TransparencyLog + ?Sized)) -> StoreResult<Vec<Str
         for (level, index, hash) in tx.inner_subtrees()? {
             let children = (tree.subtree(level - 1, 2 * index), tree.subtree(level - 1, 2 * index + 1));
             match children {
-                (Ok(left), Ok(right)) if merkle::node_hash(&left, &right) == hash => {}
+                (Ok(left), Ok(right)) if merkle::node_hash(&left, &right).as_slice() == hash.as_slice() => {}
                 (Ok(_), Ok(_)) => problems.push(format!("subtree {level}/{index} is not the node over its children")),
                 _ => problems.push(format!("subtree {level}/{index} lacks a child")),
             }

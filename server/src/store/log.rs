@@ -210,8 +210,9 @@ pub trait LogTx {
     /// The stored complete subtree at `level` and `index` (level 0: a leaf's hash).
     fn subtree(&self, level: u32, index: u64) -> StoreResult<Option<Hash>>;
     fn insert_subtree(&self, level: u32, index: u64, hash: &Hash) -> StoreResult<()>;
-    /// Every stored subtree above the leaves, by level and index.
-    fn inner_subtrees(&self) -> StoreResult<Vec<(u32, u64, Hash)>>;
+    /// Every stored subtree above the leaves, by level and index, with the bytes stored as its
+    /// hash (which the log's check compares; a corrupt row is a finding, not a failure).
+    fn inner_subtrees(&self) -> StoreResult<Vec<(u32, u64, Vec<u8>)>>;
     /// Stores leaf `index`, with what it is about (`device:…`, `record:…`, `blob:…`).
     fn insert_leaf(&self, index: u64, data: &[u8], received_ms: i64, subject: Option<&str>) -> StoreResult<()>;
     fn leaf(&self, index: u64) -> StoreResult<Option<StoredLeaf>>;
@@ -260,8 +261,9 @@ pub trait LogTx {
     /// The entries of the device held at `seq`, oldest first.
     fn held_at(&self, device_id: &str, seq: u64) -> StoreResult<Vec<KeptEntry>>;
     fn remove_held(&self, device_id: &str, seq: u64, entry_hash: &[u8; 32]) -> StoreResult<()>;
-    /// The entries naming `record_id`, with their device's officer, by device and seq.
-    fn record_chain(&self, record_id: &str) -> StoreResult<Vec<(String, KeptEntry, u64)>>;
+    /// The entries naming `record_id`, by device and seq: each with its device's officer, the
+    /// signed entry as JSON, its receipt time and its leaf (not its payload).
+    fn record_chain(&self, record_id: &str) -> StoreResult<Vec<(String, String, i64, u64)>>;
     /// For each device with entries naming `record_id` below leaf `size`: the device, its officer
     /// and the first such entry's seq, by device.
     fn record_chain_starts(&self, record_id: &str, size: u64) -> StoreResult<Vec<(String, String, u64)>>;

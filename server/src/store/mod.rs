@@ -6,7 +6,9 @@
 //! sync exchange reads and writes inside one transaction), [`Blobs`], [`TransparencyLog`],
 //! [`Campaigns`] and [`Operations`]. [`Store`] is their sum, what the use cases hold.
 //!
-//! This module and its areas name no backend: they import `schemas`, `sync_core` and std only.
+//! This module and its areas name no backend, no HTTP and no OpenAPI: besides std they use the
+//! wire types (`schemas`), the rules (`sync_core`) and the crates their rows are made of (serde,
+//! serde_json, thiserror, ed25519-dalek, hex); `server/tests/layers.rs` holds them to that.
 //! [`sqlite::SqliteStore`] is the SQLite backend; only the composition root (`cli`) and tests
 //! name it.
 

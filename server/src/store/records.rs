@@ -95,7 +95,8 @@ pub struct RecordFilter {
     pub limit: usize,
 }
 
-/// What one sync exchange reads and writes, inside one write transaction.
+/// What one sync exchange reads and writes, inside one write transaction or against a read
+/// snapshot (through [`RecordingTx`], which records the writes instead of making them).
 pub trait SyncTx {
     fn record(&self, record_id: &str) -> StoreResult<Option<StoredRecord>>;
     fn sync_state(&self, device_id: &str, record_id: &str) -> StoreResult<Option<Vec<u8>>>;
@@ -257,15 +258,15 @@ pub trait Records {
     /// Whether any record of `officer_id`'s tasks changed after `since`, and the change sequence's
     /// head: what a sync with nothing to send needs, answered from a read, without the writer.
     fn changed_for(&self, officer_id: &str, since: u64) -> StoreResult<(bool, u64)>;
-    /// The record change sequence's head as this process last wrote it, read from memory: never
-    /// below the committed head (every record is written by this process's writer, which notes
-    /// the head after each job; a job rolled back later leaves it above). A no-op sync whose
-    /// cursor equals it has nothing to receive. `None` when the backend does not keep it.
     /// The epoch of the change sequence, which every cursor handed to a device carries
     /// (`sync_core::session::encode_cursor`); a backup is given another.
     fn sync_epoch(&self) -> u16 {
         0
     }
+    /// The record change sequence's head as this process last wrote it, read from memory: never
+    /// below the committed head (every record is written by this process's writer, which notes
+    /// the head after each job; a job rolled back later leaves it above). A no-op sync whose
+    /// cursor equals it has nothing to receive. `None` when the backend does not keep it.
     fn known_record_head(&self) -> Option<u64> {
         None
     }

@@ -89,7 +89,8 @@ pub fn a_checkpoint_is_signed_when_the_tree_grew_and_opens_with_the_logs_key(bac
 pub fn the_log_only_grows(backend: Backend) {
     let (_guard, store) = backend();
     let store = store.as_ref();
-    transparency::log_identity(store, "example.org/log", [7; 32], 1).unwrap();
+    let identity = transparency::log_identity(store, "example.org/log", [7; 32], 1).unwrap();
+    let verifiers = [(identity.origin.clone(), identity.key.verifying_key())];
     let mut checkpoints = Vec::new();
     for n in 0..40 {
         append(store, blob_leaf(n));
@@ -100,12 +101,16 @@ pub fn the_log_only_grows(backend: Backend) {
     let size = transparency::log_size(store).unwrap();
     let root = transparency::log_root(store, size).unwrap().unwrap();
     for earlier in &checkpoints {
-        let old_root = transparency::log_root(store, earlier.size).unwrap().unwrap();
-        let proof = transparency::log_consistency(store, earlier.size, size).unwrap().unwrap();
+        // The root each checkpoint signed, not one recomputed now: a backend that rewrote an
+        // old leaf would recompute a root consistent with its rewritten tree.
+        let (text, _) = sync_core::checkpoint::open_note(&earlier.note, &verifiers).unwrap();
+        let signed = Checkpoint::parse_body(&text).unwrap();
+        assert_eq!(signed.size, earlier.size);
+        let proof = transparency::log_consistency(store, signed.size, size).unwrap().unwrap();
         assert!(
-            merkle::verify_consistency(earlier.size, size, &proof, &old_root, &root).is_ok(),
-            "the tree of {} is a prefix of the tree of {size}",
-            earlier.size
+            merkle::verify_consistency(signed.size, size, &proof, &signed.root, &root).is_ok(),
+            "the tree of {} signed then is a prefix of the tree of {size}",
+            signed.size
         );
     }
     let sizes: Vec<u64> = checkpoints.iter().map(|c| c.size).collect();
@@ -217,4 +222,82 @@ pub fn a_device_holds_a_bounded_number_of_entries(backend: Backend) {
     assert_eq!(held(store), 2, "nothing past the bound is kept");
     let again = transparency::append_log_entries(store, "D1", vec![entries[2].clone()], 11, 2).unwrap();
     assert_eq!(again.placements, [EntryPlacement::Held], "an entry held already is not one more");
+}
+
+/// What an evidence package gathers, from any backend: the record, every entry of the team's
+/// device from its first naming the record to its newest below the checkpoint, the device with
+/// its enrolment leaf, the record's state, and each leaf with a proof that opens at the
+/// checkpoint's root.
+pub fn an_evidence_package_gathers_the_records_items_with_their_proofs(backend: Backend) {
+    let (_guard, store) = open(backend);
+    let store = store.as_ref();
+    server::service::sync_commit::run_in_writer(
+        store,
+        Box::new(|tx| {
+            tx.put_record("R1", None, b"the document", "draft", 1)?;
+            Ok(schemas::SyncResponse {
+                protocol: schemas::SYNC_PROTOCOL_VERSION,
+                cursor: 0,
+                documents: vec![],
+                rejections: vec![],
+                more: false,
+            })
+        }),
+    )
+    .unwrap();
+    let mut entries = chain(4);
+    // The third entry is about no record: it is still in, between the record's entries.
+    entries[2].signed.entry.record_id = None;
+    let entries = {
+        // Re-chain after the change, so that each entry names its predecessor's hash.
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let mut previous = GENESIS_PREVIOUS;
+        entries
+            .into_iter()
+            .map(|mut e| {
+                e.signed.entry.previous = previous;
+                previous = e.signed.entry.hash();
+                CheckedEntry { signed: e.signed.entry.sign(&key), payload: e.payload }
+            })
+            .collect::<Vec<_>>()
+    };
+    let placed = transparency::append_log_entries(store, "D1", entries, 10, usize::MAX).unwrap();
+    assert!(placed.placements.iter().all(|p| matches!(p, EntryPlacement::Accepted { .. })));
+    let request = server::store::EvidenceRequest {
+        record_id: "R1".into(),
+        officers: vec!["O1".into()],
+        actor_ids: vec![],
+        blobs: vec![],
+    };
+    let source = server::service::evidence_source::evidence(store, &request).unwrap().unwrap();
+    assert_eq!(source.document, b"the document");
+    assert_eq!(source.entries.iter().map(|e| e.signed.entry.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(source.devices.len(), 1);
+    assert_eq!(source.devices[0].0.device_id, "D1");
+    assert!(source.devices[0].1.is_some(), "the device's enrolment leaf");
+    let (state_leaf, items) = source.state.clone().expect("the record's state in the log");
+    assert_eq!(items.devices.len(), 1, "the state names the one device with entries of the record");
+    let root = transparency::log_root(store, source.checkpoint.size).unwrap().unwrap();
+    let indexes: Vec<u64> = source.leaves.iter().map(|(leaf, _)| leaf.index).collect();
+    assert!(indexes.contains(&state_leaf) && indexes.contains(&source.devices[0].1.unwrap()));
+    for entry in &source.entries {
+        assert!(indexes.contains(&entry.leaf_index), "entry {} has its leaf", entry.signed.entry.seq);
+    }
+    for (leaf, proof) in &source.leaves {
+        let hash = merkle::leaf_hash(&leaf.data);
+        assert!(
+            merkle::verify_inclusion(leaf.index, source.checkpoint.size, &hash, proof, &root).is_ok(),
+            "leaf {} opens at the checkpoint",
+            leaf.index
+        );
+    }
+    assert!(
+        server::service::evidence_source::evidence(
+            store,
+            &server::store::EvidenceRequest { record_id: "R9".into(), ..request }
+        )
+        .unwrap()
+        .is_none(),
+        "an unknown record has no package"
+    );
 }

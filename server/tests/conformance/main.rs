@@ -67,6 +67,7 @@ conformance_suite!(
         entries_extend_wait_for_a_gap_and_join_once_it_is_filled,
         a_conflicting_entry_is_kept_as_a_fork_and_nothing_is_dropped,
         a_device_holds_a_bounded_number_of_entries,
+        an_evidence_package_gathers_the_records_items_with_their_proofs,
         operations_answer,
     ]
 );

@@ -1,4 +1,4 @@
-//! The SQL of campaigns (the SQL of their draws and results is in `campaign_sql`).
+//! [`Campaigns`] for SQLite, over the SQL of campaigns, their draws and results in `campaigns.rs`.
 
 use super::*;
 

@@ -33,14 +33,11 @@ impl LogTx for Connection {
         ])?;
         Ok(())
     }
-    fn inner_subtrees(&self) -> StoreResult<Vec<(u32, u64, Hash)>> {
-        let rows: Vec<(u32, i64, Vec<u8>)> = self
+    fn inner_subtrees(&self) -> StoreResult<Vec<(u32, u64, Vec<u8>)>> {
+        Ok(self
             .prepare("SELECT level, idx, hash FROM log_subtrees WHERE level > 0 ORDER BY level, idx")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        rows.into_iter()
-            .map(|(level, index, hash)| Ok((level, index as u64, hash32(hash, &format!("subtree {level}/{index}"))?)))
-            .collect()
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?)
     }
     fn insert_leaf(&self, index: u64, data: &[u8], received_ms: i64, subject: Option<&str>) -> StoreResult<()> {
         self.prepare_cached("INSERT INTO log_leaves (idx, data, received_at_ms, subject) VALUES (?1, ?2, ?3, ?4)")?
@@ -219,17 +216,14 @@ impl LogTx for Connection {
             .execute(params![device_id, seq as i64, entry_hash.as_slice()])?;
         Ok(())
     }
-    fn record_chain(&self, record_id: &str) -> StoreResult<Vec<(String, KeptEntry, u64)>> {
+    fn record_chain(&self, record_id: &str) -> StoreResult<Vec<(String, String, i64, u64)>> {
         Ok(self
             .prepare_cached(
-                "SELECT d.officer_id, c.entry, c.payload, c.received_at_ms, c.leaf_index FROM log_chain c
+                "SELECT d.officer_id, c.entry, c.received_at_ms, c.leaf_index FROM log_chain c
                  JOIN devices d ON d.device_id = c.device_id
                  WHERE c.record_id = ?1 ORDER BY c.device_id, c.seq",
             )?
-            .query_map([record_id], |r| {
-                let kept = KeptEntry { entry: r.get(1)?, payload: r.get(2)?, received_at_ms: r.get(3)? };
-                Ok((r.get(0)?, kept, r.get::<_, i64>(4)? as u64))
-            })?
+            .query_map([record_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as u64)))?
             .collect::<rusqlite::Result<_>>()?)
     }
     fn record_chain_starts(&self, record_id: &str, size: u64) -> StoreResult<Vec<(String, String, u64)>> {
