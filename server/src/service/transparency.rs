@@ -368,7 +368,7 @@ pub fn log_check(store: &(impl TransparencyLog + ?Sized)) -> StoreResult<Vec<Str
         let mut problems = Vec::new();
         let tree = StoredTree(tx);
         let mut expected = 0u64;
-        for (index, data) in tx.leaf_data()? {
+        tx.each_leaf(&mut |index, data| {
             if index != expected {
                 problems.push(format!("leaf {expected} is missing"));
                 expected = index;
@@ -376,22 +376,22 @@ pub fn log_check(store: &(impl TransparencyLog + ?Sized)) -> StoreResult<Vec<Str
             expected += 1;
             let Some(data) = data else {
                 problems.push(format!("leaf {index} is not bytes"));
-                continue;
+                return;
             };
             match tx.subtree(0, index) {
-                Ok(Some(hash)) if hash == merkle::leaf_hash(&data) => {}
+                Ok(Some(hash)) if hash == merkle::leaf_hash(data) => {}
                 Ok(Some(_)) => problems.push(format!("leaf {index} does not hash to its stored subtree")),
                 Ok(None) | Err(_) => problems.push(format!("leaf {index} has no stored subtree")),
             }
-        }
-        for (level, index, hash) in tx.inner_subtrees()? {
+        })?;
+        tx.each_inner_subtree(&mut |level, index, hash| {
             let children = (tree.subtree(level - 1, 2 * index), tree.subtree(level - 1, 2 * index + 1));
             match children {
-                (Ok(left), Ok(right)) if merkle::node_hash(&left, &right).as_slice() == hash.as_slice() => {}
+                (Ok(left), Ok(right)) if merkle::node_hash(&left, &right).as_slice() == hash => {}
                 (Ok(_), Ok(_)) => problems.push(format!("subtree {level}/{index} is not the node over its children")),
                 _ => problems.push(format!("subtree {level}/{index} lacks a child")),
             }
-        }
+        })?;
         let identity = tx.log_identity()?;
         for StoredCheckpoint { size, note, .. } in tx.checkpoints()? {
             let Some(identity) = &identity else {

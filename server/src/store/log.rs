@@ -210,14 +210,16 @@ pub trait LogTx {
     /// The stored complete subtree at `level` and `index` (level 0: a leaf's hash).
     fn subtree(&self, level: u32, index: u64) -> StoreResult<Option<Hash>>;
     fn insert_subtree(&self, level: u32, index: u64, hash: &Hash) -> StoreResult<()>;
-    /// Every stored subtree above the leaves, by level and index, with the bytes stored as its
-    /// hash (which the log's check compares; a corrupt row is a finding, not a failure).
-    fn inner_subtrees(&self) -> StoreResult<Vec<(u32, u64, Vec<u8>)>>;
+    /// Calls `visit` with every stored subtree above the leaves, by level and index, with the
+    /// bytes stored as its hash (which the log's check compares; a corrupt row is a finding, not
+    /// a failure), one at a time.
+    fn each_inner_subtree(&self, visit: &mut dyn FnMut(u32, u64, &[u8])) -> StoreResult<()>;
     /// Stores leaf `index`, with what it is about (`device:…`, `record:…`, `blob:…`).
     fn insert_leaf(&self, index: u64, data: &[u8], received_ms: i64, subject: Option<&str>) -> StoreResult<()>;
     fn leaf(&self, index: u64) -> StoreResult<Option<StoredLeaf>>;
-    /// Every leaf's index and data, by index; `None` where what is stored is not bytes.
-    fn leaf_data(&self) -> StoreResult<Vec<(u64, Option<Vec<u8>>)>>;
+    /// Calls `visit` with every leaf's index and data, by index, one at a time (a log's check
+    /// reads them all and holds none); the data is `None` where what is stored is not bytes.
+    fn each_leaf(&self, visit: &mut dyn FnMut(u64, Option<&[u8]>)) -> StoreResult<()>;
     /// The leaves about `subject` below `size`, in order.
     fn leaves_about(&self, subject: &str, size: u64) -> StoreResult<Vec<u64>>;
     fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;

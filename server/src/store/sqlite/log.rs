@@ -33,11 +33,15 @@ impl LogTx for Connection {
         ])?;
         Ok(())
     }
-    fn inner_subtrees(&self) -> StoreResult<Vec<(u32, u64, Vec<u8>)>> {
-        Ok(self
-            .prepare("SELECT level, idx, hash FROM log_subtrees WHERE level > 0 ORDER BY level, idx")?
-            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?)
+    fn each_inner_subtree(&self, visit: &mut dyn FnMut(u32, u64, &[u8])) -> StoreResult<()> {
+        let mut statement =
+            self.prepare("SELECT level, idx, hash FROM log_subtrees WHERE level > 0 ORDER BY level, idx")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let hash = row.get_ref(2)?.as_blob().unwrap_or_default();
+            visit(row.get(0)?, row.get::<_, i64>(1)? as u64, hash);
+        }
+        Ok(())
     }
     fn insert_leaf(&self, index: u64, data: &[u8], received_ms: i64, subject: Option<&str>) -> StoreResult<()> {
         self.prepare_cached("INSERT INTO log_leaves (idx, data, received_at_ms, subject) VALUES (?1, ?2, ?3, ?4)")?
@@ -50,11 +54,13 @@ impl LogTx for Connection {
             .query_row([index as i64], |r| Ok(StoredLeaf { index, data: r.get(0)?, received_at_ms: r.get(1)? }))
             .optional()?)
     }
-    fn leaf_data(&self) -> StoreResult<Vec<(u64, Option<Vec<u8>>)>> {
-        Ok(self
-            .prepare("SELECT idx, data FROM log_leaves ORDER BY idx")?
-            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get_ref(1)?.as_blob().ok().map(<[u8]>::to_vec))))?
-            .collect::<rusqlite::Result<_>>()?)
+    fn each_leaf(&self, visit: &mut dyn FnMut(u64, Option<&[u8]>)) -> StoreResult<()> {
+        let mut statement = self.prepare("SELECT idx, data FROM log_leaves ORDER BY idx")?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            visit(row.get::<_, i64>(0)? as u64, row.get_ref(1)?.as_blob().ok());
+        }
+        Ok(())
     }
     fn leaves_about(&self, subject: &str, size: u64) -> StoreResult<Vec<u64>> {
         Ok(self
