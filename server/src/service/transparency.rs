@@ -233,7 +233,7 @@ impl Placing<'_> {
                 };
                 let leaf_index = append_leaf(tx, &leaf)?;
                 self.append.leaves += 1;
-                tx.insert_chain_entry(device_id, entry, received_ms, leaf_index)?;
+                tx.insert_chain_entry(device_id, entry, &hash, received_ms, leaf_index)?;
                 if let Some(record_id) = &signed.entry.record_id {
                     let photo = match &signed.entry.kind {
                         schemas::log::EntryKind::PhotoTaken { sha256 } => Some(sha256.as_str()),
@@ -255,11 +255,11 @@ impl Placing<'_> {
                 if !tx.is_held(device_id, seq, &hash)? && tx.held_count(device_id)? >= self.max_held {
                     return Ok(EntryPlacement::TooManyHeld);
                 }
-                tx.keep_beside_chain(BesideChain::Held, device_id, entry, received_ms)?;
+                tx.keep_beside_chain(BesideChain::Held, device_id, entry, &hash, received_ms)?;
                 return Ok(EntryPlacement::Held);
             }
             Placement::Fork => {
-                tx.keep_beside_chain(BesideChain::Fork, device_id, entry, received_ms)?;
+                tx.keep_beside_chain(BesideChain::Fork, device_id, entry, &hash, received_ms)?;
                 EntryPlacement::Fork
             }
         };

@@ -245,6 +245,7 @@ pub trait LogTx {
         &self,
         device_id: &str,
         entry: &CheckedEntry,
+        entry_hash: &[u8; 32],
         received_ms: i64,
         leaf_index: u64,
     ) -> StoreResult<()>;
@@ -254,6 +255,7 @@ pub trait LogTx {
         place: BesideChain,
         device_id: &str,
         entry: &CheckedEntry,
+        entry_hash: &[u8; 32],
         received_ms: i64,
     ) -> StoreResult<()>;
     /// Whether this very entry is held.

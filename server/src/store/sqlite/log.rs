@@ -148,6 +148,7 @@ impl LogTx for Connection {
         &self,
         device_id: &str,
         entry: &CheckedEntry,
+        entry_hash: &[u8; 32],
         received_ms: i64,
         leaf_index: u64,
     ) -> StoreResult<()> {
@@ -160,7 +161,7 @@ impl LogTx for Connection {
         .execute(params![
             device_id,
             signed.entry.seq as i64,
-            signed.entry.hash().as_slice(),
+            entry_hash.as_slice(),
             json,
             entry.payload,
             signed.entry.record_id,
@@ -174,6 +175,7 @@ impl LogTx for Connection {
         place: BesideChain,
         device_id: &str,
         entry: &CheckedEntry,
+        entry_hash: &[u8; 32],
         received_ms: i64,
     ) -> StoreResult<()> {
         let table = match place {
@@ -189,7 +191,7 @@ impl LogTx for Connection {
         .execute(params![
             device_id,
             signed.entry.seq as i64,
-            signed.entry.hash().as_slice(),
+            entry_hash.as_slice(),
             json,
             entry.payload,
             signed.entry.record_id,

@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, mpsc};
 use rusqlite::{Connection, OpenFlags, Transaction};
 use schemas::evidence::RecordItems;
 use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
-use sync_core::enforcement_log::EntryEncoding;
 use sync_core::transparency::LeafItem;
 
 use sync_core::merkle::Hash;
