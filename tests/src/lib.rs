@@ -2,6 +2,8 @@
 //! benchmark: a real server on a real port, seeded like a bureau, and phones that enroll with
 //! real Ed25519 keys and sync over CBOR with `sync-core`'s session.
 
+pub mod browser;
+pub mod console;
 pub mod proxy;
 
 pub mod harness {

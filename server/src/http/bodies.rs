@@ -38,13 +38,20 @@ const RETRY_AFTER_FULL_S: u64 = 2;
 
 /// The largest body the route of `method` and `path` takes.
 pub fn body_limit(config: &Config, method: &Method, path: &str) -> usize {
-    let small = path.starts_with("/v1/auth/") || path == "/v1/devices" || path == "/v1/devices/challenge";
+    let small = path.starts_with("/v1/auth/")
+        || path == "/v1/devices"
+        || path == "/v1/devices/challenge"
+        || path == "/login"
+        || path == "/logout"
+        || path == "/password";
     let large = path == "/v1/sync"
         || path == "/v1/log/entries"
         || (path.starts_with("/v1/uploads/") && method == Method::PATCH)
         || path == "/v1/admin/entities"
         || path == "/v1/admin/matters"
-        || path.starts_with("/v1/admin/calendar/");
+        || path.starts_with("/v1/admin/calendar/")
+        || path == "/admin/entities"
+        || path == "/admin/matters";
     if small {
         config.max_small_body_bytes
     } else if large {

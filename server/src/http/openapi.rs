@@ -575,7 +575,6 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::campaigns::overdue,
         routes::campaigns::public_list,
         routes::campaigns::public_one,
-        routes::campaigns::public_page,
     ),
     components(schemas(ErrorBodySchema, RoleSchema, IdentifierSchema)),
     modifiers(&BearerScheme),

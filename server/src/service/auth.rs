@@ -54,6 +54,11 @@ pub const ACCESS_TOKEN_SECONDS: i64 = 600;
 pub const REFRESH_TOKEN_SECONDS: i64 = 30 * 86_400;
 /// Leeway on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: u64 = 30;
+/// Audience of a console session's token (the browser console's cookie): an access token is not
+/// a console session, nor the other way round.
+pub const CONSOLE_AUDIENCE: &str = "fieldsync-console";
+/// Lifetime of a console session: a working day.
+pub const CONSOLE_SESSION_SECONDS: i64 = 8 * 3600;
 
 fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(19 * 1024, 2, 1, None).expect("valid parameters"))
@@ -98,6 +103,9 @@ pub struct Claims {
     /// The session: the family of the refresh tokens issued with it. A token without one is refused.
     #[serde(default)]
     pub sid: String,
+    /// A console session's CSRF token: every form it posts carries it (console tokens only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csrf: Option<String>,
 }
 
 /// Signs an access token with the newest active key.
@@ -116,6 +124,11 @@ pub fn issue_access_token(keys: &[SigningKey], claims: &Claims) -> ApiResult<Str
 /// Verifies an access token: the algorithm pinned to HS256, a known `kid`, the signature, `iss`,
 /// `aud`, `sub` and `exp` (with [`LEEWAY_SECONDS`]).
 pub fn verify_access_token(keys: &[SigningKey], token: &str) -> ApiResult<Claims> {
+    verify_token(keys, token, AUDIENCE)
+}
+
+/// Verifies a token of `audience` as [`verify_access_token`] does.
+fn verify_token(keys: &[SigningKey], token: &str, audience: &str) -> ApiResult<Claims> {
     let invalid = |message: &str| ApiError::unauthorized("invalid_token", message.to_string());
     let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("the token is malformed"))?;
     if header.alg != jsonwebtoken::Algorithm::HS256 {
@@ -126,7 +139,7 @@ pub fn verify_access_token(keys: &[SigningKey], token: &str) -> ApiResult<Claims
     let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.leeway = LEEWAY_SECONDS;
     validation.set_issuer(&[ISSUER]);
-    validation.set_audience(&[AUDIENCE]);
+    validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
     match jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key.secret), &validation) {
         Ok(data) if data.claims.sid.is_empty() => Err(invalid("the token names no session")),
@@ -376,6 +389,13 @@ impl Caller {
 /// not revoked, the account's own), and its session (not ended). Roles are read from the store,
 /// not the token, so that a revoked role stops at once.
 pub async fn authenticate(state: &Context, token: &str, changing_password: bool) -> ApiResult<Caller> {
+    let claims = verified_claims(state, token, AUDIENCE).await?;
+    caller_of(state, claims, changing_password).await
+}
+
+/// The claims of `token` for `audience`, read with the server's keys (reading them again when
+/// the token names one not kept yet).
+async fn verified_claims(state: &Context, token: &str, audience: &str) -> ApiResult<Claims> {
     let mut keys = state.signing_keys().await?;
     if let Ok(header) = jsonwebtoken::decode_header(token)
         && let Some(kid) = header.kid
@@ -383,7 +403,11 @@ pub async fn authenticate(state: &Context, token: &str, changing_password: bool)
     {
         keys = state.reload_signing_keys().await?;
     }
-    let claims = verify_access_token(&keys, token)?;
+    verify_token(&keys, token, audience)
+}
+
+/// The caller verified `claims` name, checked against the store as [`authenticate`] says.
+async fn caller_of(state: &Context, claims: Claims, changing_password: bool) -> ApiResult<Caller> {
     let (officer, device) = (claims.sub.clone(), claims.dev.clone());
     let now = super::now_ms();
     let revocations = state.sessions.clone();
@@ -427,6 +451,50 @@ pub async fn authenticate(state: &Context, token: &str, changing_password: bool)
     }
     // Roles are read from the store, not the token, so that a revoked role stops at once.
     Ok(Caller { officer_id: account.officer_id, roles: account.roles, device_id, session_id: claims.sid })
+}
+
+/// A console session: the browser console's cookie and the CSRF token its forms carry.
+pub struct ConsoleSession {
+    /// A token of [`CONSOLE_AUDIENCE`], kept in an HttpOnly cookie.
+    pub token: String,
+    pub csrf: String,
+    /// The password is a one-time password: the console asks for a new one first.
+    pub must_change_password: bool,
+}
+
+/// Signs an officer into the console with their password: the same [`login`] as the API's
+/// (the account's back-off, the same failures), so that the session is an ordinary session (a
+/// logout, a password change or a reused refresh token ends it), carried by a token of
+/// [`CONSOLE_AUDIENCE`] that lives [`CONSOLE_SESSION_SECONDS`] and names a random CSRF token.
+pub async fn console_login(context: &Context, officer_id: String, password: String) -> ApiResult<ConsoleSession> {
+    let login_request =
+        Login { officer_id, password, device_id: None, device_challenge: None, device_signature: None };
+    let tokens = login(context, login_request).await?;
+    let keys = context.signing_keys().await?;
+    let access = verify_access_token(&keys, &tokens.access_token)?;
+    let now = now_ms() / 1000;
+    let csrf = URL_SAFE_NO_PAD.encode(random_bytes::<24>());
+    let claims = Claims {
+        aud: CONSOLE_AUDIENCE.into(),
+        iat: now,
+        exp: now + CONSOLE_SESSION_SECONDS,
+        csrf: Some(csrf.clone()),
+        ..access
+    };
+    let token = issue_access_token(&keys, &claims)?;
+    Ok(ConsoleSession { token, csrf, must_change_password: tokens.must_change_password })
+}
+
+/// The caller of a console session's token and the session's CSRF token, checked as
+/// [`authenticate`] checks an access token.
+pub async fn authenticate_console(
+    context: &Context,
+    token: &str,
+    changing_password: bool,
+) -> ApiResult<(Caller, String)> {
+    let claims = verified_claims(context, token, CONSOLE_AUDIENCE).await?;
+    let csrf = claims.csrf.clone().ok_or_else(|| ApiError::unauthorized("invalid_token", "no CSRF token"))?;
+    Ok((caller_of(context, claims, changing_password).await?, csrf))
 }
 
 /// A login: the officer's password, and optionally the device it is made on with its proof.
@@ -508,6 +576,7 @@ pub async fn issue_tokens(
         roles: account.roles.clone(),
         dev: device_id.clone(),
         sid: family.clone(),
+        csrf: None,
     };
     let access_token = issue_access_token(&context.signing_keys().await?, &claims)?;
     let (refresh_token, hash) = new_refresh_token();

@@ -28,3 +28,9 @@ pub async fn recused_teams(context: &Context, caller: &Caller) -> ApiResult<Vec<
         })
         .collect())
 }
+
+/// Every recorded recusal as (officer id, entity id, ground): for supervisors and admins.
+pub async fn all(context: &Context, caller: &Caller) -> ApiResult<Vec<(String, String, String)>> {
+    caller.require(&["supervisor", "admin"])?;
+    context.blocking(|store| store.recusals()).await
+}

@@ -30,25 +30,7 @@ pub async fn create(context: &Context, caller: &Caller, new: NewTask) -> ApiResu
     if new.window_end_ms <= new.window_start_ms {
         return Err(ApiError::unprocessable("invalid_task", "the window must end after it starts"));
     }
-    let entity_id = new.entity_id.clone();
-    let team = new.team.clone();
-    let (entity, certificates, recused) = context
-        .blocking(move |store| {
-            Ok((store.entity(&entity_id)?, store.certificates(Some(&team))?, store.recused_officers(&entity_id)?))
-        })
-        .await?;
-    if entity.is_none() {
-        return Err(ApiError::unprocessable("unknown_entity", format!("no entity {} in the registry", new.entity_id)));
-    }
-    sync_core::rules::check_team(&new.team, &certificates, &recused, new.window_start_ms).map_err(|problem| {
-        let code = match problem {
-            sync_core::rules::TeamProblem::Recused { .. } => "officer_recused",
-            sync_core::rules::TeamProblem::NotCertified { .. } => "officer_not_certified",
-            sync_core::rules::TeamProblem::Duplicate { .. } => "duplicate_officer",
-            sync_core::rules::TeamProblem::TooFewCertified { .. } => "team_too_small",
-        };
-        ApiError::unprocessable(code, problem.to_string())
-    })?;
+    check_team(context, &new.entity_id, &new.team, new.window_start_ms).await?;
     let task = Task {
         task_id,
         entity_id: new.entity_id,
@@ -67,6 +49,92 @@ pub async fn create(context: &Context, caller: &Caller, new: NewTask) -> ApiResu
         other => other,
     })?;
     Ok(task)
+}
+
+/// Refuses a team for a task of `entity_id` starting at `window_start_ms` that the law would
+/// not send: fewer than two certified officers (P1, P2), a recused officer (P4), an officer twice,
+/// or an entity not in the registry.
+async fn check_team(context: &Context, entity_id: &str, team: &[String], window_start_ms: i64) -> ApiResult<()> {
+    let (entity, team_ids) = (entity_id.to_string(), team.to_vec());
+    let (entity, certificates, recused) = context
+        .blocking(move |store| {
+            Ok((store.entity(&entity)?, store.certificates(Some(&team_ids))?, store.recused_officers(&entity)?))
+        })
+        .await?;
+    if entity.is_none() {
+        return Err(ApiError::unprocessable("unknown_entity", format!("no entity {entity_id} in the registry")));
+    }
+    sync_core::rules::check_team(team, &certificates, &recused, window_start_ms).map_err(|problem| {
+        let code = match problem {
+            sync_core::rules::TeamProblem::Recused { .. } => "officer_recused",
+            sync_core::rules::TeamProblem::NotCertified { .. } => "officer_not_certified",
+            sync_core::rules::TeamProblem::Duplicate { .. } => "duplicate_officer",
+            sync_core::rules::TeamProblem::TooFewCertified { .. } => "team_too_small",
+        };
+        ApiError::unprocessable(code, problem.to_string())
+    })
+}
+
+/// Every task with whether it is confidential today (a campaign's drawn task before its draw is
+/// public) and whether it was drawn: for supervisors.
+pub async fn supervised(context: &Context, caller: &Caller) -> ApiResult<Vec<SupervisedTask>> {
+    caller.require(&["supervisor"])?;
+    context
+        .blocking(|store| {
+            let today = today()?;
+            let confidential = crate::service::campaigns::confidential_tasks(store, today)?;
+            let mut drawn = std::collections::BTreeSet::new();
+            for campaign in store.campaigns()? {
+                drawn.extend(store.campaign_tasks(&campaign.campaign_id)?.into_iter().map(|t| t.task_id));
+            }
+            Ok(store
+                .tasks(None)?
+                .into_iter()
+                .map(|task| SupervisedTask {
+                    confidential: confidential.contains(&task.task_id),
+                    drawn: drawn.contains(&task.task_id),
+                    task,
+                })
+                .collect())
+        })
+        .await
+}
+
+/// A task as supervisors see it.
+pub struct SupervisedTask {
+    pub task: Task,
+    /// A campaign's drawn task whose draw is not public yet: only its team and supervisors see it.
+    pub confidential: bool,
+    /// Drawn by a campaign: its team is the draw's and cannot be reassigned.
+    pub drawn: bool,
+}
+
+/// Gives a task another team: for supervisors. The team is checked as a new task's is; a drawn
+/// task's team is the draw's (`drawn_task`), and a task with a record keeps the team that
+/// recorded it (`task_started`).
+pub async fn reassign(context: &Context, caller: &Caller, task_id: String, team: Vec<String>) -> ApiResult<Task> {
+    caller.require(&["supervisor"])?;
+    let id = task_id.clone();
+    let (task, drawn) = context.blocking(move |store| Ok((store.task(&id)?, store.campaign_task(&id)?))).await?;
+    let task = task.ok_or(ApiError::NotFound { what: "task" })?;
+    if drawn.is_some() {
+        return Err(ApiError::Conflict {
+            code: "drawn_task",
+            message: "a drawn task's team is the draw's: it cannot be reassigned".into(),
+        });
+    }
+    check_team(context, &task.entity_id, &team, task.window_start_ms).await?;
+    let new_team = team.clone();
+    let reassigned = context.blocking(move |store| store.reassign_task(&task_id, &new_team)).await?;
+    if !reassigned {
+        return Err(ApiError::Conflict {
+            code: "task_started",
+            message: "a record of this task exists: its team is the one that recorded it".into(),
+        });
+    }
+    let mut team = team;
+    team.sort();
+    Ok(Task { team, ..task })
 }
 
 /// Officers see the tasks they are on; supervisors see all; reviewers see all but a campaign's

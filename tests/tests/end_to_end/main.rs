@@ -37,6 +37,9 @@
 //!   answered with the JSON error body.
 //! - `registry`: the entity registry imported from a spreadsheet's CSV export (UTF-8 with or
 //!   without BOM, GB18030, CRLF, quoted fields), bad lines named by line and column.
+//! - `console`: the console's sessions and forms over HTTP: the cookie, each role's pages,
+//!   CSRF tokens, forged and ended sessions, the one-time password, escaping, the supervisor's
+//!   forms.
 //! - `contract`: every operation answers only the statuses its OpenAPI document lists and refuses
 //!   what its parameters' schemas forbid; `schemathesis` runs the property-based fuzzer over the
 //!   served document.
@@ -57,6 +60,7 @@ mod campaigns;
 mod caps;
 mod concurrency;
 mod connections;
+mod console;
 mod contract;
 mod durability;
 mod edges;

@@ -74,7 +74,7 @@ fn limit(state: &AppState, account_key: String, address: &std::net::SocketAddr) 
 }
 
 /// Counts an attempt against the client's address.
-fn limit_address(state: &AppState, address: &std::net::SocketAddr) -> ApiResult<()> {
+pub(crate) fn limit_address(state: &AppState, address: &std::net::SocketAddr) -> ApiResult<()> {
     state.address_limiter.attempt(&client_key(address)).map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })
 }
 

@@ -17,7 +17,7 @@ use crate::http::openapi::{
     InvalidPublicPage, JsonBodyErrors, NotJson, OverdueResultSchema, PublicCampaignSchema, PublishedDrawSchema,
     SupervisorOnly, TaskSchema, WriteErrors,
 };
-use crate::http::{ApiBytes, ApiJson, ApiQuery, AppState, pages};
+use crate::http::{ApiBytes, ApiJson, ApiQuery, AppState};
 use crate::service::auth::Caller;
 use crate::service::campaigns::{self, OverdueResult, PublicCampaign, PublishedDraw, public, registries};
 use crate::service::error::{ApiError, ApiResult};
@@ -37,7 +37,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/campaigns/{campaign_id}/results/{task_id}/publish", post(publish))
         .route("/v1/public/campaigns", get(public_list))
         .route("/v1/public/campaigns/{campaign_id}", get(public_one))
-        .route("/public/campaigns", get(public_page))
 }
 
 /// The random-check matter list (U1: it is public).
@@ -666,46 +665,3 @@ async fn public_one(State(state): State<AppState>, Path(campaign_id): Path<Strin
     Ok(Json(public::public_campaign(&state, campaign_id).await?))
 }
 
-/// The public listing as a plain HTML page, no sign-in needed.
-#[utoipa::path(
-    get,
-    path = "/public/campaigns",
-    tag = "campaigns",
-    params(
-        (
-            "limit" = Option<usize>, Query,
-            description = "Most campaigns on the page, 1 to `Config::max_public_page` (20 by default), which is \
-                also the default.",
-            minimum = 1,
-            maximum = 20,
-        ),
-        ("after" = Option<String>, Query, description = "The last campaign id of the previous page."),
-    ),
-    responses(
-        (
-            status = 200,
-            description = "A page of the public listing, server-rendered HTML, with a link to the next page when \
-                more follow (and the same `Link` header as `/v1/public/campaigns`).",
-            content_type = "text/html",
-        ),
-        InternalError, InvalidPublicPage,
-    ),
-)]
-async fn public_page(State(state): State<AppState>, ApiQuery(query): ApiQuery<PublicPageQuery>) -> ApiResult<Response> {
-    let limit = query.limit;
-    let (campaigns, next) = public::public_page(&state, query.after, query.limit).await?;
-    let mut page = pages::render_page(&campaigns);
-    let mut response_headers = vec![(header::CONTENT_TYPE, "text/html; charset=utf-8".to_string())];
-    if let Some(after) = next {
-        let (name, value) = next_link("/public/campaigns", &after, limit);
-        let target = value.trim_start_matches('<').split('>').next().unwrap_or_default().to_string();
-        page =
-            page.replace("</body>", &format!("<p><a href=\"{}\">next page</a></p>\n</body>", pages::escape(&target)));
-        response_headers.push((name, value));
-    }
-    let mut response = page.into_response();
-    for (name, value) in response_headers {
-        response.headers_mut().insert(name, value.parse().map_err(|_| ApiError::Internal("a header".into()))?);
-    }
-    Ok(response)
-}

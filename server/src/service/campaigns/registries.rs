@@ -82,6 +82,54 @@ pub async fn put_calendar_year(
     Ok(calendar)
 }
 
+/// An enforcement officer as the public sees them (U1): name, unit, and the numbers of the
+/// certificates valid today, by the issuing authority. Nothing else of the account is shown.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PublicOfficer {
+    pub name: String,
+    pub unit: String,
+    /// (certificate number, issuing authority, last valid day), for each certificate valid today.
+    pub certificates: Vec<(String, String, String)>,
+}
+
+/// The officers holding a certificate valid today (U1: they are public), by unit and name.
+pub async fn public_officers(context: &Context) -> ApiResult<Vec<PublicOfficer>> {
+    let today = today()?;
+    let (from_ms, until_ms) = sync_core::campaigns::period_ms(today, today);
+    let mut officers = context
+        .blocking(move |store| {
+            let certificates = store.certificates(None)?;
+            let accounts = store.accounts()?;
+            let eligible = sync_core::campaigns::eligible_officers(&certificates, from_ms, until_ms);
+            Ok(eligible
+                .into_iter()
+                .map(|officer_id| {
+                    let account = accounts.iter().find(|a| a.officer_id == officer_id);
+                    PublicOfficer {
+                        name: account.map(|a| a.name.clone()).unwrap_or_default(),
+                        unit: account.map(|a| a.unit.clone()).unwrap_or_default(),
+                        certificates: certificates
+                            .iter()
+                            .filter(|c| {
+                                c.officer_id == officer_id
+                                    && sync_core::campaigns::certified_throughout(c, from_ms, until_ms)
+                            })
+                            .map(|c| {
+                                let last_day = sync_core::campaigns::date_of_ms(c.valid_until_ms - 1)
+                                    .map(|d| d.to_string())
+                                    .unwrap_or_default();
+                                (c.number.clone(), c.issuing_authority.clone(), last_day)
+                            })
+                            .collect(),
+                    }
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    officers.sort_by(|a, b| (&a.unit, &a.name).cmp(&(&b.unit, &b.name)));
+    Ok(officers)
+}
+
 /// An officer of the inspector registry.
 pub struct Inspector {
     pub officer_id: String,

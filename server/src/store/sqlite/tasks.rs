@@ -70,4 +70,24 @@ impl Tasks for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
+    fn reassign_task(&self, task_id: &str, team: &[String]) -> StoreResult<bool> {
+        let (task_id, team) = (task_id.to_string(), team.to_vec());
+        self.write(move |tx| {
+            let known: Option<i64> =
+                tx.query_row("SELECT 1 FROM tasks WHERE task_id = ?1", [&task_id], |r| r.get(0)).optional()?;
+            if known.is_none() {
+                return Err(StoreError::NotFound(format!("task {task_id}")));
+            }
+            let recorded: Option<i64> =
+                tx.query_row("SELECT 1 FROM records WHERE task_id = ?1 LIMIT 1", [&task_id], |r| r.get(0)).optional()?;
+            if recorded.is_some() {
+                return Ok(false);
+            }
+            tx.execute("DELETE FROM task_team WHERE task_id = ?1", [&task_id])?;
+            for officer in &team {
+                tx.execute("INSERT INTO task_team (task_id, officer_id) VALUES (?1, ?2)", params![task_id, officer])?;
+            }
+            Ok(true)
+        })
+    }
 }
