@@ -134,7 +134,16 @@ impl Browser {
         self.fill("#officer_id", officer_id).await;
         self.fill("#password", password).await;
         self.click("#sign-in").await;
-        self.find("#logout").await;
+        let signed_in = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css("#logout"))
+            .await;
+        if signed_in.is_err() {
+            self.screenshot(&format!("sign-in-failed-{officer_id}")).await;
+            panic!("{officer_id} did not sign in: at {} with {}", self.path().await, self.source().await);
+        }
     }
 
     /// Saves a screenshot of the page as `<name>.png` for a person to look at.
@@ -179,7 +188,13 @@ impl Browser {
 impl Drop for Browser {
     /// Stops ChromeDriver and every browser it started (its process group).
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", self.driver.id())).status();
+        // A negative pid names the process group the driver leads (`process_group(0)` above).
+        if let Ok(group) = i32::try_from(self.driver.id())
+            && group > 1
+        {
+            // SAFETY: kill(2) with a process group id and a signal number; no memory is touched.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

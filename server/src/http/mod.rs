@@ -170,7 +170,8 @@ pub const HTML_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 's
     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Adds headers that keep browsers from misreading answers: every answer is `nosniff` and sends
-/// no referrer; an HTML page also gets [`HTML_CONTENT_SECURITY_POLICY`] and may not be framed.
+/// no referrer; an HTML page also gets [`HTML_CONTENT_SECURITY_POLICY`], may not be framed, and
+/// sends its referrer (and so its `Origin`) to this site only.
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let html = response
@@ -182,6 +183,9 @@ async fn security_headers(request: Request, next: Next) -> Response {
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
     if html {
+        // A page's own forms must carry its `Origin` (the console checks it), which browsers
+        // replace with `null` under `no-referrer`; `same-origin` still sends nothing elsewhere.
+        headers.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("same-origin"));
         headers.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(HTML_CONTENT_SECURITY_POLICY));
         headers.insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("DENY"));
     }

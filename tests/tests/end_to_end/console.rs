@@ -164,7 +164,6 @@ async fn a_form_without_the_sessions_token_or_from_another_site_is_refused_and_c
 #[tokio::test]
 async fn a_forged_foreign_or_ended_session_is_refused() {
     let server = bureau().await;
-    let anonymous = ConsoleClient::anonymous(&server.base);
     let with_cookie = |cookie: String| {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let url = server.url("/supervisor/tasks");
@@ -185,20 +184,18 @@ async fn a_forged_foreign_or_ended_session_is_refused() {
     )
     .unwrap();
     assert_eq!(with_cookie(forged).await.status(), 303);
-    // Signing out ends the session: its cookie, kept by someone, opens nothing afterwards.
-    let supervisor = ConsoleClient::sign_in(&server.base, "SUP", PASSWORD).await;
-    let kept = ConsoleClient { base: server.base.clone(), client: supervisor.client.clone() };
-    assert_eq!(supervisor.get("/supervisor/tasks").await.status, 200);
-    let out = supervisor.post("/logout", &[]).await;
-    assert_eq!((out.status, out.location.as_deref()), (303, Some("/login?done=logout")));
-    let _ = anonymous;
-    // The browser forgot the cookie; a copy of it still names an ended session.
-    let session = ConsoleClient::sign_in(&server.base, "SUP", PASSWORD).await;
+    // Signing out ends the session: a copy of its cookie, kept by someone, opens nothing afterwards.
     let cookie = session_cookie(&server, "SUP").await;
     assert_eq!(with_cookie(cookie.clone()).await.status(), 200);
-    session.post("/logout", &[]).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let header = format!("fieldsync_console={cookie}");
+    let home = client.get(server.url("/")).header("cookie", &header).send().await.unwrap().text().await.unwrap();
+    let page = fieldsync_tests::console::Page { status: 200, location: None, html: home };
+    let token = page.csrf().expect("the session's own token");
+    let out = client.post(server.url("/logout")).header("cookie", &header).form(&[("csrf", token)]).send().await.unwrap();
+    assert_eq!((out.status().as_u16(), out.headers()["location"].to_str().unwrap()), (303, "/login?done=logout"));
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "the browser forgets it");
     assert_eq!(with_cookie(cookie).await.status(), 303, "an ended session's cookie is refused");
-    assert_eq!(kept.get("/supervisor/tasks").await.status, 303);
 }
 
 /// A fresh console session's cookie value for `officer`.
@@ -337,4 +334,138 @@ async fn a_supervisor_creates_and_draws_a_campaign_and_publishes_nothing_before_
     // The drawn tasks are confidential until the draw is public.
     let list = supervisor.get("/supervisor/tasks").await;
     assert!(list.html.contains(&tasks[0].task_id) && list.html.contains("badge warn"), "{}", list.html);
+}
+
+/// The real server program on a free port, over a data folder seeded as [`bureau`] seeds one
+/// (plus `officers` more certified officers and `entities` entities); the child is killed when
+/// the guard drops.
+struct RealServer {
+    child: std::process::Child,
+    server: TestServer,
+}
+
+impl Drop for RealServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn real_server(officers: usize, entities: usize) -> RealServer {
+    use server::store::sqlite::SqliteStore;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&server::store::sqlite::database_path(dir.path())).unwrap();
+    store.add_signing_key(server::service::admin::new_signing_key(server::now_ms())).unwrap();
+    let seeding = TestServer::external(String::new(), store, dir);
+    seeding.account("SUP", PASSWORD, &["supervisor"]);
+    seeding.account("REV", PASSWORD, &["reviewer"]);
+    seeding.account("ADM", PASSWORD, &["admin"]);
+    for n in 1..=officers {
+        let officer = format!("O{n}");
+        seeding.account(&officer, PASSWORD, &["officer"]);
+        seeding.certificate(&officer);
+    }
+    seeding.entities(entities);
+    let matters = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/matters.json")).unwrap();
+    let list = server::service::campaigns::parse_matters(&matters).unwrap();
+    seeding.store.import_matters(&list, "test", server::now_ms()).unwrap();
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_e2e-fieldsync-server"));
+    let (child, address) = spawn_server(program, seeding.dir.path(), "127.0.0.1:0", &[]).expect("serves");
+    let server = TestServer::external(format!("http://{address}"), seeding.store.clone(), seeding.dir);
+    RealServer { child, server }
+}
+
+/// Where the browser scenes leave their screenshots for a person to look at.
+fn screenshots() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("console-screenshots")
+}
+
+#[tokio::test]
+async fn in_a_browser_each_role_signs_in_and_sees_only_its_pages() {
+    let real = real_server(2, 10);
+    let base = real.server.base.clone();
+    let browser = fieldsync_tests::browser::Browser::start(&screenshots(), "zh-CN").await;
+    browser.goto(&format!("{base}/")).await;
+    assert!(browser.text("main h1").await.contains("执法"), "Chinese first");
+    browser.screenshot("public-start").await;
+    browser.goto(&format!("{base}/public/officers")).await;
+    assert!(browser.text("#officers").await.contains("GX-O1"));
+    browser.screenshot("public-officers").await;
+    let mains = [("SUP", "/supervisor/campaigns", "supervisor"), ("REV", "/review/records", "reviewer"), ("ADM", "/admin/officers", "admin")];
+    for (officer, main_page, role) in mains {
+        browser.sign_in(&base, officer, PASSWORD).await;
+        let menu = browser.text("nav.menu").await;
+        for (_, other_page, other_role) in mains {
+            let link = browser.client.find(fantoccini::Locator::Css(&format!("nav.menu a[href=\"{other_page}\"]"))).await;
+            assert_eq!(link.is_ok(), other_role == role, "{officer}'s menu and {other_page}: {menu}");
+        }
+        browser.click(&format!("nav.menu a[href=\"{main_page}\"]")).await;
+        browser.find("main h1").await;
+        assert_eq!(browser.path().await, main_page);
+        browser.screenshot(&format!("{role}-main")).await;
+        // Another role's page, typed into the address bar, is refused by the server.
+        let other = mains.iter().find(|(_, _, r)| *r != role).unwrap().1;
+        browser.goto(&format!("{base}{other}")).await;
+        let code = browser.find("#error-code").await.attr("data-code").await.unwrap();
+        assert_eq!(code.as_deref(), Some("role_required"), "{officer} on {other}");
+        browser.goto(&format!("{base}/")).await;
+        browser.click("#logout").await;
+        browser.find("#login-link").await;
+        let errors = browser.console_errors().await;
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+    browser.stop().await;
+    // English when the browser asks for it.
+    let english = fieldsync_tests::browser::Browser::start(&screenshots(), "en-US").await;
+    english.goto(&format!("{base}/login")).await;
+    assert_eq!(english.text("#sign-in").await, "Sign in");
+    english.stop().await;
+}
+
+#[tokio::test]
+async fn in_a_browser_a_supervisor_draws_a_campaign_and_the_teams_devices_receive_its_tasks() {
+    let real = real_server(6, 60);
+    let base = real.server.base.clone();
+    let browser = fieldsync_tests::browser::Browser::start(&screenshots(), "zh-CN").await;
+    browser.sign_in(&base, "SUP", PASSWORD).await;
+    browser.goto(&format!("{base}/supervisor/campaigns")).await;
+    let today = sync_core::campaigns::date_of_ms(server::now_ms()).unwrap();
+    let ends = sync_core::campaigns::date_of_ms(server::now_ms() + 30 * DAY).unwrap();
+    browser.fill("#campaign_id", "C-BROWSER").await;
+    browser.fill("#period", "演示期").await;
+    // Date inputs take the date as the browser's locale types it; set their values directly.
+    for (id, value) in [("starts_on", today.to_string()), ("ends_on", ends.to_string())] {
+        browser
+            .client
+            .execute(&format!("document.getElementById('{id}').value = arguments[0]"), vec![value.into()])
+            .await
+            .unwrap();
+    }
+    browser.fill("#count_key", "2").await;
+    browser.fill("#max_tasks_per_officer", "2").await;
+    browser.click("#create-campaign").await;
+    let commitment = browser.text("#commitment").await;
+    assert_eq!(commitment.len(), 64, "the commitment is published before the draw: {commitment}");
+    browser.screenshot("supervisor-campaign-committed").await;
+    browser.fill("#public_value", "福彩3D 2026-12-03 123").await;
+    browser.click("#draw").await;
+    browser.find("#draw-tasks").await;
+    browser.screenshot("supervisor-campaign-drawn").await;
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "{errors:?}");
+    browser.stop().await;
+    let tasks = real.server.store.campaign_tasks("C-BROWSER").unwrap();
+    assert_eq!(tasks.len(), 2);
+    // Each drawn team's officers' devices receive their task at their next sync.
+    let options = field_client::remote::SyncOptions::default();
+    for task in &tasks {
+        let stored = real.server.store.task(&task.task_id).unwrap().unwrap();
+        for officer in &stored.team {
+            let dir = tempfile::tempdir().unwrap();
+            let mut device = field_client::remote::enroll(dir.path(), &base, officer, PASSWORD).await.unwrap();
+            device.sync(&options, |_| {}).await.unwrap();
+            let received: Vec<String> = device.tasks().unwrap().into_iter().map(|t| t.task.task_id).collect();
+            assert!(received.contains(&task.task_id), "{officer} received {received:?}");
+        }
+    }
 }

@@ -40,6 +40,8 @@ pub const SESSION_COOKIE: &str = "fieldsync_console";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console.css", get(stylesheet))
+        .route("/favicon.ico", get(icon))
+        .route("/favicon.svg", get(icon))
         .merge(session::router())
         .merge(public::router())
         .merge(supervisor::router())
@@ -50,6 +52,11 @@ pub fn router() -> Router<AppState> {
 async fn stylesheet() -> Response {
     let headers = [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")];
     (headers, include_str!("console.css")).into_response()
+}
+
+async fn icon() -> Response {
+    let headers = [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=86400")];
+    (headers, include_str!("favicon.svg")).into_response()
 }
 
 /// The language of a page: Chinese unless the browser's first language is English.

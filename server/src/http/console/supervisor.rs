@@ -220,7 +220,10 @@ async fn campaign_view(state: &AppState, console: Console, campaign_id: String, 
         .spec
         .tiers
         .iter()
-        .map(|q| format!("{}: {}", q.tier, serde_json::to_string(&q.quota).unwrap_or_default()))
+        .map(|q| match q.quota {
+            sync_core::draw::Quota::PerMille { per_mille } => format!("{}: {per_mille}‰", q.tier),
+            sync_core::draw::Quota::Count { count } => format!("{}: {count}", q.tier),
+        })
         .collect();
     let lang = console.chrome.lang;
     let page = CampaignPage {
