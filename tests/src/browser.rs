@@ -5,8 +5,8 @@
 //! `FIELDSYNC_CHROMEDRIVER` and `FIELDSYNC_CHROMIUM` name other programs. One browser runs at a
 //! time in a test process: the machine has two cores and each scene starts its own.
 
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -69,13 +69,7 @@ impl Browser {
             match ClientBuilder::new(connector.clone()).capabilities(capabilities.clone()).connect(&driver_url).await {
                 Ok(client) => {
                     std::fs::create_dir_all(screenshots).unwrap();
-                    return Browser {
-                        client,
-                        driver,
-                        driver_url,
-                        screenshots: screenshots.to_path_buf(),
-                        _slot: slot,
-                    };
+                    return Browser { client, driver, driver_url, screenshots: screenshots.to_path_buf(), _slot: slot };
                 }
                 Err(error) => last_error = error.to_string(),
             }
@@ -134,12 +128,7 @@ impl Browser {
         self.fill("#officer_id", officer_id).await;
         self.fill("#password", password).await;
         self.click("#sign-in").await;
-        let signed_in = self
-            .client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css("#logout"))
-            .await;
+        let signed_in = self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#logout")).await;
         if signed_in.is_err() {
             self.screenshot(&format!("sign-in-failed-{officer_id}")).await;
             panic!("{officer_id} did not sign in: at {} with {}", self.path().await, self.source().await);

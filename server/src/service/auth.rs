@@ -467,8 +467,7 @@ pub struct ConsoleSession {
 /// logout, a password change or a reused refresh token ends it), carried by a token of
 /// [`CONSOLE_AUDIENCE`] that lives [`CONSOLE_SESSION_SECONDS`] and names a random CSRF token.
 pub async fn console_login(context: &Context, officer_id: String, password: String) -> ApiResult<ConsoleSession> {
-    let login_request =
-        Login { officer_id, password, device_id: None, device_challenge: None, device_signature: None };
+    let login_request = Login { officer_id, password, device_id: None, device_challenge: None, device_signature: None };
     let tokens = login(context, login_request).await?;
     let keys = context.signing_keys().await?;
     let access = verify_access_token(&keys, &tokens.access_token)?;

@@ -102,7 +102,6 @@ const ROUTES: &[(&str, &str, Class)] = &[
     ("post", "/v1/campaigns/{campaign_id}/results/{task_id}/publish", Class::Refused),
     ("get", "/v1/public/campaigns", Class::Read(&[""])),
     ("get", "/v1/public/campaigns/{campaign_id}", Class::Read(&[""])),
-    ("get", "/public/campaigns", Class::Read(&[""])),
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

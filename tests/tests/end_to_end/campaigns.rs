@@ -508,5 +508,5 @@ async fn the_public_listing_comes_a_page_at_a_time() {
     let page = anonymous.get(server.url("/public/campaigns?limit=1")).send().await.unwrap();
     assert!(page.headers()["link"].to_str().unwrap().contains("after=C-A"));
     let html = page.text().await.unwrap();
-    assert!(html.contains("href=\"/public/campaigns?after=C-A&amp;limit=1\""), "{html}");
+    assert!(html.contains("href=\"/public/campaigns?after=C-A&#38;limit=1\""), "{html}");
 }

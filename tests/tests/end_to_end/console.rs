@@ -54,9 +54,30 @@ async fn signing_in_sets_a_strict_cookie_and_each_role_sees_only_its_pages() {
     assert!(behind_tls.headers()["set-cookie"].to_str().unwrap().contains("; Secure"));
 
     let pages = [
-        ("supervisor", vec!["/supervisor/campaigns", "/supervisor/tasks", "/supervisor/overdue", "/supervisor/inspectors", "/supervisor/recusals"]),
+        (
+            "supervisor",
+            vec![
+                "/supervisor/campaigns",
+                "/supervisor/tasks",
+                "/supervisor/overdue",
+                "/supervisor/inspectors",
+                "/supervisor/recusals",
+            ],
+        ),
         ("reviewer", vec!["/review/records", "/review/quarantine"]),
-        ("admin", vec!["/admin/officers", "/admin/certificates", "/admin/devices", "/admin/entities", "/admin/matters", "/admin/calendar", "/admin/settings", "/admin/operations"]),
+        (
+            "admin",
+            vec![
+                "/admin/officers",
+                "/admin/certificates",
+                "/admin/devices",
+                "/admin/entities",
+                "/admin/matters",
+                "/admin/calendar",
+                "/admin/settings",
+                "/admin/operations",
+            ],
+        ),
     ];
     for (officer, role) in [("SUP", "supervisor"), ("REV", "reviewer"), ("ADM", "admin")] {
         let console = ConsoleClient::sign_in(&server.base, officer, PASSWORD).await;
@@ -149,7 +170,14 @@ async fn a_form_without_the_sessions_token_or_from_another_site_is_refused_and_c
     let recused = supervisor
         .post(
             "/supervisor/tasks",
-            &[("task_id", "T-ONE"), ("entity_id", "E00001"), ("matter", "M01"), ("team", "O1"), ("starts_on", "2026-01-01"), ("ends_on", "2026-01-02")],
+            &[
+                ("task_id", "T-ONE"),
+                ("entity_id", "E00001"),
+                ("matter", "M01"),
+                ("team", "O1"),
+                ("starts_on", "2026-01-01"),
+                ("ends_on", "2026-01-02"),
+            ],
         )
         .await;
     assert_eq!(recused.status, 422);
@@ -192,7 +220,8 @@ async fn a_forged_foreign_or_ended_session_is_refused() {
     let home = client.get(server.url("/")).header("cookie", &header).send().await.unwrap().text().await.unwrap();
     let page = fieldsync_tests::console::Page { status: 200, location: None, html: home };
     let token = page.csrf().expect("the session's own token");
-    let out = client.post(server.url("/logout")).header("cookie", &header).form(&[("csrf", token)]).send().await.unwrap();
+    let out =
+        client.post(server.url("/logout")).header("cookie", &header).form(&[("csrf", token)]).send().await.unwrap();
     assert_eq!((out.status().as_u16(), out.headers()["location"].to_str().unwrap()), (303, "/login?done=logout"));
     assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "the browser forgets it");
     assert_eq!(with_cookie(cookie).await.status(), 303, "an ended session's cookie is refused");
@@ -201,8 +230,12 @@ async fn a_forged_foreign_or_ended_session_is_refused() {
 /// A fresh console session's cookie value for `officer`.
 async fn session_cookie(server: &TestServer, officer: &str) -> String {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let answer =
-        client.post(server.url("/login")).form(&[("officer_id", officer), ("password", PASSWORD)]).send().await.unwrap();
+    let answer = client
+        .post(server.url("/login"))
+        .form(&[("officer_id", officer), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
     let cookie = answer.headers()["set-cookie"].to_str().unwrap();
     cookie.trim_start_matches("fieldsync_console=").split(';').next().unwrap().to_string()
 }
@@ -222,7 +255,12 @@ async fn a_one_time_password_is_changed_first_and_the_change_ends_every_session(
     let short = console
         .post_raw(
             "/password",
-            &[("csrf", &token), ("current_password", "one-time-pass"), ("new_password", "short"), ("repeat_password", "short")],
+            &[
+                ("csrf", &token),
+                ("current_password", "one-time-pass"),
+                ("new_password", "short"),
+                ("repeat_password", "short"),
+            ],
         )
         .await;
     assert_eq!(short.status, 422);
@@ -249,8 +287,11 @@ async fn text_typed_into_the_console_is_escaped_on_every_page_that_shows_it() {
     let server = bureau().await;
     let supervisor = ConsoleClient::sign_in(&server.base, "SUP", PASSWORD).await;
     let html = "<script>alert(1)</script><b onmouseover=x>\"'&";
-    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b onmouseover=x&gt;&quot;&#39;&amp;";
-    let recusal = supervisor.post("/supervisor/recusals", &[("officer_id", "O3"), ("entity_id", "E00002"), ("ground", html)]).await;
+    // As askama escapes: numeric character references.
+    let escaped = "&#60;script&#62;alert(1)&#60;/script&#62;&#60;b onmouseover=x&#62;&#34;&#39;&#38;";
+    let recusal = supervisor
+        .post("/supervisor/recusals", &[("officer_id", "O3"), ("entity_id", "E00002"), ("ground", html)])
+        .await;
     assert_eq!(recusal.status, 303, "{recusal:?}");
     let campaign = supervisor
         .post(
@@ -268,7 +309,18 @@ async fn text_typed_into_the_console_is_escaped_on_every_page_that_shows_it() {
         .await;
     assert_eq!(campaign.status, 303, "{campaign:?}");
     // A refused form shows what was typed, escaped too.
-    let refused = supervisor.post("/supervisor/tasks", &[("entity_id", html), ("matter", "M01"), ("team", html), ("starts_on", "2026-01-01"), ("ends_on", "2026-01-02")]).await;
+    let refused = supervisor
+        .post(
+            "/supervisor/tasks",
+            &[
+                ("entity_id", html),
+                ("matter", "M01"),
+                ("team", html),
+                ("starts_on", "2026-01-01"),
+                ("ends_on", "2026-01-02"),
+            ],
+        )
+        .await;
     assert_eq!(refused.status, 422);
     let anonymous = ConsoleClient::anonymous(&server.base);
     let pages = [
@@ -326,7 +378,8 @@ async fn a_supervisor_creates_and_draws_a_campaign_and_publishes_nothing_before_
     let again = supervisor.post("/supervisor/campaigns/C-1/draw", &[]).await;
     assert_eq!(again.status, 409, "{again:?}");
     // Nothing is inspected: publishing is refused, and the campaign's tasks cannot be reassigned.
-    let publish = supervisor.post(&format!("/supervisor/campaigns/C-1/results/{}/publish", tasks[0].task_id), &[]).await;
+    let publish =
+        supervisor.post(&format!("/supervisor/campaigns/C-1/results/{}/publish", tasks[0].task_id), &[]).await;
     assert!(publish.status >= 400 && publish.status < 500, "{publish:?}");
     let reassign = supervisor.post(&format!("/supervisor/tasks/{}/team", tasks[0].task_id), &[("team", "O1 O2")]).await;
     assert_eq!(reassign.status, 409);
@@ -391,12 +444,17 @@ async fn in_a_browser_each_role_signs_in_and_sees_only_its_pages() {
     browser.goto(&format!("{base}/public/officers")).await;
     assert!(browser.text("#officers").await.contains("GX-O1"));
     browser.screenshot("public-officers").await;
-    let mains = [("SUP", "/supervisor/campaigns", "supervisor"), ("REV", "/review/records", "reviewer"), ("ADM", "/admin/officers", "admin")];
+    let mains = [
+        ("SUP", "/supervisor/campaigns", "supervisor"),
+        ("REV", "/review/records", "reviewer"),
+        ("ADM", "/admin/officers", "admin"),
+    ];
     for (officer, main_page, role) in mains {
         browser.sign_in(&base, officer, PASSWORD).await;
         let menu = browser.text("nav.menu").await;
         for (_, other_page, other_role) in mains {
-            let link = browser.client.find(fantoccini::Locator::Css(&format!("nav.menu a[href=\"{other_page}\"]"))).await;
+            let link =
+                browser.client.find(fantoccini::Locator::Css(&format!("nav.menu a[href=\"{other_page}\"]"))).await;
             assert_eq!(link.is_ok(), other_role == role, "{officer}'s menu and {other_page}: {menu}");
         }
         browser.click(&format!("nav.menu a[href=\"{main_page}\"]")).await;

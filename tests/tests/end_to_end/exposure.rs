@@ -93,7 +93,10 @@ async fn every_html_page_forbids_framing_scripts_and_referrers() {
     }
     assert!(!policy.contains("script-src") && !policy.contains("unsafe"), "no script runs: {policy}");
     assert_eq!(headers["x-frame-options"], "DENY");
-    assert_eq!(headers["referrer-policy"], "same-origin", "a page's forms carry its Origin, and nothing goes elsewhere");
+    assert_eq!(
+        headers["referrer-policy"], "same-origin",
+        "a page's forms carry its Origin, and nothing goes elsewhere"
+    );
     assert_eq!(headers["x-content-type-options"], "nosniff");
     // JSON answers, errors included, are not sniffed either.
     let missing = server.client.get(server.url("/nothing-here")).send().await.unwrap();

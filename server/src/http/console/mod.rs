@@ -259,8 +259,13 @@ impl FromRequestParts<AppState> for Console {
         let changing_password = path == "/password";
         match authenticate_console(state, token, changing_password).await {
             Ok((caller, csrf)) => {
-                let chrome =
-                    Chrome { lang, officer_id: Some(caller.officer_id.clone()), roles: caller.roles.clone(), csrf, path };
+                let chrome = Chrome {
+                    lang,
+                    officer_id: Some(caller.officer_id.clone()),
+                    roles: caller.roles.clone(),
+                    csrf,
+                    path,
+                };
                 Ok(Console { caller, chrome })
             }
             Err(ApiError::Forbidden { code: "password_change_required", .. }) => Err(PageError::ChangePassword),

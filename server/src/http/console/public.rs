@@ -3,11 +3,11 @@
 //! published results.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::Redirect;
 use axum::routing::get;
-use axum::Router;
 use serde::Deserialize;
 
 use super::{Chrome, Lang, PageError, PageResult, render, time};
@@ -183,5 +183,8 @@ struct CampaignPage {
 
 async fn campaign(State(state): State<AppState>, lang: Lang, Path(campaign_id): Path<String>) -> PageResult {
     let campaign = public::public_campaign(&state, campaign_id).await.map_err(refused(lang))?;
-    render(&CampaignPage { c: Chrome::public(lang, "/public/campaigns"), campaign: CampaignView::from(&campaign) }, lang)
+    render(
+        &CampaignPage { c: Chrome::public(lang, "/public/campaigns"), campaign: CampaignView::from(&campaign) },
+        lang,
+    )
 }

@@ -68,7 +68,9 @@ fn safe_next(next: Option<&str>) -> String {
 async fn login_page(lang: Lang, Query(query): Query<LoginQuery>) -> PageResult {
     let notice = match query.done.as_deref() {
         Some("logout") => Some(lang.t("已退出。", "You are signed out.").to_string()),
-        Some("password") => Some(lang.t("密码已修改，请用新密码登录。", "Password changed: sign in with it.").to_string()),
+        Some("password") => {
+            Some(lang.t("密码已修改，请用新密码登录。", "Password changed: sign in with it.").to_string())
+        }
         _ => None,
     };
     let page = LoginPage {

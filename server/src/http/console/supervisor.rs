@@ -10,7 +10,7 @@ use axum::response::Redirect;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Chrome, Console, Pagination, PageResult, Posted, render, see_other, time};
+use super::{Chrome, Console, PageResult, Pagination, Posted, render, see_other, time};
 use crate::http::AppState;
 use crate::service::ApiError;
 use crate::service::admin::{self, Recusal};
@@ -362,14 +362,18 @@ async fn tasks_view(state: &AppState, console: Console, query: TasksQuery, probl
     let tasks = pages
         .slice(&all)
         .iter()
-        .map(|t| TaskRow { window: window(&t.task), task: t.task.clone(), confidential: t.confidential, drawn: t.drawn })
+        .map(|t| TaskRow {
+            window: window(&t.task),
+            task: t.task.clone(),
+            confidential: t.confidential,
+            drawn: t.drawn,
+        })
         .collect();
     let matters = registries::public_matters(state).await.map(|l| l.matters).unwrap_or_default();
     let today = registries::today().map(|d| d.to_string()).unwrap_or_default();
     let lang = console.chrome.lang;
     let failed = problem.is_some();
-    let mut response =
-        render(&TasksPage { c: console.chrome, tasks, pages, filter, matters, problem, today }, lang)?;
+    let mut response = render(&TasksPage { c: console.chrome, tasks, pages, filter, matters, problem, today }, lang)?;
     if failed {
         *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -533,7 +537,11 @@ struct PeriodQuery {
 
 /// The inspector registry: officers certified over a period, with every certificate's validity
 /// and status, and their recusals.
-async fn inspectors_page(State(state): State<AppState>, console: Console, Query(query): Query<PeriodQuery>) -> PageResult {
+async fn inspectors_page(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<PeriodQuery>,
+) -> PageResult {
     console.require(ROLE)?;
     let at = query.at.filter(|d| !d.trim().is_empty());
     let until = query.until.filter(|d| !d.trim().is_empty());

@@ -664,4 +664,3 @@ async fn public_list(State(state): State<AppState>, ApiQuery(query): ApiQuery<Pu
 async fn public_one(State(state): State<AppState>, Path(campaign_id): Path<String>) -> ApiResult<Json<PublicCampaign>> {
     Ok(Json(public::public_campaign(&state, campaign_id).await?))
 }
-

@@ -78,8 +78,9 @@ impl Tasks for SqliteStore {
             if known.is_none() {
                 return Err(StoreError::NotFound(format!("task {task_id}")));
             }
-            let recorded: Option<i64> =
-                tx.query_row("SELECT 1 FROM records WHERE task_id = ?1 LIMIT 1", [&task_id], |r| r.get(0)).optional()?;
+            let recorded: Option<i64> = tx
+                .query_row("SELECT 1 FROM records WHERE task_id = ?1 LIMIT 1", [&task_id], |r| r.get(0))
+                .optional()?;
             if recorded.is_some() {
                 return Ok(false);
             }
