@@ -33,9 +33,9 @@ fn limit_malloc_arenas() {
 #[derive(Parser)]
 #[command(name = "fieldsync-server", version, about = "The fieldsync server and its admin commands")]
 struct Cli {
-    /// Folder of the database and blobs.
-    #[arg(long, global = true, env = "FIELDSYNC_DATA", default_value = "./data")]
-    data: PathBuf,
+    /// Folder of the database and blobs. [default: ./data, and ./demo-data for `demo`]
+    #[arg(long, global = true, env = "FIELDSYNC_DATA")]
+    data: Option<PathBuf>,
     /// The transparency log's origin (its checkpoints' first line and its key's name), kept with
     /// the log's key when the database first gets one and fixed from then on.
     /// [default: fieldsync.local/transparency-log]
@@ -149,6 +149,24 @@ enum Command {
     /// Random-inspection draws.
     #[command(subcommand)]
     Draw(crate::service::campaigns::commands::DrawCommand),
+    /// Make a demonstration bureau in a fresh --data folder (default ./demo-data) from the
+    /// synthetic city, with records made by simulated officers' devices through the real sync,
+    /// print where to log in and with which passwords, and serve it until Ctrl-C.
+    Demo {
+        /// Address to listen on (`127.0.0.1:0` picks a free port; the address printed is the real one).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Inspection records to make.
+        #[arg(long, default_value_t = crate::demo::DEFAULT_RECORDS)]
+        records: usize,
+        /// The synthetic city's folder (entities.csv, officers.csv, recusals.csv, matters.json,
+        /// checklist.json). [default: ../shared/data, else the one beside the sources]
+        #[arg(long)]
+        city: Option<PathBuf>,
+        /// Make the data, print the summary and exit instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -284,7 +302,12 @@ async fn run_command() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG.into()))
         .init();
     let cli = Cli::parse();
-    let data = cli.data.clone();
+    if let Command::Demo { listen, records, city, no_serve } = cli.command {
+        let data = cli.data.unwrap_or_else(|| PathBuf::from("./demo-data"));
+        let options = crate::demo::DemoOptions { data, listen, records, city, serve: !no_serve };
+        return crate::demo::run(options, cli.log_origin.as_deref()).await;
+    }
+    let data = cli.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
     let store = open_store(&data)?;
     let now = now_ms();
     let by = "cli";
@@ -396,6 +419,7 @@ async fn run_command() -> anyhow::Result<()> {
         Command::Matters(command) => crate::service::campaigns::commands::matters(store.as_ref(), command, by, now)?,
         Command::Calendar(command) => crate::service::campaigns::commands::calendar(store.as_ref(), command, by, now)?,
         Command::Draw(command) => crate::service::campaigns::commands::draw(store.as_ref(), command)?,
+        Command::Demo { .. } => unreachable!("the demo is run above, before the data folder is opened"),
         Command::Backup { to } => {
             store.backup(&to)?;
             println!("backed up to {}", to.display());
