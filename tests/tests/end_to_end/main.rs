@@ -58,6 +58,7 @@ mod caps;
 mod concurrency;
 mod connections;
 mod contract;
+mod demo;
 mod durability;
 mod edges;
 mod exposure;
