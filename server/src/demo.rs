@@ -100,10 +100,19 @@ pub async fn run(options: DemoOptions, log_origin: Option<&str>) -> anyhow::Resu
     let city_dir = find_city(options.city.as_deref())?;
     let city = City::load(&city_dir)?;
     refuse_existing(&options.data)?;
+    // An address in use is found before anything is made (the server binds it again later).
+    drop(std::net::TcpListener::bind(options.listen).with_context(|| format!("binding {}", options.listen))?);
     std::fs::create_dir_all(&options.data).with_context(|| format!("creating {}", options.data.display()))?;
+    eprintln!(
+        "fieldsync demo: making {} records in {} from {}",
+        options.records,
+        options.data.display(),
+        city_dir.display()
+    );
+    let half_made = || format!("the demo stopped half-way: remove {} before running it again", options.data.display());
     let store: Arc<dyn Store> =
         SqliteStore::open_in(&options.data).map_err(|e| anyhow!("opening the database: {e}"))?;
-    let registry = seed(store.as_ref(), &city, now_ms())?;
+    let registry = seed(store.as_ref(), &city, now_ms()).with_context(half_made)?;
 
     // Served as `serve` serves, on a task of its own, while the phones work against it.
     let (ready, listening) = tokio::sync::oneshot::channel::<(SocketAddr, AppState)>();
@@ -133,15 +142,15 @@ pub async fn run(options: DemoOptions, log_origin: Option<&str>) -> anyhow::Resu
         }
     });
     let Ok((address, state)) = listening.await else {
-        return Err(serving.await?.err().unwrap_or_else(|| anyhow!("the server stopped before it listened")));
+        let error = serving.await?.err().unwrap_or_else(|| anyhow!("the server stopped before it listened"));
+        return Err(error.context(half_made()));
     };
-    let made = populate(&state.context, &city, &options, address).await;
-    let made = match made {
+    let made = match populate(&state.context, &city, &options, address).await {
         Ok(made) => made,
         Err(error) => {
             let _ = stop.send(());
             let _ = serving.await;
-            return Err(error);
+            return Err(error.context(half_made()));
         }
     };
     print_summary(&options, &city_dir, &city, &registry, &made, address, started.elapsed().as_secs_f64());
@@ -640,6 +649,17 @@ fn inspection(
     })
 }
 
+/// Where this machine reaches a server bound to `address`: the loopback address for one listening
+/// on every interface.
+fn reachable(address: SocketAddr) -> SocketAddr {
+    let host = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(host, address.port())
+}
+
 /// Enrolls one phone for every officer on a team, in `DATA/devices/<officer id>`, as the
 /// `fieldsync enroll` command does.
 async fn enroll_devices(
@@ -647,15 +667,11 @@ async fn enroll_devices(
     data: &Path,
     address: SocketAddr,
 ) -> anyhow::Result<BTreeMap<String, Device>> {
-    // A phone reaches a server listening on every interface through the loopback address; plain
-    // HTTP to another address is the demo's own choice, allowed explicitly.
-    let host = match address.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    let server = format!("http://{}", SocketAddr::new(host, address.port()));
-    let transport = Transport { ca_certificate: None, insecure_http: !host.is_loopback() };
+    // Plain HTTP to an address that is not the loopback one is the demo's own choice, allowed
+    // explicitly.
+    let reachable = reachable(address);
+    let server = format!("http://{reachable}");
+    let transport = Transport { ca_certificate: None, insecure_http: !reachable.ip().is_loopback() };
     let officers: BTreeSet<&str> = inspections.iter().flat_map(|i| [i.lead.as_str(), i.partner.as_str()]).collect();
     let mut devices = BTreeMap::new();
     for officer in officers {
@@ -1005,7 +1021,10 @@ fn print_summary(
 ) {
     println!("fieldsync demo: made in {seconds:.1} s in {} from {}", options.data.display(), city_dir.display());
     println!();
-    println!("log in at http://{address}/");
+    println!("log in at http://{}/", reachable(address));
+    if address.ip().is_unspecified() {
+        println!("(listening on every interface, port {})", address.port());
+    }
     println!();
     println!("accounts (every account of a role has that role's password):");
     println!("  administrator  {ADMIN:<12} {ADMIN_PASSWORD}");
