@@ -33,9 +33,9 @@ fn limit_malloc_arenas() {
 #[derive(Parser)]
 #[command(name = "fieldsync-server", version, about = "The fieldsync server and its admin commands")]
 struct Cli {
-    /// Folder of the database and blobs.
-    #[arg(long, global = true, env = "FIELDSYNC_DATA", default_value = "./data")]
-    data: PathBuf,
+    /// Folder of the database and blobs. [default: ./data, and ./demo-data for `demo`]
+    #[arg(long, global = true, env = "FIELDSYNC_DATA")]
+    data: Option<PathBuf>,
     /// The transparency log's origin (its checkpoints' first line and its key's name), kept with
     /// the log's key when the database first gets one and fixed from then on.
     /// [default: fieldsync.local/transparency-log]
@@ -149,6 +149,24 @@ enum Command {
     /// Random-inspection draws.
     #[command(subcommand)]
     Draw(crate::service::campaigns::commands::DrawCommand),
+    /// Make a demonstration bureau in a fresh --data folder (default ./demo-data) from the
+    /// synthetic city, with records made by simulated officers' devices through the real sync,
+    /// print where to log in and with which passwords, and serve it until Ctrl-C.
+    Demo {
+        /// Address to listen on (`127.0.0.1:0` picks a free port; the address printed is the real one).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Inspection records to make.
+        #[arg(long, default_value_t = crate::demo::DEFAULT_RECORDS)]
+        records: usize,
+        /// The synthetic city's folder (entities.csv, officers.csv, recusals.csv, matters.json,
+        /// checklist.json). [default: ../shared/data, else the one beside the sources]
+        #[arg(long)]
+        city: Option<PathBuf>,
+        /// Make the data, print the summary and exit instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -284,7 +302,13 @@ async fn run_command() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG.into()))
         .init();
     let cli = Cli::parse();
-    let store = open_store(&cli.data)?;
+    if let Command::Demo { listen, records, city, no_serve } = cli.command {
+        let data = cli.data.unwrap_or_else(|| PathBuf::from("./demo-data"));
+        let options = crate::demo::DemoOptions { data, listen, records, city, serve: !no_serve };
+        return crate::demo::run(options, cli.log_origin.as_deref()).await;
+    }
+    let data = cli.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
+    let store = open_store(&data)?;
     let now = now_ms();
     let by = "cli";
     match cli.command {
@@ -298,57 +322,24 @@ async fn run_command() -> anyhow::Result<()> {
             metrics_listen,
             metrics_token,
         } => {
-            if store.signing_keys()?.is_empty() {
-                store.add_signing_key(admin::new_signing_key(now))?;
-            }
-            if !store.accounts()?.iter().any(|a| a.roles.iter().any(|r| r == "admin")) {
-                tracing::warn!("no administrator yet: run `fieldsync-server init` to create one");
-            }
-            let log = log_identity(store.as_ref(), cli.log_origin.as_deref())?;
-            let logged = crate::service::transparency::log_unlogged_enrolments(store.as_ref(), now)?;
-            if logged > 0 {
-                tracing::info!(devices = logged, "enrolments from before the transparency log are now in it");
-            }
-            let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-            let mut config = Config::new(cli.data.clone());
-            config.log_origin = log.origin;
-            config.auth_attempts_per_minute = auth_attempts_per_minute;
-            config.auth_attempts_per_minute_per_address = auth_attempts_per_minute_per_address;
-            connections.apply(&mut config);
-            if let (Some(certificate_chain), Some(private_key)) = (tls_cert, tls_key) {
-                let files = crate::config::TlsFiles { certificate_chain, private_key };
-                // Checked before serving, so that a bad file stops the program with its reason.
-                crate::http::connections::tls_acceptor(&files)?;
-                config.tls = Some(files);
-            }
-            // The metrics are public on the API's address only when neither option says where
-            // they go: least exposure is the default (issue 14).
-            config.metrics_on_api = metrics_token.is_some();
-            config.metrics_token = metrics_token;
-            let state = crate::http::AppState::new(config, store.clone());
-            let metrics = match metrics_listen {
-                Some(address) => {
-                    let listener = tokio::net::TcpListener::bind(address)
-                        .await
-                        .with_context(|| format!("binding {address} for the metrics"))?;
-                    tracing::info!(metrics = %listener.local_addr()?, "serving metrics");
-                    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-                    let serving =
-                        tokio::spawn(crate::http::routes::ops::serve_metrics(listener, state.clone(), async {
-                            let _ = stopped.await;
-                        }));
-                    Some((stop, serving))
+            let configure = move |config: &mut Config| -> anyhow::Result<()> {
+                config.auth_attempts_per_minute = auth_attempts_per_minute;
+                config.auth_attempts_per_minute_per_address = auth_attempts_per_minute_per_address;
+                connections.apply(config);
+                if let (Some(certificate_chain), Some(private_key)) = (tls_cert, tls_key) {
+                    let files = crate::config::TlsFiles { certificate_chain, private_key };
+                    // Checked before serving, so that a bad file stops the program with its reason.
+                    crate::http::connections::tls_acceptor(&files)?;
+                    config.tls = Some(files);
                 }
-                None => None,
+                // The metrics are public on the API's address only when neither option says where
+                // they go: least exposure is the default (issue 14).
+                config.metrics_on_api = metrics_token.is_some();
+                config.metrics_token = metrics_token;
+                Ok(())
             };
-            let shutdown = shutdown_signal()?;
-            crate::http::run(listener, state, shutdown).await?;
-            if let Some((stop, serving)) = metrics {
-                let _ = stop.send(());
-                serving.await.context("the metrics listener")??;
-            }
-            store.close();
-            tracing::info!("stopped");
+            let listen = Listen { address: listen, metrics: metrics_listen };
+            serve(store, &data, cli.log_origin.as_deref(), listen, configure, |_, _| shutdown_signal()).await?;
         }
         Command::Init { admin_id, admin_name } => {
             let log = log_identity(store.as_ref(), cli.log_origin.as_deref())?;
@@ -414,7 +405,7 @@ async fn run_command() -> anyhow::Result<()> {
         }
         Command::Device(DeviceCommand::Revoke { device_id }) => store.revoke_device(&device_id, now)?,
         Command::Evidence(EvidenceCommand::Export { record, to, hashes_only }) => {
-            let mut config = Config::new(cli.data.clone());
+            let mut config = Config::new(data.clone());
             config.log_origin = log_identity(store.as_ref(), cli.log_origin.as_deref())?.origin;
             let blobs = if hashes_only {
                 crate::service::evidence::Blobs::HashesOnly
@@ -428,12 +419,13 @@ async fn run_command() -> anyhow::Result<()> {
         Command::Matters(command) => crate::service::campaigns::commands::matters(store.as_ref(), command, by, now)?,
         Command::Calendar(command) => crate::service::campaigns::commands::calendar(store.as_ref(), command, by, now)?,
         Command::Draw(command) => crate::service::campaigns::commands::draw(store.as_ref(), command)?,
+        Command::Demo { .. } => unreachable!("the demo is run above, before the data folder is opened"),
         Command::Backup { to } => {
             store.backup(&to)?;
             println!("backed up to {}", to.display());
         }
         Command::Check => {
-            let config = Config::new(cli.data.clone());
+            let config = Config::new(data.clone());
             let report = admin::check(store.as_ref(), |sha256| crate::service::blobs::blob_path(&config, sha256))?;
             let say = |what: &str, problems: &[String]| {
                 if problems.is_empty() {
@@ -453,6 +445,67 @@ async fn run_command() -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Where `serve` listens: the API's address, and the metrics' own if they have one.
+pub(crate) struct Listen {
+    pub address: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+}
+
+/// Serves the API over `store` (the data folder `data`) until the shutdown future completes:
+/// the path of `serve`, which `demo` takes too. `configure` sets on the `Config` what the command
+/// line says, after the log's origin; `started` hears the bound address and the state once the
+/// listeners are bound, and returns the shutdown future.
+pub(crate) async fn serve<Shutdown: std::future::Future<Output = ()> + Send + 'static>(
+    store: Arc<dyn Store>,
+    data: &std::path::Path,
+    log_origin: Option<&str>,
+    listen: Listen,
+    configure: impl FnOnce(&mut Config) -> anyhow::Result<()>,
+    started: impl FnOnce(SocketAddr, &crate::http::AppState) -> std::io::Result<Shutdown>,
+) -> anyhow::Result<()> {
+    let now = now_ms();
+    if store.signing_keys()?.is_empty() {
+        store.add_signing_key(admin::new_signing_key(now))?;
+    }
+    if !store.accounts()?.iter().any(|a| a.roles.iter().any(|r| r == "admin")) {
+        tracing::warn!("no administrator yet: run `fieldsync-server init` to create one");
+    }
+    let log = log_identity(store.as_ref(), log_origin)?;
+    let logged = crate::service::transparency::log_unlogged_enrolments(store.as_ref(), now)?;
+    if logged > 0 {
+        tracing::info!(devices = logged, "enrolments from before the transparency log are now in it");
+    }
+    let address = listen.address;
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
+    let mut config = Config::new(data.to_path_buf());
+    config.log_origin = log.origin;
+    configure(&mut config)?;
+    let state = crate::http::AppState::new(config, store.clone());
+    let metrics = match listen.metrics {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding {address} for the metrics"))?;
+            tracing::info!(metrics = %listener.local_addr()?, "serving metrics");
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let serving = tokio::spawn(crate::http::routes::ops::serve_metrics(listener, state.clone(), async {
+                let _ = stopped.await;
+            }));
+            Some((stop, serving))
+        }
+        None => None,
+    };
+    let shutdown = started(listener.local_addr()?, &state)?;
+    crate::http::run(listener, state, shutdown).await?;
+    if let Some((stop, serving)) = metrics {
+        let _ = stop.send(());
+        serving.await.context("the metrics listener")??;
+    }
+    store.close();
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -491,7 +544,7 @@ fn certificate(store: &dyn Store, command: CertificateCommand, by: &str, now: i6
 
 /// Completes on Ctrl-C or SIGTERM. The handlers are installed before this returns, so that a
 /// signal arriving as soon as the server says it listens is never missed.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+pub(crate) fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

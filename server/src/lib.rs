@@ -13,11 +13,14 @@
 //! - [`store`]: the row types and the traits a backend implements; [`store::sqlite`] is the
 //!   SQLite backend, named only by the composition root ([`cli`]) and tests.
 //! - [`config`]: the settings every layer reads.
+//! - [`demo`]: `fieldsync-server demo`, a demonstration bureau made through the real paths; it
+//!   stands beside the composition root and may name every layer and the device library.
 //!
 //! `main.rs` only calls [`cli::main`].
 
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod service;
 pub mod store;

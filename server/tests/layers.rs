@@ -18,7 +18,8 @@ fn layer(relative: &Path) -> &'static str {
         p if p.starts_with("store/sqlite/") => "store::sqlite",
         p if p.starts_with("store/") => "store",
         "config.rs" => "config",
-        "cli.rs" | "main.rs" => "cli",
+        // `demo.rs` stands beside the composition root: it runs the server and devices together.
+        "cli.rs" | "main.rs" | "demo.rs" => "cli",
         "lib.rs" => "lib",
         other => panic!("{other} belongs to no layer: give it one here"),
     }
@@ -29,8 +30,10 @@ const HTTP_CRATES: [&str; 10] =
     ["axum", "utoipa", "hyper", "hyper_util", "http_body", "tower", "tower_http", "governor", "rustls", "tokio_rustls"];
 
 /// The higher layers' modules, as a lower layer might name them (`crate::AppState`, `crate::app`
-/// and `crate::run` are the crate root's re-exports of `http`).
-const ABOVE_SERVICE: [&str; 5] = ["crate::http", "crate::AppState", "crate::app", "crate::run", "crate::cli"];
+/// and `crate::run` are the crate root's re-exports of `http`), and the device library, which
+/// only the demo beside the composition root runs.
+const ABOVE_SERVICE: [&str; 7] =
+    ["crate::http", "crate::AppState", "crate::app", "crate::run", "crate::cli", "crate::demo", "field_client"];
 
 /// What a layer may not name: external crates (`axum`) and modules of this crate (`crate::http`).
 fn forbidden(layer: &str) -> Vec<&'static str> {
@@ -58,8 +61,17 @@ fn forbidden(layer: &str) -> Vec<&'static str> {
             names.extend(ABOVE_SERVICE);
             names.extend(["rusqlite", "crate::store::sqlite"]);
         }
-        "http" => names.extend(["rusqlite", "crate::store::sqlite", "crate::cli"]),
-        "config" => names.extend(["crate::http", "crate::service", "crate::store", "crate::cli", "axum", "rusqlite"]),
+        "http" => names.extend(["rusqlite", "crate::store::sqlite", "crate::cli", "crate::demo", "field_client"]),
+        "config" => names.extend([
+            "crate::http",
+            "crate::service",
+            "crate::store",
+            "crate::cli",
+            "crate::demo",
+            "field_client",
+            "axum",
+            "rusqlite",
+        ]),
         _ => {}
     }
     names
@@ -183,7 +195,7 @@ fn named_layer(path: &str) -> Option<&'static str> {
         "store" if rest.starts_with("store::sqlite") => "store::sqlite",
         "store" => "store",
         "config" => "config",
-        "cli" => "cli",
+        "cli" | "demo" => "cli",
         _ => return None,
     })
 }

@@ -62,6 +62,7 @@ mod concurrency;
 mod connections;
 mod console;
 mod contract;
+mod demo;
 mod durability;
 mod edges;
 mod exposure;
