@@ -527,3 +527,49 @@ async fn in_a_browser_a_supervisor_draws_a_campaign_and_the_teams_devices_receiv
         }
     }
 }
+
+#[tokio::test]
+async fn in_a_browser_the_demos_pages_load_with_no_error() {
+    use server::demo::{REVIEWER, REVIEWER_PASSWORD, SUPERVISOR, SUPERVISOR_PASSWORD};
+    let data = tempfile::tempdir().unwrap();
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_e2e-fieldsync-server"));
+    let made = std::process::Command::new(program)
+        .arg("--data")
+        .arg(data.path())
+        .args(["demo", "--no-serve", "--listen", "127.0.0.1:0", "--records", "6"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let (mut child, address) = spawn_server(program, data.path(), "127.0.0.1:0", &[]).expect("serves");
+    let base = format!("http://{address}");
+    let browser = fieldsync_tests::browser::Browser::start(&screenshots(), "zh-CN").await;
+    browser.goto(&format!("{base}/")).await;
+    browser.find("#login-link").await;
+    browser.screenshot("demo-start").await;
+    for path in ["/public/matters", "/public/officers", "/public/campaigns"] {
+        browser.goto(&format!("{base}{path}")).await;
+        browser.find("main h1").await;
+    }
+    browser.screenshot("demo-public-campaigns").await;
+    for (officer, password, pages) in [
+        (SUPERVISOR, SUPERVISOR_PASSWORD, ["/supervisor/campaigns", "/supervisor/tasks"]),
+        (REVIEWER, REVIEWER_PASSWORD, ["/review/records", "/review/quarantine"]),
+    ] {
+        browser.sign_in(&base, officer, password).await;
+        for path in pages {
+            browser.goto(&format!("{base}{path}")).await;
+            browser.find("main h1").await;
+            assert!(browser.client.find(fantoccini::Locator::Css("#error-code")).await.is_err(), "{path}");
+        }
+        browser.screenshot(&format!("demo-{officer}")).await;
+        browser.goto(&format!("{base}/")).await;
+        browser.click("#logout").await;
+        browser.find("#login-link").await;
+    }
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "the demo's pages log no error: {errors:?}");
+    browser.stop().await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
