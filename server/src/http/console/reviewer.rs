@@ -176,7 +176,11 @@ async fn queue_page(State(state): State<AppState>, console: Console, Query(filte
             status: stored.status.clone(),
             started: record.header.started_at_ms.map(time).unwrap_or_default(),
             updated: time(stored.updated_at_ms),
-            conclusion: excerpt(record.header.conclusion.as_deref().unwrap_or(&record.observations), 60),
+            // The conclusion, or what was observed while there is none.
+            conclusion: excerpt(
+                record.header.conclusion.as_deref().filter(|c| !c.trim().is_empty()).unwrap_or(&record.observations),
+                60,
+            ),
             conflicts: record.conflicts.len(),
         })
         .collect();
