@@ -173,3 +173,66 @@ pub async fn record_package(context: &Context, caller: &Caller, record_id: Strin
             other => ApiError::Internal(other.to_string()),
         })
 }
+
+/// The evidence package of `record_id` as exported at `exported_at_ms`, if `caller` may read the
+/// record: the same bytes as an export made then, as long as the log has not grown since (a
+/// reviewer downloads the very package the console verified). `exported_at_ms` is at most a day
+/// old and not in the future.
+pub async fn record_package_at(
+    context: &Context,
+    caller: &Caller,
+    record_id: String,
+    blobs: Blobs,
+    exported_at_ms: i64,
+) -> ApiResult<Vec<u8>> {
+    let now = now_ms();
+    if exported_at_ms > now || exported_at_ms < now - 86_400_000 {
+        return Err(ApiError::Unprocessable {
+            code: "invalid_export_time",
+            message: "the export time is within the last day".into(),
+            details: Some(serde_json::json!({ "exported_at_ms": exported_at_ms })),
+        });
+    }
+    readable(context, caller, record_id.clone()).await?;
+    let (store, config) = (context.store.clone(), context.config.clone());
+    tokio::task::spawn_blocking(move || export(store.as_ref(), &config, &record_id, blobs, exported_at_ms))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| match e {
+            ExportError::UnknownRecord(_) => ApiError::NotFound { what: "record" },
+            other => ApiError::Internal(other.to_string()),
+        })
+}
+
+/// A package built and checked as a reviewer would check it offline.
+pub struct VerifiedPackage {
+    /// When the package was exported: [`record_package_at`] with it makes the same bytes again.
+    pub exported_at_ms: i64,
+    /// Hex SHA-256 of the package's bytes.
+    pub sha256: String,
+    pub bytes: usize,
+    /// The verdict of `sync_core::evidence::verify_package` (what `fieldsync verify` runs),
+    /// against the log's own published key.
+    pub verification: sync_core::evidence::Verification,
+}
+
+/// Builds the evidence package of `record_id` (with its blobs), if `caller` may read the record,
+/// and runs the offline verifier on it, trusting the log's published key.
+pub async fn verify_record_package(
+    context: &Context,
+    caller: &Caller,
+    record_id: String,
+) -> ApiResult<VerifiedPackage> {
+    let exported_at_ms = now_ms();
+    let package = record_package_at(context, caller, record_id, Blobs::Include, exported_at_ms).await?;
+    let key = crate::service::transparency::log_key(context).await?;
+    let skew = context.config.max_clock_skew_ms;
+    let sha256 = crate::service::blobs::content_address(&package);
+    let bytes = package.len();
+    let verification = tokio::task::spawn_blocking(move || {
+        sync_core::evidence::verify_package(&package, sync_core::evidence::KeyTrust::Published(&key), skew)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(VerifiedPackage { exported_at_ms, sha256, bytes, verification })
+}

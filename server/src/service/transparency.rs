@@ -506,3 +506,43 @@ pub async fn consistency_proof(context: &Context, from: u64, to: u64) -> ApiResu
         .ok_or_else(|| ApiError::Internal(format!("no consistency proof from {from} to {to}")))?;
     Ok(ConsistencyProof { from, to, proof: hex_hashes(proof) })
 }
+
+/// Where a record stands in the transparency log: what of it the log holds, and the checkpoint
+/// that covers it.
+pub struct RecordInclusion {
+    /// How many leaves the log holds now.
+    pub log_size: u64,
+    /// The latest signed checkpoint: its size and when it was signed.
+    pub checkpoint: Option<(u64, i64)>,
+    /// The leaf of the record's latest item state (its devices' entries, photos and anchors), if
+    /// the log has one, with how many devices and photos it names.
+    pub state: Option<(u64, usize, usize)>,
+    /// The leaves about the record itself (its signatures and lock), ascending.
+    pub record_leaves: Vec<u64>,
+}
+
+impl RecordInclusion {
+    /// Whether every leaf of the record is below the latest checkpoint's size.
+    pub fn covered(&self) -> bool {
+        let Some((size, _)) = self.checkpoint else { return false };
+        self.state.is_none_or(|(leaf, ..)| leaf < size) && self.record_leaves.iter().all(|leaf| *leaf < size)
+    }
+}
+
+/// The transparency log's inclusion status of a record the caller may read.
+pub async fn record_inclusion(context: &Context, caller: &Caller, record_id: String) -> ApiResult<RecordInclusion> {
+    crate::service::records::readable(context, caller, record_id.clone()).await?;
+    context
+        .blocking(move |store| {
+            crate::store::read_log(store, |tx| {
+                let log_size = tx.log_size()?;
+                let checkpoint = tx.latest_checkpoint()?.map(|c| (c.size, c.signed_at_ms));
+                let state = tx
+                    .record_state(&record_id, log_size)?
+                    .map(|(leaf, items, _)| (leaf, items.devices.len(), items.photos.len()));
+                let record_leaves = tx.leaves_about(&format!("record:{record_id}"), log_size)?;
+                Ok(RecordInclusion { log_size, checkpoint, state, record_leaves })
+            })
+        })
+        .await
+}

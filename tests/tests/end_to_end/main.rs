@@ -40,6 +40,9 @@
 //! - `console`: the console's sessions and forms over HTTP: the cookie, each role's pages,
 //!   CSRF tokens, forged and ended sessions, the one-time password, escaping, the supervisor's
 //!   forms.
+//! - `console_review`: the reviewer's pages over devices' real data: the queue's filters and
+//!   pages, a record with its conflict's authors, photos, history, log and evidence verified,
+//!   the quarantine, refusals and escaping, and a browser scene on the real server program.
 //! - `contract`: every operation answers only the statuses its OpenAPI document lists and refuses
 //!   what its parameters' schemas forbid; `schemathesis` runs the property-based fuzzer over the
 //!   served document.
@@ -61,6 +64,7 @@ mod caps;
 mod concurrency;
 mod connections;
 mod console;
+mod console_review;
 mod contract;
 mod demo;
 mod durability;
