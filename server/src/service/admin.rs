@@ -198,16 +198,30 @@ pub fn decode_csv_text(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, CsvPro
     }
 }
 
-/// The 1-based line of `text` a CSV record starts on, counted from its byte offset: the `csv`
-/// crate's own line count does not count line breaks inside quoted fields, and after a CRLF its
-/// offset is that of the LF, so line ends at the offset are skipped first.
-fn line_at(text: &str, position: &csv::Position) -> usize {
-    let bytes = text.as_bytes();
-    let mut end = usize::try_from(position.byte()).unwrap_or(usize::MAX).min(bytes.len());
-    while matches!(bytes.get(end), Some(b'\r' | b'\n')) {
-        end += 1;
+/// Where a text's lines start, to name the 1-based line a CSV record starts on from its byte
+/// offset: the `csv` crate's own line count does not count line breaks inside quoted fields, and
+/// after a CRLF its offset is that of the LF, so line ends at the offset are skipped first.
+struct LineBreaks<'a> {
+    bytes: &'a [u8],
+    /// The byte offset of every `\n`, in order.
+    breaks: Vec<usize>,
+}
+
+impl<'a> LineBreaks<'a> {
+    fn new(text: &'a str) -> Self {
+        let bytes = text.as_bytes();
+        LineBreaks { bytes, breaks: bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i).collect() }
     }
-    1 + bytes[..end].iter().filter(|&&b| b == b'\n').count()
+
+    /// The line (from 1) a reader's position is on, found by binary search: a registry of
+    /// thousands of rows is not counted from its start once per row.
+    fn line_at(&self, position: &csv::Position) -> usize {
+        let mut end = usize::try_from(position.byte()).unwrap_or(usize::MAX).min(self.bytes.len());
+        while matches!(self.bytes.get(end), Some(b'\r' | b'\n')) {
+            end += 1;
+        }
+        1 + self.breaks.partition_point(|&at| at < end)
+    }
 }
 
 /// Parses an entity registry CSV (the columns of `../shared/data/entities.csv`: id, name, credit_code,
@@ -232,16 +246,17 @@ pub fn parse_entities_csv(text: &str) -> Result<Vec<Entity>, Vec<CsvProblem>> {
     let mut problems = Vec::new();
     let mut ids = BTreeSet::new();
     let mut codes = BTreeSet::new();
+    let lines = LineBreaks::new(text);
     for record in reader.records() {
         let record = match record {
             Ok(record) => record,
             Err(error) => {
-                let line = error.position().map_or(0, |p| line_at(text, p));
+                let line = error.position().map_or(0, |p| lines.line_at(p));
                 problems.push(CsvProblem::line(line, error.to_string()));
                 continue;
             }
         };
-        let number = record.position().map_or(0, |p| line_at(text, p));
+        let number = record.position().map_or(0, |p| lines.line_at(p));
         if record.iter().all(str::is_empty) {
             continue;
         }
