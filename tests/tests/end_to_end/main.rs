@@ -40,6 +40,9 @@
 //! - `console`: the console's sessions and forms over HTTP: the cookie, each role's pages,
 //!   CSRF tokens, forged and ended sessions, the one-time password, escaping, the supervisor's
 //!   forms.
+//! - `console_admin`: the administrator's console pages: officers, roles, certificates and their
+//!   status, devices, the registry and matter imports, the calendar, settings, backup and check;
+//!   CSRF, roles and escaping; a suspension made in the browser refusing the officer's next change.
 //! - `contract`: every operation answers only the statuses its OpenAPI document lists and refuses
 //!   what its parameters' schemas forbid; `schemathesis` runs the property-based fuzzer over the
 //!   served document.
@@ -61,6 +64,7 @@ mod caps;
 mod concurrency;
 mod connections;
 mod console;
+mod console_admin;
 mod contract;
 mod durability;
 mod edges;
