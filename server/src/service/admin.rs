@@ -575,6 +575,21 @@ pub async fn backup(context: &Context, caller: &Caller) -> ApiResult<(std::path:
     Ok((path, bytes))
 }
 
+/// Every entity of the registry, by id: for admins.
+pub async fn entities(context: &Context, caller: &Caller) -> ApiResult<Vec<Entity>> {
+    caller.require(&["admin"])?;
+    let mut entities = context.blocking(|store| store.entities()).await?;
+    entities.sort_by(|a, b| a.entity_id.cmp(&b.entity_id));
+    Ok(entities)
+}
+
+/// One certificate with its status history: for admins, supervisors and reviewers.
+pub async fn certificate(context: &Context, caller: &Caller, number: String) -> ApiResult<Certificate> {
+    caller.require(&["admin", "supervisor", "reviewer"])?;
+    let certificate = context.blocking(move |store| store.certificate(&number)).await?;
+    certificate.ok_or(ApiError::NotFound { what: "certificate" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

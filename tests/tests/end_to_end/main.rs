@@ -43,6 +43,9 @@
 //! - `console_review`: the reviewer's pages over devices' real data: the queue's filters and
 //!   pages, a record with its conflict's authors, photos, history, log and evidence verified,
 //!   the quarantine, refusals and escaping, and a browser scene on the real server program.
+//! - `console_admin`: the administrator's console pages: officers, roles, certificates and their
+//!   status, devices, the registry and matter imports, the calendar, settings, backup and check;
+//!   CSRF, roles and escaping; a suspension made in the browser refusing the officer's next change.
 //! - `contract`: every operation answers only the statuses its OpenAPI document lists and refuses
 //!   what its parameters' schemas forbid; `schemathesis` runs the property-based fuzzer over the
 //!   served document.
@@ -64,6 +67,7 @@ mod caps;
 mod concurrency;
 mod connections;
 mod console;
+mod console_admin;
 mod console_review;
 mod contract;
 mod demo;
