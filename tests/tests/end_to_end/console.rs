@@ -466,6 +466,9 @@ async fn in_a_browser_each_role_signs_in_and_sees_only_its_pages() {
         browser.goto(&format!("{base}{other}")).await;
         let code = browser.find("#error-code").await.attr("data-code").await.unwrap();
         assert_eq!(code.as_deref(), Some("role_required"), "{officer} on {other}");
+        // The browser logs the refusal's own status, and nothing else.
+        let refusal = browser.console_errors().await;
+        assert!(refusal.iter().all(|e| e.contains(other) && e.contains("403")), "{refusal:?}");
         browser.goto(&format!("{base}/")).await;
         browser.click("#logout").await;
         browser.find("#login-link").await;
