@@ -576,3 +576,26 @@ async fn in_a_browser_the_demos_pages_load_with_no_error() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn the_sign_in_form_has_the_apis_limits() {
+    let server = TestServer::start_with(|config| config.auth_attempts_per_minute_per_address = 3).await;
+    server.account("SUP", PASSWORD, &["supervisor"]);
+    let console = ConsoleClient::anonymous(&server.base);
+    for _ in 0..3 {
+        let wrong = console.post_raw("/login", &[("officer_id", "SUP"), ("password", "wrong password")]).await;
+        assert_eq!(wrong.status, 401);
+    }
+    // The address's limit holds for the right password too, as on `/v1/auth/login`.
+    let limited = console
+        .client
+        .post(server.url("/login"))
+        .form(&[("officer_id", "SUP"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert!(limited.text().await.unwrap().contains("rate_limited"));
+    assert_eq!(server.login("SUP", PASSWORD, None).await.status(), 429, "one budget for the API and the console");
+}
