@@ -31,15 +31,27 @@ fn every_console_form_handler_takes_posted() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http/console");
     let mut checked = 0;
     let mut unchecked = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "rs") {
-            continue;
+    // The console's files, its folders' included.
+    let mut files = Vec::new();
+    let mut folders = vec![dir];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
         }
-        let source = std::fs::read_to_string(&path).unwrap();
-        let file = path.file_name().unwrap().to_string_lossy().to_string();
-        for handler in posted_handlers(&source) {
-            let Some(parameters) = parameters(&source, &handler) else {
+    }
+    let sources: Vec<(String, String)> = files
+        .iter()
+        .map(|path| (path.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(path).unwrap()))
+        .collect();
+    for (file, source) in &sources {
+        for handler in posted_handlers(source) {
+            // A module's router may name a handler another file of its folder defines.
+            let Some(parameters) = sources.iter().find_map(|(_, other)| parameters(other, &handler)) else {
                 unchecked.push(format!("{file}: {handler} (no `async fn {handler}(` found)"));
                 continue;
             };

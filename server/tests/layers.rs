@@ -18,8 +18,9 @@ fn layer(relative: &Path) -> &'static str {
         p if p.starts_with("store/sqlite/") => "store::sqlite",
         p if p.starts_with("store/") => "store",
         "config.rs" => "config",
-        // `demo.rs` stands beside the composition root: it runs the server and devices together.
-        "cli.rs" | "main.rs" | "demo.rs" => "cli",
+        // The demo stands beside the composition root: it runs the server and devices together.
+        p if p.starts_with("demo/") => "cli",
+        "cli.rs" | "main.rs" => "cli",
         "lib.rs" => "lib",
         other => panic!("{other} belongs to no layer: give it one here"),
     }

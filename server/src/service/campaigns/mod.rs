@@ -18,8 +18,11 @@
 //! ended or every task's result is public ([`published_draw`]).
 
 pub mod commands;
+mod progress;
 pub mod public;
 pub mod registries;
+
+pub use progress::campaign_progress;
 
 use std::collections::BTreeSet;
 
@@ -830,28 +833,6 @@ pub async fn one_campaign(
         })
         .await?;
     found.ok_or(ApiError::NotFound { what: "campaign" })
-}
-
-/// One campaign with each of its tasks and the task's inspection (its locked record), if it has
-/// one: for supervisors.
-pub async fn campaign_progress(
-    context: &Context,
-    caller: &Caller,
-    campaign_id: String,
-) -> ApiResult<(StoredCampaign, Vec<(CampaignTask, Option<Inspection>)>)> {
-    let (campaign, tasks) = one_campaign(context, caller, campaign_id).await?;
-    let progress = context
-        .blocking(move |store| {
-            Ok(tasks
-                .into_iter()
-                .map(|task| {
-                    let inspected = inspection(store, &task.task_id)?;
-                    Ok((task, inspected))
-                })
-                .collect::<Result<Vec<_>, CampaignError>>())
-        })
-        .await??;
-    Ok((campaign, progress))
 }
 
 /// Makes a campaign's draw, once: for supervisors. Reveals the seed, draws from the frozen
