@@ -82,6 +82,44 @@ pub async fn put_calendar_year(
     Ok(calendar)
 }
 
+/// An officer certified throughout a period, with their account's name and unit and the
+/// certificates that certify them: what the inspector registry and the public list both read.
+struct Certified {
+    officer_id: String,
+    name: String,
+    unit: String,
+    certificates: Vec<schemas::Certificate>,
+}
+
+/// The officers holding a certificate valid from `from_ms` to `until_ms`, in officer id order.
+fn certified_officers(
+    store: &dyn crate::store::Store,
+    from_ms: i64,
+    until_ms: i64,
+) -> crate::store::StoreResult<Vec<Certified>> {
+    let certificates = store.certificates(None)?;
+    let accounts = store.accounts()?;
+    let eligible = sync_core::campaigns::eligible_officers(&certificates, from_ms, until_ms);
+    Ok(eligible
+        .into_iter()
+        .map(|officer_id| {
+            let account = accounts.iter().find(|a| a.officer_id == officer_id);
+            Certified {
+                name: account.map(|a| a.name.clone()).unwrap_or_default(),
+                unit: account.map(|a| a.unit.clone()).unwrap_or_default(),
+                certificates: certificates
+                    .iter()
+                    .filter(|c| {
+                        c.officer_id == officer_id && sync_core::campaigns::certified_throughout(c, from_ms, until_ms)
+                    })
+                    .cloned()
+                    .collect(),
+                officer_id,
+            }
+        })
+        .collect())
+}
+
 /// An enforcement officer as the public sees them (U1): name, unit, and the numbers of the
 /// certificates valid today, by the issuing authority. Nothing else of the account is shown.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -96,36 +134,25 @@ pub struct PublicOfficer {
 pub async fn public_officers(context: &Context) -> ApiResult<Vec<PublicOfficer>> {
     let today = today()?;
     let (from_ms, until_ms) = sync_core::campaigns::period_ms(today, today);
-    let mut officers = context
-        .blocking(move |store| {
-            let certificates = store.certificates(None)?;
-            let accounts = store.accounts()?;
-            let eligible = sync_core::campaigns::eligible_officers(&certificates, from_ms, until_ms);
-            Ok(eligible
+    let mut officers: Vec<PublicOfficer> = context
+        .blocking(move |store| certified_officers(store, from_ms, until_ms))
+        .await?
+        .into_iter()
+        .map(|officer| PublicOfficer {
+            name: officer.name,
+            unit: officer.unit,
+            certificates: officer
+                .certificates
                 .into_iter()
-                .map(|officer_id| {
-                    let account = accounts.iter().find(|a| a.officer_id == officer_id);
-                    PublicOfficer {
-                        name: account.map(|a| a.name.clone()).unwrap_or_default(),
-                        unit: account.map(|a| a.unit.clone()).unwrap_or_default(),
-                        certificates: certificates
-                            .iter()
-                            .filter(|c| {
-                                c.officer_id == officer_id
-                                    && sync_core::campaigns::certified_throughout(c, from_ms, until_ms)
-                            })
-                            .map(|c| {
-                                let last_day = sync_core::campaigns::date_of_ms(c.valid_until_ms - 1)
-                                    .map(|d| d.to_string())
-                                    .unwrap_or_default();
-                                (c.number.clone(), c.issuing_authority.clone(), last_day)
-                            })
-                            .collect(),
-                    }
+                .map(|c| {
+                    let last_day = sync_core::campaigns::date_of_ms(c.valid_until_ms - 1)
+                        .map(|d| d.to_string())
+                        .unwrap_or_default();
+                    (c.number, c.issuing_authority, last_day)
                 })
-                .collect::<Vec<_>>())
+                .collect(),
         })
-        .await?;
+        .collect();
     officers.sort_by(|a, b| (&a.unit, &a.name).cmp(&(&b.unit, &b.name)));
     Ok(officers)
 }
@@ -162,37 +189,21 @@ pub async fn inspectors(
         return Err(ApiError::bad_request("invalid_query", "until is before at"));
     }
     let (from_ms, until_ms) = sync_core::campaigns::period_ms(at, until);
-    let inspectors = context
-        .blocking(move |store| {
-            let certificates = store.certificates(None)?;
-            let officers = sync_core::campaigns::eligible_officers(&certificates, from_ms, until_ms);
-            let recusals = store.recusals()?;
-            let accounts = store.accounts()?;
-            Ok(officers
-                .into_iter()
-                .map(|officer_id| {
-                    let account = accounts.iter().find(|a| a.officer_id == officer_id);
-                    Inspector {
-                        name: account.map(|a| a.name.clone()).unwrap_or_default(),
-                        unit: account.map(|a| a.unit.clone()).unwrap_or_default(),
-                        certificates: certificates
-                            .iter()
-                            .filter(|c| {
-                                c.officer_id == officer_id
-                                    && sync_core::campaigns::certified_throughout(c, from_ms, until_ms)
-                            })
-                            .map(|c| c.number.clone())
-                            .collect(),
-                        recusals: recusals
-                            .iter()
-                            .filter(|(o, _, _)| *o == officer_id)
-                            .map(|(_, entity_id, ground)| (entity_id.clone(), ground.clone()))
-                            .collect(),
-                        officer_id,
-                    }
-                })
-                .collect())
+    let (officers, recusals) =
+        context.blocking(move |store| Ok((certified_officers(store, from_ms, until_ms)?, store.recusals()?))).await?;
+    let inspectors = officers
+        .into_iter()
+        .map(|officer| Inspector {
+            certificates: officer.certificates.into_iter().map(|c| c.number).collect(),
+            recusals: recusals
+                .iter()
+                .filter(|(o, _, _)| *o == officer.officer_id)
+                .map(|(_, entity_id, ground)| (entity_id.clone(), ground.clone()))
+                .collect(),
+            officer_id: officer.officer_id,
+            name: officer.name,
+            unit: officer.unit,
         })
-        .await?;
+        .collect();
     Ok(inspectors)
 }
