@@ -427,6 +427,15 @@ impl Pagination {
     }
 }
 
+/// A form with nothing to say but its CSRF token (a button).
+#[derive(serde::Deserialize)]
+pub struct Nothing {}
+
+/// The day of an instant in the bureau's time zone, `YYYY-MM-DD`.
+pub fn day(ms: i64) -> String {
+    sync_core::campaigns::date_of_ms(ms).map(|d| d.to_string()).unwrap_or_default()
+}
+
 /// A time in milliseconds since the epoch as the console shows it: `YYYY-MM-DD HH:MM:SS` in
 /// China Standard Time (UTC+8, no daylight saving), the officers' clock.
 pub fn time(ms: i64) -> String {

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::{Chrome, Console, Lang, PageError, PageResult, Posted, SESSION_COOKIE, render, same_origin};
+use super::{Chrome, Console, Lang, Nothing, PageError, PageResult, Posted, SESSION_COOKIE, render, same_origin};
 use crate::http::AppState;
 use crate::service::ApiError;
 use crate::service::auth::{self, CONSOLE_SESSION_SECONDS};
@@ -146,9 +146,6 @@ async fn login(
         Err(other) => Err(error(other)),
     }
 }
-
-#[derive(Deserialize)]
-struct Nothing {}
 
 /// Ends the session (as the API's logout does) and forgets the cookie.
 async fn logout(State(state): State<AppState>, headers: HeaderMap, posted: Posted<Nothing>) -> PageResult {

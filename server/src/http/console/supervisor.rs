@@ -10,7 +10,7 @@ use axum::response::Redirect;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{Chrome, Console, PageResult, Pagination, Posted, render, see_other, time};
+use super::{Chrome, Console, Nothing, PageResult, Pagination, Posted, day, render, see_other, time};
 use crate::http::AppState;
 use crate::service::ApiError;
 use crate::service::admin::{self, Recusal};
@@ -270,9 +270,6 @@ async fn draw(
     }
 }
 
-#[derive(Deserialize)]
-struct Nothing {}
-
 /// Publishes one inspected task's result.
 async fn publish(
     State(state): State<AppState>,
@@ -476,11 +473,6 @@ async fn task_view(state: &AppState, console: Console, task_id: String, problem:
 fn certificate_summary(c: &Certificate) -> String {
     let status = c.status_history.last().map(|s| format!(", {:?}", s.status).to_lowercase()).unwrap_or_default();
     format!("{} ({} – {}{status})", c.number, day(c.valid_from_ms), day(c.valid_until_ms - 1))
-}
-
-/// The day of an instant in the bureau's time zone.
-fn day(ms: i64) -> String {
-    sync_core::campaigns::date_of_ms(ms).map(|d| d.to_string()).unwrap_or_default()
 }
 
 async fn task_page(State(state): State<AppState>, console: Console, Path(task_id): Path<String>) -> PageResult {

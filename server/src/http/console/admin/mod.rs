@@ -22,7 +22,7 @@ use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
 use serde::Deserialize;
 use sync_core::calendar::{Date, WorkingCalendar};
 
-use super::{Chrome, Console, PageResult, Pagination, Posted, render, see_other, time};
+use super::{Chrome, Console, Nothing, PageResult, Pagination, Posted, day, render, see_other, time};
 use crate::http::AppState;
 use crate::service::campaigns::registries;
 use crate::service::{ApiError, admin, devices, now_ms};
@@ -104,11 +104,6 @@ fn form_instant(name: &str, text: &str) -> Result<Option<i64>, ApiError> {
 /// Now as a `datetime-local` field's value in China Standard Time.
 fn now_local() -> String {
     time(now_ms()).replace(' ', "T")[..16].to_string()
-}
-
-/// The day of an instant in the bureau's time zone.
-fn day(ms: i64) -> String {
-    sync_core::campaigns::date_of_ms(ms).map(|d| d.to_string()).unwrap_or_default()
 }
 
 #[derive(Deserialize, Default)]

@@ -462,9 +462,6 @@ pub(super) async fn devices_page(
     devices_view(&state, console, query, None).await
 }
 
-#[derive(Deserialize)]
-pub(super) struct Nothing {}
-
 /// Revokes a device at once; its sessions end with it.
 pub(super) async fn revoke_device(
     State(state): State<AppState>,
