@@ -478,6 +478,14 @@ pub(crate) async fn serve<Shutdown: std::future::Future<Output = ()> + Send + 's
     if logged > 0 {
         tracing::info!(devices = logged, "enrolments from before the transparency log are now in it");
     }
+    // The lists' record summaries, brought up to date off the request path: after an upgrade
+    // or a restore, the first page a reviewer opens need not read every record.
+    let summarizing = store.clone();
+    tokio::task::spawn_blocking(move || match crate::service::records::summarize(summarizing.as_ref()) {
+        Ok(0) => {}
+        Ok(read) => tracing::info!(records = read, "record summaries brought up to date"),
+        Err(error) => tracing::warn!(%error, "record summaries not brought up to date; lists read them when asked"),
+    });
     let address = listen.address;
     let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
     let mut config = Config::new(data.to_path_buf());

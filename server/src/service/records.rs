@@ -10,7 +10,10 @@ use schemas::InspectionRecord;
 use crate::service::access::{Access, today};
 use crate::service::auth::Caller;
 use crate::service::{ApiError, ApiResult, Context};
-use crate::store::{QuarantinedChange, RecordFilter, StoredRecord};
+use crate::store::{
+    QuarantinedChange, RecordFilter, RecordSummary, SUMMARY_OBSERVATION_CHARS, Store, StoreResult, StoredRecord,
+    SummaryDate, SummaryFilter, SummaryRow,
+};
 
 /// The stored record, if the caller may read it ([`Access::record`]); `not_found` alike when it
 /// does not exist and when the caller may not read it, so that ids cannot be probed.
@@ -162,16 +165,9 @@ pub async fn quarantine(
         .await
 }
 
-/// Which of a record's times a queue's dates bound.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QueueDate {
-    /// When the inspection started, as the record says (a record with no start is left out).
-    Started,
-    /// When the server last merged a change into the record.
-    Updated,
-}
-
-/// The reviewer's queue: the records [`list`] gives, bounded in time as well.
+/// The reviewer's queue: the records [`list`] gives (the same access rules), bounded in time,
+/// one page of their summaries at a time.
+#[derive(Clone)]
 pub struct QueueQuery {
     pub task_id: Option<String>,
     pub entity_id: Option<String>,
@@ -181,50 +177,77 @@ pub struct QueueQuery {
     pub from_ms: Option<i64>,
     /// Unix milliseconds, exclusive.
     pub to_ms: Option<i64>,
-    pub date: QueueDate,
+    pub date: SummaryDate,
+    /// Rows skipped before the page.
+    pub offset: usize,
+    pub limit: usize,
 }
 
-/// Every record of the queue the caller may read, in record id order, each with its typed view:
-/// [`list`]'s pages read to the end (so its access rules hold), then the dates applied.
-pub async fn queue(
-    context: &Context,
-    caller: &Caller,
-    query: QueueQuery,
-) -> ApiResult<Vec<(StoredRecord, InspectionRecord)>> {
-    let mut after = None;
-    let mut rows = Vec::new();
+/// How many records of the queue the caller may read, and one page of their summaries, in
+/// record id order.
+pub async fn queue(context: &Context, caller: &Caller, query: QueueQuery) -> ApiResult<(usize, Vec<SummaryRow>)> {
+    if !(1..=1000).contains(&query.limit) {
+        return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to 1000, not {}", query.limit)));
+    }
+    let sees_all = caller.has_role("supervisor") || caller.has_role("reviewer");
+    let caller = caller.clone();
+    context
+        .blocking(move |store| {
+            summarize(store)?;
+            let hidden = Access::new(store, &caller, today()?).hidden_tasks()?.iter().cloned().collect();
+            store.summaries(&SummaryFilter {
+                task_id: query.task_id,
+                entity_id: query.entity_id,
+                status: query.status,
+                officer_id: query.officer_id,
+                visible_to: (!sees_all).then(|| caller.officer_id.clone()),
+                hidden_tasks: hidden,
+                date: query.date,
+                from_ms: query.from_ms,
+                to_ms: query.to_ms,
+                offset: query.offset,
+                limit: query.limit,
+            })
+        })
+        .await
+}
+
+/// What the lists show of a stored record, read from its document; a document that does not
+/// read as a record has an empty summary (its page says why).
+pub fn summary_of(stored: &StoredRecord) -> RecordSummary {
+    let empty = RecordSummary { record_id: stored.record_id.clone(), seq: stored.seq, ..RecordSummary::default() };
+    let Ok(doc) = Automerge::load(&stored.document) else { return empty };
+    let Ok(record) = sync_core::document::read_record(&stored.record_id, &doc) else { return empty };
+    RecordSummary {
+        started_at_ms: record.header.started_at_ms,
+        ended_at_ms: record.header.ended_at_ms,
+        entity_id: record.entity.entity_id,
+        entity_name: record.entity.name,
+        conclusion: record.header.conclusion,
+        observations: record.observations.chars().take(SUMMARY_OBSERVATION_CHARS).collect(),
+        conflicts: record.conflicts.len() as i64,
+        ..empty
+    }
+}
+
+/// Brings every record's summary up to date: reads the document of each record changed since
+/// its summary was read, once, in pages. Lists call it before they read summaries; the sync
+/// exchange never does, so a sync pays nothing for the lists.
+pub fn summarize(store: &dyn Store) -> StoreResult<usize> {
+    const PAGE: usize = 200;
+    let mut after: Option<String> = None;
+    let mut read = 0;
     loop {
-        let page = RecordQuery {
-            task_id: query.task_id.clone(),
-            entity_id: query.entity_id.clone(),
-            status: query.status.clone(),
-            officer_id: query.officer_id.clone(),
-            after,
-            limit: Some(1000),
-        };
-        let (stored, next) = list(context, caller, page).await?;
-        for stored in stored {
-            let doc = Automerge::load(&stored.document).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let record = sync_core::document::read_record(&stored.record_id, &doc)
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            let at = match query.date {
-                QueueDate::Started => record.header.started_at_ms,
-                QueueDate::Updated => Some(stored.updated_at_ms),
-            };
-            let within = match (query.from_ms, query.to_ms) {
-                (None, None) => true,
-                (from, to) => at.is_some_and(|at| from.is_none_or(|f| at >= f) && to.is_none_or(|t| at < t)),
-            };
-            if within {
-                rows.push((stored, record));
-            }
-        }
-        match next {
-            Some(next) => after = Some(next),
-            None => break,
+        let stale = store.unsummarized(after.as_deref(), PAGE)?;
+        let Some(last) = stale.last() else { return Ok(read) };
+        after = Some(last.record_id.clone());
+        read += stale.len();
+        let full = stale.len() == PAGE;
+        store.put_summaries(stale.iter().map(summary_of).collect())?;
+        if !full {
+            return Ok(read);
         }
     }
-    Ok(rows)
 }
 
 /// The registry's name of the entity a record the caller may read names.

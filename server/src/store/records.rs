@@ -95,6 +95,68 @@ pub struct RecordFilter {
     pub limit: usize,
 }
 
+/// What the lists show of a record, read from its document at one position of the change
+/// sequence (`seq`): a stored record without the document.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordSummary {
+    pub record_id: String,
+    /// The record's position in the change sequence when this was read: stale once it moved.
+    pub seq: i64,
+    pub started_at_ms: Option<i64>,
+    pub ended_at_ms: Option<i64>,
+    pub entity_id: Option<String>,
+    pub entity_name: Option<String>,
+    pub conclusion: Option<String>,
+    /// The start of what was observed, at most [`SUMMARY_OBSERVATION_CHARS`] characters.
+    pub observations: String,
+    /// Open conflicts.
+    pub conflicts: i64,
+}
+
+/// Characters of a record's observations its summary keeps.
+pub const SUMMARY_OBSERVATION_CHARS: usize = 200;
+
+/// A stored record's row without its document, with its summary.
+#[derive(Clone, Debug)]
+pub struct SummaryRow {
+    pub task_id: Option<String>,
+    pub status: String,
+    pub updated_at_ms: i64,
+    pub summary: RecordSummary,
+}
+
+/// Which of a record's times a summary page's dates bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SummaryDate {
+    /// When the inspection started, as the record says (a record with no start is left out
+    /// when a bound is given).
+    #[default]
+    Started,
+    /// When the server last merged a change into the record.
+    Updated,
+}
+
+/// Filters of a page of record summaries: [`RecordFilter`]'s, the tasks the caller may not
+/// read, a time range, and a page by offset.
+#[derive(Clone, Debug, Default)]
+pub struct SummaryFilter {
+    pub task_id: Option<String>,
+    pub entity_id: Option<String>,
+    pub status: Option<String>,
+    pub officer_id: Option<String>,
+    /// Only records of tasks this officer is on.
+    pub visible_to: Option<String>,
+    /// Records of these tasks are left out.
+    pub hidden_tasks: Vec<String>,
+    pub date: SummaryDate,
+    /// Unix milliseconds, inclusive.
+    pub from_ms: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    pub to_ms: Option<i64>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
 /// What one sync exchange reads and writes, inside one write transaction or against a read
 /// snapshot (through [`RecordingTx`], which records the writes instead of making them).
 pub trait SyncTx {
@@ -250,6 +312,15 @@ pub trait Records {
     /// The id of every stored record.
     fn record_ids(&self) -> StoreResult<Vec<String>>;
     fn quarantined(&self, record_id: Option<&str>) -> StoreResult<Vec<QuarantinedChange>>;
+    /// Stored records whose summary is missing or stale, in record id order after `after`, at
+    /// most `limit`.
+    fn unsummarized(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<StoredRecord>>;
+    /// Keeps summaries, each unless a newer one (a larger `seq`) is kept already.
+    fn put_summaries(&self, summaries: Vec<RecordSummary>) -> StoreResult<()>;
+    /// How many summarized records match `filter` (its page aside), and its page, in record id order.
+    fn summaries(&self, filter: &SummaryFilter) -> StoreResult<(usize, Vec<SummaryRow>)>;
+    /// The summaries of the locked records of `task_ids`, in record id order.
+    fn locked_summaries(&self, task_ids: &[String]) -> StoreResult<Vec<SummaryRow>>;
     /// Runs `job` in one write transaction (the sync exchanges' writer); returns once it is
     /// committed, after noting the change sequence's new head ([`Records::known_record_head`]).
     fn sync_write(&self, job: SyncTxJob) -> StoreResult<Box<dyn std::any::Any + Send>>;

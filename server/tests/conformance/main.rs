@@ -59,6 +59,7 @@ conformance_suite!(
         a_device_keeps_a_bounded_number_of_refusals_per_record,
         concurrent_writers_on_one_record_lose_no_write,
         the_change_feed_never_skips_a_record,
+        record_summaries_follow_their_records_and_page_in_the_store,
         uploads_start_resume_stop_at_the_limit_and_finish_once,
         a_blobs_metadata_is_kept_once_beside_it,
         proofs_from_stored_subtrees_equal_proofs_from_all_leaves,

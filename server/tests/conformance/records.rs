@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use server::service::{sync_commit, transparency};
-use server::store::{QUARANTINE_ROWS_PER_DEVICE, QuarantinedChange, Store, SyncJob, SyncTx, SyncWrite, Task};
+use server::store::{
+    QUARANTINE_ROWS_PER_DEVICE, QuarantinedChange, RecordSummary, Store, SummaryDate, SummaryFilter, SyncJob, SyncTx,
+    SyncWrite, Task,
+};
 use sync_core::transparency::{Leaf, LeafItem};
 
 use super::{Backend, officer};
@@ -239,4 +242,120 @@ fn snapshot<R>(store: &dyn Store, read: impl Fn(&dyn SyncTx) -> server::store::S
         })
         .unwrap();
     answer.unwrap()
+}
+
+/// A record stored as `status` for task `task_id`, by the writer.
+fn store_record(store: &dyn Store, record_id: &str, task_id: &str, status: &str, now_ms: i64) {
+    let (record_id, task_id, status) = (record_id.to_string(), task_id.to_string(), status.to_string());
+    sync_commit::run_in_writer(
+        store,
+        Box::new(move |tx| {
+            tx.record(&record_id)?;
+            tx.record_seq_head()?;
+            tx.put_record(&record_id, Some(&task_id), b"doc", &status, now_ms)?;
+            Ok(empty_response())
+        }),
+    )
+    .unwrap();
+}
+
+/// A summary of `record_id` read at `seq`, started at `started`.
+fn summary(record_id: &str, seq: i64, started: i64) -> RecordSummary {
+    RecordSummary {
+        record_id: record_id.into(),
+        seq,
+        started_at_ms: Some(started),
+        conclusion: Some(format!("{record_id} 结论")),
+        observations: "现场".into(),
+        conflicts: 1,
+        ..RecordSummary::default()
+    }
+}
+
+/// Summaries are stale once their record moves and never replaced by an older read; a page of
+/// them is filtered, bounded in time, leaves hidden tasks out, and counts every match.
+pub fn record_summaries_follow_their_records_and_page_in_the_store(backend: Backend) {
+    let (_guard, store) = backend();
+    let store = store.as_ref();
+    for (n, task) in ["T1", "T2", "T3"].into_iter().enumerate() {
+        let task = Task {
+            task_id: task.into(),
+            entity_id: "E1".into(),
+            matter: "M01".into(),
+            window_start_ms: 0,
+            window_end_ms: 10,
+            team: vec![format!("O{n}")],
+            created_by: "SUP".into(),
+            created_at_ms: 1,
+        };
+        store.create_account(officer(&task.team[0]), 1).unwrap();
+        if n == 0 {
+            store.import_entities_by(&[super::registry::entity("E1", "甲厂")], "cli", 1).unwrap();
+        }
+        store.create_task(&task).unwrap();
+    }
+    store_record(store, "R1", "T1", "locked", 100);
+    store_record(store, "R2", "T2", "draft", 200);
+    store_record(store, "R3", "T3", "locked", 300);
+    let stale = |after: Option<&str>| -> Vec<String> {
+        store.unsummarized(after, 10).unwrap().into_iter().map(|r| r.record_id).collect()
+    };
+    assert_eq!(stale(None), ["R1", "R2", "R3"], "nothing is summarized yet");
+    assert_eq!(stale(Some("R1")), ["R2", "R3"], "paged by record id");
+    let seq = |id: &str| store.record(id).unwrap().unwrap().seq;
+    store
+        .put_summaries(vec![
+            summary("R1", seq("R1"), 1_000),
+            summary("R2", seq("R2"), 2_000),
+            summary("R3", seq("R3"), 3_000),
+        ])
+        .unwrap();
+    assert!(stale(None).is_empty());
+    let all = SummaryFilter { limit: 10, ..SummaryFilter::default() };
+    let (total, rows) = store.summaries(&all).unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(rows[0].summary, summary("R1", seq("R1"), 1_000));
+    assert_eq!(
+        (rows[0].task_id.as_deref(), rows[0].status.as_str(), rows[0].updated_at_ms),
+        (Some("T1"), "locked", 100)
+    );
+
+    // A change makes the summary stale; an older read never replaces a newer one.
+    let old = seq("R2");
+    store_record(store, "R2", "T2", "signing", 400);
+    assert_eq!(stale(None), ["R2"]);
+    store.put_summaries(vec![summary("R2", seq("R2"), 2_500)]).unwrap();
+    store.put_summaries(vec![summary("R2", old, 9_999)]).unwrap();
+    assert!(stale(None).is_empty());
+    assert_eq!(store.summaries(&all).unwrap().1[1].summary.started_at_ms, Some(2_500), "the newer read kept");
+
+    let page = |filter: SummaryFilter| -> (usize, Vec<String>) {
+        let (total, rows) = store.summaries(&SummaryFilter { limit: 10, ..filter }).unwrap();
+        (total, rows.into_iter().map(|r| r.summary.record_id).collect())
+    };
+    assert_eq!(
+        page(SummaryFilter { status: Some("locked".into()), ..Default::default() }),
+        (2, vec!["R1".into(), "R3".into()])
+    );
+    assert_eq!(page(SummaryFilter { from_ms: Some(2_000), ..Default::default() }), (2, vec!["R2".into(), "R3".into()]));
+    assert_eq!(page(SummaryFilter { to_ms: Some(3_000), ..Default::default() }), (2, vec!["R1".into(), "R2".into()]));
+    assert_eq!(
+        page(SummaryFilter { date: SummaryDate::Updated, from_ms: Some(300), ..Default::default() }),
+        (2, vec!["R2".into(), "R3".into()]),
+        "bounded by the last merge instead"
+    );
+    assert_eq!(
+        page(SummaryFilter { hidden_tasks: vec!["T1".into(), "T3".into()], ..Default::default() }),
+        (1, vec!["R2".into()])
+    );
+    assert_eq!(page(SummaryFilter { visible_to: Some("O2".into()), ..Default::default() }), (1, vec!["R3".into()]));
+    assert_eq!(page(SummaryFilter { officer_id: Some("O0".into()), ..Default::default() }), (1, vec!["R1".into()]));
+    assert_eq!(page(SummaryFilter { task_id: Some("T2".into()), ..Default::default() }), (1, vec!["R2".into()]));
+    assert_eq!(page(SummaryFilter { entity_id: Some("E9".into()), ..Default::default() }), (0, vec![]));
+    let (total, rows) = store.summaries(&SummaryFilter { offset: 1, limit: 1, ..SummaryFilter::default() }).unwrap();
+    assert_eq!((total, rows[0].summary.record_id.as_str()), (3, "R2"), "a page by offset still counts every match");
+
+    let locked: Vec<String> =
+        store.locked_summaries(&["T2".into(), "T3".into()]).unwrap().into_iter().map(|r| r.summary.record_id).collect();
+    assert_eq!(locked, ["R3"], "only locked records of the tasks asked for");
 }

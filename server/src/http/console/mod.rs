@@ -408,6 +408,11 @@ impl Pagination {
         Pagination { page: page.unwrap_or(1).clamp(1, last), per_page, total }
     }
 
+    /// How many items come before this page.
+    pub fn offset(&self) -> usize {
+        (self.page - 1) * self.per_page
+    }
+
     /// The items of this page.
     pub fn slice<'a, T>(&self, items: &'a [T]) -> &'a [T] {
         let start = ((self.page - 1) * self.per_page).min(items.len());

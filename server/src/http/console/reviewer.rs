@@ -18,11 +18,11 @@ use super::{Chrome, Console, PageResult, Pagination, Posted, render, see_other, 
 use crate::http::AppState;
 use crate::service::ApiError;
 use crate::service::evidence::{self, Blobs, VerifiedPackage};
-use crate::service::records::{self, HistoryChange, QueueDate, QueueQuery};
+use crate::service::records::{self, HistoryChange, QueueQuery};
 use crate::service::review::{self, HeldChange};
 use crate::service::transparency::{self, RecordInclusion};
 use crate::service::{blobs, enforcement_log};
-use crate::store::{BlobMetadata, QuarantinedChange};
+use crate::store::{BlobMetadata, QuarantinedChange, SummaryDate};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -89,8 +89,8 @@ impl QueueForm {
             return Err(invalid_query(format!("status is one of {}, not {status:?}", STATUSES.join(", "))));
         }
         let date = match given(&self.on).as_deref() {
-            None | Some("started") => QueueDate::Started,
-            Some("updated") => QueueDate::Updated,
+            None | Some("started") => SummaryDate::Started,
+            Some("updated") => SummaryDate::Updated,
             Some(other) => return Err(invalid_query(format!("on is `started` or `updated`, not {other:?}"))),
         };
         let from_ms = given(&self.from).map(|t| day_ms("from", &t, false)).transpose()?;
@@ -103,6 +103,8 @@ impl QueueForm {
             from_ms,
             to_ms,
             date,
+            offset: 0,
+            limit: Pagination::PER_PAGE,
         })
     }
 
@@ -160,28 +162,35 @@ fn excerpt(text: &str, n: usize) -> String {
 async fn queue_page(State(state): State<AppState>, console: Console, Query(filter): Query<QueueForm>) -> PageResult {
     console.require(ROLE)?;
     let query = filter.query().map_err(|e| console.error(e))?;
-    let all = records::queue(&state, &console.caller, query).await.map_err(|e| console.error(e))?;
-    let pages = Pagination::new(filter.page, all.len());
-    let rows = pages
-        .slice(&all)
-        .iter()
-        .map(|(stored, record)| QueueRow {
-            record_id: stored.record_id.clone(),
-            task_id: stored.task_id.clone().unwrap_or_default(),
-            entity: [record.entity.entity_id.as_deref(), record.entity.name.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" "),
-            status: stored.status.clone(),
-            started: record.header.started_at_ms.map(time).unwrap_or_default(),
-            updated: time(stored.updated_at_ms),
-            // The conclusion, or what was observed while there is none.
-            conclusion: excerpt(
-                record.header.conclusion.as_deref().filter(|c| !c.trim().is_empty()).unwrap_or(&record.observations),
-                60,
-            ),
-            conflicts: record.conflicts.len(),
+    // The page asked for, read in the store; past the last page, the last page.
+    let wanted = Pagination::new(filter.page, usize::MAX);
+    let page_of = |pages: &Pagination| QueueQuery { offset: pages.offset(), ..query.clone() };
+    let (mut total, mut found) =
+        records::queue(&state, &console.caller, page_of(&wanted)).await.map_err(|e| console.error(e))?;
+    let pages = Pagination::new(filter.page, total);
+    if pages.page != wanted.page {
+        (total, found) =
+            records::queue(&state, &console.caller, page_of(&pages)).await.map_err(|e| console.error(e))?;
+    }
+    let pages = Pagination::new(Some(pages.page), total);
+    let rows = found
+        .into_iter()
+        .map(|row| {
+            let summary = row.summary;
+            QueueRow {
+                task_id: row.task_id.unwrap_or_default(),
+                entity: [summary.entity_id, summary.entity_name].into_iter().flatten().collect::<Vec<_>>().join(" "),
+                status: row.status,
+                started: summary.started_at_ms.map(time).unwrap_or_default(),
+                updated: time(row.updated_at_ms),
+                // The conclusion, or what was observed while there is none.
+                conclusion: excerpt(
+                    summary.conclusion.as_deref().filter(|c| !c.trim().is_empty()).unwrap_or(&summary.observations),
+                    60,
+                ),
+                conflicts: summary.conflicts as usize,
+                record_id: summary.record_id,
+            }
         })
         .collect();
     let lang = console.chrome.lang;

@@ -24,7 +24,7 @@ pub mod registries;
 
 pub use progress::campaign_progress;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -35,8 +35,7 @@ use sync_core::draw::{self, Campaign, Draw, DrawError, DrawInputs, Quota, TierQu
 use crate::service::auth::{Caller, random_bytes};
 use crate::service::{ApiError, ApiResult, Context, now_ms};
 use crate::store::{
-    CampaignCommitment, CampaignSpec, CampaignTask, MatterList, RecordFilter, Store, StoreError, StoredCampaign,
-    StoredDraw, Task,
+    CampaignCommitment, CampaignSpec, CampaignTask, MatterList, Store, StoreError, StoredCampaign, StoredDraw, Task,
 };
 
 /// Why a campaign operation was refused; [`CampaignError::code`] is its stable code.
@@ -454,22 +453,24 @@ pub struct Inspection {
 
 /// The locked record of a task, if it has one (the first by record id when several are).
 pub fn inspection(store: &dyn Store, task_id: &str) -> Result<Option<Inspection>, CampaignError> {
-    let filter = RecordFilter {
-        task_id: Some(task_id.to_string()),
-        status: Some("locked".into()),
-        limit: 1,
-        ..RecordFilter::default()
-    };
-    let Some(stored) = store.records(&filter)?.into_iter().next() else { return Ok(None) };
-    let doc = automerge::Automerge::load(&stored.document)
-        .map_err(|e| StoreError::Other(format!("record {} does not load: {e}", stored.record_id)))?;
-    let record = sync_core::document::read_record(&stored.record_id, &doc)
-        .map_err(|e| StoreError::Other(format!("record {} does not read: {e}", stored.record_id)))?;
-    Ok(Some(Inspection {
-        record_id: stored.record_id,
-        ended_at_ms: record.header.ended_at_ms.unwrap_or(stored.updated_at_ms),
-        conclusion: record.header.conclusion,
-    }))
+    Ok(inspections(store, &[task_id.to_string()])?.remove(task_id))
+}
+
+/// The locked record of each of `task_ids` that has one ([`inspection`] for many tasks at
+/// once: one read of the records' summaries, not a document per task).
+pub fn inspections(store: &dyn Store, task_ids: &[String]) -> Result<BTreeMap<String, Inspection>, CampaignError> {
+    crate::service::records::summarize(store)?;
+    let mut found = BTreeMap::new();
+    for row in store.locked_summaries(task_ids)? {
+        let Some(task_id) = row.task_id else { continue };
+        // Rows come in record id order: the first of a task is kept.
+        found.entry(task_id).or_insert(Inspection {
+            ended_at_ms: row.summary.ended_at_ms.unwrap_or(row.updated_at_ms),
+            conclusion: row.summary.conclusion,
+            record_id: row.summary.record_id,
+        });
+    }
+    Ok(found)
 }
 
 /// A task's published result, as the public sees it.
@@ -583,10 +584,13 @@ pub fn published_results(
     tasks: &[CampaignTask],
 ) -> Result<Vec<PublicResult>, CampaignError> {
     let drawn = campaign.drawn.as_ref().map(|d| d.draw.tasks.as_slice()).unwrap_or_default();
+    let published: Vec<String> =
+        tasks.iter().filter(|t| t.published_at_ms.is_some()).map(|t| t.task_id.clone()).collect();
+    let mut inspected = inspections(store, &published)?;
     let mut results = Vec::new();
     for task in tasks {
         let (Some(record_id), Some(published_at_ms)) = (&task.record_id, task.published_at_ms) else { continue };
-        let Some(inspection) = inspection(store, &task.task_id)? else { continue };
+        let Some(inspection) = inspected.remove(&task.task_id) else { continue };
         if &inspection.record_id != record_id {
             continue;
         }
@@ -699,8 +703,10 @@ pub fn inspected_tasks(store: &dyn Store) -> Result<Vec<InspectedTask>, Campaign
     let mut inspected = Vec::new();
     for campaign in store.campaigns()? {
         let Some(drawn) = &campaign.drawn else { continue };
-        for task in store.campaign_tasks(&campaign.campaign_id)? {
-            let Some(found) = inspection(store, &task.task_id)? else { continue };
+        let tasks = store.campaign_tasks(&campaign.campaign_id)?;
+        let mut found = inspections(store, &tasks.iter().map(|t| t.task_id.clone()).collect::<Vec<_>>())?;
+        for task in tasks {
+            let Some(found) = found.remove(&task.task_id) else { continue };
             let Some(ended_on) = campaigns::date_of_ms(found.ended_at_ms) else { continue };
             inspected.push(InspectedTask {
                 campaign_id: campaign.campaign_id.clone(),

@@ -1,6 +1,6 @@
 //! A campaign's progress as supervisors follow it: each drawn task with its inspection.
 
-use super::{CampaignError, Inspection, inspection, one_campaign};
+use super::{Inspection, inspections, one_campaign};
 use crate::service::auth::Caller;
 use crate::service::{ApiResult, Context};
 use crate::store::{CampaignTask, StoredCampaign};
@@ -15,13 +15,16 @@ pub async fn campaign_progress(
     let (campaign, tasks) = one_campaign(context, caller, campaign_id).await?;
     let progress = context
         .blocking(move |store| {
-            Ok(tasks
-                .into_iter()
-                .map(|task| {
-                    let inspected = inspection(store, &task.task_id)?;
-                    Ok((task, inspected))
-                })
-                .collect::<Result<Vec<_>, CampaignError>>())
+            let ids: Vec<String> = tasks.iter().map(|t| t.task_id.clone()).collect();
+            Ok(inspections(store, &ids).map(|mut found| {
+                tasks
+                    .into_iter()
+                    .map(|task| {
+                        let inspected = found.remove(&task.task_id);
+                        (task, inspected)
+                    })
+                    .collect::<Vec<_>>()
+            }))
         })
         .await??;
     Ok((campaign, progress))

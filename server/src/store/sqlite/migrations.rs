@@ -403,6 +403,24 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX log_record_states_record ON log_record_states(record_id, leaf_index);
     "#,
+    // 9: what the lists show of each record, read from its document once per change instead of
+    // at every page: `seq` is the record's position in the change sequence when its summary was
+    // read, so a summary whose `seq` is not the record's is stale and read again
+    // (`service::records::summarize`). The sync exchange never writes here.
+    r#"
+    CREATE TABLE record_summaries (
+        record_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        started_at_ms INTEGER,
+        ended_at_ms INTEGER,
+        entity_id TEXT,
+        entity_name TEXT,
+        conclusion TEXT,
+        observations TEXT NOT NULL,
+        conflicts INTEGER NOT NULL CHECK (conflicts >= 0)
+    );
+    CREATE INDEX record_summaries_started ON record_summaries(started_at_ms);
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.

@@ -17,6 +17,29 @@ pub(super) fn record_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRec
     })
 }
 
+/// The columns [`summary_from`] reads, in its order (`r` the record, `s` its summary).
+const SUMMARY_COLUMNS: &str = "r.task_id, r.status, r.updated_at_ms, r.record_id, s.seq, s.started_at_ms, \
+     s.ended_at_ms, s.entity_id, s.entity_name, s.conclusion, s.observations, s.conflicts";
+
+fn summary_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
+    Ok(SummaryRow {
+        task_id: row.get(0)?,
+        status: row.get(1)?,
+        updated_at_ms: row.get(2)?,
+        summary: RecordSummary {
+            record_id: row.get(3)?,
+            seq: row.get(4)?,
+            started_at_ms: row.get(5)?,
+            ended_at_ms: row.get(6)?,
+            entity_id: row.get(7)?,
+            entity_name: row.get(8)?,
+            conclusion: row.get(9)?,
+            observations: row.get(10)?,
+            conflicts: row.get(11)?,
+        },
+    })
+}
+
 /// The columns [`quarantined_from`] reads, in its order.
 pub(super) const QUARANTINE_COLUMNS: &str = "record_id, change_hash, device_id, officer_id, reason, final, deps, change, \
      change_bytes, received_at_ms, decision, decided_by, decided_at_ms, decision_note";
@@ -239,6 +262,99 @@ impl Records for SqliteStore {
                 "SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE ?1 IS NULL OR record_id = ?1 ORDER BY id"
             ))?;
             let rows = statement.query_map([record_id], quarantined_from)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+    fn unsummarized(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<StoredRecord>> {
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT r.record_id, r.task_id, r.document, r.status, r.seq, r.updated_at_ms
+                 FROM records r LEFT JOIN record_summaries s ON s.record_id = r.record_id
+                 WHERE (s.seq IS NULL OR s.seq != r.seq) AND (?1 IS NULL OR r.record_id > ?1)
+                 ORDER BY r.record_id LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![after, limit as i64], record_from)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+    fn put_summaries(&self, summaries: Vec<RecordSummary>) -> StoreResult<()> {
+        self.write(move |tx| {
+            let mut statement = tx.prepare_cached(
+                "INSERT INTO record_summaries (record_id, seq, started_at_ms, ended_at_ms, entity_id, entity_name,
+                     conclusion, observations, conflicts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (record_id) DO UPDATE SET seq = excluded.seq, started_at_ms = excluded.started_at_ms,
+                   ended_at_ms = excluded.ended_at_ms, entity_id = excluded.entity_id,
+                   entity_name = excluded.entity_name, conclusion = excluded.conclusion,
+                   observations = excluded.observations, conflicts = excluded.conflicts
+                 WHERE excluded.seq > record_summaries.seq",
+            )?;
+            for s in &summaries {
+                statement.execute(params![
+                    s.record_id,
+                    s.seq,
+                    s.started_at_ms,
+                    s.ended_at_ms,
+                    s.entity_id,
+                    s.entity_name,
+                    s.conclusion,
+                    s.observations,
+                    s.conflicts
+                ])?;
+            }
+            Ok(())
+        })
+    }
+    fn summaries(&self, filter: &SummaryFilter) -> StoreResult<(usize, Vec<SummaryRow>)> {
+        let hidden = serde_json::to_string(&filter.hidden_tasks).map_err(|e| StoreError::Other(e.to_string()))?;
+        let at = match filter.date {
+            SummaryDate::Started => "s.started_at_ms",
+            SummaryDate::Updated => "r.updated_at_ms",
+        };
+        let matching = format!(
+            "FROM records r JOIN record_summaries s ON s.record_id = r.record_id
+             WHERE (?1 IS NULL OR r.task_id = ?1)
+               AND (?2 IS NULL OR r.task_id IN (SELECT task_id FROM tasks WHERE entity_id = ?2))
+               AND (?3 IS NULL OR r.status = ?3)
+               AND (?4 IS NULL OR r.task_id IN (SELECT task_id FROM task_team WHERE officer_id = ?4))
+               AND (?5 IS NULL OR r.task_id IN (SELECT task_id FROM task_team WHERE officer_id = ?5))
+               AND (r.task_id IS NULL OR r.task_id NOT IN (SELECT value FROM json_each(?6)))
+               AND (?7 IS NULL OR {at} >= ?7)
+               AND (?8 IS NULL OR {at} < ?8)"
+        );
+        let f = filter;
+        let bound = params![
+            f.task_id,
+            f.entity_id,
+            f.status,
+            f.officer_id,
+            f.visible_to,
+            hidden,
+            f.from_ms,
+            f.to_ms,
+            f.limit as i64,
+            f.offset as i64
+        ];
+        self.read(|conn| {
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT COUNT(*) {matching}"))?
+                .query_row(&bound[..8], |row| row.get(0))?;
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} {matching} ORDER BY r.record_id LIMIT ?9 OFFSET ?10"
+            ))?;
+            let rows = statement.query_map(bound, summary_from)?;
+            Ok((total as usize, rows.collect::<rusqlite::Result<_>>()?))
+        })
+    }
+    fn locked_summaries(&self, task_ids: &[String]) -> StoreResult<Vec<SummaryRow>> {
+        let tasks = serde_json::to_string(task_ids).map_err(|e| StoreError::Other(e.to_string()))?;
+        self.read(|conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {SUMMARY_COLUMNS} FROM records r JOIN record_summaries s ON s.record_id = r.record_id
+                 WHERE r.status = 'locked' AND r.task_id IN (SELECT value FROM json_each(?1))
+                 ORDER BY r.record_id"
+            ))?;
+            let rows = statement.query_map([tasks], summary_from)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
