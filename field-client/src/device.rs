@@ -92,6 +92,8 @@ pub struct Device {
     pub(crate) identity: Identity,
     pub(crate) clock: Clock,
     pub(crate) boot_clock: BootClock,
+    /// Whether request bodies go compressed; cleared when the server says it takes no coding.
+    pub(crate) compress_requests: std::sync::atomic::AtomicBool,
 }
 
 impl Device {
@@ -99,7 +101,14 @@ impl Device {
     pub fn open(dir: &Path) -> ClientResult<Self> {
         let store = DeviceStore::open(dir)?;
         let identity = store.identity()?.ok_or(ClientError::NotEnrolled)?;
-        Ok(Self { dir: dir.to_path_buf(), store, identity, clock: system_clock(), boot_clock: system_boot_clock() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            store,
+            identity,
+            clock: system_clock(),
+            boot_clock: system_boot_clock(),
+            compress_requests: true.into(),
+        })
     }
 
     /// Reads the time from `clock` from now on (tests move a device's clock).

@@ -18,6 +18,13 @@
 //! device's enforcement-log chain (`POST /v1/log/entries`); the answer's
 //! signed checkpoint of the server's transparency log, verified with the
 //! log's key, is what the device's next entries name as seen.
+//!
+//! On the wire: sync and log bodies from 1 KiB on go zstd-compressed (level 3) with
+//! `Content-Encoding: zstd`, and if the server answers 415 `unsupported_content_encoding` they
+//! go again as they are, and so for the rest of this device object's life; answers are asked
+//! for in zstd (`Accept-Encoding`) and decoded here, so that [`SyncSummary`] counts the bytes
+//! that crossed the wire. The task list and each team are asked with the `ETag` of the body
+//! held from last time (`If-None-Match`); a 304 answer costs no body and the held one is used.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::TryLockError;
@@ -166,7 +173,7 @@ fn tokens(answer: TokenAnswer, now_ms: i64) -> Tokens {
 /// The body of a non-2xx answer as the device's error.
 async fn refused(response: reqwest::Response) -> ClientError {
     let status = response.status().as_u16();
-    match response.bytes().await {
+    match answer_body(response).await.map(|answer| answer.body) {
         Ok(bytes) => match serde_json::from_slice::<ErrorBody>(&bytes) {
             Ok(body) => ClientError::Server { status, code: body.code, message: body.message },
             Err(_) => ClientError::Server {
@@ -175,8 +182,66 @@ async fn refused(response: reqwest::Response) -> ClientError {
                 message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
             },
         },
-        Err(error) => network(error),
+        Err(error) => error,
     }
+}
+
+/// An answer's body as the server meant it, and how many bytes it took on the wire.
+pub(crate) struct Answer {
+    pub body: Vec<u8>,
+    pub wire: usize,
+    /// 304: the body is the one the device holds for the validator it sent.
+    pub not_modified: bool,
+    /// The answer's `ETag`, if it has one.
+    pub etag: Option<String>,
+}
+
+impl std::ops::Deref for Answer {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// The codings the device takes answers in (`Accept-Encoding`).
+const ANSWER_CODINGS: &str = "zstd";
+
+/// Request bodies from this size on are sent zstd-compressed (smaller ones gain nothing).
+const COMPRESS_FROM_BYTES: usize = 1024;
+
+/// Reads an answer's body, undoing the content coding the server chose.
+async fn answer_body(response: reqwest::Response) -> ClientResult<Answer> {
+    let not_modified = response.status() == reqwest::StatusCode::NOT_MODIFIED;
+    let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let coding = response
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let bytes = response.bytes().await.map_err(network)?;
+    let body = match coding.as_deref() {
+        None | Some("identity") => bytes.to_vec(),
+        Some("zstd") => zstd::decode_all(&bytes[..])
+            .map_err(|e| ClientError::Protocol { detail: format!("a zstd answer does not decode: {e}") })?,
+        Some(other) => {
+            return Err(ClientError::Protocol {
+                detail: format!("an answer in {other}, which the device did not ask for"),
+            });
+        }
+    };
+    Ok(Answer { body, wire: bytes.len(), not_modified, etag })
+}
+
+/// `body` as the device sends it: zstd-compressed (level 3) when `compress` and it is large
+/// enough to gain, with the `Content-Encoding` to name it.
+fn request_body(body: Vec<u8>, compress: bool) -> (Vec<u8>, Option<&'static str>) {
+    if compress
+        && body.len() >= COMPRESS_FROM_BYTES
+        && let Ok(compressed) = zstd::encode_all(&body[..], 3)
+    {
+        return (compressed, Some("zstd"));
+    }
+    (body, None)
 }
 
 async fn post_json<T: serde::de::DeserializeOwned>(
@@ -368,13 +433,13 @@ impl Device {
         &self,
         http: &reqwest::Client,
         build: impl Fn(&str) -> reqwest::RequestBuilder,
-    ) -> ClientResult<Vec<u8>> {
+    ) -> ClientResult<Answer> {
         let mut token = self.access_token(http, false).await?;
         for attempt in 0..2 {
-            let response = build(&token).send().await.map_err(network)?;
-            if response.status().is_success() {
-                let bytes = response.bytes().await.map_err(network)?;
-                return Ok(bytes.to_vec());
+            let response =
+                build(&token).header(reqwest::header::ACCEPT_ENCODING, ANSWER_CODINGS).send().await.map_err(network)?;
+            if response.status().is_success() || response.status() == reqwest::StatusCode::NOT_MODIFIED {
+                return answer_body(response).await;
             }
             let error = refused(response).await;
             match &error {
@@ -392,23 +457,96 @@ impl Device {
     /// Fetches the officer's tasks and their teams into the cache.
     async fn fetch_tasks(&self, http: &reqwest::Client, summary: &mut SyncSummary) -> ClientResult<usize> {
         let server = self.identity.server.clone();
-        let body = self.authorized(http, |token| http.get(format!("{server}/v1/tasks")).bearer_auth(token)).await?;
-        summary.requests += 1;
-        summary.bytes_down += body.len();
+        let tasks_url = format!("{server}/v1/tasks");
+        let body = self.validated_get(http, &tasks_url, summary).await?;
         let tasks: Vec<Task> =
             serde_json::from_slice(&body).map_err(|e| ClientError::Protocol { detail: format!("tasks: {e}") })?;
         let mut cached = Vec::new();
+        let mut urls = vec![tasks_url];
         for task in tasks.iter().filter(|t| t.team.contains(&self.identity.officer_id)) {
             let url = format!("{server}/v1/tasks/{}/team", task.task_id);
-            let body = self.authorized(http, |token| http.get(&url).bearer_auth(token)).await?;
-            summary.requests += 1;
-            summary.bytes_down += body.len();
+            let body = self.validated_get(http, &url, summary).await?;
             let team: serde_json::Value =
                 serde_json::from_slice(&body).map_err(|e| ClientError::Protocol { detail: format!("team: {e}") })?;
             cached.push(CachedTask { task_id: task.task_id.clone(), team, fetched_at_ms: self.now_ms() });
+            urls.push(url);
         }
         self.store.replace_tasks(&cached)?;
+        self.store.keep_validators(&urls)?;
         Ok(cached.len())
+    }
+
+    /// `POST url` with a CBOR body, compressed unless the server said it takes no coding
+    /// (then sent again as it is, and never compressed again by this device object). Counts
+    /// the bytes both ways as they crossed the wire.
+    async fn post_cbor(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        body: Vec<u8>,
+        summary: &mut SyncSummary,
+    ) -> ClientResult<Answer> {
+        let compress = self.compress_requests.load(std::sync::atomic::Ordering::Relaxed);
+        let (sent, coding) = request_body(body.clone(), compress);
+        let post = |body: &Vec<u8>, coding: Option<&'static str>| {
+            let body = body.clone();
+            move |token: &str| {
+                let request = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .header(reqwest::header::CONTENT_TYPE, "application/cbor")
+                    .header(reqwest::header::ACCEPT, "application/cbor");
+                match coding {
+                    Some(coding) => request.header(reqwest::header::CONTENT_ENCODING, coding),
+                    None => request,
+                }
+                .body(body.clone())
+            }
+        };
+        summary.bytes_up += sent.len();
+        let answer = match self.authorized(http, post(&sent, coding)).await {
+            Err(ClientError::Server { status: 415, code, .. })
+                if coding.is_some() && code == "unsupported_content_encoding" =>
+            {
+                self.compress_requests.store(false, std::sync::atomic::Ordering::Relaxed);
+                summary.bytes_up += body.len();
+                self.authorized(http, post(&body, None)).await?
+            }
+            other => other?,
+        };
+        summary.bytes_down += answer.wire;
+        Ok(answer)
+    }
+
+    /// `GET url`, naming in `If-None-Match` the validator of the body the device holds for it:
+    /// a 304 answer costs no body and the held one is used.
+    async fn validated_get(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        summary: &mut SyncSummary,
+    ) -> ClientResult<Vec<u8>> {
+        let held = self.store.validator(url)?;
+        let answer = self
+            .authorized(http, |token| {
+                let request = http.get(url).bearer_auth(token);
+                match &held {
+                    Some((etag, _)) => request.header(reqwest::header::IF_NONE_MATCH, etag.as_str()),
+                    None => request,
+                }
+            })
+            .await?;
+        summary.requests += 1;
+        summary.bytes_down += answer.wire;
+        if answer.not_modified {
+            return held.map(|(_, body)| body).ok_or_else(|| ClientError::Protocol {
+                detail: format!("{url}: 304 to a request that named no validator"),
+            });
+        }
+        if let Some(etag) = &answer.etag {
+            self.store.put_validator(url, etag, &answer.body)?;
+        }
+        Ok(answer.body)
     }
 
     /// Syncs with the server until nothing is left to say, retrying transient failures.
@@ -475,17 +613,7 @@ impl Device {
                     summary.uploaded.insert(document.record_id.clone());
                 }
             }
-            let body = schemas::wire::to_cbor(&request);
-            summary.bytes_up += body.len();
-            let answer = self
-                .authorized(http, |token| {
-                    http.post(&url)
-                        .bearer_auth(token)
-                        .header(reqwest::header::CONTENT_TYPE, "application/cbor")
-                        .body(body.clone())
-                })
-                .await?;
-            summary.bytes_down += answer.len();
+            let answer = self.post_cbor(http, &url, schemas::wire::to_cbor(&request), summary).await?;
             summary.requests += 1;
             requests += 1;
             let response: SyncResponse = schemas::wire::from_cbor(&answer)
@@ -658,19 +786,10 @@ impl Device {
                     .map(|(signed, payload)| UploadedEntry { signed: signed.clone(), payload: payload.clone() })
                     .collect(),
             };
-            let body = schemas::wire::to_cbor(&upload);
-            summary.bytes_up += body.len();
             let answer = self
-                .authorized(http, |token| {
-                    http.post(format!("{server}/v1/log/entries"))
-                        .bearer_auth(token)
-                        .header(reqwest::header::CONTENT_TYPE, "application/cbor")
-                        .header(reqwest::header::ACCEPT, "application/cbor")
-                        .body(body.clone())
-                })
+                .post_cbor(http, &format!("{server}/v1/log/entries"), schemas::wire::to_cbor(&upload), summary)
                 .await?;
             summary.requests += 1;
-            summary.bytes_down += answer.len();
             let answer: LogUploadResponse = schemas::wire::from_cbor(&answer)
                 .map_err(|e| ClientError::Protocol { detail: format!("log upload: {e}") })?;
             let mut taken = Vec::new();
@@ -718,11 +837,11 @@ impl Device {
             Some(text) => text,
             None => {
                 let server = &self.identity.server;
-                let body =
+                let answer =
                     self.authorized(http, |token| http.get(format!("{server}/v1/log/key")).bearer_auth(token)).await?;
                 summary.requests += 1;
-                summary.bytes_down += body.len();
-                let text = String::from_utf8(body)
+                summary.bytes_down += answer.wire;
+                let text = String::from_utf8(answer.body)
                     .map_err(|_| ClientError::Protocol { detail: "the log's key is not text".into() })?;
                 let text = text.trim().to_string();
                 self.store.set_log_key(&text)?;

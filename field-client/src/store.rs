@@ -70,6 +70,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE photos ADD COLUMN uploaded_at_ms INTEGER;
 "#,
+    // The body last received for each URL the device asks again at every sync (its task list
+    // and teams), with the answer's ETag, so that an unchanged one comes back 304 with no body.
+    r#"
+    CREATE TABLE validators (url TEXT PRIMARY KEY, etag TEXT NOT NULL, body BLOB NOT NULL);
+"#,
 ];
 
 /// The file name of the store inside a device folder.
@@ -569,6 +574,32 @@ impl DeviceStore {
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// The validator and body held for `url`, if any.
+    pub fn validator(&self, url: &str) -> ClientResult<Option<(String, Vec<u8>)>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT etag, body FROM validators WHERE url = ?1")?
+            .query_row([url], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?)
+    }
+
+    /// Holds `body` for `url` under its validator `etag`.
+    pub fn put_validator(&self, url: &str, etag: &str, body: &[u8]) -> ClientResult<()> {
+        self.conn.execute(
+            "INSERT INTO validators (url, etag, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, body = excluded.body",
+            params![url, etag, body],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the validators of every URL but `urls` (tasks the officer is no longer on).
+    pub fn keep_validators(&self, urls: &[String]) -> ClientResult<()> {
+        let urls = serde_json::to_string(urls).map_err(|e| ClientError::CorruptStore { detail: e.to_string() })?;
+        self.conn.execute("DELETE FROM validators WHERE url NOT IN (SELECT value FROM json_each(?1))", [urls])?;
         Ok(())
     }
 

@@ -196,7 +196,16 @@ async fn every_operation_describes_its_answers_and_error_codes() {
         let operation = &document["paths"][&path][&method];
         let responses = operation["responses"].as_object().unwrap_or_else(|| panic!("{method} {path}: responses"));
         assert!(responses.keys().any(|status| status.starts_with('2')), "{method} {path}: no success answer");
-        for (status, response) in responses.iter().filter(|(status, _)| !status.starts_with('2')) {
+        for (status, response) in responses.iter().filter(|(status, _)| status.starts_with('3')) {
+            // A 304 of a validated read: no body, said so.
+            assert_eq!(status, "304", "{method} {path}: only 304 among the 3xx answers");
+            assert!(response.get("content").is_none(), "{method} {path} 304: no body");
+            let description = response["description"].as_str().unwrap_or_default();
+            assert!(description.contains("`ETag`"), "{method} {path} 304: {description}");
+        }
+        for (status, response) in
+            responses.iter().filter(|(status, _)| !status.starts_with('2') && !status.starts_with('3'))
+        {
             let description = response["description"].as_str().unwrap_or_default();
             let content = response["content"].as_object().unwrap_or_else(|| panic!("{method} {path} {status}"));
             if content.contains_key("text/plain") {

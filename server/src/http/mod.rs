@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
 pub mod store_schemas;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -106,14 +107,22 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(devices::router())
         .merge(admin::router())
-        .merge(tasks::router())
-        .merge(records::router())
+        .merge(tasks::router().layer(middleware::from_fn(wire::validators)).layer(wire::compression()))
+        .merge(records::router().layer(wire::compression()))
         .merge(review::router())
         .merge(recusals::router())
-        .merge(sync::router())
+        .merge(
+            sync::router()
+                .layer(middleware::from_fn_with_state(state.clone(), wire::decode_request))
+                .layer(wire::compression()),
+        )
         .merge(blobs::router())
-        .merge(enforcement_log::router())
-        .merge(transparency::router())
+        .merge(
+            enforcement_log::router()
+                .layer(middleware::from_fn_with_state(state.clone(), wire::decode_request))
+                .layer(wire::compression()),
+        )
+        .merge(transparency::router().layer(wire::compression()))
         .merge(campaigns::router())
         .merge(console::router())
         .fallback(|| async { ApiError::NotFound { what: "route" } })

@@ -80,13 +80,17 @@ pub fn invalid_body_422(shape: &str, more: &str) -> String {
 pub fn device_body_400(code: &str, what: &str) -> String {
     format!(
         "`{code}`: the body is not {what} in its content type (`details.error` says why). \
-         `unreadable_body`: the body could not be read."
+         `unreadable_body`: the body could not be read. \
+         `invalid_content_encoding`: the body's `Content-Encoding` (zstd or gzip) does not decode."
     )
 }
 
 /// A 400 answer of every operation that reads a JSON body.
 pub const JSON_400: &str = "`malformed_json`: the body is not valid JSON (`details.error` says where). \
     `unreadable_body`: the body could not be read.";
+
+/// A 304 answer of the task reads, which answer with an `ETag` (`http::wire::validators`).
+pub const NOT_MODIFIED_304: &str = "Not modified: `If-None-Match` named this answer's `ETag`; no body.";
 
 /// A 413 answer of every operation that reads its body through `ApiJson` or `ApiBytes`.
 pub const BODY_413: &str = "`body_too_large`: the body is larger than this operation accepts \
@@ -380,7 +384,9 @@ error_set!(
 );
 error_set!(
     /// 415: the devices' bodies, in CBOR or JSON.
-    NotCborOrJson { "415" => "`unsupported_content_type`: the body is neither `application/cbor` nor `application/json`." }
+    NotCborOrJson { "415" => "`unsupported_content_type`: the body is neither `application/cbor` nor `application/json`. \
+    `unsupported_content_encoding`: the body's `Content-Encoding` is none of `zstd`, `gzip`, `identity` (the \
+    answer's `Accept-Encoding` names those taken)." }
 );
 error_set!(
     /// 400: a query string of the record listings that does not parse.

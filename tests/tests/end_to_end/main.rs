@@ -87,3 +87,4 @@ mod schemathesis;
 mod session_end;
 mod sessions;
 mod transparency;
+mod wire;

@@ -94,7 +94,8 @@ async fn create(
     tag = "tasks",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The tasks the caller may see.", body = Vec<TaskSchema>),
+        (status = 200, description = "The tasks the caller may see, with an `ETag`.", body = Vec<TaskSchema>),
+        (status = 304, description = openapi::NOT_MODIFIED_304),
         CallerErrors,
     ),
 )]
@@ -111,7 +112,8 @@ async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<V
     params(("task_id" = String, Path, description = "The task.")),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The task.", body = TaskSchema),
+        (status = 200, description = "The task, with an `ETag`.", body = TaskSchema),
+        (status = 304, description = openapi::NOT_MODIFIED_304),
         CallerErrors, TaskNotFound,
     ),
 )]
@@ -130,9 +132,11 @@ async fn one(State(state): State<AppState>, caller: Caller, Path(task_id): Path<
     responses(
         (
             status = 200,
-            description = "The task, and each officer of its team with their name and certificates.",
+            description = "The task, and each officer of its team with their name and certificates, with an \
+                `ETag`.",
             body = TaskTeamSchema,
         ),
+        (status = 304, description = openapi::NOT_MODIFIED_304),
         CallerErrors, TaskNotFound,
     ),
 )]
