@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::config::{Config, DEFAULT_LOG_ORIGIN};
 use crate::service::{admin, auth as identity, now_ms};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{Account, Store};
+use crate::store::{Account, Store, read_log, write_log};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
@@ -41,6 +41,11 @@ struct Cli {
     /// [default: fieldsync.local/transparency-log]
     #[arg(long, global = true, env = "FIELDSYNC_LOG_ORIGIN")]
     log_origin: Option<String>,
+    /// A file holding the transparency log's Ed25519 signing key (64 hex digits), kept outside
+    /// the database so that whoever holds the database cannot sign the log's checkpoints; made
+    /// by `log-key export`, or used for the log's key when the database has none yet.
+    #[arg(long, global = true, env = "FIELDSYNC_LOG_KEY_FILE")]
+    log_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -137,6 +142,9 @@ enum Command {
     /// Check the integrity of the database, of every stored blob's file (present, its size, its
     /// SHA-256) and of the transparency log (leaves, subtrees, signed checkpoints).
     Check,
+    /// The transparency log's signing key.
+    #[command(subcommand)]
+    LogKey(LogKeyCommand),
     /// Evidence packages of records, for reviewers and courts (`fieldsync verify` checks them).
     #[command(subcommand)]
     Evidence(EvidenceCommand),
@@ -266,10 +274,12 @@ fn date_ms(date: &str) -> anyhow::Result<i64> {
     Ok((era * 146_097 + doe - 719_468) * 86_400_000 - 8 * 3_600_000)
 }
 
-fn open_store(data: &std::path::Path) -> anyhow::Result<Arc<dyn Store>> {
+fn open_store(data: &std::path::Path, log_key_file: Option<&std::path::Path>) -> anyhow::Result<Arc<dyn Store>> {
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let config = Config::new(data.to_path_buf());
-    let store = SqliteStore::open_in(&config.data_dir).map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
+    let log_key = log_key_file.map(read_log_key).transpose()?;
+    let store = SqliteStore::open_in_with_log_key(&config.data_dir, log_key)
+        .map_err(|e| anyhow::anyhow!("opening the database: {e}"))?;
     Ok(store)
 }
 
@@ -308,7 +318,7 @@ async fn run_command() -> anyhow::Result<()> {
         return crate::demo::run(options, cli.log_origin.as_deref()).await;
     }
     let data = cli.data.clone().unwrap_or_else(|| PathBuf::from("./data"));
-    let store = open_store(&data)?;
+    let store = open_store(&data, cli.log_key_file.as_deref())?;
     let now = now_ms();
     let by = "cli";
     match cli.command {
@@ -344,7 +354,7 @@ async fn run_command() -> anyhow::Result<()> {
         Command::Init { admin_id, admin_name } => {
             let log = log_identity(store.as_ref(), cli.log_origin.as_deref())?;
             let made = admin::init(store.as_ref(), &admin_id, &admin_name, now)?;
-            let verifier_key = sync_core::checkpoint::verifier_key(&log.origin, &log.key.verifying_key())?;
+            let verifier_key = sync_core::checkpoint::verifier_key(&log.origin, &log.public_key)?;
             println!("transparency log: {verifier_key}");
             println!("administrator: {}", made.admin_id);
             println!("one-time password: {}", made.one_time_password);
@@ -424,6 +434,23 @@ async fn run_command() -> anyhow::Result<()> {
             store.backup(&to)?;
             println!("backed up to {}", to.display());
         }
+        Command::LogKey(LogKeyCommand::Export { to }) => {
+            let identity = read_log(store.as_ref(), |tx| tx.log_identity())?
+                .context("the database has no transparency log yet: nothing to export")?;
+            let key = identity.key.context("the log's signing key is already outside the database")?;
+            write_log_key(&to, &key)?;
+            write_log(store.as_ref(), |tx| tx.forget_log_secret())?;
+            println!("transparency log key written to {} and erased from the database", to.display());
+            println!("public key: {}", hex::encode(identity.public_key.as_bytes()));
+            println!("give the server --log-key-file {} from now on", to.display());
+        }
+        Command::LogKey(LogKeyCommand::Show) => {
+            let identity = read_log(store.as_ref(), |tx| tx.log_identity())?
+                .context("the database has no transparency log yet")?;
+            println!("origin: {}", identity.origin);
+            println!("public key: {}", hex::encode(identity.public_key.as_bytes()));
+            println!("secret key: {}", if identity.key.is_some() { "in the database" } else { "outside the database" });
+        }
         Command::Check => {
             let config = Config::new(data.clone());
             let report = admin::check(store.as_ref(), |sha256| crate::service::blobs::blob_path(&config, sha256))?;
@@ -445,6 +472,44 @@ async fn run_command() -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// The transparency log's signing key.
+#[derive(Subcommand)]
+enum LogKeyCommand {
+    /// Writes the log's signing key held in the database to a new file (mode 0600) and erases
+    /// it from the database; from then on the server signs checkpoints only when given the file
+    /// (`--log-key-file`).
+    Export {
+        /// The new key file (refused if it exists).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Prints the log's public key, and where its secret key is kept.
+    Show,
+}
+
+/// Reads a log key file: 64 hex digits (the Ed25519 secret key), surrounding blanks ignored.
+fn read_log_key(path: &std::path::Path) -> anyhow::Result<ed25519_dalek::SigningKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading the log key file {}", path.display()))?;
+    let bytes = hex::decode(text.trim())
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .with_context(|| format!("{} does not hold 64 hex digits (an Ed25519 secret key)", path.display()))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&bytes))
+}
+
+/// Writes `key` to a new file only its owner may read, and syncs it.
+fn write_log_key(path: &std::path::Path, key: &ed25519_dalek::SigningKey) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("creating the log key file {}", path.display()))?;
+    writeln!(file, "{}", hex::encode(key.to_bytes()))?;
+    file.sync_all()?;
     Ok(())
 }
 
@@ -474,6 +539,8 @@ pub(crate) async fn serve<Shutdown: std::future::Future<Output = ()> + Send + 's
         tracing::warn!("no administrator yet: run `fieldsync-server init` to create one");
     }
     let log = log_identity(store.as_ref(), log_origin)?;
+    // A server that could not sign its log's checkpoints does not start.
+    crate::service::transparency::log_signer(&log, store.log_signing_key().as_ref()).map_err(|p| anyhow::anyhow!(p))?;
     let logged = crate::service::transparency::log_unlogged_enrolments(store.as_ref(), now)?;
     if logged > 0 {
         tracing::info!(devices = logged, "enrolments from before the transparency log are now in it");

@@ -78,7 +78,7 @@ pub fn export(
     let identity = crate::service::ensure_log_identity(store, &config.log_origin)?;
     crate::service::transparency::checkpoint(store, now_ms)?;
     let source = crate::service::evidence_source::evidence(store, &request)?.ok_or_else(unknown)?;
-    let log_key = sync_core::checkpoint::verifier_key(&identity.origin, &identity.key.verifying_key())
+    let log_key = sync_core::checkpoint::verifier_key(&identity.origin, &identity.public_key)
         .map_err(|e| ExportError::Package(e.to_string()))?;
 
     let mut package_blobs = Vec::new();

@@ -128,9 +128,9 @@ impl Context {
         }
         let origin = self.config.log_origin.clone();
         let identity = self.blocking(move |store| ensure_log_identity(store, &origin)).await?;
-        let verifier_key = sync_core::checkpoint::verifier_key(&identity.origin, &identity.key.verifying_key())
+        let verifier_key = sync_core::checkpoint::verifier_key(&identity.origin, &identity.public_key)
             .map_err(|e| ApiError::Internal(format!("the log's origin cannot name a key: {e}")))?;
-        let public = Arc::new(LogPublic { origin: identity.origin, key: identity.key.verifying_key(), verifier_key });
+        let public = Arc::new(LogPublic { origin: identity.origin, key: identity.public_key, verifier_key });
         Ok(self.log.get_or_init(|| public).clone())
     }
 

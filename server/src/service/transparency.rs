@@ -36,8 +36,10 @@ use crate::store::{
     record_item_added, write_log,
 };
 
-/// The log's origin and signing key. The first call keeps `origin` and the key `secret`; every
-/// later call answers what was kept, whatever it is given.
+/// The log's origin and key. The first call keeps `origin` and a key: the one the store was
+/// given from outside ([`TransparencyLog::log_signing_key`], whose secret the database never
+/// holds), else `secret`, kept in the database; every later call answers what was kept,
+/// whatever it is given.
 pub fn log_identity(
     store: &(impl TransparencyLog + ?Sized),
     origin: &str,
@@ -48,10 +50,45 @@ pub fn log_identity(
         return Ok(identity);
     }
     let origin = origin.to_string();
+    let outside = store.log_signing_key();
     write_log(store, move |tx| {
-        tx.insert_log_identity(&origin, &secret, now_ms)?;
+        match &outside {
+            Some(key) => tx.insert_log_identity(&origin, key.verifying_key().as_bytes(), None, now_ms)?,
+            None => {
+                let public = ed25519_dalek::SigningKey::from_bytes(&secret).verifying_key();
+                tx.insert_log_identity(&origin, public.as_bytes(), Some(&secret), now_ms)?
+            }
+        }
         tx.log_identity()?.ok_or_else(|| StoreError::Other("the log's identity was not kept".into()))
     })
+}
+
+/// Why the log cannot sign a checkpoint with the key it has.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LogKeyProblem {
+    /// The database does not hold the secret key and none was given from outside.
+    #[error("the transparency log's signing key is kept outside the database and was not given (--log-key-file)")]
+    Missing,
+    /// The key given from outside is not the one the log's checkpoints open with.
+    #[error("the log key given ({given}) is not this log's key ({expected}): a swapped key or another log's")]
+    Mismatch { given: String, expected: String },
+}
+
+/// The key that signs the log's checkpoints: the one given from outside (`outside`), which must
+/// be the log's, else the one the database holds.
+pub fn log_signer(
+    identity: &LogIdentity,
+    outside: Option<&ed25519_dalek::SigningKey>,
+) -> Result<ed25519_dalek::SigningKey, LogKeyProblem> {
+    match (outside, &identity.key) {
+        (Some(given), _) if given.verifying_key() != identity.public_key => Err(LogKeyProblem::Mismatch {
+            given: hex::encode(given.verifying_key().as_bytes()),
+            expected: hex::encode(identity.public_key.as_bytes()),
+        }),
+        (Some(given), _) => Ok(given.clone()),
+        (None, Some(stored)) => Ok(stored.clone()),
+        (None, None) => Err(LogKeyProblem::Missing),
+    }
 }
 
 /// Appends an enrolment leaf, stamped `now_ms`, for every device that has none (enrolled before
@@ -126,12 +163,20 @@ pub fn checkpoint(store: &(impl TransparencyLog + ?Sized), now_ms: i64) -> Store
     })?;
     match current {
         Some(checkpoint) => Ok(checkpoint),
-        None => write_log(store, move |tx| current_checkpoint(tx, now_ms)),
+        None => {
+            let outside = store.log_signing_key();
+            write_log(store, move |tx| current_checkpoint(tx, outside.as_ref(), now_ms))
+        }
     }
 }
 
-/// [`checkpoint`] inside a write transaction.
-fn current_checkpoint(tx: &dyn LogTx, now_ms: i64) -> StoreResult<StoredCheckpoint> {
+/// [`checkpoint`] inside a write transaction, signed with the key given from outside, if any
+/// ([`log_signer`]).
+fn current_checkpoint(
+    tx: &dyn LogTx,
+    outside: Option<&ed25519_dalek::SigningKey>,
+    now_ms: i64,
+) -> StoreResult<StoredCheckpoint> {
     let size = tx.log_size()?;
     if let Some(latest) = tx.latest_checkpoint()?
         && latest.size == size
@@ -142,7 +187,8 @@ fn current_checkpoint(tx: &dyn LogTx, now_ms: i64) -> StoreResult<StoredCheckpoi
         tx.log_identity()?.ok_or_else(|| StoreError::Other("the transparency log has no signing key yet".into()))?;
     let root = merkle::root_of(&StoredTree(tx), size)?;
     let body = Checkpoint { origin: identity.origin.clone(), size, root }.body();
-    let note = sign_note(&body, &identity.origin, &identity.key)
+    let key = log_signer(&identity, outside).map_err(|problem| StoreError::Other(problem.to_string()))?;
+    let note = sign_note(&body, &identity.origin, &key)
         .map_err(|e| StoreError::Other(format!("signing the checkpoint: {e}")))?;
     let checkpoint = StoredCheckpoint { size, note, signed_at_ms: now_ms };
     tx.insert_checkpoint(&checkpoint)?;
@@ -163,11 +209,13 @@ pub fn append_log_entries(
     max_held: usize,
 ) -> StoreResult<LogAppend> {
     let device_id = device_id.to_string();
-    write_log(store, move |tx| place_entries(tx, &device_id, &entries, received_ms, max_held))
+    let outside = store.log_signing_key();
+    write_log(store, move |tx| place_entries(tx, outside.as_ref(), &device_id, &entries, received_ms, max_held))
 }
 
 fn place_entries(
     tx: &dyn LogTx,
+    outside: Option<&ed25519_dalek::SigningKey>,
     device_id: &str,
     entries: &[CheckedEntry],
     received_ms: i64,
@@ -201,7 +249,7 @@ fn place_entries(
     // An upload that added nothing to the tree leaves the checkpoints as they are.
     append.checkpoint = match tx.latest_checkpoint()? {
         Some(latest) if append.leaves == 0 => latest,
-        _ => current_checkpoint(tx, received_ms)?,
+        _ => current_checkpoint(tx, outside, received_ms)?,
     };
     Ok(append)
 }
@@ -364,8 +412,16 @@ pub fn forked_devices(
 /// each stored subtree the node over its two children, and each signed checkpoint's root the
 /// tree's at its size, signed by the log's key. The problems found, if any.
 pub fn log_check(store: &(impl TransparencyLog + ?Sized)) -> StoreResult<Vec<String>> {
+    let outside = store.log_signing_key();
     read_log(store, |tx| {
         let mut problems = Vec::new();
+        // A key given from outside that is not the log's: the database's key was swapped, or the
+        // file is another log's.
+        if let (Some(identity), Some(given)) = (tx.log_identity()?, &outside)
+            && let Err(problem @ LogKeyProblem::Mismatch { .. }) = log_signer(&identity, Some(given))
+        {
+            problems.push(problem.to_string());
+        }
         let tree = StoredTree(tx);
         let mut expected = 0u64;
         tx.each_leaf(&mut |index, data| {
@@ -398,10 +454,9 @@ pub fn log_check(store: &(impl TransparencyLog + ?Sized)) -> StoreResult<Vec<Str
                 problems.push(format!("checkpoint {size} is stored but the log has no key"));
                 continue;
             };
-            let opened =
-                sync_core::checkpoint::open_note(&note, &[(identity.origin.as_str(), identity.key.verifying_key())])
-                    .map_err(|e| e.to_string())
-                    .and_then(|(text, _)| Checkpoint::parse_body(&text).map_err(|e| e.to_string()));
+            let opened = sync_core::checkpoint::open_note(&note, &[(identity.origin.as_str(), identity.public_key)])
+                .map_err(|e| e.to_string())
+                .and_then(|(text, _)| Checkpoint::parse_body(&text).map_err(|e| e.to_string()));
             match opened {
                 Ok(checkpoint) if checkpoint.size != size => {
                     problems.push(format!("checkpoint {size} names size {}", checkpoint.size))

@@ -27,15 +27,19 @@ use super::*;
 pub struct LogIdentity {
     /// The first line of every checkpoint and the name of the key in signed notes.
     pub origin: String,
-    /// The secret key that signs checkpoints.
-    pub key: ed25519_dalek::SigningKey,
+    /// The public key every checkpoint opens with.
+    pub public_key: ed25519_dalek::VerifyingKey,
+    /// The secret key that signs checkpoints, when the database holds it; `None` when it lives
+    /// outside (a key file the operator gives the server: [`TransparencyLog::log_signing_key`]).
+    pub key: Option<ed25519_dalek::SigningKey>,
 }
 
 impl std::fmt::Debug for LogIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogIdentity")
             .field("origin", &self.origin)
-            .field("public_key", &hex::encode(self.key.verifying_key().as_bytes()))
+            .field("public_key", &hex::encode(self.public_key.as_bytes()))
+            .field("secret_in_database", &self.key.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -227,8 +231,17 @@ pub trait LogTx {
     fn checkpoints(&self) -> StoreResult<Vec<StoredCheckpoint>>;
     fn insert_checkpoint(&self, checkpoint: &StoredCheckpoint) -> StoreResult<()>;
     fn log_identity(&self) -> StoreResult<Option<LogIdentity>>;
-    /// Keeps the log's origin and key unless it has them already.
-    fn insert_log_identity(&self, origin: &str, secret: &[u8; 32], now_ms: i64) -> StoreResult<()>;
+    /// Keeps the log's origin and public key, with its secret key when the database is to hold
+    /// it, unless the log has an identity already.
+    fn insert_log_identity(
+        &self,
+        origin: &str,
+        public: &[u8; 32],
+        secret: Option<&[u8; 32]>,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Erases the log's secret key from the database, keeping its public key.
+    fn forget_log_secret(&self) -> StoreResult<()>;
     /// The latest state of a record's items below `size`.
     fn record_state(&self, record_id: &str, size: u64) -> StoreResult<Option<RecordState>>;
     fn insert_record_state(
@@ -298,6 +311,11 @@ pub trait TransparencyLog {
     fn log_write(&self, job: LogJob) -> StoreResult<Box<dyn Any + Send>>;
     /// Runs `job` against one consistent snapshot; nothing it writes is kept.
     fn log_read(&self, job: &mut dyn FnMut(&dyn LogTx) -> StoreResult<()>) -> StoreResult<()>;
+    /// The log's signing key as the operator gave it when the store was opened (a key file kept
+    /// outside the database), if any.
+    fn log_signing_key(&self) -> Option<ed25519_dalek::SigningKey> {
+        None
+    }
 }
 
 /// Runs `job` in one write transaction of the log.

@@ -64,6 +64,7 @@ conformance_suite!(
         a_blobs_metadata_is_kept_once_beside_it,
         proofs_from_stored_subtrees_equal_proofs_from_all_leaves,
         a_checkpoint_is_signed_when_the_tree_grew_and_opens_with_the_logs_key,
+        a_log_whose_secret_left_the_database_signs_only_with_its_own_key_given,
         the_log_only_grows,
         entries_extend_wait_for_a_gap_and_join_once_it_is_filled,
         a_conflicting_entry_is_kept_as_a_fork_and_nothing_is_dropped,

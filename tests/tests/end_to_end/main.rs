@@ -79,6 +79,7 @@ mod health;
 mod hostile_changes;
 mod identity;
 mod lockout;
+mod log_key;
 mod operations;
 mod records;
 mod registry;

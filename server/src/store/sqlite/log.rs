@@ -90,21 +90,47 @@ impl LogTx for Connection {
         Ok(())
     }
     fn log_identity(&self) -> StoreResult<Option<LogIdentity>> {
-        let row: Option<(String, Vec<u8>)> = self
-            .prepare_cached("SELECT origin, secret FROM log_identity WHERE id = 1")?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        type Row = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+        let row: Option<Row> = self
+            .prepare_cached("SELECT origin, public_key, secret FROM log_identity WHERE id = 1")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        row.map(|(origin, secret)| {
-            let secret = hash32(secret, "the log's signing key")?;
-            Ok(LogIdentity { origin, key: ed25519_dalek::SigningKey::from_bytes(&secret) })
-        })
-        .transpose()
+        let Some((origin, public, secret)) = row else { return Ok(None) };
+        let key = secret
+            .map(|secret| hash32(secret, "the log's signing key").map(|s| ed25519_dalek::SigningKey::from_bytes(&s)))
+            .transpose()?;
+        // A database from before migration 10 holds the secret only.
+        let public_key = match (public, &key) {
+            (Some(public), _) => ed25519_dalek::VerifyingKey::from_bytes(&hash32(public, "the log's public key")?)
+                .map_err(|e| StoreError::Other(format!("the log's public key: {e}")))?,
+            (None, Some(key)) => key.verifying_key(),
+            (None, None) => return Err(StoreError::Other("the log's identity holds no key".into())),
+        };
+        if key.as_ref().is_some_and(|key| key.verifying_key() != public_key) {
+            return Err(StoreError::Other("the log's stored secret key is not its public key's".into()));
+        }
+        Ok(Some(LogIdentity { origin, public_key, key }))
     }
-    fn insert_log_identity(&self, origin: &str, secret: &[u8; 32], now_ms: i64) -> StoreResult<()> {
+    fn insert_log_identity(
+        &self,
+        origin: &str,
+        public: &[u8; 32],
+        secret: Option<&[u8; 32]>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         self.execute(
-            "INSERT INTO log_identity (id, origin, secret, created_at_ms) VALUES (1, ?1, ?2, ?3)
+            "INSERT INTO log_identity (id, origin, public_key, secret, created_at_ms) VALUES (1, ?1, ?2, ?3, ?4)
              ON CONFLICT (id) DO NOTHING",
-            params![origin, secret.as_slice(), now_ms],
+            params![origin, public.as_slice(), secret.map(|s| s.as_slice()), now_ms],
+        )?;
+        Ok(())
+    }
+    fn forget_log_secret(&self) -> StoreResult<()> {
+        // The public key is kept first, for a row from before migration 10 that held only the secret.
+        let identity = self.log_identity()?.ok_or_else(|| StoreError::NotFound("the log's identity".into()))?;
+        self.execute(
+            "UPDATE log_identity SET public_key = ?1, secret = NULL WHERE id = 1",
+            [identity.public_key.as_bytes().as_slice()],
         )?;
         Ok(())
     }
@@ -306,5 +332,8 @@ impl TransparencyLog for SqliteStore {
     }
     fn log_read(&self, job: &mut dyn FnMut(&dyn LogTx) -> StoreResult<()>) -> StoreResult<()> {
         self.read_snapshot(|conn| job(conn))
+    }
+    fn log_signing_key(&self) -> Option<ed25519_dalek::SigningKey> {
+        self.log_key.clone()
     }
 }

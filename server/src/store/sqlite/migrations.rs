@@ -421,6 +421,24 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX record_summaries_started ON record_summaries(started_at_ms);
     "#,
+    // 10: the log's signing key may live outside the database (a key file the operator gives
+    // the server): `log_identity` keeps the public key, and the secret only when the database
+    // is to hold it. A row from before keeps its secret; its public key is written when the
+    // secret leaves (`fieldsync-server log-key export`).
+    r#"
+    ALTER TABLE log_identity RENAME TO log_identity_before_10;
+    CREATE TABLE log_identity (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        origin TEXT NOT NULL,
+        public_key BLOB CHECK (public_key IS NULL OR length(public_key) = 32),
+        secret BLOB CHECK (secret IS NULL OR length(secret) = 32),
+        created_at_ms INTEGER NOT NULL,
+        CHECK (public_key IS NOT NULL OR secret IS NOT NULL)
+    );
+    INSERT INTO log_identity (id, origin, public_key, secret, created_at_ms)
+        SELECT id, origin, NULL, secret, created_at_ms FROM log_identity_before_10;
+    DROP TABLE log_identity_before_10;
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.

@@ -83,6 +83,8 @@ pub struct SqliteStore {
     /// The change sequence's epoch ([`Records::sync_epoch`](crate::store::Records::sync_epoch)),
     /// fixed for the database's life.
     epoch: u16,
+    /// The transparency log's signing key given at open, when it lives outside the database.
+    log_key: Option<ed25519_dalek::SigningKey>,
 }
 
 fn open(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
@@ -115,8 +117,21 @@ impl SqliteStore {
         Self::open(&database_path(data_dir))
     }
 
+    /// [`SqliteStore::open_in`], with the transparency log's signing key kept outside the
+    /// database (`log_key`), which [`TransparencyLog::log_signing_key`] hands the use cases.
+    pub fn open_in_with_log_key(
+        data_dir: &Path,
+        log_key: Option<ed25519_dalek::SigningKey>,
+    ) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(&database_path(data_dir), log_key)
+    }
+
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(path, None)
+    }
+
+    fn open_with(path: &Path, log_key: Option<ed25519_dalek::SigningKey>) -> Result<Arc<Self>, StoreError> {
         let mut conn = open(path, false)?;
         migrations::migrate(&mut conn).map_err(|e| StoreError::Other(e.to_string()))?;
         let head = Arc::new(std::sync::atomic::AtomicU64::new(record_seq_head(&conn)?));
@@ -133,6 +148,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             head,
             epoch: epoch as u16,
+            log_key,
         }))
     }
 
