@@ -8,11 +8,11 @@
 //!
 //! Otherwise the validation context is read from the database ([`exchange_input`]: every enrolled
 //! device's actor, every certificate with its history, the teams of the officer's tasks and of
-//! the records named with the checklists of their matters, every recusal, the quarantine), and [`exchange`] runs `sync-core`'s
-//! [`ServerSession`] over a [`SyncTx`]: changed records are stored and moved up the change
-//! sequence, sync states kept, refused changes quarantined, and each signature a stored record
-//! gained, and its lock, appended to the transparency log (looked for only in records whose new
-//! status is not a draft). The exchange runs against a snapshot and is committed after a check,
+//! the records named with the checklists of their matters, every recusal, the quarantine), and
+//! [`exchange`] runs `sync-core`'s [`ServerSession`] over a [`SyncTx`]: changed records are stored
+//! and moved up the change sequence, sync states kept, refused changes quarantined, and each
+//! signature a stored record gained, and its lock, appended to the transparency log (looked for
+//! only in records whose new status is not a draft). The exchange runs against a snapshot and is committed after a check,
 //! or run again in the writer ([`crate::service::sync_commit`]); the answer is sent only after the
 //! commit.
 //!
