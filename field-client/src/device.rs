@@ -305,9 +305,29 @@ impl Device {
         }
     }
 
-    /// Applies one edit to a record.
+    /// Applies one edit to a record. A checklist item's code must be on the checklist of the
+    /// task's matter, as cached with the task (the server refuses any other).
     pub fn edit(&mut self, record_id: &str, edit: Edit) -> ClientResult<()> {
+        if let Edit::SetChecklistItem { code, .. } = &edit {
+            self.check_checklist_code(record_id, code)?;
+        }
         self.modify(record_id, |document, now| document.apply(edit.clone(), now).map(|_| ()).map_err(edit_error))
+    }
+
+    /// Refuses a checklist code that is not on the checklist of the record's task's matter. A
+    /// task cached without a checklist (its matter is in no matter list) takes any code.
+    fn check_checklist_code(&self, record_id: &str, code: &str) -> ClientResult<()> {
+        let team = match self.team_of(record_id) {
+            // A task no longer cached (the officer left its team): the server judges.
+            Err(ClientError::UnknownTask { .. }) => return Ok(()),
+            other => other?,
+        };
+        match &team.checklist {
+            Some(checklist) if !checklist.iter().any(|c| c == code) => {
+                Err(ClientError::UnknownChecklistItem { code: code.to_string(), task_id: team.task.task_id })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The cached team of a record's task.

@@ -20,6 +20,8 @@ pub enum ClientError {
     NotOnTeam { officer_id: String, task_id: String },
     #[error("invalid {what}: {detail}")]
     InvalidInput { what: String, detail: String },
+    #[error("checklist item {code} is not on the checklist of task {task_id}'s matter")]
+    UnknownChecklistItem { code: String, task_id: String },
     #[error("edit refused: {detail}")]
     EditRefused {
         /// The rule that refused it, when one did (`P1`, `P2`, `locked`, ...).
@@ -88,6 +90,7 @@ impl ClientError {
             ClientError::NoCurrentRecord => "no_current_record",
             ClientError::NotOnTeam { .. } => "not_on_team",
             ClientError::InvalidInput { .. } => "invalid_input",
+            ClientError::UnknownChecklistItem { .. } => "unknown_checklist_item",
             ClientError::EditRefused { .. } => "edit_refused",
             ClientError::PhotoMissing { .. } => "photo_missing",
             ClientError::NotAnImage { .. } => "not_an_image",
@@ -117,7 +120,13 @@ impl ClientError {
     /// Details for machine readers, beside code and message.
     pub fn details(&self) -> serde_json::Value {
         match self {
+            ClientError::EditRefused { rule: Some(rule), detail } if rule == "incomplete_record" => {
+                serde_json::json!({ "rule": rule, "missing": sync_core::rules::missing_items(detail) })
+            }
             ClientError::EditRefused { rule: Some(rule), .. } => serde_json::json!({ "rule": rule }),
+            ClientError::UnknownChecklistItem { code, task_id } => {
+                serde_json::json!({ "code": code, "task_id": task_id })
+            }
             ClientError::Server { status, code, .. } => serde_json::json!({ "status": status, "code": code }),
             ClientError::UnknownTask { task_id } => serde_json::json!({ "task_id": task_id }),
             ClientError::EvidenceInvalid { items, .. } => serde_json::json!({ "failed_items": items }),

@@ -53,12 +53,20 @@ fn device(dir: &Path) -> Device {
             { "officer_id": "O0001", "name": "甲", "certificates": [certificate("O0001")] },
             { "officer_id": "O0002", "name": "乙", "certificates": [certificate("O0002")] },
         ],
+        "checklist": ["FACILITY-RUNNING", "LEDGER"],
     });
     store.replace_tasks(&[CachedTask { task_id: "T1".into(), team, fetched_at_ms: NOW }]).unwrap();
     drop(store);
     let mut device = Device::open(dir).unwrap();
     device.set_clock(std::sync::Arc::new(|| NOW));
     device
+}
+
+/// Fills what a record needs before it is signed: the recusal question, a conclusion, the end.
+fn complete(device: &mut Device, record_id: &str) {
+    for edit in sync_core::sample::completing_edits(NOW) {
+        device.edit(record_id, edit).unwrap();
+    }
 }
 
 fn png(path: &Path) {
@@ -130,9 +138,20 @@ fn officer_mistakes_get_their_own_codes() {
     assert_eq!(device.add_photo(&record_id, &truncated, "").err().unwrap().code(), "not_an_image");
     let out_of_range = device.edit(&record_id, Edit::SetLocation { latitude: 91.0, longitude: 0.0 });
     assert_eq!(out_of_range.err().unwrap().code(), "invalid_input");
+    // A checklist code not on the checklist of the task's matter, as cached with the task.
+    let unknown = device
+        .edit(
+            &record_id,
+            Edit::SetChecklistItem { code: "NOISE".into(), result: ChecklistResult::Compliant, note: None },
+        )
+        .err()
+        .unwrap();
+    assert_eq!(unknown.code(), "unknown_checklist_item");
+    assert_eq!(unknown.details(), serde_json::json!({ "code": "NOISE", "task_id": "T1" }));
     // Nothing of the refused edits reached the record.
     let record = device.record(&record_id).unwrap();
     assert!(record.photos.is_empty() && record.header.latitude.is_none() && record.officers_present.is_empty());
+    assert!(record.checklist.is_empty());
 }
 
 #[test]
@@ -151,6 +170,17 @@ fn p1_signing_alone_is_refused_and_two_officers_may_sign() {
         other => panic!("the second certificate was not shown: {other:?}"),
     }
     device.add_officer_present(&record_id, "O0002", true).unwrap();
+    // C7, P4: not before the record is complete, each missing item named.
+    let incomplete = device.sign(&record_id).err().unwrap();
+    assert_eq!(incomplete.code(), "edit_refused");
+    assert_eq!(
+        incomplete.details(),
+        serde_json::json!({
+            "rule": "incomplete_record",
+            "missing": ["header/ended_at_ms", "recusal/asked", "recusal/answer", "header/conclusion"],
+        })
+    );
+    complete(&mut device, &record_id);
     device.sign(&record_id).unwrap();
     let record = device.record(&record_id).unwrap();
     assert_eq!(record.status, RecordStatus::Signing);
@@ -278,6 +308,7 @@ fn the_enforcement_log_is_a_signed_hash_chain() {
     let path = dir.path().join("outfall.png");
     png(&path);
     let sha256 = device.add_photo(&record_id, &path, "排污口").unwrap();
+    complete(&mut device, &record_id);
     device.sign(&record_id).unwrap();
     drop(device);
 

@@ -62,6 +62,11 @@ pub struct TaskTeam {
     pub task: Task,
     /// One entry per officer of the task's team, in the team's order.
     pub members: Vec<TeamMember>,
+    /// The checklist item codes of the task's matter, from the bureau's random-check matter list:
+    /// a record of the task takes no other code. Absent when the task's matter is not in the
+    /// matter list (or none was imported): then any well-formed code is taken.
+    #[serde(default)]
+    pub checklist: Option<Vec<String>>,
 }
 
 /// An officer of a task's team.

@@ -76,9 +76,16 @@ pub enum RejectionReason {
     RecordLocked,
     /// An officer has signed; only further signatures may be added.
     RecordSigned,
-    /// The document after this change would not be a valid record.
+    /// The document after this change would not be a valid record. An object where a plain
+    /// value belongs is named first in `detail`: `expected_string_found_text` (a text object
+    /// where a plain string belongs) or `expected_scalar_found_object`.
     SchemaViolation { detail: String },
-    /// A signature that the signing rules do not allow (P1, P2, open conflicts).
+    /// A signature or a lock that the signing rules do not allow; `rule` names the rule: `P1`,
+    /// `P2`, `open_conflict`, `not_present`, `signer`, `signed_at`, `unseen_content`,
+    /// `signature_changed`, `lock` (not every officer present signed), or `incomplete_record`
+    /// (C7, P4: the record lacks an item; `detail` is `missing: ` and each missing item's stable
+    /// name, separated by `, `: `header/ended_at_ms`, `recusal/asked`, `recusal/answer`,
+    /// `people_present/<person id>/signature`, `people_present/witness`, `header/conclusion`).
     SigningRuleViolated { rule: String, detail: String },
     /// The change claims a time further in the future than the allowed clock skew.
     TimestampInFuture { timestamp_ms: i64, now_ms: i64, max_skew_ms: i64 },
@@ -104,8 +111,9 @@ pub enum RejectionReason {
     OperationNotAllowed { detail: String },
     /// The change, or the record with it, exceeds a bound (`what`: the bounded thing).
     LimitExceeded { what: String, limit: u64, found: u64 },
-    /// The change is by the record's genesis actor but is not the record's genesis change: the
-    /// genesis actor is derived from the record id, so anyone could write as it.
+    /// The change is by the record's genesis actor, or builds on nothing (as only a genesis
+    /// does), but is not the record's genesis change: the genesis actor is derived from the
+    /// record id, so anyone could write as it, and another record's genesis is not this one's.
     NotGenesis,
     /// The record's genesis actor is an enrolled device's actor id: such a record cannot be
     /// created, since its genesis could not be told from that device's work.
@@ -123,4 +131,7 @@ pub enum RejectionReason {
     OfficerPresentNotOnTeam { officer_id: String },
     /// The change sets the record's entity to another than its task's.
     EntityNotOfTask { entity_id: String },
+    /// The change writes a checklist item whose code is not on the checklist of the task's matter
+    /// (the matter list's checklist, which travels with the task to the device).
+    UnknownChecklistItem { item_code: String },
 }

@@ -89,6 +89,8 @@ fn context() -> ValidationContext {
         reviewed: Default::default(),
         task_entities: Default::default(),
         recusals: Default::default(),
+        checklists: Default::default(),
+        completeness: Default::default(),
     }
 }
 

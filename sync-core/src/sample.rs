@@ -30,7 +30,7 @@ pub struct SampleInspection<'a> {
 
 /// A record of an inspection: entity, place, two officers with certificates shown, every checklist
 /// item (every seventh non-compliant, with a note), a paragraph of observations typed in five goes,
-/// five photos, a conclusion and the times. About 40 changes.
+/// five photos, the recusal question, a conclusion and the times. About 40 changes.
 pub fn inspection_record(spec: &SampleInspection<'_>) -> Result<RecordDocument, EditError> {
     let mut record = RecordDocument::create(spec.record_id, spec.actor.clone(), spec.task_id, spec.started_at_ms)?;
     let mut at = spec.started_at_ms;
@@ -71,9 +71,21 @@ pub fn inspection_record(spec: &SampleInspection<'_>) -> Result<RecordDocument, 
         let sha256 = format!("{:08x}{:08x}", spec.photo_seed, photo).repeat(4);
         edit(&mut record, Edit::AddPhoto { sha256, caption: format!("现场照片{photo}") })?;
     }
-    edit(&mut record, Edit::SetConclusion("未发现环境违法行为。".into()))?;
-    edit(&mut record, Edit::SetEndedAt(spec.started_at_ms + 3_600_000))?;
+    for completing in completing_edits(spec.started_at_ms + 3_600_000) {
+        edit(&mut record, completing)?;
+    }
     Ok(record)
+}
+
+/// The edits that make a record of officers alone complete enough to sign and lock
+/// ([`crate::rules::missing_for_lock`]): the recusal question put and answered, a conclusion, and
+/// the end time `ended_at_ms` (not before the start). People present sign or refuse on their own.
+pub fn completing_edits(ended_at_ms: i64) -> Vec<Edit> {
+    vec![
+        Edit::SetRecusal { asked: true, answer: Some("当事人不申请回避。".into()) },
+        Edit::SetConclusion("未发现环境违法行为。".into()),
+        Edit::SetEndedAt(ended_at_ms),
+    ]
 }
 
 /// Plain Automerge sync of documents between two in-process peers, one document at a time, no

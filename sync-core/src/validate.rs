@@ -9,8 +9,8 @@
 //! result never depends on the order in which changes arrived):
 //!
 //! 1. the change on its own ([`precheck`], before Automerge applies anything): only the
-//!    record's genesis is by the genesis actor, and a record whose genesis actor is a device's
-//!    is never created; its actor is an enrolled device's; its size, dependencies, sequence number and operation counters
+//!    record's genesis is by the genesis actor or builds on nothing (`not_genesis`), and a record
+//!    whose genesis actor is a device's is never created; its actor is an enrolled device's; its size, dependencies, sequence number and operation counters
 //!    ([`change_check::check_structure`]); every operation allowed by the record's schema, every
 //!    value within its bounds, and a resolution only in the name of the change's own officer
 //!    ([`change_check::check_operations`]);
@@ -23,9 +23,11 @@
 //! 6. its officer is on the team of the record's task, and not recused from its entity (P4);
 //! 7. what it does to the record: once the record is locked, nothing at all; once an officer has
 //!    signed, nothing but the next signature (by the change's own officer, under its own key,
-//!    never over another) and the lock; a signature only where the signing rules allow (P1, P2);
-//!    locked only when all signed; the record it produces valid and within its bounds, every
-//!    officer it names as present on the task's team, the entity it sets the task's.
+//!    never over another) and the lock; a signature only where the signing rules allow (P1, P2)
+//!    and on a complete record (C7, P4: [`rules::missing_for_lock`]); locked only when all signed
+//!    and complete; the record it produces valid and within its bounds, every officer it names as
+//!    present on the task's team, the entity it sets the task's, every checklist code it writes on
+//!    the checklist of the task's matter.
 //!
 //! Checks 1 to 6 read only the change and its lineage. Check 7 needs the document after
 //! the change; it is done once for all changes together when the record is a
@@ -41,7 +43,7 @@ use schemas::{Certificate, InspectionRecord, RecordStatus, RejectionReason};
 
 use crate::change_check::{self, Lineage};
 use crate::document::{entries_over_limit, genesis_actor, is_genesis_change, read_record};
-use crate::rules::{self, CertificateStanding};
+use crate::rules::{self, CertificateStanding, CompletenessPolicy};
 
 /// Which device and officer an actor id belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +79,11 @@ pub struct ValidationContext {
     /// Officers recused from entities (P4), as (officer id, entity id): such an officer writes
     /// nothing to a record of that entity, whenever the recusal was made.
     pub recusals: BTreeSet<(String, String)>,
+    /// The checklist item codes of each task's matter: a record of such a task takes no other
+    /// code. A task absent here (its matter is in no matter list) takes any well-formed code.
+    pub checklists: BTreeMap<String, BTreeSet<String>>,
+    /// What the bureau asks of a complete record, checked at every signature and at the lock.
+    pub completeness: CompletenessPolicy,
 }
 
 /// Whether a refusal is final for the change, whoever sends it again: true unless it depended
@@ -135,6 +142,10 @@ pub fn precheck(record_id: &str, doc: &Automerge, incoming: Vec<Change>, context
             Some(RejectionReason::DependsOnRefusedChange { dependency: dependency.to_string() })
         } else if change.actor_id() == &genesis {
             (!is_genesis_change(record_id, &change)).then_some(RejectionReason::NotGenesis)
+        } else if change.deps().is_empty() {
+            // Every change of a record but its genesis builds on the genesis: a change that
+            // builds on nothing claims to be a genesis (another record's, or a made-up one).
+            Some(RejectionReason::NotGenesis)
         } else if !context.actors.contains_key(change.actor_id()) {
             // Cheapest first: an actor no device has writes nothing, whatever it carries.
             Some(RejectionReason::UnknownActor)
@@ -502,8 +513,9 @@ fn check_team(change: &Change, after: &InspectionRecord, context: &ValidationCon
 }
 
 /// What the task holds the record to, beyond who writes it: every officer the change names as
-/// present is on its team, and the entity it sets is the task's. Only what the change itself
-/// names is judged, so a later change of the team leaves earlier work standing.
+/// present is on its team, every checklist code it writes is on the checklist of the task's
+/// matter, and the entity it sets is the task's. Only what the change itself names is judged, so
+/// a later change of the team or of the matter list leaves earlier work standing.
 fn check_task_bounds(
     before: Option<&InspectionRecord>,
     after: &InspectionRecord,
@@ -516,6 +528,14 @@ fn check_task_bounds(
         after.officers_present.iter().find(|o| !named_before(&o.officer_id) && !team.contains(&o.officer_id))
     {
         return Some(RejectionReason::OfficerPresentNotOnTeam { officer_id: officer.officer_id.clone() });
+    }
+    if let Some(checklist) = context.checklists.get(task_id) {
+        let written_before = |code: &str| before.is_some_and(|b| b.checklist.iter().any(|item| item.code == code));
+        if let Some(item) =
+            after.checklist.iter().find(|item| !written_before(&item.code) && !checklist.contains(&item.code))
+        {
+            return Some(RejectionReason::UnknownChecklistItem { item_code: item.code.clone() });
+        }
     }
     let entity = after.entity.entity_id.as_ref()?;
     let changed = before.is_none_or(|b| b.entity.entity_id.as_ref() != Some(entity));
@@ -651,6 +671,9 @@ fn check_state(
             }
             Ok(_) => {}
         }
+        if let Some(reason) = check_complete(after, context) {
+            return Some(reason);
+        }
     }
     if after.status == RecordStatus::Locked {
         let signed: Vec<&str> = after.signatures.iter().map(|s| s.officer_id.as_str()).collect();
@@ -660,6 +683,16 @@ fn check_state(
                 detail: "locked before every officer present signed".into(),
             });
         }
+        return check_complete(after, context);
     }
     None
+}
+
+/// A record is signed and locked only complete ([`rules::missing_for_lock`]): the refusal names
+/// each missing item.
+fn check_complete(record: &InspectionRecord, context: &ValidationContext) -> Option<RejectionReason> {
+    rules::check_complete(record, &context.completeness).err().map(|refusal| RejectionReason::SigningRuleViolated {
+        rule: refusal.rule.as_str().to_string(),
+        detail: refusal.detail,
+    })
 }

@@ -41,6 +41,7 @@ fn scene(locked: bool) -> Scene {
     record.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
     record.apply(Edit::AppendObservations("现场检查。".into()), T0 + 100).unwrap();
     if locked {
+        complete(&mut record, T0 + 500);
         let certificates = vec![officers[0].certificate.clone(), officers[1].certificate.clone()];
         record.sign(&officers[0].id, T0 + 1000, &certificates).unwrap();
         let mut on_b = replica(&record, &b);

@@ -24,6 +24,9 @@ fn code(reason: &RejectionReason) -> String {
 }
 
 /// A record stored on the server, with both officers present.
+/// The conclusion of [`stored`]'s record, complete enough to sign: refused changes leave it.
+const STORED_CONCLUSION: Option<&str> = Some("未发现环境违法行为。");
+
 fn stored() -> (Device, Device, RecordDocument) {
     let officers = valid_officers();
     let (a, b) = (device(1, &officers[0]), device(2, &officers[1]));
@@ -31,6 +34,7 @@ fn stored() -> (Device, Device, RecordDocument) {
     stored.apply(Edit::SetStartedAt(T0), T0).unwrap();
     stored.apply(Edit::AddOfficerPresent(officers[0].present(true)), T0).unwrap();
     stored.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
+    complete(&mut stored, T0);
     (a, b, stored)
 }
 
@@ -77,7 +81,7 @@ fn out_of_order(actor: ActorId, time: i64, restart_between: bool) {
     let doc = &docs[&record_id];
     assert!(doc.get_change_meta_by_hash(&d).is_some(), "the valid change went in");
     assert!(doc.get_change_meta_by_hash(&x).is_none(), "the refused change stays out");
-    assert_eq!(read_record(&record_id, doc).unwrap().header.conclusion, None);
+    assert_eq!(read_record(&record_id, doc).unwrap().header.conclusion.as_deref(), STORED_CONCLUSION);
     assert!(rejections.iter().any(|r| r.change_hash == x.to_string()), "{rejections:?}");
 }
 
@@ -228,7 +232,7 @@ fn a_device_whose_edit_was_refused_still_finishes_every_sync() {
     );
     let record = read_record(&id, &w.server.docs[&id]).unwrap();
     assert_eq!(record.signatures.len(), 1);
-    assert_eq!(record.header.conclusion, None);
+    assert_eq!(record.header.conclusion.as_deref(), STORED_CONCLUSION);
 }
 
 /// Writes raw operations as `phone`, bypassing the record's own checks.
@@ -284,7 +288,7 @@ fn signing_editing_and_unsigning_in_one_batch_is_refused() {
     let stats = w.a.sync(&mut w.server, 20);
     let codes: Vec<String> = stats.rejections.iter().map(|r| code(&r.reason)).collect();
     assert_eq!(codes, ["operation_not_allowed"], "{:?}", stats.rejections);
-    assert_eq!(read_record(&id, &w.server.docs[&id]).unwrap().header.conclusion, None);
+    assert_eq!(read_record(&id, &w.server.docs[&id]).unwrap().header.conclusion.as_deref(), STORED_CONCLUSION);
 }
 
 #[test]
@@ -344,7 +348,7 @@ fn a_change_refused_earlier_is_refused_again_when_resent() {
     w.a.session.record_changed(&id);
     let again = w.a.sync(&mut w.server, 20);
     assert_eq!(again.rejections.iter().map(|r| code(&r.reason)).collect::<Vec<_>>(), ["timestamp_in_future"]);
-    assert_eq!(read_record(&id, &w.server.docs[&id]).unwrap().header.conclusion, None);
+    assert_eq!(read_record(&id, &w.server.docs[&id]).unwrap().header.conclusion.as_deref(), STORED_CONCLUSION);
 }
 
 /// A change sent again and again before its dependency is held once; it goes in when the

@@ -228,6 +228,7 @@ fn p1_concurrent_conclusions_are_a_conflict_that_blocks_signing_until_resolved()
     on_a.apply(Edit::SetStartedAt(T0), T0).unwrap();
     on_a.apply(Edit::AddOfficerPresent(officers[0].present(true)), T0).unwrap();
     on_a.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
+    complete(&mut on_a, T0);
     let mut on_b = replica(&on_a, &b);
     let hash_a = on_a.apply(Edit::SetConclusion("合格".into()), T0 + 1000).unwrap().unwrap();
     let hash_b = on_b.apply(Edit::SetConclusion("责令改正".into()), T0 + 1000).unwrap().unwrap();
@@ -310,6 +311,7 @@ fn a_minor_conflict_is_reported_but_does_not_block_signing() {
     let mut on_a = new_record(1, &a);
     on_a.apply(Edit::AddOfficerPresent(officers[0].present(true)), T0).unwrap();
     on_a.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
+    complete(&mut on_a, T0);
     let mut on_b = replica(&on_a, &b);
     let item = |note: &str| Edit::SetChecklistItem {
         code: "LEDGER".into(),
@@ -367,6 +369,7 @@ fn p1_last_signatures_made_concurrently_leave_the_record_to_be_locked_explicitly
     let mut on_a = new_record(1, &a);
     on_a.apply(Edit::AddOfficerPresent(officers[0].present(true)), T0).unwrap();
     on_a.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
+    complete(&mut on_a, T0);
     let mut on_b = replica(&on_a, &b);
     assert!(matches!(on_a.lock(T0 + 500), Err(EditError::NotAllSigned { missing }) if missing.len() == 2));
     assert_eq!(on_a.sign(&officers[0].id, T0 + 1000, &certificates).unwrap(), SignOutcome::Signed);
@@ -378,6 +381,101 @@ fn p1_last_signatures_made_concurrently_leave_the_record_to_be_locked_explicitly
     assert!(on_a.lock(T0 + 2000).unwrap().is_some());
     assert_eq!(on_a.read().unwrap().status, RecordStatus::Locked);
     assert_eq!(on_a.lock(T0 + 3000).unwrap(), None, "locking twice changes nothing");
+}
+
+/// The device refuses to sign or lock a record that lacks an item of a complete record, naming
+/// each, as the server would (C7, P4).
+#[test]
+fn c7_p4_an_incomplete_record_is_neither_signed_nor_locked_on_the_device() {
+    use sync_core::rules::{CompletenessPolicy, missing_items};
+    let officers = valid_officers();
+    let (a, b) = (device(1, &officers[0]), device(2, &officers[1]));
+    let certificates = vec![officers[0].certificate.clone(), officers[1].certificate.clone()];
+    let mut on_a = new_record(1, &a);
+    on_a.apply(Edit::SetStartedAt(T0), T0).unwrap();
+    on_a.apply(Edit::AddOfficerPresent(officers[0].present(true)), T0).unwrap();
+    on_a.apply(Edit::AddOfficerPresent(officers[1].present(true)), T0).unwrap();
+    let party = PersonPresent {
+        person_id: "P1".into(),
+        name: "韦某".into(),
+        role: PersonRole::LegalRepresentative,
+        contact: None,
+        signature: PartySignature::NotYet,
+    };
+    on_a.apply(Edit::AddPersonPresent(party), T0).unwrap();
+    let missing = |result: Result<SignOutcome, EditError>| match result {
+        Err(EditError::SigningRefused(refusal)) if refusal.rule.as_str() == "incomplete_record" => {
+            missing_items(&refusal.detail)
+        }
+        other => panic!("{other:?}"),
+    };
+    let heads = on_a.automerge().get_heads();
+    assert_eq!(
+        missing(on_a.sign(&officers[0].id, T0 + 1000, &certificates)),
+        ["header/ended_at_ms", "recusal/asked", "recusal/answer", "people_present/P1/signature", "header/conclusion"]
+    );
+    assert_eq!(on_a.automerge().get_heads(), heads, "nothing written");
+    complete(&mut on_a, T0 + 500);
+    assert_eq!(missing(on_a.sign(&officers[0].id, T0 + 1000, &certificates)), ["people_present/P1/signature"]);
+    let refusal = Edit::SetPartySignature {
+        person_id: "P1".into(),
+        signature: PartySignature::Refused { note: "拒绝签字".into() },
+    };
+    on_a.apply(refusal, T0 + 600).unwrap();
+    // Where the bureau asks a witness for every refusal, one must have signed.
+    let strict = CompletenessPolicy { witness_for_every_refusal: true };
+    let refused = on_a.sign_under(&officers[0].id, T0 + 1000, &certificates, &strict);
+    assert_eq!(missing(refused), ["people_present/witness"]);
+    // Under the default, the refusal noted is enough.
+    let mut on_b = replica(&on_a, &b);
+    assert_eq!(on_a.sign(&officers[0].id, T0 + 1000, &certificates).unwrap(), SignOutcome::Signed);
+    assert_eq!(on_b.sign(&officers[1].id, T0 + 1000, &certificates).unwrap(), SignOutcome::Signed);
+    merge(&mut on_a, &on_b);
+    // The lock asks the same of the record as each signature.
+    match on_a.lock_under(T0 + 2000, &strict) {
+        Err(EditError::SigningRefused(refusal)) => {
+            assert_eq!(missing_items(&refusal.detail), ["people_present/witness"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(on_a.lock(T0 + 2000).unwrap().is_some());
+    assert_eq!(on_a.read().unwrap().status, RecordStatus::Locked);
+}
+
+#[test]
+fn expected_string_found_text_a_text_object_where_a_string_belongs_is_named() {
+    use automerge::ReadDoc;
+    use automerge::transaction::{CommitOptions, Transactable};
+    let officers = valid_officers();
+    let a = device(1, &officers[0]);
+    let mut doc = new_record(1, &a);
+    let header = doc.automerge().get(automerge::ROOT, "header").unwrap().unwrap().1;
+    doc.automerge_mut()
+        .transact_with::<_, _, automerge::AutomergeError, _>(
+            |_| CommitOptions::default().with_time(T0),
+            |tx| {
+                let text = tx.put_object(&header, "conclusion", automerge::ObjType::Text)?;
+                tx.splice_text(&text, 0, 0, "合格")?;
+                Ok(())
+            },
+        )
+        .unwrap();
+    let error = doc.read().unwrap_err();
+    assert_eq!(error.code(), "expected_string_found_text");
+    assert_eq!(
+        error.to_string(),
+        "expected_string_found_text: header/conclusion holds a text object where a plain string belongs"
+    );
+    // A map where a value belongs is named for what it is.
+    let mut doc = new_record(2, &a);
+    let header = doc.automerge().get(automerge::ROOT, "header").unwrap().unwrap().1;
+    doc.automerge_mut()
+        .transact_with::<_, _, automerge::AutomergeError, _>(
+            |_| CommitOptions::default().with_time(T0),
+            |tx| tx.put_object(&header, "ended_at_ms", automerge::ObjType::Map).map(|_| ()),
+        )
+        .unwrap();
+    assert_eq!(doc.read().unwrap_err().code(), "expected_scalar_found_object");
 }
 
 #[test]

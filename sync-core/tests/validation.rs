@@ -51,8 +51,16 @@ struct Scene {
     stored: RecordDocument,
 }
 
-/// A record created by officer A's device and already stored on the server, with both officers present.
+/// A record created by officer A's device and already stored on the server, with both officers
+/// present, complete enough to sign.
 fn scene() -> Scene {
+    let mut s = incomplete_scene();
+    complete(&mut s.stored, T0);
+    s
+}
+
+/// [`scene`] before its end time, recusal question and conclusion are filled.
+fn incomplete_scene() -> Scene {
     let officers = valid_officers();
     let (a, b) = (device(1, &officers[0]), device(2, &officers[1]));
     let mut stored = new_record(1, &a);
@@ -444,4 +452,156 @@ fn a_record_names_only_its_teams_officers_and_its_tasks_entity() {
     let mut on_a = replica(&s.stored, &s.a);
     on_a.apply(Edit::SetEntity(entity("E00001")), T0 + 1000).unwrap();
     assert_eq!(codes(&check(&s.stored, new_changes(&s.stored, &on_a), &context)), ["accepted"]);
+}
+
+/// A device that skips the completeness check: its signatures and its lock over a record that
+/// lacks an item are refused, the refusal naming each missing item (C7, P4); completed, the same
+/// writes are accepted.
+#[test]
+fn c7_p4_a_hostile_device_signing_and_locking_an_incomplete_record_is_refused() {
+    let s = incomplete_scene();
+    let context = context_for_both(&s);
+    let signature = |officer: &Officer, at: i64| {
+        serde_json::to_string(&OfficerSignature {
+            officer_id: officer.id.clone(),
+            certificate_number: officer.certificate_number.clone(),
+            signed_at_ms: at,
+        })
+        .unwrap()
+    };
+    let detail = |items: &[&str]| format!("missing: {}", items.join(", "));
+    let everything = ["header/ended_at_ms", "recusal/asked", "recusal/answer", "header/conclusion"];
+    let party = |signature| {
+        Edit::AddPersonPresent(schemas::PersonPresent {
+            person_id: "P1".into(),
+            name: "韦某".into(),
+            role: schemas::PersonRole::LegalRepresentative,
+            contact: None,
+            signature,
+        })
+    };
+    type Prepare = Box<dyn Fn(&mut RecordDocument)>;
+    let cases: Vec<(&str, Prepare, Option<String>)> = vec![
+        ("nothing filled", Box::new(|_| {}), Some(detail(&everything))),
+        (
+            "the party has not signed",
+            Box::new(move |r| {
+                complete(r, T0);
+                r.apply(party(schemas::PartySignature::NotYet), T0).unwrap();
+            }),
+            Some(detail(&["people_present/P1/signature"])),
+        ),
+        (
+            "the party's refusal noted",
+            Box::new(move |r| {
+                complete(r, T0);
+                r.apply(party(schemas::PartySignature::Refused { note: "拒绝签字".into() }), T0).unwrap();
+            }),
+            None,
+        ),
+        ("complete", Box::new(|r| complete(r, T0)), None),
+    ];
+    for (name, prepare, expected) in cases {
+        let mut stored = s.stored.clone();
+        prepare(&mut stored);
+        // Both signatures and the lock in one change each, written as raw operations.
+        let mut on_a = replica(&stored, &s.a);
+        raw_write(&mut on_a, T0 + 1000, |tx| {
+            tx.put(map(&stored, "signatures"), s.a.officer.id.as_str(), signature(&s.a.officer, T0 + 1000)).unwrap();
+        });
+        let mut on_b = replica(&on_a, &s.b);
+        raw_write(&mut on_b, T0 + 2000, |tx| {
+            tx.put(map(&stored, "signatures"), s.b.officer.id.as_str(), signature(&s.b.officer, T0 + 2000)).unwrap();
+            tx.put(ROOT, "locked", true).unwrap();
+        });
+        let outcome = check(&stored, new_changes(&stored, &on_b), &context);
+        let expected: Vec<Option<RejectionReason>> = match &expected {
+            None => vec![None, None],
+            Some(detail) => vec![
+                Some(RejectionReason::SigningRuleViolated { rule: "incomplete_record".into(), detail: detail.clone() }),
+                Some(RejectionReason::DependsOnRefusedChange {
+                    dependency: on_a.automerge().get_heads()[0].to_string(),
+                }),
+            ],
+        };
+        assert_eq!(outcome, expected, "{name}");
+    }
+    // A lock alone, over signatures the record holds, is judged by the bureau's policy as it
+    // stands: where every refusal now needs a witness, a record signed before is not locked.
+    let mut stored = s.stored.clone();
+    complete(&mut stored, T0);
+    stored.apply(party(schemas::PartySignature::Refused { note: "拒绝签字".into() }), T0).unwrap();
+    let certificates = vec![s.a.officer.certificate.clone(), s.b.officer.certificate.clone()];
+    let mut signed = replica(&stored, &s.a);
+    signed.sign(&s.a.officer.id, T0 + 1000, &certificates).unwrap();
+    let mut on_b = replica(&stored, &s.b);
+    on_b.sign(&s.b.officer.id, T0 + 1000, &certificates).unwrap();
+    merge(&mut signed, &on_b);
+    let mut locked = replica(&signed, &s.a);
+    locked.lock(T0 + 2000).unwrap().unwrap();
+    let mut strict = context.clone();
+    strict.completeness.witness_for_every_refusal = true;
+    assert_eq!(
+        check(&signed, new_changes(&signed, &locked), &strict),
+        [Some(RejectionReason::SigningRuleViolated {
+            rule: "incomplete_record".into(),
+            detail: "missing: people_present/witness".into()
+        })]
+    );
+    assert_eq!(codes(&check(&signed, new_changes(&signed, &locked), &context)), ["accepted"]);
+}
+
+/// Checklist codes are those of the task's matter: an unknown code is refused, as a result or a
+/// note, whatever the device checked; a task whose matter is in no matter list takes any code;
+/// a code the record held before the list changed stays.
+#[test]
+fn checklist_codes_are_the_task_matters_checklist() {
+    let s = scene();
+    let item = |code: &str, note: Option<&str>| Edit::SetChecklistItem {
+        code: code.into(),
+        result: schemas::ChecklistResult::Compliant,
+        note: note.map(str::to_string),
+    };
+    let unknown = |code: &str| Some(RejectionReason::UnknownChecklistItem { item_code: code.into() });
+    let checklist = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<std::collections::BTreeSet<_>>();
+    let mut held = replica(&s.stored, &s.a);
+    held.apply(item("NOISE", None), T0 + 500).unwrap();
+    type Case<'a> = (&'a str, &'a RecordDocument, Option<Vec<&'a str>>, Edit, Option<RejectionReason>);
+    let cases: Vec<Case> = vec![
+        ("on the checklist", &s.stored, Some(vec!["LEDGER", "NO-BYPASS"]), item("LEDGER", None), None),
+        ("not on it", &s.stored, Some(vec!["LEDGER", "NO-BYPASS"]), item("NOISE", None), unknown("NOISE")),
+        ("a note alone", &s.stored, Some(vec!["LEDGER"]), item("NOISE", Some("厂界噪声")), unknown("NOISE")),
+        ("an empty checklist", &s.stored, Some(vec![]), item("LEDGER", None), unknown("LEDGER")),
+        ("no matter list", &s.stored, None, item("ANYTHING-WELL-FORMED", None), None),
+        ("held before the list changed", &held, Some(vec!["LEDGER"]), item("NOISE", Some("复核")), None),
+    ];
+    for (name, stored, codes, edit, expected) in cases {
+        let mut context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+        if let Some(codes) = codes {
+            context.checklists.insert(TASK.into(), checklist(&codes));
+        }
+        let mut on_a = replica(stored, &s.a);
+        on_a.apply(edit, T0 + 1000).unwrap();
+        assert_eq!(check(stored, new_changes(stored, &on_a), &context), [expected], "{name}");
+    }
+}
+
+/// A change that builds on nothing claims to be a genesis: another record's genesis, or one made
+/// up under any actor, is `not_genesis`, not an unknown actor.
+#[test]
+fn not_genesis_a_genesis_that_is_not_the_records_own_is_named() {
+    let s = scene();
+    let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    let other = sync_core::document::genesis(&record_id(9)).get_changes(&[]).remove(0);
+    let mut made_up = automerge::Automerge::new().with_actor(actor(77));
+    made_up
+        .transact_with::<_, _, automerge::AutomergeError, _>(
+            |_| CommitOptions::default().with_time(T0),
+            |tx| tx.put(ROOT, "locked", true),
+        )
+        .unwrap();
+    let made_up = made_up.get_changes(&[]).remove(0);
+    for (name, change) in [("another record's genesis", other), ("made up", made_up)] {
+        assert_eq!(codes(&check(&s.stored, vec![change], &context)), ["not_genesis"], "{name}");
+    }
 }

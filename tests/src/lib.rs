@@ -289,6 +289,15 @@ pub mod harness {
             Self { rows, checklist }
         }
 
+        /// The checklist item codes of matter `code` in `matters.json`: a record of a task of that
+        /// matter takes no other once the matter list is imported.
+        pub fn matter_checklist(code: &str) -> Vec<String> {
+            let path = format!("{}/../../shared/data/matters.json", env!("CARGO_MANIFEST_DIR"));
+            let matters: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let matter = matters["matters"].as_array().unwrap().iter().find(|m| m["code"] == code).unwrap();
+            matter["checklist"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect()
+        }
+
         /// A realistic record (`sync_core::sample::inspection_record`) of `entity_id` (the task's:
         /// the server holds a record to its task's entity), the `n`th of a run (its photos),
         /// made by `actor` for `task_id` an hour ago, with two officers present given as

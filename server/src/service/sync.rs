@@ -8,11 +8,11 @@
 //!
 //! Otherwise the validation context is read from the database ([`exchange_input`]: every enrolled
 //! device's actor, every certificate with its history, the teams of the officer's tasks and of
-//! the records named, every recusal, the quarantine), and [`exchange`] runs `sync-core`'s
-//! [`ServerSession`] over a [`SyncTx`]: changed records are stored and moved up the change
-//! sequence, sync states kept, refused changes quarantined, and each signature a stored record
-//! gained, and its lock, appended to the transparency log (looked for only in records whose new
-//! status is not a draft). The exchange runs against a snapshot and is committed after a check,
+//! the records named with the checklists of their matters, every recusal, the quarantine), and
+//! [`exchange`] runs `sync-core`'s [`ServerSession`] over a [`SyncTx`]: changed records are stored
+//! and moved up the change sequence, sync states kept, refused changes quarantined, and each
+//! signature a stored record gained, and its lock, appended to the transparency log (looked for
+//! only in records whose new status is not a draft). The exchange runs against a snapshot and is committed after a check,
 //! or run again in the writer ([`crate::service::sync_commit`]); the answer is sent only after the
 //! commit.
 //!
@@ -51,6 +51,8 @@ pub struct ExchangeInput {
     pub tasks: Vec<Task>,
     /// Every recusal, as (officer id, entity id) (P4).
     pub recusals: Vec<(String, String)>,
+    /// The checklist of each task of `tasks` whose matter is in the matter list, by task id.
+    pub checklists: BTreeMap<String, Vec<String>>,
     pub now_ms: i64,
     pub max_clock_skew_ms: i64,
     pub max_changed: usize,
@@ -79,6 +81,13 @@ pub fn exchange_input(
     tasks: Vec<Task>,
 ) -> StoreResult<ExchangeInput> {
     let recusals = store.recusals()?.into_iter().map(|(officer, entity, _)| (officer, entity)).collect();
+    let matters = store.matters()?;
+    let checklists = tasks
+        .iter()
+        .filter_map(|task| {
+            crate::service::tasks::checklist_of(matters.as_ref(), &task.matter).map(|c| (task.task_id.clone(), c))
+        })
+        .collect();
     Ok(ExchangeInput {
         device_id,
         officer_id,
@@ -86,6 +95,7 @@ pub fn exchange_input(
         certificates: store.certificates(None)?,
         tasks,
         recusals,
+        checklists,
         now_ms: now_ms(),
         max_clock_skew_ms: context.config.max_clock_skew_ms,
         max_changed: 0,
@@ -336,6 +346,13 @@ fn context_for(input: &ExchangeInput) -> ValidationContext {
         reviewed: Default::default(),
         task_entities: input.tasks.iter().map(|t| (t.task_id.clone(), t.entity_id.clone())).collect(),
         recusals: input.recusals.iter().cloned().collect(),
+        checklists: input
+            .checklists
+            .iter()
+            .map(|(task, codes)| (task.clone(), codes.iter().cloned().collect()))
+            .collect(),
+        // The bureau's settings hold no completeness switch yet: `DOMAIN.md`'s default.
+        completeness: Default::default(),
     }
 }
 

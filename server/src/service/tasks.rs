@@ -1,13 +1,14 @@
-//! Inspection tasks: an entity, a team and a window. A supervisor creates one with a team of at
-//! least two certified officers, none recused from the entity; each caller sees the tasks
-//! [`Access`] lets them see, and a task they may not see is `not_found`.
+//! Inspection tasks: an entity, a matter, a team and a window. A supervisor creates one with a
+//! team of at least two certified officers, none recused from the entity; each caller sees the
+//! tasks [`Access`] lets them see, and a task they may not see is `not_found`. A task's team
+//! travels to the device with the checklist of its matter ([`checklist_of`]).
 
 use schemas::{TaskTeam, TeamMember};
 
 use crate::service::access::{Access, today};
 use crate::service::auth::Caller;
 use crate::service::{ApiError, ApiResult, Context, now_ms};
-use crate::store::{StoreError, Task};
+use crate::store::{MatterList, StoreError, Task};
 
 /// A new task, as a supervisor asks for it.
 pub struct NewTask {
@@ -186,5 +187,16 @@ pub async fn team(context: &Context, caller: &Caller, task_id: String) -> ApiRes
                 .collect::<Result<Vec<_>, StoreError>>()
         })
         .await?;
-    Ok(TaskTeam { task, members })
+    let matter = task.matter.clone();
+    let checklist = context.blocking(move |store| Ok(checklist_of(store.matters()?.as_ref(), &matter))).await?;
+    Ok(TaskTeam { task, members, checklist })
+}
+
+/// The checklist item codes of a task's `matter` in the matter list: the matter whose code is the
+/// task's matter, or its first word (a task's matter may be written `M01 排污许可证执行情况检查`).
+/// `None` when no matter list was imported or the matter is not in it: the task then takes any
+/// well-formed checklist code.
+pub fn checklist_of(matters: Option<&MatterList>, matter: &str) -> Option<Vec<String>> {
+    let code = matter.split_whitespace().next()?;
+    matters?.matters.iter().find(|m| m.code == code).map(|m| m.checklist.clone())
 }

@@ -15,7 +15,7 @@ use super::read::{
     enum_name, from_json, map_in, read_status,
 };
 use crate::input::{self, InvalidValue, Problem, invalid};
-use crate::rules::{self, SigningRefusal};
+use crate::rules::{self, CompletenessPolicy, SigningRefusal};
 
 /// Why an edit was not made. The document is unchanged in every case.
 #[derive(Debug, thiserror::Error)]
@@ -236,18 +236,31 @@ impl RecordDocument {
     }
 
     /// Signs the record as `officer_id` at `at_ms`, if the signing rules allow it (P1, P2, no open
-    /// legally significant conflict); locks it when this was the last officer present to sign.
+    /// legally significant conflict, the record complete under the default [`CompletenessPolicy`]);
+    /// locks it when this was the last officer present to sign.
     pub fn sign(
         &mut self,
         officer_id: &str,
         at_ms: i64,
         certificates: &[Certificate],
     ) -> Result<SignOutcome, EditError> {
+        self.sign_under(officer_id, at_ms, certificates, &CompletenessPolicy::default())
+    }
+
+    /// [`RecordDocument::sign`] under the bureau's `policy` of what a complete record holds.
+    pub fn sign_under(
+        &mut self,
+        officer_id: &str,
+        at_ms: i64,
+        certificates: &[Certificate],
+        policy: &CompletenessPolicy,
+    ) -> Result<SignOutcome, EditError> {
         let record = self.read()?;
         if record.status == RecordStatus::Locked {
             return Err(EditError::Locked);
         }
         let signature = rules::check_signing(&record, officer_id, at_ms, certificates)?;
+        rules::check_complete(&record, policy)?;
         let mut signed: Vec<&str> = record.signatures.iter().map(|s| s.officer_id.as_str()).collect();
         signed.push(officer_id);
         let locks = rules::all_present_signed(&record, &signed);
@@ -266,6 +279,13 @@ impl RecordDocument {
     /// signer is the last; this is for when the last signatures were made concurrently on two
     /// devices, each of which saw the other's as missing. Returns `None` if already locked.
     pub fn lock(&mut self, at_ms: i64) -> Result<Option<ChangeHash>, EditError> {
+        self.lock_under(at_ms, &CompletenessPolicy::default())
+    }
+
+    /// [`RecordDocument::lock`] under the bureau's `policy` of what a complete record holds: a
+    /// record that lacks an item is not locked, and the refusal names each
+    /// ([`rules::missing_for_lock`]).
+    pub fn lock_under(&mut self, at_ms: i64, policy: &CompletenessPolicy) -> Result<Option<ChangeHash>, EditError> {
         let record = self.read()?;
         if record.status == RecordStatus::Locked {
             return Ok(None);
@@ -280,6 +300,7 @@ impl RecordDocument {
                 .collect();
             return Err(EditError::NotAllSigned { missing });
         }
+        rules::check_complete(&record, policy)?;
         self.transact(at_ms, |tx| {
             tx.put(ROOT, "locked", true)?;
             Ok(())

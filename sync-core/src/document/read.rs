@@ -20,14 +20,49 @@ use crate::input::{self, InvalidValue, Problem, invalid};
 pub enum SchemaError {
     #[error("missing {0}")]
     Missing(String),
+    /// A genesis container made twice, concurrently: two objects under one key.
     #[error("{field}: concurrent objects under one key")]
     DuplicateObject { field: String },
+    /// An object where a plain value belongs (below the genesis every value is a scalar): most
+    /// often a text object where a plain string belongs, as Automerge's JavaScript API writes
+    /// strings by default. The message starts with the error's [`SchemaError::code`].
+    #[error("{}: {field} holds a {found} object where a plain {} belongs", self.code(), if *found == "text" { "string" } else { "value" })]
+    ObjectWhereScalar {
+        field: String,
+        /// The object's type: `text`, `map`, `list` or `table`.
+        found: &'static str,
+    },
     #[error("schema version {found} is not {expected}")]
     Version { found: String, expected: u64 },
     #[error("record id {found:?} is not {expected:?}")]
     RecordId { found: String, expected: String },
     #[error(transparent)]
     Value(#[from] InvalidValue),
+}
+
+impl SchemaError {
+    /// A stable machine-readable code for the error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SchemaError::Missing(_) => "missing_field",
+            SchemaError::DuplicateObject { .. } => "concurrent_objects",
+            SchemaError::ObjectWhereScalar { found: "text", .. } => "expected_string_found_text",
+            SchemaError::ObjectWhereScalar { .. } => "expected_scalar_found_object",
+            SchemaError::Version { .. } => "schema_version",
+            SchemaError::RecordId { .. } => "record_id",
+            SchemaError::Value(_) => "invalid_value",
+        }
+    }
+}
+
+/// The name of an object type, as [`SchemaError::ObjectWhereScalar`] reports it.
+fn object_kind(kind: ObjType) -> &'static str {
+    match kind {
+        ObjType::Text => "text",
+        ObjType::Map => "map",
+        ObjType::List => "list",
+        ObjType::Table => "table",
+    }
 }
 
 pub(super) fn check_entity(entity: &EntityRef) -> Result<(), InvalidValue> {
@@ -165,7 +200,9 @@ fn status_of(
                     return Err(invalid("locked", other, Problem::WrongType { expected: "a boolean" }).into());
                 }
             },
-            Value::Object(_) => return Err(SchemaError::DuplicateObject { field: "locked".into() }),
+            Value::Object(kind) => {
+                return Err(SchemaError::ObjectWhereScalar { field: "locked".into(), found: object_kind(*kind) });
+            }
         }
     }
     if locked_values.is_empty() {
@@ -460,8 +497,11 @@ pub fn read_record(record_id: &str, doc: &Automerge) -> Result<InspectionRecord,
                         check_scalar(container, &key, s)?;
                         scalars.push((s.as_ref().clone(), id.clone()));
                     }
-                    Value::Object(_) => {
-                        return Err(SchemaError::DuplicateObject { field: field_path(container, &key) });
+                    Value::Object(kind) => {
+                        return Err(SchemaError::ObjectWhereScalar {
+                            field: field_path(container, &key),
+                            found: object_kind(*kind),
+                        });
                     }
                 }
             }

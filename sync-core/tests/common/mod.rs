@@ -137,6 +137,8 @@ pub fn context(sender: &Device, devices: &[&Device], team: &[&Officer]) -> Valid
         reviewed: Default::default(),
         task_entities: Default::default(),
         recusals: Default::default(),
+        checklists: Default::default(),
+        completeness: Default::default(),
     }
 }
 
@@ -156,3 +158,11 @@ pub fn merge(into: &mut RecordDocument, from: &RecordDocument) {
 }
 
 pub mod sim;
+
+/// Fills what a record needs before it is signed and locked (the recusal question, a conclusion,
+/// the end time `at_ms`), as edits made at `at_ms`.
+pub fn complete(record: &mut RecordDocument, at_ms: i64) {
+    for edit in sync_core::sample::completing_edits(at_ms) {
+        record.apply(edit, at_ms).unwrap();
+    }
+}

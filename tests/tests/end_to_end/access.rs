@@ -230,6 +230,9 @@ async fn confidential(server: &TestServer) -> Secret {
         record.apply(Edit::AddOfficerPresent(present), now).unwrap();
     }
     record.apply(Edit::AddPhoto { sha256: sha256.clone(), caption: "现场照片".into() }, now).unwrap();
+    for completing in sync_core::sample::completing_edits(now) {
+        record.apply(completing, now).unwrap();
+    }
     a.records.insert(record);
     a.session.record_changed(&record_id);
     assert!(a.sync(server).await.is_empty(), "the record is accepted");

@@ -379,7 +379,10 @@ async fn an_inspected_tasks_result_is_overdue_until_published_and_then_public() 
     let names: Vec<String> = team.iter().map(|o| server.store.account(o).unwrap().unwrap().name).collect();
     let numbers: Vec<String> = team.iter().map(|o| format!("GX-{o}")).collect();
     let record_id = sync_core::document::new_record_id(server::now_ms() as u64, [7; 10]);
-    let record = City::load().record(
+    // The record's checklist is the matter's: the server refuses any other code.
+    let mut city = City::load();
+    city.checklist = City::matter_checklist("M06");
+    let record = city.record(
         0,
         &record_id,
         task_id,

@@ -160,6 +160,9 @@ async fn inspect(base: &str) -> Made {
     let locked = a.new_record("T2").unwrap();
     a.add_officer_present(&locked, "O1", true).unwrap();
     a.add_officer_present(&locked, "O2", true).unwrap();
+    for completing in sync_core::sample::completing_edits(a.now_ms()) {
+        a.edit(&locked, completing).unwrap();
+    }
     a.edit(&locked, Edit::SetConclusion("未发现违法行为".into())).unwrap();
     sync(&mut a).await;
     sync(&mut b).await;

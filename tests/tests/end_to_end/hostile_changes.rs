@@ -4,6 +4,7 @@
 
 use automerge::legacy::{Key, Op, OpType, SortedVec};
 use automerge::sync::{Message, MessageVersion};
+use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{Change, ChangeHash, ExpandedChange, ReadDoc, ScalarValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -52,7 +53,9 @@ async fn locked_record(server: &TestServer, a: &mut Phone, b: &mut Phone) -> Str
         };
         record.apply(Edit::AddOfficerPresent(present), now).unwrap();
     }
-    record.apply(Edit::SetConclusion("未发现环境违法行为".into()), now).unwrap();
+    for completing in sync_core::sample::completing_edits(now) {
+        record.apply(completing, now).unwrap();
+    }
     a.records.insert(record);
     a.session.record_changed(&id);
     assert!(a.sync(server).await.is_empty());
@@ -370,4 +373,145 @@ async fn officer_present_not_on_team_and_entity_not_of_task_from_a_hostile_devic
         assert_eq!(codes(&send(&server, &a, &id, &[change]).await.rejections), [code]);
         assert_eq!(server.store.record(&id).unwrap().unwrap().document, stored, "{code}: unchanged");
     }
+}
+
+/// Writes `write` on a copy of `phone`'s record as one change made at `at_ms`, bypassing the
+/// record's own checks (a device that skips them), and returns that change.
+fn raw_change(
+    phone: &Phone,
+    record_id: &str,
+    at_ms: i64,
+    write: impl FnOnce(&mut automerge::transaction::Transaction<'_>, &automerge::Automerge),
+) -> Change {
+    let mut copy = phone.records.get(record_id).unwrap().clone();
+    let doc = copy.automerge().clone();
+    copy.automerge_mut()
+        .transact_with::<_, _, automerge::AutomergeError, _>(
+            |_| CommitOptions::default().with_time(at_ms),
+            |tx| {
+                write(tx, &doc);
+                Ok(())
+            },
+        )
+        .unwrap();
+    copy.automerge().get_last_local_change().unwrap().clone()
+}
+
+/// A device that signs and locks without checking the record is complete (C7, P4): refused with
+/// each missing item named, the stored record unchanged; completed, its signature is taken.
+#[tokio::test]
+async fn c7_p4_a_hostile_device_signing_and_locking_an_incomplete_record_is_refused() {
+    let server = city().await;
+    let mut a = enroll(&server, "O1", PASSWORD).await;
+    let id = new_draft(&server, &mut a, 15).await;
+    let now = server::now_ms();
+    for officer in ["O1", "O2"] {
+        let present = schemas::OfficerPresent {
+            officer_id: officer.into(),
+            name: officer.into(),
+            certificate_number: format!("GX-{officer}"),
+            certificate_shown: true,
+        };
+        a.records.get_mut(&id).unwrap().apply(Edit::AddOfficerPresent(present), now).unwrap();
+    }
+    a.session.record_changed(&id);
+    assert!(a.sync(&server).await.is_empty());
+    let stored = server.store.record(&id).unwrap().unwrap().document;
+    let sign_and_lock = |phone: &Phone, at_ms: i64| {
+        raw_change(phone, &id, at_ms, |tx, doc| {
+            let signatures = doc.get(automerge::ROOT, "signatures").unwrap().unwrap().1;
+            let signature = schemas::OfficerSignature {
+                officer_id: "O1".into(),
+                certificate_number: "GX-O1".into(),
+                signed_at_ms: at_ms,
+            };
+            tx.put(&signatures, "O1", serde_json::to_string(&signature).unwrap()).unwrap();
+            tx.put(automerge::ROOT, "locked", true).unwrap();
+        })
+    };
+    let response = send(&server, &a, &id, &[sign_and_lock(&a, server::now_ms())]).await;
+    match &response.rejections[..] {
+        [rejection] => assert_eq!(
+            rejection.reason,
+            schemas::RejectionReason::SigningRuleViolated {
+                rule: "incomplete_record".into(),
+                detail: "missing: header/ended_at_ms, recusal/asked, recusal/answer, header/conclusion".into(),
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.store.record(&id).unwrap().unwrap().document, stored, "unchanged");
+    // Completed through the ordinary path, the same signature (without a lock over O2's
+    // missing one) is accepted.
+    for completing in sync_core::sample::completing_edits(server::now_ms()) {
+        a.records.get_mut(&id).unwrap().apply(completing, server::now_ms()).unwrap();
+    }
+    a.session.record_changed(&id);
+    assert!(a.sync(&server).await.is_empty());
+    let certificates = server.store.certificates(None).unwrap();
+    a.records.get_mut(&id).unwrap().sign("O1", server::now_ms(), &certificates).unwrap();
+    a.session.record_changed(&id);
+    assert!(a.sync(&server).await.is_empty());
+    let on_server = sync_core::document::read_record(
+        &id,
+        &automerge::Automerge::load(&server.store.record(&id).unwrap().unwrap().document).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(on_server.status, RecordStatus::Signing);
+}
+
+/// The checklist of the task's matter travels with the task, and a device that writes another
+/// code (a hostile app) is refused `unknown_checklist_item`; a code of the matter is taken.
+#[tokio::test]
+async fn unknown_checklist_item_from_a_hostile_device() {
+    let server = city().await;
+    let admin = server.token("ADM", PASSWORD).await;
+    let matters = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/matters.json")).unwrap();
+    let imported = server
+        .client
+        .post(server.url("/v1/admin/matters"))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(matters)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(imported.status(), 200);
+    let mut a = enroll(&server, "O1", PASSWORD).await;
+    // T1's matter is `M01 排污许可证执行情况检查`: M01's checklist.
+    let team: schemas::TaskTeam = server.get("/v1/tasks/T1/team", &a.token).await.json().await.unwrap();
+    let m01 = ["PERMIT-HELD", "PERMIT-LIMITS", "OUTLET-STANDARD", "SELF-MONITORING", "LEDGER"];
+    assert_eq!(team.checklist, Some(m01.iter().map(|c| c.to_string()).collect()));
+    let id = new_draft(&server, &mut a, 16).await;
+    let stored = server.store.record(&id).unwrap().unwrap().document;
+    let item = |code: &str| Edit::SetChecklistItem {
+        code: code.into(),
+        result: schemas::ChecklistResult::NonCompliant,
+        note: Some("现场核查".into()),
+    };
+    let mut copy = a.records.get(&id).unwrap().clone();
+    let hash = copy.apply(item("NOISE"), server::now_ms()).unwrap().unwrap();
+    let change = copy.automerge().get_change_by_hash(&hash).unwrap();
+    let response = send(&server, &a, &id, &[change]).await;
+    assert_eq!(codes(&response.rejections), ["unknown_checklist_item"]);
+    assert_eq!(
+        response.rejections[0].reason,
+        schemas::RejectionReason::UnknownChecklistItem { item_code: "NOISE".into() }
+    );
+    assert_eq!(server.store.record(&id).unwrap().unwrap().document, stored, "unchanged");
+    a.records.get_mut(&id).unwrap().apply(item("LEDGER"), server::now_ms()).unwrap();
+    a.session.record_changed(&id);
+    assert!(a.sync(&server).await.is_empty(), "a code of the matter is taken");
+}
+
+/// Another record's genesis sent as this record's change is `not_genesis`, not an unknown actor.
+#[tokio::test]
+async fn not_genesis_another_records_genesis_is_named() {
+    let server = city().await;
+    let mut a = enroll(&server, "O1", PASSWORD).await;
+    let id = new_draft(&server, &mut a, 17).await;
+    let other = new_record_id(server::now_ms() as u64, [18; 10]);
+    let genesis = sync_core::document::genesis(&other).get_changes(&[]).remove(0);
+    let response = send(&server, &a, &id, &[genesis]).await;
+    assert_eq!(codes(&response.rejections), ["not_genesis"]);
 }

@@ -88,6 +88,9 @@ async fn two_officers_record_offline_sync_and_the_server_merges_and_locks() {
             }),
         );
     }
+    for completing in sync_core::sample::completing_edits(server::now_ms()) {
+        edit(&mut a, &id, completing);
+    }
     assert!(a.sync(&server).await.is_empty());
     assert!(b.sync(&server).await.is_empty());
     assert!(b.records.get(&id).is_some(), "the record reached the other phone");

@@ -167,7 +167,7 @@ async fn metric(server: &TestServer, name: &str) -> u64 {
         .unwrap()
 }
 
-/// A draft record of T1 made on the phone with O1 and O2 present, synced.
+/// A draft record of T1 made on the phone with O1 and O2 present, complete enough to sign, synced.
 async fn record(server: &TestServer, phone: &mut Phone, n: u8, photos: &[&[u8]]) -> String {
     let now = server::now_ms();
     let id = new_record_id(now as u64, [n; 10]);
@@ -184,6 +184,9 @@ async fn record(server: &TestServer, phone: &mut Phone, n: u8, photos: &[&[u8]])
     }
     for photo in photos {
         record.apply(Edit::AddPhoto { sha256: content_address(photo), caption: "现场照片".into() }, now).unwrap();
+    }
+    for completing in sync_core::sample::completing_edits(now) {
+        record.apply(completing, now).unwrap();
     }
     phone.records.insert(record);
     phone.session.record_changed(&id);

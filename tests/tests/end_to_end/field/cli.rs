@@ -106,6 +106,11 @@ async fn two_officers_script_an_inspection_with_the_cli() {
     let person = run(&one, &["record", "party", "add", "韦某", "--role", "legal_representative"]).await.json();
     let person_id = person["person_id"].as_str().unwrap().to_string();
     run(&one, &["record", "party", "signs", &person_id]).await.json();
+    // C7: not before the record is complete, each missing item named.
+    let incomplete = run(&one, &["record", "sign"]).await;
+    assert_eq!(incomplete.error_code(), "edit_refused");
+    assert!(incomplete.stderr.contains("\"missing\":[\"header/ended_at_ms\"]"), "{}", incomplete.stderr);
+    run(&one, &["record", "set", "ended_at", "now"]).await.json();
     let signed = run(&one, &["record", "sign"]).await.json();
     assert_eq!((signed["signed"].as_bool(), signed["locked"].as_bool()), (Some(true), Some(false)));
     let log = run(&one, &["log", "show"]).await.json();

@@ -87,6 +87,9 @@ async fn shared_record(a: &mut Device, b: &mut Device) -> String {
     let record_id = a.new_record("T1").unwrap();
     a.add_officer_present(&record_id, "O1", true).unwrap();
     a.add_officer_present(&record_id, "O2", true).unwrap();
+    for completing in sync_core::sample::completing_edits(a.now_ms()) {
+        a.edit(&record_id, completing).unwrap();
+    }
     sync(a).await;
     let received = sync(b).await;
     assert!(received.received.contains(&record_id), "the partner receives the record");
