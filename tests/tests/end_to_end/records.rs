@@ -11,7 +11,7 @@ use fieldsync_tests::harness::{DAY, Phone, TestServer, enroll};
 const PASSWORD: &str = "correct horse battery";
 
 /// A city with a supervisor, a reviewer, three certified officers and one task for O1 and O2.
-async fn city() -> (TestServer, String) {
+pub(crate) async fn city() -> (TestServer, String) {
     let server = TestServer::start().await;
     server.entities(10);
     server.account("SUP", PASSWORD, &["supervisor"]);

@@ -6,22 +6,9 @@ use sync_core::document::{Edit, RecordDocument, new_record_id};
 
 use fieldsync_tests::harness::{Phone, TestServer, enroll, error_code};
 
-const PASSWORD: &str = "correct horse battery";
+use super::records::city;
 
-/// A city with a supervisor and one task for O1 and O2.
-async fn city() -> (TestServer, String) {
-    let server = TestServer::start().await;
-    server.entities(10);
-    server.account("SUP", PASSWORD, &["supervisor"]);
-    for officer in ["O1", "O2"] {
-        server.account(officer, PASSWORD, &["officer"]);
-        server.certificate(officer);
-    }
-    let supervisor = server.token("SUP", PASSWORD).await;
-    let response = server.task(&supervisor, "T1", &["O1", "O2"]).await;
-    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    (server, supervisor)
-}
+const PASSWORD: &str = "correct horse battery";
 
 /// A draft record on `phone` with a few edits, marked changed.
 fn draft(phone: &mut Phone, n: u8) -> String {
