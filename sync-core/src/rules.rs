@@ -37,27 +37,51 @@ impl CertificateStanding {
     }
 }
 
-/// Where `certificate` stands at `at_ms`: its validity period, then its status at that instant.
+/// Where `certificate` stands at `at_ms`: its status at that instant, then whether one of its
+/// validity periods holds it (P2, P3).
 pub fn certificate_standing(certificate: &Certificate, at_ms: i64) -> CertificateStanding {
-    let status = certificate
-        .status_history
-        .iter()
-        .filter(|change| change.at_ms <= at_ms)
-        .max_by_key(|change| change.at_ms)
-        .map_or(CertificateStatus::Active, |change| change.status);
-    match status {
+    match status_at(certificate, at_ms) {
         CertificateStatus::Revoked => return CertificateStanding::Revoked,
         CertificateStatus::Suspended => return CertificateStanding::Suspended,
         CertificateStatus::Surrendered => return CertificateStanding::Surrendered,
         CertificateStatus::Active => {}
     }
-    if at_ms < certificate.valid_from_ms {
+    let periods = validity_periods(certificate);
+    if periods.first().is_none_or(|first| at_ms < first.0) {
         CertificateStanding::NotYetValid
-    } else if at_ms >= certificate.valid_until_ms {
-        CertificateStanding::Expired
-    } else {
+    } else if periods.iter().any(|(from, until)| (*from..*until).contains(&at_ms)) {
         CertificateStanding::Valid
+    } else {
+        // After the last period, or in a gap between two: a renewal never covers a lapse (P3).
+        CertificateStanding::Expired
     }
+}
+
+/// The validity periods of `certificate`, `(from, until)` in time order (P3): its periods, or
+/// the one its bounds name when it has none.
+pub fn validity_periods(certificate: &Certificate) -> Vec<(i64, i64)> {
+    if certificate.periods.is_empty() {
+        return vec![(certificate.valid_from_ms, certificate.valid_until_ms)];
+    }
+    let mut periods: Vec<(i64, i64)> =
+        certificate.periods.iter().map(|p| (p.valid_from_ms, p.valid_until_ms)).collect();
+    periods.sort();
+    periods
+}
+
+/// Whether some period of `certificate` covers all of `from_ms..until_ms`: no lapse inside.
+pub fn period_covers(certificate: &Certificate, from_ms: i64, until_ms: i64) -> bool {
+    validity_periods(certificate).iter().any(|(from, until)| *from <= from_ms && until_ms <= *until)
+}
+
+/// The status of `certificate` in effect at `at_ms`: that of its latest change at or before it.
+pub fn status_at(certificate: &Certificate, at_ms: i64) -> CertificateStatus {
+    certificate
+        .status_history
+        .iter()
+        .filter(|change| change.at_ms <= at_ms)
+        .max_by_key(|change| change.at_ms)
+        .map_or(CertificateStatus::Active, |change| change.status)
 }
 
 /// The best standing any certificate of `officer_id` has at `at_ms` (an officer may hold a renewed one).
@@ -301,6 +325,8 @@ mod tests {
                 .into_iter()
                 .map(|(at_ms, status)| CertificateStatusChange { at_ms, status, reason: None })
                 .collect(),
+            periods: vec![],
+            reviews: vec![],
         }
     }
 

@@ -22,7 +22,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use self::routes::{
-    admin, auth, blobs, campaigns, devices, enforcement_log, ops, records, recusals, review, sync, tasks, transparency,
+    admin, auth, blobs, campaigns, certificates, devices, enforcement_log, ops, records, recusals, review, sync, tasks,
+    transparency,
 };
 
 use axum::Router;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(devices::router())
         .merge(admin::router())
+        .merge(certificates::router())
         .merge(tasks::router())
         .merge(records::router())
         .merge(review::router())

@@ -306,6 +306,9 @@ struct HistoryRow {
     revoked: bool,
     operations: usize,
     change_hash: String,
+    /// P3: made while the officer's certificate stood suspended (a status entered later with a
+    /// past time): the certificate, the status and since when.
+    while_suspended: Option<String>,
 }
 
 struct LogRow {
@@ -498,6 +501,10 @@ async fn record_view(state: &AppState, console: Console, record_id: String, prob
             revoked: h.device_revoked_at_ms.is_some(),
             operations: h.operations,
             change_hash: h.change_hash.clone(),
+            while_suspended: h
+                .while_suspended
+                .as_ref()
+                .map(|w| format!("{} {} {}", w.number, w.standing, time(w.since_ms))),
         })
         .collect();
     let log_rows = log
