@@ -123,4 +123,7 @@ pub enum RejectionReason {
     OfficerPresentNotOnTeam { officer_id: String },
     /// The change sets the record's entity to another than its task's.
     EntityNotOfTask { entity_id: String },
+    /// The record states that the party refused the inspection because this officer showed no
+    /// certificate, but the officer is not present or the record says they showed it (P2).
+    InspectionRefusalUnfounded { officer_id: String },
 }

@@ -258,6 +258,24 @@ pub fn all_present_signed(record: &InspectionRecord, signed: &[&str]) -> bool {
         && record.officers_present.iter().all(|o| signed.contains(&o.officer_id.as_str()))
 }
 
+/// P2: whether the record's statement that the party refused the inspection stands on the law:
+/// the party may refuse when no certificate is shown, so every officer the refusal names is
+/// present and did not show their certificate. A record without a refusal passes. The error
+/// names the first officer who breaks it.
+pub fn check_refusal(record: &InspectionRecord) -> Result<(), String> {
+    let Some(refusal) = &record.header.inspection_refused else { return Ok(()) };
+    if refusal.officer_ids.is_empty() {
+        return Err(String::new());
+    }
+    for officer in &refusal.officer_ids {
+        match record.officers_present.iter().find(|o| &o.officer_id == officer) {
+            Some(present) if !present.certificate_shown => {}
+            _ => return Err(officer.clone()),
+        }
+    }
+    Ok(())
+}
+
 /// Why a team may not be given a task.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TeamProblem {
@@ -509,6 +527,45 @@ mod tests {
         ];
         for (name, team, recused, expected) in cases {
             assert_eq!(check_team(&team, &certificates, &recused, JAN_2026), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn p2_a_party_may_refuse_the_inspection_only_when_no_certificate_is_shown() {
+        let refusal = |officers: &[&str]| schemas::InspectionRefusal {
+            at_ms: JAN_2026 + 10 * DAY,
+            officer_ids: officers.iter().map(|o| o.to_string()).collect(),
+            statement: Some("未出示执法证，拒绝检查".into()),
+        };
+        type Case<'a> =
+            (&'a str, Vec<(&'a str, &'a str, bool)>, Option<schemas::InspectionRefusal>, Result<(), String>);
+        let cases: Vec<Case> = vec![
+            ("no refusal", vec![("O1", "C1", true)], None, Ok(())),
+            (
+                "refused, nobody showed",
+                vec![("O1", "C1", false), ("O2", "C2", false)],
+                Some(refusal(&["O1", "O2"])),
+                Ok(()),
+            ),
+            (
+                "refused, one did not show",
+                vec![("O1", "C1", true), ("O2", "C2", false)],
+                Some(refusal(&["O2"])),
+                Ok(()),
+            ),
+            ("refused though it was shown", vec![("O1", "C1", true)], Some(refusal(&["O1"])), Err("O1".into())),
+            (
+                "refused naming an officer not present",
+                vec![("O1", "C1", false)],
+                Some(refusal(&["O9"])),
+                Err("O9".into()),
+            ),
+            ("refused naming nobody", vec![("O1", "C1", false)], Some(refusal(&[])), Err(String::new())),
+        ];
+        for (name, officers, refused, expected) in cases {
+            let mut r = record(&officers);
+            r.header.inspection_refused = refused;
+            assert_eq!(check_refusal(&r), expected, "{name}");
         }
     }
 
