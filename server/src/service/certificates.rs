@@ -55,11 +55,11 @@ pub fn renew_in(
     by: &str,
     now: i64,
 ) -> ApiResult<Certificate> {
+    let certificate = stored(store, number)?;
     check_instant("valid_until_ms", valid_until_ms)?;
     if let Some(from) = valid_from_ms {
         check_instant("valid_from_ms", from)?;
     }
-    let certificate = stored(store, number)?;
     let period = rules::check_renewal(&certificate, valid_from_ms, valid_until_ms, now).map_err(refusal)?;
     store.renew_certificate(number, &period, by, now).map_err(|error| match error {
         crate::store::StoreError::Conflict(message) => ApiError::Conflict { code: "period_overlaps", message },
@@ -91,6 +91,7 @@ pub fn review_in(
     by: &str,
     now: i64,
 ) -> ApiResult<Certificate> {
+    let certificate = stored(store, number)?;
     check_instant("reviewed_at_ms", review.reviewed_at_ms)?;
     if review.reviewed_at_ms > now {
         return Err(ApiError::unprocessable("review_in_future", "a review is recorded once it has passed"));
@@ -99,7 +100,6 @@ pub fn review_in(
         sync_core::input::short_text("note", note)
             .map_err(|e| ApiError::unprocessable("invalid_note", e.to_string()))?;
     }
-    let certificate = stored(store, number)?;
     rules::check_review(&certificate, review.reviewed_at_ms).map_err(refusal)?;
     store.review_certificate(number, &review, by, now)?;
     stored(store, number)
@@ -179,25 +179,63 @@ pub struct CertificateAffected {
 /// (less the allowed clock skew) are read.
 pub fn affected_in(store: &dyn Store, number: &str, max_clock_skew_ms: i64) -> ApiResult<CertificateAffected> {
     let certificates = store.certificates(None)?;
-    let certificate =
-        certificates.iter().find(|c| c.number == number).ok_or(ApiError::NotFound { what: "certificate" })?;
-    let mut affected =
-        CertificateAffected { number: number.to_string(), officer_id: certificate.officer_id.clone(), records: vec![] };
-    let Some(earliest) = certificate
-        .status_history
+    let Some(certificate) = certificates.iter().find(|c| c.number == number) else {
+        return Err(ApiError::NotFound { what: "certificate" });
+    };
+    let found = scan(store, &certificates, &[certificate], max_clock_skew_ms)?;
+    Ok(found.into_iter().next().unwrap_or_else(|| CertificateAffected {
+        number: number.to_string(),
+        officer_id: certificate.officer_id.clone(),
+        records: vec![],
+    }))
+}
+
+/// For `check`: every certificate with a status other than active whose officer's merged work
+/// falls after it, with the records it reaches, in one pass over the records.
+pub fn all_affected(store: &dyn Store, max_clock_skew_ms: i64) -> StoreResult<Vec<CertificateAffected>> {
+    let certificates = store.certificates(None)?;
+    let targets: Vec<&Certificate> = certificates
         .iter()
+        .filter(|c| c.status_history.iter().any(|change| change.status != CertificateStatus::Active))
+        .collect();
+    let mut found = scan(store, &certificates, &targets, max_clock_skew_ms)?;
+    found.retain(|affected| !affected.records.is_empty());
+    Ok(found)
+}
+
+/// The records reached by each of `targets`, in their order: one pass over the records merged
+/// since the earliest status other than active among them (less the clock skew), each change by
+/// a device of a target's officer judged with [`rules::made_while_suspended`] over
+/// `certificates`.
+fn scan(
+    store: &dyn Store,
+    certificates: &[Certificate],
+    targets: &[&Certificate],
+    max_clock_skew_ms: i64,
+) -> StoreResult<Vec<CertificateAffected>> {
+    let mut found: Vec<CertificateAffected> = targets
+        .iter()
+        .map(|c| CertificateAffected { number: c.number.clone(), officer_id: c.officer_id.clone(), records: vec![] })
+        .collect();
+    let Some(earliest) = targets
+        .iter()
+        .flat_map(|c| &c.status_history)
         .filter(|change| change.status != CertificateStatus::Active)
         .map(|change| change.at_ms)
         .min()
     else {
-        return Ok(affected);
+        return Ok(found);
     };
-    let officer = certificate.officer_id.as_str();
-    let held: Vec<Certificate> = certificates.iter().filter(|c| c.officer_id == officer).cloned().collect();
-    let actors: BTreeMap<Vec<u8>, String> =
-        store.devices()?.into_iter().filter(|d| d.officer_id == officer).map(|d| (d.actor_id, d.device_id)).collect();
+    let officers: std::collections::BTreeSet<&str> = targets.iter().map(|c| c.officer_id.as_str()).collect();
+    // Each target officer's device actors, with the device and the officer.
+    let actors: BTreeMap<Vec<u8>, (String, String)> = store
+        .devices()?
+        .into_iter()
+        .filter(|d| officers.contains(d.officer_id.as_str()))
+        .map(|d| (d.actor_id, (d.device_id, d.officer_id)))
+        .collect();
     if actors.is_empty() {
-        return Ok(affected);
+        return Ok(found);
     }
     let mut after = None;
     loop {
@@ -209,46 +247,28 @@ pub fn affected_in(store: &dyn Store, number: &str, max_clock_skew_ms: i64) -> A
                 continue; // `check` reports a document that does not load.
             };
             let genesis = sync_core::document::genesis_actor(&record.record_id);
-            let changes: Vec<AffectedChange> = doc
-                .get_changes(&[])
-                .into_iter()
-                .filter(|change| change.actor_id() != &genesis)
-                .filter_map(|change| {
-                    let device_id = actors.get(change.actor_id().to_bytes())?;
-                    let work = rules::made_while_suspended(&held, officer, change.timestamp())?;
-                    (work.number == number).then(|| AffectedChange {
-                        change_hash: change.hash().to_string(),
-                        device_id: device_id.clone(),
-                        timestamp_ms: change.timestamp(),
-                        standing: work.standing.to_string(),
-                        since_ms: work.since_ms,
-                    })
-                })
-                .collect();
-            if !changes.is_empty() {
-                affected.records.push(AffectedRecord {
+            let mut by_target: BTreeMap<usize, Vec<AffectedChange>> = BTreeMap::new();
+            for change in doc.get_changes(&[]).into_iter().filter(|change| change.actor_id() != &genesis) {
+                let Some((device_id, officer)) = actors.get(change.actor_id().to_bytes()) else { continue };
+                let Some(work) = rules::made_while_suspended(certificates, officer, change.timestamp()) else {
+                    continue;
+                };
+                let Some(target) = found.iter().position(|f| f.number == work.number) else { continue };
+                by_target.entry(target).or_default().push(AffectedChange {
+                    change_hash: change.hash().to_string(),
+                    device_id: device_id.clone(),
+                    timestamp_ms: change.timestamp(),
+                    standing: work.standing.to_string(),
+                    since_ms: work.since_ms,
+                });
+            }
+            for (target, changes) in by_target {
+                found[target].records.push(AffectedRecord {
                     record_id: record.record_id.clone(),
                     task_id: record.task_id.clone(),
                     changes,
                 });
             }
-        }
-    }
-    Ok(affected)
-}
-
-/// For `check`: every certificate with a status other than active whose officer's merged work
-/// falls after it, with the records it reaches.
-pub fn all_affected(store: &dyn Store, max_clock_skew_ms: i64) -> StoreResult<Vec<CertificateAffected>> {
-    let mut found = Vec::new();
-    for certificate in store.certificates(None)? {
-        if certificate.status_history.iter().all(|c| c.status == CertificateStatus::Active) {
-            continue;
-        }
-        match affected_in(store, &certificate.number, max_clock_skew_ms) {
-            Ok(affected) if !affected.records.is_empty() => found.push(affected),
-            Ok(_) | Err(ApiError::NotFound { .. }) => {}
-            Err(error) => return Err(crate::store::StoreError::Other(error.to_string())),
         }
     }
     Ok(found)

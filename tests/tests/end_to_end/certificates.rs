@@ -6,6 +6,7 @@
 use std::process::Command;
 
 use field_client::remote::{SyncOptions, enroll};
+use fieldsync_tests::console::ConsoleClient;
 use fieldsync_tests::harness::{DAY, TestServer};
 use schemas::{Certificate, CertificatePeriodKind};
 use serde_json::{Value, json};
@@ -101,6 +102,18 @@ async fn p3_a_backdated_suspension_lists_the_affected_record_and_flags_its_chang
     assert!(flagged.iter().all(|h| h["while_suspended"]["number"] == "GX-O1" && h["officer_id"] == "O1"));
     let (_, history) = get(&server, &format!("/v1/records/{before}/history"), &reviewer).await;
     assert!(history.as_array().unwrap().iter().all(|h| h["while_suspended"].is_null()), "{history}");
+
+    // The reviewer's console marks them on the record's page; the administrator's shows the review date.
+    let console = ConsoleClient::sign_in(&server.base, "REV", PASSWORD).await;
+    let page = console.get(&format!("/review/records/{after}")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.html.matches("while-suspended").count(), changes.len(), "{}", page.html);
+    let page = console.get(&format!("/review/records/{before}")).await;
+    assert!(!page.html.contains("while-suspended"));
+    let console = ConsoleClient::sign_in(&server.base, "ADM", PASSWORD).await;
+    let page = console.get("/admin/certificates/GX-O1").await;
+    assert_eq!(page.status, 200);
+    assert!(page.html.contains("id=\"certificate-review-due\"") && page.html.contains("id=\"periods\""), "{}", page.html);
 
     // `check` reports it, through the API and the program, without calling the database broken.
     let (status, report) = get(&server, "/v1/admin/check", &admin).await;

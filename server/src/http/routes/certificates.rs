@@ -63,11 +63,16 @@ async fn surrender(
 
 #[derive(Deserialize, ToSchema)]
 pub struct Review {
-    /// When the review was passed, Unix ms (not in the future); now when absent.
+    /// When the review was passed, Unix ms (1970-01-01 to 2100-01-01, not in the future); now when absent.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 4_102_444_800_000_i64)]
     pub reviewed_at_ms: Option<i64>,
-    /// One line of 1 to 200 characters.
+    /// One line of 1 to 200 characters, not only spaces, no control character.
     #[serde(default)]
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$",
+        max_length = 200
+    )]
     pub note: Option<String>,
 }
 
