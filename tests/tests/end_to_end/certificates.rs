@@ -113,7 +113,11 @@ async fn p3_a_backdated_suspension_lists_the_affected_record_and_flags_its_chang
     let console = ConsoleClient::sign_in(&server.base, "ADM", PASSWORD).await;
     let page = console.get("/admin/certificates/GX-O1").await;
     assert_eq!(page.status, 200);
-    assert!(page.html.contains("id=\"certificate-review-due\"") && page.html.contains("id=\"periods\""), "{}", page.html);
+    assert!(
+        page.html.contains("id=\"certificate-review-due\"") && page.html.contains("id=\"periods\""),
+        "{}",
+        page.html
+    );
 
     // `check` reports it, through the API and the program, without calling the database broken.
     let (status, report) = get(&server, "/v1/admin/check", &admin).await;
