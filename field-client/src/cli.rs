@@ -181,7 +181,8 @@ enum LogCommand {
     /// Add an entry: arrive, certificates-shown (--officers), recording-started,
     /// recording-stopped (--reason), party-questioned, sample-taken (--sample),
     /// evidence-preserved, seal-or-seizure, document-served (--document), party-refused
-    /// (--note), left. Photos and signatures are logged by the device itself.
+    /// (--note), inspection-refused (--officers: who showed no certificate, P2), left. Photos and
+    /// signatures are logged by the device itself.
     Add {
         kind: String,
         #[arg(long)]

@@ -558,7 +558,8 @@ pub struct LogDetails {
 
 /// The entry kind named `kind` (`arrive`, `certificates-shown`, `recording-started`,
 /// `recording-stopped`, `party-questioned`, `sample-taken`, `evidence-preserved`,
-/// `seal-or-seizure`, `document-served`, `party-refused`, `left`) with its details. Photos and
+/// `seal-or-seizure`, `document-served`, `party-refused`, `inspection-refused` (P2: the party refused
+/// the inspection because the `officers` showed no certificate), `left`) with its details. Photos and
 /// signatures are logged by the device itself. A recording stopped needs its reason (R3).
 pub fn entry_kind(kind: &str, details: LogDetails) -> ClientResult<EntryKind> {
     let needed = |what: &str, value: Option<String>| {
@@ -586,6 +587,15 @@ pub fn entry_kind(kind: &str, details: LogDetails) -> ClientResult<EntryKind> {
         "seal-or-seizure" => EntryKind::SealOrSeizure,
         "document-served" => EntryKind::DocumentServed { document: needed("document", details.document)? },
         "party-refused" => EntryKind::PartyRefused { note: needed("note", details.note)? },
+        "inspection-refused" => {
+            if details.officers.is_empty() {
+                return Err(ClientError::InvalidInput {
+                    what: kind.into(),
+                    detail: format!("{kind} needs --officers: those who showed no certificate"),
+                });
+            }
+            EntryKind::InspectionRefused { officer_ids: details.officers }
+        }
         "left" => EntryKind::Left,
         other => {
             return Err(ClientError::InvalidInput {

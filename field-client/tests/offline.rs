@@ -24,6 +24,8 @@ fn certificate(officer_id: &str) -> Certificate {
             status: CertificateStatus::Active,
             reason: None,
         }],
+        periods: vec![],
+        reviews: vec![],
     }
 }
 

@@ -41,6 +41,8 @@ pub enum EntryKind {
     PartyRefused { note: String },
     /// An officer signed the record.
     Signed { officer_id: String },
+    /// The party refused the inspection because these officers showed no certificate (P2).
+    InspectionRefused { officer_ids: Vec<String> },
     /// The officers left the site.
     Left,
 }
@@ -99,6 +101,10 @@ pub enum LogFinding {
     RecordingStoppedWithoutReason { device_id: String, seq: u64 },
     /// P2: an officer present without a "certificates shown" entry.
     CertificateNotShown { officer_id: String },
+    /// P2: the party refused the inspection (an `inspection_refused` entry). `not_shown` are the
+    /// officers it names who had no "certificates shown" entry before it: the refusal's ground.
+    /// Empty, the refusal came after every officer it names had shown their certificate.
+    InspectionRefused { device_id: String, seq: u64, not_shown: Vec<String> },
     /// A photo whose EXIF time (Unix ms) lies outside the interval the log proves for the entry
     /// that took it: the photo may not be from the inspection.
     PhotoTimeOutsideInterval { sha256: String, device_id: String, seq: u64, exif_ms: i64 },

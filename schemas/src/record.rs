@@ -61,6 +61,21 @@ pub struct RecordHeader {
     pub longitude: Option<f64>,
     /// The officers' conclusion of the inspection.
     pub conclusion: Option<String>,
+    /// P2: the party refused the inspection because officers showed no certificate (亮证).
+    #[serde(default)]
+    pub inspection_refused: Option<InspectionRefusal>,
+}
+
+/// A party's refusal of the inspection because officers present showed no enforcement
+/// certificate (P2: the party may refuse; the refusal is recorded, not left to a free note).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InspectionRefusal {
+    /// When the party refused, Unix ms.
+    pub at_ms: i64,
+    /// The officers present who had not shown their certificate; at least one.
+    pub officer_ids: Vec<String>,
+    /// What the party said, if it was noted.
+    pub statement: Option<String>,
 }
 
 /// The inspected entity as recorded on site.

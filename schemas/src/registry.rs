@@ -13,12 +13,46 @@ pub struct Certificate {
     #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub officer_id: String,
     pub issuing_authority: String,
-    /// First instant of validity, Unix milliseconds.
+    /// First instant of validity, Unix milliseconds: the start of its first period.
     pub valid_from_ms: i64,
-    /// First instant after validity, Unix milliseconds (a certificate valid to 2026-12-31 has 2027-01-01T00:00 in its time zone).
+    /// First instant after validity, Unix milliseconds (a certificate valid to 2026-12-31 has 2027-01-01T00:00 in its time zone):
+    /// the end of its latest period.
     pub valid_until_ms: i64,
     /// Status changes in time order; the certificate is active before the first one.
     pub status_history: Vec<CertificateStatusChange>,
+    /// Each validity period, as issued and renewed, in time order and never overlapping (P3).
+    /// An instant between two periods is in none, and the certificate is not valid then.
+    /// Empty (from a server that kept no periods) means the one period
+    /// `valid_from_ms..valid_until_ms`.
+    #[serde(default)]
+    pub periods: Vec<CertificatePeriod>,
+    /// The periodic reviews the certificate passed (P3), in time order.
+    #[serde(default)]
+    pub reviews: Vec<CertificateReview>,
+}
+
+/// One validity period of a certificate: `valid_from_ms..valid_until_ms`, Unix milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CertificatePeriod {
+    /// How the period began.
+    pub kind: CertificatePeriodKind,
+    pub valid_from_ms: i64,
+    pub valid_until_ms: i64,
+}
+
+/// How a validity period began: the first issue, or a renewal (reissue).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificatePeriodKind {
+    Issued,
+    Renewed,
+}
+
+/// A periodic review (年审) a certificate passed, at an instant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CertificateReview {
+    pub reviewed_at_ms: i64,
+    pub note: Option<String>,
 }
 
 /// A change of a certificate's status at an instant.

@@ -134,4 +134,7 @@ pub enum RejectionReason {
     /// The change writes a checklist item whose code is not on the checklist of the task's matter
     /// (the matter list's checklist, which travels with the task to the device).
     UnknownChecklistItem { item_code: String },
+    /// The record states that the party refused the inspection because this officer showed no
+    /// certificate, but the officer is not present or the record says they showed it (P2).
+    InspectionRefusalUnfounded { officer_id: String },
 }

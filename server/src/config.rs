@@ -29,6 +29,10 @@ pub struct Config {
     pub max_changed_per_sync: usize,
     /// How far ahead of the server's clock a change's time may be.
     pub max_clock_skew_ms: i64,
+    /// How often a certificate is reviewed (年审, P3): a year unless the bureau's rule says
+    /// otherwise (`DOMAIN.md`: "reviewed periodically (e.g. annually)"); the review report counts
+    /// from the latest review or the start of the latest validity period.
+    pub certificate_review_period_ms: i64,
     /// Refresh attempts allowed per refresh token per minute.
     pub auth_attempts_per_minute: u32,
     /// Failed passwords an account may have in a row before it backs off (see
@@ -136,6 +140,7 @@ impl Config {
             max_concurrent_store_jobs: std::thread::available_parallelism().map_or(4, |n| n.get() * 2),
             max_changes_per_document: 10_000,
             max_clock_skew_ms: 5 * 60_000,
+            certificate_review_period_ms: 365 * 86_400_000,
             auth_attempts_per_minute: 10,
             auth_free_failures: 5,
             auth_backoff_base_ms: 1_000,

@@ -43,6 +43,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/admin/certificates"),
     ("post", "/v1/admin/certificates/{number}/renew"),
     ("post", "/v1/admin/certificates/{number}/status"),
+    ("post", "/v1/admin/certificates/{number}/surrender"),
+    ("post", "/v1/admin/certificates/{number}/review"),
+    ("get", "/v1/admin/certificates/review-due"),
+    ("get", "/v1/admin/certificates/{number}/affected"),
     ("post", "/v1/admin/entities"),
     ("post", "/v1/admin/recusals"),
     // tasks

@@ -74,6 +74,8 @@ fn context() -> ValidationContext {
         valid_from_ms: 0,
         valid_until_ms: T0 + 400 * 86_400_000,
         status_history: vec![],
+        periods: vec![],
+        reviews: vec![],
     };
     ValidationContext {
         sending_device_id: "D001".into(),

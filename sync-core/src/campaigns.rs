@@ -52,7 +52,7 @@ pub fn eligible_entities<'a>(
 /// not ending before its end, and no change to another status than active inside it.
 pub fn certified_throughout(certificate: &Certificate, from_ms: i64, until_ms: i64) -> bool {
     certificate_standing(certificate, from_ms) == CertificateStanding::Valid
-        && certificate.valid_until_ms >= until_ms
+        && crate::rules::period_covers(certificate, from_ms, until_ms)
         && certificate.status_history.iter().all(|change| {
             change.at_ms <= from_ms || change.at_ms >= until_ms || change.status == CertificateStatus::Active
         })
@@ -127,6 +127,8 @@ mod tests {
                 .iter()
                 .map(|(at_ms, status)| CertificateStatusChange { at_ms: *at_ms, status: *status, reason: None })
                 .collect(),
+            periods: vec![],
+            reviews: vec![],
         }
     }
 

@@ -11,7 +11,8 @@
 //! ROOT
 //! ├── schema            uint   RECORD_SCHEMA_VERSION
 //! ├── record_id         str
-//! ├── header            map    task_id, started_at_ms, ended_at_ms, address, latitude, longitude, conclusion
+//! ├── header            map    task_id, started_at_ms, ended_at_ms, address, latitude, longitude, conclusion,
+//! │                             inspection_refused (JSON: the party's refusal, P2)
 //! ├── entity            map    entity_id, name, credit_code, legal_representative, discharge_permit, tier
 //! ├── recusal           map    asked, answer
 //! ├── checklist_results map    item code -> result

@@ -9,7 +9,8 @@
 //!
 //! [`place`] tells where an entry stands against what is already stored for its device
 //! (extends the chain, duplicates it, forks it, or waits for a gap to be filled), and
-//! [`check_record`] reports the rules a record's entries break (R2, R3, P2).
+//! [`check_record`] reports the rules a record's entries break (R2, R3, P2), and each refusal of
+//! the inspection by the party with its ground (P2).
 //!
 //! Encoding, version 1: the prefix `fieldsync/enforcement-log/v1\0`, then each field in order;
 //! integers as 8 bytes big-endian, byte strings and text as a 4-byte big-endian length and the
@@ -55,6 +56,7 @@ fn kind_code(kind: &EntryKind) -> u8 {
         EntryKind::PartyRefused { .. } => 11,
         EntryKind::Signed { .. } => 12,
         EntryKind::Left => 13,
+        EntryKind::InspectionRefused { .. } => 14,
     }
 }
 
@@ -62,7 +64,7 @@ fn kind_code(kind: &EntryKind) -> u8 {
 fn encode_kind(kind: &EntryKind, out: &mut Vec<u8>) {
     out.push(kind_code(kind));
     match kind {
-        EntryKind::CertificatesShown { officer_ids } => {
+        EntryKind::CertificatesShown { officer_ids } | EntryKind::InspectionRefused { officer_ids } => {
             out.extend((officer_ids.len() as u32).to_be_bytes());
             for id in officer_ids {
                 bytes(out, id.as_bytes());
@@ -216,7 +218,7 @@ pub fn check_fields(entry: &LogEntry) -> Result<(), EntryError> {
         too_long("record_id", record_id, MAX_ID)?;
     }
     match &entry.kind {
-        EntryKind::CertificatesShown { officer_ids } => {
+        EntryKind::CertificatesShown { officer_ids } | EntryKind::InspectionRefused { officer_ids } => {
             if officer_ids.len() > MAX_OFFICERS_SHOWN {
                 return Err(EntryError::TooManyOfficers { found: officer_ids.len() });
             }
@@ -356,7 +358,39 @@ pub fn check_record(entries: &[LogEntry], officers_present: &[String]) -> Vec<Lo
             findings.push(LogFinding::CertificateNotShown { officer_id: officer.clone() });
         }
     }
+    findings.extend(refusals(entries));
     findings
+}
+
+/// P2: each refusal of the inspection, with the officers it names who had not shown their
+/// certificate before it (by the devices' clocks): the refusal's lawful ground.
+fn refusals(entries: &[LogEntry]) -> Vec<LogFinding> {
+    let mut refusals: Vec<&LogEntry> =
+        entries.iter().filter(|e| matches!(e.kind, EntryKind::InspectionRefused { .. })).collect();
+    refusals.sort_by_key(|e| (e.device_time_ms, e.device_id.clone(), e.seq));
+    refusals
+        .into_iter()
+        .map(|refusal| {
+            let EntryKind::InspectionRefused { officer_ids } = &refusal.kind else { unreachable!("filtered") };
+            let shown_before: BTreeSet<&str> = entries
+                .iter()
+                .filter(|e| {
+                    (e.device_id == refusal.device_id && e.seq < refusal.seq)
+                        || (e.device_id != refusal.device_id && e.device_time_ms < refusal.device_time_ms)
+                })
+                .filter_map(|e| match &e.kind {
+                    EntryKind::CertificatesShown { officer_ids } => Some(officer_ids.iter().map(String::as_str)),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            LogFinding::InspectionRefused {
+                device_id: refusal.device_id.clone(),
+                seq: refusal.seq,
+                not_shown: officer_ids.iter().filter(|o| !shown_before.contains(o.as_str())).cloned().collect(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -532,6 +566,38 @@ mod tests {
             let entries: Vec<LogEntry> =
                 chains.into_iter().enumerate().flat_map(|(i, kinds)| chain(&format!("D{}", i + 1), kinds)).collect();
             assert_eq!(check_record(&entries, &officers(&present)), expected, "{what}");
+        }
+
+        // P2: a refusal of the inspection is reported with the officers it names who had not shown
+        // their certificate before it, by chain order on its device and by clock on the others.
+        let refused = |ids: &[&str]| InspectionRefused { officer_ids: officers(ids) };
+        type RefusalCase = (&'static str, Vec<Vec<EntryKind>>, Vec<&'static str>);
+        let cases: Vec<RefusalCase> = vec![
+            ("P2 refusal: nobody showed", vec![vec![Arrive, refused(&["O1", "O2"]), Left]], vec!["O1", "O2"]),
+            (
+                "P2 refusal: O1 showed, O2 did not",
+                vec![vec![CertificatesShown { officer_ids: officers(&["O1"]) }, refused(&["O1", "O2"])]],
+                vec!["O2"],
+            ),
+            ("P2 refusal without ground: both showed first", vec![vec![shown.clone(), refused(&["O1", "O2"])]], vec![]),
+            ("P2 refusal before the certificates were shown", vec![vec![refused(&["O1"]), shown.clone()]], vec!["O1"]),
+            (
+                "P2 refusal after the other device's entry showing them",
+                vec![vec![Arrive, Arrive, refused(&["O2"])], vec![shown.clone()]],
+                vec![],
+            ),
+        ];
+        for (what, chains, not_shown) in cases {
+            let entries: Vec<LogEntry> =
+                chains.into_iter().enumerate().flat_map(|(i, kinds)| chain(&format!("D{}", i + 1), kinds)).collect();
+            let refusal = entries.iter().find(|e| matches!(e.kind, InspectionRefused { .. })).unwrap();
+            let expected = LogFinding::InspectionRefused {
+                device_id: refusal.device_id.clone(),
+                seq: refusal.seq,
+                not_shown: officers(&not_shown),
+            };
+            let findings = check_record(&entries, &[]);
+            assert_eq!(findings, vec![expected], "{what}");
         }
 
         // R2 met within one millisecond: the device's own chain orders its entries, not its clock.

@@ -14,6 +14,7 @@
 //! - [`input`]: checks on every value written into a record.
 //! - [`document`]: the record document, its edits, its typed read and its conflicts.
 //! - [`rules`]: certificates and the signing rules (P1, P2, P3).
+//! - [`certificates`]: a certificate's life cycle over time: renewal periods, surrender, review, work while suspended (P3).
 //! - [`change_check`]: what one incoming change may be on its own: structure, lineage and operations.
 //! - [`validate`]: which incoming changes a record accepts, and why others are refused.
 //! - [`session`]: the batched, resumable sync exchange between a device and the server.
@@ -66,6 +67,7 @@
 
 pub mod calendar;
 pub mod campaigns;
+pub mod certificates;
 pub mod change_check;
 pub mod checkpoint;
 pub mod document;

@@ -40,27 +40,51 @@ impl CertificateStanding {
     }
 }
 
-/// Where `certificate` stands at `at_ms`: its validity period, then its status at that instant.
+/// Where `certificate` stands at `at_ms`: its status at that instant, then whether one of its
+/// validity periods holds it (P2, P3).
 pub fn certificate_standing(certificate: &Certificate, at_ms: i64) -> CertificateStanding {
-    let status = certificate
-        .status_history
-        .iter()
-        .filter(|change| change.at_ms <= at_ms)
-        .max_by_key(|change| change.at_ms)
-        .map_or(CertificateStatus::Active, |change| change.status);
-    match status {
+    match status_at(certificate, at_ms) {
         CertificateStatus::Revoked => return CertificateStanding::Revoked,
         CertificateStatus::Suspended => return CertificateStanding::Suspended,
         CertificateStatus::Surrendered => return CertificateStanding::Surrendered,
         CertificateStatus::Active => {}
     }
-    if at_ms < certificate.valid_from_ms {
+    let periods = validity_periods(certificate);
+    if periods.first().is_none_or(|first| at_ms < first.0) {
         CertificateStanding::NotYetValid
-    } else if at_ms >= certificate.valid_until_ms {
-        CertificateStanding::Expired
-    } else {
+    } else if periods.iter().any(|(from, until)| (*from..*until).contains(&at_ms)) {
         CertificateStanding::Valid
+    } else {
+        // After the last period, or in a gap between two: a renewal never covers a lapse (P3).
+        CertificateStanding::Expired
     }
+}
+
+/// The validity periods of `certificate`, `(from, until)` in time order (P3): its periods, or
+/// the one its bounds name when it has none.
+pub fn validity_periods(certificate: &Certificate) -> Vec<(i64, i64)> {
+    if certificate.periods.is_empty() {
+        return vec![(certificate.valid_from_ms, certificate.valid_until_ms)];
+    }
+    let mut periods: Vec<(i64, i64)> =
+        certificate.periods.iter().map(|p| (p.valid_from_ms, p.valid_until_ms)).collect();
+    periods.sort();
+    periods
+}
+
+/// Whether some period of `certificate` covers all of `from_ms..until_ms`: no lapse inside.
+pub fn period_covers(certificate: &Certificate, from_ms: i64, until_ms: i64) -> bool {
+    validity_periods(certificate).iter().any(|(from, until)| *from <= from_ms && until_ms <= *until)
+}
+
+/// The status of `certificate` in effect at `at_ms`: that of its latest change at or before it.
+pub fn status_at(certificate: &Certificate, at_ms: i64) -> CertificateStatus {
+    certificate
+        .status_history
+        .iter()
+        .filter(|change| change.at_ms <= at_ms)
+        .max_by_key(|change| change.at_ms)
+        .map_or(CertificateStatus::Active, |change| change.status)
 }
 
 /// The best standing any certificate of `officer_id` has at `at_ms` (an officer may hold a renewed one).
@@ -324,6 +348,24 @@ pub fn missing_items(detail: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// P2: whether the record's statement that the party refused the inspection stands on the law:
+/// the party may refuse when no certificate is shown, so every officer the refusal names is
+/// present and did not show their certificate. A record without a refusal passes. The error
+/// names the first officer who breaks it.
+pub fn check_refusal(record: &InspectionRecord) -> Result<(), String> {
+    let Some(refusal) = &record.header.inspection_refused else { return Ok(()) };
+    if refusal.officer_ids.is_empty() {
+        return Err(String::new());
+    }
+    for officer in &refusal.officer_ids {
+        match record.officers_present.iter().find(|o| &o.officer_id == officer) {
+            Some(present) if !present.certificate_shown => {}
+            _ => return Err(officer.clone()),
+        }
+    }
+    Ok(())
+}
+
 /// Why a team may not be given a task.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TeamProblem {
@@ -391,6 +433,8 @@ mod tests {
                 .into_iter()
                 .map(|(at_ms, status)| CertificateStatusChange { at_ms, status, reason: None })
                 .collect(),
+            periods: vec![],
+            reviews: vec![],
         }
     }
 
@@ -698,6 +742,45 @@ mod tests {
                     assert_eq!(missing_items(&refusal.detail), expected, "{name}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn p2_a_party_may_refuse_the_inspection_only_when_no_certificate_is_shown() {
+        let refusal = |officers: &[&str]| schemas::InspectionRefusal {
+            at_ms: JAN_2026 + 10 * DAY,
+            officer_ids: officers.iter().map(|o| o.to_string()).collect(),
+            statement: Some("未出示执法证，拒绝检查".into()),
+        };
+        type Case<'a> =
+            (&'a str, Vec<(&'a str, &'a str, bool)>, Option<schemas::InspectionRefusal>, Result<(), String>);
+        let cases: Vec<Case> = vec![
+            ("no refusal", vec![("O1", "C1", true)], None, Ok(())),
+            (
+                "refused, nobody showed",
+                vec![("O1", "C1", false), ("O2", "C2", false)],
+                Some(refusal(&["O1", "O2"])),
+                Ok(()),
+            ),
+            (
+                "refused, one did not show",
+                vec![("O1", "C1", true), ("O2", "C2", false)],
+                Some(refusal(&["O2"])),
+                Ok(()),
+            ),
+            ("refused though it was shown", vec![("O1", "C1", true)], Some(refusal(&["O1"])), Err("O1".into())),
+            (
+                "refused naming an officer not present",
+                vec![("O1", "C1", false)],
+                Some(refusal(&["O9"])),
+                Err("O9".into()),
+            ),
+            ("refused naming nobody", vec![("O1", "C1", false)], Some(refusal(&[])), Err(String::new())),
+        ];
+        for (name, officers, refused, expected) in cases {
+            let mut r = record(&officers);
+            r.header.inspection_refused = refused;
+            assert_eq!(check_refusal(&r), expected, "{name}");
         }
     }
 

@@ -27,7 +27,8 @@
 //!    and on a complete record (C7, P4: [`rules::missing_for_lock`]); locked only when all signed
 //!    and complete; the record it produces valid and within its bounds, every officer it names as
 //!    present on the task's team, the entity it sets the task's, every checklist code it writes on
-//!    the checklist of the task's matter.
+//!    the checklist of the task's matter, a party's refusal of the inspection naming only officers
+//!    present who showed no certificate (P2).
 //!
 //! Checks 1 to 6 read only the change and its lineage. Check 7 needs the document after
 //! the change; it is done once for all changes together when the record is a
@@ -341,6 +342,7 @@ fn draft_stays_valid(
         && task_before.is_none_or(|t| after.header.task_id.as_ref() == Some(t))
         && changes.iter().all(|c| is_genesis(c) || check_team(c, &after, context).is_none())
         && check_task_bounds(before, &after, context).is_none()
+        && rules::check_refusal(&after).is_ok()
         && (after.header.task_id.is_some() || changes.iter().all(is_genesis))
 }
 
@@ -610,6 +612,9 @@ fn check_state(
     }
     if let Some(reason) = check_task_bounds(before, after, context) {
         return Some(reason);
+    }
+    if let Err(officer_id) = rules::check_refusal(after) {
+        return Some(RejectionReason::InspectionRefusalUnfounded { officer_id });
     }
     if let Some((container, max, found)) = entries_over_limit(with_change) {
         return Some(RejectionReason::LimitExceeded {

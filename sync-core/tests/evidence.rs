@@ -116,6 +116,8 @@ fn certificate(officer_id: &str, number: &str) -> Certificate {
         valid_from_ms: T0 - 86_400_000 * 365,
         valid_until_ms: T0 + 86_400_000 * 365,
         status_history: vec![],
+        periods: vec![],
+        reviews: vec![],
     }
 }
 

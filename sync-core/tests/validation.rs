@@ -605,3 +605,33 @@ fn not_genesis_a_genesis_that_is_not_the_records_own_is_named() {
         assert_eq!(codes(&check(&s.stored, vec![change], &context)), ["not_genesis"], "{name}");
     }
 }
+
+/// P2: the record states a party's refusal of the inspection only for officers present who showed
+/// no certificate; otherwise the change is refused (`inspection_refusal_unfounded`).
+#[test]
+fn p2_a_refusal_of_the_inspection_stands_only_where_no_certificate_was_shown() {
+    let s = scene();
+    let context = context(&s.a, &[&s.a, &s.b], &[&s.a.officer, &s.b.officer]);
+    let refusal = |officer: &str| schemas::InspectionRefusal {
+        at_ms: T0 + 500,
+        officer_ids: vec![officer.to_string()],
+        statement: Some("未出示执法证，拒绝检查".into()),
+    };
+    // Both showed their certificates: a refusal on that ground is unfounded.
+    let mut on_a = replica(&s.stored, &s.a);
+    on_a.apply(Edit::SetInspectionRefused(refusal(&s.a.officer.id)), T0 + 1000).unwrap();
+    assert_eq!(
+        check(&s.stored, new_changes(&s.stored, &on_a), &context),
+        [Some(RejectionReason::InspectionRefusalUnfounded { officer_id: s.a.officer.id.clone() })]
+    );
+    // A did not show: the refusal is recorded, and read back as the record's field.
+    let mut on_a = replica(&s.stored, &s.a);
+    on_a.apply(Edit::AddOfficerPresent(s.a.officer.present(false)), T0 + 1000).unwrap();
+    on_a.apply(Edit::SetInspectionRefused(refusal(&s.a.officer.id)), T0 + 1500).unwrap();
+    assert_eq!(codes(&check(&s.stored, new_changes(&s.stored, &on_a), &context)), ["accepted", "accepted"]);
+    assert_eq!(on_a.read().unwrap().header.inspection_refused, Some(refusal(&s.a.officer.id)));
+    // An empty list of officers is no refusal at all: refused on the device before it is written.
+    let mut on_a = replica(&s.stored, &s.a);
+    let empty = schemas::InspectionRefusal { at_ms: T0, officer_ids: vec![], statement: None };
+    assert!(on_a.apply(Edit::SetInspectionRefused(empty), T0 + 1000).is_err());
+}

@@ -98,6 +98,8 @@ pub mod harness {
                 valid_from_ms: now - 365 * DAY,
                 valid_until_ms: now + 365 * DAY,
                 status_history: vec![],
+                periods: vec![],
+                reviews: vec![],
             };
             self.store.issue_certificate(&certificate, "test", now).unwrap();
             certificate

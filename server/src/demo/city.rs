@@ -170,6 +170,8 @@ pub(super) fn seed(store: &dyn Store, city: &City, now: i64) -> anyhow::Result<R
             valid_from_ms: start_of(officer.issued),
             valid_until_ms: sync_core::campaigns::period_ms(officer.valid_to, officer.valid_to).1,
             status_history: vec![],
+            periods: vec![],
+            reviews: vec![],
         };
         store.issue_certificate(&certificate, BY, now)?;
         if certificate.valid_until_ms <= now {

@@ -23,7 +23,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use self::routes::{
-    admin, auth, blobs, campaigns, devices, enforcement_log, ops, records, recusals, review, sync, tasks, transparency,
+    admin, auth, blobs, campaigns, certificates, devices, enforcement_log, ops, records, recusals, review, sync, tasks,
+    transparency,
 };
 
 use axum::Router;
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(devices::router())
         .merge(admin::router())
+        .merge(certificates::router())
         .merge(tasks::router().layer(middleware::from_fn(wire::validators)).layer(wire::compression()))
         .merge(records::router().layer(wire::compression()))
         .merge(review::router())

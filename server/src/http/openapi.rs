@@ -256,6 +256,10 @@ pub struct CheckReportSchema {
     pub records: Vec<RecordProblemSchema>,
     /// Leaves, subtrees and checkpoints of the transparency log that do not hold.
     pub transparency_log: Vec<String>,
+    /// P3: certificates whose officer's merged work falls after their suspension, revocation or
+    /// surrender (entered with a past time), with the records it reaches. A finding for a
+    /// reviewer, not a fault: it leaves `ok` as it is.
+    pub work_while_suspended: Vec<crate::http::routes::certificates::CertificateAffectedEntry>,
 }
 
 /// An error answer described by `description`, with an [`ErrorBodySchema`] body: what
@@ -537,6 +541,10 @@ fn stand_in_schema(rust: &str) -> RefOr<Schema> {
         routes::admin::list_certificates,
         routes::admin::renew_certificate,
         routes::admin::change_certificate_status,
+        routes::certificates::surrender,
+        routes::certificates::review,
+        routes::certificates::review_due,
+        routes::certificates::affected,
         routes::admin::import_entities,
         routes::admin::add_recusal,
         routes::tasks::create,

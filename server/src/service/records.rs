@@ -112,13 +112,18 @@ pub struct HistoryChange {
     pub operations: usize,
     /// Hex hashes of the changes it builds on.
     pub dependencies: Vec<String>,
+    /// P3: the change was made while its officer's certificate stood suspended, revoked or
+    /// surrendered (a status entered after the change merged, with a past effective time): the
+    /// certificate, that status and since when. Flagged for a reviewer, neither dropped nor
+    /// silently kept.
+    pub while_suspended: Option<sync_core::certificates::SuspendedWork>,
 }
 
 /// Every change merged into a record.
 pub async fn history(context: &Context, caller: &Caller, record_id: String) -> ApiResult<Vec<HistoryChange>> {
     let genesis = sync_core::document::genesis_actor(&record_id);
     let (_, doc) = load(context, caller, record_id).await?;
-    let devices = context.blocking(|store| store.devices()).await?;
+    let (devices, certificates) = context.blocking(|store| Ok((store.devices()?, store.certificates(None)?))).await?;
     Ok(doc
         .get_changes(&[])
         .into_iter()
@@ -136,6 +141,8 @@ pub async fn history(context: &Context, caller: &Caller, record_id: String) -> A
                 timestamp_ms: change.timestamp(),
                 operations: change.len(),
                 dependencies: change.deps().iter().map(|d| d.to_string()).collect(),
+                while_suspended: device
+                    .and_then(|d| crate::service::certificates::flag(&certificates, &d.officer_id, change.timestamp())),
             }
         })
         .collect())

@@ -1,6 +1,6 @@
 //! Accounts and their roles, the keys access tokens are signed with, officers' certificates, refresh tokens and the sessions they make, and device enrolment challenges.
 
-use schemas::{Certificate, CertificateStatusChange};
+use schemas::{Certificate, CertificatePeriod, CertificateReview, CertificateStatusChange};
 
 use super::*;
 
@@ -60,8 +60,13 @@ pub trait Accounts {
     fn set_password(&self, officer_id: &str, password_hash: &str, must_change: bool) -> StoreResult<()>;
     fn grant_role(&self, officer_id: &str, role: &str) -> StoreResult<()>;
     fn revoke_role(&self, officer_id: &str, role: &str) -> StoreResult<()>;
+    /// Records a certificate with its status history, and its bounds as its first, issued, period.
     fn issue_certificate(&self, certificate: &Certificate, by: &str, now_ms: i64) -> StoreResult<()>;
-    fn renew_certificate(&self, number: &str, valid_until_ms: i64) -> StoreResult<()>;
+    /// Adds a validity period after the certificate's latest (P3), moving its end of validity to
+    /// the period's end; `Conflict` when a period already reaches past the new one's start.
+    fn renew_certificate(&self, number: &str, period: &CertificatePeriod, by: &str, now_ms: i64) -> StoreResult<()>;
+    /// Records a periodic review the certificate passed.
+    fn review_certificate(&self, number: &str, review: &CertificateReview, by: &str, now_ms: i64) -> StoreResult<()>;
     fn change_certificate_status(
         &self,
         number: &str,

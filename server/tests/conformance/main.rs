@@ -53,6 +53,7 @@ conformance_suite!(
         accounts_roles_and_sessions,
         devices_enrol_with_their_leaf_up_to_the_cap,
         entities_keep_their_history_and_tasks_their_teams,
+        certificates_keep_each_period_and_review,
         a_prepared_exchange_whose_record_changed_meanwhile_is_not_committed,
         a_prepared_exchanges_leaves_are_appended_with_its_writes_and_only_then,
         an_exchange_prepared_before_a_refusal_of_its_record_runs_again_in_the_writer,

@@ -1,5 +1,6 @@
 //! Accounts, devices, the registry and tasks.
 
+use schemas::{Certificate, CertificatePeriod, CertificatePeriodKind, CertificateReview};
 use server::service::transparency;
 use server::store::{Entity, RefreshUse, StoreError, Task};
 
@@ -78,4 +79,35 @@ pub fn entities_keep_their_history_and_tasks_their_teams(backend: Backend) {
     assert_eq!(store.task("T1").unwrap(), Some(task.clone()));
     assert_eq!(store.tasks(Some("O3")).unwrap(), std::slice::from_ref(&task));
     assert!(store.tasks(Some("O2")).unwrap().is_empty(), "only the team's tasks");
+}
+
+/// P3: a certificate keeps each validity period as its own, in time order: issued, then renewed;
+/// a period starting inside another is refused whatever the caller checked, and reviews are kept.
+pub fn certificates_keep_each_period_and_review(backend: Backend) {
+    let (_guard, store) = backend();
+    store.create_account(officer("O1"), 1).unwrap();
+    let certificate = Certificate {
+        number: "C1".into(),
+        officer_id: "O1".into(),
+        issuing_authority: "局".into(),
+        valid_from_ms: 100,
+        valid_until_ms: 1_000,
+        status_history: vec![],
+        periods: vec![],
+        reviews: vec![],
+    };
+    store.issue_certificate(&certificate, "ADM", 50).unwrap();
+    let period = |kind, from, until| CertificatePeriod { kind, valid_from_ms: from, valid_until_ms: until };
+    let renewed = period(CertificatePeriodKind::Renewed, 1_500, 3_000);
+    store.renew_certificate("C1", &renewed, "ADM", 1_500).unwrap();
+    let overlapping = period(CertificatePeriodKind::Renewed, 2_000, 4_000);
+    assert!(matches!(store.renew_certificate("C1", &overlapping, "ADM", 2_000), Err(StoreError::Conflict(_))));
+    assert!(matches!(store.renew_certificate("C9", &renewed, "ADM", 2_000), Err(StoreError::NotFound(_))));
+    store
+        .review_certificate("C1", &CertificateReview { reviewed_at_ms: 1_600, note: Some("合格".into()) }, "ADM", 1_600)
+        .unwrap();
+    let stored = store.certificate("C1").unwrap().unwrap();
+    assert_eq!(stored.periods, [period(CertificatePeriodKind::Issued, 100, 1_000), renewed]);
+    assert_eq!((stored.valid_from_ms, stored.valid_until_ms), (100, 3_000), "the first start and the latest end");
+    assert_eq!(stored.reviews, [CertificateReview { reviewed_at_ms: 1_600, note: Some("合格".into()) }]);
 }

@@ -31,6 +31,8 @@ fn context() -> ValidationContext {
             valid_from_ms: 0,
             valid_until_ms: i64::MAX,
             status_history: vec![],
+            periods: vec![],
+            reviews: vec![],
         }],
         teams: [("T0001".to_string(), ["O1".to_string()].into())].into(),
         now_ms: 1_780_100_000_000,

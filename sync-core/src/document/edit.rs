@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use super::genesis::{entries_over_limit, genesis};
 use super::read::{
-    SchemaError, check_entity, check_officer, check_party_signature, check_person, check_sample, check_scalar,
-    enum_name, from_json, map_in, read_status,
+    SchemaError, check_entity, check_officer, check_party_signature, check_person, check_refusal, check_sample,
+    check_scalar, enum_name, from_json, map_in, read_status,
 };
 use crate::input::{self, InvalidValue, Problem, invalid};
 use crate::rules::{self, CompletenessPolicy, SigningRefusal};
@@ -53,6 +53,8 @@ pub enum Edit {
         longitude: f64,
     },
     SetConclusion(String),
+    /// P2: the party refused the inspection because these officers showed no certificate.
+    SetInspectionRefused(schemas::InspectionRefusal),
     /// Sets every field of the entity that is `Some`.
     SetEntity(EntityRef),
     SetRecusal {
@@ -376,6 +378,7 @@ fn check_edit(edit: &Edit) -> Result<(), InvalidValue> {
             input::coordinate("header/longitude", *longitude, -180.0, 180.0)
         }
         Edit::SetConclusion(c) => input::long_text("header/conclusion", c, input::MAX_LONG_TEXT),
+        Edit::SetInspectionRefused(refusal) => check_refusal(refusal),
         Edit::SetEntity(entity) => check_entity(entity),
         Edit::SetRecusal { answer, .. } => match answer {
             Some(answer) => input::long_text("recusal/answer", answer, input::MAX_LONG_TEXT),
@@ -419,6 +422,10 @@ fn write_edit(tx: &mut Transaction<'_>, edit: &Edit) -> Result<(), EditError> {
             put(tx, "header", "longitude", ScalarValue::F64(*longitude))
         }
         Edit::SetConclusion(c) => put(tx, "header", "conclusion", c.as_str().into()),
+        Edit::SetInspectionRefused(refusal) => {
+            let json = serde_json::to_string(refusal).expect("a refusal serializes");
+            put(tx, "header", "inspection_refused", json.as_str().into())
+        }
         Edit::SetEntity(entity) => {
             let fields = [
                 ("entity_id", &entity.entity_id),

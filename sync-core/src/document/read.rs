@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use automerge::{Automerge, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use schemas::{
     ChecklistItem, ChecklistResult, ConflictResolution, ConflictingValue, EntityRef, FieldConflict, InspectionRecord,
-    Measure, MeasureKind, OfficerPresent, OfficerSignature, PartySignature, PersonPresent, PhotoRef,
+    InspectionRefusal, Measure, MeasureKind, OfficerPresent, OfficerSignature, PartySignature, PersonPresent, PhotoRef,
     RECORD_SCHEMA_VERSION, RecordHeader, RecordStatus, Recusal, Sample,
 };
 use serde::Serialize;
@@ -92,6 +92,30 @@ pub(super) fn check_officer(officer: &OfficerPresent) -> Result<(), InvalidValue
     let field = format!("officers_present/{}", officer.officer_id);
     input::short_text(&field, &officer.name)?;
     input::identifier(&field, &officer.certificate_number)
+}
+
+/// Most officers a party's refusal of the inspection names.
+pub const MAX_REFUSAL_OFFICERS: usize = 32;
+
+/// The values of a party's refusal of the inspection (P2): its time, 1 to
+/// [`MAX_REFUSAL_OFFICERS`] officer ids, and the party's statement.
+pub(super) fn check_refusal(refusal: &InspectionRefusal) -> Result<(), InvalidValue> {
+    let field = "header/inspection_refused";
+    input::time_ms(field, refusal.at_ms)?;
+    let found = refusal.officer_ids.len();
+    if found == 0 {
+        return Err(invalid(field, "", Problem::Empty));
+    }
+    if found > MAX_REFUSAL_OFFICERS {
+        return Err(invalid(field, found, Problem::TooMany { max: MAX_REFUSAL_OFFICERS, found }));
+    }
+    for officer in &refusal.officer_ids {
+        input::identifier(field, officer)?;
+    }
+    match &refusal.statement {
+        Some(statement) => input::long_text(field, statement, input::MAX_LONG_TEXT),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn check_person(person: &PersonPresent) -> Result<(), InvalidValue> {
@@ -260,6 +284,7 @@ pub(super) fn check_scalar(container: &str, key: &str, value: &ScalarValue) -> R
         }
         ("header", "address") => input::short_text(&field, &text()?),
         ("header", "conclusion") => input::long_text(&field, &text()?, input::MAX_LONG_TEXT),
+        ("header", "inspection_refused") => check_refusal(&from_json(container, key, value)?),
         ("entity", _) => check_entity(
             &entity_field(key, text()?)
                 .ok_or_else(|| invalid(&field, key, Problem::UnknownEnumeration { expected: &ENTITY_FIELDS }))?,
@@ -428,7 +453,8 @@ fn scalar_to_json(value: &ScalarValue) -> serde_json::Value {
 fn is_legally_significant(container: &str, key: &str) -> bool {
     // A checklist result (compliant against non-compliant) decides what the record finds.
     matches!(container, "entity" | "measures" | "officers_present" | "checklist_results")
-        || (container == "header" && matches!(key, "started_at_ms" | "ended_at_ms" | "conclusion" | "task_id"))
+        || (container == "header"
+            && matches!(key, "started_at_ms" | "ended_at_ms" | "conclusion" | "task_id" | "inspection_refused"))
 }
 
 /// The path shown for a field in conflicts and resolutions.
@@ -573,6 +599,7 @@ pub fn read_record(record_id: &str, doc: &Automerge) -> Result<InspectionRecord,
             latitude: float("latitude"),
             longitude: float("longitude"),
             conclusion: text("header", "conclusion"),
+            inspection_refused: text("header", "inspection_refused").and_then(|json| serde_json::from_str(&json).ok()),
         },
         entity: EntityRef {
             entity_id: text("entity", "entity_id"),

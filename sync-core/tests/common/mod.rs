@@ -79,6 +79,8 @@ pub fn officers() -> Vec<Officer> {
                     valid_from_ms: date_ms(f[4]),
                     valid_until_ms: date_ms(f[5]) + DAY,
                     status_history,
+                    periods: vec![],
+                    reviews: vec![],
                 },
             }
         })

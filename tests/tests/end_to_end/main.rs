@@ -35,6 +35,9 @@
 //! - `edges`: values out of bounds refused with their codes (certificate validity, recusals of
 //!   unknown officers or entities), the `bearer` scheme in any case, and a non-UTF-8 path
 //!   answered with the JSON error body.
+//! - `certificates`: certificates over time (P3): a backdated suspension listing the record merged
+//!   after it and flagging its changes, a renewal after a lapse leaving the lapse invalid, a
+//!   final surrender, reviews and the report of those due, through the API, a device and the program.
 //! - `registry`: the entity registry imported from a spreadsheet's CSV export (UTF-8 with or
 //!   without BOM, GB18030, CRLF, quoted fields), bad lines named by line and column.
 //! - `console`: the console's sessions and forms over HTTP: the cookie, each role's pages,
@@ -64,6 +67,7 @@ mod bad_input;
 mod blobs;
 mod campaigns;
 mod caps;
+mod certificates;
 mod concurrency;
 mod connections;
 mod console;

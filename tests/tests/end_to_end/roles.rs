@@ -27,6 +27,10 @@ fn endpoints() -> Vec<(&'static str, &'static str, serde_json::Value, &'static [
             &["admin"],
         ),
         ("POST", "/v1/admin/certificates/GX-OFF/status", serde_json::json!({"status": "active"}), &["admin"]),
+        ("POST", "/v1/admin/certificates/GX-OFF/review", serde_json::json!({}), &["admin"]),
+        ("GET", "/v1/admin/certificates/GX-OFF/affected", none.clone(), &["admin"]),
+        ("GET", "/v1/admin/certificates/review-due", none.clone(), &["admin", "supervisor"]),
+        ("POST", "/v1/admin/certificates/GX-REV/surrender", serde_json::json!({}), &["admin"]),
         (
             "POST",
             "/v1/admin/recusals",

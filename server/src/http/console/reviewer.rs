@@ -267,6 +267,15 @@ fn finding_text(c: &Chrome, finding: &LogFinding) -> String {
         LogFinding::CertificateNotShown { officer_id } => {
             format!("P2 {} ({officer_id})", c.t("未记录出示执法证", "no entry of certificates shown"))
         }
+        LogFinding::InspectionRefused { device_id, seq, not_shown } => format!(
+            "P2 {} ({device_id} #{seq}): {}",
+            c.t("当事人拒绝检查", "the party refused the inspection"),
+            if not_shown.is_empty() {
+                c.t("执法证均已出示，拒绝无依据", "every certificate had been shown: no ground").to_string()
+            } else {
+                format!("{} {}", c.t("未出示执法证：", "no certificate shown by"), not_shown.join(", "))
+            }
+        ),
         LogFinding::PhotoTimeOutsideInterval { sha256, device_id, seq, exif_ms } => format!(
             "{} {sha256} ({device_id} #{seq}, EXIF {})",
             c.t("照片时间不在日志证明的区间内", "a photo's time lies outside the interval the log proves"),
@@ -315,6 +324,9 @@ struct HistoryRow {
     revoked: bool,
     operations: usize,
     change_hash: String,
+    /// P3: made while the officer's certificate stood suspended (a status entered later with a
+    /// past time): the certificate, the status and since when.
+    while_suspended: Option<String>,
 }
 
 struct LogRow {
@@ -507,6 +519,10 @@ async fn record_view(state: &AppState, console: Console, record_id: String, prob
             revoked: h.device_revoked_at_ms.is_some(),
             operations: h.operations,
             change_hash: h.change_hash.clone(),
+            while_suspended: h
+                .while_suspended
+                .as_ref()
+                .map(|w| format!("{} {} {}", w.number, w.standing, time(w.since_ms))),
         })
         .collect();
     let log_rows = log

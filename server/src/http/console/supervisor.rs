@@ -537,6 +537,7 @@ async fn inspectors_page(
     console.require(ROLE)?;
     let at = query.at.filter(|d| !d.trim().is_empty());
     let until = query.until.filter(|d| !d.trim().is_empty());
+    let review_period_ms = state.config.certificate_review_period_ms;
     let inspectors = registries::inspectors(&state, &console.caller, at.clone(), until.clone())
         .await
         .map_err(|e| console.error(e))?;
@@ -544,7 +545,13 @@ async fn inspectors_page(
         .await
         .map_err(|e| console.error(e))?
         .iter()
-        .map(|c| (c.officer_id.clone(), certificate_summary(c)))
+        .map(|c| {
+            // P3: the periodic review's date beside each certificate still in use.
+            let review = sync_core::certificates::review_due_ms(c, review_period_ms, crate::service::now_ms())
+                .map(|due| format!(", {} {}", console.chrome.t("年审", "review due"), day(due)))
+                .unwrap_or_default();
+            (c.officer_id.clone(), format!("{}{review}", certificate_summary(c)))
+        })
         .collect();
     let today = registries::today().map(|d| d.to_string()).unwrap_or_default();
     let at = at.unwrap_or(today);

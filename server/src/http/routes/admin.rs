@@ -210,7 +210,8 @@ async fn revoke_role(
                 "Certificate",
                 "`invalid_certificate`: the number is not an acceptable identifier, \
                  `valid_until_ms` is not after `valid_from_ms`, or either is outside 1970-01-01 to 2100-01-01 \
-                 (`details.field` names it).",
+                 (`details.field` names it), or `periods` or `reviews` are given (the server records them: \
+                 the issue is the first period, renewals and reviews add theirs).",
             ),
             body = ErrorBodySchema,
         ),
@@ -247,12 +248,19 @@ async fn list_certificates(State(state): State<AppState>, caller: Caller) -> Api
 
 #[derive(Deserialize, ToSchema)]
 pub struct Renewal {
-    /// The new first instant after validity, Unix milliseconds (1970-01-01 to 2100-01-01).
+    /// The new period's first instant after validity, Unix milliseconds (1970-01-01 to 2100-01-01).
     #[schema(minimum = 0, maximum = 4_102_444_800_000_i64)]
     pub valid_until_ms: i64,
+    /// The new period's first instant, Unix milliseconds; when absent, where the latest period
+    /// ends, or now if that has passed. Never inside the latest period, and never before now once
+    /// the certificate has lapsed: a lapse stays a lapse.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 4_102_444_800_000_i64)]
+    pub valid_from_ms: Option<i64>,
 }
 
-/// Moves a certificate's end of validity.
+/// Renews a certificate with a new validity period of its own (P3): every act is judged against
+/// the period that held at its time, and the time between two periods is not valid.
 #[utoipa::path(
     post,
     path = "/v1/admin/certificates/{number}/renew",
@@ -266,8 +274,16 @@ pub struct Renewal {
             status = 422,
             description = openapi::invalid_body_422(
                 "Renewal",
-                "`invalid_certificate`: `valid_until_ms` is outside 1970-01-01 to 2100-01-01.",
+                "`invalid_certificate`: `valid_until_ms` or `valid_from_ms` is outside 1970-01-01 to \
+                 2100-01-01, or the period would end before it starts. `renewal_backdated`: the certificate \
+                 has lapsed and the period would start before now.",
             ),
+            body = ErrorBodySchema,
+        ),
+        (
+            status = 409,
+            description = "`period_overlaps`: the period would start inside the latest one. \
+                `certificate_surrendered`: the certificate was surrendered.",
             body = ErrorBodySchema,
         ),
         CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, CertificateNotFound,
@@ -279,7 +295,9 @@ async fn renew_certificate(
     Path(number): Path<String>,
     ApiJson(request): ApiJson<Renewal>,
 ) -> ApiResult<Json<Certificate>> {
-    Ok(Json(admin::renew_certificate(&state, &caller, number, request.valid_until_ms).await?))
+    let renewed =
+        crate::service::certificates::renew(&state, &caller, number, request.valid_from_ms, request.valid_until_ms);
+    Ok(Json(renewed.await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -304,6 +322,11 @@ pub struct StatusChange {
     responses(
         (status = 200, description = "The certificate with its new status history.", body = CertificateSchema),
         (status = 422, description = openapi::invalid_body_422("StatusChange", ""), body = ErrorBodySchema),
+        (
+            status = 409,
+            description = "`certificate_surrendered`: the certificate was surrendered; nothing changes it afterwards.",
+            body = ErrorBodySchema,
+        ),
         CallerErrors, JsonBodyErrors, WriteErrors, AdminOnly, CertificateNotFound,
     ),
 )]

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod campaigns;
+pub mod certificates;
 pub mod devices;
 pub mod enforcement_log;
 pub mod ops;

@@ -143,6 +143,24 @@ pub struct HistoryEntry {
     pub operations: usize,
     /// Hex hashes of the changes it builds on.
     pub dependencies: Vec<String>,
+    /// P3: set when the change was made while its officer's certificate stood suspended, revoked
+    /// or surrendered (a status entered after it merged, with a past effective time): flagged for
+    /// a reviewer, neither dropped nor silently kept.
+    pub while_suspended: Option<SuspendedWorkEntry>,
+}
+
+// The document's name of `sync_core::certificates::SuspendedWork`, whose fields it repeats.
+/// Work made while a certificate of its officer stood suspended, revoked or surrendered.
+#[derive(ToSchema)]
+#[schema(as = SuspendedWork)]
+#[allow(dead_code)]
+pub struct SuspendedWorkEntry {
+    /// The certificate whose status change the work falls after.
+    pub number: String,
+    /// `suspended`, `revoked` or `surrendered`.
+    pub standing: String,
+    /// When that status took effect, Unix ms.
+    pub since_ms: i64,
 }
 
 /// Every change merged into a record.

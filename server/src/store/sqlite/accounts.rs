@@ -45,6 +45,12 @@ pub(super) fn load_certificates(conn: &Connection, officers: Option<&[String]>) 
     )?;
     let mut history = conn
         .prepare_cached("SELECT at_ms, status, reason FROM certificate_status WHERE number = ?1 ORDER BY at_ms, seq")?;
+    let mut periods = conn.prepare_cached(
+        "SELECT kind, valid_from_ms, valid_until_ms FROM certificate_periods WHERE number = ?1 ORDER BY valid_from_ms, seq",
+    )?;
+    let mut reviews = conn.prepare_cached(
+        "SELECT reviewed_at_ms, note FROM certificate_reviews WHERE number = ?1 ORDER BY reviewed_at_ms, seq",
+    )?;
     let rows = statement.query_map([], |row| {
         Ok(Certificate {
             number: row.get(0)?,
@@ -53,6 +59,8 @@ pub(super) fn load_certificates(conn: &Connection, officers: Option<&[String]>) 
             valid_from_ms: row.get(3)?,
             valid_until_ms: row.get(4)?,
             status_history: Vec::new(),
+            periods: vec![],
+            reviews: vec![],
         })
     })?;
     let mut out = Vec::new();
@@ -61,6 +69,24 @@ pub(super) fn load_certificates(conn: &Connection, officers: Option<&[String]>) 
         if officers.is_some_and(|o| !o.contains(&certificate.officer_id)) {
             continue;
         }
+        certificate.periods = periods
+            .query_map([&certificate.number], |row| {
+                Ok(CertificatePeriod {
+                    kind: if row.get::<_, String>(0)? == "renewed" {
+                        CertificatePeriodKind::Renewed
+                    } else {
+                        CertificatePeriodKind::Issued
+                    },
+                    valid_from_ms: row.get(1)?,
+                    valid_until_ms: row.get(2)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        certificate.reviews = reviews
+            .query_map([&certificate.number], |row| {
+                Ok(CertificateReview { reviewed_at_ms: row.get(0)?, note: row.get(1)? })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         certificate.status_history = history
             .query_map([&certificate.number], |row| {
                 Ok(CertificateStatusChange {
@@ -214,6 +240,11 @@ impl Accounts for SqliteStore {
                     certificate.valid_until_ms
                 ],
             )?;
+            tx.execute(
+                "INSERT INTO certificate_periods (number, kind, valid_from_ms, valid_until_ms, recorded_by, recorded_at_ms)
+                 VALUES (?1, 'issued', ?2, ?3, ?4, ?5)",
+                params![certificate.number, certificate.valid_from_ms, certificate.valid_until_ms, by, now_ms],
+            )?;
             for change in &certificate.status_history {
                 tx.execute(
                     "INSERT INTO certificate_status (number, at_ms, status, reason, recorded_by, recorded_at_ms)
@@ -224,16 +255,43 @@ impl Accounts for SqliteStore {
             Ok(())
         })
     }
-    fn renew_certificate(&self, number: &str, valid_until_ms: i64) -> StoreResult<()> {
-        let number = number.to_string();
+    fn renew_certificate(&self, number: &str, period: &CertificatePeriod, by: &str, now_ms: i64) -> StoreResult<()> {
+        let (number, period, by) = (number.to_string(), period.clone(), by.to_string());
         self.write(move |tx| {
-            if tx.execute(
-                "UPDATE certificates SET valid_until_ms = ?2 WHERE number = ?1",
-                params![number, valid_until_ms],
-            )? == 0
-            {
+            let exists: bool =
+                tx.query_row("SELECT COUNT(*) > 0 FROM certificates WHERE number = ?1", [&number], |r| r.get(0))?;
+            if !exists {
                 return Err(StoreError::NotFound(number));
             }
+            let inserted = tx.execute(
+                "INSERT INTO certificate_periods (number, kind, valid_from_ms, valid_until_ms, recorded_by, recorded_at_ms)
+                 SELECT ?1, 'renewed', ?2, ?3, ?4, ?5
+                 WHERE NOT EXISTS (SELECT 1 FROM certificate_periods WHERE number = ?1 AND valid_until_ms > ?2)",
+                params![number, period.valid_from_ms, period.valid_until_ms, by, now_ms],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict(format!("a period of {number} reaches past {}", period.valid_from_ms)));
+            }
+            tx.execute(
+                "UPDATE certificates SET valid_until_ms = ?2 WHERE number = ?1",
+                params![number, period.valid_until_ms],
+            )?;
+            Ok(())
+        })
+    }
+    fn review_certificate(&self, number: &str, review: &CertificateReview, by: &str, now_ms: i64) -> StoreResult<()> {
+        let (number, review, by) = (number.to_string(), review.clone(), by.to_string());
+        self.write(move |tx| {
+            let exists: bool =
+                tx.query_row("SELECT COUNT(*) > 0 FROM certificates WHERE number = ?1", [&number], |r| r.get(0))?;
+            if !exists {
+                return Err(StoreError::NotFound(number));
+            }
+            tx.execute(
+                "INSERT INTO certificate_reviews (number, reviewed_at_ms, note, recorded_by, recorded_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![number, review.reviewed_at_ms, review.note, by, now_ms],
+            )?;
             Ok(())
         })
     }

@@ -439,6 +439,36 @@ pub const MIGRATIONS: &[&str] = &[
         SELECT id, origin, NULL, secret, created_at_ms FROM log_identity_before_10;
     DROP TABLE log_identity_before_10;
     "#,
+    // 11: certificates over time (issue 17, P3). Each validity period is a row of its own, as issued
+    // or renewed, so that a renewal after a lapse leaves the lapse invalid instead of moving one
+    // `valid_until_ms`; `certificates` keeps the first period's start and the latest period's end.
+    // Each periodic review (年审) passed is a row. A certificate already stored becomes one issued
+    // period with its bounds as they are (a renewal that overwrote them cannot be undone).
+    // Self-contained: it reads and writes only the tables it names, so it may be renumbered.
+    r#"
+    CREATE TABLE certificate_periods (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        number TEXT NOT NULL REFERENCES certificates(number),
+        kind TEXT NOT NULL CHECK (kind IN ('issued', 'renewed')),
+        valid_from_ms INTEGER NOT NULL,
+        valid_until_ms INTEGER NOT NULL CHECK (valid_until_ms > valid_from_ms),
+        recorded_by TEXT,
+        recorded_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX certificate_periods_number ON certificate_periods(number, valid_from_ms);
+    INSERT INTO certificate_periods (number, kind, valid_from_ms, valid_until_ms, recorded_by, recorded_at_ms)
+        SELECT number, 'issued', valid_from_ms, valid_until_ms, NULL, 0 FROM certificates
+        WHERE valid_until_ms > valid_from_ms ORDER BY number;
+    CREATE TABLE certificate_reviews (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        number TEXT NOT NULL REFERENCES certificates(number),
+        reviewed_at_ms INTEGER NOT NULL,
+        note TEXT,
+        recorded_by TEXT NOT NULL,
+        recorded_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX certificate_reviews_number ON certificate_reviews(number, reviewed_at_ms);
+    "#,
 ];
 
 /// Why the database could not be brought to this server's version.
@@ -601,6 +631,42 @@ mod tests {
             conn.execute(
                 "INSERT INTO log_identity (id, origin, secret, created_at_ms) VALUES (2, 'o', zeroblob(32), 0)",
                 []
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_version_8_database_keeps_each_certificate_as_one_issued_period() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (index, sql) in MIGRATIONS.iter().enumerate().take(8) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", (index + 1) as i64).unwrap();
+        }
+        conn.execute("INSERT INTO accounts (officer_id, name, created_at_ms) VALUES ('O1', '杨超', 0)", []).unwrap();
+        conn.execute(
+            "INSERT INTO certificates (number, officer_id, issuing_authority, valid_from_ms, valid_until_ms)
+             VALUES ('C1', 'O1', '局', 100, 900)",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let periods: Vec<(String, String, i64, i64)> = conn
+            .prepare("SELECT number, kind, valid_from_ms, valid_until_ms FROM certificate_periods")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(periods, [("C1".to_string(), "issued".to_string(), 100, 900)]);
+        let reviews: i64 = conn.query_row("SELECT COUNT(*) FROM certificate_reviews", [], |r| r.get(0)).unwrap();
+        assert_eq!(reviews, 0);
+        // A period that ends before it starts is refused by the table itself.
+        assert!(
+            conn.execute(
+                "INSERT INTO certificate_periods (number, kind, valid_from_ms, valid_until_ms, recorded_at_ms)
+                 VALUES ('C1', 'renewed', 900, 900, 0)",
+                [],
             )
             .is_err()
         );

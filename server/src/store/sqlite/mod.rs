@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 use schemas::evidence::RecordItems;
-use schemas::{Certificate, CertificateStatus, CertificateStatusChange};
+use schemas::{
+    Certificate, CertificatePeriod, CertificatePeriodKind, CertificateReview, CertificateStatus,
+    CertificateStatusChange,
+};
 use sync_core::transparency::LeafItem;
 
 use sync_core::merkle::Hash;

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/certificates", get(certificates_page).post(issue_certificate))
         .route("/admin/certificates/{number}", get(certificate_page))
         .route("/admin/certificates/{number}/renew", post(renew_certificate))
+        .route("/admin/certificates/{number}/review", post(review_certificate))
         .route("/admin/certificates/{number}/status", post(change_status))
         .route("/admin/devices", get(devices_page))
         .route("/admin/devices/{device_id}/revoke", post(revoke_device))
@@ -160,6 +161,8 @@ mod tests {
             valid_from_ms: 0,
             valid_until_ms: 100,
             status_history: vec![change(10, CertificateStatus::Suspended), change(50, CertificateStatus::Active)],
+            periods: vec![],
+            reviews: vec![],
         };
         assert_eq!(status_at(&certificate, 5), CertificateStatus::Active);
         assert_eq!(status_at(&certificate, 20), CertificateStatus::Suspended);

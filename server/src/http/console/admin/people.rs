@@ -160,19 +160,39 @@ pub(super) struct CertificateRow {
     pub(super) valid_now: bool,
     pub(super) status: &'static str,
     pub(super) changes: usize,
+    /// The day its periodic review falls due (P3), empty when it is no longer in use.
+    pub(super) review_due: String,
+    pub(super) review_overdue: bool,
+    /// Each validity period by day: how it began, first and last valid day.
+    pub(super) periods: Vec<(&'static str, String, String)>,
 }
 
 impl CertificateRow {
-    pub(super) fn of(certificate: &Certificate, now: i64) -> Self {
+    pub(super) fn of(certificate: &Certificate, now: i64, review_period_ms: i64) -> Self {
+        let due = sync_core::certificates::review_due_ms(certificate, review_period_ms, now);
+        let periods = certificate
+            .periods
+            .iter()
+            .map(|p| {
+                let kind = match p.kind {
+                    schemas::CertificatePeriodKind::Issued => "issued",
+                    schemas::CertificatePeriodKind::Renewed => "renewed",
+                };
+                (kind, day(p.valid_from_ms), day(p.valid_until_ms - 1))
+            })
+            .collect();
         CertificateRow {
             number: certificate.number.clone(),
             officer_id: certificate.officer_id.clone(),
             authority: certificate.issuing_authority.clone(),
             valid_from: day(certificate.valid_from_ms),
             valid_to: day(certificate.valid_until_ms - 1),
-            valid_now: (certificate.valid_from_ms..certificate.valid_until_ms).contains(&now),
+            valid_now: sync_core::rules::validity_periods(certificate).iter().any(|(f, u)| (*f..*u).contains(&now)),
             status: status_name(status_at(certificate, now)),
             changes: certificate.status_history.len(),
+            review_due: due.map(day).unwrap_or_default(),
+            review_overdue: due.is_some_and(|due| due <= now),
+            periods,
         }
     }
 }
@@ -203,7 +223,11 @@ pub(super) async fn certificates_view(
     all.sort_by(|a, b| a.number.cmp(&b.number));
     let pages = Pagination::new(query.page, all.len());
     let now = now_ms();
-    let certificates = pages.slice(&all).iter().map(|c| CertificateRow::of(c, now)).collect();
+    let certificates = pages
+        .slice(&all)
+        .iter()
+        .map(|c| CertificateRow::of(c, now, state.config.certificate_review_period_ms))
+        .collect();
     let today = registries::today().map(|d| d.to_string()).unwrap_or_default();
     let lang = console.chrome.lang;
     let page = CertificatesPage { c: console.chrome, certificates, pages, filter, problem: text(&problem), today };
@@ -240,6 +264,8 @@ pub(super) fn certificate_of(form: &IssueForm) -> Result<Certificate, ApiError> 
         valid_from_ms,
         valid_until_ms,
         status_history: Vec::new(),
+        periods: vec![],
+        reviews: vec![],
     })
 }
 
@@ -302,7 +328,7 @@ pub(super) async fn certificate_view(
     let lang = console.chrome.lang;
     let page = CertificatePage {
         c: console.chrome,
-        row: CertificateRow::of(&certificate, now),
+        row: CertificateRow::of(&certificate, now, state.config.certificate_review_period_ms),
         history,
         problem: text(&problem),
         now: now_local(),
@@ -340,6 +366,34 @@ pub(super) async fn renew_certificate(
         Err(error) => Err(error),
     };
     certificate_answer(&state, console, number, renewed).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct ReviewForm {
+    /// The day the review was passed; today when empty.
+    #[serde(default)]
+    pub(super) on: String,
+    #[serde(default)]
+    pub(super) note: String,
+}
+
+/// Records a periodic review (P3) passed on the day given.
+pub(super) async fn review_certificate(
+    State(state): State<AppState>,
+    Path(number): Path<String>,
+    Posted { console, form }: Posted<ReviewForm>,
+) -> PageResult {
+    console.require(ROLE)?;
+    let note = Some(form.note.trim().to_string()).filter(|n| !n.is_empty());
+    let reviewed = match form.on.trim() {
+        "" => Ok(None),
+        on => form_date("on", on).map(|d| Some(sync_core::campaigns::period_ms(d, d).0)),
+    };
+    let reviewed = match reviewed {
+        Ok(at) => crate::service::certificates::review(&state, &console.caller, number.clone(), at, note).await,
+        Err(error) => Err(error),
+    };
+    certificate_answer(&state, console, number, reviewed).await
 }
 
 /// After a certificate's form: back to its page, or its page with the problem.
