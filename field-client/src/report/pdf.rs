@@ -354,3 +354,56 @@ pub fn render(report: &Report, font: &ReportFont) -> ClientResult<Vec<u8>> {
     }
     document.finish().map_err(|e| ClientError::ReportFailed { detail: format!("{e:?}") })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Thumbnail;
+
+    /// Needs a CJK font on the machine (`.ci/test` installs fonts-noto-cjk).
+    #[test]
+    fn long_tables_run_over_pages_and_nothing_falls_off_a_page() {
+        let font = ReportFont::find(None).expect("a CJK font on this machine (fonts-noto-cjk)");
+        let long = "一段很长的说明，".repeat(1500);
+        let rows: Vec<Vec<String>> = (0..120)
+            .map(|i| vec![format!("项目 {i}"), "成立".into(), if i == 60 { long.clone() } else { "说明".into() }])
+            .collect();
+        let thumbnail = Thumbnail { width: 4, height: 2, rgba: vec![128; 32] };
+        let photo = Photo {
+            sha256: "ab".repeat(32),
+            caption: "总排口".into(),
+            thumbnail: Some(thumbnail),
+            note: String::new(),
+        };
+        let report = Report {
+            title: "现场检查笔录电子证据核验报告".into(),
+            subtitle: vec!["记录编号：R1".into()],
+            blocks: vec![
+                Block::Heading("七、逐项检查".into()),
+                Block::Table {
+                    columns: vec![("项目".into(), 0.3), ("结果".into(), 0.1), ("说明".into(), 0.6)], rows
+                },
+                Block::Photos(vec![photo.clone(); 7]),
+            ],
+            footer: "记录 R1".into(),
+        };
+        let (pages, shown) = layout(&report, &font);
+        assert!(pages.len() > 5, "{} pages", pages.len());
+        assert_eq!(shown.len(), 7);
+        let mut images = 0;
+        for page in &pages {
+            for op in page {
+                match op {
+                    Op::Text { y, .. } => assert!(*y > TOP && *y <= BOTTOM, "text at {y}"),
+                    Op::Fill { rect, .. } | Op::Frame { rect, .. } | Op::Image { rect, .. } => {
+                        assert!(rect.1 >= TOP - 0.01 && rect.1 + rect.3 <= BOTTOM + 0.01, "{rect:?}");
+                        assert!(rect.0 >= LEFT - 0.01 && rect.0 + rect.2 <= RIGHT + 0.01, "{rect:?}");
+                        images += usize::from(matches!(op, Op::Image { .. }));
+                    }
+                }
+            }
+        }
+        assert_eq!(images, 7);
+        assert!(render(&report, &font).unwrap().starts_with(b"%PDF-"));
+    }
+}
