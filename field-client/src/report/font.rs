@@ -173,3 +173,35 @@ impl<'a> Measure<'a> {
 fn is_wide(c: char) -> bool {
     matches!(c as u32, 0x2E80..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Needs a CJK font on the machine (`.ci/test` installs fonts-noto-cjk).
+    #[test]
+    fn lines_break_within_their_width_and_lose_nothing() {
+        let font = ReportFont::find(None).expect("a CJK font on this machine (fonts-noto-cjk)");
+        if font.path.ends_with("NotoSansCJK-Regular.ttc") {
+            assert_eq!(font.family, "Noto Sans CJK SC", "the collection's Simplified Chinese face");
+        }
+        let measure = Measure::new(&font);
+        let text = format!("{}\n{}", "核验通过：证据包的 12 项检查全部成立。".repeat(5), "ab".repeat(64));
+        let lines = measure.wrap(&text, 10.0, 120.0);
+        assert!(lines.len() > 6, "{lines:?}");
+        for line in &lines {
+            assert!(measure.width(line, 10.0) <= 120.0 + 0.01, "{line:?}");
+        }
+        let kept: String = lines.concat().split_whitespace().collect();
+        assert_eq!(kept, text.split_whitespace().collect::<String>());
+        assert!(lines.iter().any(|l| l.starts_with("ab")), "the newline breaks the line: {lines:?}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_chinese_font_is_refused() {
+        for path in ["/nonexistent/font.ttc", "Cargo.toml", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"] {
+            let error = ReportFont::load(Path::new(path)).unwrap_err();
+            assert_eq!(error.code(), "font_unusable", "{path}: {error}");
+        }
+    }
+}
