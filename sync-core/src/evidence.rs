@@ -290,30 +290,33 @@ pub fn verify_package(package: &[u8], trust: KeyTrust<'_>, max_skew_ms: i64) -> 
         }
     }
     let mut files: BTreeMap<&str, &[u8]> = BTreeMap::new();
+    // Each member's SHA-256, computed once (a package is mostly its photos' bytes).
+    let mut hashes: BTreeMap<&str, String> = BTreeMap::new();
     for member in &members[1..] {
         files.insert(member.path.as_str(), member.bytes.as_slice());
-        if let Some(item) = manifest.items.iter().find(|i| i.path == member.path) {
-            let actual = sha256_hex(&member.bytes);
-            if item.sha256 != actual || item.size != member.bytes.len() as u64 {
-                report.fail(
-                    MANIFEST,
-                    format!(
-                        "lists {} with {} bytes and SHA-256 {}, the member has {} bytes and SHA-256 {actual}",
-                        member.path,
-                        item.size,
-                        item.sha256,
-                        member.bytes.len()
-                    ),
-                );
-            }
+        let actual = sha256_hex(&member.bytes);
+        if let Some(item) = manifest.items.iter().find(|i| i.path == member.path)
+            && (item.sha256 != actual || item.size != member.bytes.len() as u64)
+        {
+            report.fail(
+                MANIFEST,
+                format!(
+                    "lists {} with {} bytes and SHA-256 {}, the member has {} bytes and SHA-256 {actual}",
+                    member.path,
+                    item.size,
+                    item.sha256,
+                    member.bytes.len()
+                ),
+            );
         }
+        hashes.insert(member.path.as_str(), actual);
     }
     // A member whose hash the manifest disagrees with is named by its own checks when it was
     // the one changed; the manifest is named either way.
     if !report.failed_items().contains(MANIFEST) {
         report.check(MANIFEST, true, format!("{} members listed with their hashes", manifest.items.len()));
     }
-    check_contents(&mut report, &manifest, &files, trusted_log_key, max_skew_ms);
+    check_contents(&mut report, &manifest, (&files, &hashes), trusted_log_key, max_skew_ms);
     report
 }
 
@@ -321,7 +324,7 @@ pub fn verify_package(package: &[u8], trust: KeyTrust<'_>, max_skew_ms: i64) -> 
 fn check_contents(
     report: &mut Verification,
     manifest: &Manifest,
-    files: &BTreeMap<&str, &[u8]>,
+    (files, hashes): (&BTreeMap<&str, &[u8]>, &BTreeMap<&str, String>),
     trusted_log_key: Option<&str>,
     max_skew_ms: i64,
 ) {
@@ -569,7 +572,8 @@ fn check_contents(
                     let path = blob_path(&blob.sha256);
                     match files.get(path.as_str()) {
                         Some(bytes) => {
-                            let holds = sha256_hex(bytes) == blob.sha256 && Some(bytes.len() as u64) == blob.size;
+                            let holds = hashes.get(path.as_str()) == Some(&blob.sha256)
+                                && Some(bytes.len() as u64) == blob.size;
                             report.check(
                                 &path,
                                 holds,
