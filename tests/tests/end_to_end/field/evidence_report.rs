@@ -121,7 +121,7 @@ async fn the_report_renders_and_holds_the_conclusion_the_certificates_and_every_
     let (ok, stdout, stderr) = verify(&file, &key, &["--report", html.to_str().unwrap()]).await;
     assert!(ok, "{stdout}{stderr}");
 
-    // The pages render, with ink on them; a copy of the first is kept to look at.
+    // The pages render, with ink on them.
     let pages_dir = dir.path().join("pages");
     std::fs::create_dir(&pages_dir).unwrap();
     let pages = pdf_pages(&pdf, &pages_dir).await;
@@ -129,6 +129,7 @@ async fn the_report_renders_and_holds_the_conclusion_the_certificates_and_every_
     for page in &pages {
         assert!(inked(page) > 0.004, "{} is blank", page.display());
     }
+    // FIELDSYNC_KEEP_REPORT=/tmp/report keeps the PDF, its first page and the HTML to look at.
     if let Ok(keep) = std::env::var("FIELDSYNC_KEEP_REPORT") {
         std::fs::copy(&pages[0], format!("{keep}.png")).unwrap();
         std::fs::copy(&pdf, format!("{keep}.pdf")).unwrap();
