@@ -100,6 +100,14 @@ enum Command {
         /// Clock skew allowed before a claimed time outside its proven interval is flagged, in seconds.
         #[arg(long, default_value_t = 300)]
         max_skew_seconds: i64,
+        /// Also write the report a court reads, in Chinese, whatever the verdict: `.pdf` or
+        /// `.html`, by the file's extension.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// The font of a PDF report: any font file with Chinese glyphs (.ttf, .otf, .ttc).
+        /// Without it, the usual places of the common CJK fonts are tried.
+        #[arg(long, value_name = "FILE", env = "FIELDSYNC_REPORT_FONT", requires = "report")]
+        font: Option<PathBuf>,
     },
 }
 
@@ -391,13 +399,21 @@ async fn run(cli: Cli) -> ClientResult<Output> {
             Ok(Output { value: json!(status), text })
         }
         Command::VerifyDraw { file, without_commitment } => verify_draw(&file, without_commitment),
-        Command::Verify { package, log_key, trust_package_key, max_skew_seconds } => {
+        Command::Verify { package, log_key, trust_package_key, max_skew_seconds, report, font } => {
             let trust = match (&log_key, trust_package_key) {
                 (Some(key), _) => KeyTrust::Published(key),
                 (None, true) => KeyTrust::PackageKey,
                 (None, false) => return Err(untrusted_key(&package)),
             };
-            verify_evidence(&package, trust, max_skew_seconds * 1000)
+            // The report's format and font are settled before anything is verified.
+            let report = match report {
+                Some(path) => {
+                    let font = crate::report::font_for(&path, font.as_ref())?;
+                    Some((path, font))
+                }
+                None => None,
+            };
+            verify_evidence(&package, trust, max_skew_seconds * 1000, report)
         }
         Command::Record { record, command } => record_command(&dir, record.as_deref(), command),
         Command::Log { record, command } => log_command(&dir, record.as_deref(), command),
@@ -413,7 +429,12 @@ fn untrusted_key(package: &std::path::Path) -> ClientError {
     ClientError::UntrustedKey { package_key }
 }
 
-fn verify_evidence(package: &std::path::Path, trust: KeyTrust<'_>, max_skew_ms: i64) -> ClientResult<Output> {
+fn verify_evidence(
+    package: &std::path::Path,
+    trust: KeyTrust<'_>,
+    max_skew_ms: i64,
+    report_to: Option<(PathBuf, Option<crate::report::ReportFont>)>,
+) -> ClientResult<Output> {
     let bytes =
         std::fs::read(package).map_err(|e| ClientError::Io { path: package.to_path_buf(), error: e.to_string() })?;
     let report = sync_core::evidence::verify_package(&bytes, trust, max_skew_ms);
@@ -467,6 +488,15 @@ fn verify_evidence(package: &std::path::Path, trust: KeyTrust<'_>, max_skew_ms: 
     }
     for finding in &report.findings {
         text.push_str(&format!("\nfinding: {}", serde_json::to_string(finding).expect("a finding serializes")));
+    }
+    if let Some((path, font)) = report_to {
+        let file_name = package.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let verified_at_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let source = crate::report::Source { file_name: &file_name, sha256: &sha256, max_skew_ms, verified_at_ms };
+        crate::report::write(&path, &report, &source, font.as_ref())?;
+        text.push_str(&format!("\nreport: {}", path.display()));
     }
     if !report.holds() {
         return Err(ClientError::EvidenceInvalid {

@@ -75,6 +75,17 @@ pub enum ClientError {
         package_key.as_deref().unwrap_or("unreadable")
     )]
     UntrustedKey { package_key: Option<String> },
+    #[error("{path}: a report is written as .pdf or .html, named by the file's extension")]
+    ReportFormat { path: PathBuf },
+    #[error(
+        "no font with Chinese glyphs for the PDF report: give one with --font (install fonts-noto-cjk, or name any CJK .ttf, .otf or .ttc); tried {}",
+        tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    FontNotFound { tried: Vec<PathBuf> },
+    #[error("{path}: not a font the report can use: {detail}")]
+    FontUnusable { path: PathBuf, detail: String },
+    #[error("the report cannot be written: {detail}")]
+    ReportFailed { detail: String },
     #[error("the device store failed: {0}")]
     Store(#[from] rusqlite::Error),
 }
@@ -113,6 +124,10 @@ impl ClientError {
             ClientError::CommitmentInvalid { .. } => "commitment_invalid",
             ClientError::EvidenceInvalid { .. } => "evidence_invalid",
             ClientError::UntrustedKey { .. } => "untrusted_key",
+            ClientError::ReportFormat { .. } => "report_format",
+            ClientError::FontNotFound { .. } => "font_not_found",
+            ClientError::FontUnusable { .. } => "font_unusable",
+            ClientError::ReportFailed { .. } => "report_failed",
             ClientError::Store(_) => "store",
         }
     }

@@ -12,6 +12,7 @@
 //! - [`transport`]: HTTPS through rustls with the bureau's CA; plain HTTP only to loopback.
 //! - [`error`]: one error type with stable codes.
 //! - [`cli`]: the `fieldsync` program.
+//! - [`report`]: the report of an evidence package's verification a court reads (PDF, HTML).
 //!
 //! Everything except enrollment, login and sync works with no network. This
 //! crate never depends on the server: the two meet through `schemas` and the
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod device;
 pub mod error;
 pub mod remote;
+pub mod report;
 pub mod store;
 pub mod transport;
 

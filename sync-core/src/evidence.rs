@@ -31,11 +31,13 @@ use crate::transparency::{Leaf, LeafItem, interval};
 mod authorship;
 mod canonical_form;
 mod completeness;
+mod contents;
 mod proofs;
 mod time;
 mod write;
 
-pub use time::{ItemInterval, exif_time_ms, utc_text};
+pub use contents::Contents;
+pub use time::{IntervalSubject, ItemInterval, exif_time_ms, utc_text};
 pub use write::{PackageContents, PackageError, archive, write_package};
 use write::{json, sha256_hex};
 
@@ -111,6 +113,9 @@ pub struct Verification {
     /// The photos the server holds whose bytes this package does not carry (a package made
     /// with hashes only): proven by hash, not shown.
     pub not_included: Vec<String>,
+    /// What the package holds, as read while checking it, for a report to show.
+    #[serde(skip)]
+    pub contents: Contents,
 }
 
 impl Verification {
@@ -230,6 +235,8 @@ pub fn verify_package(package: &[u8], trust: KeyTrust<'_>, max_skew_ms: i64) -> 
     let Some(manifest) = manifest else { return report };
     report.record_id = Some(manifest.record_id.clone());
     report.tree_size = Some(manifest.tree_size);
+    report.contents.exported_at_ms = Some(manifest.exported_at_ms);
+    report.contents.blobs_included = manifest.blobs_included;
 
     // Every byte: the archive must be the canonical encoding of what it holds.
     let owned: Vec<(String, Vec<u8>)> = members.iter().map(|m| (m.path.clone(), m.bytes.clone())).collect();
@@ -283,30 +290,33 @@ pub fn verify_package(package: &[u8], trust: KeyTrust<'_>, max_skew_ms: i64) -> 
         }
     }
     let mut files: BTreeMap<&str, &[u8]> = BTreeMap::new();
+    // Each member's SHA-256, computed once (a package is mostly its photos' bytes).
+    let mut hashes: BTreeMap<&str, String> = BTreeMap::new();
     for member in &members[1..] {
         files.insert(member.path.as_str(), member.bytes.as_slice());
-        if let Some(item) = manifest.items.iter().find(|i| i.path == member.path) {
-            let actual = sha256_hex(&member.bytes);
-            if item.sha256 != actual || item.size != member.bytes.len() as u64 {
-                report.fail(
-                    MANIFEST,
-                    format!(
-                        "lists {} with {} bytes and SHA-256 {}, the member has {} bytes and SHA-256 {actual}",
-                        member.path,
-                        item.size,
-                        item.sha256,
-                        member.bytes.len()
-                    ),
-                );
-            }
+        let actual = sha256_hex(&member.bytes);
+        if let Some(item) = manifest.items.iter().find(|i| i.path == member.path)
+            && (item.sha256 != actual || item.size != member.bytes.len() as u64)
+        {
+            report.fail(
+                MANIFEST,
+                format!(
+                    "lists {} with {} bytes and SHA-256 {}, the member has {} bytes and SHA-256 {actual}",
+                    member.path,
+                    item.size,
+                    item.sha256,
+                    member.bytes.len()
+                ),
+            );
         }
+        hashes.insert(member.path.as_str(), actual);
     }
     // A member whose hash the manifest disagrees with is named by its own checks when it was
     // the one changed; the manifest is named either way.
     if !report.failed_items().contains(MANIFEST) {
         report.check(MANIFEST, true, format!("{} members listed with their hashes", manifest.items.len()));
     }
-    check_contents(&mut report, &manifest, &files, trusted_log_key, max_skew_ms);
+    check_contents(&mut report, &manifest, (&files, &hashes), trusted_log_key, max_skew_ms);
     report
 }
 
@@ -314,7 +324,7 @@ pub fn verify_package(package: &[u8], trust: KeyTrust<'_>, max_skew_ms: i64) -> 
 fn check_contents(
     report: &mut Verification,
     manifest: &Manifest,
-    files: &BTreeMap<&str, &[u8]>,
+    (files, hashes): (&BTreeMap<&str, &[u8]>, &BTreeMap<&str, String>),
     trusted_log_key: Option<&str>,
     max_skew_ms: i64,
 ) {
@@ -380,11 +390,13 @@ fn check_contents(
                     if let Some(Leaf { received_ms, .. }) = device.leaf_index.and_then(|i| leaves.get(&i)) {
                         report.item_intervals.push(ItemInterval {
                             item: format!("enrolment of device {}", device.device_id),
+                            subject: IntervalSubject::Enrolment { device_id: device.device_id.clone() },
                             not_before_ms: None,
                             not_after_ms: *received_ms,
                             claimed_ms: None,
                         });
                     }
+                    report.contents.devices.push(device.clone());
                     devices.insert(device.device_id.clone(), (device, key));
                 }
                 if good {
@@ -433,8 +445,13 @@ fn check_contents(
                     match &packaged.payload {
                         Some(payload) => match STANDARD.decode(payload) {
                             Ok(payload) if payload_hash(&payload) == entry.payload_hash => {
-                                if let (true, (Some(heads), _)) = (for_record, read_payload(&payload)) {
+                                let (heads, note) = read_payload(&payload);
+                                if let (true, Some(heads)) = (for_record, heads) {
                                     signed_heads.entry(entry.device_id.clone()).or_default().extend(heads);
+                                }
+                                if for_record && !note.is_empty() {
+                                    let note = String::from_utf8_lossy(note).into_owned();
+                                    report.contents.notes.insert((entry.device_id.clone(), entry.seq), note);
                                 }
                             }
                             _ => report.fail(ENTRIES, format!("{name}: the payload does not have the entry's hash")),
@@ -472,6 +489,7 @@ fn check_contents(
                             ));
                             report.item_intervals.push(ItemInterval {
                                 item: format!("entry {} of device {}", entry.seq, entry.device_id),
+                                subject: IntervalSubject::Entry { device_id: entry.device_id.clone(), seq: entry.seq },
                                 not_before_ms: not_before,
                                 not_after_ms: *received_ms,
                                 claimed_ms: Some(entry.device_time_ms),
@@ -554,12 +572,16 @@ fn check_contents(
                     let path = blob_path(&blob.sha256);
                     match files.get(path.as_str()) {
                         Some(bytes) => {
-                            let holds = sha256_hex(bytes) == blob.sha256 && Some(bytes.len() as u64) == blob.size;
+                            let holds = hashes.get(path.as_str()) == Some(&blob.sha256)
+                                && Some(bytes.len() as u64) == blob.size;
                             report.check(
                                 &path,
                                 holds,
                                 if holds { "has its SHA-256" } else { "does not have its SHA-256 and size" },
                             );
+                            if holds {
+                                report.contents.blob_bytes.insert(blob.sha256.clone(), bytes.to_vec());
+                            }
                         }
                         None if manifest.blobs_included && blob.leaf_index.is_some() => {
                             report.fail(&path, "missing from the package");
@@ -584,12 +606,18 @@ fn check_contents(
                     let exif = blobs.iter().find(|b| b.sha256 == *sha256).and_then(|b| b.exif_taken_at.as_deref());
                     report.item_intervals.push(ItemInterval {
                         item: format!("photo {sha256} (entry {seq} of device {device_id})"),
+                        subject: IntervalSubject::Photo {
+                            sha256: sha256.clone(),
+                            device_id: device_id.clone(),
+                            seq: *seq,
+                        },
                         not_before_ms: *not_before,
                         not_after_ms: blob_received.map_or(*entry_received, |b| b.min(*entry_received)),
                         claimed_ms: exif.and_then(exif_time_ms),
                     });
                 }
                 listed_blobs = blobs.clone();
+                report.contents.blobs = blobs.clone();
                 if report.checks[before..].iter().filter(|c| c.item == BLOBS).all(|c| c.holds) {
                     let stored = blobs.iter().filter(|b| b.leaf_index.is_some()).count();
                     report.check(
@@ -625,6 +653,7 @@ fn check_contents(
         devices.keys().map(String::as_str).collect(),
     );
 
+    report.contents.entries = record_entries.clone();
     // The record: its document, its signatures in the log, its typed view.
     let Some(document) = member(report, DOCUMENT) else { return };
     let doc = match Automerge::load(&document) {
@@ -694,16 +723,20 @@ fn check_contents(
         }
     }
     for leaf in leaves.values() {
-        let (item, claimed_ms) = match &leaf.item {
+        let (item, subject, claimed_ms) = match &leaf.item {
             LeafItem::RecordSigned { record_id: r, officer_id, signature, .. } if r == record_id => {
                 let claimed = serde_json::from_str::<schemas::OfficerSignature>(signature).ok().map(|s| s.signed_at_ms);
-                (format!("signature of {officer_id}"), claimed)
+                let subject = IntervalSubject::Signature { officer_id: officer_id.clone() };
+                (format!("signature of {officer_id}"), subject, claimed)
             }
-            LeafItem::RecordLocked { record_id: r, .. } if r == record_id => ("lock of the record".to_string(), None),
+            LeafItem::RecordLocked { record_id: r, .. } if r == record_id => {
+                ("lock of the record".to_string(), IntervalSubject::Lock, None)
+            }
             _ => continue,
         };
         report.item_intervals.push(ItemInterval {
             item,
+            subject,
             not_before_ms: None,
             not_after_ms: leaf.received_ms,
             claimed_ms,
@@ -770,6 +803,7 @@ fn check_contents(
         }
         Err(e) => report.fail(DOCUMENT, format!("is not a valid record: {e}")),
     }
+    report.contents.record = record.as_ref().ok().cloned();
     if report.checks[before..].iter().filter(|c| c.item == DOCUMENT).all(|c| c.holds) {
         report.check(
             DOCUMENT,

@@ -1,13 +1,16 @@
 //! Evidence figures: a device's photo upload against the server on loopback, beside this
 //! machine's SHA-256 and durable write speeds measured in the same run, the server's ingestion
-//! of a device's enforcement-log chain, and Merkle proofs at a million leaves.
-//! See BENCHMARKS.md.
+//! of a device's enforcement-log chain, Merkle proofs at a million leaves, and the offline
+//! verification of a record's evidence package (with its report a court reads) beside the time
+//! to hash and to untar the same package. See BENCHMARKS.md.
 //!
 //!     cargo bench -p fieldsync-tests --bench evidence
 //!
 //! `FIELDSYNC_EVIDENCE_PHOTO_SIDE` (default 1830: a noise PNG of about 10 MB),
 //! `FIELDSYNC_EVIDENCE_LEAVES` (default 1,000,000), `FIELDSYNC_EVIDENCE_ENTRIES` (default 20,000), `FIELDSYNC_EVIDENCE_CHUNK_KIB` (default 256,
-//! the device's default upload chunk).
+//! the device's default upload chunk); the package: `FIELDSYNC_EVIDENCE_PACKAGE_PHOTOS` (default
+//! 20), `FIELDSYNC_EVIDENCE_PACKAGE_ENTRIES` (default 200), `FIELDSYNC_EVIDENCE_PACKAGE_PHOTO_SIDE`
+//! (default 1000: noise PNGs of about 3 MB), `FIELDSYNC_EVIDENCE_PACKAGE_RUNS` (default 5).
 
 use std::time::{Duration, Instant};
 
@@ -143,6 +146,7 @@ async fn main() {
         assert!(answer.outcomes.iter().all(|o| matches!(o, EntryOutcome::Accepted { .. })));
     }
     let (ingest_wall, ingest_cpu) = (started.elapsed(), cpu_seconds() - cpu_before);
+    let package = package_verification(&server).await;
     server.stop().await;
 
     // Merkle proofs over a million leaves, built from the leaf hashes with `sync_core::merkle`.
@@ -217,4 +221,129 @@ async fn main() {
         cache_time.as_secs_f64() * 1e3,
         cached_proofs.as_secs_f64() * 1e6
     );
+    println!("{package}");
+}
+
+/// The median of `runs` timings of `work`.
+fn median(runs: usize, mut work: impl FnMut()) -> Duration {
+    let mut times: Vec<Duration> = (0..runs.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            work();
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn ms(time: Duration) -> f64 {
+    time.as_secs_f64() * 1e3
+}
+
+/// A record of two officers with `FIELDSYNC_EVIDENCE_PACKAGE_PHOTOS` photos and
+/// `FIELDSYNC_EVIDENCE_PACKAGE_ENTRIES` log entries, signed and locked, exported with its
+/// photos; its offline verification and its report, beside SHA-256 and untarring of the same
+/// bytes. The figures, as a line.
+async fn package_verification(server: &TestServer) -> String {
+    use field_client::report::{self, ReportFont, Source};
+    use sync_core::evidence::{KeyTrust, verify_package};
+
+    let photos = setting("FIELDSYNC_EVIDENCE_PACKAGE_PHOTOS", 20);
+    let entries = setting("FIELDSYNC_EVIDENCE_PACKAGE_ENTRIES", 200);
+    let side = setting("FIELDSYNC_EVIDENCE_PACKAGE_PHOTO_SIDE", 1000) as u32;
+    let runs = setting("FIELDSYNC_EVIDENCE_PACKAGE_RUNS", 5);
+    let options = SyncOptions::default();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = enroll(a_dir.path(), &server.base, "O1", PASSWORD).await.unwrap();
+    let mut b = enroll(b_dir.path(), &server.base, "O2", PASSWORD).await.unwrap();
+    a.sync(&options, |_| {}).await.unwrap();
+    b.sync(&options, |_| {}).await.unwrap();
+    let record_id = a.new_record("T1").unwrap();
+    a.add_officer_present(&record_id, "O1", true).unwrap();
+    a.add_officer_present(&record_id, "O2", true).unwrap();
+    a.edit(&record_id, sync_core::document::Edit::SetConclusion("责令限期改正".into())).unwrap();
+    for n in 0..photos {
+        let path = a_dir.path().join(format!("photo-{n}.png"));
+        fieldsync_tests::harness::noise_png(&path, side, 0x9e37_79b9u32.wrapping_mul(n as u32 + 1));
+        a.add_photo(&record_id, &path, &format!("第{n}张")).unwrap();
+    }
+    // The entries up to the count, less the two signatures that end the record.
+    let mut n = a.log(Some(&record_id)).unwrap().len();
+    while n + 2 < entries {
+        let kind = if n % 2 == 0 { EntryKind::PartyQuestioned } else { EntryKind::EvidencePreserved };
+        a.append_log(kind, Some(&record_id), format!("第{n}条：现场检查记录。").as_bytes()).unwrap();
+        n += 1;
+    }
+    a.sync(&options, |_| {}).await.unwrap();
+    b.sync(&options, |_| {}).await.unwrap();
+    a.sign(&record_id).unwrap();
+    a.sync(&options, |_| {}).await.unwrap();
+    b.sync(&options, |_| {}).await.unwrap();
+    b.sign(&record_id).unwrap();
+    b.sync(&options, |_| {}).await.unwrap();
+    a.sync(&options, |_| {}).await.unwrap();
+    let token = server.token("O1", PASSWORD).await;
+    let response = server.get(&format!("/v1/records/{record_id}/evidence"), &token).await;
+    assert_eq!(response.status(), 200);
+    let package = response.bytes().await.unwrap().to_vec();
+    // The same record's package with its photos' hashes only: what the entries, proofs and
+    // document cost without the photos' bytes.
+    let response = server.get(&format!("/v1/records/{record_id}/evidence?blobs=hashes"), &token).await;
+    assert_eq!(response.status(), 200);
+    let hashes_only = response.bytes().await.unwrap().to_vec();
+
+    let sha256 = median(runs, || {
+        std::hint::black_box(sha2::Sha256::digest(&package));
+    });
+    let untar = median(runs, || {
+        let mut archive = tar::Archive::new(&package[..]);
+        for member in archive.entries().unwrap() {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut member.unwrap(), &mut bytes).unwrap();
+            std::hint::black_box(bytes);
+        }
+    });
+    let verified = verify_package(&package, KeyTrust::PackageKey, 300_000);
+    assert!(verified.holds(), "{:#?}", verified.checks.iter().filter(|c| !c.holds).collect::<Vec<_>>());
+    let logged = verified.intervals.len();
+    assert_eq!(logged, a.log(Some(&record_id)).unwrap().len() + b.log(Some(&record_id)).unwrap().len());
+    assert_eq!(verified.contents.blob_bytes.len(), photos);
+    let verify = median(runs, || {
+        std::hint::black_box(verify_package(&package, KeyTrust::PackageKey, 300_000));
+    });
+    assert!(verify_package(&hashes_only, KeyTrust::PackageKey, 300_000).holds());
+    let verify_hashes_only = median(runs, || {
+        std::hint::black_box(verify_package(&hashes_only, KeyTrust::PackageKey, 300_000));
+    });
+    let source = Source { file_name: "package.tar", sha256: "", max_skew_ms: 300_000, verified_at_ms: 0 };
+    let html = median(runs, || {
+        std::hint::black_box(report::html::render(&report::build(&verified, &source)));
+    });
+    let pdf = match ReportFont::find(None) {
+        Ok(font) => {
+            let started = Instant::now();
+            ReportFont::find(None).unwrap();
+            let loading = started.elapsed();
+            let time = median(runs, || {
+                std::hint::black_box(report::pdf::render(&report::build(&verified, &source), &font).unwrap());
+            });
+            format!("PDF report {:.0} ms (its font, {}, read in {:.0} ms)", ms(time), font.family, ms(loading))
+        }
+        Err(e) => format!("no PDF report ({})", e.code()),
+    };
+    format!(
+        "evidence package of a record with {photos} photos ({side}x{side} noise PNGs) and {logged} log entries: \
+         {:.1} MB; median of {runs}: SHA-256 of its bytes {:.1} ms, untar {:.1} ms, verification {:.1} ms \
+         ({:.1} x SHA-256); the same with hashes only ({:.2} MB): verification {:.1} ms; HTML report {:.0} ms \
+         (thumbnails included); {pdf}",
+        package.len() as f64 / 1e6,
+        ms(sha256),
+        ms(untar),
+        ms(verify),
+        verify.as_secs_f64() / sha256.as_secs_f64(),
+        hashes_only.len() as f64 / 1e6,
+        ms(verify_hashes_only),
+        ms(html)
+    )
 }

@@ -19,12 +19,30 @@ use serde::Serialize;
 pub struct ItemInterval {
     /// What the item is, in words (`photo 3f…`, `signature of O001`, `entry 4 of device-1`).
     pub item: String,
+    /// What the item is, for a reader who words it itself (a report); not serialized.
+    #[serde(skip)]
+    pub subject: IntervalSubject,
     /// Made no earlier than this, Unix ms; `None` when the log proves no lower bound.
     pub not_before_ms: Option<i64>,
     /// Received by the server by this, Unix ms.
     pub not_after_ms: i64,
     /// The time claimed for it (a device's clock, a signature's time, a photo's EXIF).
     pub claimed_ms: Option<i64>,
+}
+
+/// The item an interval is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IntervalSubject {
+    /// A device's enrolment.
+    Enrolment { device_id: String },
+    /// An entry of the record.
+    Entry { device_id: String, seq: u64 },
+    /// A photo, and the entry that took it.
+    Photo { sha256: String, device_id: String, seq: u64 },
+    /// An officer's signature of the record.
+    Signature { officer_id: String },
+    /// The record's lock.
+    Lock,
 }
 
 /// The bureau's time zone (UTC+8), assumed for an EXIF time that states no offset.

@@ -14,6 +14,7 @@ use sync_core::document::{Edit, SignOutcome};
 
 mod cli;
 mod evidence;
+mod evidence_report;
 mod processes;
 mod tls;
 
