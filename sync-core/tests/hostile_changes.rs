@@ -334,6 +334,42 @@ fn limit_exceeded_thousands_of_photo_keys_are_refused() {
     assert_eq!(on_a.read().unwrap().photos.len(), 500);
 }
 
+/// A delete with no predecessor, in any container: Automerge applies it, then panics when the
+/// document's changes are collected again (`MissingOps`). Found by the property below; the
+/// change is refused and the stored record is unchanged, instead of the exchange failing.
+#[test]
+fn malformed_change_a_delete_of_nothing_that_automerge_cannot_read_back_is_refused() {
+    for locked in [false, true] {
+        let s = scene(locked);
+        let id = s.on_a.record_id().to_string();
+        let objects: Vec<ObjectId> = containers(&id).into_keys().chain([ObjectId::Root]).collect();
+        let mut malformed = 0;
+        for obj in objects {
+            let delete = Op {
+                action: OpType::Delete,
+                obj,
+                key: Key::Map("locked".into()),
+                pred: SortedVec::new(),
+                insert: false,
+            };
+            let mut stored = s.stored.clone();
+            let (codes, report) = send(&mut stored, &id, &mut team_context(&s), &[next(&s, vec![delete])]);
+            assert!(
+                matches!(codes.as_slice(), [c] if c == "malformed_change" || c == "operation_not_allowed"),
+                "{codes:?}"
+            );
+            assert!(report.updated.is_empty(), "nothing changed");
+            malformed += usize::from(codes[0] == "malformed_change");
+            let reloaded = Automerge::load(&stored.save()).expect("a stored record always loads");
+            read_record(&id, &reloaded).expect("a stored record always reads");
+            if locked {
+                assert_eq!(reloaded.get_heads(), s.stored.get_heads(), "a locked record never changes");
+            }
+        }
+        assert!(malformed > 0, "the deletes Automerge cannot read back are refused as malformed");
+    }
+}
+
 /// An operation a hostile device might write: anywhere, with any action, key and counters.
 fn arbitrary_op(record_id: String) -> impl Strategy<Value = Op> {
     let objects: Vec<ObjectId> = containers(&record_id).into_keys().chain([ObjectId::Root]).collect();

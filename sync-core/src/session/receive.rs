@@ -141,16 +141,28 @@ pub(super) fn receive_validated(
     }
     let mut fork = doc.clone();
     let mut fork_state = state.clone();
-    let applied = guarded(|| fork.receive_sync_message(&mut fork_state, message.clone()));
-    if !matches!(applied, Ok(Ok(()))) {
-        // Automerge refused or panicked on the batch: find the changes it cannot apply.
-        let kept = isolate(doc, passed, &mut refusals, |_| Ok(()));
-        message = with_changes(&message, &kept);
-        fork = doc.clone();
-        fork_state = state.clone();
-        guarded(|| fork.receive_sync_message(&mut fork_state, message.clone()))?.map_err(|e| e.to_string())?;
-    }
-    let mut incoming = fork.get_changes(&before);
+    // Reading the changes back is part of applying them: a hostile operation can leave a
+    // document whose changes Automerge cannot collect again (it panics in `get_changes`).
+    let applied =
+        guarded(|| fork.receive_sync_message(&mut fork_state, message.clone()).map(|()| fork.get_changes(&before)));
+    let mut incoming = match applied {
+        Ok(Ok(incoming)) => incoming,
+        _ => {
+            // Automerge refused or panicked on the batch: find the changes it cannot apply, or
+            // whose document it cannot read back.
+            let readable = |candidate: &Automerge| {
+                guarded(|| candidate.get_changes(&before))
+                    .map(|_| ())
+                    .map_err(|detail| RejectionReason::MalformedChange { detail })
+            };
+            let kept = isolate(doc, passed, &mut refusals, readable);
+            message = with_changes(&message, &kept);
+            fork = doc.clone();
+            fork_state = state.clone();
+            guarded(|| fork.receive_sync_message(&mut fork_state, message.clone()))?.map_err(|e| e.to_string())?;
+            guarded(|| fork.get_changes(&before))?
+        }
+    };
 
     // Automerge keeps a change whose dependencies are missing in a queue inside the document and
     // applies it, unchecked, as soon as they arrive. No stored document may keep such a queue:
@@ -165,7 +177,7 @@ pub(super) fn receive_validated(
         }
         fork = doc.clone();
         fork.apply_changes(incoming.iter().cloned()).map_err(|e| e.to_string())?;
-        incoming = fork.get_changes(&before);
+        incoming = guarded(|| fork.get_changes(&before))?;
     }
     let incoming_count = incoming.len();
     let Validation { accepted, refused: checked } = if incoming.is_empty() {
