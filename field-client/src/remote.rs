@@ -26,16 +26,19 @@
 //! that crossed the wire. The task list and each team are asked with the `ETag` of the body
 //! held from last time (`If-None-Match`); a 304 answer costs no body and the held one is used.
 
+mod wire;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::TryLockError;
 use std::time::Duration;
+use wire::{ANSWER_CODINGS, Answer, answer_body, refused, request_body};
 
 use automerge::{Automerge, ChangeHash};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signer, SigningKey};
 use schemas::log::{EntryOutcome, LogUpload, LogUploadResponse, SeenCheckpoint, UploadedEntry};
-use schemas::{ErrorBody, SyncResponse};
+use schemas::SyncResponse;
 use serde::Deserialize;
 use sync_core::checkpoint::{Checkpoint, open_note, parse_verifier_key};
 use sync_core::session::{DeviceSession, Documents, SessionConfig};
@@ -168,80 +171,6 @@ fn tokens(answer: TokenAnswer, now_ms: i64) -> Tokens {
         access_expires_at_ms: now_ms + answer.expires_in * 1000,
         refresh_token: answer.refresh_token,
     }
-}
-
-/// The body of a non-2xx answer as the device's error.
-async fn refused(response: reqwest::Response) -> ClientError {
-    let status = response.status().as_u16();
-    match answer_body(response).await.map(|answer| answer.body) {
-        Ok(bytes) => match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(body) => ClientError::Server { status, code: body.code, message: body.message },
-            Err(_) => ClientError::Server {
-                status,
-                code: String::new(),
-                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-            },
-        },
-        Err(error) => error,
-    }
-}
-
-/// An answer's body as the server meant it, and how many bytes it took on the wire.
-pub(crate) struct Answer {
-    pub body: Vec<u8>,
-    pub wire: usize,
-    /// 304: the body is the one the device holds for the validator it sent.
-    pub not_modified: bool,
-    /// The answer's `ETag`, if it has one.
-    pub etag: Option<String>,
-}
-
-impl std::ops::Deref for Answer {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.body
-    }
-}
-
-/// The codings the device takes answers in (`Accept-Encoding`).
-const ANSWER_CODINGS: &str = "zstd";
-
-/// Request bodies from this size on are sent zstd-compressed (smaller ones gain nothing).
-const COMPRESS_FROM_BYTES: usize = 1024;
-
-/// Reads an answer's body, undoing the content coding the server chose.
-async fn answer_body(response: reqwest::Response) -> ClientResult<Answer> {
-    let not_modified = response.status() == reqwest::StatusCode::NOT_MODIFIED;
-    let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let coding = response
-        .headers()
-        .get(reqwest::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_ascii_lowercase());
-    let bytes = response.bytes().await.map_err(network)?;
-    let body = match coding.as_deref() {
-        None | Some("identity") => bytes.to_vec(),
-        Some("zstd") => zstd::decode_all(&bytes[..])
-            .map_err(|e| ClientError::Protocol { detail: format!("a zstd answer does not decode: {e}") })?,
-        Some(other) => {
-            return Err(ClientError::Protocol {
-                detail: format!("an answer in {other}, which the device did not ask for"),
-            });
-        }
-    };
-    Ok(Answer { body, wire: bytes.len(), not_modified, etag })
-}
-
-/// `body` as the device sends it: zstd-compressed (level 3) when `compress` and it is large
-/// enough to gain, with the `Content-Encoding` to name it.
-fn request_body(body: Vec<u8>, compress: bool) -> (Vec<u8>, Option<&'static str>) {
-    if compress
-        && body.len() >= COMPRESS_FROM_BYTES
-        && let Ok(compressed) = zstd::encode_all(&body[..], 3)
-    {
-        return (compressed, Some("zstd"));
-    }
-    (body, None)
 }
 
 async fn post_json<T: serde::de::DeserializeOwned>(
