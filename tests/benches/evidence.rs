@@ -262,6 +262,10 @@ async fn package_verification(server: &TestServer) -> String {
     let record_id = a.new_record("T1").unwrap();
     a.add_officer_present(&record_id, "O1", true).unwrap();
     a.add_officer_present(&record_id, "O2", true).unwrap();
+    // Complete before it is signed (the recusal question, the end time), then its own conclusion.
+    for completing in sync_core::sample::completing_edits(a.now_ms()) {
+        a.edit(&record_id, completing).unwrap();
+    }
     a.edit(&record_id, sync_core::document::Edit::SetConclusion("责令限期改正".into())).unwrap();
     for n in 0..photos {
         let path = a_dir.path().join(format!("photo-{n}.png"));
